@@ -1,0 +1,264 @@
+//! VirtualAlloc: reserve, commit, MEM_RESET and MEM_RESET_UNDO.
+
+use super::{Allocation, Space};
+use crate::error::{Error, Result};
+use crate::os::{Os, Placement as OsPlacement};
+use crate::rules::plan::{plan_commit, reset_candidates, reset_marked, ProtectPlan};
+use crate::rules::protection::host_prot;
+use crate::rules::requests::{validate_alloc, AllocFlavor};
+use crate::rules::{AllocRequest, Placement, Protection};
+use crate::runs::PageState;
+
+impl<O: Os> Space<O> {
+    /// VirtualAlloc with raw Win32 arguments. Returns the base of the affected pages.
+    pub fn virtual_alloc(
+        &self,
+        addr: usize,
+        size: usize,
+        alloc_type: u32,
+        protect: u32,
+        flavor: AllocFlavor,
+    ) -> Result<usize> {
+        match validate_alloc(&self.layout, addr, size, alloc_type, protect, flavor)? {
+            AllocRequest::Reserve {
+                placement,
+                size,
+                commit,
+                protection,
+            } => self.reserve(placement, size, commit, protection),
+            AllocRequest::Commit {
+                start,
+                end,
+                protection,
+            } => self.commit(start, end, protection).map(|()| start),
+            AllocRequest::Reset { start, end } => self.reset(start, end).map(|()| start),
+            AllocRequest::ResetUndo { start, end } => self.reset_undo(start, end).map(|()| start),
+        }
+    }
+
+    /// Creates a new allocation of `size` bytes; with `commit`, every page is committed.
+    pub(crate) fn reserve(
+        &self,
+        placement: Placement,
+        size: usize,
+        commit: bool,
+        protection: Protection,
+    ) -> Result<usize> {
+        let l = &self.layout;
+        let page_prot = protection.page_value();
+        let host = if commit {
+            host_prot(page_prot)
+        } else {
+            crate::os::HostProt::NONE
+        };
+        let os_placement = match placement {
+            Placement::Fixed(base) => OsPlacement::Fixed(base),
+            Placement::Anywhere => OsPlacement::Anywhere {
+                align: l.granularity,
+                lowest: l.min_address,
+                highest_end: l.allocatable_end(),
+            },
+            Placement::TopDown => OsPlacement::TopDown {
+                align: l.granularity,
+                lowest: l.min_address,
+                highest_end: l.allocatable_end(),
+            },
+        };
+        let base = self.os.map(os_placement, size, host).map_err(|e| {
+            if matches!(placement, Placement::Fixed(_))
+                && e.kind == crate::os::OsErrorKind::AddressInUse
+            {
+                Error::InvalidAddress("the range is not free")
+            } else {
+                Error::from_os(e)
+            }
+        })?;
+        let initial = if commit {
+            PageState::committed(page_prot)
+        } else {
+            PageState::RESERVED
+        };
+        self.insert(Allocation::new(
+            base,
+            size,
+            l.page_size,
+            protection.value(),
+            protection.modifiers(),
+            self.new_id(),
+            initial,
+        ));
+        Ok(base)
+    }
+
+    /// The allocation holding all of `[start, end)`, locked, or 487.
+    fn in_one_allocation<R>(
+        &self,
+        start: usize,
+        end: usize,
+        f: impl FnOnce(&std::sync::Arc<Allocation>) -> Result<R>,
+    ) -> Result<R> {
+        self.with_allocation(
+            start,
+            Error::InvalidAddress("the address is not in an allocation"),
+            |a| {
+                if end > a.end() {
+                    return Err(Error::InvalidAddress("the range leaves its allocation"));
+                }
+                f(a)
+            },
+        )
+    }
+
+    /// MEM_COMMIT of `[start, end)` inside one reservation.
+    pub(crate) fn commit(&self, start: usize, end: usize, protection: Protection) -> Result<()> {
+        self.in_one_allocation(start, end, |a| {
+            let (s, e) = self.pages_of(a, start, end);
+            let plan = a.read(|t| plan_commit(t, s, e, protection.page_value()));
+            self.apply_protect_plan(a, plan)
+        })
+    }
+
+    /// Page indices of `[start, end)` within `a`.
+    pub(crate) fn pages_of(&self, a: &Allocation, start: usize, end: usize) -> (usize, usize) {
+        let p = self.page();
+        ((start - a.base) / p, (end - a.base) / p)
+    }
+
+    /// Applies a protection plan (commit or VirtualProtect) with rollback, then records it.
+    pub(crate) fn apply_protect_plan(&self, a: &Allocation, plan: ProtectPlan) -> Result<()> {
+        let p = self.page();
+        let Some(span) = plan.apply else {
+            a.publish(plan.new);
+            return Ok(());
+        };
+        if let Err(e) = self
+            .os
+            .protect(a.base + span.start * p, (span.end - span.start) * p, span.prot)
+        {
+            self.restore_protections(a, &plan.undo);
+            return Err(Error::from_os(e));
+        }
+        a.publish(plan.new);
+        Ok(())
+    }
+
+    /// Puts back the kernel protections of `undo`. A run whose protection cannot be restored
+    /// is replaced by fresh reserved memory and recorded as reserved: never unknown state.
+    fn restore_protections(&self, a: &Allocation, undo: &[crate::rules::plan::ProtSpan]) {
+        let p = self.page();
+        let mut quarantined = Vec::new();
+        for s in undo {
+            let (addr, len) = (a.base + s.start * p, (s.end - s.start) * p);
+            if self.os.protect(addr, len, s.prot).is_err() {
+                self.quarantine(addr, len);
+                quarantined.push((s.start, s.end));
+            }
+        }
+        if !quarantined.is_empty() {
+            let table = a.read(|t| {
+                quarantined
+                    .iter()
+                    .fold(t.clone(), |t, &(s, e)| t.with(s, e, |_| PageState::RESERVED))
+            });
+            a.publish(table);
+        }
+    }
+
+    /// Last resort after a failed rollback: make `[addr, addr+len)` reserved and inaccessible
+    /// (fresh memory if possible, else at least PROT_NONE, and no hole left behind).
+    pub(crate) fn quarantine(&self, addr: usize, len: usize) {
+        if self.os.replace_with_reserved(addr, len).is_ok() {
+            return;
+        }
+        if !self.os.is_mapped(addr, len) {
+            let _ = self.os.fill_holes(addr, len);
+        }
+        let _ = self.os.protect(addr, len, crate::os::HostProt::NONE);
+    }
+
+    /// MEM_RESET: the committed pages' contents are no longer needed.
+    pub(crate) fn reset(&self, start: usize, end: usize) -> Result<()> {
+        self.in_one_allocation(start, end, |a| {
+            let p = self.page();
+            let (s, e) = self.pages_of(a, start, end);
+            let candidates = a.read(|t| reset_candidates(t, s, e));
+            let mut resident = Vec::new();
+            let mut freed: Vec<(usize, usize)> = Vec::new();
+            let mut result = Ok(());
+            'outer: for (cs, ce) in candidates {
+                // Only resident pages are lazily freed: a page that is not resident is either
+                // untouched (zero either way) or swapped out, and freeing a swapped page would
+                // lose it at once; leaving it alone keeps MEM_RESET_UNDO exact.
+                if let Err(e) = self.os.resident(a.base + cs * p, (ce - cs) * p, &mut resident) {
+                    result = Err(Error::from_os(e));
+                    break;
+                }
+                let mut i = 0;
+                while i < resident.len() {
+                    if !resident[i] {
+                        i += 1;
+                        continue;
+                    }
+                    let j = (i..resident.len()).find(|&j| !resident[j]).unwrap_or(resident.len());
+                    let (fs, fe) = (cs + i, cs + j);
+                    if let Err(e) = self.os.lazy_free(a.base + fs * p, (fe - fs) * p) {
+                        result = Err(Error::from_os(e));
+                        break 'outer;
+                    }
+                    freed.push((fs, fe));
+                    i = j;
+                }
+            }
+            // Record what was done even on failure: those pages really are lazily freed.
+            if !freed.is_empty() {
+                let table = a.read(|t| {
+                    freed.iter().fold(t.clone(), |t, &(s, e)| {
+                        t.with(s, e, |st| PageState { reset: true, ..st })
+                    })
+                });
+                a.publish(table);
+            }
+            result
+        })
+    }
+
+    /// MEM_RESET_UNDO: succeeds only if every byte of the range's reset pages is intact.
+    pub(crate) fn reset_undo(&self, start: usize, end: usize) -> Result<()> {
+        self.in_one_allocation(start, end, |a| {
+            let p = self.page();
+            let (s, e) = self.pages_of(a, start, end);
+            let marked = a.read(|t| reset_marked(t, s, e));
+            let mut lost = 0;
+            let mut done: Vec<(usize, usize)> = Vec::new();
+            let mut result = Ok(());
+            for (ms, me, writable) in marked {
+                match self
+                    .os
+                    .undo_lazy_free(a.base + ms * p, (me - ms) * p, writable)
+                {
+                    Ok(r) => {
+                        lost += r.lost;
+                        done.push((ms, me));
+                    }
+                    Err(e) => {
+                        result = Err(Error::from_os(e));
+                        break;
+                    }
+                }
+            }
+            if !done.is_empty() {
+                let table = a.read(|t| {
+                    done.iter().fold(t.clone(), |t, &(s, e)| {
+                        t.with(s, e, |st| PageState { reset: false, ..st })
+                    })
+                });
+                a.publish(table);
+            }
+            result?;
+            if lost > 0 {
+                return Err(Error::ResetDataLost);
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! VirtualFree: decommit and release.
+
+use super::Space;
+use crate::error::{Error, Result};
+use crate::os::Os;
+use crate::rules::plan::plan_decommit;
+use crate::rules::requests::validate_free;
+use crate::rules::FreeRequest;
+use crate::runs::PageState;
+
+impl<O: Os> Space<O> {
+    /// VirtualFree with raw Win32 arguments.
+    pub fn virtual_free(&self, addr: usize, size: usize, free_type: u32) -> Result<()> {
+        match validate_free(&self.layout, addr, size, free_type)? {
+            FreeRequest::Release { base } => self.release(base),
+            FreeRequest::DecommitAll { base } => {
+                let a = self
+                    .find(base)
+                    .filter(|a| a.base == base)
+                    .ok_or(Error::InvalidAddress("not the base of an allocation"))?;
+                self.decommit(base, a.end())
+            }
+            FreeRequest::Decommit { start, end } => self.decommit(start, end),
+        }
+    }
+
+    /// MEM_RELEASE of the allocation based at `base`.
+    pub(crate) fn release(&self, base: usize) -> Result<()> {
+        let missing = Error::InvalidAddress("not the base of an allocation");
+        self.with_allocation(base, missing, |a| {
+            if a.base != base {
+                return Err(missing);
+            }
+            // Leave the index first: once the kernel range is free, another thread may map
+            // there and must not find us in its way.
+            a.set_live(false);
+            self.remove(a.base);
+            if let Err(e) = self.os.unmap(a.base, a.size) {
+                a.set_live(true);
+                let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+                index.insert(a.base, a.clone());
+                return Err(Error::from_os(e));
+            }
+            Ok(())
+        })
+    }
+
+    /// MEM_DECOMMIT of the pages `[start, end)`: the first page decides (free → 487), and the
+    /// range must stay inside that page's allocation (else 87).
+    pub(crate) fn decommit(&self, start: usize, end: usize) -> Result<()> {
+        self.with_allocation(
+            start,
+            Error::InvalidAddress("the first page is free"),
+            |a| {
+                if end > a.end() {
+                    return Err(Error::InvalidParameter("the range leaves its allocation"));
+                }
+                let p = self.page();
+                let (s, e) = self.pages_of(a, start, end);
+                let (new, hull) = a.read(|t| plan_decommit(t, s, e));
+                let Some((hs, he)) = hull else {
+                    a.publish(new);
+                    return Ok(());
+                };
+                let (addr, len) = (a.base + hs * p, (he - hs) * p);
+                if let Err(err) = self.os.replace_with_reserved(addr, len) {
+                    if self.os.is_mapped(addr, len) {
+                        // The kernel kept the old mapping: nothing changed.
+                        return Err(Error::from_os(err));
+                    }
+                    // The old kernels' MAP_FIXED could leave a hole: fill it so no other
+                    // mapping can land there, and record the range as reserved.
+                    self.quarantine(addr, len);
+                    a.publish(a.read(|t| t.with(hs, he, |_| PageState::RESERVED)));
+                    return Err(Error::from_os(err));
+                }
+                a.publish(new);
+                Ok(())
+            },
+        )
+    }
+}

@@ -1,0 +1,165 @@
+//! VirtualQuery: what one address looks like, Windows-style.
+
+use super::Space;
+use crate::error::{Error, Result};
+use crate::os::{Backing, KernelRegion, Os};
+use crate::rules::protection::win32_from_host;
+use crate::win32::consts::*;
+
+/// A page's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// MEM_FREE: no allocation.
+    Free,
+    /// MEM_RESERVE: address space only.
+    Reserve,
+    /// MEM_COMMIT: backed by memory.
+    Commit,
+}
+
+impl State {
+    /// The Win32 value (MEM_FREE, MEM_RESERVE or MEM_COMMIT).
+    pub const fn win32(self) -> u32 {
+        match self {
+            State::Free => MEM_FREE,
+            State::Reserve => MEM_RESERVE,
+            State::Commit => MEM_COMMIT,
+        }
+    }
+}
+
+/// What kind of memory a region is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionType {
+    /// Free memory has no type (0).
+    None,
+    /// MEM_PRIVATE: VirtualAlloc memory, or anonymous memory of the process.
+    Private,
+    /// MEM_MAPPED: a file mapping.
+    Mapped,
+    /// MEM_IMAGE: part of a loaded executable or library.
+    Image,
+}
+
+impl RegionType {
+    /// The Win32 value.
+    pub const fn win32(self) -> u32 {
+        match self {
+            RegionType::None => 0,
+            RegionType::Private => MEM_PRIVATE,
+            RegionType::Mapped => MEM_MAPPED,
+            RegionType::Image => MEM_IMAGE,
+        }
+    }
+}
+
+/// One region, as VirtualQuery describes it (MEMORY_BASIC_INFORMATION).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryInfo {
+    /// The queried address rounded down to a page.
+    pub base_address: usize,
+    /// The allocation's base (0 for free memory).
+    pub allocation_base: usize,
+    /// The protection given when the allocation was made (0 for free memory).
+    pub allocation_protect: u32,
+    /// Bytes from `base_address` while state and protection stay the same, never past the
+    /// allocation's end.
+    pub region_size: usize,
+    /// Free, reserved or committed.
+    pub state: State,
+    /// The pages' protection: 0 for reserved pages, PAGE_NOACCESS for free memory.
+    pub protect: u32,
+    /// The region's type.
+    pub kind: RegionType,
+    /// Whether virtmem manages this region (false for free memory and foreign mappings).
+    pub managed: bool,
+}
+
+impl<O: Os> Space<O> {
+    /// VirtualQuery: describes the region containing `addr`.
+    pub fn query(&self, addr: usize) -> Result<MemoryInfo> {
+        if addr > self.layout.max_address {
+            return Err(Error::InvalidParameter("address above user space"));
+        }
+        let page = self.layout.page_floor(addr);
+        if let Some(a) = self.find(page) {
+            let p = self.page();
+            let idx = (page - a.base) / p;
+            let run = a.read(|t| t.run_at(idx));
+            let (state, protect) = if run.state.committed {
+                (State::Commit, run.state.protect | a.modifiers)
+            } else {
+                (State::Reserve, 0)
+            };
+            return Ok(MemoryInfo {
+                base_address: page,
+                allocation_base: a.base,
+                allocation_protect: a.alloc_protect,
+                region_size: (run.end - idx) * p,
+                state,
+                protect,
+                kind: RegionType::Private,
+                managed: true,
+            });
+        }
+        // Not ours: ask the kernel, and clip to our neighbours (the kernel may have merged a
+        // foreign mapping with one of ours).
+        let (prev_end, next_base) = self.neighbours(page);
+        let top = self.layout.max_address + 1;
+        Ok(match self.os.kernel_region(page) {
+            KernelRegion::Free { end, .. } => MemoryInfo {
+                base_address: page,
+                allocation_base: 0,
+                allocation_protect: 0,
+                region_size: end.min(next_base).min(top) - page,
+                state: State::Free,
+                protect: PAGE_NOACCESS,
+                kind: RegionType::None,
+                managed: false,
+            },
+            KernelRegion::Mapped(m) => {
+                let protect = win32_from_host(m.prot);
+                MemoryInfo {
+                    base_address: page,
+                    allocation_base: m.start.max(prev_end),
+                    allocation_protect: protect,
+                    region_size: m.end.min(next_base).min(top) - page,
+                    state: State::Commit,
+                    protect,
+                    kind: match m.backing {
+                        Backing::Anonymous => RegionType::Private,
+                        Backing::Image => RegionType::Image,
+                        Backing::File => RegionType::Mapped,
+                    },
+                    managed: false,
+                }
+            }
+        })
+    }
+
+    /// Every region from `start` up to the top of user space, in address order.
+    pub fn regions(&self, start: usize) -> Regions<'_, O> {
+        Regions {
+            space: self,
+            next: Some(self.layout.page_floor(start)),
+        }
+    }
+}
+
+/// An iterator over the regions of an address space (see [`Space::regions`]).
+pub struct Regions<'a, O: Os> {
+    space: &'a Space<O>,
+    next: Option<usize>,
+}
+
+impl<O: Os> Iterator for Regions<'_, O> {
+    type Item = MemoryInfo;
+
+    fn next(&mut self) -> Option<MemoryInfo> {
+        let at = self.next?;
+        let info = self.space.query(at).ok()?;
+        let end = info.base_address.checked_add(info.region_size);
+        self.next = end.filter(|&e| e > at && e <= self.space.layout.max_address);
+        Some(info)
+    }
+}

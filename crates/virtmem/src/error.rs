@@ -1,0 +1,101 @@
+//! Typed errors, each mapping one-to-one onto a Win32 error code.
+
+use crate::os::{OsError, OsErrorKind};
+
+/// Why a virtmem operation failed. Every variant has exactly one Win32 error code
+/// ([`Error::win32_code`]); the string says which rule refused the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// ERROR_INVALID_PARAMETER (87): a flag, protection, size or address the rules reject.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(&'static str),
+    /// ERROR_INVALID_ADDRESS (487): the pages are not in the state the operation needs
+    /// (free memory, a range leaving its allocation, an occupied address...).
+    #[error("invalid address: {0}")]
+    InvalidAddress(&'static str),
+    /// ERROR_NOACCESS (998): a pointer argument is NULL, or the pages cannot be accessed.
+    #[error("invalid access to memory location: {0}")]
+    NoAccess(&'static str),
+    /// ERROR_INVALID_HANDLE (6): a process handle other than the current process.
+    #[error("invalid handle")]
+    InvalidHandle,
+    /// ERROR_NOT_ENOUGH_MEMORY (8): no address range that fits, or the kernel's mapping-count
+    /// limit (`vm.max_map_count`) was reached.
+    #[error("not enough memory: {0}")]
+    NotEnoughMemory(&'static str),
+    /// ERROR_COMMITMENT_LIMIT (1455): the kernel's commit accounting refused the commit.
+    #[error("the commit limit was reached")]
+    CommitmentLimit,
+    /// ERROR_NOT_LOCKED (158): VirtualUnlock on pages that are not locked.
+    #[error("the pages are not locked")]
+    NotLocked,
+    /// ERROR_WORKING_SET_QUOTA (1453): the lock quota (`RLIMIT_MEMLOCK`) was exceeded.
+    #[error("the working-set (lock) quota was exceeded")]
+    WorkingSetQuota,
+    /// ERROR_BAD_LENGTH (24): an output buffer is too small.
+    #[error("buffer too small")]
+    BadLength,
+    /// ERROR_NOT_SUPPORTED (50): a valid request for a feature virtmem does not implement yet.
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
+    /// ERROR_SWAPERROR (999): MEM_RESET_UNDO found that some data of the range was discarded
+    /// (the code is a virtmem decision: Windows documents none).
+    #[error("MEM_RESET_UNDO: some pages of the range were discarded and read as zero")]
+    ResetDataLost,
+    /// STATUS_GUARD_PAGE_VIOLATION (0x80000001) as a last error: VirtualLock met a guard page.
+    #[error("guard page violation")]
+    GuardPageViolation,
+    /// ERROR_PRIVILEGE_NOT_HELD (1314).
+    #[error("a required privilege is not held: {0}")]
+    PrivilegeNotHeld(&'static str),
+    /// ERROR_NO_SYSTEM_RESOURCES (1450).
+    #[error("insufficient system resources: {0}")]
+    NoSystemResources(&'static str),
+}
+
+/// Result alias used throughout virtmem.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The Win32 error code `GetLastError()` reports for this error.
+    pub const fn win32_code(self) -> u32 {
+        match self {
+            Error::InvalidParameter(_) => 87,
+            Error::InvalidAddress(_) => 487,
+            Error::NoAccess(_) => 998,
+            Error::InvalidHandle => 6,
+            Error::NotEnoughMemory(_) => 8,
+            Error::CommitmentLimit => 1455,
+            Error::NotLocked => 158,
+            Error::WorkingSetQuota => 1453,
+            Error::BadLength => 24,
+            Error::NotSupported(_) => 50,
+            Error::ResetDataLost => 999,
+            Error::GuardPageViolation => 0x8000_0001,
+            Error::PrivilegeNotHeld(_) => 1314,
+            Error::NoSystemResources(_) => 1450,
+        }
+    }
+
+    /// Maps a kernel refusal onto the Win32 error Windows gives for the same condition
+    /// (`semantics.md` §11).
+    pub(crate) fn from_os(e: OsError) -> Error {
+        match e.kind {
+            OsErrorKind::OutOfAddressSpace => Error::NotEnoughMemory("no free address range"),
+            OsErrorKind::MapCountLimit => {
+                Error::NotEnoughMemory("the kernel's mapping count limit (vm.max_map_count)")
+            }
+            OsErrorKind::CommitLimit => Error::CommitmentLimit,
+            OsErrorKind::LockQuota => Error::WorkingSetQuota,
+            OsErrorKind::AddressInUse => Error::InvalidAddress("the range is not free"),
+            OsErrorKind::NotMapped => Error::InvalidAddress("the range is not mapped"),
+            OsErrorKind::Other => Error::NotEnoughMemory("the kernel refused the request"),
+        }
+    }
+}
+
+impl From<Error> for u32 {
+    fn from(e: Error) -> u32 {
+        e.win32_code()
+    }
+}

@@ -1,0 +1,365 @@
+//! The Linux backend: real memory through `rustix` (`libc` only for `mincore`).
+//!
+//! | request | kernel call |
+//! |---|---|
+//! | reserve | `mmap(PROT_NONE, MAP_PRIVATE\|MAP_ANONYMOUS)` without `MAP_NORESERVE`, so commit charge follows Windows |
+//! | fixed reserve | the same with `MAP_FIXED_NOREPLACE` (never `MAP_FIXED` over memory we do not own) |
+//! | system-chosen 64 KiB alignment | a hint below the previous reservation (one syscall, almost always right), else over-reserve and trim |
+//! | commit / protect | `mprotect` |
+//! | decommit | `mmap(MAP_FIXED, PROT_NONE)` of fresh memory over the range: zeros on recommit, charge returned |
+//! | release | `munmap` |
+//! | MEM_RESET | `MADV_FREE` (`MADV_DONTNEED` where missing) |
+//! | lock | `mlock` / `munlock` |
+
+pub(crate) mod pagemap;
+pub(crate) mod procmaps;
+pub(crate) mod reset_undo;
+
+use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
+use rustix::io::Errno;
+use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The real-memory backend. Stateless apart from a placement hint; one per process is enough.
+#[derive(Debug, Default)]
+pub struct LinuxOs {
+    /// Where the last system-chosen reservation went: the next one is tried just below it.
+    hint: AtomicUsize,
+    /// Whether `MADV_FREE` was found missing (kernels before 4.5).
+    no_madv_free: AtomicBool,
+}
+
+fn prot_flags(p: HostProt) -> ProtFlags {
+    let mut f = ProtFlags::empty();
+    if p.read() {
+        f |= ProtFlags::READ;
+    }
+    if p.write() {
+        f |= ProtFlags::WRITE;
+    }
+    if p.exec() {
+        f |= ProtFlags::EXEC;
+    }
+    f
+}
+
+fn mprotect_flags(p: HostProt) -> MprotectFlags {
+    let mut f = MprotectFlags::empty();
+    if p.read() {
+        f |= MprotectFlags::READ;
+    }
+    if p.write() {
+        f |= MprotectFlags::WRITE;
+    }
+    if p.exec() {
+        f |= MprotectFlags::EXEC;
+    }
+    f
+}
+
+/// Whether the process is (nearly) at `vm.max_map_count`.
+fn near_map_limit() -> bool {
+    procmaps::map_count() + 3 >= procmaps::max_map_count()
+}
+
+fn err(call: Syscall, e: Errno, kind: OsErrorKind) -> OsError {
+    OsError {
+        call,
+        errno: e.raw_os_error(),
+        kind,
+    }
+}
+
+impl LinuxOs {
+    /// A new backend.
+    pub fn new() -> LinuxOs {
+        LinuxOs::default()
+    }
+
+    /// One `mmap` of anonymous private memory; `fixed` = `MAP_FIXED_NOREPLACE`.
+    fn mmap(&self, addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize, Errno> {
+        let mut flags = MapFlags::PRIVATE;
+        if fixed {
+            flags |= MapFlags::FIXED_NOREPLACE;
+        }
+        // SAFETY: an anonymous mapping without MAP_FIXED never replaces existing memory (a
+        // hint or MAP_FIXED_NOREPLACE), so no live Rust object is affected.
+        let p = unsafe { mm::mmap_anonymous(addr as *mut c_void, len, prot_flags(prot), flags)? };
+        let p = p as usize;
+        if fixed && p != addr {
+            // A kernel older than 4.17 treats MAP_FIXED_NOREPLACE as a hint.
+            self.munmap(p, len);
+            return Err(Errno::EXIST);
+        }
+        Ok(p)
+    }
+
+    fn munmap(&self, addr: usize, len: usize) {
+        // SAFETY: only called on a mapping this backend just created and nobody else knows.
+        let _ = unsafe { mm::munmap(addr as *mut c_void, len) };
+    }
+
+    /// Classifies ENOMEM from a mapping request of `len` bytes with `prot`.
+    fn classify_map_enomem(&self, len: usize, prot: HostProt) -> OsErrorKind {
+        if near_map_limit() {
+            return OsErrorKind::MapCountLimit;
+        }
+        if prot.write() {
+            // Would the same range fit without a commit charge? Then the charge was refused.
+            if let Ok(p) = self.mmap(0, len, HostProt::NONE, false) {
+                self.munmap(p, len);
+                return OsErrorKind::CommitLimit;
+            }
+        }
+        OsErrorKind::OutOfAddressSpace
+    }
+
+    fn map_error(&self, e: Errno, len: usize, prot: HostProt) -> OsError {
+        let kind = match e {
+            Errno::NOMEM => self.classify_map_enomem(len, prot),
+            Errno::EXIST => OsErrorKind::AddressInUse,
+            _ => OsErrorKind::Other,
+        };
+        err(Syscall::Map, e, kind)
+    }
+
+    /// A system-chosen, `align`-aligned base inside `[lowest, highest_end)`.
+    fn map_anywhere(
+        &self,
+        len: usize,
+        prot: HostProt,
+        align: usize,
+        lowest: usize,
+        highest_end: usize,
+    ) -> Result<usize, OsError> {
+        let fits = |p: usize| p >= lowest && p.checked_add(len).is_some_and(|e| e <= highest_end);
+        // Common path: just below the previous reservation, where the kernel's top-down
+        // allocator would put it anyway; one syscall.
+        let h = self.hint.load(Ordering::Relaxed);
+        if h > len {
+            let cand = (h - len) & !(align - 1);
+            if fits(cand) {
+                if let Ok(p) = self.mmap(cand, len, prot, true) {
+                    self.hint.store(p, Ordering::Relaxed);
+                    return Ok(p);
+                }
+            }
+        }
+        // Over-reserve by the alignment and trim.
+        let page = self.page_size();
+        let over = len
+            .checked_add(align - page)
+            .ok_or(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))?;
+        let raw = self.mmap(0, over, prot, false).map_err(|e| self.map_error(e, len, prot))?;
+        let base = (raw + align - 1) & !(align - 1);
+        if base > raw {
+            self.munmap(raw, base - raw);
+        }
+        if raw + over > base + len {
+            self.munmap(base + len, raw + over - base - len);
+        }
+        if fits(base) {
+            self.hint.store(base, Ordering::Relaxed);
+            return Ok(base);
+        }
+        self.munmap(base, len);
+        self.map_top_down(len, prot, align, lowest, highest_end)
+    }
+
+    /// The highest free `align`-aligned range inside `[lowest, highest_end)`.
+    fn map_top_down(
+        &self,
+        len: usize,
+        prot: HostProt,
+        align: usize,
+        lowest: usize,
+        highest_end: usize,
+    ) -> Result<usize, OsError> {
+        // Another thread may take the range between the search and the mmap: search again.
+        for _ in 0..16 {
+            let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
+                return Err(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace));
+            };
+            match self.mmap(base, len, prot, true) {
+                Ok(p) => return Ok(p),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(self.map_error(e, len, prot)),
+            }
+        }
+        Err(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+    }
+
+    /// Calls `f` with chunks of at most 64 Ki pages of `[addr, addr+len)` and a residency
+    /// vector for each.
+    fn mincore_chunks(
+        &self,
+        addr: usize,
+        len: usize,
+        mut f: impl FnMut(usize, &[u8]),
+    ) -> Result<(), Errno> {
+        let page = self.page_size();
+        let chunk = 65536 * page;
+        let mut vec = vec![0u8; (len.min(chunk)) / page];
+        let mut at = addr;
+        while at < addr + len {
+            let n = (addr + len - at).min(chunk);
+            let v = &mut vec[..n / page];
+            // SAFETY: `v` has one byte per page of [at, at+n), as mincore requires.
+            let r = unsafe { libc::mincore(at as *mut c_void, n, v.as_mut_ptr()) };
+            if r != 0 {
+                return Err(Errno::from_raw_os_error(
+                    std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+                ));
+            }
+            f(at, v);
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+impl Os for LinuxOs {
+    fn page_size(&self) -> usize {
+        rustix::param::page_size()
+    }
+
+    fn map(&self, placement: Placement, len: usize, prot: HostProt) -> Result<usize, OsError> {
+        match placement {
+            Placement::Fixed(addr) => self
+                .mmap(addr, len, prot, true)
+                .map_err(|e| self.map_error(e, len, prot)),
+            Placement::Anywhere {
+                align,
+                lowest,
+                highest_end,
+            } => self.map_anywhere(len, prot, align, lowest, highest_end),
+            Placement::TopDown {
+                align,
+                lowest,
+                highest_end,
+            } => self.map_top_down(len, prot, align, lowest, highest_end),
+        }
+    }
+
+    fn unmap(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        // SAFETY: the engine unmaps only allocations it owns, after removing them from its
+        // index; the memory is the caller's to give back.
+        unsafe { mm::munmap(addr as *mut c_void, len) }.map_err(|e| {
+            let kind = if e == Errno::NOMEM {
+                OsErrorKind::MapCountLimit
+            } else {
+                OsErrorKind::Other
+            };
+            err(Syscall::Unmap, e, kind)
+        })
+    }
+
+    fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError> {
+        // SAFETY: changes protections only; the engine calls it on its own allocations or, for
+        // VirtualProtect on foreign memory, on the range the caller named (as Windows does).
+        unsafe { mm::mprotect(addr as *mut c_void, len, mprotect_flags(prot)) }.map_err(|e| {
+            let kind = match e {
+                Errno::NOMEM if near_map_limit() => OsErrorKind::MapCountLimit,
+                Errno::NOMEM if prot.write() => OsErrorKind::CommitLimit,
+                Errno::NOMEM => OsErrorKind::NotMapped,
+                _ => OsErrorKind::Other,
+            };
+            err(Syscall::Protect, e, kind)
+        })
+    }
+
+    fn replace_with_reserved(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let flags = MapFlags::PRIVATE | MapFlags::FIXED;
+        // SAFETY: MAP_FIXED replaces [addr, addr+len), which the engine owns (it holds the
+        // allocation's operation lock); discarding its contents is the point of decommit.
+        let r = unsafe { mm::mmap_anonymous(addr as *mut c_void, len, ProtFlags::empty(), flags) };
+        match r {
+            Ok(p) if p as usize == addr => Ok(()),
+            Ok(_) => Err(err(Syscall::Replace, Errno::INVAL, OsErrorKind::Other)),
+            Err(e) => {
+                let kind = match e {
+                    Errno::NOMEM if near_map_limit() => OsErrorKind::MapCountLimit,
+                    Errno::NOMEM => OsErrorKind::OutOfAddressSpace,
+                    _ => OsErrorKind::Other,
+                };
+                Err(err(Syscall::Replace, e, kind))
+            }
+        }
+    }
+
+    fn is_mapped(&self, addr: usize, len: usize) -> bool {
+        self.mincore_chunks(addr, len, |_, _| {}).is_ok()
+    }
+
+    fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let maps = procmaps::mappings()
+            .map_err(|_| err(Syscall::Map, Errno::IO, OsErrorKind::Other))?;
+        let end = addr + len;
+        let mut at = addr;
+        for m in maps.iter().filter(|m| m.end > addr && m.start < end) {
+            if m.start > at {
+                self.mmap(at, m.start - at, HostProt::NONE, true)
+                    .map_err(|e| self.map_error(e, m.start - at, HostProt::NONE))?;
+            }
+            at = at.max(m.end);
+        }
+        if at < end {
+            self.mmap(at, end - at, HostProt::NONE, true)
+                .map_err(|e| self.map_error(e, end - at, HostProt::NONE))?;
+        }
+        Ok(())
+    }
+
+    fn lazy_free(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let advise = |a| {
+            // SAFETY: advice on the engine's own committed pages; MADV_FREE/DONTNEED may
+            // discard their contents, which MEM_RESET allows.
+            unsafe { mm::madvise(addr as *mut c_void, len, a) }
+        };
+        if !self.no_madv_free.load(Ordering::Relaxed) {
+            match advise(mm::Advice::LinuxFree) {
+                Ok(()) => return Ok(()),
+                Err(Errno::INVAL) => self.no_madv_free.store(true, Ordering::Relaxed),
+                Err(e) => return Err(err(Syscall::LazyFree, e, OsErrorKind::Other)),
+            }
+        }
+        advise(mm::Advice::LinuxDontNeed).map_err(|e| err(Syscall::LazyFree, e, OsErrorKind::Other))
+    }
+
+    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
+        out.clear();
+        self.mincore_chunks(addr, len, |_, v| out.extend(v.iter().map(|b| b & 1 != 0)))
+            .map_err(|e| err(Syscall::ResetUndo, e, OsErrorKind::NotMapped))
+    }
+
+    fn undo_lazy_free(&self, addr: usize, len: usize, writable: bool) -> Result<UndoReport, OsError> {
+        reset_undo::undo_lazy_free(addr, len, writable)
+    }
+
+    fn lock(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        // SAFETY: mlock only pins pages; it does not change their contents.
+        unsafe { mm::mlock(addr as *mut c_void, len) }.map_err(|e| {
+            let kind = match e {
+                Errno::NOMEM | Errno::PERM | Errno::AGAIN => OsErrorKind::LockQuota,
+                _ => OsErrorKind::Other,
+            };
+            err(Syscall::Lock, e, kind)
+        })
+    }
+
+    fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        // SAFETY: munlock only unpins pages.
+        unsafe { mm::munlock(addr as *mut c_void, len) }
+            .map_err(|e| err(Syscall::Unlock, e, OsErrorKind::Other))
+    }
+
+    fn kernel_region(&self, addr: usize) -> KernelRegion {
+        procmaps::kernel_region(addr, crate::layout::Layout::native().max_address + 1)
+    }
+
+    fn flush_instruction_cache(&self, _addr: usize, _len: usize) {
+        // x86 keeps instruction and data caches coherent; a fence orders the writes.
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+}

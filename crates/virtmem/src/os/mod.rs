@@ -1,0 +1,248 @@
+//! The operating-system seam: everything virtmem asks of the kernel goes through [`Os`].
+//!
+//! The engine (`crate::engine`) decides *what* must happen by the Windows rules; an [`Os`]
+//! implementation only does it. Two implementations live here:
+//!
+//! * [`linux::LinuxOs`]: real memory, through `rustix` (and `libc` for what rustix lacks).
+//! * [`failing::FailingOs`]: wraps another backend and fails a chosen syscall, so tests can
+//!   prove that every operation rolls back.
+//!
+//! A simulated backend (no real memory) implements the same trait.
+
+pub mod failing;
+pub mod linux;
+
+use std::fmt;
+
+/// A protection as the host kernel understands it (the `PROT_*` bits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct HostProt(u8);
+
+impl HostProt {
+    /// No access (`PROT_NONE`).
+    pub const NONE: HostProt = HostProt(0);
+    /// Readable.
+    pub const READ: HostProt = HostProt(1);
+    /// Writable.
+    pub const WRITE: HostProt = HostProt(2);
+    /// Executable.
+    pub const EXEC: HostProt = HostProt(4);
+    /// Read and write.
+    pub const READ_WRITE: HostProt = HostProt(3);
+
+    /// Builds a protection from its three permissions.
+    pub const fn new(read: bool, write: bool, exec: bool) -> HostProt {
+        HostProt((read as u8) | ((write as u8) << 1) | ((exec as u8) << 2))
+    }
+    /// Whether reading is allowed.
+    pub const fn read(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// Whether writing is allowed.
+    pub const fn write(self) -> bool {
+        self.0 & 2 != 0
+    }
+    /// Whether executing is allowed.
+    pub const fn exec(self) -> bool {
+        self.0 & 4 != 0
+    }
+    /// Whether the page can be touched at all.
+    pub const fn any(self) -> bool {
+        self.0 != 0
+    }
+}
+
+impl fmt::Debug for HostProt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = if self.read() { 'r' } else { '-' };
+        let w = if self.write() { 'w' } else { '-' };
+        let x = if self.exec() { 'x' } else { '-' };
+        write!(f, "{r}{w}{x}")
+    }
+}
+
+/// Where a new anonymous mapping goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Anywhere the system likes, aligned to `align`, inside `[lowest, highest_end)`.
+    Anywhere {
+        /// Required alignment of the base (a power of two).
+        align: usize,
+        /// Lowest acceptable base.
+        lowest: usize,
+        /// Highest acceptable end (exclusive).
+        highest_end: usize,
+    },
+    /// The highest free range that fits, aligned to `align`, inside `[lowest, highest_end)`.
+    TopDown {
+        /// Required alignment of the base (a power of two).
+        align: usize,
+        /// Lowest acceptable base.
+        lowest: usize,
+        /// Highest acceptable end (exclusive).
+        highest_end: usize,
+    },
+    /// Exactly here, and only if nothing is mapped there (never replaces a mapping).
+    Fixed(usize),
+}
+
+/// Which kind of kernel call failed: used by the fault-injection backend and in error reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Syscall {
+    /// A new anonymous mapping (`mmap` without `MAP_FIXED`, or with `MAP_FIXED_NOREPLACE`).
+    Map,
+    /// `munmap`.
+    Unmap,
+    /// `mprotect`.
+    Protect,
+    /// Fresh memory mapped over owned memory (`mmap(MAP_FIXED)`), as decommit does.
+    Replace,
+    /// `madvise(MADV_FREE)` / `MADV_DONTNEED`.
+    LazyFree,
+    /// `mlock`.
+    Lock,
+    /// `munlock`.
+    Unlock,
+    /// The residency / page-table queries and touches of MEM_RESET_UNDO.
+    ResetUndo,
+}
+
+/// Why the kernel refused, classified for the Win32 error mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OsErrorKind {
+    /// No free address range of that size (or `RLIMIT_AS`).
+    OutOfAddressSpace,
+    /// The process would exceed the kernel's mapping count (`vm.max_map_count`).
+    MapCountLimit,
+    /// The kernel's commit accounting refused the charge.
+    CommitLimit,
+    /// `RLIMIT_MEMLOCK` (or no privilege to lock at all).
+    LockQuota,
+    /// Something is already mapped where a fixed mapping was asked for.
+    AddressInUse,
+    /// Part of the range is not mapped.
+    NotMapped,
+    /// Anything else (an argument the kernel refused, an unexpected errno).
+    Other,
+}
+
+/// A failed kernel call: which call, the errno, and what it means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OsError {
+    /// The call that failed.
+    pub call: Syscall,
+    /// The raw `errno` value.
+    pub errno: i32,
+    /// The classification used for the Win32 error code.
+    pub kind: OsErrorKind,
+}
+
+impl fmt::Debug for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} failed with errno {} ({:?})", self.call, self.errno, self.kind)
+    }
+}
+
+/// What the kernel has at an address virtmem does not manage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelRegion {
+    /// Nothing is mapped in `[start, end)`; `end` is the next mapping's start (or the top).
+    Free {
+        /// First free byte (page aligned).
+        start: usize,
+        /// First byte after the free gap.
+        end: usize,
+    },
+    /// A kernel mapping (VMA) covers `[start, end)`.
+    Mapped(ForeignMapping),
+}
+
+/// One kernel mapping that virtmem did not create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignMapping {
+    /// Start of the mapping.
+    pub start: usize,
+    /// End of the mapping (exclusive).
+    pub end: usize,
+    /// Its protection.
+    pub prot: HostProt,
+    /// Whether it is a shared mapping.
+    pub shared: bool,
+    /// What backs it.
+    pub backing: Backing,
+}
+
+/// What backs a foreign mapping; decides the Windows `Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Anonymous memory (heap, stacks, anonymous `mmap`): `MEM_PRIVATE`.
+    Anonymous,
+    /// A file mapped as part of a loaded executable or library: `MEM_IMAGE`.
+    Image,
+    /// Any other file mapping: `MEM_MAPPED`.
+    File,
+}
+
+/// What MEM_RESET_UNDO found for one range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UndoReport {
+    /// Pages whose data is known intact (the lazy free is cancelled).
+    pub intact: usize,
+    /// Pages whose data was discarded (or could not be proven intact).
+    pub lost: usize,
+}
+
+/// The kernel operations the engine needs. Every method is one logical kernel request; a
+/// failed request must leave the kernel as it was, except where a method says otherwise.
+pub trait Os: Send + Sync + 'static {
+    /// The host page size in bytes.
+    fn page_size(&self) -> usize;
+
+    /// Maps fresh, zero-filled, private anonymous memory with protection `prot`. Writable memory
+    /// is charged against the commit limit; `PROT_NONE` memory is not, and becomes charged when
+    /// later made writable (never `MAP_NORESERVE`). Returns the base.
+    fn map(&self, placement: Placement, len: usize, prot: HostProt) -> Result<usize, OsError>;
+
+    /// Unmaps `[addr, addr+len)`.
+    fn unmap(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Changes the protection of `[addr, addr+len)`. On failure part of the range may have
+    /// changed (the kernel works VMA by VMA): the caller rolls back.
+    fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError>;
+
+    /// Replaces `[addr, addr+len)`, memory the caller owns, with fresh `PROT_NONE` memory:
+    /// contents are discarded, the commit charge and any lock are dropped. On failure the
+    /// caller checks [`Os::is_mapped`] and repairs holes with [`Os::fill_holes`].
+    fn replace_with_reserved(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Whether every page of `[addr, addr+len)` is mapped.
+    fn is_mapped(&self, addr: usize, len: usize) -> bool;
+
+    /// Maps fresh `PROT_NONE` memory into every unmapped page of `[addr, addr+len)`, never
+    /// replacing anything. Used only to repair a failed replacement.
+    fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Marks `[addr, addr+len)` as "contents no longer needed" (`MADV_FREE`, or
+    /// `MADV_DONTNEED` where the kernel lacks it).
+    fn lazy_free(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Fills `out` with one flag per page of `[addr, addr+len)`: is it resident?
+    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError>;
+
+    /// For each page of `[addr, addr+len)` that was lazily freed, proves its data intact and
+    /// cancels the lazy free, or counts it lost. `writable` says whether the pages may be
+    /// written by ordinary stores (else the backend must use another way to touch them).
+    fn undo_lazy_free(&self, addr: usize, len: usize, writable: bool) -> Result<UndoReport, OsError>;
+
+    /// Locks `[addr, addr+len)` in memory (`mlock`).
+    fn lock(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Unlocks `[addr, addr+len)` (`munlock`).
+    fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// What the kernel has at `addr` (used only for addresses virtmem does not manage).
+    fn kernel_region(&self, addr: usize) -> KernelRegion;
+
+    /// Makes instruction fetches see data written to `[addr, addr+len)`.
+    fn flush_instruction_cache(&self, addr: usize, len: usize);
+}

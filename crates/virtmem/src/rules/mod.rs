@@ -1,0 +1,10 @@
+//! The Windows rules, free of syscalls: validation of every request and the plans that turn a
+//! valid request into page-state changes. Each rule names its source (`semantics.md` tags:
+//! untagged = observed on Windows, `[doc]`, `[I]`, `[ours]`). Every backend obeys these.
+
+pub mod plan;
+pub mod protection;
+pub mod requests;
+
+pub use protection::Protection;
+pub use requests::{AllocRequest, FreeRequest, Placement};

@@ -1,0 +1,350 @@
+//! Argument validation for every call: a raw Win32 request becomes a typed request, or the
+//! exact Win32 error Windows gives (`semantics.md` §2–6). Nothing here looks at page state.
+
+use super::protection::Protection;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::win32::consts::*;
+
+/// Where a new reservation goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// At this granularity-aligned base.
+    Fixed(usize),
+    /// Anywhere (the system chooses).
+    Anywhere,
+    /// The highest suitable free range (MEM_TOP_DOWN).
+    TopDown,
+}
+
+/// A validated VirtualAlloc request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocRequest {
+    /// MEM_RESERVE (optionally with MEM_COMMIT): create a new allocation.
+    Reserve {
+        /// Where.
+        placement: Placement,
+        /// Size in bytes, a multiple of the page size.
+        size: usize,
+        /// Whether every page is committed at once.
+        commit: bool,
+        /// The protection (AllocationProtect, and the pages' protection when committed).
+        protection: Protection,
+    },
+    /// MEM_COMMIT of pages `[start, end)` of an existing reservation.
+    Commit {
+        /// First page.
+        start: usize,
+        /// End (exclusive, page aligned).
+        end: usize,
+        /// The new protection of the pages.
+        protection: Protection,
+    },
+    /// MEM_RESET of `[start, end)`.
+    Reset {
+        /// First page.
+        start: usize,
+        /// End.
+        end: usize,
+    },
+    /// MEM_RESET_UNDO of `[start, end)`.
+    ResetUndo {
+        /// First page.
+        start: usize,
+        /// End.
+        end: usize,
+    },
+}
+
+/// Which VirtualAlloc flavour is asking: the FromApp variants forbid executable protections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AllocFlavor {
+    /// VirtualAllocFromApp / VirtualAlloc2FromApp.
+    pub from_app: bool,
+}
+
+const KNOWN_ALLOC_BITS: u32 = MEM_COMMIT
+    | MEM_RESERVE
+    | MEM_RESET
+    | MEM_RESET_UNDO
+    | MEM_TOP_DOWN
+    | MEM_WRITE_WATCH
+    | MEM_PHYSICAL
+    | MEM_LARGE_PAGES;
+
+/// Validates VirtualAlloc's arguments by the full Windows rules. Valid requests for features
+/// virtmem does not implement yet (write watch, large pages, AWE, guard pages) come back as
+/// ERROR_NOT_SUPPORTED only after every other check has passed.
+pub fn validate_alloc(
+    layout: &Layout,
+    addr: usize,
+    size: usize,
+    alloc_type: u32,
+    protect: u32,
+    flavor: AllocFlavor,
+) -> Result<AllocRequest> {
+    let t = alloc_type;
+    if size == 0 {
+        return Err(Error::InvalidParameter("dwSize is 0"));
+    }
+    if t & !KNOWN_ALLOC_BITS != 0 {
+        return Err(Error::InvalidParameter("unknown allocation type bits"));
+    }
+    if t & (MEM_RESERVE | MEM_COMMIT | MEM_RESET | MEM_RESET_UNDO) == 0 {
+        return Err(Error::InvalidParameter(
+            "the allocation type needs MEM_RESERVE, MEM_COMMIT, MEM_RESET or MEM_RESET_UNDO",
+        ));
+    }
+    if t & MEM_RESET != 0 && t != MEM_RESET {
+        return Err(Error::InvalidParameter("MEM_RESET cannot be combined with other flags"));
+    }
+    if t & MEM_RESET_UNDO != 0 && t != MEM_RESET_UNDO {
+        return Err(Error::InvalidParameter("MEM_RESET_UNDO cannot be combined with other flags"));
+    }
+    if t & MEM_WRITE_WATCH != 0 && t & MEM_RESERVE == 0 {
+        return Err(Error::InvalidParameter("MEM_WRITE_WATCH needs MEM_RESERVE"));
+    }
+    if t & MEM_LARGE_PAGES != 0 {
+        if t & (MEM_RESERVE | MEM_COMMIT) != (MEM_RESERVE | MEM_COMMIT) {
+            return Err(Error::InvalidParameter("MEM_LARGE_PAGES needs MEM_RESERVE|MEM_COMMIT"));
+        }
+        if t & (MEM_WRITE_WATCH | MEM_PHYSICAL) != 0 {
+            return Err(Error::InvalidParameter(
+                "MEM_LARGE_PAGES cannot be combined with MEM_WRITE_WATCH or MEM_PHYSICAL",
+            ));
+        }
+    }
+    if t & MEM_PHYSICAL != 0 {
+        if t & MEM_RESERVE == 0 || t & !(MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN) != 0 {
+            return Err(Error::InvalidParameter(
+                "MEM_PHYSICAL needs MEM_RESERVE and allows only MEM_TOP_DOWN besides",
+            ));
+        }
+        if protect != PAGE_READWRITE {
+            return Err(Error::InvalidParameter("MEM_PHYSICAL needs exactly PAGE_READWRITE"));
+        }
+    }
+    // The protection must be valid even where it is ignored (MEM_RESET) [doc].
+    let protection = Protection::parse(protect, flavor.from_app)?;
+
+    let reset = t & (MEM_RESET | MEM_RESET_UNDO) != 0;
+    if addr == 0 && reset {
+        return Err(Error::InvalidParameter("MEM_RESET needs an address")); // [ours]
+    }
+    if addr != 0 {
+        if addr < layout.min_address {
+            return Err(Error::InvalidParameter("address below the user-space minimum"));
+        }
+        let end = addr
+            .checked_add(size)
+            .ok_or(Error::InvalidParameter("the range wraps around"))?;
+        if end - 1 > layout.max_address {
+            return Err(Error::InvalidParameter("the range runs beyond user space"));
+        }
+        if end > layout.allocatable_end() {
+            // The top granule below the limit is never allocatable [I: ReactOS].
+            return Err(Error::InvalidParameter("the range reaches the reserved top granule"));
+        }
+    } else if size > layout.allocatable_end() - layout.min_address {
+        return Err(Error::InvalidParameter("the size exceeds user space"));
+    }
+
+    // Valid requests for features that come later.
+    if t & MEM_WRITE_WATCH != 0 {
+        return Err(Error::NotSupported("MEM_WRITE_WATCH"));
+    }
+    if t & MEM_LARGE_PAGES != 0 {
+        return Err(Error::NotSupported("MEM_LARGE_PAGES"));
+    }
+    if t & MEM_PHYSICAL != 0 {
+        return Err(Error::NotSupported("MEM_PHYSICAL (AWE)"));
+    }
+    if protection.guard && !reset {
+        return Err(Error::NotSupported("PAGE_GUARD"));
+    }
+
+    if t & MEM_RESET != 0 {
+        let (start, end) = layout.touched_pages(addr, size).expect("checked above");
+        return Ok(AllocRequest::Reset { start, end });
+    }
+    if t & MEM_RESET_UNDO != 0 {
+        let (start, end) = layout.touched_pages(addr, size).expect("checked above");
+        return Ok(AllocRequest::ResetUndo { start, end });
+    }
+    if t & MEM_RESERVE != 0 || addr == 0 {
+        // MEM_COMMIT with a NULL address reserves and commits.
+        let commit = t & MEM_COMMIT != 0;
+        let (placement, size) = if addr == 0 {
+            let size = layout.page_ceil(size).expect("checked above");
+            let placement = if t & MEM_TOP_DOWN != 0 {
+                Placement::TopDown
+            } else {
+                Placement::Anywhere
+            };
+            (placement, size)
+        } else {
+            let base = layout.granule_floor(addr);
+            let end = layout.page_ceil(addr + size).expect("checked above");
+            (Placement::Fixed(base), end - base)
+        };
+        return Ok(AllocRequest::Reserve {
+            placement,
+            size,
+            commit,
+            protection,
+        });
+    }
+    let (start, end) = layout.touched_pages(addr, size).expect("checked above");
+    Ok(AllocRequest::Commit {
+        start,
+        end,
+        protection,
+    })
+}
+
+/// A validated VirtualFree request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeRequest {
+    /// MEM_RELEASE of the allocation based at this (page-rounded) address.
+    Release {
+        /// Must be an allocation base.
+        base: usize,
+    },
+    /// MEM_DECOMMIT with size 0: the whole allocation based here.
+    DecommitAll {
+        /// Must be an allocation base.
+        base: usize,
+    },
+    /// MEM_DECOMMIT of the pages touched by a range.
+    Decommit {
+        /// First page.
+        start: usize,
+        /// End.
+        end: usize,
+    },
+}
+
+/// Validates VirtualFree's arguments (`semantics.md` §3).
+pub fn validate_free(
+    layout: &Layout,
+    addr: usize,
+    size: usize,
+    free_type: u32,
+) -> Result<FreeRequest> {
+    if free_type != MEM_DECOMMIT && free_type != MEM_RELEASE {
+        let placeholder = free_type == MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER
+            || free_type == MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS;
+        if placeholder {
+            return Err(Error::NotSupported("placeholder flags of VirtualFree"));
+        }
+        return Err(Error::InvalidParameter("dwFreeType must be MEM_DECOMMIT or MEM_RELEASE"));
+    }
+    if free_type == MEM_RELEASE && size != 0 {
+        // Checked by kernelbase before anything else.
+        return Err(Error::InvalidParameter("MEM_RELEASE needs dwSize 0"));
+    }
+    if addr > layout.max_address {
+        return Err(Error::InvalidParameter("address above user space"));
+    }
+    match addr.checked_add(size) {
+        Some(end) if size == 0 || end - 1 <= layout.max_address => {}
+        _ => return Err(Error::InvalidParameter("the range runs beyond user space")),
+    }
+    let base = layout.page_floor(addr);
+    Ok(match (free_type, size) {
+        (MEM_RELEASE, _) => FreeRequest::Release { base },
+        (_, 0) => FreeRequest::DecommitAll { base },
+        _ => {
+            let (start, end) = layout.touched_pages(addr, size).expect("checked above");
+            FreeRequest::Decommit { start, end }
+        }
+    })
+}
+
+/// Validates the range of VirtualProtect / VirtualLock / VirtualUnlock: size 0 or a range
+/// above user space is 87. Returns the touched pages.
+pub fn validate_range(layout: &Layout, addr: usize, size: usize) -> Result<(usize, usize)> {
+    if size == 0 {
+        return Err(Error::InvalidParameter("dwSize is 0"));
+    }
+    match addr.checked_add(size) {
+        Some(end) if end - 1 <= layout.max_address => {
+            Ok(layout.touched_pages(addr, size).expect("no overflow"))
+        }
+        _ => Err(Error::InvalidParameter("the range runs beyond user space")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Layout = Layout::WIN64;
+
+    fn code(r: Result<AllocRequest>) -> u32 {
+        r.map(|_| 0).unwrap_or_else(|e| e.win32_code())
+    }
+
+    #[test]
+    fn alloc_type_rules() {
+        let rw = PAGE_READWRITE;
+        let f = AllocFlavor::default();
+        assert_eq!(code(validate_alloc(&L, 0, 0, MEM_RESERVE, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_TOP_DOWN, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_WRITE_WATCH, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | 0x40000000, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET | MEM_COMMIT, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESET, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET, 0, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET_UNDO | MEM_TOP_DOWN, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_LARGE_PAGES | MEM_RESERVE, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE, PAGE_READONLY, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE | MEM_COMMIT, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_WRITE_WATCH, rw, f)), 50);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN, rw, f)), 50);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE, rw | PAGE_GUARD, f)), 50);
+    }
+
+    #[test]
+    fn addresses() {
+        let f = AllocFlavor::default();
+        let rw = PAGE_READWRITE;
+        assert_eq!(code(validate_alloc(&L, 0xFFFF, 0x1000, MEM_RESERVE, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, usize::MAX - 0xFFF, 0x2000, MEM_RESERVE, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x7FFF_FFFE_0000, 0x1000, MEM_RESERVE, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x7FFF_FFFD_0000, 0x10000, MEM_RESERVE, rw, f)), 0);
+        assert_eq!(
+            validate_alloc(&L, 0x4000_1234, 0x2000, MEM_RESERVE, rw, f).unwrap(),
+            AllocRequest::Reserve {
+                placement: Placement::Fixed(0x4000_0000),
+                size: 0x4000,
+                commit: false,
+                protection: Protection::parse(rw, false).unwrap()
+            }
+        );
+        assert_eq!(
+            validate_alloc(&L, 0x4000_1FFF, 2, MEM_COMMIT, rw, f).unwrap(),
+            AllocRequest::Commit {
+                start: 0x4000_1000,
+                end: 0x4000_3000,
+                protection: Protection::parse(rw, false).unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn free_rules() {
+        let c = |a, s, t| validate_free(&L, a, s, t).map(|_| 0).unwrap_or_else(|e| e.win32_code());
+        assert_eq!(c(0x10000, 0x10000, 0), 87);
+        assert_eq!(c(0x10000, 0, MEM_FREE), 87);
+        assert_eq!(c(0x10000, 1, MEM_RELEASE), 87);
+        assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_DECOMMIT), 87);
+        assert_eq!(c(0x8000_0000_0000, 0, MEM_RELEASE), 87);
+        assert_eq!(c(0x10000, 0, MEM_RELEASE), 0);
+        assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 50);
+        assert_eq!(
+            validate_free(&L, 0x1_1FFF, 2, MEM_DECOMMIT).unwrap(),
+            FreeRequest::Decommit { start: 0x1_1000, end: 0x1_3000 }
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The pages of one allocation, stored as runs of equal state.
+//!
+//! Metadata grows with the number of distinct runs, never with the allocation's size: a
+//! 1 TiB reservation is one run. A [`RunTable`] is immutable once published (see
+//! `crate::snapshot`); changes build a new table.
+
+/// The state of one page of an allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PageState {
+    /// Committed (`MEM_COMMIT`) or only reserved (`MEM_RESERVE`).
+    pub committed: bool,
+    /// The page's Win32 protection (base value and PAGE_GUARD; allocation-wide modifiers are
+    /// kept on the allocation). 0 for reserved pages.
+    pub protect: u32,
+    /// Locked by VirtualLock.
+    pub locked: bool,
+    /// Lazily freed by MEM_RESET while resident, not yet undone: MEM_RESET_UNDO checks these.
+    pub reset: bool,
+}
+
+impl PageState {
+    /// A reserved page.
+    pub const RESERVED: PageState = PageState {
+        committed: false,
+        protect: 0,
+        locked: false,
+        reset: false,
+    };
+
+    /// A freshly committed page with this page protection.
+    pub const fn committed(protect: u32) -> PageState {
+        PageState {
+            committed: true,
+            protect,
+            locked: false,
+            reset: false,
+        }
+    }
+}
+
+/// One run: pages `[start, end)` (page indices within the allocation) share `state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// First page index.
+    pub start: usize,
+    /// One past the last page index.
+    pub end: usize,
+    /// The shared state.
+    pub state: PageState,
+}
+
+/// The pages of an allocation as sorted, adjacent, maximal runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunTable {
+    /// Start page of each run (ascending, first is 0) and its state.
+    starts: Vec<(usize, PageState)>,
+    /// Number of pages in the allocation.
+    pages: usize,
+}
+
+impl RunTable {
+    /// A table of `pages` pages, all in `state`.
+    pub fn new(pages: usize, state: PageState) -> RunTable {
+        RunTable {
+            starts: vec![(0, state)],
+            pages,
+        }
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Number of runs (the metadata size).
+    pub fn run_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The run containing `page` (O(log runs)).
+    pub fn run_at(&self, page: usize) -> Run {
+        debug_assert!(page < self.pages);
+        let i = self.starts.partition_point(|&(s, _)| s <= page) - 1;
+        self.run(i)
+    }
+
+    fn run(&self, i: usize) -> Run {
+        let (start, state) = self.starts[i];
+        let end = self.starts.get(i + 1).map_or(self.pages, |&(s, _)| s);
+        Run { start, end, state }
+    }
+
+    /// The runs overlapping pages `[start, end)`, clipped to it, in order.
+    pub fn runs_in(&self, start: usize, end: usize) -> impl Iterator<Item = Run> + '_ {
+        let first = if start < self.pages {
+            self.starts.partition_point(|&(s, _)| s <= start) - 1
+        } else {
+            self.starts.len()
+        };
+        (first..self.starts.len())
+            .map(|i| self.run(i))
+            .take_while(move |r| r.start < end)
+            .map(move |r| Run {
+                start: r.start.max(start),
+                end: r.end.min(end),
+                state: r.state,
+            })
+    }
+
+    /// All runs in order.
+    pub fn runs(&self) -> impl Iterator<Item = Run> + '_ {
+        self.runs_in(0, self.pages)
+    }
+
+    /// A new table where every page of `[start, end)` has state `f(old state)`; runs are kept
+    /// maximal. Costs O(runs).
+    pub fn with(&self, start: usize, end: usize, f: impl Fn(PageState) -> PageState) -> RunTable {
+        let end = end.min(self.pages);
+        let mut out: Vec<(usize, PageState)> = Vec::with_capacity(self.starts.len() + 2);
+        let mut push = |s: usize, st: PageState| {
+            if let Some(&(_, last)) = out.last() {
+                if last == st {
+                    return;
+                }
+            }
+            out.push((s, st));
+        };
+        for r in self.runs() {
+            if r.end <= start || r.start >= end {
+                push(r.start, r.state);
+                continue;
+            }
+            if r.start < start {
+                push(r.start, r.state);
+            }
+            push(r.start.max(start), f(r.state));
+            if r.end > end {
+                push(end, r.state);
+            }
+        }
+        RunTable {
+            starts: out,
+            pages: self.pages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_merge() {
+        let t = RunTable::new(16, PageState::RESERVED);
+        let c = PageState::committed(4);
+        let t2 = t.with(2, 5, |_| c);
+        assert_eq!(t2.run_count(), 3);
+        assert_eq!(t2.run_at(3), Run { start: 2, end: 5, state: c });
+        assert_eq!(t2.run_at(7).start, 5);
+        let t3 = t2.with(5, 16, |_| c).with(0, 2, |_| c);
+        assert_eq!(t3.run_count(), 1);
+        let t4 = t3.with(0, 16, |_| PageState::RESERVED);
+        assert_eq!(t4, t);
+        let clipped: Vec<Run> = t2.runs_in(3, 7).collect();
+        assert_eq!(clipped.len(), 2);
+        assert_eq!((clipped[0].start, clipped[0].end), (3, 5));
+        assert_eq!((clipped[1].start, clipped[1].end), (5, 7));
+    }
+
+    #[test]
+    fn huge_table_is_one_run() {
+        let t = RunTable::new(1 << 28, PageState::RESERVED); // 1 TiB of 4 KiB pages
+        assert_eq!(t.run_count(), 1);
+        let t = t.with(1 << 20, (1 << 20) + 1, |_| PageState::committed(4));
+        assert_eq!(t.run_count(), 3);
+    }
+}

@@ -1,0 +1,363 @@
+//! Win32 type aliases and numeric constants for the virtual-memory API.
+//!
+//! Names, types and values follow windows-sys 0.61 exactly (modules `Win32::Foundation`,
+//! `Win32::System::Memory`, `Win32::System::SystemServices`,
+//! `Win32::System::SystemInformation`), so code written against windows-sys compiles unchanged.
+//! Items that are not windows-sys names say so in their doc comment.
+
+#![allow(non_camel_case_types, non_upper_case_globals)]
+
+// ---------------------------------------------------------------------------------------------
+// Type aliases
+// ---------------------------------------------------------------------------------------------
+
+/// Win32 boolean (`windows_sys::core::BOOL`): zero is false, anything else is true.
+pub type BOOL = i32;
+/// Opaque kernel object handle (`Win32::Foundation::HANDLE`).
+pub type HANDLE = *mut core::ffi::c_void;
+/// Win32 error code as returned by `GetLastError` (`Win32::Foundation::WIN32_ERROR`).
+pub type WIN32_ERROR = u32;
+/// `flAllocationType` flags of `VirtualAlloc*`, also the `State` of a region.
+pub type VIRTUAL_ALLOCATION_TYPE = u32;
+/// `dwFreeType` flags of `VirtualFree*`.
+pub type VIRTUAL_FREE_TYPE = u32;
+/// Page protection flags (`PAGE_*`, also used for the `SEC_*` section attributes).
+pub type PAGE_PROTECTION_FLAGS = u32;
+/// The `Type` of a region in `MEMORY_BASIC_INFORMATION` (`MEM_PRIVATE`/`MEM_MAPPED`/`MEM_IMAGE`).
+pub type PAGE_TYPE = u32;
+/// Flags of `UnmapViewOfFile2`/`UnmapViewOfFileEx`.
+pub type UNMAP_VIEW_OF_FILE_FLAGS = u32;
+/// Kind of a `MEM_EXTENDED_PARAMETER` passed to `VirtualAlloc2`/`MapViewOfFile3`.
+pub type MEM_EXTENDED_PARAMETER_TYPE = i32;
+/// Processor architecture code in `SYSTEM_INFO` (`wProcessorArchitecture`).
+pub type PROCESSOR_ARCHITECTURE = u16;
+/// NT native status code; negative (high bit set) means an error or warning class.
+pub type NTSTATUS = i32;
+
+/// Win32 boolean true.
+pub const TRUE: BOOL = 1;
+/// Win32 boolean false.
+pub const FALSE: BOOL = 0;
+
+/// Pseudo-handle returned by `GetCurrentProcess` (-1); not a windows-sys name.
+pub const CURRENT_PROCESS: HANDLE = -1isize as HANDLE;
+
+// ---------------------------------------------------------------------------------------------
+// Allocation types, free types, region states and region types
+// ---------------------------------------------------------------------------------------------
+
+/// Commit memory (back it with storage); also the `State` of a committed region.
+pub const MEM_COMMIT: VIRTUAL_ALLOCATION_TYPE = 0x0000_1000;
+/// Reserve address space without committing; also the `State` of a reserved region.
+pub const MEM_RESERVE: VIRTUAL_ALLOCATION_TYPE = 0x0000_2000;
+/// Replace a placeholder with a normal allocation or a mapped view (`VirtualAlloc2`).
+pub const MEM_REPLACE_PLACEHOLDER: VIRTUAL_ALLOCATION_TYPE = 0x0000_4000;
+/// Reserve a placeholder region that can later be split and replaced (`VirtualAlloc2`).
+pub const MEM_RESERVE_PLACEHOLDER: VIRTUAL_ALLOCATION_TYPE = 0x0004_0000;
+/// Mark committed pages as no longer of interest; contents may be discarded.
+pub const MEM_RESET: VIRTUAL_ALLOCATION_TYPE = 0x0008_0000;
+/// Undo an earlier `MEM_RESET` (SDK value 0x01000000, not Wine's 0x10000000).
+pub const MEM_RESET_UNDO: VIRTUAL_ALLOCATION_TYPE = 0x0100_0000;
+/// Allocate using large pages (requires `SeLockMemoryPrivilege`).
+pub const MEM_LARGE_PAGES: VIRTUAL_ALLOCATION_TYPE = 0x2000_0000;
+/// `State` of a free (unreserved) region in `MEMORY_BASIC_INFORMATION`.
+pub const MEM_FREE: VIRTUAL_ALLOCATION_TYPE = 0x0001_0000;
+
+/// Decommit pages but keep the address range reserved.
+pub const MEM_DECOMMIT: VIRTUAL_FREE_TYPE = 0x0000_4000;
+/// Release a whole reservation (size must be 0, address must be the allocation base).
+pub const MEM_RELEASE: VIRTUAL_FREE_TYPE = 0x0000_8000;
+
+/// Region `Type`: private (non-shared) memory.
+pub const MEM_PRIVATE: PAGE_TYPE = 0x0002_0000;
+/// Region `Type`: view of a mapped (data) section.
+pub const MEM_MAPPED: PAGE_TYPE = 0x0004_0000;
+/// Region `Type`: view of an image section (same value as `SEC_IMAGE`).
+pub const MEM_IMAGE: PAGE_TYPE = 0x0100_0000;
+
+/// Allocate at the highest possible address.
+pub const MEM_TOP_DOWN: u32 = 0x0010_0000;
+/// Track writes to the region so `GetWriteWatch` can report them.
+pub const MEM_WRITE_WATCH: u32 = 0x0020_0000;
+/// Reserve a range for Address Windowing Extensions (AWE) physical pages.
+pub const MEM_PHYSICAL: u32 = 0x0040_0000;
+/// Rotate physical pages (obsolete AWE flag).
+pub const MEM_ROTATE: u32 = 0x0080_0000;
+/// 4 MB pages (obsolete; unsupported by Windows).
+pub const MEM_4MB_PAGES: u32 = 0x8000_0000;
+/// `VirtualFree` with `MEM_RELEASE`: merge adjacent placeholders into one.
+pub const MEM_COALESCE_PLACEHOLDERS: u32 = 0x0000_0001;
+/// `VirtualFree` with `MEM_RELEASE`: split off a placeholder; unmap: leave a placeholder behind.
+pub const MEM_PRESERVE_PLACEHOLDER: UNMAP_VIEW_OF_FILE_FLAGS = 0x0000_0002;
+/// Unmap with a transient priority boost of the unmapped pages.
+pub const MEM_UNMAP_WITH_TRANSIENT_BOOST: UNMAP_VIEW_OF_FILE_FLAGS = 0x0000_0001;
+/// `GetWriteWatch` flag: reset the write-tracking state after reporting.
+pub const WRITE_WATCH_FLAG_RESET: u32 = 0x0000_0001;
+/// 64 KB pages (`MEM_LARGE_PAGES | MEM_PHYSICAL`); SDK winnt.h name, not in windows-sys.
+pub const MEM_64K_PAGES: u32 = MEM_LARGE_PAGES | MEM_PHYSICAL;
+/// Round the address/size of a mapping to page granularity; SDK name, not in windows-sys.
+pub const AT_ROUND_TO_PAGE: u32 = 0x4000_0000;
+
+// ---------------------------------------------------------------------------------------------
+// Page protections
+// ---------------------------------------------------------------------------------------------
+
+/// No access; any access faults.
+pub const PAGE_NOACCESS: PAGE_PROTECTION_FLAGS = 0x01;
+/// Read-only access.
+pub const PAGE_READONLY: PAGE_PROTECTION_FLAGS = 0x02;
+/// Read and write access.
+pub const PAGE_READWRITE: PAGE_PROTECTION_FLAGS = 0x04;
+/// Copy-on-write access (mapped views only).
+pub const PAGE_WRITECOPY: PAGE_PROTECTION_FLAGS = 0x08;
+/// Execute-only access.
+pub const PAGE_EXECUTE: PAGE_PROTECTION_FLAGS = 0x10;
+/// Execute and read access.
+pub const PAGE_EXECUTE_READ: PAGE_PROTECTION_FLAGS = 0x20;
+/// Execute, read and write access.
+pub const PAGE_EXECUTE_READWRITE: PAGE_PROTECTION_FLAGS = 0x40;
+/// Execute and copy-on-write access (mapped views only).
+pub const PAGE_EXECUTE_WRITECOPY: PAGE_PROTECTION_FLAGS = 0x80;
+/// Guard-page modifier: first access raises `STATUS_GUARD_PAGE_VIOLATION` and clears it.
+pub const PAGE_GUARD: PAGE_PROTECTION_FLAGS = 0x100;
+/// Non-cacheable modifier.
+pub const PAGE_NOCACHE: PAGE_PROTECTION_FLAGS = 0x200;
+/// Write-combined modifier.
+pub const PAGE_WRITECOMBINE: PAGE_PROTECTION_FLAGS = 0x400;
+/// CFG: mark all locations in the pages as invalid call targets (allocation).
+pub const PAGE_TARGETS_INVALID: PAGE_PROTECTION_FLAGS = 0x4000_0000;
+/// CFG: do not update call-target information on protection change (same value).
+pub const PAGE_TARGETS_NO_UPDATE: PAGE_PROTECTION_FLAGS = 0x4000_0000;
+
+// ---------------------------------------------------------------------------------------------
+// Section attributes (CreateFileMapping)
+// ---------------------------------------------------------------------------------------------
+
+/// Section backed by a file.
+pub const SEC_FILE: PAGE_PROTECTION_FLAGS = 0x0080_0000;
+/// Section is an executable image (same value as `MEM_IMAGE`).
+pub const SEC_IMAGE: PAGE_PROTECTION_FLAGS = 0x0100_0000;
+/// Section pages are reserved only, committed later with `VirtualAlloc`.
+pub const SEC_RESERVE: PAGE_PROTECTION_FLAGS = 0x0400_0000;
+/// Section pages are committed when the section is created (default).
+pub const SEC_COMMIT: PAGE_PROTECTION_FLAGS = 0x0800_0000;
+/// Section pages are non-cacheable.
+pub const SEC_NOCACHE: PAGE_PROTECTION_FLAGS = 0x1000_0000;
+/// Section pages are write-combined.
+pub const SEC_WRITECOMBINE: PAGE_PROTECTION_FLAGS = 0x4000_0000;
+/// Section uses large pages.
+pub const SEC_LARGE_PAGES: PAGE_PROTECTION_FLAGS = 0x8000_0000;
+
+// ---------------------------------------------------------------------------------------------
+// Win32 error codes
+// ---------------------------------------------------------------------------------------------
+
+/// The operation completed successfully.
+pub const ERROR_SUCCESS: WIN32_ERROR = 0;
+/// Access is denied.
+pub const ERROR_ACCESS_DENIED: WIN32_ERROR = 5;
+/// The handle is invalid.
+pub const ERROR_INVALID_HANDLE: WIN32_ERROR = 6;
+/// Not enough memory resources are available to process this command.
+pub const ERROR_NOT_ENOUGH_MEMORY: WIN32_ERROR = 8;
+/// Not enough memory resources are available to complete this operation.
+pub const ERROR_OUTOFMEMORY: WIN32_ERROR = 14;
+/// The program issued a command but the command length is incorrect.
+pub const ERROR_BAD_LENGTH: WIN32_ERROR = 24;
+/// The request is not supported.
+pub const ERROR_NOT_SUPPORTED: WIN32_ERROR = 50;
+/// An unexpected network error occurred (what `STATUS_INVALID_ADDRESS` maps to).
+pub const ERROR_UNEXP_NET_ERR: WIN32_ERROR = 59;
+/// The parameter is incorrect.
+pub const ERROR_INVALID_PARAMETER: WIN32_ERROR = 87;
+/// This function is not supported on this system.
+pub const ERROR_CALL_NOT_IMPLEMENTED: WIN32_ERROR = 120;
+/// The segment is already unlocked.
+pub const ERROR_NOT_LOCKED: WIN32_ERROR = 158;
+/// Only part of a ReadProcessMemory or WriteProcessMemory request was completed.
+pub const ERROR_PARTIAL_COPY: WIN32_ERROR = 299;
+/// The message for this NTSTATUS could not be found (unknown status in the mapping table).
+pub const ERROR_MR_MID_NOT_FOUND: WIN32_ERROR = 317;
+/// Attempt to access invalid address.
+pub const ERROR_INVALID_ADDRESS: WIN32_ERROR = 487;
+/// Invalid access to memory location.
+pub const ERROR_NOACCESS: WIN32_ERROR = 998;
+/// Error performing inpage operation.
+pub const ERROR_SWAPERROR: WIN32_ERROR = 999;
+/// Recursion too deep; the stack overflowed.
+pub const ERROR_STACK_OVERFLOW: WIN32_ERROR = 1001;
+/// Invalid flags (not used by the virtual-memory APIs).
+pub const ERROR_INVALID_FLAGS: WIN32_ERROR = 1004;
+/// The base address or the file offset specified does not have the proper alignment.
+pub const ERROR_MAPPED_ALIGNMENT: WIN32_ERROR = 1132;
+/// A required privilege is not held by the client.
+pub const ERROR_PRIVILEGE_NOT_HELD: WIN32_ERROR = 1314;
+/// Insufficient system resources exist to complete the requested service.
+pub const ERROR_NO_SYSTEM_RESOURCES: WIN32_ERROR = 1450;
+/// Insufficient quota to complete the requested service (working set).
+pub const ERROR_WORKING_SET_QUOTA: WIN32_ERROR = 1453;
+/// The paging file is too small for this operation to complete.
+pub const ERROR_COMMITMENT_LIMIT: WIN32_ERROR = 1455;
+/// The supplied user buffer is not valid for the requested operation.
+pub const ERROR_INVALID_USER_BUFFER: WIN32_ERROR = 1784;
+
+// ---------------------------------------------------------------------------------------------
+// NTSTATUS values
+// ---------------------------------------------------------------------------------------------
+
+/// The operation completed successfully.
+pub const STATUS_SUCCESS: NTSTATUS = 0x00000000;
+/// Success class: the working-set range was out of limits (Wine: size beyond address space).
+pub const STATUS_WORKING_SET_LIMIT_RANGE: NTSTATUS = 0x40000002;
+/// Success class: the pages were already locked (`VirtualLock` still succeeds).
+pub const STATUS_WAS_LOCKED: NTSTATUS = 0x40000019;
+/// Warning: a guard page was accessed (maps to itself as a Win32 error).
+pub const STATUS_GUARD_PAGE_VIOLATION: NTSTATUS = 0x80000001_u32 as i32;
+/// Warning: only part of a read/write-process-memory request completed.
+pub const STATUS_PARTIAL_COPY: NTSTATUS = 0x8000000D_u32 as i32;
+/// An invalid information class was specified.
+pub const STATUS_INVALID_INFO_CLASS: NTSTATUS = 0xC0000003_u32 as i32;
+/// The information buffer length does not match the class.
+pub const STATUS_INFO_LENGTH_MISMATCH: NTSTATUS = 0xC0000004_u32 as i32;
+/// Access violation (invalid memory access).
+pub const STATUS_ACCESS_VIOLATION: NTSTATUS = 0xC0000005_u32 as i32;
+/// An in-page I/O error occurred.
+pub const STATUS_IN_PAGE_ERROR: NTSTATUS = 0xC0000006_u32 as i32;
+/// An invalid handle was specified.
+pub const STATUS_INVALID_HANDLE: NTSTATUS = 0xC0000008_u32 as i32;
+/// An invalid parameter was passed.
+pub const STATUS_INVALID_PARAMETER: NTSTATUS = 0xC000000D_u32 as i32;
+/// Not enough virtual memory or paging file quota.
+pub const STATUS_NO_MEMORY: NTSTATUS = 0xC0000017_u32 as i32;
+/// The requested address range conflicts with an existing allocation.
+pub const STATUS_CONFLICTING_ADDRESSES: NTSTATUS = 0xC0000018_u32 as i32;
+/// The address is not the base of a mapped view.
+pub const STATUS_NOT_MAPPED_VIEW: NTSTATUS = 0xC0000019_u32 as i32;
+/// The virtual memory cannot be freed.
+pub const STATUS_UNABLE_TO_FREE_VM: NTSTATUS = 0xC000001A_u32 as i32;
+/// The section cannot be deleted.
+pub const STATUS_UNABLE_TO_DELETE_SECTION: NTSTATUS = 0xC000001B_u32 as i32;
+/// The view size is invalid.
+pub const STATUS_INVALID_VIEW_SIZE: NTSTATUS = 0xC000001F_u32 as i32;
+/// The address range is already committed.
+pub const STATUS_ALREADY_COMMITTED: NTSTATUS = 0xC0000021_u32 as i32;
+/// Access denied.
+pub const STATUS_ACCESS_DENIED: NTSTATUS = 0xC0000022_u32 as i32;
+/// The pages are not locked.
+pub const STATUS_NOT_LOCKED: NTSTATUS = 0xC000002A_u32 as i32;
+/// The virtual memory cannot be decommitted.
+pub const STATUS_UNABLE_TO_DECOMMIT_VM: NTSTATUS = 0xC000002C_u32 as i32;
+/// The pages are not committed.
+pub const STATUS_NOT_COMMITTED: NTSTATUS = 0xC000002D_u32 as i32;
+/// The section is too big for the file or the request.
+pub const STATUS_SECTION_TOO_BIG: NTSTATUS = 0xC0000040_u32 as i32;
+/// The page protection is invalid.
+pub const STATUS_INVALID_PAGE_PROTECTION: NTSTATUS = 0xC0000045_u32 as i32;
+/// The view protection is incompatible with the section's protection.
+pub const STATUS_INCOMPATIBLE_FILE_MAP: NTSTATUS = 0xC000004D_u32 as i32;
+/// A required privilege is not held.
+pub const STATUS_PRIVILEGE_NOT_HELD: NTSTATUS = 0xC0000061_u32 as i32;
+/// The range to unlock was not locked.
+pub const STATUS_RANGE_NOT_LOCKED: NTSTATUS = 0xC000007E_u32 as i32;
+/// The address to free is not the allocation base.
+pub const STATUS_FREE_VM_NOT_AT_BASE: NTSTATUS = 0xC000009F_u32 as i32;
+/// The memory to free is not allocated.
+pub const STATUS_MEMORY_NOT_ALLOCATED: NTSTATUS = 0xC00000A0_u32 as i32;
+/// The working-set quota is exceeded.
+pub const STATUS_WORKING_SET_QUOTA: NTSTATUS = 0xC00000A1_u32 as i32;
+/// The request is not supported.
+pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC00000BB_u32 as i32;
+/// The first parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_1: NTSTATUS = 0xC00000EF_u32 as i32;
+/// The second parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_2: NTSTATUS = 0xC00000F0_u32 as i32;
+/// The third parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_3: NTSTATUS = 0xC00000F1_u32 as i32;
+/// The fourth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_4: NTSTATUS = 0xC00000F2_u32 as i32;
+/// The fifth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_5: NTSTATUS = 0xC00000F3_u32 as i32;
+/// The sixth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_6: NTSTATUS = 0xC00000F4_u32 as i32;
+/// The seventh parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_7: NTSTATUS = 0xC00000F5_u32 as i32;
+/// The eighth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_8: NTSTATUS = 0xC00000F6_u32 as i32;
+/// The ninth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_9: NTSTATUS = 0xC00000F7_u32 as i32;
+/// The tenth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_10: NTSTATUS = 0xC00000F8_u32 as i32;
+/// The eleventh parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_11: NTSTATUS = 0xC00000F9_u32 as i32;
+/// The twelfth parameter is invalid.
+pub const STATUS_INVALID_PARAMETER_12: NTSTATUS = 0xC00000FA_u32 as i32;
+/// The stack overflowed.
+pub const STATUS_STACK_OVERFLOW: NTSTATUS = 0xC00000FD_u32 as i32;
+/// The commit limit (paging file) is exhausted.
+pub const STATUS_COMMITMENT_LIMIT: NTSTATUS = 0xC000012D_u32 as i32;
+/// The address is invalid (maps to `ERROR_UNEXP_NET_ERR`, not 487).
+pub const STATUS_INVALID_ADDRESS: NTSTATUS = 0xC0000141_u32 as i32;
+/// The base address or file offset is not properly aligned.
+pub const STATUS_MAPPED_ALIGNMENT: NTSTATUS = 0xC0000220_u32 as i32;
+
+// ---------------------------------------------------------------------------------------------
+// Access-violation kinds (EXCEPTION_RECORD.ExceptionInformation[0])
+// ---------------------------------------------------------------------------------------------
+
+/// The faulting access was a read.
+pub const EXCEPTION_READ_FAULT: u32 = 0;
+/// The faulting access was a write.
+pub const EXCEPTION_WRITE_FAULT: u32 = 1;
+/// The faulting access was an instruction fetch (DEP violation).
+pub const EXCEPTION_EXECUTE_FAULT: u32 = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Processor architectures and types (SYSTEM_INFO)
+// ---------------------------------------------------------------------------------------------
+
+/// x86 (32-bit Intel) architecture.
+pub const PROCESSOR_ARCHITECTURE_INTEL: PROCESSOR_ARCHITECTURE = 0;
+/// 32-bit ARM architecture.
+pub const PROCESSOR_ARCHITECTURE_ARM: PROCESSOR_ARCHITECTURE = 5;
+/// Intel Itanium architecture.
+pub const PROCESSOR_ARCHITECTURE_IA64: PROCESSOR_ARCHITECTURE = 6;
+/// x64 (AMD or Intel) architecture.
+pub const PROCESSOR_ARCHITECTURE_AMD64: PROCESSOR_ARCHITECTURE = 9;
+/// x86 process running on 64-bit Windows (WOW64).
+pub const PROCESSOR_ARCHITECTURE_IA32_ON_WIN64: PROCESSOR_ARCHITECTURE = 10;
+/// 64-bit ARM architecture.
+pub const PROCESSOR_ARCHITECTURE_ARM64: PROCESSOR_ARCHITECTURE = 12;
+/// Unknown architecture.
+pub const PROCESSOR_ARCHITECTURE_UNKNOWN: PROCESSOR_ARCHITECTURE = 0xFFFF;
+
+/// `dwProcessorType` of an Intel 386.
+pub const PROCESSOR_INTEL_386: u32 = 386;
+/// `dwProcessorType` of an Intel 486.
+pub const PROCESSOR_INTEL_486: u32 = 486;
+/// `dwProcessorType` of an Intel Pentium (also reported for modern 32-bit x86).
+pub const PROCESSOR_INTEL_PENTIUM: u32 = 586;
+/// `dwProcessorType` of an Intel Itanium.
+pub const PROCESSOR_INTEL_IA64: u32 = 2200;
+/// `dwProcessorType` of an x64 processor.
+pub const PROCESSOR_AMD_X8664: u32 = 8664;
+
+// ---------------------------------------------------------------------------------------------
+// MEM_EXTENDED_PARAMETER types
+// ---------------------------------------------------------------------------------------------
+
+/// Invalid (unused) extended parameter.
+pub const MemExtendedParameterInvalidType: MEM_EXTENDED_PARAMETER_TYPE = 0;
+/// `Pointer` points to a `MEM_ADDRESS_REQUIREMENTS`.
+pub const MemExtendedParameterAddressRequirements: MEM_EXTENDED_PARAMETER_TYPE = 1;
+/// `ULong` is the preferred NUMA node.
+pub const MemExtendedParameterNumaNode: MEM_EXTENDED_PARAMETER_TYPE = 2;
+/// `Handle` is a memory partition handle.
+pub const MemExtendedParameterPartitionHandle: MEM_EXTENDED_PARAMETER_TYPE = 3;
+/// `Handle` is a user physical-pages handle.
+pub const MemExtendedParameterUserPhysicalHandle: MEM_EXTENDED_PARAMETER_TYPE = 4;
+/// `ULong64` holds `MEM_EXTENDED_PARAMETER_*` attribute flags.
+pub const MemExtendedParameterAttributeFlags: MEM_EXTENDED_PARAMETER_TYPE = 5;
+/// `ULong` is the image machine type (for image sections).
+pub const MemExtendedParameterImageMachine: MEM_EXTENDED_PARAMETER_TYPE = 6;
+/// One past the last valid extended parameter type.
+pub const MemExtendedParameterMax: MEM_EXTENDED_PARAMETER_TYPE = 7;

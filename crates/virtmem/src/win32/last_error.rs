@@ -1,0 +1,40 @@
+//! The per-thread last error, and the panic barrier every exported function goes through.
+
+use super::consts::WIN32_ERROR;
+use crate::error::Error;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    static LAST_ERROR: Cell<u32> = const { Cell::new(0) };
+}
+
+/// ERROR_INTERNAL_ERROR: what a call that panicked inside virtmem reports.
+pub(crate) const ERROR_INTERNAL_ERROR: u32 = 1359;
+
+/// Returns the calling thread's last error code.
+#[no_mangle]
+pub extern "system" fn GetLastError() -> WIN32_ERROR {
+    LAST_ERROR.with(|c| c.get())
+}
+
+/// Sets the calling thread's last error code.
+#[no_mangle]
+pub extern "system" fn SetLastError(dwerrcode: WIN32_ERROR) {
+    LAST_ERROR.with(|c| c.set(dwerrcode));
+}
+
+/// Runs `f`; on `Err` sets the last error and returns `fail`. A panic also becomes `fail`.
+pub(crate) fn win32_call<T: Copy>(fail: T, f: impl FnOnce() -> Result<T, Error>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            SetLastError(e.win32_code());
+            fail
+        }
+        Err(_) => {
+            SetLastError(ERROR_INTERNAL_ERROR);
+            fail
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The Win32 face: the Windows functions with the names, parameter types and structs of the
+//! `windows-sys` 0.61 crate, exported as C symbols.
+//!
+//! Every function is `#[no_mangle] pub unsafe extern "system"`, so the same code serves Rust
+//! callers (`virtmem::win32::VirtualAlloc(...)`), C programs linking `libvirtmem`, and
+//! unchanged `windows-sys` code (whose `extern` declarations resolve to these symbols once the
+//! program says `use virtmem as _;`). Failures return NULL / FALSE / 0 and set the thread's
+//! last error; successes leave it untouched, as on Windows. No panic crosses these functions:
+//! one becomes a failure with ERROR_INTERNAL_ERROR (1359).
+//!
+//! ```
+//! use virtmem::win32::*;
+//! unsafe {
+//!     let p = VirtualAlloc(std::ptr::null(), 8 * 4096, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+//!     assert!(!p.is_null());
+//!     *(p as *mut u8) = 42;
+//!     assert_eq!(VirtualFree(p, 0, MEM_RELEASE), TRUE);
+//! }
+//! ```
+#![allow(non_snake_case, clippy::missing_safety_doc)]
+
+pub mod consts;
+mod last_error;
+mod memory;
+mod system;
+pub mod types;
+
+pub use consts::*;
+pub use last_error::{GetLastError, SetLastError};
+pub use memory::*;
+pub use system::*;
+pub use types::*;

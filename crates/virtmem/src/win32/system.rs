@@ -1,0 +1,121 @@
+//! System information and the small functions around the memory API.
+
+use super::consts::*;
+use super::last_error::win32_call;
+use super::types::*;
+use crate::engine::Space;
+use crate::error::Error;
+use crate::os::Os;
+use core::ffi::c_void;
+
+/// The host's processor, as SYSTEM_INFO describes it.
+fn processor() -> (PROCESSOR_ARCHITECTURE, u32, u16, u16) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // CPUID leaf 1 exists on every x86-64 processor.
+        let r = core::arch::x86_64::__cpuid(1);
+        let family = (r.eax >> 8) & 0xF;
+        let ext_family = (r.eax >> 20) & 0xFF;
+        let model = ((r.eax >> 4) & 0xF) | (((r.eax >> 16) & 0xF) << 4);
+        let stepping = r.eax & 0xF;
+        let level = if family == 0xF { family + ext_family } else { family };
+        (
+            PROCESSOR_ARCHITECTURE_AMD64,
+            PROCESSOR_AMD_X8664,
+            level as u16,
+            ((model << 8) | stepping) as u16,
+        )
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        (PROCESSOR_ARCHITECTURE_ARM64, 0, 0, 0)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        (PROCESSOR_ARCHITECTURE_UNKNOWN, 0, 0, 0)
+    }
+}
+
+/// The SYSTEM_INFO of an address space with this layout.
+pub(crate) fn system_info(layout: &crate::layout::Layout) -> SYSTEM_INFO {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (arch, ptype, level, revision) = processor();
+    SYSTEM_INFO {
+        Anonymous: SYSTEM_INFO_0 {
+            Anonymous: SYSTEM_INFO_0_0 {
+                wProcessorArchitecture: arch,
+                wReserved: 0,
+            },
+        },
+        dwPageSize: layout.page_size as u32,
+        lpMinimumApplicationAddress: layout.min_address as *mut c_void,
+        lpMaximumApplicationAddress: layout.max_address as *mut c_void,
+        dwActiveProcessorMask: if cpus >= usize::BITS as usize {
+            usize::MAX
+        } else {
+            (1usize << cpus) - 1
+        },
+        dwNumberOfProcessors: cpus as u32,
+        dwProcessorType: ptype,
+        dwAllocationGranularity: layout.granularity as u32,
+        wProcessorLevel: level,
+        wProcessorRevision: revision,
+    }
+}
+
+/// Reports page size, allocation granularity, user-space limits and the processors.
+#[no_mangle]
+pub unsafe extern "system" fn GetSystemInfo(lpsysteminfo: *mut SYSTEM_INFO) {
+    if lpsysteminfo.is_null() {
+        return; // Windows would raise an access violation; there is nothing to fill.
+    }
+    let info = system_info(Space::native().layout());
+    // SAFETY: non-NULL; the caller passes a writable SYSTEM_INFO.
+    unsafe { lpsysteminfo.write_unaligned(info) };
+}
+
+/// The same as GetSystemInfo (virtmem processes are native, never emulated).
+#[no_mangle]
+pub unsafe extern "system" fn GetNativeSystemInfo(lpsysteminfo: *mut SYSTEM_INFO) {
+    // SAFETY: same contract.
+    unsafe { GetSystemInfo(lpsysteminfo) }
+}
+
+/// The large-page size: the kernel's default huge page size (`Hugepagesize` in
+/// /proc/meminfo), or 0 if the kernel has no huge pages.
+#[no_mangle]
+pub extern "system" fn GetLargePageMinimum() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("Hugepagesize:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .map_or(0, |kb| kb * 1024)
+    })
+}
+
+/// The pseudo-handle of the current process, `(HANDLE)-1`.
+#[no_mangle]
+pub extern "system" fn GetCurrentProcess() -> HANDLE {
+    CURRENT_PROCESS
+}
+
+/// Makes newly written code visible to instruction fetch. Returns TRUE.
+#[no_mangle]
+pub unsafe extern "system" fn FlushInstructionCache(
+    hprocess: HANDLE,
+    lpbaseaddress: *const c_void,
+    dwsize: usize,
+) -> BOOL {
+    win32_call(FALSE, || {
+        if hprocess != CURRENT_PROCESS {
+            return Err(Error::InvalidHandle);
+        }
+        Space::native()
+            .os()
+            .flush_instruction_cache(lpbaseaddress as usize, dwsize);
+        Ok(TRUE)
+    })
+}

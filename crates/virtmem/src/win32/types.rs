@@ -1,0 +1,384 @@
+//! Win32 structures of the virtual-memory API, laid out exactly as windows-sys 0.61 declares
+//! them (`#[repr(C)]`, `Clone + Copy`, zeroed `Default`), with the same type and field names.
+
+#![allow(non_camel_case_types, non_snake_case)]
+
+use super::consts::*;
+use core::ffi::c_void;
+
+/// Information about a range of pages, as filled in by `VirtualQuery` (64-bit layout).
+///
+/// windows-sys declares this layout for x86_64/aarch64/arm64ec; it is used here for every
+/// 64-bit target, matching the SDK's `_WIN64` layout.
+#[cfg(target_pointer_width = "64")]
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MEMORY_BASIC_INFORMATION {
+    /// Base address of the region of pages (rounded down to a page boundary).
+    pub BaseAddress: *mut c_void,
+    /// Base address of the allocation (reservation) that contains the region.
+    pub AllocationBase: *mut c_void,
+    /// Protection given when the allocation was first reserved (0 if the caller has no access).
+    pub AllocationProtect: PAGE_PROTECTION_FLAGS,
+    /// Memory partition the region belongs to (0 for the system partition).
+    pub PartitionId: u16,
+    /// Size in bytes of the region of pages with identical attributes, starting at BaseAddress.
+    pub RegionSize: usize,
+    /// State of the pages: `MEM_COMMIT`, `MEM_RESERVE` or `MEM_FREE`.
+    pub State: VIRTUAL_ALLOCATION_TYPE,
+    /// Current protection of the pages (0 unless committed).
+    pub Protect: PAGE_PROTECTION_FLAGS,
+    /// Type of the pages: `MEM_PRIVATE`, `MEM_MAPPED` or `MEM_IMAGE` (0 if free).
+    pub Type: PAGE_TYPE,
+}
+
+/// Information about a range of pages, as filled in by `VirtualQuery` (32-bit layout).
+///
+/// windows-sys declares this layout for x86 only; it is used here for every 32-bit target.
+#[cfg(target_pointer_width = "32")]
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MEMORY_BASIC_INFORMATION {
+    /// Base address of the region of pages (rounded down to a page boundary).
+    pub BaseAddress: *mut c_void,
+    /// Base address of the allocation (reservation) that contains the region.
+    pub AllocationBase: *mut c_void,
+    /// Protection given when the allocation was first reserved (0 if the caller has no access).
+    pub AllocationProtect: PAGE_PROTECTION_FLAGS,
+    /// Size in bytes of the region of pages with identical attributes, starting at BaseAddress.
+    pub RegionSize: usize,
+    /// State of the pages: `MEM_COMMIT`, `MEM_RESERVE` or `MEM_FREE`.
+    pub State: VIRTUAL_ALLOCATION_TYPE,
+    /// Current protection of the pages (0 unless committed).
+    pub Protect: PAGE_PROTECTION_FLAGS,
+    /// Type of the pages: `MEM_PRIVATE`, `MEM_MAPPED` or `MEM_IMAGE` (0 if free).
+    pub Type: PAGE_TYPE,
+}
+
+impl Default for MEMORY_BASIC_INFORMATION {
+    fn default() -> Self {
+        // SAFETY: all fields are integers or raw pointers, for which all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// Fixed-width 32-bit form of `MEMORY_BASIC_INFORMATION` (28 bytes, any target).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct MEMORY_BASIC_INFORMATION32 {
+    /// Base address of the region of pages.
+    pub BaseAddress: u32,
+    /// Base address of the allocation that contains the region.
+    pub AllocationBase: u32,
+    /// Protection given when the allocation was first reserved.
+    pub AllocationProtect: PAGE_PROTECTION_FLAGS,
+    /// Size in bytes of the region.
+    pub RegionSize: u32,
+    /// State of the pages: `MEM_COMMIT`, `MEM_RESERVE` or `MEM_FREE`.
+    pub State: VIRTUAL_ALLOCATION_TYPE,
+    /// Current protection of the pages.
+    pub Protect: PAGE_PROTECTION_FLAGS,
+    /// Type of the pages: `MEM_PRIVATE`, `MEM_MAPPED` or `MEM_IMAGE`.
+    pub Type: PAGE_TYPE,
+}
+
+/// Fixed-width 64-bit form of `MEMORY_BASIC_INFORMATION` (48 bytes, any target).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct MEMORY_BASIC_INFORMATION64 {
+    /// Base address of the region of pages.
+    pub BaseAddress: u64,
+    /// Base address of the allocation that contains the region.
+    pub AllocationBase: u64,
+    /// Protection given when the allocation was first reserved.
+    pub AllocationProtect: PAGE_PROTECTION_FLAGS,
+    /// Explicit padding so that RegionSize is 8-byte aligned.
+    pub __alignment1: u32,
+    /// Size in bytes of the region.
+    pub RegionSize: u64,
+    /// State of the pages: `MEM_COMMIT`, `MEM_RESERVE` or `MEM_FREE`.
+    pub State: VIRTUAL_ALLOCATION_TYPE,
+    /// Current protection of the pages.
+    pub Protect: PAGE_PROTECTION_FLAGS,
+    /// Type of the pages: `MEM_PRIVATE`, `MEM_MAPPED` or `MEM_IMAGE`.
+    pub Type: PAGE_TYPE,
+    /// Explicit tail padding to a multiple of 8 bytes.
+    pub __alignment2: u32,
+}
+
+/// System and processor information, as filled in by `GetSystemInfo`/`GetNativeSystemInfo`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SYSTEM_INFO {
+    /// Obsolete OEM id, overlaid with the processor architecture.
+    pub Anonymous: SYSTEM_INFO_0,
+    /// Page size in bytes (4096), the granularity of protection and commitment.
+    pub dwPageSize: u32,
+    /// Lowest address accessible to applications (0x10000).
+    pub lpMinimumApplicationAddress: *mut c_void,
+    /// Highest address accessible to applications (0x7FFFFFFEFFFF on x64).
+    pub lpMaximumApplicationAddress: *mut c_void,
+    /// Bit mask of the processors configured in the system.
+    pub dwActiveProcessorMask: usize,
+    /// Number of logical processors in the current group.
+    pub dwNumberOfProcessors: u32,
+    /// Obsolete processor type (`PROCESSOR_INTEL_386`, `PROCESSOR_AMD_X8664`, ...).
+    pub dwProcessorType: u32,
+    /// Granularity of reservation start addresses (65536).
+    pub dwAllocationGranularity: u32,
+    /// Architecture-dependent processor level (family).
+    pub wProcessorLevel: u16,
+    /// Architecture-dependent processor revision (model and stepping).
+    pub wProcessorRevision: u16,
+}
+
+impl Default for SYSTEM_INFO {
+    fn default() -> Self {
+        // SAFETY: all fields are integers, raw pointers or a union of integers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// First member of `SYSTEM_INFO`: the obsolete OEM id or the processor architecture.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union SYSTEM_INFO_0 {
+    /// Obsolete OEM id (kept for compatibility; overlays the architecture fields).
+    pub dwOemId: u32,
+    /// Processor architecture and reserved word.
+    pub Anonymous: SYSTEM_INFO_0_0,
+}
+
+impl Default for SYSTEM_INFO_0 {
+    fn default() -> Self {
+        // SAFETY: both union members are plain integers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// Processor-architecture view of `SYSTEM_INFO_0`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct SYSTEM_INFO_0_0 {
+    /// Processor architecture of the installed OS (`PROCESSOR_ARCHITECTURE_AMD64`, ...).
+    pub wProcessorArchitecture: PROCESSOR_ARCHITECTURE,
+    /// Reserved; zero.
+    pub wReserved: u16,
+}
+
+/// One extended parameter of `VirtualAlloc2`/`MapViewOfFile3` (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MEM_EXTENDED_PARAMETER {
+    /// Bit fields: `Type` (low 8 bits, a `MEM_EXTENDED_PARAMETER_TYPE`) and `Reserved` (56 bits).
+    pub Anonymous1: MEM_EXTENDED_PARAMETER_0,
+    /// The parameter's value, interpreted according to `Type`.
+    pub Anonymous2: MEM_EXTENDED_PARAMETER_1,
+}
+
+impl Default for MEM_EXTENDED_PARAMETER {
+    fn default() -> Self {
+        // SAFETY: all fields are integers or a union of integers/pointers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// Bit-field header of `MEM_EXTENDED_PARAMETER`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct MEM_EXTENDED_PARAMETER_0 {
+    /// `Type: 8` bits (`MEM_EXTENDED_PARAMETER_TYPE`) then `Reserved: 56` bits (must be zero).
+    pub _bitfield: u64,
+}
+
+/// Value of a `MEM_EXTENDED_PARAMETER`, selected by its `Type`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union MEM_EXTENDED_PARAMETER_1 {
+    /// 64-bit value (e.g. attribute flags for `MemExtendedParameterAttributeFlags`).
+    pub ULong64: u64,
+    /// Pointer (e.g. to `MEM_ADDRESS_REQUIREMENTS` for `MemExtendedParameterAddressRequirements`).
+    pub Pointer: *mut c_void,
+    /// Size value.
+    pub Size: usize,
+    /// Handle (partition or user-physical handle).
+    pub Handle: HANDLE,
+    /// 32-bit value (e.g. NUMA node for `MemExtendedParameterNumaNode`).
+    pub ULong: u32,
+}
+
+impl Default for MEM_EXTENDED_PARAMETER_1 {
+    fn default() -> Self {
+        // SAFETY: every union member is an integer or raw pointer; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// Address constraints for `VirtualAlloc2` (`MemExtendedParameterAddressRequirements`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MEM_ADDRESS_REQUIREMENTS {
+    /// Lowest acceptable start address (NULL for no limit).
+    pub LowestStartingAddress: *mut c_void,
+    /// Highest acceptable end address, inclusive (NULL for no limit).
+    pub HighestEndingAddress: *mut c_void,
+    /// Required alignment: 0 or a power of two that is a multiple of the allocation granularity.
+    pub Alignment: usize,
+}
+
+impl Default for MEM_ADDRESS_REQUIREMENTS {
+    fn default() -> Self {
+        // SAFETY: all fields are integers or raw pointers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// One address range for `PrefetchVirtualMemory`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WIN32_MEMORY_RANGE_ENTRY {
+    /// Start address of the range.
+    pub VirtualAddress: *mut c_void,
+    /// Size of the range in bytes.
+    pub NumberOfBytes: usize,
+}
+
+impl Default for WIN32_MEMORY_RANGE_ENTRY {
+    fn default() -> Self {
+        // SAFETY: all fields are integers or raw pointers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn memory_basic_information_layout_64() {
+        assert_eq!(size_of::<MEMORY_BASIC_INFORMATION>(), 48);
+        assert_eq!(align_of::<MEMORY_BASIC_INFORMATION>(), 8);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, BaseAddress), 0);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, AllocationBase), 8);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, AllocationProtect), 16);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, PartitionId), 20);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, RegionSize), 24);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, State), 32);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, Protect), 36);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, Type), 40);
+    }
+
+    #[cfg(target_pointer_width = "32")]
+    #[test]
+    fn memory_basic_information_layout_32() {
+        assert_eq!(size_of::<MEMORY_BASIC_INFORMATION>(), 28);
+        assert_eq!(align_of::<MEMORY_BASIC_INFORMATION>(), 4);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, RegionSize), 12);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, Type), 24);
+    }
+
+    #[test]
+    fn memory_basic_information_fixed_width_layouts() {
+        assert_eq!(size_of::<MEMORY_BASIC_INFORMATION32>(), 28);
+        assert_eq!(align_of::<MEMORY_BASIC_INFORMATION32>(), 4);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION32, RegionSize), 12);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION32, Type), 24);
+
+        assert_eq!(size_of::<MEMORY_BASIC_INFORMATION64>(), 48);
+        assert_eq!(
+            offset_of!(MEMORY_BASIC_INFORMATION64, AllocationProtect),
+            16
+        );
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION64, RegionSize), 24);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION64, State), 32);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION64, Protect), 36);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION64, Type), 40);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION64, __alignment2), 44);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn system_info_layout_64() {
+        assert_eq!(size_of::<SYSTEM_INFO>(), 48);
+        assert_eq!(align_of::<SYSTEM_INFO>(), 8);
+        assert_eq!(offset_of!(SYSTEM_INFO, Anonymous), 0);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwPageSize), 4);
+        assert_eq!(offset_of!(SYSTEM_INFO, lpMinimumApplicationAddress), 8);
+        assert_eq!(offset_of!(SYSTEM_INFO, lpMaximumApplicationAddress), 16);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwActiveProcessorMask), 24);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwNumberOfProcessors), 32);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwProcessorType), 36);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwAllocationGranularity), 40);
+        assert_eq!(offset_of!(SYSTEM_INFO, wProcessorLevel), 44);
+        assert_eq!(offset_of!(SYSTEM_INFO, wProcessorRevision), 46);
+    }
+
+    #[cfg(target_pointer_width = "32")]
+    #[test]
+    fn system_info_layout_32() {
+        assert_eq!(size_of::<SYSTEM_INFO>(), 36);
+    }
+
+    #[test]
+    fn system_info_union_overlays_architecture() {
+        assert_eq!(size_of::<SYSTEM_INFO_0>(), 4);
+        assert_eq!(size_of::<SYSTEM_INFO_0_0>(), 4);
+        assert_eq!(offset_of!(SYSTEM_INFO_0_0, wReserved), 2);
+        let mut u = SYSTEM_INFO_0::default();
+        u.Anonymous.wProcessorArchitecture = PROCESSOR_ARCHITECTURE_AMD64;
+        // SAFETY: both members are plain integers; reading either is always defined.
+        let oem = unsafe { u.dwOemId };
+        assert_eq!(oem.to_ne_bytes()[..2], 9u16.to_ne_bytes());
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn mem_extended_parameter_layout() {
+        assert_eq!(size_of::<MEM_EXTENDED_PARAMETER>(), 16);
+        assert_eq!(align_of::<MEM_EXTENDED_PARAMETER>(), 8);
+        assert_eq!(offset_of!(MEM_EXTENDED_PARAMETER, Anonymous1), 0);
+        assert_eq!(offset_of!(MEM_EXTENDED_PARAMETER, Anonymous2), 8);
+        assert_eq!(size_of::<MEM_EXTENDED_PARAMETER_1>(), 8);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn mem_address_requirements_and_range_entry_layout() {
+        assert_eq!(size_of::<MEM_ADDRESS_REQUIREMENTS>(), 24);
+        assert_eq!(
+            offset_of!(MEM_ADDRESS_REQUIREMENTS, LowestStartingAddress),
+            0
+        );
+        assert_eq!(
+            offset_of!(MEM_ADDRESS_REQUIREMENTS, HighestEndingAddress),
+            8
+        );
+        assert_eq!(offset_of!(MEM_ADDRESS_REQUIREMENTS, Alignment), 16);
+        assert_eq!(size_of::<WIN32_MEMORY_RANGE_ENTRY>(), 16);
+        assert_eq!(offset_of!(WIN32_MEMORY_RANGE_ENTRY, NumberOfBytes), 8);
+    }
+
+    #[test]
+    fn defaults_are_zeroed() {
+        let mbi = MEMORY_BASIC_INFORMATION::default();
+        assert!(mbi.BaseAddress.is_null());
+        assert_eq!(
+            (mbi.RegionSize, mbi.State, mbi.Protect, mbi.Type),
+            (0, 0, 0, 0)
+        );
+        let si = SYSTEM_INFO::default();
+        // SAFETY: union of plain integers.
+        assert_eq!(unsafe { si.Anonymous.dwOemId }, 0);
+        assert_eq!(si.dwPageSize, 0);
+        let p = MEM_EXTENDED_PARAMETER::default();
+        assert_eq!(p.Anonymous1._bitfield, 0);
+        // SAFETY: union of integers/pointers; all-zero is valid for each.
+        assert_eq!(unsafe { p.Anonymous2.ULong64 }, 0);
+        assert!(MEM_ADDRESS_REQUIREMENTS::default()
+            .HighestEndingAddress
+            .is_null());
+        assert!(WIN32_MEMORY_RANGE_ENTRY::default().VirtualAddress.is_null());
+    }
+}
