@@ -594,10 +594,10 @@ fn parse_line(line: &[u8]) -> Option<MapsEntry> {
     let dev = next_field(&mut rest)?;
     let inode = next_field(&mut rest)?;
     // The path follows padding; it may itself contain spaces, so it is the rest of the line.
-    let path = match rest.iter().position(|&b| b != b' ') {
-        Some(i) => Some(String::from_utf8_lossy(&rest[i..]).into_owned()),
-        None => None,
-    };
+    let path = rest
+        .iter()
+        .position(|&b| b != b' ')
+        .map(|i| String::from_utf8_lossy(&rest[i..]).into_owned());
 
     let dash = range.iter().position(|&b| b == b'-')?;
     let start = usize::try_from(hex(&range[..dash])?).ok()?;
@@ -745,14 +745,6 @@ mod tests {
             KernelRegion::Mapped(m) => m,
             other => panic!("{addr:#x} reported {other:?}"),
         }
-    }
-
-    fn assert_matches_entry(m: &ForeignMapping, e: &MapsEntry) {
-        assert_eq!(
-            (m.start, m.end, m.prot, m.shared),
-            (e.start, e.end, e.prot, e.shared),
-            "{e:?}"
-        );
     }
 
     /// An anonymous mapping at a fixed, otherwise unused address (far below the mmap area, so
