@@ -128,30 +128,37 @@ pub(crate) fn scan(addr: usize, len: usize, out: &mut Vec<PageFlags>) -> Result<
     }
     out.resize(pages, PageFlags::default());
 
-    let fd = PAGEMAP_FILE.get();
+    // Once PAGEMAP_SCAN has worked, a failure is an error, never a silent fallback: callers
+    // trust `pfn_zero` whenever `can_detect_zero_page()` says so.
     let mode = SCAN_MODE.load(Ordering::Relaxed);
-    if let Ok(fd) = &fd {
-        if mode != MODE_FALLBACK {
-            match scan_ioctl(fd.as_fd(), start, end, ps, out) {
+    if mode != MODE_FALLBACK {
+        let unsupported =
+            |e: Errno| mode == MODE_UNKNOWN && (e == Errno::NOTTY || e == Errno::INVAL);
+        let no_procfs = |e: Errno| {
+            mode == MODE_UNKNOWN && (e == Errno::NOENT || e == Errno::ACCESS || e == Errno::PERM)
+        };
+        match PAGEMAP_FILE.get() {
+            Ok(fd) => match scan_ioctl(fd.as_fd(), start, end, ps, out) {
                 Ok(()) => {
                     if mode == MODE_UNKNOWN {
                         SCAN_MODE.store(MODE_IOCTL, Ordering::Relaxed);
                     }
                     return Ok(());
                 }
-                Err(e) if mode == MODE_UNKNOWN && (e == Errno::NOTTY || e == Errno::INVAL) => {
-                    SCAN_MODE.store(MODE_FALLBACK, Ordering::Relaxed);
-                    out.fill(PageFlags::default());
-                }
+                Err(e) if unsupported(e) => SCAN_MODE.store(MODE_FALLBACK, Ordering::Relaxed),
                 Err(e) => return Err(e.raw_os_error()),
-            }
+            },
+            Err(e) if no_procfs(e) => SCAN_MODE.store(MODE_FALLBACK, Ordering::Relaxed),
+            Err(e) => return Err(e.raw_os_error()),
         }
+    }
+    // Without PAGEMAP_SCAN: pagemap entries, or mincore without procfs.
+    out.fill(PageFlags::default());
+    if let Ok(fd) = PAGEMAP_FILE.get() {
         if scan_pagemap_entries(fd.as_fd(), start, ps, out).is_ok() {
             return Ok(());
         }
         out.fill(PageFlags::default());
-    } else {
-        SCAN_MODE.store(MODE_FALLBACK, Ordering::Relaxed);
     }
     scan_mincore(start, end - start, out).map_err(|e| e.raw_os_error())
 }
@@ -262,10 +269,52 @@ fn scan_mincore(start: usize, len: usize, out: &mut [PageFlags]) -> rustix::io::
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rustix::mm::{Advice, MapFlags, ProtFlags};
     use std::ptr::null_mut;
+
+    /// Keeps the current thread on the CPU it runs on, until dropped.
+    ///
+    /// `MADV_FREE` hands pages to reclaim through a per-CPU batch; `MADV_PAGEOUT` drains only
+    /// its own CPU's batch, so if the thread migrated in between, the pages would not be
+    /// lazily freed yet and would survive the forced reclaim. Tests that use MADV_PAGEOUT to
+    /// stand in for memory pressure pin themselves with this.
+    pub(crate) struct PinToCpu {
+        old: Option<libc::cpu_set_t>,
+    }
+
+    impl PinToCpu {
+        pub(crate) fn new() -> PinToCpu {
+            // SAFETY: cpu_set_t is plain data, for which all zeros is the empty set.
+            let mut old: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: passes a cpu_set_t of the stated size for the kernel to fill.
+            let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut old) };
+            // SAFETY: sched_getcpu has no preconditions.
+            let cpu = unsafe { libc::sched_getcpu() };
+            if rc != 0 || cpu < 0 {
+                return PinToCpu { old: None };
+            }
+            // SAFETY: as above; CPU_SET stays within the set (cpu is a valid CPU number).
+            let rc = unsafe {
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu as usize, &mut one);
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one)
+            };
+            PinToCpu {
+                old: (rc == 0).then_some(old),
+            }
+        }
+    }
+
+    impl Drop for PinToCpu {
+        fn drop(&mut self) {
+            if let Some(old) = &self.old {
+                // SAFETY: restores the set read in `new`.
+                unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), old) };
+            }
+        }
+    }
 
     fn ps() -> usize {
         rustix::param::page_size()
@@ -355,6 +404,7 @@ mod tests {
 
     #[test]
     fn page_states() {
+        let _pin = PinToCpu::new();
         let a = Anon::new(4);
         assert_eq!(flags(&a), vec![NONE; 4]);
         // SAFETY: writes and reads inside our own read-write mapping.

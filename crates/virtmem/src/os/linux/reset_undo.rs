@@ -260,6 +260,7 @@ fn touch_through_mem(
 
 #[cfg(test)]
 mod tests {
+    use super::super::pagemap::tests::PinToCpu;
     use super::*;
     use rustix::mm::{Advice, MapFlags, MprotectFlags, ProtFlags};
     use std::ffi::c_void;
@@ -369,6 +370,7 @@ mod tests {
     /// directly or through /proc/self/mem, does not cancel the lazy free.
     #[test]
     fn pageout_discards_lazily_freed_pages() {
+        let _pin = PinToCpu::new();
         for prot in [RW, MprotectFlags::READ, MprotectFlags::empty()] {
             let a = Anon::new(4);
             for i in 0..4 {
@@ -391,6 +393,7 @@ mod tests {
     }
 
     fn intact_and_kept(prot: MprotectFlags, writable: bool) {
+        let _pin = PinToCpu::new();
         let pages = 8;
         let a = Anon::new(pages);
         for i in 0..pages {
@@ -413,6 +416,7 @@ mod tests {
     }
 
     fn some_lost(prot: MprotectFlags, writable: bool) {
+        let _pin = PinToCpu::new();
         let pages = 40;
         let a = Anon::new(pages);
         for i in 0..pages {
