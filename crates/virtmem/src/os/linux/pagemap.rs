@@ -40,32 +40,32 @@ pub(crate) struct PageFlags {
 /// `struct pm_scan_arg`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
-struct PmScanArg {
-    size: u64,
-    flags: u64,
-    start: u64,
-    end: u64,
-    walk_end: u64,
-    vec: u64,
-    vec_len: u64,
-    max_pages: u64,
-    category_inverted: u64,
-    category_mask: u64,
-    category_anyof_mask: u64,
-    return_mask: u64,
+pub(crate) struct PmScanArg {
+    pub(crate) size: u64,
+    pub(crate) flags: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) walk_end: u64,
+    pub(crate) vec: u64,
+    pub(crate) vec_len: u64,
+    pub(crate) max_pages: u64,
+    pub(crate) category_inverted: u64,
+    pub(crate) category_mask: u64,
+    pub(crate) category_anyof_mask: u64,
+    pub(crate) return_mask: u64,
 }
 
 /// `struct page_region`: the pages `[start, end)` all have the flags `categories`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
-struct PageRegion {
-    start: u64,
-    end: u64,
-    categories: u64,
+pub(crate) struct PageRegion {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) categories: u64,
 }
 
 /// `PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)`.
-const PAGEMAP_SCAN: Opcode = 0xC060_6610;
+pub(crate) const PAGEMAP_SCAN: Opcode = 0xC060_6610;
 const _: () = assert!(size_of::<PmScanArg>() == 96);
 const _: () = assert!(size_of::<PageRegion>() == 24);
 const _: () = assert!(PAGEMAP_SCAN == rustix::ioctl::opcode::read_write::<PmScanArg>(b'f', 16));
@@ -85,7 +85,7 @@ const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAPPED: u64 = 1 << 62;
 
 /// `/proc/self/pagemap`.
-static PAGEMAP_FILE: ProcSelfFile = ProcSelfFile::new("/proc/self/pagemap", false);
+pub(crate) static PAGEMAP_FILE: ProcSelfFile = ProcSelfFile::new("/proc/self/pagemap", false);
 
 /// Whether `PAGEMAP_SCAN` works: not yet known, yes, no.
 static SCAN_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
