@@ -12,6 +12,8 @@ pub struct Layout {
     pub min_address: usize,
     /// `lpMaximumApplicationAddress`: the highest usable address (inclusive).
     pub max_address: usize,
+    /// `GetLargePageMinimum()`: the large-page size, 0 where large pages are unsupported.
+    pub large_page_size: usize,
 }
 
 impl Layout {
@@ -21,6 +23,7 @@ impl Layout {
         granularity: 0x10000,
         min_address: 0x10000,
         max_address: 0x7FFF_FFFE_FFFF,
+        large_page_size: 0x20_0000,
     };
     /// A 32-bit process without /LARGEADDRESSAWARE: `[0x10000, 0x7FFEFFFF]`.
     pub const WIN32: Layout = Layout {
@@ -28,6 +31,7 @@ impl Layout {
         granularity: 0x10000,
         min_address: 0x10000,
         max_address: 0x7FFE_FFFF,
+        large_page_size: 0x20_0000,
     };
 
     /// The layout of this process: the host page size (at least 4 KiB), 64 KiB granularity,
@@ -37,6 +41,7 @@ impl Layout {
         Layout {
             page_size: page,
             granularity: 0x10000usize.max(page),
+            large_page_size: crate::win32::GetLargePageMinimum(),
             ..Layout::WIN64
         }
     }

@@ -25,7 +25,33 @@ impl<O: Os> Space<O> {
                 size,
                 commit,
                 protection,
-            } => self.reserve(placement, size, commit, protection),
+                write_watch,
+                large_pages,
+                physical,
+            } => {
+                let later = if write_watch {
+                    Some("MEM_WRITE_WATCH")
+                } else if large_pages {
+                    Some("MEM_LARGE_PAGES")
+                } else if physical {
+                    Some("MEM_PHYSICAL (AWE)")
+                } else if protection.guard {
+                    Some("PAGE_GUARD")
+                } else {
+                    None
+                };
+                if let Some(feature) = later {
+                    // Only a request Windows would carry out is "not supported"; one that
+                    // fails by the rules gets the rule's code.
+                    if let Placement::Fixed(base) = placement {
+                        if !self.range_is_free(base, base + size) {
+                            return Err(Error::InvalidAddress("the range is not free"));
+                        }
+                    }
+                    return Err(Error::NotSupported(feature));
+                }
+                self.reserve(placement, size, commit, protection)
+            }
             AllocRequest::Commit {
                 start,
                 end,
@@ -90,6 +116,21 @@ impl<O: Os> Space<O> {
         Ok(base)
     }
 
+    /// Whether nothing at all (ours or foreign) is mapped in `[start, end)`.
+    pub fn range_is_free(&self, start: usize, end: usize) -> bool {
+        if !self.overlapping(start, end).is_empty() {
+            return false;
+        }
+        let mut at = start;
+        while at < end {
+            match self.os.kernel_region(at) {
+                crate::os::KernelRegion::Free { end: e, .. } if e > at => at = e,
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// The allocation holding all of `[start, end)`, locked, or 487.
     fn in_one_allocation<R>(
         &self,
@@ -112,6 +153,9 @@ impl<O: Os> Space<O> {
     /// MEM_COMMIT of `[start, end)` inside one reservation.
     pub(crate) fn commit(&self, start: usize, end: usize, protection: Protection) -> Result<()> {
         self.in_one_allocation(start, end, |a| {
+            if protection.guard {
+                return Err(Error::NotSupported("PAGE_GUARD"));
+            }
             let (s, e) = self.pages_of(a, start, end);
             let plan = a.read(|t| plan_commit(t, s, e, protection.page_value()));
             self.apply_protect_plan(a, plan)

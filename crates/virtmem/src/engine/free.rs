@@ -21,6 +21,11 @@ impl<O: Os> Space<O> {
                 self.decommit(base, a.end())
             }
             FreeRequest::Decommit { start, end } => self.decommit(start, end),
+            // Placeholders can only come from VirtualAlloc2's MEM_RESERVE_PLACEHOLDER, which
+            // virtmem does not create: whatever is there is not a placeholder (case 133).
+            FreeRequest::Placeholder { .. } => {
+                Err(Error::InvalidAddress("the range is not a placeholder"))
+            }
         }
     }
 

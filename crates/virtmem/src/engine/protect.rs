@@ -14,9 +14,6 @@ impl<O: Os> Space<O> {
     pub fn virtual_protect(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
         let protection = Protection::parse(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
-        if protection.guard {
-            return Err(Error::NotSupported("PAGE_GUARD"));
-        }
         if self.find(start).is_none() {
             return self.protect_foreign(start, end, protection);
         }
@@ -31,6 +28,9 @@ impl<O: Os> Space<O> {
                 // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's
                 // modifiers are ignored, the allocation's stay.
                 let plan = a.read(|t| plan_protect(t, s, e, protection.page_value()))?;
+                if protection.guard {
+                    return Err(Error::NotSupported("PAGE_GUARD"));
+                }
                 let old = plan.old_first | a.modifiers;
                 self.apply_protect_plan(a, plan)?;
                 Ok(old)
@@ -57,6 +57,9 @@ impl<O: Os> Space<O> {
                     return Err(Error::InvalidAddress("the range includes free memory"));
                 }
             }
+        }
+        if protection.guard {
+            return Err(Error::NotSupported("PAGE_GUARD on memory virtmem did not allocate"));
         }
         let old = win32_from_host(spans[0].2);
         let target = host_prot(protection.page_value());

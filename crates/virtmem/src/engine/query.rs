@@ -85,7 +85,25 @@ impl<O: Os> Space<O> {
         if let Some(a) = self.find(page) {
             let p = self.page();
             let idx = (page - a.base) / p;
-            let run = a.read(|t| t.run_at(idx));
+            // The region runs while State and Protect stay the same (lock and reset state do
+            // not show), never past the allocation's end.
+            let (run_state, run_end) = a.read(|t| {
+                let first = t.run_at(idx).state;
+                let same = |s: crate::runs::PageState| {
+                    s.committed == first.committed && (!s.committed || s.protect == first.protect)
+                };
+                let end = t
+                    .runs_in(idx, t.pages())
+                    .take_while(|r| same(r.state))
+                    .last()
+                    .map_or(idx + 1, |r| r.end);
+                (first, end)
+            });
+            let run = crate::runs::Run {
+                start: idx,
+                end: run_end,
+                state: run_state,
+            };
             let (state, protect) = if run.state.committed {
                 (State::Commit, run.state.protect | a.modifiers)
             } else {

@@ -30,6 +30,12 @@ pub enum AllocRequest {
         commit: bool,
         /// The protection (AllocationProtect, and the pages' protection when committed).
         protection: Protection,
+        /// MEM_WRITE_WATCH.
+        write_watch: bool,
+        /// MEM_LARGE_PAGES.
+        large_pages: bool,
+        /// MEM_PHYSICAL (an AWE window).
+        physical: bool,
     },
     /// MEM_COMMIT of pages `[start, end)` of an existing reservation.
     Commit {
@@ -149,18 +155,17 @@ pub fn validate_alloc(
         return Err(Error::InvalidParameter("the size exceeds user space"));
     }
 
-    // Valid requests for features that come later.
-    if t & MEM_WRITE_WATCH != 0 {
-        return Err(Error::NotSupported("MEM_WRITE_WATCH"));
-    }
     if t & MEM_LARGE_PAGES != 0 {
-        return Err(Error::NotSupported("MEM_LARGE_PAGES"));
-    }
-    if t & MEM_PHYSICAL != 0 {
-        return Err(Error::NotSupported("MEM_PHYSICAL (AWE)"));
-    }
-    if protection.guard && !reset {
-        return Err(Error::NotSupported("PAGE_GUARD"));
+        // Size and address multiples of the large-page minimum [doc; 87 is ours].
+        let lp = layout.large_page_size;
+        if lp == 0 {
+            return Err(Error::NotSupported("this system has no large pages"));
+        }
+        if size % lp != 0 || addr % lp != 0 {
+            return Err(Error::InvalidParameter(
+                "MEM_LARGE_PAGES needs size and address multiples of GetLargePageMinimum()",
+            ));
+        }
     }
 
     if t & MEM_RESET != 0 {
@@ -192,6 +197,9 @@ pub fn validate_alloc(
             size,
             commit,
             protection,
+            write_watch: t & MEM_WRITE_WATCH != 0,
+            large_pages: t & MEM_LARGE_PAGES != 0,
+            physical: t & MEM_PHYSICAL != 0,
         });
     }
     let (start, end) = layout.touched_pages(addr, size).expect("checked above");
@@ -222,6 +230,16 @@ pub enum FreeRequest {
         /// End.
         end: usize,
     },
+    /// MEM_RELEASE with MEM_PRESERVE_PLACEHOLDER (split a placeholder) or
+    /// MEM_COALESCE_PLACEHOLDERS (merge placeholders) over the pages of a range.
+    Placeholder {
+        /// First page.
+        start: usize,
+        /// End.
+        end: usize,
+        /// MEM_COALESCE_PLACEHOLDERS (else MEM_PRESERVE_PLACEHOLDER).
+        coalesce: bool,
+    },
 }
 
 /// Validates VirtualFree's arguments (`semantics.md` §3).
@@ -231,13 +249,14 @@ pub fn validate_free(
     size: usize,
     free_type: u32,
 ) -> Result<FreeRequest> {
-    if free_type != MEM_DECOMMIT && free_type != MEM_RELEASE {
-        let placeholder = free_type == MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER
-            || free_type == MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS;
-        if placeholder {
-            return Err(Error::NotSupported("placeholder flags of VirtualFree"));
-        }
+    let placeholder = free_type == MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER
+        || free_type == MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS;
+    if free_type != MEM_DECOMMIT && free_type != MEM_RELEASE && !placeholder {
         return Err(Error::InvalidParameter("dwFreeType must be MEM_DECOMMIT or MEM_RELEASE"));
+    }
+    if placeholder && size == 0 {
+        // Cases 135 and 139.
+        return Err(Error::InvalidParameter("placeholder operations need a size"));
     }
     if free_type == MEM_RELEASE && size != 0 {
         // Checked by kernelbase before anything else.
@@ -252,6 +271,14 @@ pub fn validate_free(
     }
     let base = layout.page_floor(addr);
     Ok(match (free_type, size) {
+        _ if placeholder => {
+            let (start, end) = layout.touched_pages(addr, size).expect("checked above");
+            FreeRequest::Placeholder {
+                start,
+                end,
+                coalesce: free_type & MEM_COALESCE_PLACEHOLDERS != 0,
+            }
+        }
         (MEM_RELEASE, _) => FreeRequest::Release { base },
         (_, 0) => FreeRequest::DecommitAll { base },
         _ => {
@@ -300,9 +327,12 @@ mod tests {
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_LARGE_PAGES | MEM_RESERVE, rw, f)), 87);
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE, PAGE_READONLY, f)), 87);
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE | MEM_COMMIT, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_WRITE_WATCH, rw, f)), 50);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN, rw, f)), 50);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE, rw | PAGE_GUARD, f)), 50);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_WRITE_WATCH, rw, f)), 0);
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN, rw, f)), 0);
+        let lp = MEM_LARGE_PAGES | MEM_RESERVE | MEM_COMMIT;
+        assert_eq!(code(validate_alloc(&L, 0, 0x1000, lp, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0x10_0000, 0x20_0000, lp, rw, f)), 87);
+        assert_eq!(code(validate_alloc(&L, 0, 0x40_0000, lp, rw, f)), 0);
     }
 
     #[test]
@@ -319,7 +349,10 @@ mod tests {
                 placement: Placement::Fixed(0x4000_0000),
                 size: 0x4000,
                 commit: false,
-                protection: Protection::parse(rw, false).unwrap()
+                protection: Protection::parse(rw, false).unwrap(),
+                write_watch: false,
+                large_pages: false,
+                physical: false,
             }
         );
         assert_eq!(
@@ -341,7 +374,9 @@ mod tests {
         assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_DECOMMIT), 87);
         assert_eq!(c(0x8000_0000_0000, 0, MEM_RELEASE), 87);
         assert_eq!(c(0x10000, 0, MEM_RELEASE), 0);
-        assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 50);
+        assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 87);
+        assert_eq!(c(0x10000, 0x1000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 0);
+        assert_eq!(c(0x10000, 0x1000, MEM_DECOMMIT | MEM_PRESERVE_PLACEHOLDER), 87);
         assert_eq!(
             validate_free(&L, 0x1_1FFF, 2, MEM_DECOMMIT).unwrap(),
             FreeRequest::Decommit { start: 0x1_1000, end: 0x1_3000 }

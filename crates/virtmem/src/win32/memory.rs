@@ -88,6 +88,8 @@ pub unsafe extern "system" fn VirtualAllocFromApp(
 /// Validates VirtualAlloc2's extra arguments; `Ok` means "behave like VirtualAlloc".
 unsafe fn alloc2_checks(
     process: HANDLE,
+    baseaddress: usize,
+    size: usize,
     allocationtype: u32,
     pageprotection: u32,
     extendedparameters: *mut MEM_EXTENDED_PARAMETER,
@@ -122,6 +124,19 @@ unsafe fn alloc2_checks(
         if allocationtype & MEM_RESERVE_PLACEHOLDER != 0 && pageprotection != PAGE_NOACCESS {
             return Err(Error::InvalidParameter("a placeholder must be PAGE_NOACCESS"));
         }
+        if allocationtype & MEM_REPLACE_PLACEHOLDER != 0 {
+            // virtmem creates no placeholders, so whatever is there is not one.
+            return Err(Error::InvalidAddress("the range is not a placeholder"));
+        }
+        let s = Space::native();
+        let l = s.layout();
+        if baseaddress != 0 {
+            let start = l.granule_floor(baseaddress);
+            let end = baseaddress.saturating_add(size);
+            if !s.range_is_free(start, end) {
+                return Err(Error::InvalidAddress("the range is not free"));
+            }
+        }
         return Err(Error::NotSupported("placeholders (VirtualAlloc2)"));
     }
     if parametercount > 0 {
@@ -145,7 +160,15 @@ pub unsafe extern "system" fn VirtualAlloc2(
     win32_call(null_mut(), || {
         // SAFETY: forwarded caller contract.
         unsafe {
-            alloc2_checks(process, allocationtype, pageprotection, extendedparameters, parametercount)
+            alloc2_checks(
+                process,
+                baseaddress as usize,
+                size,
+                allocationtype,
+                pageprotection,
+                extendedparameters,
+                parametercount,
+            )
         }?;
         Space::native()
             .virtual_alloc(baseaddress as usize, size, allocationtype, pageprotection, AllocFlavor::default())
@@ -168,7 +191,15 @@ pub unsafe extern "system" fn VirtualAlloc2FromApp(
         crate::rules::Protection::parse(pageprotection, true)?;
         // SAFETY: forwarded caller contract.
         unsafe {
-            alloc2_checks(process, allocationtype, pageprotection, extendedparameters, parametercount)
+            alloc2_checks(
+                process,
+                baseaddress as usize,
+                size,
+                allocationtype,
+                pageprotection,
+                extendedparameters,
+                parametercount,
+            )
         }?;
         Space::native()
             .virtual_alloc(

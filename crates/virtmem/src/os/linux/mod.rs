@@ -14,6 +14,7 @@
 pub(crate) mod pagemap;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
+#[allow(dead_code)] // wired into the engine by the write-watch feature
 pub(crate) mod watch;
 
 use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};

@@ -15,7 +15,6 @@ use super::pagemap::{PageRegion, PmScanArg, PAGEMAP_FILE, PAGEMAP_SCAN};
 use super::procmaps::UpdateIoctl;
 use rustix::io::Errno;
 use rustix::ioctl::Opcode;
-use std::ffi::c_void;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
@@ -252,7 +251,7 @@ pub(crate) fn scan_written(
 /// A cheap pointer cast helper for tests.
 #[cfg(test)]
 fn byte(p: usize) -> *mut u8 {
-    p as *mut c_void as *mut u8
+    p as *mut u8
 }
 
 #[cfg(test)]
@@ -299,6 +298,6 @@ mod tests {
         assert_eq!(out, [p + 5 * ps, p + 7 * ps, p + 11 * ps]);
         unregister(p, 16 * ps).unwrap();
         // SAFETY: our mapping.
-        unsafe { munmap(p as *mut c_void, 16 * ps) }.unwrap();
+        unsafe { munmap(p as *mut std::ffi::c_void, 16 * ps) }.unwrap();
     }
 }
