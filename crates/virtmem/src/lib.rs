@@ -27,6 +27,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod layout;
 pub mod os;
 pub mod rules;
@@ -36,6 +37,8 @@ pub mod snapshot;
 pub mod win32;
 
 pub use engine::{MemoryInfo, RegionType, Space, State};
+pub use engine::WatchKind;
 pub use error::{Error, Result};
+pub use fault::{set_guard_page_handler, Access, GuardViolation};
 pub use layout::Layout;
 pub use safe::{query, regions, system_info, Protect, Reservation, SystemInfo};

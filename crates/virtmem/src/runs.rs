@@ -16,6 +16,10 @@ pub struct PageState {
     pub locked: bool,
     /// Lazily freed by MEM_RESET while resident, not yet undone: MEM_RESET_UNDO checks these.
     pub reset: bool,
+    /// Written since the last write-watch reset, as far as recorded here (signal-driven write
+    /// watch only; the kernel's page protections may know of more writes, see
+    /// `engine::watch`).
+    pub dirty: bool,
 }
 
 impl PageState {
@@ -25,6 +29,7 @@ impl PageState {
         protect: 0,
         locked: false,
         reset: false,
+        dirty: false,
     };
 
     /// A freshly committed page with this page protection.
@@ -34,6 +39,7 @@ impl PageState {
             protect,
             locked: false,
             reset: false,
+            dirty: false,
         }
     }
 }

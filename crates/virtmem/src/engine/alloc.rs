@@ -3,8 +3,8 @@
 use super::{Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{Os, Placement as OsPlacement};
-use crate::rules::plan::{plan_commit, reset_candidates, reset_marked, ProtectPlan};
-use crate::rules::protection::host_prot;
+use super::WatchKind;
+use crate::rules::plan::{kernel_prot, plan_commit, reset_candidates, reset_marked, ProtectPlan};
 use crate::rules::requests::{validate_alloc, AllocFlavor};
 use crate::rules::{AllocRequest, Placement, Protection};
 use crate::runs::PageState;
@@ -29,14 +29,12 @@ impl<O: Os> Space<O> {
                 large_pages,
                 physical,
             } => {
-                let later = if write_watch {
-                    Some("MEM_WRITE_WATCH")
-                } else if large_pages {
+                let later = if large_pages {
                     Some("MEM_LARGE_PAGES")
                 } else if physical {
                     Some("MEM_PHYSICAL (AWE)")
-                } else if protection.guard {
-                    Some("PAGE_GUARD")
+                } else if (protection.guard || write_watch) && !self.os.real_memory() {
+                    Some("PAGE_GUARD / MEM_WRITE_WATCH on this backend")
                 } else {
                     None
                 };
@@ -50,7 +48,7 @@ impl<O: Os> Space<O> {
                     }
                     return Err(Error::NotSupported(feature));
                 }
-                self.reserve(placement, size, commit, protection)
+                self.reserve(placement, size, commit, protection, write_watch)
             }
             AllocRequest::Commit {
                 start,
@@ -69,14 +67,17 @@ impl<O: Os> Space<O> {
         size: usize,
         commit: bool,
         protection: Protection,
+        write_watch: bool,
     ) -> Result<usize> {
         let l = &self.layout;
         let page_prot = protection.page_value();
-        let host = if commit {
-            host_prot(page_prot)
+        let watch = write_watch.then(|| self.write_watch_mode());
+        let initial = if commit {
+            PageState::committed(page_prot)
         } else {
-            crate::os::HostProt::NONE
+            PageState::RESERVED
         };
+        let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
         let os_placement = match placement {
             Placement::Fixed(base) => OsPlacement::Fixed(base),
             Placement::Anywhere => OsPlacement::Anywhere {
@@ -99,20 +100,25 @@ impl<O: Os> Space<O> {
                 Error::from_os(e)
             }
         })?;
-        let initial = if commit {
-            PageState::committed(page_prot)
-        } else {
-            PageState::RESERVED
-        };
-        self.insert(Allocation::new(
+        if watch == Some(WatchKind::Kernel) {
+            if let Err(e) = self.os.watch_register(base, size) {
+                let _ = self.os.unmap(base, size);
+                return Err(Error::from_os(e));
+            }
+        }
+        let a = self.insert(Allocation::new(
             base,
             size,
             l.page_size,
             protection.value(),
             protection.modifiers(),
             self.new_id(),
+            watch,
             initial,
         ));
+        if a.fault_driven() {
+            crate::fault::add(&a);
+        }
         Ok(base)
     }
 
@@ -153,11 +159,15 @@ impl<O: Os> Space<O> {
     /// MEM_COMMIT of `[start, end)` inside one reservation.
     pub(crate) fn commit(&self, start: usize, end: usize, protection: Protection) -> Result<()> {
         self.in_one_allocation(start, end, |a| {
-            if protection.guard {
-                return Err(Error::NotSupported("PAGE_GUARD"));
+            if protection.guard && !self.os.real_memory() {
+                return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
             let (s, e) = self.pages_of(a, start, end);
-            let plan = a.read(|t| plan_commit(t, s, e, protection.page_value()));
+            self.sync(a, s, e);
+            if protection.guard {
+                self.make_fault_driven(a);
+            }
+            let plan = a.read(|t| plan_commit(t, s, e, protection.page_value(), a.armed()));
             self.apply_protect_plan(a, plan)
         })
     }
@@ -168,19 +178,25 @@ impl<O: Os> Space<O> {
         ((start - a.base) / p, (end - a.base) / p)
     }
 
+    /// Lists `a` for the fault handler: its page state may now change by faults.
+    pub(crate) fn make_fault_driven(&self, a: &std::sync::Arc<Allocation>) {
+        if !a.fault_driven() {
+            a.set_fault_driven();
+            crate::fault::add(a);
+        }
+    }
+
     /// Applies a protection plan (commit or VirtualProtect) with rollback, then records it.
     pub(crate) fn apply_protect_plan(&self, a: &Allocation, plan: ProtectPlan) -> Result<()> {
         let p = self.page();
-        let Some(span) = plan.apply else {
-            a.publish(plan.new);
-            return Ok(());
-        };
-        if let Err(e) = self
-            .os
-            .protect(a.base + span.start * p, (span.end - span.start) * p, span.prot)
-        {
-            self.restore_protections(a, &plan.undo);
-            return Err(Error::from_os(e));
+        for span in &plan.apply {
+            if let Err(e) = self
+                .os
+                .protect(a.base + span.start * p, (span.end - span.start) * p, span.prot)
+            {
+                self.restore_protections(a, &plan.undo);
+                return Err(Error::from_os(e));
+            }
         }
         a.publish(plan.new);
         Ok(())
@@ -271,7 +287,26 @@ impl<O: Os> Space<O> {
         self.in_one_allocation(start, end, |a| {
             let p = self.page();
             let (s, e) = self.pages_of(a, start, end);
-            let marked = a.read(|t| reset_marked(t, s, e));
+            self.sync(a, s, e);
+            let marked = a.read(|t| reset_marked(t, s, e, a.armed()));
+            // Cancelling a lazy free writes to the page; with kernel write tracking that
+            // would count as the program's write. Remember which pages were clean and clean
+            // them again afterwards.
+            let mut clean_before = Vec::new();
+            if a.watch == Some(WatchKind::Kernel) && !marked.is_empty() {
+                let mut written = Vec::new();
+                let (lo, hi) = (a.base + s * p, a.base + e * p);
+                self.os
+                    .watch_scan(lo, hi - lo, false, usize::MAX, &mut written)
+                    .map_err(Error::from_os)?;
+                let mut at = lo;
+                for w in written.into_iter().chain(std::iter::once(hi)) {
+                    if w > at {
+                        clean_before.push((at, w));
+                    }
+                    at = w + p;
+                }
+            }
             let mut lost = 0;
             let mut done: Vec<(usize, usize)> = Vec::new();
             let mut result = Ok(());
@@ -297,6 +332,9 @@ impl<O: Os> Space<O> {
                     })
                 });
                 a.publish(table);
+            }
+            for (cs, ce) in clean_before {
+                let _ = self.os.watch_clean(cs, ce - cs);
             }
             result?;
             if lost > 0 {

@@ -2,8 +2,20 @@
 
 use crate::runs::{PageState, RunTable};
 use crate::snapshot::SnapshotCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+/// How an allocation made with MEM_WRITE_WATCH learns about writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WatchKind {
+    /// The kernel tracks them (userfaultfd write-protection + PAGEMAP_SCAN): no signals, and
+    /// writes made by system calls count.
+    Kernel,
+    /// Clean pages lack write permission; the first write faults and the SIGSEGV handler
+    /// records it. System calls writing into a clean page fail with EFAULT.
+    Signal,
+}
 
 /// One allocation ("region" in Microsoft's words). Its identity (base, size,
 /// AllocationProtect) never changes; its pages change only under [`Allocation::begin`], and
@@ -19,15 +31,58 @@ pub(crate) struct Allocation {
     pub modifiers: u32,
     /// A process-unique number; the Rust face uses it to tell a reused base from its own.
     pub id: u64,
+    /// MEM_WRITE_WATCH, and how writes are tracked.
+    pub watch: Option<WatchKind>,
+    /// The page size (for page-index arithmetic, also in the signal handler).
+    pub page_size: usize,
     /// Serializes the operations that change this allocation (held across their syscalls).
     op: Mutex<()>,
+    /// The signal handler's lock: the thread id of the holder, 0 when free. Operations hold
+    /// it for their whole duration (after `op`); the handler takes it for a few syscalls.
+    busy: AtomicU32,
+    /// Whether page state may change behind our back by faults (guard pages consumed,
+    /// signal-driven write watch): operations then read the kernel's protections first.
+    fault_driven: AtomicBool,
     /// The page runs, published as immutable snapshots.
     runs: SnapshotCell<RunTable>,
     /// False once released.
     live: AtomicBool,
 }
 
+thread_local! {
+    static TID: Cell<u32> = const { Cell::new(0) };
+}
+
+/// This thread's kernel thread id (cached; the signal handler calls [`gettid`] instead).
+fn my_tid() -> u32 {
+    TID.with(|t| {
+        if t.get() == 0 {
+            t.set(gettid());
+        }
+        t.get()
+    })
+}
+
+/// The calling thread's id, by a raw system call (async-signal-safe).
+pub(crate) fn gettid() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// Held while an operation changes an allocation: the operation lock and the handler lock.
+pub(crate) struct OpGuard<'a> {
+    _op: MutexGuard<'a, ()>,
+    busy: &'a AtomicU32,
+}
+
+impl Drop for OpGuard<'_> {
+    fn drop(&mut self) {
+        self.busy.store(0, Ordering::Release);
+    }
+}
+
 impl Allocation {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         base: usize,
         size: usize,
@@ -35,6 +90,7 @@ impl Allocation {
         alloc_protect: u32,
         modifiers: u32,
         id: u64,
+        watch: Option<WatchKind>,
         initial: PageState,
     ) -> Allocation {
         Allocation {
@@ -43,7 +99,13 @@ impl Allocation {
             alloc_protect,
             modifiers,
             id,
+            watch,
+            page_size,
             op: Mutex::new(()),
+            busy: AtomicU32::new(0),
+            fault_driven: AtomicBool::new(
+                watch == Some(WatchKind::Signal) || initial.protect & crate::win32::PAGE_GUARD != 0,
+            ),
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
         }
@@ -54,14 +116,62 @@ impl Allocation {
         self.base + self.size
     }
 
-    /// Starts a change: takes the operation lock. Returns `None` if the allocation was
-    /// released meanwhile (the caller looks the address up again).
-    pub(crate) fn begin(&self) -> Option<MutexGuard<'_, ()>> {
-        let g = self.op.lock().unwrap_or_else(|e| e.into_inner());
+    /// Whether clean writable pages are kept without write permission (signal-driven watch).
+    pub(crate) fn armed(&self) -> bool {
+        self.watch == Some(WatchKind::Signal)
+    }
+
+    /// Starts a change: takes the operation lock, then the handler lock. Returns `None` if
+    /// the allocation was released meanwhile (the caller looks the address up again).
+    pub(crate) fn begin(&self) -> Option<OpGuard<'_>> {
+        let op = self.op.lock().unwrap_or_else(|e| e.into_inner());
+        let me = my_tid();
+        while self
+            .busy
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
+            std::hint::spin_loop();
+        }
+        let g = OpGuard {
+            _op: op,
+            busy: &self.busy,
+        };
         self.live.load(Ordering::Acquire).then_some(g)
     }
 
-    /// Reads the current page runs (lock-free).
+    /// The signal handler's side of the handler lock. Returns false if this thread already
+    /// holds it (a fault inside one of our own operations): the caller must then not release.
+    pub(crate) fn handler_lock(&self, tid: u32) -> bool {
+        loop {
+            match self
+                .busy
+                .compare_exchange_weak(0, tid, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(holder) if holder == tid => return false,
+                Err(_) => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Releases the handler lock taken by [`Allocation::handler_lock`].
+    pub(crate) fn handler_unlock(&self) {
+        self.busy.store(0, Ordering::Release);
+    }
+
+    /// Whether faults may have changed page state behind the bookkeeping.
+    pub(crate) fn fault_driven(&self) -> bool {
+        self.fault_driven.load(Ordering::Acquire)
+    }
+
+    /// Records that faults may now change page state (guard pages were set).
+    pub(crate) fn set_fault_driven(&self) {
+        self.fault_driven.store(true, Ordering::Release);
+    }
+
+    /// Reads the current page runs (lock-free, async-signal-safe).
     pub(crate) fn read<R>(&self, f: impl FnOnce(&RunTable) -> R) -> R {
         self.runs.read(f)
     }

@@ -40,7 +40,13 @@ impl<O: Os> Space<O> {
             // there and must not find us in its way.
             a.set_live(false);
             self.remove(a.base);
+            if a.fault_driven() {
+                crate::fault::remove(a.base);
+            }
             if let Err(e) = self.os.unmap(a.base, a.size) {
+                if a.fault_driven() {
+                    crate::fault::add(a);
+                }
                 a.set_live(true);
                 let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
                 index.insert(a.base, a.clone());
@@ -78,6 +84,12 @@ impl<O: Os> Space<O> {
                     self.quarantine(addr, len);
                     a.publish(a.read(|t| t.with(hs, he, |_| PageState::RESERVED)));
                     return Err(Error::from_os(err));
+                }
+                if a.watch == Some(super::WatchKind::Kernel) {
+                    // Fresh memory is not registered for write tracking: register it again,
+                    // clean (decommitting clears the written state, case 104). If that fails
+                    // the pages read as written until the next reset: over-reporting is safe.
+                    let _ = self.os.watch_register(addr, len);
                 }
                 a.publish(new);
                 Ok(())

@@ -3,7 +3,9 @@
 use super::{Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{KernelRegion, Os};
-use crate::rules::plan::kernel_prot;
+use crate::rules::plan::plan_protect;
+use crate::rules::protection::host_prot;
+use crate::win32::consts::PAGE_GUARD;
 use crate::rules::requests::validate_range;
 use crate::runs::PageState;
 use std::sync::Arc;
@@ -67,12 +69,52 @@ impl<O: Os> Space<O> {
             if let Segment::Ours { alloc, start, end } = *s {
                 let a = &allocs[alloc];
                 let (ps, pe) = self.pages_of(a, start, end);
+                self.sync(a, ps, pe);
                 let ok = a.read(|t| {
-                    t.runs_in(ps, pe)
-                        .all(|r| r.state.committed && kernel_prot(r.state).any())
+                    t.runs_in(ps, pe).all(|r| {
+                        r.state.committed && host_prot(r.state.protect & !PAGE_GUARD).any()
+                    })
                 });
                 if !ok {
                     return Err(Error::NoAccess("the range has pages that are not accessible"));
+                }
+            }
+        }
+        // Windows touches each page: the first guard page stops the call with
+        // STATUS_GUARD_PAGE_VIOLATION and loses its guard (case 113), nothing is locked.
+        for s in &segs {
+            if let Segment::Ours { alloc, start, end } = *s {
+                let a = &allocs[alloc];
+                let (ps, pe) = self.pages_of(a, start, end);
+                let guard = a.read(|t| {
+                    t.runs_in(ps, pe)
+                        .find(|r| r.state.protect & PAGE_GUARD != 0)
+                        .map(|r| (r.start, r.state))
+                });
+                if let Some((g, st)) = guard {
+                    let plan = a.read(|t| {
+                        plan_protect(t, g, g + 1, st.protect & !PAGE_GUARD, a.armed())
+                    })?;
+                    self.apply_protect_plan(a, plan)?;
+                    return Err(Error::GuardPageViolation);
+                }
+            }
+        }
+        // Locking touches the pages for writing where they are writable, which write watch
+        // sees as a write (case 114): with signal-driven watch, record it as such.
+        for s in &segs {
+            if let Segment::Ours { alloc, start, end } = *s {
+                let a = &allocs[alloc];
+                if a.armed() {
+                    let (ps, pe) = self.pages_of(a, start, end);
+                    let plan = a.read(|t| {
+                        let new = t.with(ps, pe, |st| PageState {
+                            dirty: st.dirty || host_prot(st.protect).write(),
+                            ..st
+                        });
+                        crate::rules::plan::plan_reprotect(t, new, ps, pe, true)
+                    });
+                    self.apply_protect_plan(a, plan)?;
                 }
             }
         }

@@ -10,15 +10,19 @@
 //! never wait for each other. Queries take only the index's read side and read page runs
 //! from lock-free snapshots, so they never wait behind a syscall.
 
-mod allocation;
 mod alloc;
+mod allocation;
 mod free;
 mod lock;
 mod protect;
 mod query;
 mod rangeset;
+mod sync;
+mod watch;
 
+pub(crate) use allocation::gettid as allocation_gettid;
 pub(crate) use allocation::Allocation;
+pub use allocation::WatchKind;
 pub use query::{MemoryInfo, RegionType, Regions, State};
 
 use crate::error::{Error, Result};
@@ -27,7 +31,7 @@ use crate::os::linux::LinuxOs;
 use crate::os::Os;
 use rangeset::RangeSet;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// An address space governed by the Windows rules.
@@ -42,6 +46,8 @@ pub struct Space<O: Os = LinuxOs> {
     /// Ranges of memory virtmem did not allocate that VirtualLock locked.
     foreign_locks: Mutex<RangeSet>,
     next_id: AtomicU64,
+    /// The preferred [`WatchKind`] for new MEM_WRITE_WATCH allocations (0 kernel, 1 signal).
+    watch_mode: AtomicU8,
 }
 
 static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
@@ -62,6 +68,31 @@ impl<O: Os> Space<O> {
             index: RwLock::new(BTreeMap::new()),
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
+            watch_mode: AtomicU8::new(match std::env::var("VIRTMEM_WRITE_WATCH").as_deref() {
+                Ok("signal") | Ok("fallback") => 1,
+                _ => 0,
+            }),
+        }
+    }
+
+    /// Chooses how new MEM_WRITE_WATCH allocations track writes (existing ones keep theirs).
+    /// The default is [`WatchKind::Kernel`] where the kernel supports it, unless the
+    /// environment variable `VIRTMEM_WRITE_WATCH=signal` says otherwise.
+    pub fn set_write_watch_mode(&self, kind: WatchKind) {
+        let v = match kind {
+            WatchKind::Kernel => 0,
+            WatchKind::Signal => 1,
+        };
+        self.watch_mode.store(v, Ordering::Relaxed);
+    }
+
+    /// The kind new MEM_WRITE_WATCH allocations get: the preferred one, falling back to
+    /// signals where the kernel cannot track writes.
+    pub fn write_watch_mode(&self) -> WatchKind {
+        if self.watch_mode.load(Ordering::Relaxed) == 0 && self.os.watch_supported() {
+            WatchKind::Kernel
+        } else {
+            WatchKind::Signal
         }
     }
 
@@ -123,6 +154,7 @@ impl<O: Os> Space<O> {
                 drop(guard);
                 return r;
             }
+            drop(guard);
             // Released while we waited: look again.
         }
     }

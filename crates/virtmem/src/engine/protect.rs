@@ -25,11 +25,16 @@ impl<O: Os> Space<O> {
                     return Err(Error::InvalidAddress("the range leaves its allocation"));
                 }
                 let (s, e) = self.pages_of(a, start, end);
+                self.sync(a, s, e);
                 // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's
                 // modifiers are ignored, the allocation's stay.
-                let plan = a.read(|t| plan_protect(t, s, e, protection.page_value()))?;
+                let plan =
+                    a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
                 if protection.guard {
-                    return Err(Error::NotSupported("PAGE_GUARD"));
+                    if !self.os.real_memory() {
+                        return Err(Error::NotSupported("PAGE_GUARD on this backend"));
+                    }
+                    self.make_fault_driven(a);
                 }
                 let old = plan.old_first | a.modifiers;
                 self.apply_protect_plan(a, plan)?;

@@ -85,24 +85,58 @@ impl<O: Os> Space<O> {
         if let Some(a) = self.find(page) {
             let p = self.page();
             let idx = (page - a.base) / p;
-            // The region runs while State and Protect stay the same (lock and reset state do
-            // not show), never past the allocation's end.
-            let (run_state, run_end) = a.read(|t| {
+            // The region runs while State and Protect stay the same (lock, reset and dirty
+            // state do not show), never past the allocation's end. A guard page touched since
+            // the last operation has lost its guard: the kernel's protection tells.
+            let candidates: Vec<crate::runs::Run> = a.read(|t| {
                 let first = t.run_at(idx).state;
-                let same = |s: crate::runs::PageState| {
-                    s.committed == first.committed && (!s.committed || s.protect == first.protect)
-                };
-                let end = t
-                    .runs_in(idx, t.pages())
-                    .take_while(|r| same(r.state))
-                    .last()
-                    .map_or(idx + 1, |r| r.end);
-                (first, end)
+                t.runs_in(idx, t.pages())
+                    .take_while(|r| {
+                        r.state.committed == first.committed
+                            && r.state.protect & !PAGE_GUARD == first.protect & !PAGE_GUARD
+                    })
+                    .collect()
             });
+            let check_kernel = a.fault_driven() && self.os.real_memory();
+            let mut pieces: Vec<(usize, usize, bool, u32)> = Vec::new();
+            for r in &candidates {
+                let st = r.state;
+                if check_kernel && st.committed && st.protect & PAGE_GUARD != 0 {
+                    let mut at = r.start;
+                    while at < r.end {
+                        let (e, prot) = match self.os.kernel_region(a.base + at * p) {
+                            KernelRegion::Mapped(m) => {
+                                let e = r.end.min((m.end - a.base).div_ceil(p)).max(at + 1);
+                                let prot = if m.prot.any() {
+                                    st.protect & !PAGE_GUARD
+                                } else {
+                                    st.protect
+                                };
+                                (e, prot)
+                            }
+                            KernelRegion::Free { .. } => (r.end, st.protect),
+                        };
+                        pieces.push((at, e, true, prot));
+                        at = e;
+                    }
+                } else {
+                    pieces.push((r.start, r.end, st.committed, st.protect));
+                }
+            }
+            let (first_committed, first_protect) = (pieces[0].2, pieces[0].3);
+            let run_end = pieces
+                .iter()
+                .take_while(|x| x.2 == first_committed && (!x.2 || x.3 == first_protect))
+                .last()
+                .map_or(idx + 1, |x| x.1);
             let run = crate::runs::Run {
                 start: idx,
                 end: run_end,
-                state: run_state,
+                state: crate::runs::PageState {
+                    committed: first_committed,
+                    protect: first_protect,
+                    ..Default::default()
+                },
             };
             let (state, protect) = if run.state.committed {
                 (State::Commit, run.state.protect | a.modifiers)

@@ -149,4 +149,33 @@ impl<O: Os> Os for FailingOs<O> {
     fn flush_instruction_cache(&self, addr: usize, len: usize) {
         self.inner.flush_instruction_cache(addr, len)
     }
+    fn real_memory(&self) -> bool {
+        self.inner.real_memory()
+    }
+    fn watch_supported(&self) -> bool {
+        self.inner.watch_supported()
+    }
+    fn watch_register(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Watch)?;
+        self.inner.watch_register(addr, len)
+    }
+    fn watch_adopt(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Watch)?;
+        self.inner.watch_adopt(addr, len)
+    }
+    fn watch_scan(
+        &self,
+        addr: usize,
+        len: usize,
+        reset: bool,
+        max: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<(), OsError> {
+        self.check(Syscall::Watch)?;
+        self.inner.watch_scan(addr, len, reset, max, out)
+    }
+    fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Watch)?;
+        self.inner.watch_clean(addr, len)
+    }
 }

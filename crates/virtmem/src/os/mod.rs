@@ -105,6 +105,8 @@ pub enum Syscall {
     Unlock,
     /// The residency / page-table queries and touches of MEM_RESET_UNDO.
     ResetUndo,
+    /// Kernel write tracking (userfaultfd registration, write-protection, PAGEMAP_SCAN).
+    Watch,
 }
 
 /// Why the kernel refused, classified for the Win32 error mapping.
@@ -245,4 +247,32 @@ pub trait Os: Send + Sync + 'static {
 
     /// Makes instruction fetches see data written to `[addr, addr+len)`.
     fn flush_instruction_cache(&self, addr: usize, len: usize);
+
+    /// Whether this is real memory of this process, whose faults reach its signal handlers
+    /// (guard pages and signal-driven write watch rely on that).
+    fn real_memory(&self) -> bool;
+
+    /// Whether the kernel can track writes itself (see [`Os::watch_register`]).
+    fn watch_supported(&self) -> bool;
+
+    /// Starts kernel write tracking of `[addr, addr+len)`, with every page clean.
+    fn watch_register(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Takes over tracking of `[addr, addr+len)` in this process after the registration was
+    /// lost (a child after `fork`): every page then reads as written until cleaned.
+    fn watch_adopt(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Lists, ascending, up to `max` pages of `[addr, addr+len)` written since they were last
+    /// cleaned; with `reset`, cleans exactly the pages listed.
+    fn watch_scan(
+        &self,
+        addr: usize,
+        len: usize,
+        reset: bool,
+        max: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<(), OsError>;
+
+    /// Cleans every page of `[addr, addr+len)`.
+    fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError>;
 }

@@ -18,12 +18,18 @@ pub struct ProtSpan {
     pub prot: HostProt,
 }
 
-/// The kernel protection a page in `state` has.
-pub fn kernel_prot(state: PageState) -> HostProt {
-    if state.committed {
-        host_prot(state.protect)
+/// The kernel protection a page in `state` has. Guard pages are inaccessible until touched;
+/// with signal-driven write watch (`armed`), a clean writable page lacks write permission so
+/// that its first write faults and is recorded.
+pub fn kernel_prot(state: PageState, armed: bool) -> HostProt {
+    if !state.committed {
+        return HostProt::NONE;
+    }
+    let p = host_prot(state.protect);
+    if armed && !state.dirty && p.write() {
+        HostProt::new(p.read(), false, p.exec())
     } else {
-        HostProt::NONE
+        p
     }
 }
 
@@ -33,74 +39,110 @@ pub fn kernel_prot(state: PageState) -> HostProt {
 pub struct ProtectPlan {
     /// The table after the change.
     pub new: RunTable,
-    /// The span to change, the hull of the pages whose kernel protection differs.
-    pub apply: Option<ProtSpan>,
-    /// The old kernel protections of every run inside `apply`.
+    /// The kernel protections to set, in order: the hull of the pages whose kernel protection
+    /// differs, as maximal spans of equal protection (one span unless dirty and clean pages
+    /// of a write-watched allocation need different protections).
+    pub apply: Vec<ProtSpan>,
+    /// The old kernel protections of the same hull.
     pub undo: Vec<ProtSpan>,
     /// The first page's old Win32 protection (VirtualProtect's `*lpflOldProtect`).
     pub old_first: u32,
 }
 
-fn protect_plan(table: &RunTable, start: usize, end: usize, new: RunTable) -> ProtectPlan {
+fn protect_plan(
+    table: &RunTable,
+    start: usize,
+    end: usize,
+    new: RunTable,
+    armed: bool,
+) -> ProtectPlan {
     let mut lo = usize::MAX;
     let mut hi = 0;
-    let mut target = HostProt::NONE;
     for old in table.runs_in(start, end) {
-        let want = kernel_prot(new.run_at(old.start).state);
-        if kernel_prot(old.state) != want {
-            lo = lo.min(old.start);
-            hi = hi.max(old.end);
-            target = want;
+        // `new` may split `old` (dirty pages keep write access): compare piece by piece.
+        for n in new.runs_in(old.start, old.end) {
+            if kernel_prot(old.state, armed) != kernel_prot(n.state, armed) {
+                lo = lo.min(n.start);
+                hi = hi.max(n.end);
+            }
         }
     }
     let old_first = table.run_at(start).state.protect;
     if lo >= hi {
         return ProtectPlan {
             new,
-            apply: None,
+            apply: Vec::new(),
             undo: Vec::new(),
             old_first,
         };
     }
-    let undo = table
-        .runs_in(lo, hi)
-        .map(|r| ProtSpan {
-            start: r.start,
-            end: r.end,
-            prot: kernel_prot(r.state),
-        })
-        .collect();
+    let spans = |t: &RunTable| -> Vec<ProtSpan> {
+        let mut out: Vec<ProtSpan> = Vec::new();
+        for r in t.runs_in(lo, hi) {
+            let prot = kernel_prot(r.state, armed);
+            match out.last_mut() {
+                Some(last) if last.prot == prot && last.end == r.start => last.end = r.end,
+                _ => out.push(ProtSpan {
+                    start: r.start,
+                    end: r.end,
+                    prot,
+                }),
+            }
+        }
+        out
+    };
     ProtectPlan {
+        apply: spans(&new),
+        undo: spans(table),
         new,
-        apply: Some(ProtSpan {
-            start: lo,
-            end: hi,
-            prot: target,
-        }),
-        undo,
         old_first,
     }
 }
 
+/// Any change of page state within `[start, end)` (`new` is `table` changed there): the
+/// kernel protections that must follow.
+pub fn plan_reprotect(
+    table: &RunTable,
+    new: RunTable,
+    start: usize,
+    end: usize,
+    armed: bool,
+) -> ProtectPlan {
+    protect_plan(table, start, end, new, armed)
+}
+
 /// MEM_COMMIT of pages `[start, end)` with page protection `protect`: committed pages keep
 /// their contents and take the new protection; reserved pages become committed (zero).
-pub fn plan_commit(table: &RunTable, start: usize, end: usize, protect: u32) -> ProtectPlan {
+pub fn plan_commit(
+    table: &RunTable,
+    start: usize,
+    end: usize,
+    protect: u32,
+    armed: bool,
+) -> ProtectPlan {
     let new = table.with(start, end, |s| PageState {
         committed: true,
         protect,
         locked: s.committed && s.locked,
         reset: s.committed && s.reset,
+        dirty: s.committed && s.dirty,
     });
-    protect_plan(table, start, end, new)
+    protect_plan(table, start, end, new, armed)
 }
 
 /// VirtualProtect of pages `[start, end)`: every page must be committed (else 487).
-pub fn plan_protect(table: &RunTable, start: usize, end: usize, protect: u32) -> Result<ProtectPlan> {
+pub fn plan_protect(
+    table: &RunTable,
+    start: usize,
+    end: usize,
+    protect: u32,
+    armed: bool,
+) -> Result<ProtectPlan> {
     if table.runs_in(start, end).any(|r| !r.state.committed) {
         return Err(Error::InvalidAddress("the range has pages that are not committed"));
     }
     let new = table.with(start, end, |s| PageState { protect, ..s });
-    Ok(protect_plan(table, start, end, new))
+    Ok(protect_plan(table, start, end, new, armed))
 }
 
 /// MEM_DECOMMIT of pages `[start, end)`: the new table, and the hull of committed pages to
@@ -131,12 +173,17 @@ pub fn reset_candidates(table: &RunTable, start: usize, end: usize) -> Vec<(usiz
     out
 }
 
-/// Pages of `[start, end)` marked reset, grouped by whether they are writable now.
-pub fn reset_marked(table: &RunTable, start: usize, end: usize) -> Vec<(usize, usize, bool)> {
+/// Pages of `[start, end)` marked reset, with whether the kernel lets them be written now.
+pub fn reset_marked(
+    table: &RunTable,
+    start: usize,
+    end: usize,
+    armed: bool,
+) -> Vec<(usize, usize, bool)> {
     table
         .runs_in(start, end)
         .filter(|r| r.state.committed && r.state.reset)
-        .map(|r| (r.start, r.end, kernel_prot(r.state).write()))
+        .map(|r| (r.start, r.end, kernel_prot(r.state, armed).write()))
         .collect()
 }
 
@@ -148,18 +195,18 @@ mod tests {
     #[test]
     fn commit_skips_syscall_when_nothing_changes() {
         let t = RunTable::new(16, PageState::committed(PAGE_READWRITE));
-        let p = plan_commit(&t, 0, 16, PAGE_READWRITE);
-        assert!(p.apply.is_none());
-        let p = plan_commit(&t, 2, 4, PAGE_READONLY);
-        assert_eq!(p.apply, Some(ProtSpan { start: 2, end: 4, prot: HostProt::READ }));
+        let p = plan_commit(&t, 0, 16, PAGE_READWRITE, false);
+        assert!(p.apply.is_empty());
+        let p = plan_commit(&t, 2, 4, PAGE_READONLY, false);
+        assert_eq!(p.apply, vec![ProtSpan { start: 2, end: 4, prot: HostProt::READ }]);
         assert_eq!(p.new.run_count(), 3);
     }
 
     #[test]
     fn protect_needs_committed_pages() {
         let t = RunTable::new(16, PageState::RESERVED).with(0, 4, |_| PageState::committed(PAGE_NOACCESS));
-        assert_eq!(plan_protect(&t, 0, 5, PAGE_READONLY).unwrap_err().win32_code(), 487);
-        let p = plan_protect(&t, 1, 2, PAGE_READONLY).unwrap();
+        assert_eq!(plan_protect(&t, 0, 5, PAGE_READONLY, false).unwrap_err().win32_code(), 487);
+        let p = plan_protect(&t, 1, 2, PAGE_READONLY, false).unwrap();
         assert_eq!(p.old_first, PAGE_NOACCESS);
         assert_eq!(p.undo, vec![ProtSpan { start: 1, end: 2, prot: HostProt::NONE }]);
     }
@@ -170,6 +217,9 @@ mod tests {
             .with(2, 3, |_| PageState::committed(PAGE_READWRITE))
             .with(9, 10, |_| PageState::committed(PAGE_READONLY));
         let (n, hull) = plan_decommit(&t, 0, 16);
+        // Signal-driven write watch: clean writable pages are committed without write access.
+        let w = plan_commit(&RunTable::new(4, PageState::RESERVED), 0, 4, PAGE_READWRITE, true);
+        assert_eq!(w.apply, vec![ProtSpan { start: 0, end: 4, prot: HostProt::READ }]);
         assert_eq!(hull, Some((2, 10)));
         assert_eq!(n.run_count(), 1);
         assert_eq!(plan_decommit(&t, 3, 9).1, None);

@@ -391,10 +391,8 @@ pub unsafe extern "system" fn VirtualUnlockEx(
     })
 }
 
-/// Lists the pages written in a write-watched region. virtmem cannot create write-watched
-/// regions yet (MEM_WRITE_WATCH is ERROR_NOT_SUPPORTED), so after the argument checks every
-/// range is "not a write-watch region" (ERROR_INVALID_PARAMETER), exactly as Windows answers
-/// for such a range. Returns 0 on success, `(UINT)-1` on failure.
+/// Lists the pages of a MEM_WRITE_WATCH region written since it was made or last reset
+/// (see `semantics.md` §7). Returns 0 on success, `(UINT)-1` on failure.
 #[no_mangle]
 pub unsafe extern "system" fn GetWriteWatch(
     dwflags: u32,
@@ -404,7 +402,6 @@ pub unsafe extern "system" fn GetWriteWatch(
     lpdwcount: *mut usize,
     lpdwgranularity: *mut u32,
 ) -> u32 {
-    let _ = lpbaseaddress;
     win32_call(u32::MAX, || {
         if dwflags & !WRITE_WATCH_FLAG_RESET != 0 {
             return Err(Error::InvalidParameter("unknown GetWriteWatch flags"));
@@ -416,26 +413,59 @@ pub unsafe extern "system" fn GetWriteWatch(
             return Err(Error::NoAccess("lpdwCount or lpdwGranularity is NULL"));
         }
         // SAFETY: checked non-NULL; the caller passes a readable count.
-        if unsafe { lpdwcount.read() } == 0 {
+        let max = unsafe { lpdwcount.read_unaligned() };
+        if max == 0 {
             return Err(Error::InvalidParameter("*lpdwCount is 0"));
         }
         if lpaddresses.is_null() {
             return Err(Error::NoAccess("lpAddresses is NULL"));
         }
-        Err(Error::InvalidParameter("the range is not a write-watch region"))
+        let space = Space::native();
+        let pages = space.get_write_watch(
+            lpbaseaddress as usize,
+            dwregionsize,
+            dwflags & WRITE_WATCH_FLAG_RESET != 0,
+            max,
+        )?;
+        // The outputs are written after every lock is released: writing them may itself
+        // fault (a watched or guarded output buffer) and must find virtmem idle.
+        for (i, &p) in pages.iter().enumerate() {
+            // SAFETY: the caller passes an array of at least `max` entries; i < max.
+            unsafe { lpaddresses.add(i).write_unaligned(p as *mut c_void) };
+        }
+        // SAFETY: both checked non-NULL above.
+        unsafe {
+            lpdwcount.write_unaligned(pages.len());
+            lpdwgranularity.write_unaligned(space.layout().page_size as u32);
+        }
+        Ok(0)
     })
 }
 
-/// Re-arms write watching of a range; see [`GetWriteWatch`] for what is supported.
+/// Makes every page of a MEM_WRITE_WATCH region clean. Returns 0, or `(UINT)-1` on failure.
 #[no_mangle]
 pub unsafe extern "system" fn ResetWriteWatch(lpbaseaddress: *const c_void, dwregionsize: usize) -> u32 {
-    let _ = lpbaseaddress;
     win32_call(u32::MAX, || {
-        if dwregionsize == 0 {
-            return Err(Error::InvalidParameter("dwRegionSize is 0"));
-        }
-        Err(Error::InvalidParameter("the range is not a write-watch region"))
+        Space::native()
+            .reset_write_watch(lpbaseaddress as usize, dwregionsize)
+            .map(|()| 0)
     })
+}
+
+/// Sets the process-wide guard-page handler for C programs (NULL: unhandled violations print
+/// "guard page violation at 0x…" and abort). The handler gets the faulting address and the
+/// access (0 read, 1 write, 8 execute) and returns non-zero to continue (the access is
+/// retried and succeeds) or 0 to treat the violation as unhandled. It runs in signal context.
+#[no_mangle]
+pub extern "C" fn virtmem_set_guard_page_handler(
+    handler: Option<unsafe extern "C" fn(address: *mut c_void, access: u32) -> i32>,
+) {
+    crate::fault::set_guard_page_handler(handler.map(|h| {
+        Box::new(move |v: &crate::fault::GuardViolation| {
+            // SAFETY: the caller registered a function with this signature.
+            unsafe { h(v.address as *mut c_void, v.access.win32()) != 0 }
+        }) as Box<crate::fault::GuardHandler>
+    }));
 }
 
 /// MEM_RESET as a function that returns a Win32 error code (ERROR_SUCCESS on success).

@@ -14,7 +14,6 @@
 pub(crate) mod pagemap;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
-#[allow(dead_code)] // wired into the engine by the write-watch feature
 pub(crate) mod watch;
 
 use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
@@ -363,5 +362,43 @@ impl Os for LinuxOs {
     fn flush_instruction_cache(&self, _addr: usize, _len: usize) {
         // x86 keeps instruction and data caches coherent; a fence orders the writes.
         std::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    fn real_memory(&self) -> bool {
+        true
+    }
+
+    fn watch_supported(&self) -> bool {
+        watch::supported()
+    }
+
+    fn watch_register(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let werr = |e: Errno| err(Syscall::Watch, e, OsErrorKind::Other);
+        // Keep dirty reports at page granularity: no transparent huge pages here.
+        // SAFETY: advice on memory the engine owns; it does not change contents.
+        let _ = unsafe { mm::madvise(addr as *mut c_void, len, mm::Advice::LinuxNoHugepage) };
+        watch::register(addr, len).map_err(werr)?;
+        watch::protect(addr, len).map_err(werr)
+    }
+
+    fn watch_adopt(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        watch::register(addr, len).map_err(|e| err(Syscall::Watch, e, OsErrorKind::Other))
+    }
+
+    fn watch_scan(
+        &self,
+        addr: usize,
+        len: usize,
+        reset: bool,
+        max: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<(), OsError> {
+        watch::scan_written(addr, len, reset, max, out)
+            .map(|_| ())
+            .map_err(|e| err(Syscall::Watch, e, OsErrorKind::Other))
+    }
+
+    fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        watch::protect(addr, len).map_err(|e| err(Syscall::Watch, e, OsErrorKind::Other))
     }
 }

@@ -55,12 +55,10 @@ struct UffdioWriteprotect {
 const UFFD_API: u64 = 0xAA;
 const UFFDIO_API: Opcode = 0xC018_AA3F;
 const UFFDIO_REGISTER: Opcode = 0xC020_AA00;
-const UFFDIO_UNREGISTER: Opcode = 0x8010_AA01;
 const UFFDIO_WRITEPROTECT: Opcode = 0xC018_AA06;
 const _: () = assert!(UFFDIO_API == rustix::ioctl::opcode::read_write::<UffdioApi>(0xAA, 0x3F));
 const _: () =
     assert!(UFFDIO_REGISTER == rustix::ioctl::opcode::read_write::<UffdioRegister>(0xAA, 0x00));
-const _: () = assert!(UFFDIO_UNREGISTER == rustix::ioctl::opcode::read::<UffdioRange>(0xAA, 0x01));
 const _: () = assert!(
     UFFDIO_WRITEPROTECT == rustix::ioctl::opcode::read_write::<UffdioWriteprotect>(0xAA, 0x06)
 );
@@ -164,21 +162,6 @@ pub(crate) fn register(addr: usize, len: usize) -> Result<(), Errno> {
         // SAFETY: UFFDIO_REGISTER takes a pointer to `struct uffdio_register`.
         unsafe { rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<UFFDIO_REGISTER, _>::new(&mut r)) }
             .map(|_| ())
-    })
-}
-
-/// Unregisters `[addr, addr+len)` (before it is unmapped, to keep the descriptor's view small).
-pub(crate) fn unregister(addr: usize, len: usize) -> Result<(), Errno> {
-    with_uffd(|fd| {
-        let mut r = UffdioRange {
-            start: addr as u64,
-            len: len as u64,
-        };
-        // SAFETY: UFFDIO_UNREGISTER takes a pointer to `struct uffdio_range` (read only).
-        unsafe {
-            rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<UFFDIO_UNREGISTER, _>::new(&mut r))
-        }
-        .map(|_| ())
     })
 }
 
@@ -296,7 +279,6 @@ mod tests {
         assert_eq!(rustix::io::read(&r, buf).unwrap(), 3);
         scan_written(p, 16 * ps, true, 64, &mut out).unwrap();
         assert_eq!(out, [p + 5 * ps, p + 7 * ps, p + 11 * ps]);
-        unregister(p, 16 * ps).unwrap();
         // SAFETY: our mapping.
         unsafe { munmap(p as *mut std::ffi::c_void, 16 * ps) }.unwrap();
     }

@@ -1,0 +1,72 @@
+//! Folding what faults changed into the bookkeeping.
+//!
+//! A signal handler cannot allocate, so it cannot publish new page runs. When it consumes a
+//! guard page or records a write (signal-driven write watch) it only changes the page's kernel
+//! protection — the kernel is the record. Operations on such an allocation first read the
+//! kernel's protections over their range (one PROCMAP_QUERY per kernel mapping) and fold them
+//! into the runs, under the allocation's handler lock, so plans and rollbacks start from the
+//! truth:
+//!
+//! * a page the runs call guarded whose kernel protection is not `PROT_NONE` was touched:
+//!   its guard is gone;
+//! * a clean page of a signal-watched allocation that the kernel lets be written was written.
+
+use super::{Allocation, Space};
+use crate::os::{KernelRegion, Os};
+use crate::rules::protection::host_prot;
+use crate::runs::PageState;
+use crate::win32::consts::PAGE_GUARD;
+
+impl<O: Os> Space<O> {
+    /// Folds the kernel's protections over pages `[s, e)` of `a` into its runs. Call with the
+    /// allocation's operation guard held.
+    pub(crate) fn sync(&self, a: &Allocation, s: usize, e: usize) {
+        if !a.fault_driven() || !self.os.real_memory() {
+            return;
+        }
+        let p = self.page();
+        let armed = a.armed();
+        let old = a.read(|t| t.clone());
+        let mut table = old.clone();
+        // Only runs that faults can change need the kernel's view.
+        let interesting: Vec<(usize, usize)> = old
+            .runs_in(s, e)
+            .filter(|r| {
+                r.state.committed
+                    && (r.state.protect & PAGE_GUARD != 0
+                        || (armed && !r.state.dirty && host_prot(r.state.protect).write()))
+            })
+            .map(|r| (r.start, r.end))
+            .collect();
+        for (rs, re) in interesting {
+            let mut at = a.base + rs * p;
+            let end = a.base + re * p;
+            while at < end {
+                let KernelRegion::Mapped(m) = self.os.kernel_region(at) else {
+                    break;
+                };
+                let seg_end = m.end.min(end);
+                let (ps, pe) = ((at - a.base) / p, (seg_end - a.base) / p);
+                let kp = m.prot;
+                table = table.with(ps, pe, |st| {
+                    let mut st = st;
+                    if st.protect & PAGE_GUARD != 0 && kp.any() {
+                        st.protect &= !PAGE_GUARD;
+                    }
+                    if armed
+                        && st.protect & PAGE_GUARD == 0
+                        && host_prot(st.protect).write()
+                        && kp.write()
+                    {
+                        st.dirty = true;
+                    }
+                    PageState { ..st }
+                });
+                at = seg_end.max(at + p);
+            }
+        }
+        if table != old {
+            a.publish(table);
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The SIGSEGV handler behind guard pages and signal-driven write watch.
+//!
+//! Only allocations whose page state faults can change are listed, in a table published as an
+//! immutable snapshot (`crate::snapshot`), so the handler finds them without locks or
+//! allocation. For a fault at a listed address the handler takes the allocation's handler lock
+//! (`Allocation::handler_lock`, a spin lock that operations hold while they run), reads the
+//! page's state from its snapshot, asks the kernel for the page's current protection
+//! (PROCMAP_QUERY), and:
+//!
+//! * an armed guard page: gives the page its real protection (the guard is gone — one shot)
+//!   and raises the guard-page violation to the registered handler, outside the lock;
+//! * a clean page of a signal-watched allocation hit by a write: gives it write permission
+//!   (which records the write) and retries;
+//! * anything else — and every fault outside listed allocations — goes to the handler that was
+//!   installed before ours (or the default action), so Rust's stack-overflow report and other
+//!   libraries keep working.
+//!
+//! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
+//! `gettid`, `abort`.
+
+use crate::engine::Allocation;
+use crate::os::HostProt;
+use crate::rules::plan::kernel_prot;
+use crate::runs::PageState;
+use crate::snapshot::SnapshotCell;
+use crate::win32::consts::PAGE_GUARD;
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+
+/// What the faulting access was doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A load (EXCEPTION_READ_FAULT, 0).
+    Read,
+    /// A store (EXCEPTION_WRITE_FAULT, 1).
+    Write,
+    /// An instruction fetch (EXCEPTION_EXECUTE_FAULT, 8).
+    Execute,
+}
+
+impl Access {
+    /// The Windows ExceptionInformation[0] value.
+    pub const fn win32(self) -> u32 {
+        match self {
+            Access::Read => 0,
+            Access::Write => 1,
+            Access::Execute => 8,
+        }
+    }
+}
+
+/// A guard-page violation (STATUS_GUARD_PAGE_VIOLATION): the first touch of a PAGE_GUARD page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuardViolation {
+    /// The faulting address.
+    pub address: usize,
+    /// The kind of access.
+    pub access: Access,
+}
+
+/// A guard-page handler: return `true` to continue (the access is retried and succeeds —
+/// the guard is gone), `false` to treat the violation as unhandled (the process aborts).
+///
+/// It runs inside a signal handler on the faulting thread: it may read and write memory and
+/// use atomics, but must not allocate, take locks that the interrupted code may hold, or
+/// unwind. It may call virtmem functions only if the faulting code was not inside one.
+pub type GuardHandler = dyn Fn(&GuardViolation) -> bool + Send + Sync;
+
+static GUARD_HANDLER: AtomicPtr<Box<GuardHandler>> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Registers the process-wide guard-page handler (`None`: unhandled violations print
+/// "guard page violation at 0x…" on stderr and abort, as an unhandled exception ends a
+/// Windows process). Returns nothing; previous handlers are leaked on purpose (a fault may be
+/// running one).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static HITS: AtomicUsize = AtomicUsize::new(0);
+/// virtmem::set_guard_page_handler(Some(Box::new(|v| {
+///     HITS.fetch_add(1, Ordering::SeqCst);
+///     let _ = v.address;
+///     true // continue: the access is retried and succeeds
+/// })));
+/// ```
+pub fn set_guard_page_handler(handler: Option<Box<GuardHandler>>) {
+    let p = handler.map_or(std::ptr::null_mut(), |h| Box::into_raw(Box::new(h)));
+    GUARD_HANDLER.store(p, Ordering::SeqCst);
+}
+
+/// The allocations faults can change, ascending by base.
+type Table = Vec<Arc<Allocation>>;
+
+static TABLE: OnceLock<SnapshotCell<Table>> = OnceLock::new();
+static TABLE_WRITE: Mutex<()> = Mutex::new(());
+/// A descriptor of /proc/self/maps for PROCMAP_QUERY from the handler (-1: none).
+static MAPS_FD: AtomicI32 = AtomicI32::new(-1);
+static INSTALLED: Once = Once::new();
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+struct OldActions(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+// SAFETY: written once inside `INSTALLED.call_once`, before our handler can run; read only
+// afterwards.
+unsafe impl Sync for OldActions {}
+static OLD: OldActions = OldActions(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
+
+fn table() -> &'static SnapshotCell<Table> {
+    TABLE.get_or_init(|| SnapshotCell::new(Vec::new()))
+}
+
+/// Lists `a` for the handler (idempotent) and installs the handler on first use.
+pub(crate) fn add(a: &Arc<Allocation>) {
+    install();
+    let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+    let t = table();
+    let mut v = t.read(|v| v.clone());
+    match v.binary_search_by_key(&a.base, |x| x.base) {
+        Ok(i) if Arc::ptr_eq(&v[i], a) => return,
+        Ok(i) => v[i] = a.clone(),
+        Err(i) => v.insert(i, a.clone()),
+    }
+    t.publish(v);
+}
+
+/// Unlists the allocation based at `base` (before it is unmapped).
+pub(crate) fn remove(base: usize) {
+    let Some(t) = TABLE.get() else { return };
+    let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v = t.read(|v| v.clone());
+    if let Ok(i) = v.binary_search_by_key(&base, |x| x.base) {
+        v.remove(i);
+        t.publish(v);
+    }
+}
+
+fn install() {
+    INSTALLED.call_once(|| {
+        // SAFETY: opening a procfs file; the descriptor is kept for the process's lifetime.
+        let fd = unsafe { libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        MAPS_FD.store(fd, Ordering::SeqCst);
+        for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
+            // SAFETY: a zeroed sigaction is a valid value to fill in; `on_fault` has the
+            // SA_SIGINFO signature; OLD is written before the new handler is installed and
+            // never again.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_fault as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let old = (*OLD.0.get())[i].as_mut_ptr();
+                libc::sigaction(sig, &sa, old);
+            }
+        }
+        ACTIVE.store(true, Ordering::SeqCst);
+    });
+}
+
+/// `struct procmap_query` (Linux 6.11+), as used by the handler.
+#[repr(C)]
+#[derive(Default)]
+struct ProcmapQuery {
+    size: u64,
+    query_flags: u64,
+    query_addr: u64,
+    vma_start: u64,
+    vma_end: u64,
+    vma_flags: u64,
+    vma_page_size: u64,
+    vma_offset: u64,
+    inode: u64,
+    dev_major: u32,
+    dev_minor: u32,
+    vma_name_size: u32,
+    build_id_size: u32,
+    vma_name_addr: u64,
+    build_id_addr: u64,
+}
+const PROCMAP_QUERY: libc::c_ulong = 0xC068_6611;
+/// `si_code` of a fault on a mapped page the access is not allowed to (asm-generic/siginfo.h).
+const SEGV_ACCERR: libc::c_int = 2;
+
+/// The kernel's current protection of the page at `addr`, async-signal-safe: PROCMAP_QUERY
+/// where the kernel has it, else a readability probe (`process_vm_readv` on ourselves), which
+/// tells PROT_NONE from readable.
+fn kernel_prot_now(addr: usize) -> HostProt {
+    let fd = MAPS_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let mut q = ProcmapQuery {
+            size: size_of::<ProcmapQuery>() as u64,
+            query_addr: addr as u64,
+            ..ProcmapQuery::default()
+        };
+        // SAFETY: PROCMAP_QUERY takes a pointer to `struct procmap_query` (no name or build-id
+        // buffers requested: their sizes are 0).
+        if unsafe { libc::ioctl(fd, PROCMAP_QUERY, &mut q) } == 0 {
+            return HostProt::new(q.vma_flags & 1 != 0, q.vma_flags & 2 != 0, q.vma_flags & 4 != 0);
+        }
+    }
+    let mut byte = 0u8;
+    let local = libc::iovec {
+        iov_base: &mut byte as *mut u8 as *mut c_void,
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: 1,
+    };
+    // SAFETY: reads one byte of our own address space into `byte`; the kernel checks access.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == 1 {
+        HostProt::READ
+    } else {
+        HostProt::NONE
+    }
+}
+
+fn mprotect_page(addr: usize, len: usize, p: HostProt) -> bool {
+    let mut f = 0;
+    if p.read() {
+        f |= libc::PROT_READ;
+    }
+    if p.write() {
+        f |= libc::PROT_WRITE;
+    }
+    if p.exec() {
+        f |= libc::PROT_EXEC;
+    }
+    // SAFETY: changes the protection of a page of an allocation we own, under its lock.
+    unsafe { libc::mprotect(addr as *mut c_void, len, f) == 0 }
+}
+
+/// What the handler decided.
+enum Outcome {
+    /// Not ours: chain.
+    NotOurs,
+    /// Recorded (a write-watch hit); retry the access.
+    Retry,
+    /// A guard page was consumed: raise the violation.
+    Guard,
+}
+
+/// The decision for a fault at `addr` in allocation `a`. Async-signal-safe.
+fn decide(a: &Allocation, addr: usize) -> Outcome {
+    let page = addr & !(a.page_size - 1);
+    let idx = (page - a.base) / a.page_size;
+    let tid = crate::engine::allocation_gettid();
+    let locked = a.handler_lock(tid);
+    let st: PageState = a.read(|t| t.run_at(idx).state);
+    let now = kernel_prot_now(page);
+    let out = if !st.committed {
+        Outcome::NotOurs
+    } else if st.protect & PAGE_GUARD != 0 && !now.any() {
+        // An armed guard page: one shot. Give it the protection it has without the guard.
+        let real = kernel_prot(
+            PageState {
+                protect: st.protect & !PAGE_GUARD,
+                ..st
+            },
+            a.armed(),
+        );
+        if mprotect_page(page, a.page_size, real) {
+            Outcome::Guard
+        } else {
+            Outcome::NotOurs
+        }
+    } else if a.armed() {
+        let full = kernel_prot(
+            PageState {
+                protect: st.protect & !PAGE_GUARD,
+                dirty: true,
+                ..st
+            },
+            false,
+        );
+        if full.write() && !now.write() && mprotect_page(page, a.page_size, full) {
+            Outcome::Retry
+        } else {
+            Outcome::NotOurs
+        }
+    } else {
+        Outcome::NotOurs
+    };
+    if locked {
+        a.handler_unlock();
+    }
+    out
+}
+
+fn access_kind(ctx: *mut c_void) -> Access {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        // SAFETY: the kernel passes a ucontext_t as the third argument of an SA_SIGINFO handler.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        let err = uc.uc_mcontext.gregs[libc::REG_ERR as usize];
+        if err & 0x10 != 0 {
+            return Access::Execute;
+        }
+        if err & 0x2 != 0 {
+            return Access::Write;
+        }
+        Access::Read
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = ctx;
+        Access::Read
+    }
+}
+
+/// Writes "guard page violation at 0x…" to stderr and aborts (async-signal-safe).
+fn unhandled(addr: usize) -> ! {
+    let mut buf = *b"guard page violation at 0x0000000000000000\n";
+    let digits = b"0123456789abcdef";
+    for i in 0..16 {
+        buf[26 + i] = digits[(addr >> ((15 - i) * 4)) & 0xF];
+    }
+    // SAFETY: writing a stack buffer to stderr, then aborting.
+    unsafe {
+        libc::write(2, buf.as_ptr() as *const c_void, buf.len());
+        libc::abort()
+    }
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for SIGSEGV/SIGBUS.
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    if sig == libc::SIGSEGV && code == SEGV_ACCERR {
+        let outcome = TABLE.get().map_or(Outcome::NotOurs, |t| {
+            t.read(|v| {
+                let i = v.partition_point(|a| a.base <= addr);
+                match i.checked_sub(1).map(|i| &v[i]) {
+                    Some(a) if addr < a.end() => decide(a, addr),
+                    _ => Outcome::NotOurs,
+                }
+            })
+        });
+        match outcome {
+            Outcome::Retry => return,
+            Outcome::Guard => {
+                let v = GuardViolation {
+                    address: addr,
+                    access: access_kind(ctx),
+                };
+                let h = GUARD_HANDLER.load(Ordering::SeqCst);
+                // SAFETY: handlers are leaked, never freed, once stored.
+                if !h.is_null() && unsafe { (**h)(&v) } {
+                    return;
+                }
+                unhandled(addr);
+            }
+            Outcome::NotOurs => {}
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+/// Passes a fault that is not ours to the handler installed before ours.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let i = usize::from(sig == libc::SIGBUS);
+    // SAFETY: OLD was filled before our handler was installed.
+    let old = unsafe { (*OLD.0.get())[i].assume_init_ref() };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        // Restore the default action and return: the access faults again and the process
+        // ends as it would have without us.
+        // SAFETY: resetting a signal disposition.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+        return;
+    }
+    if old.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO: this is its signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+            unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: a plain handler takes only the signal number.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
+    }
+}
+
+/// Whether the handler is installed (for tests).
+pub fn handler_installed() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
