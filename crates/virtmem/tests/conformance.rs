@@ -565,10 +565,10 @@ const ALLOC_ROWS: &[AllocRow] = &[
     row("§2 PHYSICAL, NOACCESS", At::Null, G, MEM_PHYSICAL | RES, NA, fails(E_PARAM)),
     row("§2 PHYSICAL, RW|NOCACHE", At::Null, G, MEM_PHYSICAL | RES, RW | PAGE_NOCACHE, fails(E_PARAM)),
     // Later features, valid requests → ERROR_NOT_SUPPORTED.
-    row("case 24 (write watch, later)", At::Null, G, RC | MEM_WRITE_WATCH, RW, fails(E_NS)),
-    row("case 100 (write watch, later)", At::Null, G, RES | MEM_WRITE_WATCH, RW, fails(E_NS)),
-    row("case 109 (guard, later)", At::Null, P, RC, RW | PAGE_GUARD, fails(E_NS)),
-    row("§2 guard commit (later)", At::Res(P), P, COM, RO | PAGE_GUARD, fails(E_NS)),
+    row("case 24 (write watch)", At::Null, G, RC | MEM_WRITE_WATCH, RW, OK),
+    row("case 100 (write watch)", At::Null, G, RES | MEM_WRITE_WATCH, RW, OK),
+    row("case 109 (guard)", At::Null, P, RC, RW | PAGE_GUARD, OK),
+    row("§2 guard commit", At::Res(P), P, COM, RO | PAGE_GUARD, OK),
     row("§2 large pages (later)", At::Null, LARGE, RC | MEM_LARGE_PAGES, RW, fails(E_NS)),
     row("§2 physical (later)", At::Null, G, RES | MEM_PHYSICAL, RW, fails(E_NS)),
     row("§2 physical|top-down (later)", At::Null, G, RES | MEM_PHYSICAL | MEM_TOP_DOWN, RW, fails(E_NS)),
@@ -3000,21 +3000,10 @@ fn rule_12_last_error_is_per_thread() {
 #[test]
 fn later_guard_in_virtualprotect() {
     let m = Mem::rw(P);
-    vp(
-        "§4 PAGE_GUARD (later)",
-        m.base,
-        P,
-        RW | PAGE_GUARD,
-        fails(E_NS),
-    );
-    vp(
-        "§4 PAGE_GUARD|READONLY (later)",
-        m.base,
-        P,
-        RO | PAGE_GUARD,
-        fails(E_NS),
-    );
-    vq_is!("§4 PAGE_GUARD (unchanged)", m.base, { pr: RW });
+    vp("§4 PAGE_GUARD", m.base, P, RW | PAGE_GUARD, OK);
+    vp("§4 PAGE_GUARD|READONLY", m.base, P, RO | PAGE_GUARD, OK);
+    vq_is!("§4 PAGE_GUARD shows", m.base, { pr: RO | PAGE_GUARD });
+    vp("§4 guard removed", m.base, P, RW, OK);
     vp(
         "case 125 GUARD|NOACCESS in VP",
         m.base,
@@ -3092,9 +3081,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
         || va2(COM | MEM_REPLACE_PLACEHOLDER, RW, null_mut(), 0),
     );
     check(
-        "§2 VirtualAlloc2 write watch (later)",
+        "§2 VirtualAlloc2 write watch",
         null_mut(),
-        fails(E_NS),
+        OK,
         || va2(RES | MEM_WRITE_WATCH, RW, null_mut(), 0),
     );
     check(
