@@ -141,6 +141,22 @@ impl Reservation {
         Self::make(0, size, MEM_RESERVE | MEM_COMMIT, protect)
     }
 
+    /// Reserves `size` bytes with MEM_WRITE_WATCH: the pages written since the reservation
+    /// (or the last reset) can be listed with [`Reservation::written_pages`].
+    ///
+    /// ```
+    /// use virtmem::{Reservation, Protect};
+    /// let mut r = Reservation::write_watched(16 * 4096)?;
+    /// r.commit(0, 16 * 4096, Protect::ReadWrite)?;
+    /// r.as_mut_slice(5 * 4096, 1)?[0] = 1;
+    /// assert_eq!(r.written_pages(0, 16 * 4096, true)?, [5 * 4096]);
+    /// assert!(r.written_pages(0, 16 * 4096, false)?.is_empty());
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn write_watched(size: usize) -> Result<Reservation> {
+        Self::make(0, size, MEM_RESERVE | MEM_WRITE_WATCH, Protect::NoAccess)
+    }
+
     fn make(addr: usize, size: usize, ty: u32, protect: Protect) -> Result<Reservation> {
         let s = native();
         let base = s.virtual_alloc(addr, size, ty, protect.win32(), AllocFlavor::default())?;
@@ -217,6 +233,28 @@ impl Reservation {
     pub fn protect(&mut self, offset: usize, len: usize, protect: Protect) -> Result<u32> {
         let at = self.range(offset, len)?;
         native().virtual_protect(at, len, protect.win32())
+    }
+
+    /// Makes the committed pages of the range guard pages with base protection `protect`
+    /// (PAGE_GUARD): the first touch of each raises a one-shot guard-page violation (see
+    /// [`crate::set_guard_page_handler`]). Returns the first page's old protection.
+    pub fn guard(&mut self, offset: usize, len: usize, protect: Protect) -> Result<u32> {
+        let at = self.range(offset, len)?;
+        native().virtual_protect(at, len, protect.win32() | PAGE_GUARD)
+    }
+
+    /// GetWriteWatch: the offsets of the pages of the range written since the reservation or
+    /// the last reset, ascending; with `reset`, they become clean again.
+    pub fn written_pages(&mut self, offset: usize, len: usize, reset: bool) -> Result<Vec<usize>> {
+        let at = self.range(offset, len)?;
+        let pages = native().get_write_watch(at, len, reset, usize::MAX)?;
+        Ok(pages.into_iter().map(|p| p - self.base).collect())
+    }
+
+    /// ResetWriteWatch: every page of the range becomes clean.
+    pub fn reset_write_watch(&mut self, offset: usize, len: usize) -> Result<()> {
+        let at = self.range(offset, len)?;
+        native().reset_write_watch(at, len)
     }
 
     /// MEM_RESET: the contents of the committed pages are no longer needed (they may read
