@@ -262,6 +262,9 @@ impl<O: Os> Space<O> {
                     let j = (i..resident.len()).find(|&j| !resident[j]).unwrap_or(resident.len());
                     let (fs, fe) = (cs + i, cs + j);
                     if let Err(e) = self.os.lazy_free(a.base + fs * p, (fe - fs) * p) {
+                        // The kernel may have freed part of the span before failing: record
+                        // it all as reset so MEM_RESET_UNDO checks every page of it.
+                        freed.push((fs, fe));
                         result = Err(Error::from_os(e));
                         break 'outer;
                     }

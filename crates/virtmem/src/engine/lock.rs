@@ -183,7 +183,12 @@ impl<O: Os> Space<O> {
                 return Err(Error::NotLocked);
             }
         }
-        self.os.unlock(start, end - start).map_err(Error::from_os)?;
+        if let Err(e) = self.os.unlock(start, end - start) {
+            // munlock works mapping by mapping and may stop half-way: lock the range again
+            // (every page was locked before).
+            let _ = self.os.lock(start, end - start);
+            return Err(Error::from_os(e));
+        }
         for s in &segs {
             match *s {
                 Segment::Ours { alloc, start, end } => {

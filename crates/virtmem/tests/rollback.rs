@@ -1,0 +1,1043 @@
+//! All-or-nothing: every operation, with each of its kernel calls failing in turn, must fail
+//! with the Win32 code the failure implies and leave everything as it was — the space's
+//! VirtualQuery of every page, the kernel's mappings of the range (`/proc/self/smaps` lines,
+//! lock flag included) and the data of committed pages.
+//!
+//! `FailingOs` fails a call *before* the kernel sees it. Kernel calls that fail half-way
+//! (`mprotect` works VMA by VMA; `mmap(MAP_FIXED)` can leave a hole) are simulated by
+//! `PartialOs` below, which really applies part of the request and then reports a failure.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use virtmem::os::failing::{FailingOs, Fault};
+use virtmem::os::linux::LinuxOs;
+use virtmem::os::{
+    HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport,
+};
+use virtmem::rules::requests::AllocFlavor;
+use virtmem::win32::consts::*;
+use virtmem::{Layout, MemoryInfo, Space, State};
+
+const P: usize = 0x1000;
+const G: usize = 0x10000;
+const ENOMEM: i32 = 12;
+
+type FS = Space<FailingOs<LinuxOs>>;
+
+/// The tests share the process's lock quota and address space: one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn new_space<O: Os>(os: O) -> Space<O> {
+    assert_eq!(
+        Layout::native().page_size,
+        P,
+        "this test assumes 4 KiB pages"
+    );
+    Space::new(Layout::native(), os)
+}
+
+// ------------------------------------------------------------------------------------------
+// The kernel's view: /proc/self/smaps
+// ------------------------------------------------------------------------------------------
+
+/// One kernel mapping: start, end, permissions ("rw-p"), path, locked (VmFlags "lo").
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Line {
+    start: usize,
+    end: usize,
+    perms: String,
+    path: String,
+    locked: bool,
+}
+
+fn smaps() -> Vec<Line> {
+    let text = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+    let mut out: Vec<Line> = Vec::new();
+    for l in text.lines() {
+        if let Some(flags) = l.strip_prefix("VmFlags:") {
+            if let Some(last) = out.last_mut() {
+                last.locked = flags.split_whitespace().any(|f| f == "lo");
+            }
+            continue;
+        }
+        let mut it = l.split_whitespace();
+        let (Some(range), Some(perms)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let Some((s, e)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16))
+        else {
+            continue;
+        };
+        let path = it.nth(3).unwrap_or("").to_string();
+        out.push(Line {
+            start,
+            end,
+            perms: perms.to_string(),
+            path,
+            locked: false,
+        });
+    }
+    out
+}
+
+/// The mappings overlapping `[lo, hi)`, clipped to it (so merges with neighbours that are not
+/// ours do not show).
+fn lines_in(all: &[Line], lo: usize, hi: usize) -> Vec<Line> {
+    all.iter()
+        .filter(|l| l.end > lo && l.start < hi)
+        .map(|l| Line {
+            start: l.start.max(lo),
+            end: l.end.min(hi),
+            ..l.clone()
+        })
+        .collect()
+}
+
+/// Mappings that only our kind of call creates: inaccessible anonymous ones (reservations),
+/// except those that adjoin accessible anonymous memory (malloc's heaps keep a PROT_NONE tail
+/// that moves as they grow; thread stacks have guard pages).
+fn reservations(all: &[Line]) -> Vec<Line> {
+    let anon_rw = |l: &Line| l.path.is_empty() && l.perms != "---p";
+    all.iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            let prev = i.checked_sub(1).map(|j| &all[j]);
+            let next = all.get(i + 1);
+            l.perms == "---p"
+                && l.path.is_empty()
+                && !prev.is_some_and(|p| p.end == l.start && anon_rw(p))
+                && !next.is_some_and(|n| n.start == l.end && anon_rw(n))
+        })
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------
+// Snapshots
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, PartialEq)]
+struct Snap {
+    allocations: Vec<(usize, usize, u64)>,
+    queries: Vec<MemoryInfo>,
+    lines: Vec<Line>,
+    reservations: Vec<Line>,
+    data: Vec<(usize, Vec<u8>)>,
+}
+
+fn snapshot<O: Os>(space: &Space<O>, ranges: &[(usize, usize)]) -> Snap {
+    let all = smaps();
+    let mut queries = Vec::new();
+    let mut lines = Vec::new();
+    let mut data = Vec::new();
+    for &(lo, hi) in ranges {
+        lines.extend(lines_in(&all, lo, hi));
+        for pg in (lo..hi).step_by(P) {
+            let q = space.query(pg).expect("query");
+            if q.state == State::Commit && matches!(q.protect & 0xFF, 0x02 | 0x04 | 0x20 | 0x40) {
+                // SAFETY: committed and readable (the smaps lines are compared too).
+                let bytes = unsafe { std::slice::from_raw_parts(pg as *const u8, P) }.to_vec();
+                data.push((pg, bytes));
+            }
+            queries.push(q);
+        }
+    }
+    Snap {
+        allocations: space.allocations(),
+        queries,
+        lines,
+        reservations: reservations(&all),
+        data,
+    }
+}
+
+fn assert_same(before: &Snap, after: &Snap, what: &str, check_reservations: bool) {
+    assert_eq!(
+        before.allocations, after.allocations,
+        "{what}: allocations()"
+    );
+    for (b, a) in before.queries.iter().zip(&after.queries) {
+        assert_eq!(b, a, "{what}: VirtualQuery({:#x})", b.base_address);
+    }
+    assert_eq!(before.queries.len(), after.queries.len());
+    assert_eq!(
+        before.lines, after.lines,
+        "{what}: kernel mappings of the range"
+    );
+    if check_reservations {
+        assert_eq!(
+            before.reservations, after.reservations,
+            "{what}: the process's reservations"
+        );
+    }
+    assert_eq!(
+        before.data.len(),
+        after.data.len(),
+        "{what}: number of readable pages"
+    );
+    for ((pb, db), (pa, da)) in before.data.iter().zip(&after.data) {
+        assert_eq!(pb, pa, "{what}: readable pages");
+        if db != da {
+            let i = db.iter().zip(da).position(|(x, y)| x != y).unwrap();
+            panic!(
+                "{what}: data of page {pb:#x} changed at offset {i:#x}: {:#x} -> {:#x}",
+                db[i], da[i]
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Building blocks for setups
+// ------------------------------------------------------------------------------------------
+
+const F: AllocFlavor = AllocFlavor { from_app: false };
+
+fn reserve<O: Os>(s: &Space<O>, size: usize) -> usize {
+    s.virtual_alloc(0, size, MEM_RESERVE, PAGE_READWRITE, F)
+        .expect("reserve")
+}
+
+fn commit<O: Os>(s: &Space<O>, addr: usize, pages: usize, prot: u32) {
+    s.virtual_alloc(addr, pages * P, MEM_COMMIT, prot, F)
+        .expect("commit");
+}
+
+/// Commits read-write, writes a pattern, then sets `prot`.
+fn commit_data<O: Os>(s: &Space<O>, addr: usize, pages: usize, prot: u32, seed: u8) {
+    commit(s, addr, pages, PAGE_READWRITE);
+    for i in 0..pages * P / 8 {
+        let v = (seed as u64) << 56 | (addr + i * 8) as u64;
+        // SAFETY: committed read-write just above.
+        unsafe { ((addr + i * 8) as *mut u64).write_volatile(v) };
+    }
+    if prot != PAGE_READWRITE {
+        s.virtual_protect(addr, pages * P, prot).expect("protect");
+    }
+}
+
+/// A free, 64 KiB-aligned range of `size` bytes (reserved and released by the space).
+fn free_range<O: Os>(s: &Space<O>, size: usize) -> usize {
+    let b = reserve(s, size);
+    s.virtual_free(b, 0, MEM_RELEASE).expect("release");
+    b
+}
+
+/// A reservation of 4 granules with a mix of runs:
+/// pages 0-1 RW (data), 2-3 reserved, 4-5 READONLY (data), 6 reserved, 7 EXECUTE_READ (data),
+/// 8 NOACCESS, 9 RW (data), the rest reserved.
+fn mixed<O: Os>(s: &Space<O>) -> usize {
+    let b = reserve(s, 4 * G);
+    commit_data(s, b, 2, PAGE_READWRITE, 1);
+    commit_data(s, b + 4 * P, 2, PAGE_READONLY, 2);
+    commit_data(s, b + 7 * P, 1, PAGE_EXECUTE_READ, 3);
+    commit(s, b + 8 * P, 1, PAGE_NOACCESS);
+    commit_data(s, b + 9 * P, 1, PAGE_READWRITE, 4);
+    b
+}
+
+// ------------------------------------------------------------------------------------------
+// Scenarios
+// ------------------------------------------------------------------------------------------
+
+/// What a setup made: the address the operation works on and the ranges to compare.
+struct Ctx {
+    addr: usize,
+    ranges: Vec<(usize, usize)>,
+    /// Compare the process's whole list of reservations too (for reserving operations).
+    reservations: bool,
+}
+
+struct Scenario {
+    name: &'static str,
+    setup: fn(&FS) -> Ctx,
+    op: fn(&FS, &Ctx) -> virtmem::Result<usize>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "reserve NULL",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: 0,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: true,
+                }
+            },
+            op: |s, _| s.virtual_alloc(0, 4 * G, MEM_RESERVE, PAGE_READWRITE, F),
+        },
+        Scenario {
+            name: "reserve fixed",
+            setup: |s| {
+                let a = free_range(s, 4 * G);
+                Ctx {
+                    addr: a,
+                    ranges: vec![(a, a + 4 * G)],
+                    reservations: true,
+                }
+            },
+            op: |s, c| s.virtual_alloc(c.addr + 0x1234, 3 * G, MEM_RESERVE, PAGE_READONLY, F),
+        },
+        Scenario {
+            name: "reserve+commit NULL",
+            setup: |_| Ctx {
+                addr: 0,
+                ranges: vec![],
+                reservations: true,
+            },
+            op: |s, _| s.virtual_alloc(0, 2 * G + 5, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, F),
+        },
+        Scenario {
+            name: "reserve+commit fixed",
+            setup: |s| {
+                let a = free_range(s, 4 * G);
+                Ctx {
+                    addr: a,
+                    ranges: vec![(a, a + 4 * G)],
+                    reservations: true,
+                }
+            },
+            op: |s, c| {
+                s.virtual_alloc(
+                    c.addr,
+                    4 * G,
+                    MEM_RESERVE | MEM_COMMIT,
+                    PAGE_EXECUTE_READ,
+                    F,
+                )
+            },
+        },
+        Scenario {
+            name: "commit reserved pages",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 2, PAGE_READWRITE, 7);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_alloc(c.addr + 4 * P + 1, 8 * P, MEM_COMMIT, PAGE_READWRITE, F),
+        },
+        Scenario {
+            name: "commit mixed committed/reserved runs",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_alloc(c.addr, 12 * P, MEM_COMMIT, PAGE_READWRITE, F),
+        },
+        Scenario {
+            name: "commit mixed runs to NOACCESS",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_alloc(c.addr + P, 9 * P, MEM_COMMIT, PAGE_NOACCESS, F),
+        },
+        Scenario {
+            name: "decommit",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_free(c.addr + P, 8 * P, MEM_DECOMMIT).map(|()| 0),
+        },
+        Scenario {
+            name: "decommit all (size 0)",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_free(c.addr, 0, MEM_DECOMMIT).map(|()| 0),
+        },
+        Scenario {
+            name: "protect spanning several runs",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 2, PAGE_READWRITE, 1);
+                commit_data(s, b + 2 * P, 2, PAGE_READONLY, 2);
+                commit_data(s, b + 4 * P, 2, PAGE_EXECUTE_READWRITE, 3);
+                commit(s, b + 6 * P, 1, PAGE_NOACCESS);
+                commit_data(s, b + 7 * P, 1, PAGE_READWRITE, 4);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| {
+                s.virtual_protect(c.addr + 1, 8 * P - 2, PAGE_READONLY)
+                    .map(|v| v as usize)
+            },
+        },
+        Scenario {
+            name: "protect spanning several runs to RW",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 2, PAGE_READONLY, 1);
+                commit_data(s, b + 2 * P, 2, PAGE_READWRITE, 2);
+                commit(s, b + 4 * P, 2, PAGE_NOACCESS);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| {
+                s.virtual_protect(c.addr, 6 * P, PAGE_READWRITE)
+                    .map(|v| v as usize)
+            },
+        },
+        Scenario {
+            name: "release",
+            setup: |s| {
+                let b = mixed(s);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_free(c.addr, 0, MEM_RELEASE).map(|()| 0),
+        },
+        Scenario {
+            name: "reset",
+            setup: |s| {
+                // Resident runs separated by a reserved page and an untouched NOACCESS page,
+                // so MEM_RESET makes several kernel calls.
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 2, PAGE_READWRITE, 1);
+                commit_data(s, b + 3 * P, 2, PAGE_READWRITE, 2);
+                commit(s, b + 5 * P, 1, PAGE_NOACCESS);
+                commit_data(s, b + 6 * P, 1, PAGE_READWRITE, 3);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_alloc(c.addr, 8 * P, MEM_RESET, PAGE_READWRITE, F),
+        },
+        Scenario {
+            name: "lock",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 4, PAGE_READWRITE, 1);
+                commit_data(s, b + 4 * P, 2, PAGE_READONLY, 2);
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_lock(c.addr + 1, 6 * P - 1).map(|()| 0),
+        },
+        Scenario {
+            name: "lock with part already locked",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 4, PAGE_READWRITE, 1);
+                commit_data(s, b + 4 * P, 2, PAGE_READONLY, 2);
+                s.virtual_lock(b + P, 2 * P).expect("lock");
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_lock(c.addr, 6 * P).map(|()| 0),
+        },
+        Scenario {
+            name: "lock across two allocations",
+            setup: |s| {
+                let a = free_range(s, 2 * G);
+                s.virtual_alloc(a, G, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, F)
+                    .expect("a");
+                s.virtual_alloc(a + G, G, MEM_RESERVE | MEM_COMMIT, PAGE_READONLY, F)
+                    .expect("b");
+                Ctx {
+                    addr: a,
+                    ranges: vec![(a, a + 2 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_lock(c.addr + G - 2 * P, 4 * P).map(|()| 0),
+        },
+        Scenario {
+            name: "unlock",
+            setup: |s| {
+                let b = reserve(s, 4 * G);
+                commit_data(s, b, 4, PAGE_READWRITE, 1);
+                s.virtual_lock(b, 4 * P).expect("lock");
+                Ctx {
+                    addr: b,
+                    ranges: vec![(b, b + 4 * G)],
+                    reservations: false,
+                }
+            },
+            op: |s, c| s.virtual_unlock(c.addr + P, 2 * P).map(|()| 0),
+        },
+    ]
+}
+
+/// The Win32 code a kernel failure of this kind must give (`semantics.md` §11).
+fn expected_code(kind: OsErrorKind) -> u32 {
+    match kind {
+        OsErrorKind::CommitLimit => 1455,
+        OsErrorKind::LockQuota => 1453,
+        OsErrorKind::AddressInUse | OsErrorKind::NotMapped => 487,
+        OsErrorKind::MapCountLimit | OsErrorKind::OutOfAddressSpace | OsErrorKind::Other => 8,
+    }
+}
+
+fn kinds_for(call: Syscall) -> Vec<OsErrorKind> {
+    let mut k = vec![
+        OsErrorKind::MapCountLimit,
+        OsErrorKind::CommitLimit,
+        OsErrorKind::OutOfAddressSpace,
+        OsErrorKind::Other,
+    ];
+    match call {
+        Syscall::Lock | Syscall::Unlock => k.push(OsErrorKind::LockQuota),
+        Syscall::Map => k.push(OsErrorKind::AddressInUse),
+        _ => {}
+    }
+    k
+}
+
+fn cleanup<O: Os>(s: &Space<O>) {
+    for (b, _, _) in s.allocations() {
+        s.virtual_free(b, 0, MEM_RELEASE).expect("cleanup release");
+    }
+}
+
+#[test]
+fn every_failing_syscall_rolls_back() {
+    let _g = serial();
+    let mut summary = Vec::new();
+    for sc in scenarios() {
+        // Dry run: which calls does the operation make?
+        let space = new_space(FailingOs::new(LinuxOs::new()));
+        let ctx = (sc.setup)(&space);
+        let _ = snapshot(&space, &ctx.ranges); // the same page touches as the real runs
+        space.os().reset_counts();
+        (sc.op)(&space, &ctx).unwrap_or_else(|e| panic!("{}: dry run failed: {e}", sc.name));
+        let mut counts: Vec<(Syscall, usize)> = space.os().counts().into_iter().collect();
+        counts.sort_by_key(|(k, _)| format!("{k:?}"));
+        cleanup(&space);
+        assert!(!counts.is_empty(), "{}: no kernel call at all", sc.name);
+        summary.push(format!("{}: {counts:?}", sc.name));
+
+        for &(call, n) in &counts {
+            for after in 0..n {
+                for kind in kinds_for(call) {
+                    let what = format!("{} with {call:?} #{after} failing as {kind:?}", sc.name);
+                    let space = new_space(FailingOs::new(LinuxOs::new()));
+                    let ctx = (sc.setup)(&space);
+                    let before = snapshot(&space, &ctx.ranges);
+                    space.os().arm(Fault {
+                        call,
+                        after,
+                        errno: ENOMEM,
+                        kind,
+                        once: true,
+                    });
+                    let r = (sc.op)(&space, &ctx);
+                    space.os().disarm();
+                    match r {
+                        Ok(v) => panic!("{what}: succeeded ({v:#x})"),
+                        Err(e) => {
+                            assert_eq!(e.win32_code(), expected_code(kind), "{what}: error {e}")
+                        }
+                    }
+                    let after_snap = snapshot(&space, &ctx.ranges);
+                    assert_same(&before, &after_snap, &what, ctx.reservations);
+                    // The state is still usable: the same operation now succeeds.
+                    (sc.op)(&space, &ctx)
+                        .unwrap_or_else(|e| panic!("{what}: retry after the failure: {e}"));
+                    cleanup(&space);
+                }
+            }
+        }
+    }
+    eprintln!("kernel calls per operation:\n  {}", summary.join("\n  "));
+}
+
+// ------------------------------------------------------------------------------------------
+// Kernel calls that fail half-way
+// ------------------------------------------------------------------------------------------
+
+/// How the next call of a kind misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Partial {
+    /// `protect`: apply to the first half of the range (rounded to pages, at least one page),
+    /// then fail.
+    ProtectHalf,
+    /// `replace_with_reserved`: unmap the range, then fail (the hole an old kernel's
+    /// `MAP_FIXED` could leave).
+    ReplaceHole,
+    /// `lock`: lock the first half of the range, then fail.
+    LockHalf,
+    /// `unlock`: unlock the first half of the range, then fail.
+    UnlockHalf,
+    /// `lazy_free`: discard the first half of the range (`MADV_DONTNEED`, which the `Os`
+    /// contract allows as the lazy free), then fail.
+    LazyFreeHalf,
+}
+
+/// A real-memory backend whose next `protect` / `replace_with_reserved` / `lock` fails after
+/// doing part of its work, and whose later `protect` or `replace_with_reserved` calls can be
+/// made to fail outright.
+#[derive(Default)]
+struct PartialOs {
+    inner: LinuxOs,
+    next: Mutex<Option<(Partial, OsErrorKind)>>,
+    /// Every `protect` after the partial one fails (before the kernel sees it).
+    fail_protects: Mutex<bool>,
+    /// Every `replace_with_reserved` after the partial one fails the same way (a new hole).
+    keep_holing: Mutex<bool>,
+}
+
+impl PartialOs {
+    fn arm(&self, p: Partial, kind: OsErrorKind) {
+        *self.next.lock().unwrap() = Some((p, kind));
+    }
+    fn take(&self, p: Partial) -> Option<OsErrorKind> {
+        let mut n = self.next.lock().unwrap();
+        match *n {
+            Some((q, kind)) if q == p => {
+                *n = None;
+                Some(kind)
+            }
+            _ => None,
+        }
+    }
+    fn half(len: usize) -> usize {
+        ((len / 2) & !(P - 1)).max(P)
+    }
+}
+
+fn os_err(call: Syscall, kind: OsErrorKind) -> OsError {
+    OsError {
+        call,
+        errno: ENOMEM,
+        kind,
+    }
+}
+
+impl Os for PartialOs {
+    fn page_size(&self) -> usize {
+        self.inner.page_size()
+    }
+    fn map(&self, placement: Placement, len: usize, prot: HostProt) -> Result<usize, OsError> {
+        self.inner.map(placement, len, prot)
+    }
+    fn unmap(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.inner.unmap(addr, len)
+    }
+    fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError> {
+        if let Some(kind) = self.take(Partial::ProtectHalf) {
+            self.inner.protect(addr, Self::half(len), prot)?;
+            return Err(os_err(Syscall::Protect, kind));
+        }
+        if *self.fail_protects.lock().unwrap() {
+            return Err(os_err(Syscall::Protect, OsErrorKind::Other));
+        }
+        self.inner.protect(addr, len, prot)
+    }
+    fn replace_with_reserved(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let hole = |kind| {
+            // SAFETY: the range belongs to the space under test, which asked to replace it.
+            assert_eq!(unsafe { libc::munmap(addr as *mut libc::c_void, len) }, 0);
+            Err(os_err(Syscall::Replace, kind))
+        };
+        if let Some(kind) = self.take(Partial::ReplaceHole) {
+            return hole(kind);
+        }
+        if *self.keep_holing.lock().unwrap() {
+            return hole(OsErrorKind::OutOfAddressSpace);
+        }
+        self.inner.replace_with_reserved(addr, len)
+    }
+    fn is_mapped(&self, addr: usize, len: usize) -> bool {
+        self.inner.is_mapped(addr, len)
+    }
+    fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.inner.fill_holes(addr, len)
+    }
+    fn lazy_free(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        if let Some(kind) = self.take(Partial::LazyFreeHalf) {
+            let half = Self::half(len);
+            // SAFETY: committed pages of the space under test, which asked to reset them.
+            let r = unsafe { libc::madvise(addr as *mut libc::c_void, half, libc::MADV_DONTNEED) };
+            assert_eq!(r, 0);
+            return Err(os_err(Syscall::LazyFree, kind));
+        }
+        self.inner.lazy_free(addr, len)
+    }
+    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
+        self.inner.resident(addr, len, out)
+    }
+    fn undo_lazy_free(
+        &self,
+        addr: usize,
+        len: usize,
+        writable: bool,
+    ) -> Result<UndoReport, OsError> {
+        self.inner.undo_lazy_free(addr, len, writable)
+    }
+    fn lock(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        if let Some(kind) = self.take(Partial::LockHalf) {
+            self.inner.lock(addr, Self::half(len))?;
+            return Err(os_err(Syscall::Lock, kind));
+        }
+        self.inner.lock(addr, len)
+    }
+    fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        if let Some(kind) = self.take(Partial::UnlockHalf) {
+            self.inner.unlock(addr, Self::half(len))?;
+            return Err(os_err(Syscall::Unlock, kind));
+        }
+        self.inner.unlock(addr, len)
+    }
+    fn kernel_region(&self, addr: usize) -> KernelRegion {
+        self.inner.kernel_region(addr)
+    }
+    fn flush_instruction_cache(&self, addr: usize, len: usize) {
+        self.inner.flush_instruction_cache(addr, len)
+    }
+    fn real_memory(&self) -> bool {
+        self.inner.real_memory()
+    }
+    fn watch_supported(&self) -> bool {
+        self.inner.watch_supported()
+    }
+    fn watch_register(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.inner.watch_register(addr, len)
+    }
+    fn watch_adopt(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.inner.watch_adopt(addr, len)
+    }
+    fn watch_scan(
+        &self,
+        addr: usize,
+        len: usize,
+        reset: bool,
+        max: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<(), OsError> {
+        self.inner.watch_scan(addr, len, reset, max, out)
+    }
+    fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.inner.watch_clean(addr, len)
+    }
+}
+
+/// The first protect really changes part of the range in the kernel, then fails: the engine
+/// must put the changed part back. (The engine makes a single `protect` call per commit or
+/// VirtualProtect — the hull of the pages that change — so a later call failing after an
+/// earlier one succeeded cannot happen; this is the kernel-level equivalent.)
+#[test]
+fn protect_failing_half_way_rolls_back() {
+    let _g = serial();
+    type Op = fn(&Space<PartialOs>, usize) -> virtmem::Result<usize>;
+    let ops: [(&str, Op); 4] = [
+        ("commit mixed runs RW", |s, b| {
+            s.virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F)
+        }),
+        ("commit mixed runs NOACCESS", |s, b| {
+            s.virtual_alloc(b + P, 9 * P, MEM_COMMIT, PAGE_NOACCESS, F)
+        }),
+        ("protect runs READONLY", |s, b| {
+            s.virtual_protect(b + 7 * P, 3 * P, PAGE_READONLY)
+                .map(|v| v as usize)
+        }),
+        ("protect EXECUTE_READWRITE", |s, b| {
+            s.virtual_protect(b + 4 * P, 2 * P, PAGE_EXECUTE_READWRITE)
+                .map(|v| v as usize)
+        }),
+    ];
+    for (name, op) in ops {
+        for kind in [OsErrorKind::CommitLimit, OsErrorKind::MapCountLimit] {
+            let what = format!("{name}, protect failing half-way as {kind:?}");
+            let s = new_space(PartialOs::default());
+            let b = mixed(&s);
+            let before = snapshot(&s, &[(b, b + 4 * G)]);
+            s.os().arm(Partial::ProtectHalf, kind);
+            let e = op(&s, b).expect_err(&what);
+            assert_eq!(e.win32_code(), expected_code(kind), "{what}: {e}");
+            assert!(
+                s.os().next.lock().unwrap().is_none(),
+                "{what}: no protect call made"
+            );
+            assert_same(&before, &snapshot(&s, &[(b, b + 4 * G)]), &what, false);
+            op(&s, b).unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+            cleanup(&s);
+        }
+    }
+}
+
+/// mlock locks part of the range, then fails: the part must be unlocked again, and what was
+/// locked before stays locked.
+#[test]
+fn lock_failing_half_way_rolls_back() {
+    let _g = serial();
+    for prelocked in [false, true] {
+        let what = format!("lock failing half-way (part locked before: {prelocked})");
+        let s = new_space(PartialOs::default());
+        let b = reserve(&s, 4 * G);
+        commit_data(&s, b, 8, PAGE_READWRITE, 1);
+        if prelocked {
+            s.virtual_lock(b + 6 * P, 2 * P).expect("lock");
+        }
+        let before = snapshot(&s, &[(b, b + 4 * G)]);
+        s.os().arm(Partial::LockHalf, OsErrorKind::LockQuota);
+        let e = s.virtual_lock(b, 8 * P).expect_err(&what);
+        assert_eq!(e.win32_code(), 1453, "{what}: {e}");
+        assert_same(&before, &snapshot(&s, &[(b, b + 4 * G)]), &what, false);
+        // Bookkeeping: the pages that were not locked before are not locked now.
+        assert_eq!(
+            s.virtual_unlock(b, 2 * P).map_err(|e| e.win32_code()),
+            Err(158),
+            "{what}: pages 0-1 must not be locked"
+        );
+        if prelocked {
+            s.virtual_unlock(b + 6 * P, 2 * P)
+                .unwrap_or_else(|e| panic!("{what}: pages 6-7 must still be locked: {e}"));
+        }
+        cleanup(&s);
+    }
+}
+
+/// munlock unlocks part of the range, then fails (it can, splitting VMAs at the map-count
+/// limit): VirtualUnlock fails, so every page must still be locked, in the bookkeeping and in
+/// the kernel.
+#[test]
+fn unlock_failing_half_way_rolls_back() {
+    let _g = serial();
+    let what = "unlock failing half-way";
+    let s = new_space(PartialOs::default());
+    let b = reserve(&s, 4 * G);
+    commit_data(&s, b, 8, PAGE_READWRITE, 1);
+    s.virtual_lock(b, 8 * P).expect("lock");
+    let before = snapshot(&s, &[(b, b + 4 * G)]);
+    s.os().arm(Partial::UnlockHalf, OsErrorKind::MapCountLimit);
+    let e = s.virtual_unlock(b, 8 * P).expect_err(what);
+    assert_eq!(e.win32_code(), 8, "{what}: {e}");
+    assert_same(&before, &snapshot(&s, &[(b, b + 4 * G)]), what, false);
+    cleanup(&s);
+}
+
+/// MEM_RESET whose lazy free discards part of the range and then fails: whatever happens,
+/// a later MEM_RESET_UNDO must not report success when data was lost (§2: "Never report
+/// success after a loss").
+#[test]
+fn reset_failing_half_way_never_hides_a_loss() {
+    let _g = serial();
+    let what = "MEM_RESET failing half-way, then MEM_RESET_UNDO";
+    let s = new_space(PartialOs::default());
+    let b = reserve(&s, 4 * G);
+    commit_data(&s, b, 8, PAGE_READWRITE, 1);
+    s.os().arm(Partial::LazyFreeHalf, OsErrorKind::Other);
+    let e = s
+        .virtual_alloc(b, 8 * P, MEM_RESET, PAGE_READWRITE, F)
+        .expect_err(what);
+    assert_eq!(e.win32_code(), 8, "{what}: {e}");
+    // SAFETY: committed read-write.
+    let lost = unsafe { (b as *const u64).read_volatile() } == 0;
+    assert!(
+        lost,
+        "{what}: the partial lazy free should have discarded page 0"
+    );
+    let r = s.virtual_alloc(b, 8 * P, MEM_RESET_UNDO, PAGE_READWRITE, F);
+    assert!(
+        r.is_err(),
+        "{what}: MEM_RESET_UNDO reported success although page 0 now reads zero"
+    );
+    cleanup(&s);
+}
+
+/// Asserts `[lo, hi)` is recorded reserved and is mapped PROT_NONE in the kernel, no hole.
+fn assert_reserved_no_hole<O: Os>(s: &Space<O>, lo: usize, hi: usize, what: &str) {
+    for pg in (lo..hi).step_by(P) {
+        let q = s.query(pg).unwrap();
+        assert_eq!(
+            q.state,
+            State::Reserve,
+            "{what}: page {pg:#x} must be recorded reserved: {q:?}"
+        );
+        assert_eq!(q.protect, 0, "{what}: page {pg:#x}");
+    }
+    let lines = lines_in(&smaps(), lo, hi);
+    let mut at = lo;
+    for l in &lines {
+        assert_eq!(
+            l.start, at,
+            "{what}: hole at {at:#x} in the kernel: {lines:?}"
+        );
+        assert_eq!(l.perms, "---p", "{what}: kernel protection of {l:?}");
+        assert!(!l.locked, "{what}: still locked: {l:?}");
+        at = l.end;
+    }
+    assert_eq!(at, hi, "{what}: hole at {at:#x} in the kernel: {lines:?}");
+}
+
+/// The rollback's own syscall fails: the apply fails, and so does every restoring protect.
+/// The engine must record the affected runs as reserved and leave the kernel range mapped
+/// PROT_NONE (no hole); pages outside the changed span stay as they were.
+#[test]
+fn failing_rollback_quarantines_the_range() {
+    let _g = serial();
+    // With FailingOs: the kernel never saw the failing calls.
+    {
+        let what = "commit with every protect failing (FailingOs)";
+        let s = new_space(FailingOs::new(LinuxOs::new()));
+        let b = mixed(&s);
+        let before = snapshot(&s, &[(b + 12 * P, b + 4 * G)]);
+        s.os().arm(Fault {
+            call: Syscall::Protect,
+            after: 0,
+            errno: ENOMEM,
+            kind: OsErrorKind::CommitLimit,
+            once: false,
+        });
+        let e = s
+            .virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F)
+            .expect_err(what);
+        s.os().disarm();
+        assert_eq!(e.win32_code(), 1455, "{what}: {e}");
+        // The changed span is the hull of the pages whose kernel protection differs from RW:
+        // pages 2-8 and 10-11 (0-1 and 9 are already RW), so pages 2..12.
+        let span = (b + 2 * P, b + 12 * P);
+        assert_reserved_no_hole(&s, span.0, span.1, what);
+        assert_same(
+            &before,
+            &snapshot(&s, &[(b + 12 * P, b + 4 * G)]),
+            what,
+            false,
+        );
+        let q = s.query(b).unwrap();
+        assert_eq!(
+            (q.state, q.protect),
+            (State::Commit, PAGE_READWRITE),
+            "{what}: page 0"
+        );
+        cleanup(&s);
+    }
+    // With a real half-applied protect, then every restore failing.
+    {
+        let what = "commit with a half-applied protect and every restore failing";
+        let s = new_space(PartialOs::default());
+        let b = mixed(&s);
+        s.os().arm(Partial::ProtectHalf, OsErrorKind::CommitLimit);
+        *s.os().fail_protects.lock().unwrap() = true;
+        let e = s
+            .virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F)
+            .expect_err(what);
+        *s.os().fail_protects.lock().unwrap() = false;
+        assert_eq!(e.win32_code(), 1455, "{what}: {e}");
+        assert_reserved_no_hole(&s, b + 2 * P, b + 12 * P, what);
+        cleanup(&s);
+    }
+    // VirtualProtect: the same.
+    {
+        let what = "protect with every protect failing";
+        let s = new_space(FailingOs::new(LinuxOs::new()));
+        let b = mixed(&s);
+        s.os().arm(Fault {
+            call: Syscall::Protect,
+            after: 0,
+            errno: ENOMEM,
+            kind: OsErrorKind::MapCountLimit,
+            once: false,
+        });
+        let e = s
+            .virtual_protect(b + 4 * P, 2 * P, PAGE_READWRITE)
+            .expect_err(what);
+        s.os().disarm();
+        assert_eq!(e.win32_code(), 8, "{what}: {e}");
+        assert_reserved_no_hole(&s, b + 4 * P, b + 6 * P, what);
+        cleanup(&s);
+    }
+}
+
+/// Decommit whose `mmap(MAP_FIXED)` leaves a hole: the engine must fill it and record the
+/// range reserved (PROT_NONE, mapped), also when its first repair attempt makes a hole again.
+#[test]
+fn decommit_leaving_a_hole_is_repaired() {
+    let _g = serial();
+    for keep_holing in [false, true] {
+        let what = format!("decommit leaving a hole (repair also holes: {keep_holing})");
+        let s = new_space(PartialOs::default());
+        let b = mixed(&s);
+        let outside = snapshot(&s, &[(b + 10 * P, b + 4 * G)]);
+        s.os().arm(Partial::ReplaceHole, OsErrorKind::MapCountLimit);
+        *s.os().keep_holing.lock().unwrap() = keep_holing;
+        let e = s.virtual_free(b + P, 8 * P, MEM_DECOMMIT).expect_err(&what);
+        *s.os().keep_holing.lock().unwrap() = false;
+        assert_eq!(e.win32_code(), 8, "{what}: {e}");
+        assert_reserved_no_hole(&s, b + P, b + 9 * P, &what);
+        let q = s.query(b).unwrap();
+        assert_eq!(
+            (q.state, q.protect),
+            (State::Commit, PAGE_READWRITE),
+            "{what}: page 0"
+        );
+        assert_same(
+            &outside,
+            &snapshot(&s, &[(b + 10 * P, b + 4 * G)]),
+            &what,
+            false,
+        );
+        // Page 9 is outside the decommitted range (pages 1-8): unchanged.
+        let q = s.query(b + 9 * P).unwrap();
+        assert_eq!(
+            (q.state, q.protect),
+            (State::Commit, PAGE_READWRITE),
+            "{what}: page 9"
+        );
+        cleanup(&s);
+    }
+}
+
+#[test]
+fn counts_are_what_the_engine_promises() {
+    // A commit or VirtualProtect over several runs is one `protect` call (the hull); a
+    // decommit is one `replace`. (Reported so the partial-failure coverage above is read
+    // correctly.)
+    let _g = serial();
+    let s = new_space(FailingOs::new(LinuxOs::new()));
+    let b = mixed(&s);
+    s.os().reset_counts();
+    s.virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F)
+        .unwrap();
+    let c: HashMap<Syscall, usize> = s.os().counts();
+    assert_eq!(c.get(&Syscall::Protect), Some(&1), "{c:?}");
+    cleanup(&s);
+}
