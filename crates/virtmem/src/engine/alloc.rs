@@ -4,7 +4,9 @@ use super::{Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{Os, Placement as OsPlacement};
 use super::WatchKind;
-use crate::rules::plan::{kernel_prot, plan_commit, reset_candidates, reset_marked, ProtectPlan};
+use crate::rules::plan::{
+    kernel_prot, plan_commit, prot_spans, reset_candidates, reset_marked, ProtSpan, ProtectPlan,
+};
 use crate::rules::requests::{validate_alloc, AllocFlavor};
 use crate::rules::{AllocRequest, Placement, Protection};
 use crate::runs::PageState;
@@ -189,13 +191,16 @@ impl<O: Os> Space<O> {
     /// Applies a protection plan (commit or VirtualProtect) with rollback, then records it.
     pub(crate) fn apply_protect_plan(&self, a: &Allocation, plan: ProtectPlan) -> Result<()> {
         let p = self.page();
-        for span in &plan.apply {
-            if let Err(e) = self
-                .os
-                .protect(a.base + span.start * p, (span.end - span.start) * p, span.prot)
-            {
-                self.restore_protections(a, &plan.undo);
-                return Err(Error::from_os(e));
+        if let Some((lo, hi)) = plan.hull {
+            for span in prot_spans(&plan.new, lo, hi, plan.armed) {
+                let (addr, len) = (a.base + span.start * p, (span.end - span.start) * p);
+                if let Err(e) = self.os.protect(addr, len, span.prot) {
+                    // The old table is still the published one: put its protections back.
+                    let undo: Vec<ProtSpan> =
+                        a.read(|t| prot_spans(t, lo, hi, plan.armed).collect());
+                    self.restore_protections(a, &undo);
+                    return Err(Error::from_os(e));
+                }
             }
         }
         a.publish(plan.new);
@@ -204,7 +209,7 @@ impl<O: Os> Space<O> {
 
     /// Puts back the kernel protections of `undo`. A run whose protection cannot be restored
     /// is replaced by fresh reserved memory and recorded as reserved: never unknown state.
-    fn restore_protections(&self, a: &Allocation, undo: &[crate::rules::plan::ProtSpan]) {
+    fn restore_protections(&self, a: &Allocation, undo: &[ProtSpan]) {
         let p = self.page();
         let mut quarantined = Vec::new();
         for s in undo {

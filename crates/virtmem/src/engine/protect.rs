@@ -14,33 +14,32 @@ impl<O: Os> Space<O> {
     pub fn virtual_protect(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
         let protection = Protection::parse(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
-        if self.find(start).is_none() {
+        let Some(a) = self.find(start) else {
             return self.protect_foreign(start, end, protection);
+        };
+        let guard = a.begin();
+        if guard.is_none() {
+            // Released meanwhile: look again.
+            drop(guard);
+            return self.virtual_protect(addr, size, new_protect);
         }
-        self.with_allocation(
-            start,
-            Error::InvalidAddress("the address is not in an allocation"),
-            |a| {
-                if end > a.end() {
-                    return Err(Error::InvalidAddress("the range leaves its allocation"));
-                }
-                let (s, e) = self.pages_of(a, start, end);
-                self.sync(a, s, e);
-                // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's
-                // modifiers are ignored, the allocation's stay.
-                let plan =
-                    a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
-                if protection.guard {
-                    if !self.os.real_memory() {
-                        return Err(Error::NotSupported("PAGE_GUARD on this backend"));
-                    }
-                    self.make_fault_driven(a);
-                }
-                let old = plan.old_first | a.modifiers;
-                self.apply_protect_plan(a, plan)?;
-                Ok(old)
-            },
-        )
+        if end > a.end() {
+            return Err(Error::InvalidAddress("the range leaves its allocation"));
+        }
+        let (s, e) = self.pages_of(&a, start, end);
+        self.sync(&a, s, e);
+        // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
+        // are ignored, the allocation's stay.
+        let plan = a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
+        if protection.guard {
+            if !self.os.real_memory() {
+                return Err(Error::NotSupported("PAGE_GUARD on this backend"));
+            }
+            self.make_fault_driven(&a);
+        }
+        let old = plan.old_first | a.modifiers;
+        self.apply_protect_plan(&a, plan)?;
+        Ok(old)
     }
 
     /// VirtualProtect on memory virtmem did not allocate (executable, libraries, heap,

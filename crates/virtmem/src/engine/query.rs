@@ -82,6 +82,26 @@ impl<O: Os> Space<O> {
             return Err(Error::InvalidParameter("address above user space"));
         }
         let page = self.layout.page_floor(addr);
+        // Fast path, entirely under the index's read lock: no allocation, no reference
+        // counting, no syscall — unless faults may have changed the allocation's pages.
+        let fast = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            match index.range(..=page).next_back() {
+                Some((_, a)) if page < a.end() => {
+                    if a.fault_driven() && self.os.real_memory() {
+                        None
+                    } else {
+                        Some(Some(self.describe(a, page)))
+                    }
+                }
+                _ => Some(None),
+            }
+        };
+        match fast {
+            Some(Some(info)) => return Ok(info),
+            Some(None) => return Ok(self.describe_foreign(page)),
+            None => {}
+        }
         if let Some(a) = self.find(page) {
             let p = self.page();
             let idx = (page - a.base) / p;
@@ -154,11 +174,50 @@ impl<O: Os> Space<O> {
                 managed: true,
             });
         }
+        Ok(self.describe_foreign(page))
+    }
+
+
+    /// A region of an allocation without fault-driven state: its runs tell everything.
+    fn describe(&self, a: &super::Allocation, page: usize) -> MemoryInfo {
+        let p = self.page();
+        let idx = (page - a.base) / p;
+        let (first, end) = a.read(|t| {
+            let first = t.run_at(idx).state;
+            let end = t
+                .runs_in(idx, t.pages())
+                .take_while(|r| {
+                    r.state.committed == first.committed
+                        && (!first.committed || r.state.protect == first.protect)
+                })
+                .last()
+                .map_or(idx + 1, |r| r.end);
+            (first, end)
+        });
+        let (state, protect) = if first.committed {
+            (State::Commit, first.protect | a.modifiers)
+        } else {
+            (State::Reserve, 0)
+        };
+        MemoryInfo {
+            base_address: page,
+            allocation_base: a.base,
+            allocation_protect: a.alloc_protect,
+            region_size: (end - idx) * p,
+            state,
+            protect,
+            kind: RegionType::Private,
+            managed: true,
+        }
+    }
+
+    /// What the kernel has at `page`, which no allocation of ours contains.
+    fn describe_foreign(&self, page: usize) -> MemoryInfo {
         // Not ours: ask the kernel, and clip to our neighbours (the kernel may have merged a
         // foreign mapping with one of ours).
         let (prev_end, next_base) = self.neighbours(page);
         let top = self.layout.max_address + 1;
-        Ok(match self.os.kernel_region(page) {
+        match self.os.kernel_region(page) {
             KernelRegion::Free { end, .. } => MemoryInfo {
                 base_address: page,
                 allocation_base: 0,
@@ -186,7 +245,7 @@ impl<O: Os> Space<O> {
                     managed: false,
                 }
             }
-        })
+        }
     }
 
     /// Every region from `start` up to the top of user space, in address order.

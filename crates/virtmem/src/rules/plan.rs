@@ -33,20 +33,46 @@ pub fn kernel_prot(state: PageState, armed: bool) -> HostProt {
     }
 }
 
-/// A protection change: the new table, the one `mprotect` to make (if any), and the kernel
-/// protections to restore, run by run, if it fails.
+/// A protection change: the new table, the hull of pages whose kernel protection changes, and
+/// the first page's old protection. The kernel steps are the maximal spans of equal kernel
+/// protection of `new` over the hull ([`prot_spans`]); undoing them sets the old table's.
 #[derive(Clone, Debug)]
 pub struct ProtectPlan {
     /// The table after the change.
     pub new: RunTable,
-    /// The kernel protections to set, in order: the hull of the pages whose kernel protection
-    /// differs, as maximal spans of equal protection (one span unless dirty and clean pages
-    /// of a write-watched allocation need different protections).
-    pub apply: Vec<ProtSpan>,
-    /// The old kernel protections of the same hull.
-    pub undo: Vec<ProtSpan>,
+    /// Pages `[lo, hi)` whose kernel protection changes (none: no syscall at all).
+    pub hull: Option<(usize, usize)>,
     /// The first page's old Win32 protection (VirtualProtect's `*lpflOldProtect`).
     pub old_first: u32,
+    /// Signal-driven write watch: clean writable pages lack write permission.
+    pub armed: bool,
+}
+
+/// The maximal spans of equal kernel protection of `table` over pages `[lo, hi)`.
+pub fn prot_spans(
+    table: &RunTable,
+    lo: usize,
+    hi: usize,
+    armed: bool,
+) -> impl Iterator<Item = ProtSpan> + '_ {
+    let mut runs = table.runs_in(lo, hi).peekable();
+    std::iter::from_fn(move || {
+        let r = runs.next()?;
+        let prot = kernel_prot(r.state, armed);
+        let mut end = r.end;
+        while let Some(n) = runs.peek() {
+            if kernel_prot(n.state, armed) != prot {
+                break;
+            }
+            end = n.end;
+            runs.next();
+        }
+        Some(ProtSpan {
+            start: r.start,
+            end,
+            prot,
+        })
+    })
 }
 
 fn protect_plan(
@@ -67,35 +93,11 @@ fn protect_plan(
             }
         }
     }
-    let old_first = table.run_at(start).state.protect;
-    if lo >= hi {
-        return ProtectPlan {
-            new,
-            apply: Vec::new(),
-            undo: Vec::new(),
-            old_first,
-        };
-    }
-    let spans = |t: &RunTable| -> Vec<ProtSpan> {
-        let mut out: Vec<ProtSpan> = Vec::new();
-        for r in t.runs_in(lo, hi) {
-            let prot = kernel_prot(r.state, armed);
-            match out.last_mut() {
-                Some(last) if last.prot == prot && last.end == r.start => last.end = r.end,
-                _ => out.push(ProtSpan {
-                    start: r.start,
-                    end: r.end,
-                    prot,
-                }),
-            }
-        }
-        out
-    };
     ProtectPlan {
-        apply: spans(&new),
-        undo: spans(table),
         new,
-        old_first,
+        hull: (lo < hi).then_some((lo, hi)),
+        old_first: table.run_at(start).state.protect,
+        armed,
     }
 }
 
@@ -196,9 +198,11 @@ mod tests {
     fn commit_skips_syscall_when_nothing_changes() {
         let t = RunTable::new(16, PageState::committed(PAGE_READWRITE));
         let p = plan_commit(&t, 0, 16, PAGE_READWRITE, false);
-        assert!(p.apply.is_empty());
+        assert!(p.hull.is_none());
         let p = plan_commit(&t, 2, 4, PAGE_READONLY, false);
-        assert_eq!(p.apply, vec![ProtSpan { start: 2, end: 4, prot: HostProt::READ }]);
+        assert_eq!(p.hull, Some((2, 4)));
+        let spans: Vec<_> = prot_spans(&p.new, 2, 4, false).collect();
+        assert_eq!(spans, vec![ProtSpan { start: 2, end: 4, prot: HostProt::READ }]);
         assert_eq!(p.new.run_count(), 3);
     }
 
@@ -208,7 +212,8 @@ mod tests {
         assert_eq!(plan_protect(&t, 0, 5, PAGE_READONLY, false).unwrap_err().win32_code(), 487);
         let p = plan_protect(&t, 1, 2, PAGE_READONLY, false).unwrap();
         assert_eq!(p.old_first, PAGE_NOACCESS);
-        assert_eq!(p.undo, vec![ProtSpan { start: 1, end: 2, prot: HostProt::NONE }]);
+        let undo: Vec<_> = prot_spans(&t, 1, 2, false).collect();
+        assert_eq!(undo, vec![ProtSpan { start: 1, end: 2, prot: HostProt::NONE }]);
     }
 
     #[test]
@@ -219,7 +224,8 @@ mod tests {
         let (n, hull) = plan_decommit(&t, 0, 16);
         // Signal-driven write watch: clean writable pages are committed without write access.
         let w = plan_commit(&RunTable::new(4, PageState::RESERVED), 0, 4, PAGE_READWRITE, true);
-        assert_eq!(w.apply, vec![ProtSpan { start: 0, end: 4, prot: HostProt::READ }]);
+        let spans: Vec<_> = prot_spans(&w.new, 0, 4, true).collect();
+        assert_eq!(spans, vec![ProtSpan { start: 0, end: 4, prot: HostProt::READ }]);
         assert_eq!(hull, Some((2, 10)));
         assert_eq!(n.run_count(), 1);
         assert_eq!(plan_decommit(&t, 3, 9).1, None);
