@@ -35,7 +35,10 @@ fn map(from: usize, to: usize) {
         // SAFETY: `mbi` is a valid, writable MEMORY_BASIC_INFORMATION.
         let n = unsafe { VirtualQuery(at as *const c_void, &mut mbi, size_of_val(&mbi)) };
         if n == 0 {
-            println!("    VirtualQuery failed, GetLastError() = {}", GetLastError());
+            println!(
+                "    VirtualQuery failed, GetLastError() = {}",
+                GetLastError()
+            );
             return;
         }
         let size = mbi.RegionSize.min(to - at);
@@ -63,7 +66,12 @@ fn main() {
     unsafe {
         println!("Exercise 1: reserve 8 pages at 0x40000000, readable and writable");
         println!("  p = VirtualAlloc((void *)0x40000000, 8*4096, MEM_RESERVE, PAGE_READWRITE);");
-        let p = VirtualAlloc(0x4000_0000 as *const c_void, 8 * 4096, MEM_RESERVE, PAGE_READWRITE);
+        let p = VirtualAlloc(
+            0x4000_0000 as *const c_void,
+            8 * 4096,
+            MEM_RESERVE,
+            PAGE_READWRITE,
+        );
         if p.is_null() {
             println!("Fallo en la RESERVA (GetLastError() = {})", GetLastError());
         } else {
@@ -74,14 +82,22 @@ fn main() {
         println!();
         println!("Exercise 2: reserve 4 pages at 0x01000000, then release them");
         println!("  p = VirtualAlloc((void *)0x01000000, 4*4096, MEM_RESERVE, PAGE_READWRITE);");
-        let q = VirtualAlloc(0x0100_0000 as *const c_void, 4 * 4096, MEM_RESERVE, PAGE_READWRITE);
+        let q = VirtualAlloc(
+            0x0100_0000 as *const c_void,
+            4 * 4096,
+            MEM_RESERVE,
+            PAGE_READWRITE,
+        );
         println!("  -> {q:p}");
         map(0x0100_0000, 0x0100_0000 + 0x10000);
         println!("  VirtualFree(p, 0, MEM_RELEASE);");
         if VirtualFree(q, 0, MEM_RELEASE) != 0 {
             println!("Exito en la liberacion");
         } else {
-            println!("Fallo en la liberacion (GetLastError() = {})", GetLastError());
+            println!(
+                "Fallo en la liberacion (GetLastError() = {})",
+                GetLastError()
+            );
         }
         map(0x0100_0000, 0x0100_0000 + 0x10000);
 

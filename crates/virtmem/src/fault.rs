@@ -104,7 +104,10 @@ struct OldActions(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
 // SAFETY: written once inside `INSTALLED.call_once`, before our handler can run; read only
 // afterwards.
 unsafe impl Sync for OldActions {}
-static OLD: OldActions = OldActions(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
+static OLD: OldActions = OldActions(UnsafeCell::new([
+    MaybeUninit::uninit(),
+    MaybeUninit::uninit(),
+]));
 
 fn table() -> &'static SnapshotCell<Table> {
     TABLE.get_or_init(|| SnapshotCell::new(Vec::new()))
@@ -138,7 +141,12 @@ pub(crate) fn remove(base: usize) {
 fn install() {
     INSTALLED.call_once(|| {
         // SAFETY: opening a procfs file; the descriptor is kept for the process's lifetime.
-        let fd = unsafe { libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::open(
+                c"/proc/self/maps".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
         MAPS_FD.store(fd, Ordering::SeqCst);
         for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
             // SAFETY: a zeroed sigaction is a valid value to fill in; `on_fault` has the
@@ -195,7 +203,11 @@ fn kernel_prot_now(addr: usize) -> HostProt {
         // SAFETY: PROCMAP_QUERY takes a pointer to `struct procmap_query` (no name or build-id
         // buffers requested: their sizes are 0).
         if unsafe { libc::ioctl(fd, PROCMAP_QUERY, &mut q) } == 0 {
-            return HostProt::new(q.vma_flags & 1 != 0, q.vma_flags & 2 != 0, q.vma_flags & 4 != 0);
+            return HostProt::new(
+                q.vma_flags & 1 != 0,
+                q.vma_flags & 2 != 0,
+                q.vma_flags & 4 != 0,
+            );
         }
     }
     let mut byte = 0u8;

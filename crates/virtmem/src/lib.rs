@@ -36,8 +36,8 @@ mod safe;
 pub mod snapshot;
 pub mod win32;
 
-pub use engine::{MemoryInfo, RegionType, Space, State};
 pub use engine::WatchKind;
+pub use engine::{MemoryInfo, RegionType, Space, State};
 pub use error::{Error, Result};
 pub use fault::{set_guard_page_handler, Access, GuardViolation};
 pub use layout::Layout;

@@ -161,7 +161,14 @@ mod tests {
         let c = PageState::committed(4);
         let t2 = t.with(2, 5, |_| c);
         assert_eq!(t2.run_count(), 3);
-        assert_eq!(t2.run_at(3), Run { start: 2, end: 5, state: c });
+        assert_eq!(
+            t2.run_at(3),
+            Run {
+                start: 2,
+                end: 5,
+                state: c
+            }
+        );
         assert_eq!(t2.run_at(7).start, 5);
         let t3 = t2.with(5, 16, |_| c).with(0, 2, |_| c);
         assert_eq!(t3.run_count(), 1);

@@ -3080,12 +3080,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
         fails(E_PARAM),
         || va2(COM | MEM_REPLACE_PLACEHOLDER, RW, null_mut(), 0),
     );
-    check(
-        "§2 VirtualAlloc2 write watch",
-        null_mut(),
-        OK,
-        || va2(RES | MEM_WRITE_WATCH, RW, null_mut(), 0),
-    );
+    check("§2 VirtualAlloc2 write watch", null_mut(), OK, || {
+        va2(RES | MEM_WRITE_WATCH, RW, null_mut(), 0)
+    });
     check(
         "case 11 in VirtualAlloc2",
         null_mut(),

@@ -8,7 +8,12 @@ use virtmem::win32::*;
 const P: usize = 4096;
 
 unsafe fn alloc_rw(pages: usize) -> *mut u8 {
-    let p = VirtualAlloc(std::ptr::null(), pages * P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    let p = VirtualAlloc(
+        std::ptr::null(),
+        pages * P,
+        MEM_RESERVE | MEM_COMMIT,
+        PAGE_READWRITE,
+    );
     assert!(!p.is_null());
     p as *mut u8
 }
@@ -33,8 +38,14 @@ fn undo_without_pressure_keeps_every_byte() {
     unsafe {
         let p = alloc_rw(16);
         fill(p, 16);
-        assert_eq!(VirtualAlloc(p as _, 16 * P, MEM_RESET, PAGE_NOACCESS), p as _);
-        assert_eq!(VirtualAlloc(p as _, 16 * P, MEM_RESET_UNDO, PAGE_NOACCESS), p as _);
+        assert_eq!(
+            VirtualAlloc(p as _, 16 * P, MEM_RESET, PAGE_NOACCESS),
+            p as _
+        );
+        assert_eq!(
+            VirtualAlloc(p as _, 16 * P, MEM_RESET_UNDO, PAGE_NOACCESS),
+            p as _
+        );
         assert!(intact(p, 16));
         // The undo cancelled the lazy free: reclaim can no longer drop the data.
         if pageout(p, 16 * P) {
@@ -56,7 +67,10 @@ fn undo_after_discard_fails_and_never_claims_success() {
         }
         SetLastError(0);
         let r = VirtualAlloc(p as _, 8 * P, MEM_RESET_UNDO, PAGE_NOACCESS);
-        assert!(r.is_null(), "MEM_RESET_UNDO reported success after pages were discarded");
+        assert!(
+            r.is_null(),
+            "MEM_RESET_UNDO reported success after pages were discarded"
+        );
         assert_eq!(GetLastError(), 999);
         // The discarded pages read as zero; the others kept their data.
         assert!((2 * P..4 * P).all(|i| *p.add(i) == 0));
@@ -77,7 +91,10 @@ fn undo_of_pages_made_read_only_or_noaccess_after_the_reset() {
             assert_eq!(VirtualProtect(p as _, 4 * P, prot, &mut old), TRUE);
             assert!(!VirtualAlloc(p as _, 4 * P, MEM_RESET_UNDO, PAGE_NOACCESS).is_null());
             pageout(p, 4 * P);
-            assert_eq!(VirtualProtect(p as _, 4 * P, PAGE_READWRITE, &mut old), TRUE);
+            assert_eq!(
+                VirtualProtect(p as _, 4 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
             assert!(intact(p, 4), "protection {prot:#x}");
             assert_eq!(VirtualFree(p as _, 0, MEM_RELEASE), TRUE);
         }
@@ -105,7 +122,10 @@ fn reset_keeps_state_and_protection() {
         let mut mbi = MEMORY_BASIC_INFORMATION::default();
         assert_eq!(VirtualAlloc(p as _, P, MEM_RESET, PAGE_NOACCESS), p as _);
         VirtualQuery(p as _, &mut mbi, size_of_val(&mbi));
-        assert_eq!((mbi.State, mbi.Protect, mbi.RegionSize), (MEM_COMMIT, PAGE_READWRITE, 2 * P));
+        assert_eq!(
+            (mbi.State, mbi.Protect, mbi.RegionSize),
+            (MEM_COMMIT, PAGE_READWRITE, 2 * P)
+        );
         assert_eq!(VirtualFree(p as _, 0, MEM_RELEASE), TRUE);
     }
 }

@@ -29,10 +29,14 @@ fn seed_exercises_print_what_the_course_expects() {
     assert!(text.contains("Exito en la liberacion"), "{text}");
     // The map after exercise 1 shows the reservation: 8 pages, reserved, Protect 0.
     assert!(
-        text.lines().any(|l| l.contains("0x40000000") && l.contains("0x8000") && l.contains("reserve")),
+        text.lines()
+            .any(|l| l.contains("0x40000000") && l.contains("0x8000") && l.contains("reserve")),
         "{text}"
     );
     // After the release, 0x01000000 is free again.
-    let last_map_line = text.lines().rev().find(|l| l.trim_start().starts_with("0x1000000"));
+    let last_map_line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("0x1000000"));
     assert!(last_map_line.is_some_and(|l| l.contains("free")), "{text}");
 }

@@ -153,7 +153,7 @@ fn readable(p: u32) -> bool {
 }
 
 fn worker(t: usize, shared: Arc<Vec<usize>>, start: Arc<Barrier>) -> Vec<(usize, usize, i32)> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 0x1234_5678_9ABC_DEF1);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678_9ABC_DEF1));
     // Allocate before the start (the thread's malloc arena is mapped now, not over a range
     // another thread frees later).
     let mut events = Vec::with_capacity(2 * OPS);

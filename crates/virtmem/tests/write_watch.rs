@@ -35,16 +35,32 @@ fn kinds() -> Vec<WatchKind> {
 }
 
 /// GetWriteWatch → (return value, last error, pages as offsets from `b`, granularity).
-fn gww(flags: u32, b: *mut u8, base: usize, size: usize, count: usize) -> (u32, u32, Vec<usize>, u32) {
+fn gww(
+    flags: u32,
+    b: *mut u8,
+    base: usize,
+    size: usize,
+    count: usize,
+) -> (u32, u32, Vec<usize>, u32) {
     let mut out = vec![std::ptr::null_mut::<c_void>(); count.max(1)];
     let mut cnt = count;
     let mut gran = 0u32;
     unsafe {
         SetLastError(0xdead_beef);
-        let r = GetWriteWatch(flags, base as *const c_void, size, out.as_mut_ptr(), &mut cnt, &mut gran);
+        let r = GetWriteWatch(
+            flags,
+            base as *const c_void,
+            size,
+            out.as_mut_ptr(),
+            &mut cnt,
+            &mut gran,
+        );
         let le = GetLastError();
         let pages = if r == 0 {
-            out[..cnt].iter().map(|&p| p as usize - b as usize).collect()
+            out[..cnt]
+                .iter()
+                .map(|&p| p as usize - b as usize)
+                .collect()
         } else {
             Vec::new()
         };
@@ -72,7 +88,11 @@ fn release(b: *mut u8) {
 fn cases_89_91_93_96_writes_resets_and_protection() {
     for k in kinds() {
         let b = watched(k, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-        assert_eq!(written(b, false), Vec::<usize>::new(), "{k:?}: committing is not a write");
+        assert_eq!(
+            written(b, false),
+            Vec::<usize>::new(),
+            "{k:?}: committing is not a write"
+        );
         unsafe { *b.add(P + 1) = 1 };
         assert_eq!(written(b, false), [P], "{k:?} case 89");
         assert_eq!(written(b, true), [P], "{k:?}");
@@ -88,7 +108,10 @@ fn cases_89_91_93_96_writes_resets_and_protection() {
         let mut old = 0;
         unsafe {
             assert_eq!(VirtualProtect(b as _, 3 * P, PAGE_READONLY, &mut old), TRUE);
-            assert_eq!(VirtualProtect(b as _, 3 * P, PAGE_READWRITE, &mut old), TRUE);
+            assert_eq!(
+                VirtualProtect(b as _, 3 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
         }
         assert_eq!(written(b, false), [2 * P, 4 * P], "{k:?} case 96");
         // Case 93: ResetWriteWatch of a prefix.
@@ -139,15 +162,26 @@ fn case_104_decommit_clears_the_written_state() {
         let mut old = 0;
         unsafe {
             assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
-            assert_eq!(VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old), TRUE);
+            assert_eq!(
+                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
             *b.add(3 * P) = 1;
             *b.add(5 * P) = 1;
         }
         assert_eq!(written(b, false), [3 * P, 5 * P], "{k:?}");
         assert_eq!(unsafe { VirtualFree(b as _, 0x10000, MEM_DECOMMIT) }, TRUE);
-        assert_eq!(written(b, false), Vec::<usize>::new(), "{k:?} after decommit");
+        assert_eq!(
+            written(b, false),
+            Vec::<usize>::new(),
+            "{k:?} after decommit"
+        );
         unsafe { assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_READWRITE).is_null()) };
-        assert_eq!(written(b, false), Vec::<usize>::new(), "{k:?} after recommit");
+        assert_eq!(
+            written(b, false),
+            Vec::<usize>::new(),
+            "{k:?} after recommit"
+        );
         // Tracking still works on the recommitted pages.
         unsafe { *b.add(2 * P) = 1 };
         assert_eq!(written(b, false), [2 * P], "{k:?}");
@@ -163,8 +197,20 @@ fn case_24_write_watch_does_not_show_in_virtualquery() {
         let mut mbi = MEMORY_BASIC_INFORMATION::default();
         unsafe { VirtualQuery(b as _, &mut mbi, size_of_val(&mbi)) };
         assert_eq!(
-            (mbi.AllocationProtect, mbi.RegionSize, mbi.State, mbi.Protect, mbi.Type),
-            (PAGE_READWRITE, 0x10000, MEM_COMMIT, PAGE_READWRITE, MEM_PRIVATE),
+            (
+                mbi.AllocationProtect,
+                mbi.RegionSize,
+                mbi.State,
+                mbi.Protect,
+                mbi.Type
+            ),
+            (
+                PAGE_READWRITE,
+                0x10000,
+                MEM_COMMIT,
+                PAGE_READWRITE,
+                MEM_PRIVATE
+            ),
             "{k:?}"
         );
         release(b);
@@ -173,40 +219,145 @@ fn case_24_write_watch_does_not_show_in_virtualquery() {
 
 #[test]
 fn case_99_invalid_parameters() {
-    let b = watched(WatchKind::Signal, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    let b = watched(
+        WatchKind::Signal,
+        0x10000,
+        MEM_RESERVE | MEM_COMMIT,
+        PAGE_READWRITE,
+    );
     let base = b as usize;
     let mut out = [std::ptr::null_mut::<c_void>(); 4];
     let mut gran = 0u32;
     unsafe {
-        let call = |flags, base: usize, size, arr: *mut *mut c_void, cnt: *mut usize, g: *mut u32| {
-            SetLastError(0);
-            (GetWriteWatch(flags, base as _, size, arr, cnt, g), GetLastError())
-        };
+        let call =
+            |flags, base: usize, size, arr: *mut *mut c_void, cnt: *mut usize, g: *mut u32| {
+                SetLastError(0);
+                (
+                    GetWriteWatch(flags, base as _, size, arr, cnt, g),
+                    GetLastError(),
+                )
+            };
         let mut zero = 0usize;
         let mut four = 4usize;
-        assert_eq!(call(0, base, 0x10000, out.as_mut_ptr(), &mut zero, &mut gran), (u32::MAX, 87), "a");
-        assert_eq!(call(0, base, 0x10000, out.as_mut_ptr(), std::ptr::null_mut(), &mut gran), (u32::MAX, 998), "b");
-        assert_eq!(call(0, base, 0x10000, out.as_mut_ptr(), &mut four, std::ptr::null_mut()), (u32::MAX, 998), "c");
-        assert_eq!(call(0, base, 0x10000, std::ptr::null_mut(), &mut four, &mut gran), (u32::MAX, 998), "d");
-        assert_eq!(call(0, base, 0x10000, std::ptr::null_mut(), &mut zero, &mut gran), (u32::MAX, 87), "e");
-        assert_eq!(call(0xdeadbeef, base, 0x10000, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "f");
-        assert_eq!(call(0, base, 0, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "g");
-        assert_eq!(call(0, base, 0x20000, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "h");
-        assert_eq!(call(0, base + 0x10000 - P, P + 1, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "i");
-        assert_eq!(call(0, 0, 0x10000, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "86");
+        assert_eq!(
+            call(0, base, 0x10000, out.as_mut_ptr(), &mut zero, &mut gran),
+            (u32::MAX, 87),
+            "a"
+        );
+        assert_eq!(
+            call(
+                0,
+                base,
+                0x10000,
+                out.as_mut_ptr(),
+                std::ptr::null_mut(),
+                &mut gran
+            ),
+            (u32::MAX, 998),
+            "b"
+        );
+        assert_eq!(
+            call(
+                0,
+                base,
+                0x10000,
+                out.as_mut_ptr(),
+                &mut four,
+                std::ptr::null_mut()
+            ),
+            (u32::MAX, 998),
+            "c"
+        );
+        assert_eq!(
+            call(0, base, 0x10000, std::ptr::null_mut(), &mut four, &mut gran),
+            (u32::MAX, 998),
+            "d"
+        );
+        assert_eq!(
+            call(0, base, 0x10000, std::ptr::null_mut(), &mut zero, &mut gran),
+            (u32::MAX, 87),
+            "e"
+        );
+        assert_eq!(
+            call(
+                0xdeadbeef,
+                base,
+                0x10000,
+                out.as_mut_ptr(),
+                &mut four,
+                &mut gran
+            ),
+            (u32::MAX, 87),
+            "f"
+        );
+        assert_eq!(
+            call(0, base, 0, out.as_mut_ptr(), &mut four, &mut gran),
+            (u32::MAX, 87),
+            "g"
+        );
+        assert_eq!(
+            call(0, base, 0x20000, out.as_mut_ptr(), &mut four, &mut gran),
+            (u32::MAX, 87),
+            "h"
+        );
+        assert_eq!(
+            call(
+                0,
+                base + 0x10000 - P,
+                P + 1,
+                out.as_mut_ptr(),
+                &mut four,
+                &mut gran
+            ),
+            (u32::MAX, 87),
+            "i"
+        );
+        assert_eq!(
+            call(0, 0, 0x10000, out.as_mut_ptr(), &mut four, &mut gran),
+            (u32::MAX, 87),
+            "86"
+        );
         let code = case_87_image_address();
-        assert_eq!(call(0, code, 0x1000, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87), "87");
+        assert_eq!(
+            call(0, code, 0x1000, out.as_mut_ptr(), &mut four, &mut gran),
+            (u32::MAX, 87),
+            "87"
+        );
         SetLastError(0);
-        assert_eq!((ResetWriteWatch(b as _, 0), GetLastError()), (u32::MAX, 87), "j");
+        assert_eq!(
+            (ResetWriteWatch(b as _, 0), GetLastError()),
+            (u32::MAX, 87),
+            "j"
+        );
         SetLastError(0);
-        assert_eq!((ResetWriteWatch(code as _, 0x1000), GetLastError()), (u32::MAX, 87), "k");
+        assert_eq!(
+            (ResetWriteWatch(code as _, 0x1000), GetLastError()),
+            (u32::MAX, 87),
+            "k"
+        );
         // Write watch needs MEM_RESERVE (case 11).
         SetLastError(0);
-        assert!(VirtualAlloc(null(), 0x10000, MEM_WRITE_WATCH | MEM_COMMIT, PAGE_READWRITE).is_null());
+        assert!(VirtualAlloc(
+            null(),
+            0x10000,
+            MEM_WRITE_WATCH | MEM_COMMIT,
+            PAGE_READWRITE
+        )
+        .is_null());
         assert_eq!(GetLastError(), 87);
         // An ordinary allocation is not a write-watch region.
         let plain = VirtualAlloc(null(), 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-        assert_eq!(call(0, plain as usize, 0x1000, out.as_mut_ptr(), &mut four, &mut gran), (u32::MAX, 87));
+        assert_eq!(
+            call(
+                0,
+                plain as usize,
+                0x1000,
+                out.as_mut_ptr(),
+                &mut four,
+                &mut gran
+            ),
+            (u32::MAX, 87)
+        );
         VirtualFree(plain, 0, MEM_RELEASE);
     }
     release(b);
@@ -225,7 +376,10 @@ fn case_98_kernel_writes_into_a_watched_buffer() {
     };
     for k in kinds() {
         let b = watched(k, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-        assert_eq!(unsafe { libc::write(w, b"0123456789ab".as_ptr() as _, 12) }, 12);
+        assert_eq!(
+            unsafe { libc::write(w, b"0123456789ab".as_ptr() as _, 12) },
+            12
+        );
         let n = unsafe { libc::read(r, b.add(3 * P) as _, 0x1000) };
         match k {
             // The kernel's writes are tracked: exactly the page written.
@@ -236,7 +390,10 @@ fn case_98_kernel_writes_into_a_watched_buffer() {
             // Documented limit of the signal path: the kernel cannot write a clean page.
             WatchKind::Signal => {
                 assert_eq!(n, -1);
-                assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EFAULT));
+                assert_eq!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(libc::EFAULT)
+                );
                 // Drain the pipe for the next round.
                 let mut buf = [0u8; 12];
                 assert_eq!(unsafe { libc::read(r, buf.as_mut_ptr() as _, 12) }, 12);
@@ -261,7 +418,16 @@ fn getwritewatch_output_array_inside_the_watched_region() {
         let arr = unsafe { b.add(8 * P) } as *mut *mut c_void;
         let mut cnt = 4usize;
         let mut gran = 0u32;
-        let r = unsafe { GetWriteWatch(WRITE_WATCH_FLAG_RESET, b as _, 0x10000, arr, &mut cnt, &mut gran) };
+        let r = unsafe {
+            GetWriteWatch(
+                WRITE_WATCH_FLAG_RESET,
+                b as _,
+                0x10000,
+                arr,
+                &mut cnt,
+                &mut gran,
+            )
+        };
         assert_eq!((r, cnt), (0, 1), "{k:?}");
         assert_eq!(unsafe { *arr } as usize, b as usize + P);
         // Writing the array was a write.
@@ -332,8 +498,15 @@ fn fork_child_view_is_defined() {
         }
         let mut status = 0;
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{k:?}: child failed");
-        assert_eq!(written(b, false), [P], "{k:?}: the parent's view is unchanged");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{k:?}: child failed"
+        );
+        assert_eq!(
+            written(b, false),
+            [P],
+            "{k:?}: the parent's view is unchanged"
+        );
         release(b);
     }
 }

@@ -1,9 +1,9 @@
 //! VirtualAlloc: reserve, commit, MEM_RESET and MEM_RESET_UNDO.
 
+use super::WatchKind;
 use super::{Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{Os, Placement as OsPlacement};
-use super::WatchKind;
 use crate::rules::plan::{
     kernel_prot, plan_commit, prot_spans, reset_candidates, reset_marked, ProtSpan, ProtectPlan,
 };
@@ -221,9 +221,9 @@ impl<O: Os> Space<O> {
         }
         if !quarantined.is_empty() {
             let table = a.read(|t| {
-                quarantined
-                    .iter()
-                    .fold(t.clone(), |t, &(s, e)| t.with(s, e, |_| PageState::RESERVED))
+                quarantined.iter().fold(t.clone(), |t, &(s, e)| {
+                    t.with(s, e, |_| PageState::RESERVED)
+                })
             });
             a.publish(table);
         }
@@ -254,7 +254,10 @@ impl<O: Os> Space<O> {
                 // Only resident pages are lazily freed: a page that is not resident is either
                 // untouched (zero either way) or swapped out, and freeing a swapped page would
                 // lose it at once; leaving it alone keeps MEM_RESET_UNDO exact.
-                if let Err(e) = self.os.resident(a.base + cs * p, (ce - cs) * p, &mut resident) {
+                if let Err(e) = self
+                    .os
+                    .resident(a.base + cs * p, (ce - cs) * p, &mut resident)
+                {
                     result = Err(Error::from_os(e));
                     break;
                 }
@@ -264,7 +267,9 @@ impl<O: Os> Space<O> {
                         i += 1;
                         continue;
                     }
-                    let j = (i..resident.len()).find(|&j| !resident[j]).unwrap_or(resident.len());
+                    let j = (i..resident.len())
+                        .find(|&j| !resident[j])
+                        .unwrap_or(resident.len());
                     let (fs, fe) = (cs + i, cs + j);
                     if let Err(e) = self.os.lazy_free(a.base + fs * p, (fe - fs) * p) {
                         // The kernel may have freed part of the span before failing: record

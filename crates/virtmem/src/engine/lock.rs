@@ -5,15 +5,22 @@ use crate::error::{Error, Result};
 use crate::os::{KernelRegion, Os};
 use crate::rules::plan::plan_protect;
 use crate::rules::protection::host_prot;
-use crate::win32::consts::PAGE_GUARD;
 use crate::rules::requests::validate_range;
 use crate::runs::PageState;
+use crate::win32::consts::PAGE_GUARD;
 use std::sync::Arc;
 
 /// A piece of a lock/unlock range: inside one of our allocations, or foreign memory.
 enum Segment {
-    Ours { alloc: usize, start: usize, end: usize },
-    Foreign { start: usize, end: usize },
+    Ours {
+        alloc: usize,
+        start: usize,
+        end: usize,
+    },
+    Foreign {
+        start: usize,
+        end: usize,
+    },
 }
 
 impl<O: Os> Space<O> {
@@ -31,7 +38,11 @@ impl<O: Os> Space<O> {
         while at < end {
             if let Some(a) = allocs.get(i).filter(|a| a.base <= at) {
                 let e = a.end().min(end);
-                out.push(Segment::Ours { alloc: i, start: at, end: e });
+                out.push(Segment::Ours {
+                    alloc: i,
+                    start: at,
+                    end: e,
+                });
                 at = e;
                 i += 1;
                 continue;
@@ -62,7 +73,12 @@ impl<O: Os> Space<O> {
         let Some(_guards) = guards else {
             return self.virtual_lock(addr, size);
         };
-        let segs = self.segments(&allocs, start, end, Error::NoAccess("the range has free pages"))?;
+        let segs = self.segments(
+            &allocs,
+            start,
+            end,
+            Error::NoAccess("the range has free pages"),
+        )?;
         let p = self.page();
         // Check every page before touching anything.
         for s in &segs {
@@ -76,7 +92,9 @@ impl<O: Os> Space<O> {
                     })
                 });
                 if !ok {
-                    return Err(Error::NoAccess("the range has pages that are not accessible"));
+                    return Err(Error::NoAccess(
+                        "the range has pages that are not accessible",
+                    ));
                 }
             }
         }
@@ -92,9 +110,8 @@ impl<O: Os> Space<O> {
                         .map(|r| (r.start, r.state))
                 });
                 if let Some((g, st)) = guard {
-                    let plan = a.read(|t| {
-                        plan_protect(t, g, g + 1, st.protect & !PAGE_GUARD, a.armed())
-                    })?;
+                    let plan =
+                        a.read(|t| plan_protect(t, g, g + 1, st.protect & !PAGE_GUARD, a.armed()))?;
                     self.apply_protect_plan(a, plan)?;
                     return Err(Error::GuardPageViolation);
                 }
@@ -164,7 +181,8 @@ impl<O: Os> Space<O> {
         let Some(_guards) = guards else {
             return self.virtual_unlock(addr, size);
         };
-        let segs = self.segments(&allocs, start, end, Error::NotLocked)
+        let segs = self
+            .segments(&allocs, start, end, Error::NotLocked)
             .map_err(|_| Error::NotLocked)?;
         for s in &segs {
             let locked = match *s {
@@ -194,7 +212,12 @@ impl<O: Os> Space<O> {
                 Segment::Ours { alloc, start, end } => {
                     let a = &allocs[alloc];
                     let (ps, pe) = self.pages_of(a, start, end);
-                    a.publish(a.read(|t| t.with(ps, pe, |st| PageState { locked: false, ..st })));
+                    a.publish(a.read(|t| {
+                        t.with(ps, pe, |st| PageState {
+                            locked: false,
+                            ..st
+                        })
+                    }));
                 }
                 Segment::Foreign { start, end } => {
                     let mut locks = self.foreign_locks.lock().unwrap_or_else(|e| e.into_inner());

@@ -162,7 +162,10 @@ impl<O: Os> Space<O> {
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
         let a = Arc::new(a);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        debug_assert!(index.range(..a.end()).next_back().is_none_or(|(_, p)| p.end() <= a.base));
+        debug_assert!(index
+            .range(..a.end())
+            .next_back()
+            .is_none_or(|(_, p)| p.end() <= a.base));
         index.insert(a.base, a.clone());
         a
     }

@@ -63,7 +63,9 @@ impl<O: Os> Space<O> {
             }
         }
         if protection.guard {
-            return Err(Error::NotSupported("PAGE_GUARD on memory virtmem did not allocate"));
+            return Err(Error::NotSupported(
+                "PAGE_GUARD on memory virtmem did not allocate",
+            ));
         }
         let old = win32_from_host(spans[0].2);
         let target = host_prot(protection.page_value());

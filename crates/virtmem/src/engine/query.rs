@@ -177,7 +177,6 @@ impl<O: Os> Space<O> {
         Ok(self.describe_foreign(page))
     }
 
-
     /// A region of an allocation without fault-driven state: its runs tell everything.
     fn describe(&self, a: &super::Allocation, page: usize) -> MemoryInfo {
         let p = self.page();

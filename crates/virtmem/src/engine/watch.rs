@@ -24,7 +24,10 @@ impl<O: Os> Space<O> {
             if a.watch.is_none() || end > a.end() {
                 return Err(bad);
             }
-            let (s, e) = (self.layout.page_floor(base), self.layout.page_ceil(end).ok_or(bad)?);
+            let (s, e) = (
+                self.layout.page_floor(base),
+                self.layout.page_ceil(end).ok_or(bad)?,
+            );
             f(a, s, e)
         })
     }
@@ -47,7 +50,9 @@ impl<O: Os> Space<O> {
                         // The registration is gone (this is a child after fork): take it over.
                         // Every page then reads as written until reset — over-reporting,
                         // never under-reporting.
-                        self.os.watch_adopt(a.base, a.size).map_err(Error::from_os)?;
+                        self.os
+                            .watch_adopt(a.base, a.size)
+                            .map_err(Error::from_os)?;
                         self.os
                             .watch_scan(s, e - s, reset, max, &mut out)
                             .map_err(Error::from_os)?;
@@ -92,7 +97,9 @@ impl<O: Os> Space<O> {
         self.in_watched(base, size, |a, s, e| match a.watch {
             Some(WatchKind::Kernel) => {
                 if self.os.watch_clean(s, e - s).is_err() {
-                    self.os.watch_adopt(a.base, a.size).map_err(Error::from_os)?;
+                    self.os
+                        .watch_adopt(a.base, a.size)
+                        .map_err(Error::from_os)?;
                     self.os.watch_clean(s, e - s).map_err(Error::from_os)?;
                 }
                 Ok(())

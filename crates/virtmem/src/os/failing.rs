@@ -54,12 +54,18 @@ impl<O: Os> FailingOs<O> {
 
     /// Calls made per kind since the last [`FailingOs::reset_counts`].
     pub fn counts(&self) -> HashMap<Syscall, usize> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Zeroes the call counters.
     pub fn reset_counts(&self) {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The wrapped backend.
@@ -131,7 +137,12 @@ impl<O: Os> Os for FailingOs<O> {
     fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
         self.inner.resident(addr, len, out)
     }
-    fn undo_lazy_free(&self, addr: usize, len: usize, writable: bool) -> Result<UndoReport, OsError> {
+    fn undo_lazy_free(
+        &self,
+        addr: usize,
+        len: usize,
+        writable: bool,
+    ) -> Result<UndoReport, OsError> {
         self.check(Syscall::ResetUndo)?;
         self.inner.undo_lazy_free(addr, len, writable)
     }

@@ -141,7 +141,11 @@ pub struct OsError {
 
 impl fmt::Debug for OsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} failed with errno {} ({:?})", self.call, self.errno, self.kind)
+        write!(
+            f,
+            "{:?} failed with errno {} ({:?})",
+            self.call, self.errno, self.kind
+        )
     }
 }
 
@@ -234,7 +238,12 @@ pub trait Os: Send + Sync + 'static {
     /// For each page of `[addr, addr+len)` that was lazily freed, proves its data intact and
     /// cancels the lazy free, or counts it lost. `writable` says whether the pages may be
     /// written by ordinary stores (else the backend must use another way to touch them).
-    fn undo_lazy_free(&self, addr: usize, len: usize, writable: bool) -> Result<UndoReport, OsError>;
+    fn undo_lazy_free(
+        &self,
+        addr: usize,
+        len: usize,
+        writable: bool,
+    ) -> Result<UndoReport, OsError>;
 
     /// Locks `[addr, addr+len)` in memory (`mlock`).
     fn lock(&self, addr: usize, len: usize) -> Result<(), OsError>;

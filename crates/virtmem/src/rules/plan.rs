@@ -141,7 +141,9 @@ pub fn plan_protect(
     armed: bool,
 ) -> Result<ProtectPlan> {
     if table.runs_in(start, end).any(|r| !r.state.committed) {
-        return Err(Error::InvalidAddress("the range has pages that are not committed"));
+        return Err(Error::InvalidAddress(
+            "the range has pages that are not committed",
+        ));
     }
     let new = table.with(start, end, |s| PageState { protect, ..s });
     Ok(protect_plan(table, start, end, new, armed))
@@ -149,7 +151,11 @@ pub fn plan_protect(
 
 /// MEM_DECOMMIT of pages `[start, end)`: the new table, and the hull of committed pages to
 /// replace with fresh reserved memory (none if nothing is committed).
-pub fn plan_decommit(table: &RunTable, start: usize, end: usize) -> (RunTable, Option<(usize, usize)>) {
+pub fn plan_decommit(
+    table: &RunTable,
+    start: usize,
+    end: usize,
+) -> (RunTable, Option<(usize, usize)>) {
     let mut lo = usize::MAX;
     let mut hi = 0;
     for r in table.runs_in(start, end).filter(|r| r.state.committed) {
@@ -202,18 +208,38 @@ mod tests {
         let p = plan_commit(&t, 2, 4, PAGE_READONLY, false);
         assert_eq!(p.hull, Some((2, 4)));
         let spans: Vec<_> = prot_spans(&p.new, 2, 4, false).collect();
-        assert_eq!(spans, vec![ProtSpan { start: 2, end: 4, prot: HostProt::READ }]);
+        assert_eq!(
+            spans,
+            vec![ProtSpan {
+                start: 2,
+                end: 4,
+                prot: HostProt::READ
+            }]
+        );
         assert_eq!(p.new.run_count(), 3);
     }
 
     #[test]
     fn protect_needs_committed_pages() {
-        let t = RunTable::new(16, PageState::RESERVED).with(0, 4, |_| PageState::committed(PAGE_NOACCESS));
-        assert_eq!(plan_protect(&t, 0, 5, PAGE_READONLY, false).unwrap_err().win32_code(), 487);
+        let t = RunTable::new(16, PageState::RESERVED)
+            .with(0, 4, |_| PageState::committed(PAGE_NOACCESS));
+        assert_eq!(
+            plan_protect(&t, 0, 5, PAGE_READONLY, false)
+                .unwrap_err()
+                .win32_code(),
+            487
+        );
         let p = plan_protect(&t, 1, 2, PAGE_READONLY, false).unwrap();
         assert_eq!(p.old_first, PAGE_NOACCESS);
         let undo: Vec<_> = prot_spans(&t, 1, 2, false).collect();
-        assert_eq!(undo, vec![ProtSpan { start: 1, end: 2, prot: HostProt::NONE }]);
+        assert_eq!(
+            undo,
+            vec![ProtSpan {
+                start: 1,
+                end: 2,
+                prot: HostProt::NONE
+            }]
+        );
     }
 
     #[test]
@@ -223,9 +249,22 @@ mod tests {
             .with(9, 10, |_| PageState::committed(PAGE_READONLY));
         let (n, hull) = plan_decommit(&t, 0, 16);
         // Signal-driven write watch: clean writable pages are committed without write access.
-        let w = plan_commit(&RunTable::new(4, PageState::RESERVED), 0, 4, PAGE_READWRITE, true);
+        let w = plan_commit(
+            &RunTable::new(4, PageState::RESERVED),
+            0,
+            4,
+            PAGE_READWRITE,
+            true,
+        );
         let spans: Vec<_> = prot_spans(&w.new, 0, 4, true).collect();
-        assert_eq!(spans, vec![ProtSpan { start: 0, end: 4, prot: HostProt::READ }]);
+        assert_eq!(
+            spans,
+            vec![ProtSpan {
+                start: 0,
+                end: 4,
+                prot: HostProt::READ
+            }]
+        );
         assert_eq!(hull, Some((2, 10)));
         assert_eq!(n.run_count(), 1);
         assert_eq!(plan_decommit(&t, 3, 9).1, None);

@@ -70,7 +70,9 @@ impl Protection {
             || (p.writecombine && (noaccess || p.guard))
             || (p.nocache && (p.guard || noaccess || p.writecombine))
         {
-            return Err(Error::InvalidParameter("invalid combination of protection modifiers"));
+            return Err(Error::InvalidParameter(
+                "invalid combination of protection modifiers",
+            ));
         }
         Ok(p)
     }
@@ -83,7 +85,11 @@ impl Protection {
     /// The allocation-wide modifiers (PAGE_NOCACHE / PAGE_WRITECOMBINE) as Win32 bits.
     pub const fn modifiers(self) -> u32 {
         (if self.nocache { PAGE_NOCACHE } else { 0 })
-            | (if self.writecombine { PAGE_WRITECOMBINE } else { 0 })
+            | (if self.writecombine {
+                PAGE_WRITECOMBINE
+            } else {
+                0
+            })
     }
 
     /// The full Win32 value (base, guard and modifiers).
@@ -153,7 +159,9 @@ mod tests {
         assert!(Protection::parse(PAGE_NOACCESS | PAGE_WRITECOMBINE, false).is_err());
         assert!(Protection::parse(PAGE_NOACCESS | PAGE_NOCACHE, false).is_err());
         assert!(Protection::parse(PAGE_READWRITE | PAGE_NOCACHE | PAGE_GUARD, false).is_err());
-        assert!(Protection::parse(PAGE_READWRITE | PAGE_NOCACHE | PAGE_WRITECOMBINE, false).is_err());
+        assert!(
+            Protection::parse(PAGE_READWRITE | PAGE_NOCACHE | PAGE_WRITECOMBINE, false).is_err()
+        );
         assert!(Protection::parse(PAGE_READWRITE | PAGE_WRITECOMBINE | PAGE_GUARD, false).is_err());
         assert!(Protection::parse(PAGE_GUARD, false).is_err());
         assert!(Protection::parse(PAGE_EXECUTE_READ | PAGE_TARGETS_INVALID, false).is_ok());
@@ -163,7 +171,12 @@ mod tests {
 
     #[test]
     fn from_app_rejects_execute() {
-        for v in [PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY] {
+        for v in [
+            PAGE_EXECUTE,
+            PAGE_EXECUTE_READ,
+            PAGE_EXECUTE_READWRITE,
+            PAGE_EXECUTE_WRITECOPY,
+        ] {
             assert_eq!(
                 Protection::parse(v, true).unwrap_err().win32_code(),
                 87,

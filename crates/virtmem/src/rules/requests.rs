@@ -102,17 +102,23 @@ pub fn validate_alloc(
         ));
     }
     if t & MEM_RESET != 0 && t != MEM_RESET {
-        return Err(Error::InvalidParameter("MEM_RESET cannot be combined with other flags"));
+        return Err(Error::InvalidParameter(
+            "MEM_RESET cannot be combined with other flags",
+        ));
     }
     if t & MEM_RESET_UNDO != 0 && t != MEM_RESET_UNDO {
-        return Err(Error::InvalidParameter("MEM_RESET_UNDO cannot be combined with other flags"));
+        return Err(Error::InvalidParameter(
+            "MEM_RESET_UNDO cannot be combined with other flags",
+        ));
     }
     if t & MEM_WRITE_WATCH != 0 && t & MEM_RESERVE == 0 {
         return Err(Error::InvalidParameter("MEM_WRITE_WATCH needs MEM_RESERVE"));
     }
     if t & MEM_LARGE_PAGES != 0 {
         if t & (MEM_RESERVE | MEM_COMMIT) != (MEM_RESERVE | MEM_COMMIT) {
-            return Err(Error::InvalidParameter("MEM_LARGE_PAGES needs MEM_RESERVE|MEM_COMMIT"));
+            return Err(Error::InvalidParameter(
+                "MEM_LARGE_PAGES needs MEM_RESERVE|MEM_COMMIT",
+            ));
         }
         if t & (MEM_WRITE_WATCH | MEM_PHYSICAL) != 0 {
             return Err(Error::InvalidParameter(
@@ -127,7 +133,9 @@ pub fn validate_alloc(
             ));
         }
         if protect != PAGE_READWRITE {
-            return Err(Error::InvalidParameter("MEM_PHYSICAL needs exactly PAGE_READWRITE"));
+            return Err(Error::InvalidParameter(
+                "MEM_PHYSICAL needs exactly PAGE_READWRITE",
+            ));
         }
     }
     // The protection must be valid even where it is ignored (MEM_RESET) [doc].
@@ -139,7 +147,9 @@ pub fn validate_alloc(
     }
     if addr != 0 {
         if addr < layout.min_address {
-            return Err(Error::InvalidParameter("address below the user-space minimum"));
+            return Err(Error::InvalidParameter(
+                "address below the user-space minimum",
+            ));
         }
         let end = addr
             .checked_add(size)
@@ -149,7 +159,9 @@ pub fn validate_alloc(
         }
         if end > layout.allocatable_end() {
             // The top granule below the limit is never allocatable [I: ReactOS].
-            return Err(Error::InvalidParameter("the range reaches the reserved top granule"));
+            return Err(Error::InvalidParameter(
+                "the range reaches the reserved top granule",
+            ));
         }
     } else if size > layout.allocatable_end() - layout.min_address {
         return Err(Error::InvalidParameter("the size exceeds user space"));
@@ -252,11 +264,15 @@ pub fn validate_free(
     let placeholder = free_type == MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER
         || free_type == MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS;
     if free_type != MEM_DECOMMIT && free_type != MEM_RELEASE && !placeholder {
-        return Err(Error::InvalidParameter("dwFreeType must be MEM_DECOMMIT or MEM_RELEASE"));
+        return Err(Error::InvalidParameter(
+            "dwFreeType must be MEM_DECOMMIT or MEM_RELEASE",
+        ));
     }
     if placeholder && size == 0 {
         // Cases 135 and 139.
-        return Err(Error::InvalidParameter("placeholder operations need a size"));
+        return Err(Error::InvalidParameter(
+            "placeholder operations need a size",
+        ));
     }
     if free_type == MEM_RELEASE && size != 0 {
         // Checked by kernelbase before anything else.
@@ -318,20 +334,109 @@ mod tests {
         let f = AllocFlavor::default();
         assert_eq!(code(validate_alloc(&L, 0, 0, MEM_RESERVE, rw, f)), 87);
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_TOP_DOWN, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_WRITE_WATCH, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | 0x40000000, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET | MEM_COMMIT, rw, f)), 87);
+        assert_eq!(
+            code(validate_alloc(&L, 0, 0x1000, MEM_WRITE_WATCH, rw, f)),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_RESERVE | 0x40000000,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0x10000,
+                0x1000,
+                MEM_RESET | MEM_COMMIT,
+                rw,
+                f
+            )),
+            87
+        );
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESET, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET, 0, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET_UNDO | MEM_TOP_DOWN, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_LARGE_PAGES | MEM_RESERVE, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE, PAGE_READONLY, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_PHYSICAL | MEM_RESERVE | MEM_COMMIT, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_WRITE_WATCH, rw, f)), 0);
-        assert_eq!(code(validate_alloc(&L, 0, 0x1000, MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN, rw, f)), 0);
+        assert_eq!(
+            code(validate_alloc(&L, 0x10000, 0x1000, MEM_RESET, 0, f)),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0x10000,
+                0x1000,
+                MEM_RESET_UNDO | MEM_TOP_DOWN,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_LARGE_PAGES | MEM_RESERVE,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_PHYSICAL | MEM_RESERVE,
+                PAGE_READONLY,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_PHYSICAL | MEM_RESERVE | MEM_COMMIT,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_RESERVE | MEM_WRITE_WATCH,
+                rw,
+                f
+            )),
+            0
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0,
+                0x1000,
+                MEM_RESERVE | MEM_PHYSICAL | MEM_TOP_DOWN,
+                rw,
+                f
+            )),
+            0
+        );
         let lp = MEM_LARGE_PAGES | MEM_RESERVE | MEM_COMMIT;
         assert_eq!(code(validate_alloc(&L, 0, 0x1000, lp, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x10_0000, 0x20_0000, lp, rw, f)), 87);
+        assert_eq!(
+            code(validate_alloc(&L, 0x10_0000, 0x20_0000, lp, rw, f)),
+            87
+        );
         assert_eq!(code(validate_alloc(&L, 0, 0x40_0000, lp, rw, f)), 0);
     }
 
@@ -339,10 +444,43 @@ mod tests {
     fn addresses() {
         let f = AllocFlavor::default();
         let rw = PAGE_READWRITE;
-        assert_eq!(code(validate_alloc(&L, 0xFFFF, 0x1000, MEM_RESERVE, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, usize::MAX - 0xFFF, 0x2000, MEM_RESERVE, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x7FFF_FFFE_0000, 0x1000, MEM_RESERVE, rw, f)), 87);
-        assert_eq!(code(validate_alloc(&L, 0x7FFF_FFFD_0000, 0x10000, MEM_RESERVE, rw, f)), 0);
+        assert_eq!(
+            code(validate_alloc(&L, 0xFFFF, 0x1000, MEM_RESERVE, rw, f)),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                usize::MAX - 0xFFF,
+                0x2000,
+                MEM_RESERVE,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0x7FFF_FFFE_0000,
+                0x1000,
+                MEM_RESERVE,
+                rw,
+                f
+            )),
+            87
+        );
+        assert_eq!(
+            code(validate_alloc(
+                &L,
+                0x7FFF_FFFD_0000,
+                0x10000,
+                MEM_RESERVE,
+                rw,
+                f
+            )),
+            0
+        );
         assert_eq!(
             validate_alloc(&L, 0x4000_1234, 0x2000, MEM_RESERVE, rw, f).unwrap(),
             AllocRequest::Reserve {
@@ -367,7 +505,11 @@ mod tests {
 
     #[test]
     fn free_rules() {
-        let c = |a, s, t| validate_free(&L, a, s, t).map(|_| 0).unwrap_or_else(|e| e.win32_code());
+        let c = |a, s, t| {
+            validate_free(&L, a, s, t)
+                .map(|_| 0)
+                .unwrap_or_else(|e| e.win32_code())
+        };
         assert_eq!(c(0x10000, 0x10000, 0), 87);
         assert_eq!(c(0x10000, 0, MEM_FREE), 87);
         assert_eq!(c(0x10000, 1, MEM_RELEASE), 87);
@@ -375,11 +517,20 @@ mod tests {
         assert_eq!(c(0x8000_0000_0000, 0, MEM_RELEASE), 87);
         assert_eq!(c(0x10000, 0, MEM_RELEASE), 0);
         assert_eq!(c(0x10000, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 87);
-        assert_eq!(c(0x10000, 0x1000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), 0);
-        assert_eq!(c(0x10000, 0x1000, MEM_DECOMMIT | MEM_PRESERVE_PLACEHOLDER), 87);
+        assert_eq!(
+            c(0x10000, 0x1000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER),
+            0
+        );
+        assert_eq!(
+            c(0x10000, 0x1000, MEM_DECOMMIT | MEM_PRESERVE_PLACEHOLDER),
+            87
+        );
         assert_eq!(
             validate_free(&L, 0x1_1FFF, 2, MEM_DECOMMIT).unwrap(),
-            FreeRequest::Decommit { start: 0x1_1000, end: 0x1_3000 }
+            FreeRequest::Decommit {
+                start: 0x1_1000,
+                end: 0x1_3000
+            }
         );
     }
 }

@@ -160,7 +160,9 @@ impl Reservation {
     fn make(addr: usize, size: usize, ty: u32, protect: Protect) -> Result<Reservation> {
         let s = native();
         let base = s.virtual_alloc(addr, size, ty, protect.win32(), AllocFlavor::default())?;
-        let id = s.allocation_id(base).ok_or(Error::InvalidAddress("released concurrently"))?;
+        let id = s
+            .allocation_id(base)
+            .ok_or(Error::InvalidAddress("released concurrently"))?;
         let size = s.find(base).map_or(0, |a| a.size);
         Ok(Reservation { base, size, id })
     }
@@ -282,7 +284,13 @@ impl Reservation {
     pub fn reset_undo(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
         native()
-            .virtual_alloc(at, len, MEM_RESET_UNDO, PAGE_NOACCESS, AllocFlavor::default())
+            .virtual_alloc(
+                at,
+                len,
+                MEM_RESET_UNDO,
+                PAGE_NOACCESS,
+                AllocFlavor::default(),
+            )
             .map(|_| ())
     }
 
@@ -312,7 +320,9 @@ impl Reservation {
         while p < end {
             let i = native().query(p)?;
             if i.state != State::Commit || !ok(i.protect) {
-                return Err(Error::NoAccess("the range has pages that are not accessible"));
+                return Err(Error::NoAccess(
+                    "the range has pages that are not accessible",
+                ));
             }
             p = i.base_address + i.region_size;
         }

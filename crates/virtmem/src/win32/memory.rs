@@ -28,7 +28,13 @@ fn alloc(
 ) -> *mut c_void {
     win32_call(null_mut(), || {
         Space::native()
-            .virtual_alloc(addr as usize, size, alloc_type, protect, AllocFlavor { from_app })
+            .virtual_alloc(
+                addr as usize,
+                size,
+                alloc_type,
+                protect,
+                AllocFlavor { from_app },
+            )
             .map(|p| p as *mut c_void)
     })
 }
@@ -100,7 +106,9 @@ unsafe fn alloc2_checks(
     }
     if parametercount > 0 {
         if extendedparameters.is_null() {
-            return Err(Error::InvalidParameter("extended parameters: count without array"));
+            return Err(Error::InvalidParameter(
+                "extended parameters: count without array",
+            ));
         }
         let mut seen = 0u64;
         for i in 0..parametercount as usize {
@@ -111,7 +119,9 @@ unsafe fn alloc2_checks(
                 return Err(Error::InvalidParameter("invalid extended parameter type"));
             }
             if seen & (1 << ty) != 0 {
-                return Err(Error::InvalidParameter("extended parameter type given twice"));
+                return Err(Error::InvalidParameter(
+                    "extended parameter type given twice",
+                ));
             }
             seen |= 1 << ty;
         }
@@ -119,10 +129,14 @@ unsafe fn alloc2_checks(
     let placeholder = allocationtype & (MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER);
     if placeholder != 0 {
         if allocationtype & MEM_RESERVE == 0 {
-            return Err(Error::InvalidParameter("placeholder flags need MEM_RESERVE"));
+            return Err(Error::InvalidParameter(
+                "placeholder flags need MEM_RESERVE",
+            ));
         }
         if allocationtype & MEM_RESERVE_PLACEHOLDER != 0 && pageprotection != PAGE_NOACCESS {
-            return Err(Error::InvalidParameter("a placeholder must be PAGE_NOACCESS"));
+            return Err(Error::InvalidParameter(
+                "a placeholder must be PAGE_NOACCESS",
+            ));
         }
         if allocationtype & MEM_REPLACE_PLACEHOLDER != 0 {
             // virtmem creates no placeholders, so whatever is there is not one.
@@ -171,7 +185,13 @@ pub unsafe extern "system" fn VirtualAlloc2(
             )
         }?;
         Space::native()
-            .virtual_alloc(baseaddress as usize, size, allocationtype, pageprotection, AllocFlavor::default())
+            .virtual_alloc(
+                baseaddress as usize,
+                size,
+                allocationtype,
+                pageprotection,
+                AllocFlavor::default(),
+            )
             .map(|p| p as *mut c_void)
     })
 }
@@ -444,7 +464,10 @@ pub unsafe extern "system" fn GetWriteWatch(
 
 /// Makes every page of a MEM_WRITE_WATCH region clean. Returns 0, or `(UINT)-1` on failure.
 #[no_mangle]
-pub unsafe extern "system" fn ResetWriteWatch(lpbaseaddress: *const c_void, dwregionsize: usize) -> u32 {
+pub unsafe extern "system" fn ResetWriteWatch(
+    lpbaseaddress: *const c_void,
+    dwregionsize: usize,
+) -> u32 {
     win32_call(u32::MAX, || {
         Space::native()
             .reset_write_watch(lpbaseaddress as usize, dwregionsize)
@@ -470,7 +493,10 @@ pub extern "C" fn virtmem_set_guard_page_handler(
 
 /// MEM_RESET as a function that returns a Win32 error code (ERROR_SUCCESS on success).
 #[no_mangle]
-pub unsafe extern "system" fn DiscardVirtualMemory(virtualaddress: *mut c_void, size: usize) -> u32 {
+pub unsafe extern "system" fn DiscardVirtualMemory(
+    virtualaddress: *mut c_void,
+    size: usize,
+) -> u32 {
     match Space::native().virtual_alloc(
         virtualaddress as usize,
         size,

@@ -18,7 +18,11 @@ fn processor() -> (PROCESSOR_ARCHITECTURE, u32, u16, u16) {
         let ext_family = (r.eax >> 20) & 0xFF;
         let model = ((r.eax >> 4) & 0xF) | (((r.eax >> 16) & 0xF) << 4);
         let stepping = r.eax & 0xF;
-        let level = if family == 0xF { family + ext_family } else { family };
+        let level = if family == 0xF {
+            family + ext_family
+        } else {
+            family
+        };
         (
             PROCESSOR_ARCHITECTURE_AMD64,
             PROCESSOR_AMD_X8664,

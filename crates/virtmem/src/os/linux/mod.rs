@@ -149,10 +149,14 @@ impl LinuxOs {
         }
         // Over-reserve by the alignment and trim.
         let page = self.page_size();
-        let over = len
-            .checked_add(align - page)
-            .ok_or(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))?;
-        let raw = self.mmap(0, over, prot, false).map_err(|e| self.map_error(e, len, prot))?;
+        let over = len.checked_add(align - page).ok_or(err(
+            Syscall::Map,
+            Errno::NOMEM,
+            OsErrorKind::OutOfAddressSpace,
+        ))?;
+        let raw = self
+            .mmap(0, over, prot, false)
+            .map_err(|e| self.map_error(e, len, prot))?;
         let base = (raw + align - 1) & !(align - 1);
         if base > raw {
             self.munmap(raw, base - raw);
@@ -180,7 +184,11 @@ impl LinuxOs {
         // Another thread may take the range between the search and the mmap: search again.
         for _ in 0..16 {
             let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
-                return Err(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace));
+                return Err(err(
+                    Syscall::Map,
+                    Errno::NOMEM,
+                    OsErrorKind::OutOfAddressSpace,
+                ));
             };
             match self.mmap(base, len, prot, true) {
                 Ok(p) => return Ok(p),
@@ -188,7 +196,11 @@ impl LinuxOs {
                 Err(e) => return Err(self.map_error(e, len, prot)),
             }
         }
-        Err(err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+        Err(err(
+            Syscall::Map,
+            Errno::NOMEM,
+            OsErrorKind::OutOfAddressSpace,
+        ))
     }
 
     /// Calls `f` with chunks of at most 64 Ki pages of `[addr, addr+len)` and a residency
@@ -294,8 +306,8 @@ impl Os for LinuxOs {
     }
 
     fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError> {
-        let maps = procmaps::mappings()
-            .map_err(|_| err(Syscall::Map, Errno::IO, OsErrorKind::Other))?;
+        let maps =
+            procmaps::mappings().map_err(|_| err(Syscall::Map, Errno::IO, OsErrorKind::Other))?;
         let end = addr + len;
         let mut at = addr;
         for m in maps.iter().filter(|m| m.end > addr && m.start < end) {
@@ -334,7 +346,12 @@ impl Os for LinuxOs {
             .map_err(|e| err(Syscall::ResetUndo, e, OsErrorKind::NotMapped))
     }
 
-    fn undo_lazy_free(&self, addr: usize, len: usize, writable: bool) -> Result<UndoReport, OsError> {
+    fn undo_lazy_free(
+        &self,
+        addr: usize,
+        len: usize,
+        writable: bool,
+    ) -> Result<UndoReport, OsError> {
         reset_undo::undo_lazy_free(addr, len, writable)
     }
 

@@ -133,15 +133,14 @@ pub(crate) fn supported() -> bool {
             return false;
         };
         let a = p as usize;
-        let ok = register(a, page).is_ok()
-            && protect(a, page).is_ok()
-            && {
-                let mut out = Vec::new();
-                let clean = scan_written(a, page, false, usize::MAX, &mut out).is_ok() && out.is_empty();
-                // SAFETY: the page is ours and writable.
-                unsafe { (p as *mut u8).write_volatile(1) };
-                clean && scan_written(a, page, true, usize::MAX, &mut out).is_ok() && out == [a]
-            };
+        let ok = register(a, page).is_ok() && protect(a, page).is_ok() && {
+            let mut out = Vec::new();
+            let clean =
+                scan_written(a, page, false, usize::MAX, &mut out).is_ok() && out.is_empty();
+            // SAFETY: the page is ours and writable.
+            unsafe { (p as *mut u8).write_volatile(1) };
+            clean && scan_written(a, page, true, usize::MAX, &mut out).is_ok() && out == [a]
+        };
         // SAFETY: unmapping the scratch page made above.
         let _ = unsafe { rustix::mm::munmap(p, page) };
         ok
@@ -177,7 +176,10 @@ pub(crate) fn protect(addr: usize, len: usize) -> Result<(), Errno> {
         };
         // SAFETY: UFFDIO_WRITEPROTECT takes a pointer to `struct uffdio_writeprotect`.
         unsafe {
-            rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<UFFDIO_WRITEPROTECT, _>::new(&mut w))
+            rustix::ioctl::ioctl(
+                fd.as_fd(),
+                UpdateIoctl::<UFFDIO_WRITEPROTECT, _>::new(&mut w),
+            )
         }
         .map(|_| ())
     })
@@ -214,7 +216,9 @@ pub(crate) fn scan_written(
         };
         // SAFETY: PAGEMAP_SCAN takes `struct pm_scan_arg` (PmScanArg); its output buffer is
         // `regions`, valid for `vec_len` entries.
-        let n = unsafe { rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<PAGEMAP_SCAN, _>::new(&mut arg)) }?;
+        let n = unsafe {
+            rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<PAGEMAP_SCAN, _>::new(&mut arg))
+        }?;
         for r in &regions[..usize::try_from(n).unwrap_or(0).min(regions.len())] {
             let mut p = r.start as usize;
             while p < r.end as usize && out.len() < max {
@@ -251,7 +255,12 @@ mod tests {
         let ps = rustix::param::page_size();
         // SAFETY: fresh private mapping.
         let p = unsafe {
-            mmap_anonymous(std::ptr::null_mut(), 16 * ps, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
+            mmap_anonymous(
+                std::ptr::null_mut(),
+                16 * ps,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
         }
         .unwrap() as usize;
         register(p, 16 * ps).unwrap();
