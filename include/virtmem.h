@@ -1,0 +1,446 @@
+/*
+ * virtmem.h: the Windows virtual-memory API (VirtualAlloc, VirtualFree, VirtualProtect,
+ * VirtualQuery, VirtualLock, ...) with Windows semantics on Linux.
+ *
+ * Windows C code that includes <windows.h> builds unchanged against this header (include/
+ * also holds a windows.h that includes it) and links with libvirtmem:
+ *
+ *     cc -Iinclude prog.c target/release/libvirtmem.a -lpthread -ldl -lm
+ *     cc $(pkg-config --cflags --libs virtmem) prog.c          (after scripts/install.sh)
+ *
+ * Types, names, constant values and structure layouts follow the Windows SDK (and the
+ * windows-sys crate, which libvirtmem's Rust code uses). On Linux, WINAPI is empty: "system"
+ * is the C calling convention. DWORD, ULONG and LONG are 32 bits as on Windows (not the
+ * 64-bit `long` of Linux). Successful calls leave GetLastError() untouched; failures return
+ * NULL / FALSE / 0 / (UINT)-1 and set the calling thread's last error.
+ *
+ * This header is hand-written. crates/virtmem/tests/c_header.rs keeps it in step with the Rust
+ * definitions (crates/virtmem/src/win32/): every constant, structure size, field offset and
+ * exported function is checked from C on every `cargo test`.
+ */
+#ifndef VIRTMEM_H
+#define VIRTMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Calling conventions and annotations (all empty on Linux)                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+#ifndef WINAPI
+#define WINAPI
+#endif
+#ifndef APIENTRY
+#define APIENTRY WINAPI
+#endif
+#ifndef CALLBACK
+#define CALLBACK
+#endif
+#ifndef NTAPI
+#define NTAPI
+#endif
+#ifndef WINBASEAPI
+#define WINBASEAPI
+#endif
+#ifndef CONST
+#define CONST const
+#endif
+#ifndef VOID
+#define VOID void
+#endif
+
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Basic Windows types                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef void *PVOID, *LPVOID;
+typedef const void *LPCVOID, *PCVOID;
+
+typedef char CHAR, *PCHAR, *LPSTR;
+typedef const char *LPCSTR, *PCSTR;
+typedef unsigned char UCHAR, *PUCHAR;
+typedef uint8_t BYTE, *PBYTE, *LPBYTE;
+typedef BYTE BOOLEAN, *PBOOLEAN;
+typedef int16_t SHORT, *PSHORT;
+typedef uint16_t USHORT, *PUSHORT;
+typedef uint16_t WORD, *PWORD, *LPWORD;
+typedef int INT, *PINT, *LPINT;
+typedef unsigned int UINT, *PUINT;
+typedef int32_t LONG, *PLONG, *LPLONG;
+typedef uint32_t ULONG, *PULONG;
+typedef uint32_t DWORD, *PDWORD, *LPDWORD;
+typedef long long LONGLONG, *PLONGLONG;
+typedef unsigned long long ULONGLONG, *PULONGLONG;
+typedef unsigned long long DWORD64, *PDWORD64;
+typedef unsigned long long ULONG64, *PULONG64;
+typedef long long LONG64, *PLONG64;
+
+typedef intptr_t INT_PTR, *PINT_PTR;
+typedef uintptr_t UINT_PTR, *PUINT_PTR;
+typedef intptr_t LONG_PTR, *PLONG_PTR;
+typedef uintptr_t ULONG_PTR, *PULONG_PTR;
+typedef ULONG_PTR DWORD_PTR, *PDWORD_PTR;
+typedef size_t SIZE_T, *PSIZE_T;
+typedef LONG_PTR SSIZE_T, *PSSIZE_T;
+
+typedef int BOOL, *PBOOL, *LPBOOL;
+typedef void *HANDLE, *PHANDLE;
+typedef LONG NTSTATUS, *PNTSTATUS;
+
+/* The names the Win32 metadata (and the windows-sys crate) gives the flag parameters. */
+typedef DWORD WIN32_ERROR;
+typedef DWORD VIRTUAL_ALLOCATION_TYPE;
+typedef DWORD VIRTUAL_FREE_TYPE;
+typedef DWORD PAGE_PROTECTION_FLAGS;
+typedef DWORD PAGE_TYPE;
+typedef DWORD UNMAP_VIEW_OF_FILE_FLAGS;
+typedef WORD PROCESSOR_ARCHITECTURE;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Allocation types (VirtualAlloc), free types (VirtualFree), region states and types        */
+/* ---------------------------------------------------------------------------------------- */
+
+#define MEM_COMMIT                      0x00001000
+#define MEM_RESERVE                     0x00002000
+#define MEM_REPLACE_PLACEHOLDER         0x00004000
+#define MEM_RESERVE_PLACEHOLDER         0x00040000
+#define MEM_RESET                       0x00080000
+#define MEM_TOP_DOWN                    0x00100000
+#define MEM_WRITE_WATCH                 0x00200000
+#define MEM_PHYSICAL                    0x00400000
+#define MEM_ROTATE                      0x00800000
+#define MEM_RESET_UNDO                  0x01000000 /* SDK value; Wine's 0x10000000 is wrong */
+#define MEM_LARGE_PAGES                 0x20000000
+#define MEM_4MB_PAGES                   0x80000000
+#define MEM_64K_PAGES                   (MEM_LARGE_PAGES | MEM_PHYSICAL)
+#define AT_ROUND_TO_PAGE                0x40000000
+
+#define MEM_DECOMMIT                    0x00004000
+#define MEM_RELEASE                     0x00008000
+#define MEM_COALESCE_PLACEHOLDERS       0x00000001
+#define MEM_PRESERVE_PLACEHOLDER        0x00000002
+#define MEM_UNMAP_WITH_TRANSIENT_BOOST  0x00000001
+
+/* MEMORY_BASIC_INFORMATION.State and .Type */
+#define MEM_FREE                        0x00010000
+#define MEM_PRIVATE                     0x00020000
+#define MEM_MAPPED                      0x00040000
+#define MEM_IMAGE                       0x01000000
+
+#define WRITE_WATCH_FLAG_RESET          0x00000001
+
+/* ---------------------------------------------------------------------------------------- */
+/* Page protections                                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+#define PAGE_NOACCESS                   0x01
+#define PAGE_READONLY                   0x02
+#define PAGE_READWRITE                  0x04
+#define PAGE_WRITECOPY                  0x08
+#define PAGE_EXECUTE                    0x10
+#define PAGE_EXECUTE_READ               0x20
+#define PAGE_EXECUTE_READWRITE          0x40
+#define PAGE_EXECUTE_WRITECOPY          0x80
+#define PAGE_GUARD                      0x100
+#define PAGE_NOCACHE                    0x200
+#define PAGE_WRITECOMBINE               0x400
+#define PAGE_TARGETS_INVALID            0x40000000
+#define PAGE_TARGETS_NO_UPDATE          0x40000000
+
+/* Section attributes (CreateFileMapping), for reference */
+#define SEC_FILE                        0x00800000
+#define SEC_IMAGE                       0x01000000
+#define SEC_RESERVE                     0x04000000
+#define SEC_COMMIT                      0x08000000
+#define SEC_NOCACHE                     0x10000000
+#define SEC_WRITECOMBINE                0x40000000
+#define SEC_LARGE_PAGES                 0x80000000
+
+/* ---------------------------------------------------------------------------------------- */
+/* Win32 error codes (GetLastError)                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+#define ERROR_SUCCESS                   0
+#define NO_ERROR                        0
+#define ERROR_ACCESS_DENIED             5
+#define ERROR_INVALID_HANDLE            6
+#define ERROR_NOT_ENOUGH_MEMORY         8
+#define ERROR_OUTOFMEMORY               14
+#define ERROR_BAD_LENGTH                24
+#define ERROR_NOT_SUPPORTED             50
+#define ERROR_UNEXP_NET_ERR             59
+#define ERROR_INVALID_PARAMETER         87
+#define ERROR_CALL_NOT_IMPLEMENTED      120
+#define ERROR_NOT_LOCKED                158
+#define ERROR_PARTIAL_COPY              299
+#define ERROR_MR_MID_NOT_FOUND          317
+#define ERROR_INVALID_ADDRESS           487
+#define ERROR_NOACCESS                  998
+#define ERROR_SWAPERROR                 999
+#define ERROR_STACK_OVERFLOW            1001
+#define ERROR_INVALID_FLAGS             1004
+#define ERROR_MAPPED_ALIGNMENT          1132
+#define ERROR_PRIVILEGE_NOT_HELD        1314
+#define ERROR_INTERNAL_ERROR            1359 /* a call that failed inside virtmem (a bug) */
+#define ERROR_NO_SYSTEM_RESOURCES       1450
+#define ERROR_WORKING_SET_QUOTA         1453
+#define ERROR_COMMITMENT_LIMIT          1455
+#define ERROR_INVALID_USER_BUFFER       1784
+
+/* ---------------------------------------------------------------------------------------- */
+/* NTSTATUS values                                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+#define STATUS_SUCCESS                  ((NTSTATUS)0x00000000)
+#define STATUS_WORKING_SET_LIMIT_RANGE  ((NTSTATUS)0x40000002)
+#define STATUS_WAS_LOCKED               ((NTSTATUS)0x40000019)
+#define STATUS_GUARD_PAGE_VIOLATION     ((NTSTATUS)0x80000001)
+#define STATUS_PARTIAL_COPY             ((NTSTATUS)0x8000000D)
+#define STATUS_INVALID_INFO_CLASS       ((NTSTATUS)0xC0000003)
+#define STATUS_INFO_LENGTH_MISMATCH     ((NTSTATUS)0xC0000004)
+#define STATUS_ACCESS_VIOLATION         ((NTSTATUS)0xC0000005)
+#define STATUS_IN_PAGE_ERROR            ((NTSTATUS)0xC0000006)
+#define STATUS_INVALID_HANDLE           ((NTSTATUS)0xC0000008)
+#define STATUS_INVALID_PARAMETER        ((NTSTATUS)0xC000000D)
+#define STATUS_NO_MEMORY                ((NTSTATUS)0xC0000017)
+#define STATUS_CONFLICTING_ADDRESSES    ((NTSTATUS)0xC0000018)
+#define STATUS_NOT_MAPPED_VIEW          ((NTSTATUS)0xC0000019)
+#define STATUS_UNABLE_TO_FREE_VM        ((NTSTATUS)0xC000001A)
+#define STATUS_UNABLE_TO_DELETE_SECTION ((NTSTATUS)0xC000001B)
+#define STATUS_INVALID_VIEW_SIZE        ((NTSTATUS)0xC000001F)
+#define STATUS_ALREADY_COMMITTED        ((NTSTATUS)0xC0000021)
+#define STATUS_ACCESS_DENIED            ((NTSTATUS)0xC0000022)
+#define STATUS_NOT_LOCKED               ((NTSTATUS)0xC000002A)
+#define STATUS_UNABLE_TO_DECOMMIT_VM    ((NTSTATUS)0xC000002C)
+#define STATUS_NOT_COMMITTED            ((NTSTATUS)0xC000002D)
+#define STATUS_SECTION_TOO_BIG          ((NTSTATUS)0xC0000040)
+#define STATUS_INVALID_PAGE_PROTECTION  ((NTSTATUS)0xC0000045)
+#define STATUS_INCOMPATIBLE_FILE_MAP    ((NTSTATUS)0xC000004D)
+#define STATUS_PRIVILEGE_NOT_HELD       ((NTSTATUS)0xC0000061)
+#define STATUS_RANGE_NOT_LOCKED         ((NTSTATUS)0xC000007E)
+#define STATUS_FREE_VM_NOT_AT_BASE      ((NTSTATUS)0xC000009F)
+#define STATUS_MEMORY_NOT_ALLOCATED     ((NTSTATUS)0xC00000A0)
+#define STATUS_WORKING_SET_QUOTA        ((NTSTATUS)0xC00000A1)
+#define STATUS_NOT_SUPPORTED            ((NTSTATUS)0xC00000BB)
+#define STATUS_INVALID_PARAMETER_1      ((NTSTATUS)0xC00000EF)
+#define STATUS_INVALID_PARAMETER_2      ((NTSTATUS)0xC00000F0)
+#define STATUS_INVALID_PARAMETER_3      ((NTSTATUS)0xC00000F1)
+#define STATUS_INVALID_PARAMETER_4      ((NTSTATUS)0xC00000F2)
+#define STATUS_INVALID_PARAMETER_5      ((NTSTATUS)0xC00000F3)
+#define STATUS_INVALID_PARAMETER_6      ((NTSTATUS)0xC00000F4)
+#define STATUS_INVALID_PARAMETER_7      ((NTSTATUS)0xC00000F5)
+#define STATUS_INVALID_PARAMETER_8      ((NTSTATUS)0xC00000F6)
+#define STATUS_INVALID_PARAMETER_9      ((NTSTATUS)0xC00000F7)
+#define STATUS_INVALID_PARAMETER_10     ((NTSTATUS)0xC00000F8)
+#define STATUS_INVALID_PARAMETER_11     ((NTSTATUS)0xC00000F9)
+#define STATUS_INVALID_PARAMETER_12     ((NTSTATUS)0xC00000FA)
+#define STATUS_STACK_OVERFLOW           ((NTSTATUS)0xC00000FD)
+#define STATUS_COMMITMENT_LIMIT         ((NTSTATUS)0xC000012D)
+#define STATUS_INVALID_ADDRESS          ((NTSTATUS)0xC0000141)
+#define STATUS_MAPPED_ALIGNMENT         ((NTSTATUS)0xC0000220)
+
+/* Access-violation kinds (EXCEPTION_RECORD.ExceptionInformation[0]) */
+#define EXCEPTION_READ_FAULT            0
+#define EXCEPTION_WRITE_FAULT           1
+#define EXCEPTION_EXECUTE_FAULT         8
+
+/* ---------------------------------------------------------------------------------------- */
+/* Processors (SYSTEM_INFO) and the current-process pseudo-handle                            */
+/* ---------------------------------------------------------------------------------------- */
+
+#define PROCESSOR_ARCHITECTURE_INTEL         0
+#define PROCESSOR_ARCHITECTURE_ARM           5
+#define PROCESSOR_ARCHITECTURE_IA64          6
+#define PROCESSOR_ARCHITECTURE_AMD64         9
+#define PROCESSOR_ARCHITECTURE_IA32_ON_WIN64 10
+#define PROCESSOR_ARCHITECTURE_ARM64         12
+#define PROCESSOR_ARCHITECTURE_UNKNOWN       0xFFFF
+
+#define PROCESSOR_INTEL_386             386
+#define PROCESSOR_INTEL_486             486
+#define PROCESSOR_INTEL_PENTIUM         586
+#define PROCESSOR_INTEL_IA64            2200
+#define PROCESSOR_AMD_X8664             8664
+
+/* What GetCurrentProcess() returns, (HANDLE)-1 (a virtmem name, not an SDK one). */
+#define CURRENT_PROCESS                 ((HANDLE)(LONG_PTR)-1)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Structures                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* What VirtualQuery fills in: 48 bytes on 64-bit targets, 28 on 32-bit ones. */
+typedef struct _MEMORY_BASIC_INFORMATION {
+    PVOID BaseAddress;
+    PVOID AllocationBase;
+    DWORD AllocationProtect;
+#if (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8) || (defined(UINTPTR_MAX) && UINTPTR_MAX > 0xFFFFFFFFu)
+    WORD PartitionId;
+#endif
+    SIZE_T RegionSize;
+    DWORD State;
+    DWORD Protect;
+    DWORD Type;
+} MEMORY_BASIC_INFORMATION, *PMEMORY_BASIC_INFORMATION;
+
+typedef struct _MEMORY_BASIC_INFORMATION32 {
+    DWORD BaseAddress;
+    DWORD AllocationBase;
+    DWORD AllocationProtect;
+    DWORD RegionSize;
+    DWORD State;
+    DWORD Protect;
+    DWORD Type;
+} MEMORY_BASIC_INFORMATION32, *PMEMORY_BASIC_INFORMATION32;
+
+/* The SDK aligns this one to 16; windows-sys (and so virtmem) to 8. The size is 48 either way. */
+typedef struct _MEMORY_BASIC_INFORMATION64 {
+    ULONGLONG BaseAddress;
+    ULONGLONG AllocationBase;
+    DWORD AllocationProtect;
+    DWORD __alignment1;
+    ULONGLONG RegionSize;
+    DWORD State;
+    DWORD Protect;
+    DWORD Type;
+    DWORD __alignment2;
+} MEMORY_BASIC_INFORMATION64, *PMEMORY_BASIC_INFORMATION64;
+
+/* What GetSystemInfo fills in. The anonymous union lets Windows code write
+   si.wProcessorArchitecture or si.dwOemId directly (C11, or GNU C). */
+typedef struct _SYSTEM_INFO {
+    union {
+        DWORD dwOemId;
+        struct {
+            WORD wProcessorArchitecture;
+            WORD wReserved;
+        };
+    };
+    DWORD dwPageSize;
+    LPVOID lpMinimumApplicationAddress;
+    LPVOID lpMaximumApplicationAddress;
+    DWORD_PTR dwActiveProcessorMask;
+    DWORD dwNumberOfProcessors;
+    DWORD dwProcessorType;
+    DWORD dwAllocationGranularity;
+    WORD wProcessorLevel;
+    WORD wProcessorRevision;
+} SYSTEM_INFO, *LPSYSTEM_INFO;
+
+/* VirtualAlloc2 extended parameters. */
+typedef enum MEM_EXTENDED_PARAMETER_TYPE {
+    MemExtendedParameterInvalidType = 0,
+    MemExtendedParameterAddressRequirements = 1,
+    MemExtendedParameterNumaNode = 2,
+    MemExtendedParameterPartitionHandle = 3,
+    MemExtendedParameterUserPhysicalHandle = 4,
+    MemExtendedParameterAttributeFlags = 5,
+    MemExtendedParameterImageMachine = 6,
+    MemExtendedParameterMax = 7
+} MEM_EXTENDED_PARAMETER_TYPE, *PMEM_EXTENDED_PARAMETER_TYPE;
+
+#define MEM_EXTENDED_PARAMETER_TYPE_BITS 8
+
+typedef struct MEM_EXTENDED_PARAMETER {
+    struct {
+        DWORD64 Type : MEM_EXTENDED_PARAMETER_TYPE_BITS;
+        DWORD64 Reserved : 64 - MEM_EXTENDED_PARAMETER_TYPE_BITS;
+    };
+    union {
+        DWORD64 ULong64;
+        PVOID Pointer;
+        SIZE_T Size;
+        HANDLE Handle;
+        DWORD ULong;
+    };
+} MEM_EXTENDED_PARAMETER, *PMEM_EXTENDED_PARAMETER;
+
+typedef struct _MEM_ADDRESS_REQUIREMENTS {
+    PVOID LowestStartingAddress;
+    PVOID HighestEndingAddress;
+    SIZE_T Alignment;
+} MEM_ADDRESS_REQUIREMENTS, *PMEM_ADDRESS_REQUIREMENTS;
+
+/* One range for PrefetchVirtualMemory. */
+typedef struct _WIN32_MEMORY_RANGE_ENTRY {
+    PVOID VirtualAddress;
+    SIZE_T NumberOfBytes;
+} WIN32_MEMORY_RANGE_ENTRY, *PWIN32_MEMORY_RANGE_ENTRY;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Functions (one prototype a line: c_header.rs reads them)                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* memoryapi.h */
+WINBASEAPI LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect);
+WINBASEAPI LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect);
+WINBASEAPI LPVOID WINAPI VirtualAllocExNuma(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect, DWORD nndPreferred);
+WINBASEAPI PVOID WINAPI VirtualAllocFromApp(PVOID BaseAddress, SIZE_T Size, ULONG AllocationType, ULONG Protection);
+WINBASEAPI PVOID WINAPI VirtualAlloc2(HANDLE Process, PVOID BaseAddress, SIZE_T Size, ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, ULONG ParameterCount);
+WINBASEAPI PVOID WINAPI VirtualAlloc2FromApp(HANDLE Process, PVOID BaseAddress, SIZE_T Size, ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, ULONG ParameterCount);
+WINBASEAPI BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+WINBASEAPI BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+WINBASEAPI BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect);
+WINBASEAPI BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect);
+WINBASEAPI BOOL WINAPI VirtualProtectFromApp(PVOID Address, SIZE_T Size, ULONG NewProtection, PULONG OldProtection);
+WINBASEAPI SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength);
+WINBASEAPI SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength);
+WINBASEAPI BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize);
+WINBASEAPI BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize);
+WINBASEAPI BOOL WINAPI VirtualUnlockEx(HANDLE Process, LPVOID Address, SIZE_T Size);
+WINBASEAPI UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress, SIZE_T dwRegionSize, PVOID *lpAddresses, ULONG_PTR *lpdwCount, LPDWORD lpdwGranularity);
+WINBASEAPI UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize);
+WINBASEAPI SIZE_T WINAPI GetLargePageMinimum(VOID);
+WINBASEAPI DWORD WINAPI DiscardVirtualMemory(PVOID VirtualAddress, SIZE_T Size);
+WINBASEAPI BOOL WINAPI PrefetchVirtualMemory(HANDLE hProcess, ULONG_PTR NumberOfEntries, PWIN32_MEMORY_RANGE_ENTRY VirtualAddresses, ULONG Flags);
+WINBASEAPI BOOL WINAPI AllocateUserPhysicalPages(HANDLE hProcess, PULONG_PTR NumberOfPages, PULONG_PTR PageArray);
+WINBASEAPI BOOL WINAPI MapUserPhysicalPages(PVOID VirtualAddress, ULONG_PTR NumberOfPages, PULONG_PTR PageArray);
+WINBASEAPI BOOL WINAPI MapUserPhysicalPagesScatter(PVOID *VirtualAddresses, ULONG_PTR NumberOfPages, PULONG_PTR PageArray);
+WINBASEAPI BOOL WINAPI FreeUserPhysicalPages(HANDLE hProcess, PULONG_PTR NumberOfPages, PULONG_PTR PageArray);
+
+/* sysinfoapi.h */
+WINBASEAPI VOID WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
+WINBASEAPI VOID WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo);
+
+/* processthreadsapi.h */
+WINBASEAPI HANDLE WINAPI GetCurrentProcess(VOID);
+WINBASEAPI BOOL WINAPI FlushInstructionCache(HANDLE hProcess, LPCVOID lpBaseAddress, SIZE_T dwSize);
+
+/* errhandlingapi.h: the last error is per thread */
+WINBASEAPI DWORD WINAPI GetLastError(VOID);
+WINBASEAPI VOID WINAPI SetLastError(DWORD dwErrCode);
+
+/* ---------------------------------------------------------------------------------------- */
+/* virtmem's own additions                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Guard pages: Linux has no structured exception handling, so a C program that wants to see
+   STATUS_GUARD_PAGE_VIOLATION registers one process-wide handler. It gets the faulting
+   address and the access (EXCEPTION_READ_FAULT, EXCEPTION_WRITE_FAULT or
+   EXCEPTION_EXECUTE_FAULT) and returns non-zero to continue (the access is retried and
+   succeeds, the guard being gone) or 0 to treat the violation as unhandled. It runs in signal
+   context: only async-signal-safe work. NULL (the default): an unhandled violation prints
+   "guard page violation at 0x..." and aborts. */
+typedef int (*VIRTMEM_GUARD_PAGE_HANDLER)(PVOID address, DWORD access);
+WINBASEAPI VOID WINAPI virtmem_set_guard_page_handler(VIRTMEM_GUARD_PAGE_HANDLER handler);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* VIRTMEM_H */
