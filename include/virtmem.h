@@ -109,6 +109,7 @@ typedef DWORD VIRTUAL_FREE_TYPE;
 typedef DWORD PAGE_PROTECTION_FLAGS;
 typedef DWORD PAGE_TYPE;
 typedef DWORD UNMAP_VIEW_OF_FILE_FLAGS;
+typedef int32_t OFFER_PRIORITY;
 typedef WORD PROCESSOR_ARCHITECTURE;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -197,6 +198,7 @@ typedef WORD PROCESSOR_ARCHITECTURE;
 #define ERROR_MAPPED_ALIGNMENT          1132
 #define ERROR_PRIVILEGE_NOT_HELD        1314
 #define ERROR_INTERNAL_ERROR            1359 /* a call that failed inside virtmem (a bug) */
+#define ERROR_BUSY                      170  /* ReclaimVirtualMemory: contents were discarded */
 #define ERROR_NO_SYSTEM_RESOURCES       1450
 #define ERROR_WORKING_SET_QUOTA         1453
 #define ERROR_COMMITMENT_LIMIT          1455
@@ -407,8 +409,11 @@ WINBASEAPI UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress, SIZE_T 
 WINBASEAPI UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize);
 WINBASEAPI SIZE_T WINAPI GetLargePageMinimum(VOID);
 WINBASEAPI DWORD WINAPI DiscardVirtualMemory(PVOID VirtualAddress, SIZE_T Size);
+WINBASEAPI DWORD WINAPI OfferVirtualMemory(PVOID VirtualAddress, SIZE_T Size, OFFER_PRIORITY Priority);
+WINBASEAPI DWORD WINAPI ReclaimVirtualMemory(LPCVOID VirtualAddress, SIZE_T Size);
 WINBASEAPI BOOL WINAPI PrefetchVirtualMemory(HANDLE hProcess, ULONG_PTR NumberOfEntries, PWIN32_MEMORY_RANGE_ENTRY VirtualAddresses, ULONG Flags);
 WINBASEAPI BOOL WINAPI AllocateUserPhysicalPages(HANDLE hProcess, PULONG_PTR NumberOfPages, PULONG_PTR PageArray);
+WINBASEAPI BOOL WINAPI AllocateUserPhysicalPagesNuma(HANDLE hProcess, PULONG_PTR NumberOfPages, PULONG_PTR PageArray, DWORD nndPreferred);
 WINBASEAPI BOOL WINAPI MapUserPhysicalPages(PVOID VirtualAddress, ULONG_PTR NumberOfPages, PULONG_PTR PageArray);
 WINBASEAPI BOOL WINAPI MapUserPhysicalPagesScatter(PVOID *VirtualAddresses, ULONG_PTR NumberOfPages, PULONG_PTR PageArray);
 WINBASEAPI BOOL WINAPI FreeUserPhysicalPages(HANDLE hProcess, PULONG_PTR NumberOfPages, PULONG_PTR PageArray);

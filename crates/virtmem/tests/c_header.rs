@@ -895,6 +895,7 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("ULONGLONG", "u64"),
     ("DWORD64", "u64"),
     ("NTSTATUS", "i32"),
+    ("OFFER_PRIORITY", "i32"),
     ("PDWORD", "*mut u32"),
     ("LPDWORD", "*mut u32"),
     ("PULONG", "*mut u32"),

@@ -569,9 +569,8 @@ const ALLOC_ROWS: &[AllocRow] = &[
     row("case 100 (write watch)", At::Null, G, RES | MEM_WRITE_WATCH, RW, OK),
     row("case 109 (guard)", At::Null, P, RC, RW | PAGE_GUARD, OK),
     row("§2 guard commit", At::Res(P), P, COM, RO | PAGE_GUARD, OK),
-    row("§2 large pages (later)", At::Null, LARGE, RC | MEM_LARGE_PAGES, RW, fails(E_NS)),
-    row("§2 physical (later)", At::Null, G, RES | MEM_PHYSICAL, RW, fails(E_NS)),
-    row("§2 physical|top-down (later)", At::Null, G, RES | MEM_PHYSICAL | MEM_TOP_DOWN, RW, fails(E_NS)),
+    row("§2 physical", At::Null, G, RES | MEM_PHYSICAL, RW, OK),
+    row("§2 physical|top-down", At::Null, G, RES | MEM_PHYSICAL | MEM_TOP_DOWN, RW, OK),
     // §2: protections that are valid.
     row("§2 READONLY|WRITECOMBINE", At::Null, P, RC, RO | PAGE_WRITECOMBINE, OK),
     row("§2 EXECUTE_READ|TARGETS_INVALID", At::Null, P, RC, PAGE_EXECUTE_READ | PAGE_TARGETS_INVALID, OK),
@@ -2153,25 +2152,7 @@ fn rule_2_large_pages_size_rules() {
         RW,
         fails(E_PARAM),
     );
-    // A valid request is a later feature.
-    va_soft(
-        &mut e,
-        "§2 large pages (later)",
-        0,
-        lp,
-        lpr,
-        RW,
-        fails(E_NS),
-    );
-    va_soft(
-        &mut e,
-        "§2 large pages, 2 lp (later)",
-        0,
-        2 * lp,
-        lpr,
-        RW,
-        fails(E_NS),
-    );
+    // A valid request succeeds or fails for want of large pages: tests/large_pages.rs.
     no_errors(e);
 }
 
@@ -3036,9 +3017,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
         || va2(RES, RW, null_mut(), 1),
     );
     check(
-        "case 127 all-zero requirements (later)",
+        "case 127 all-zero requirements",
         null_mut(),
-        fails(E_NS),
+        OK,
         || va2(RES, RW, params.as_mut_ptr(), 1),
     );
     params[1] = params[0];
@@ -3057,9 +3038,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
         va2(RES, RW, bad.as_mut_ptr(), 1)
     });
     check(
-        "case 132 placeholder (later)",
+        "case 132 placeholder",
         null_mut(),
-        fails(E_NS),
+        OK,
         || va2(RES | MEM_RESERVE_PLACEHOLDER, NA, null_mut(), 0),
     );
     check(

@@ -1,13 +1,14 @@
 //! VirtualAlloc: reserve, commit, MEM_RESET and MEM_RESET_UNDO.
 
-use super::WatchKind;
-use super::{Allocation, Space};
+use super::{AllocKind, Allocation, Space, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::{Os, Placement as OsPlacement};
 use crate::rules::plan::{
     kernel_prot, plan_commit, prot_spans, reset_candidates, reset_marked, ProtSpan, ProtectPlan,
 };
-use crate::rules::requests::{validate_alloc, AllocFlavor};
+use crate::rules::requests::{validate_alloc, validate_alloc2, AllocFlavor};
+use crate::rules::ExtendedParameter;
+use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
 use crate::rules::{AllocRequest, Placement, Protection};
 use crate::runs::PageState;
 
@@ -21,7 +22,27 @@ impl<O: Os> Space<O> {
         protect: u32,
         flavor: AllocFlavor,
     ) -> Result<usize> {
-        match validate_alloc(&self.layout, addr, size, alloc_type, protect, flavor)? {
+        let req = validate_alloc(&self.layout, addr, size, alloc_type, protect, flavor)?;
+        self.execute(req)
+    }
+
+    /// VirtualAlloc2 with raw Win32 arguments and decoded extended parameters.
+    pub fn virtual_alloc2(
+        &self,
+        addr: usize,
+        size: usize,
+        alloc_type: u32,
+        protect: u32,
+        params: &[ExtendedParameter],
+        flavor: AllocFlavor,
+    ) -> Result<usize> {
+        let req = validate_alloc2(&self.layout, addr, size, alloc_type, protect, params, flavor)?;
+        self.execute(req)
+    }
+
+    /// Carries out a validated VirtualAlloc / VirtualAlloc2 request.
+    fn execute(&self, req: AllocRequest) -> Result<usize> {
+        match req {
             AllocRequest::Reserve {
                 placement,
                 size,
@@ -31,16 +52,7 @@ impl<O: Os> Space<O> {
                 large_pages,
                 physical,
             } => {
-                let later = if large_pages {
-                    Some("MEM_LARGE_PAGES")
-                } else if physical {
-                    Some("MEM_PHYSICAL (AWE)")
-                } else if (protection.guard || write_watch) && !self.os.real_memory() {
-                    Some("PAGE_GUARD / MEM_WRITE_WATCH on this backend")
-                } else {
-                    None
-                };
-                if let Some(feature) = later {
+                if (protection.guard || write_watch) && !self.os.real_memory() {
                     // Only a request Windows would carry out is "not supported"; one that
                     // fails by the rules gets the rule's code.
                     if let Placement::Fixed(base) = placement {
@@ -48,7 +60,13 @@ impl<O: Os> Space<O> {
                             return Err(Error::InvalidAddress("the range is not free"));
                         }
                     }
-                    return Err(Error::NotSupported(feature));
+                    return Err(Error::NotSupported("PAGE_GUARD / MEM_WRITE_WATCH on this backend"));
+                }
+                if large_pages {
+                    return self.reserve_large(placement, size, protection);
+                }
+                if physical {
+                    return self.reserve_physical(placement, size);
                 }
                 self.reserve(placement, size, commit, protection, write_watch)
             }
@@ -59,7 +77,134 @@ impl<O: Os> Space<O> {
             } => self.commit(start, end, protection).map(|()| start),
             AllocRequest::Reset { start, end } => self.reset(start, end).map(|()| start),
             AllocRequest::ResetUndo { start, end } => self.reset_undo(start, end).map(|()| start),
+            AllocRequest::ReservePlaceholder { placement, size } => {
+                self.reserve_placeholder(placement, size)
+            }
+            AllocRequest::ReplacePlaceholder {
+                base,
+                size,
+                commit,
+                protection,
+                write_watch,
+            } => self.replace_placeholder(base, size, commit, protection, write_watch),
         }
+    }
+
+    /// The kernel placement for a rule placement, with at least `align` alignment.
+    fn os_placement(&self, placement: Placement, align: usize) -> OsPlacement {
+        let l = &self.layout;
+        match placement {
+            Placement::Fixed(base) => OsPlacement::Fixed(base),
+            Placement::Anywhere => OsPlacement::Anywhere {
+                align,
+                lowest: l.min_address,
+                highest_end: l.allocatable_end(),
+            },
+            Placement::TopDown => OsPlacement::TopDown {
+                align,
+                lowest: l.min_address,
+                highest_end: l.allocatable_end(),
+            },
+            Placement::Within {
+                lowest,
+                highest_end,
+                align: a,
+                top_down,
+            } => {
+                let align = a.max(align);
+                if top_down {
+                    OsPlacement::TopDown {
+                        align,
+                        lowest,
+                        highest_end,
+                    }
+                } else {
+                    OsPlacement::Anywhere {
+                        align,
+                        lowest,
+                        highest_end,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Maps fresh memory for a new allocation; a taken fixed range is 487.
+    pub(crate) fn map_new(
+        &self,
+        placement: Placement,
+        size: usize,
+        host: crate::os::HostProt,
+        align: usize,
+    ) -> Result<usize> {
+        self.os
+            .map(self.os_placement(placement, align), size, host)
+            .map_err(|e| self.map_error(placement, e))
+    }
+
+    fn map_error(&self, placement: Placement, e: crate::os::OsError) -> Error {
+        if matches!(placement, Placement::Fixed(_)) && e.kind == crate::os::OsErrorKind::AddressInUse
+        {
+            Error::InvalidAddress("the range is not free")
+        } else {
+            Error::from_os(e)
+        }
+    }
+
+    /// MEM_RESERVE|MEM_COMMIT|MEM_LARGE_PAGES: committed at once, in huge pages; never
+    /// silently in small pages.
+    fn reserve_large(&self, placement: Placement, size: usize, protection: Protection) -> Result<usize> {
+        let lp = self.layout.large_page_size;
+        let page_prot = protection.page_value();
+        let host = kernel_prot(PageState::committed(page_prot), false);
+        let base = self
+            .os
+            .map_large(self.os_placement(placement, lp.max(self.layout.granularity)), size, host, lp)
+            .map_err(|e| match e.kind {
+                crate::os::OsErrorKind::AddressInUse if matches!(placement, Placement::Fixed(_)) => {
+                    Error::InvalidAddress("the range is not free")
+                }
+                crate::os::OsErrorKind::LockQuota => {
+                    Error::PrivilegeNotHeld("large pages: no permission to use the huge page pool")
+                }
+                crate::os::OsErrorKind::CommitLimit => Error::CommitmentLimit,
+                crate::os::OsErrorKind::OutOfAddressSpace | crate::os::OsErrorKind::MapCountLimit => {
+                    Error::from_os(e)
+                }
+                _ => Error::NoSystemResources("not enough free large pages (vm.nr_hugepages)"),
+            })?;
+        let a = Allocation::new(
+            base,
+            size,
+            self.layout.page_size,
+            protection.value(),
+            protection.modifiers(),
+            self.new_id(),
+            None,
+            PageState::committed(page_prot),
+        )
+        .of_kind(AllocKind::LargePages, false);
+        self.insert(a);
+        Ok(base)
+    }
+
+    /// MEM_RESERVE|MEM_PHYSICAL: an AWE window, PAGE_READWRITE, with no page mapped yet
+    /// (unmapped window pages read as committed PAGE_NOACCESS, as Windows reports them).
+    fn reserve_physical(&self, placement: Placement, size: usize) -> Result<usize> {
+        let base = self.map_new(placement, size, crate::os::HostProt::NONE, self.layout.granularity)?;
+        let a = Allocation::new(
+            base,
+            size,
+            self.layout.page_size,
+            PAGE_READWRITE,
+            0,
+            self.new_id(),
+            None,
+            PageState::committed(PAGE_NOACCESS),
+        )
+        .of_kind(AllocKind::Physical, false);
+        self.insert(a);
+        Ok(base)
     }
 
     /// Creates a new allocation of `size` bytes; with `commit`, every page is committed.
@@ -80,28 +225,7 @@ impl<O: Os> Space<O> {
             PageState::RESERVED
         };
         let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
-        let os_placement = match placement {
-            Placement::Fixed(base) => OsPlacement::Fixed(base),
-            Placement::Anywhere => OsPlacement::Anywhere {
-                align: l.granularity,
-                lowest: l.min_address,
-                highest_end: l.allocatable_end(),
-            },
-            Placement::TopDown => OsPlacement::TopDown {
-                align: l.granularity,
-                lowest: l.min_address,
-                highest_end: l.allocatable_end(),
-            },
-        };
-        let base = self.os.map(os_placement, size, host).map_err(|e| {
-            if matches!(placement, Placement::Fixed(_))
-                && e.kind == crate::os::OsErrorKind::AddressInUse
-            {
-                Error::InvalidAddress("the range is not free")
-            } else {
-                Error::from_os(e)
-            }
-        })?;
+        let base = self.map_new(placement, size, host, l.granularity)?;
         if watch == Some(WatchKind::Kernel) {
             if let Err(e) = self.os.watch_register(base, size) {
                 let _ = self.os.unmap(base, size);
@@ -161,6 +285,27 @@ impl<O: Os> Space<O> {
     /// MEM_COMMIT of `[start, end)` inside one reservation.
     pub(crate) fn commit(&self, start: usize, end: usize, protection: Protection) -> Result<()> {
         self.in_one_allocation(start, end, |a| {
+            match a.kind {
+                AllocKind::Placeholder => {
+                    return Err(Error::InvalidAddress("a placeholder cannot be committed"))
+                }
+                AllocKind::Physical => {
+                    return Err(Error::InvalidAddress("an AWE window cannot be committed"))
+                }
+                AllocKind::LargePages => {
+                    // Always committed; only the protection it has is acceptable.
+                    let same = a.read(|t| {
+                        t.runs_in(0, t.pages())
+                            .all(|r| r.state.protect == protection.page_value())
+                    });
+                    return if same {
+                        Ok(())
+                    } else {
+                        Err(Error::InvalidAddress("large pages keep their protection"))
+                    };
+                }
+                AllocKind::Normal => {}
+            }
             if protection.guard && !self.os.real_memory() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
@@ -246,6 +391,10 @@ impl<O: Os> Space<O> {
         self.in_one_allocation(start, end, |a| {
             let p = self.page();
             let (s, e) = self.pages_of(a, start, end);
+            if matches!(a.kind, AllocKind::LargePages | AllocKind::Physical) {
+                // Huge and AWE pages are never paged: there is nothing to discard.
+                return Ok(());
+            }
             let candidates = a.read(|t| reset_candidates(t, s, e));
             let mut resident = Vec::new();
             let mut freed: Vec<(usize, usize)> = Vec::new();

@@ -17,6 +17,20 @@ pub enum WatchKind {
     Signal,
 }
 
+/// What kind of memory an allocation holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AllocKind {
+    /// Ordinary VirtualAlloc memory.
+    Normal,
+    /// A VirtualAlloc2 placeholder (MEM_RESERVE_PLACEHOLDER): reserved, to be split,
+    /// coalesced or replaced.
+    Placeholder,
+    /// MEM_LARGE_PAGES: committed at once, in huge pages.
+    LargePages,
+    /// MEM_PHYSICAL: an AWE window into which physical pages are mapped.
+    Physical,
+}
+
 /// One allocation ("region" in Microsoft's words). Its identity (base, size,
 /// AllocationProtect) never changes; its pages change only under [`Allocation::begin`], and
 /// readers see them through a lock-free snapshot.
@@ -33,6 +47,10 @@ pub(crate) struct Allocation {
     pub id: u64,
     /// MEM_WRITE_WATCH, and how writes are tracked.
     pub watch: Option<WatchKind>,
+    /// What kind of memory this is.
+    pub kind: AllocKind,
+    /// Made by replacing a placeholder (MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER may turn it back).
+    pub from_placeholder: bool,
     /// The page size (for page-index arithmetic, also in the signal handler).
     pub page_size: usize,
     /// Serializes the operations that change this allocation (held across their syscalls).
@@ -100,6 +118,8 @@ impl Allocation {
             modifiers,
             id,
             watch,
+            kind: AllocKind::Normal,
+            from_placeholder: false,
             page_size,
             op: Mutex::new(()),
             busy: AtomicU32::new(0),
@@ -109,6 +129,13 @@ impl Allocation {
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
         }
+    }
+
+    /// The same allocation, of another kind.
+    pub(crate) fn of_kind(mut self, kind: AllocKind, from_placeholder: bool) -> Allocation {
+        self.kind = kind;
+        self.from_placeholder = from_placeholder;
+        self
     }
 
     /// One past the last byte.

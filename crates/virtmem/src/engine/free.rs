@@ -21,11 +21,16 @@ impl<O: Os> Space<O> {
                 self.decommit(base, a.end())
             }
             FreeRequest::Decommit { start, end } => self.decommit(start, end),
-            // Placeholders can only come from VirtualAlloc2's MEM_RESERVE_PLACEHOLDER, which
-            // virtmem does not create: whatever is there is not a placeholder (case 133).
-            FreeRequest::Placeholder { .. } => {
-                Err(Error::InvalidAddress("the range is not a placeholder"))
-            }
+            FreeRequest::Placeholder {
+                start,
+                end,
+                coalesce: false,
+            } => self.preserve_placeholder(start, end),
+            FreeRequest::Placeholder {
+                start,
+                end,
+                coalesce: true,
+            } => self.coalesce_placeholders(start, end),
         }
     }
 
@@ -52,6 +57,9 @@ impl<O: Os> Space<O> {
                 index.insert(a.base, a.clone());
                 return Err(Error::from_os(e));
             }
+            if a.kind == super::AllocKind::Physical {
+                self.awe_window_released(a);
+            }
             Ok(())
         })
     }
@@ -65,6 +73,12 @@ impl<O: Os> Space<O> {
             |a| {
                 if end > a.end() {
                     return Err(Error::InvalidParameter("the range leaves its allocation"));
+                }
+                if matches!(a.kind, super::AllocKind::LargePages | super::AllocKind::Physical) {
+                    // [I: ReactOS]: large pages and AWE windows cannot be decommitted.
+                    return Err(Error::InvalidAddress(
+                        "large-page and AWE memory cannot be decommitted",
+                    ));
                 }
                 let p = self.page();
                 let (s, e) = self.pages_of(a, start, end);

@@ -12,7 +12,9 @@
 
 mod alloc;
 mod allocation;
+mod awe;
 mod free;
+mod placeholder;
 mod lock;
 mod protect;
 mod query;
@@ -22,7 +24,7 @@ mod watch;
 
 pub(crate) use allocation::gettid as allocation_gettid;
 pub(crate) use allocation::Allocation;
-pub use allocation::WatchKind;
+pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, Regions, State};
 
 use crate::error::{Error, Result};
@@ -48,6 +50,8 @@ pub struct Space<O: Os = LinuxOs> {
     next_id: AtomicU64,
     /// The preferred [`WatchKind`] for new MEM_WRITE_WATCH allocations (0 kernel, 1 signal).
     watch_mode: AtomicU8,
+    /// AWE physical pages and where they are mapped.
+    awe: Mutex<awe::Awe>,
 }
 
 static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
@@ -68,6 +72,7 @@ impl<O: Os> Space<O> {
             index: RwLock::new(BTreeMap::new()),
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
+            awe: Mutex::new(awe::Awe::default()),
             watch_mode: AtomicU8::new(match std::env::var("VIRTMEM_WRITE_WATCH").as_deref() {
                 Ok("signal") | Ok("fallback") => 1,
                 _ => 0,

@@ -1,6 +1,6 @@
 //! VirtualProtect, on virtmem's allocations and on memory virtmem did not allocate.
 
-use super::Space;
+use super::{AllocKind, Space};
 use crate::error::{Error, Result};
 use crate::os::{HostProt, KernelRegion, Os};
 use crate::rules::plan::plan_protect;
@@ -25,6 +25,22 @@ impl<O: Os> Space<O> {
         }
         if end > a.end() {
             return Err(Error::InvalidAddress("the range leaves its allocation"));
+        }
+        match a.kind {
+            AllocKind::LargePages => {
+                // Large pages keep one protection: asking for it again succeeds, anything else
+                // is STATUS_CONFLICTING_ADDRESSES (as Windows' own code answers).
+                let cur = a.read(|t| t.run_at(0).state.protect);
+                return if protection.page_value() == cur {
+                    Ok(cur | a.modifiers)
+                } else {
+                    Err(Error::InvalidAddress("large pages keep their protection"))
+                };
+            }
+            AllocKind::Physical => {
+                return Err(Error::InvalidAddress("AWE windows keep PAGE_READWRITE"));
+            }
+            _ => {}
         }
         let (s, e) = self.pages_of(&a, start, end);
         self.sync(&a, s, e);

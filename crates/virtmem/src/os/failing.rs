@@ -189,4 +189,26 @@ impl<O: Os> Os for FailingOs<O> {
         self.check(Syscall::Watch)?;
         self.inner.watch_clean(addr, len)
     }
+    fn map_large(
+        &self,
+        placement: Placement,
+        len: usize,
+        prot: HostProt,
+        page: usize,
+    ) -> Result<usize, OsError> {
+        self.check(Syscall::MapLarge)?;
+        self.inner.map_large(placement, len, prot, page)
+    }
+    fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
+        self.check(Syscall::Physical)?;
+        self.inner.phys_reserve(pages)
+    }
+    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+        self.check(Syscall::Physical)?;
+        self.inner.phys_map(addr, first, count, prot)
+    }
+    fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
+        self.check(Syscall::Physical)?;
+        self.inner.phys_discard(first, count)
+    }
 }

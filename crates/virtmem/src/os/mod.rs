@@ -1,16 +1,16 @@
 //! The operating-system seam: everything virtmem asks of the kernel goes through [`Os`].
 //!
 //! The engine (`crate::engine`) decides *what* must happen by the Windows rules; an [`Os`]
-//! implementation only does it. Two implementations live here:
+//! implementation only does it. Three implementations live here:
 //!
 //! * [`linux::LinuxOs`]: real memory, through `rustix` (and `libc` for what rustix lacks).
 //! * [`failing::FailingOs`]: wraps another backend and fails a chosen syscall, so tests can
 //!   prove that every operation rolls back.
-//!
-//! A simulated backend (no real memory) implements the same trait.
+//! * [`sim::SimOs`]: a simulated address space (no real memory, deterministic).
 
 pub mod failing;
 pub mod linux;
+pub mod sim;
 
 use std::fmt;
 
@@ -107,6 +107,10 @@ pub enum Syscall {
     ResetUndo,
     /// Kernel write tracking (userfaultfd registration, write-protection, PAGEMAP_SCAN).
     Watch,
+    /// Large pages (`MAP_HUGETLB`).
+    MapLarge,
+    /// The physical-page store of AWE (memfd size, mapping, discarding).
+    Physical,
 }
 
 /// Why the kernel refused, classified for the Win32 error mapping.
@@ -261,6 +265,27 @@ pub trait Os: Send + Sync + 'static {
     /// (guard pages and signal-driven write watch rely on that).
     fn real_memory(&self) -> bool;
 
+    /// Whether this backend simulates memory accesses itself (no real memory): accesses go
+    /// through `Space::read` / `Space::write`, which raise guard-page and write-watch faults
+    /// the way the signal handler does on real memory. Default: no.
+    fn simulated_faults(&self) -> bool {
+        false
+    }
+
+    /// Simulated backends only: copies the contents of `[addr, addr+buf.len())` into `buf`,
+    /// without any protection check (the caller checked). Returns false if unsupported or
+    /// not mapped.
+    fn sim_read(&self, _addr: usize, _buf: &mut [u8]) -> bool {
+        false
+    }
+
+    /// Simulated backends only: stores `bytes` at `addr` without any protection check (the
+    /// caller checked), recording the write for kernel write tracking. Returns false if
+    /// unsupported or not mapped.
+    fn sim_write(&self, _addr: usize, _bytes: &[u8]) -> bool {
+        false
+    }
+
     /// Whether the kernel can track writes itself (see [`Os::watch_register`]).
     fn watch_supported(&self) -> bool;
 
@@ -284,4 +309,26 @@ pub trait Os: Send + Sync + 'static {
 
     /// Cleans every page of `[addr, addr+len)`.
     fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError>;
+
+    /// Maps `len` bytes of large pages of `page` bytes, committed and resident at once.
+    /// Fails (never falls back to small pages silently) when none can be had: an error of
+    /// kind `Other` means the pool had too few free pages, `LockQuota` no permission.
+    fn map_large(
+        &self,
+        placement: Placement,
+        len: usize,
+        prot: HostProt,
+        page: usize,
+    ) -> Result<usize, OsError>;
+
+    /// Makes sure the physical-page store (AWE) holds at least `pages` pages.
+    fn phys_reserve(&self, pages: usize) -> Result<(), OsError>;
+
+    /// Maps `count` consecutive physical pages starting at page `first` of the store at
+    /// `addr`, replacing what is there (memory of an AWE window the caller owns).
+    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError>;
+
+    /// Gives back the memory of `count` physical pages from `first` (they read as zero when
+    /// handed out again).
+    fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError>;
 }

@@ -7,4 +7,4 @@ pub mod protection;
 pub mod requests;
 
 pub use protection::Protection;
-pub use requests::{AllocRequest, FreeRequest, Placement};
+pub use requests::{AllocRequest, ExtendedParameter, FreeRequest, Placement};

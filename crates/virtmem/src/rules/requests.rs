@@ -15,6 +15,18 @@ pub enum Placement {
     Anywhere,
     /// The highest suitable free range (MEM_TOP_DOWN).
     TopDown,
+    /// Anywhere inside `[lowest, highest_end)`, aligned to `align` (VirtualAlloc2's
+    /// MEM_ADDRESS_REQUIREMENTS), the highest such range with `top_down`.
+    Within {
+        /// Lowest acceptable base.
+        lowest: usize,
+        /// Highest acceptable end (exclusive).
+        highest_end: usize,
+        /// Alignment of the base (a power of two, at least the granularity).
+        align: usize,
+        /// MEM_TOP_DOWN.
+        top_down: bool,
+    },
 }
 
 /// A validated VirtualAlloc request.
@@ -60,6 +72,200 @@ pub enum AllocRequest {
         /// End.
         end: usize,
     },
+    /// VirtualAlloc2 MEM_RESERVE|MEM_RESERVE_PLACEHOLDER: a new placeholder.
+    ReservePlaceholder {
+        /// Where.
+        placement: Placement,
+        /// Size in bytes.
+        size: usize,
+    },
+    /// VirtualAlloc2 MEM_REPLACE_PLACEHOLDER: the placeholder at `base` of exactly `size`
+    /// bytes becomes an ordinary allocation.
+    ReplacePlaceholder {
+        /// The placeholder's base.
+        base: usize,
+        /// Its size.
+        size: usize,
+        /// MEM_COMMIT too.
+        commit: bool,
+        /// The new allocation's protection.
+        protection: Protection,
+        /// MEM_WRITE_WATCH.
+        write_watch: bool,
+    },
+}
+
+/// One extended parameter of VirtualAlloc2, as the Win32 face decoded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtendedParameter {
+    /// MemExtendedParameterAddressRequirements: a MEM_ADDRESS_REQUIREMENTS.
+    AddressRequirements {
+        /// LowestStartingAddress (0: no limit).
+        lowest: usize,
+        /// HighestEndingAddress (0: no limit).
+        highest: usize,
+        /// Alignment (0: the granularity).
+        alignment: usize,
+    },
+    /// MemExtendedParameterNumaNode: a preference, accepted and ignored.
+    NumaNode(u32),
+    /// Any other type (its raw value).
+    Other(i32),
+}
+
+/// Validates VirtualAlloc2 / VirtualAlloc2FromApp (`windows-cases.md` §L–M): the placeholder
+/// flags and extended parameters, then everything VirtualAlloc checks.
+pub fn validate_alloc2(
+    layout: &Layout,
+    addr: usize,
+    size: usize,
+    alloc_type: u32,
+    protect: u32,
+    params: &[ExtendedParameter],
+    flavor: AllocFlavor,
+) -> Result<AllocRequest> {
+    let t = alloc_type;
+    let reserve_ph = t & MEM_RESERVE_PLACEHOLDER != 0;
+    let replace_ph = t & MEM_REPLACE_PLACEHOLDER != 0;
+    let mut requirements = None;
+    for p in params {
+        match *p {
+            ExtendedParameter::AddressRequirements { .. } if requirements.is_some() => {
+                return Err(Error::InvalidParameter("extended parameter type given twice"));
+            }
+            ExtendedParameter::AddressRequirements {
+                lowest,
+                highest,
+                alignment,
+            } => requirements = Some((lowest, highest, alignment)),
+            ExtendedParameter::NumaNode(_) => {}
+            ExtendedParameter::Other(ty) => {
+                if ty <= 0 || ty >= MemExtendedParameterMax {
+                    return Err(Error::InvalidParameter("invalid extended parameter type"));
+                }
+                return Err(Error::NotSupported("this VirtualAlloc2 extended parameter"));
+            }
+        }
+    }
+    if reserve_ph || replace_ph {
+        if t & MEM_RESERVE == 0 {
+            // REPLACE_PLACEHOLDER alone or with MEM_COMMIT only (case 138).
+            return Err(Error::InvalidParameter("placeholder flags need MEM_RESERVE"));
+        }
+        if reserve_ph && replace_ph {
+            return Err(Error::InvalidParameter("reserve and replace a placeholder at once"));
+        }
+        if reserve_ph {
+            if t & !(MEM_RESERVE | MEM_RESERVE_PLACEHOLDER | MEM_TOP_DOWN) != 0 {
+                return Err(Error::InvalidParameter("a placeholder takes no other flags"));
+            }
+            if protect != PAGE_NOACCESS {
+                return Err(Error::InvalidParameter("a placeholder must be PAGE_NOACCESS"));
+            }
+        }
+    }
+    // Everything VirtualAlloc checks, with the placeholder bits taken out.
+    let plain = t & !(MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER);
+    let req = validate_alloc(layout, addr, size, plain, protect, flavor)?;
+    if let Some((lowest, highest, alignment)) = requirements {
+        let mut placement = requirements_placement(layout, lowest, highest, alignment)?;
+        if let Placement::Within { top_down, .. } = &mut placement {
+            *top_down = t & MEM_TOP_DOWN != 0;
+        }
+        if addr != 0 {
+            return Err(Error::InvalidParameter("address requirements need a NULL address"));
+        }
+        if t & MEM_RESERVE == 0 {
+            return Err(Error::InvalidParameter("address requirements need MEM_RESERVE"));
+        }
+        return Ok(match req {
+            AllocRequest::Reserve {
+                size,
+                commit,
+                protection,
+                write_watch,
+                large_pages,
+                physical,
+                ..
+            } if !reserve_ph && !replace_ph => AllocRequest::Reserve {
+                placement,
+                size,
+                commit,
+                protection,
+                write_watch,
+                large_pages,
+                physical,
+            },
+            AllocRequest::Reserve { size, .. } if reserve_ph => {
+                AllocRequest::ReservePlaceholder { placement, size }
+            }
+            _ => return Err(Error::InvalidParameter("address requirements with this request")),
+        });
+    }
+    Ok(match req {
+        AllocRequest::Reserve {
+            placement, size, ..
+        } if reserve_ph => AllocRequest::ReservePlaceholder { placement, size },
+        AllocRequest::Reserve {
+            placement: Placement::Fixed(_),
+            commit,
+            protection,
+            write_watch,
+            ..
+        } if replace_ph => {
+            // Placeholders split at page granularity: the base is the page, not the granule.
+            let (base, end) = layout.touched_pages(addr, size).expect("validated");
+            AllocRequest::ReplacePlaceholder {
+                base,
+                size: end - base,
+                commit,
+                protection,
+                write_watch,
+            }
+        }
+        _ if replace_ph => {
+            return Err(Error::InvalidParameter("MEM_REPLACE_PLACEHOLDER needs an address"));
+        }
+        other => other,
+    })
+}
+
+/// MEM_ADDRESS_REQUIREMENTS → a placement (cases 127–131).
+fn requirements_placement(
+    layout: &Layout,
+    lowest: usize,
+    highest: usize,
+    alignment: usize,
+) -> Result<Placement> {
+    let g = layout.granularity;
+    if highest != 0 && ((highest + 1) % layout.page_size != 0 || highest > layout.max_address) {
+        return Err(Error::InvalidParameter(
+            "HighestEndingAddress must be a page boundary minus 1 inside user space",
+        ));
+    }
+    if lowest % g != 0 || lowest > layout.max_address {
+        return Err(Error::InvalidParameter(
+            "LowestStartingAddress must be granularity-aligned inside user space",
+        ));
+    }
+    if highest != 0 && lowest > highest {
+        return Err(Error::InvalidParameter("LowestStartingAddress above HighestEndingAddress"));
+    }
+    if alignment != 0 && (!alignment.is_power_of_two() || alignment < g) {
+        return Err(Error::InvalidParameter(
+            "Alignment must be a power of two at least the granularity",
+        ));
+    }
+    Ok(Placement::Within {
+        lowest: lowest.max(layout.min_address),
+        highest_end: if highest == 0 {
+            layout.allocatable_end()
+        } else {
+            (highest + 1).min(layout.allocatable_end())
+        },
+        align: alignment.max(g),
+        top_down: false,
+    })
 }
 
 /// Which VirtualAlloc flavour is asking: the FromApp variants forbid executable protections.

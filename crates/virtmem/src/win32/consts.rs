@@ -154,6 +154,10 @@ pub const SEC_LARGE_PAGES: PAGE_PROTECTION_FLAGS = 0x8000_0000;
 
 /// The operation completed successfully.
 pub const ERROR_SUCCESS: WIN32_ERROR = 0;
+/// ERROR_INTERNAL_ERROR: what a virtmem call that panicked internally reports.
+pub const ERROR_INTERNAL_ERROR: WIN32_ERROR = 1359;
+/// ERROR_BUSY: ReclaimVirtualMemory found discarded contents.
+pub const ERROR_BUSY: WIN32_ERROR = 170;
 /// Access is denied.
 pub const ERROR_ACCESS_DENIED: WIN32_ERROR = 5;
 /// The handle is invalid.

@@ -9,8 +9,7 @@ thread_local! {
     static LAST_ERROR: Cell<u32> = const { Cell::new(0) };
 }
 
-/// ERROR_INTERNAL_ERROR: what a call that panicked inside virtmem reports.
-pub(crate) const ERROR_INTERNAL_ERROR: u32 = 1359;
+use super::consts::ERROR_INTERNAL_ERROR;
 
 /// Returns the calling thread's last error code.
 #[no_mangle]

@@ -1,4 +1,5 @@
 //! The memory functions of `Win32::System::Memory`.
+#![allow(non_upper_case_globals)]
 
 use super::consts::*;
 use super::last_error::win32_call;
@@ -6,6 +7,7 @@ use super::types::*;
 use crate::engine::{MemoryInfo, Space};
 use crate::error::{Error, Result};
 use crate::rules::requests::AllocFlavor;
+use crate::rules::ExtendedParameter;
 use core::ffi::c_void;
 use std::ptr::null_mut;
 
@@ -91,76 +93,73 @@ pub unsafe extern "system" fn VirtualAllocFromApp(
     alloc(baseaddress, size, allocationtype, protection, true)
 }
 
-/// Validates VirtualAlloc2's extra arguments; `Ok` means "behave like VirtualAlloc".
-unsafe fn alloc2_checks(
+/// Decodes VirtualAlloc2's process handle and extended parameters.
+unsafe fn alloc2(
     process: HANDLE,
-    baseaddress: usize,
+    baseaddress: *const c_void,
     size: usize,
     allocationtype: u32,
     pageprotection: u32,
     extendedparameters: *mut MEM_EXTENDED_PARAMETER,
     parametercount: u32,
-) -> Result<()> {
-    if !process.is_null() {
-        check_process(process)?; // NULL means the current process.
-    }
-    if parametercount > 0 {
-        if extendedparameters.is_null() {
-            return Err(Error::InvalidParameter(
-                "extended parameters: count without array",
-            ));
+    from_app: bool,
+) -> *mut c_void {
+    win32_call(null_mut(), || {
+        if !process.is_null() {
+            check_process(process)?; // NULL means the current process.
         }
+        if parametercount > 0 && extendedparameters.is_null() {
+            return Err(Error::InvalidParameter("extended parameters: count without array"));
+        }
+        let mut params = Vec::with_capacity(parametercount as usize);
         let mut seen = 0u64;
         for i in 0..parametercount as usize {
             // SAFETY: the caller passes `parametercount` readable parameters.
-            let p = unsafe { &*extendedparameters.add(i) };
+            let p = unsafe { extendedparameters.add(i).read_unaligned() };
             let ty = (p.Anonymous1._bitfield & 0xFF) as i32;
             if ty <= MemExtendedParameterInvalidType || ty >= MemExtendedParameterMax {
                 return Err(Error::InvalidParameter("invalid extended parameter type"));
             }
             if seen & (1 << ty) != 0 {
-                return Err(Error::InvalidParameter(
-                    "extended parameter type given twice",
-                ));
+                return Err(Error::InvalidParameter("extended parameter type given twice"));
             }
             seen |= 1 << ty;
+            params.push(match ty {
+                MemExtendedParameterAddressRequirements => {
+                    // SAFETY: the Pointer member of this type points to the requirements.
+                    let r = unsafe { p.Anonymous2.Pointer } as *const MEM_ADDRESS_REQUIREMENTS;
+                    if r.is_null() {
+                        return Err(Error::InvalidParameter("NULL MEM_ADDRESS_REQUIREMENTS"));
+                    }
+                    // SAFETY: non-NULL, supplied by the caller.
+                    let r = unsafe { r.read_unaligned() };
+                    ExtendedParameter::AddressRequirements {
+                        lowest: r.LowestStartingAddress as usize,
+                        highest: r.HighestEndingAddress as usize,
+                        alignment: r.Alignment,
+                    }
+                }
+                // SAFETY: the ULong member of a NUMA-node parameter.
+                MemExtendedParameterNumaNode => ExtendedParameter::NumaNode(unsafe { p.Anonymous2.ULong }),
+                other => ExtendedParameter::Other(other),
+            });
         }
-    }
-    let placeholder = allocationtype & (MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER);
-    if placeholder != 0 {
-        if allocationtype & MEM_RESERVE == 0 {
-            return Err(Error::InvalidParameter(
-                "placeholder flags need MEM_RESERVE",
-            ));
-        }
-        if allocationtype & MEM_RESERVE_PLACEHOLDER != 0 && pageprotection != PAGE_NOACCESS {
-            return Err(Error::InvalidParameter(
-                "a placeholder must be PAGE_NOACCESS",
-            ));
-        }
-        if allocationtype & MEM_REPLACE_PLACEHOLDER != 0 {
-            // virtmem creates no placeholders, so whatever is there is not one.
-            return Err(Error::InvalidAddress("the range is not a placeholder"));
-        }
-        let s = Space::native();
-        let l = s.layout();
-        if baseaddress != 0 {
-            let start = l.granule_floor(baseaddress);
-            let end = baseaddress.saturating_add(size);
-            if !s.range_is_free(start, end) {
-                return Err(Error::InvalidAddress("the range is not free"));
-            }
-        }
-        return Err(Error::NotSupported("placeholders (VirtualAlloc2)"));
-    }
-    if parametercount > 0 {
-        return Err(Error::NotSupported("VirtualAlloc2 extended parameters"));
-    }
-    Ok(())
+        Space::native()
+            .virtual_alloc2(
+                baseaddress as usize,
+                size,
+                allocationtype,
+                pageprotection,
+                &params,
+                AllocFlavor { from_app },
+            )
+            .map(|p| p as *mut c_void)
+    })
 }
 
-/// VirtualAlloc2: VirtualAlloc with a process handle (NULL = current process) and extended
-/// parameters. Placeholders and extended parameters are not supported yet (ERROR_NOT_SUPPORTED).
+/// VirtualAlloc2: VirtualAlloc with a process handle (NULL = current process), placeholders
+/// (MEM_RESERVE_PLACEHOLDER, MEM_REPLACE_PLACEHOLDER) and extended parameters (address
+/// requirements; a NUMA node is accepted and ignored).
 #[no_mangle]
 pub unsafe extern "system" fn VirtualAlloc2(
     process: HANDLE,
@@ -171,29 +170,19 @@ pub unsafe extern "system" fn VirtualAlloc2(
     extendedparameters: *mut MEM_EXTENDED_PARAMETER,
     parametercount: u32,
 ) -> *mut c_void {
-    win32_call(null_mut(), || {
-        // SAFETY: forwarded caller contract.
-        unsafe {
-            alloc2_checks(
-                process,
-                baseaddress as usize,
-                size,
-                allocationtype,
-                pageprotection,
-                extendedparameters,
-                parametercount,
-            )
-        }?;
-        Space::native()
-            .virtual_alloc(
-                baseaddress as usize,
-                size,
-                allocationtype,
-                pageprotection,
-                AllocFlavor::default(),
-            )
-            .map(|p| p as *mut c_void)
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        alloc2(
+            process,
+            baseaddress,
+            size,
+            allocationtype,
+            pageprotection,
+            extendedparameters,
+            parametercount,
+            false,
+        )
+    }
 }
 
 /// VirtualAlloc2 for apps: like VirtualAlloc2, without executable protections.
@@ -207,30 +196,19 @@ pub unsafe extern "system" fn VirtualAlloc2FromApp(
     extendedparameters: *mut MEM_EXTENDED_PARAMETER,
     parametercount: u32,
 ) -> *mut c_void {
-    win32_call(null_mut(), || {
-        crate::rules::Protection::parse(pageprotection, true)?;
-        // SAFETY: forwarded caller contract.
-        unsafe {
-            alloc2_checks(
-                process,
-                baseaddress as usize,
-                size,
-                allocationtype,
-                pageprotection,
-                extendedparameters,
-                parametercount,
-            )
-        }?;
-        Space::native()
-            .virtual_alloc(
-                baseaddress as usize,
-                size,
-                allocationtype,
-                pageprotection,
-                AllocFlavor { from_app: true },
-            )
-            .map(|p| p as *mut c_void)
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        alloc2(
+            process,
+            baseaddress,
+            size,
+            allocationtype,
+            pageprotection,
+            extendedparameters,
+            parametercount,
+            true,
+        )
+    }
 }
 
 /// Decommits or releases pages (see `semantics.md` §3).
@@ -491,22 +469,58 @@ pub extern "C" fn virtmem_set_guard_page_handler(
     }));
 }
 
+/// Runs `f`, which returns a Win32 error code, turning a panic into ERROR_INTERNAL_ERROR.
+fn code_call(f: impl FnOnce() -> u32) -> u32 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(ERROR_INTERNAL_ERROR)
+}
+
 /// MEM_RESET as a function that returns a Win32 error code (ERROR_SUCCESS on success).
 #[no_mangle]
-pub unsafe extern "system" fn DiscardVirtualMemory(
+pub unsafe extern "system" fn DiscardVirtualMemory(virtualaddress: *mut c_void, size: usize) -> u32 {
+    code_call(|| {
+        match Space::native().virtual_alloc(
+            virtualaddress as usize,
+            size,
+            MEM_RESET,
+            PAGE_NOACCESS,
+            AllocFlavor::default(),
+        ) {
+            Ok(_) => ERROR_SUCCESS,
+            Err(e) => e.win32_code(),
+        }
+    })
+}
+
+/// Offers memory back to the system: MEM_RESET of the range (the priority is a hint).
+/// Returns a Win32 error code.
+#[no_mangle]
+pub unsafe extern "system" fn OfferVirtualMemory(
     virtualaddress: *mut c_void,
     size: usize,
+    _priority: i32,
 ) -> u32 {
-    match Space::native().virtual_alloc(
-        virtualaddress as usize,
-        size,
-        MEM_RESET,
-        PAGE_NOACCESS,
-        AllocFlavor::default(),
-    ) {
-        Ok(_) => ERROR_SUCCESS,
-        Err(e) => e.win32_code(),
-    }
+    // SAFETY: same contract as DiscardVirtualMemory.
+    unsafe { DiscardVirtualMemory(virtualaddress, size) }
+}
+
+/// Reclaims offered memory: MEM_RESET_UNDO of the range. Returns ERROR_SUCCESS if every byte
+/// is intact, ERROR_BUSY (170) if some contents were discarded (as Windows documents), or the
+/// error code of an invalid request.
+#[no_mangle]
+pub unsafe extern "system" fn ReclaimVirtualMemory(virtualaddress: *const c_void, size: usize) -> u32 {
+    code_call(|| {
+        match Space::native().virtual_alloc(
+            virtualaddress as usize,
+            size,
+            MEM_RESET_UNDO,
+            PAGE_NOACCESS,
+            AllocFlavor::default(),
+        ) {
+            Ok(_) => ERROR_SUCCESS,
+            Err(Error::ResetDataLost) => 170,
+            Err(e) => e.win32_code(),
+        }
+    })
 }
 
 /// A prefetch hint: validated, then accepted (Linux reads memory in on demand anyway).
@@ -526,7 +540,8 @@ pub unsafe extern "system" fn PrefetchVirtualMemory(
     })
 }
 
-/// AWE: not supported yet (ERROR_NOT_SUPPORTED after the handle and pointer checks).
+/// AWE: allocates physical pages; `*numberofpages` gets how many were allocated and
+/// `pagearray` their frame numbers.
 #[no_mangle]
 pub unsafe extern "system" fn AllocateUserPhysicalPages(
     hprocess: HANDLE,
@@ -538,39 +553,101 @@ pub unsafe extern "system" fn AllocateUserPhysicalPages(
         if numberofpages.is_null() || pagearray.is_null() {
             return Err(Error::NoAccess("NULL argument"));
         }
-        Err(Error::NotSupported("AWE physical pages"))
+        // SAFETY: checked non-NULL.
+        let n = unsafe { numberofpages.read_unaligned() };
+        let pfns = Space::native().allocate_physical_pages(n)?;
+        for (i, &f) in pfns.iter().enumerate() {
+            // SAFETY: the caller passes an array of at least `n` entries.
+            unsafe { pagearray.add(i).write_unaligned(f) };
+        }
+        // SAFETY: checked non-NULL.
+        unsafe { numberofpages.write_unaligned(pfns.len()) };
+        Ok(TRUE)
     })
 }
 
-/// AWE: not supported yet (ERROR_NOT_SUPPORTED).
+/// AWE: AllocateUserPhysicalPages with a preferred NUMA node (ignored).
+#[no_mangle]
+pub unsafe extern "system" fn AllocateUserPhysicalPagesNuma(
+    hprocess: HANDLE,
+    numberofpages: *mut usize,
+    pagearray: *mut usize,
+    _nndpreferred: u32,
+) -> BOOL {
+    // SAFETY: same contract.
+    unsafe { AllocateUserPhysicalPages(hprocess, numberofpages, pagearray) }
+}
+
+/// AWE: maps physical pages into a MEM_PHYSICAL window at `virtualaddress` (a NULL array
+/// unmaps the range).
 #[no_mangle]
 pub unsafe extern "system" fn MapUserPhysicalPages(
-    _virtualaddress: *const c_void,
-    _numberofpages: usize,
-    _pagearray: *const usize,
+    virtualaddress: *const c_void,
+    numberofpages: usize,
+    pagearray: *const usize,
 ) -> BOOL {
-    win32_call(FALSE, || Err(Error::NotSupported("AWE physical pages")))
+    win32_call(FALSE, || {
+        let pfns = if pagearray.is_null() {
+            None
+        } else {
+            // SAFETY: the caller passes `numberofpages` frame numbers.
+            Some(unsafe { std::slice::from_raw_parts(pagearray, numberofpages) })
+        };
+        Space::native()
+            .map_physical_pages(virtualaddress as usize, numberofpages, pfns)
+            .map(|()| TRUE)
+    })
 }
 
-/// AWE: not supported yet (ERROR_NOT_SUPPORTED).
+/// AWE: maps physical pages at scattered window addresses (a NULL array, or a 0 frame,
+/// unmaps).
 #[no_mangle]
 pub unsafe extern "system" fn MapUserPhysicalPagesScatter(
-    _virtualaddresses: *const *const c_void,
-    _numberofpages: usize,
-    _pagearray: *const usize,
+    virtualaddresses: *const *const c_void,
+    numberofpages: usize,
+    pagearray: *const usize,
 ) -> BOOL {
-    win32_call(FALSE, || Err(Error::NotSupported("AWE physical pages")))
+    win32_call(FALSE, || {
+        if virtualaddresses.is_null() {
+            return Err(Error::NoAccess("VirtualAddresses is NULL"));
+        }
+        // SAFETY: the caller passes `numberofpages` addresses.
+        let addrs: Vec<usize> = unsafe { std::slice::from_raw_parts(virtualaddresses, numberofpages) }
+            .iter()
+            .map(|&a| a as usize)
+            .collect();
+        let pfns = if pagearray.is_null() {
+            None
+        } else {
+            // SAFETY: and as many frame numbers.
+            Some(unsafe { std::slice::from_raw_parts(pagearray, numberofpages) })
+        };
+        Space::native()
+            .map_physical_pages_scatter(&addrs, pfns)
+            .map(|()| TRUE)
+    })
 }
 
-/// AWE: not supported yet (ERROR_NOT_SUPPORTED after the handle check).
+/// AWE: frees physical pages (unmapping them first); `*numberofpages` gets how many were
+/// freed.
 #[no_mangle]
 pub unsafe extern "system" fn FreeUserPhysicalPages(
     hprocess: HANDLE,
-    _numberofpages: *mut usize,
-    _pagearray: *const usize,
+    numberofpages: *mut usize,
+    pagearray: *const usize,
 ) -> BOOL {
     win32_call(FALSE, || {
         check_process(hprocess)?;
-        Err(Error::NotSupported("AWE physical pages"))
+        if numberofpages.is_null() || pagearray.is_null() {
+            return Err(Error::NoAccess("NULL argument"));
+        }
+        // SAFETY: checked non-NULL; the caller passes that many frame numbers.
+        let n = unsafe { numberofpages.read_unaligned() };
+        // SAFETY: as above.
+        let pfns = unsafe { std::slice::from_raw_parts(pagearray, n) };
+        let (freed, r) = Space::native().free_physical_pages(pfns);
+        // SAFETY: checked non-NULL.
+        unsafe { numberofpages.write_unaligned(freed) };
+        r.map(|()| TRUE)
     })
 }

@@ -11,7 +11,9 @@
 //! | MEM_RESET | `MADV_FREE` (`MADV_DONTNEED` where missing) |
 //! | lock | `mlock` / `munlock` |
 
+mod large;
 pub(crate) mod pagemap;
+mod physical;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
 pub(crate) mod watch;
@@ -64,7 +66,7 @@ fn near_map_limit() -> bool {
     procmaps::map_count() + 3 >= procmaps::max_map_count()
 }
 
-fn err(call: Syscall, e: Errno, kind: OsErrorKind) -> OsError {
+pub(crate) fn err(call: Syscall, e: Errno, kind: OsErrorKind) -> OsError {
     OsError {
         call,
         errno: e.raw_os_error(),
@@ -79,7 +81,7 @@ impl LinuxOs {
     }
 
     /// One `mmap` of anonymous private memory; `fixed` = `MAP_FIXED_NOREPLACE`.
-    fn mmap(&self, addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize, Errno> {
+    pub(crate) fn mmap(&self, addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize, Errno> {
         let mut flags = MapFlags::PRIVATE;
         if fixed {
             flags |= MapFlags::FIXED_NOREPLACE;
@@ -96,7 +98,7 @@ impl LinuxOs {
         Ok(p)
     }
 
-    fn munmap(&self, addr: usize, len: usize) {
+    pub(crate) fn munmap(&self, addr: usize, len: usize) {
         // SAFETY: only called on a mapping this backend just created and nobody else knows.
         let _ = unsafe { mm::munmap(addr as *mut c_void, len) };
     }
@@ -417,5 +419,27 @@ impl Os for LinuxOs {
 
     fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError> {
         watch::protect(addr, len).map_err(|e| err(Syscall::Watch, e, OsErrorKind::Other))
+    }
+
+    fn map_large(
+        &self,
+        placement: Placement,
+        len: usize,
+        prot: HostProt,
+        page: usize,
+    ) -> Result<usize, OsError> {
+        large::map_large(self, placement, len, prot, page)
+    }
+
+    fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
+        physical::reserve(pages, self.page_size())
+    }
+
+    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+        physical::map(addr, first, count, prot_flags(prot), self.page_size())
+    }
+
+    fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
+        physical::discard(first, count, self.page_size())
     }
 }

@@ -1,0 +1,294 @@
+//! AWE (Address Windowing Extensions): physical pages mapped into MEM_PHYSICAL windows
+//! (`semantics.md` §9).
+//!
+//! Physical pages live in the backend's store (a memfd on Linux); a page's frame number is its
+//! index in the store plus one (0 is never a frame). A page is mapped at one window address at
+//! a time and keeps its contents when it moves. A window's pages read, in VirtualQuery, as
+//! committed PAGE_READWRITE where a physical page is mapped and committed PAGE_NOACCESS where
+//! none is (Windows reports each AWE page's protection from its page table entry).
+//!
+//! Lock order: window operation locks (ascending), then the AWE table.
+//!
+//! Error codes that Microsoft does not document are ours (README): an unaligned address, a
+//! range outside one MEM_PHYSICAL window, a count of 0, a frame not allocated by this process,
+//! a frame given twice or already mapped at another address → ERROR_INVALID_PARAMETER.
+
+use super::{AllocKind, Allocation, Space};
+use crate::error::{Error, Result};
+use crate::os::{HostProt, Os};
+use crate::runs::PageState;
+use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The process's physical pages and where they are mapped.
+#[derive(Default)]
+pub(crate) struct Awe {
+    /// Store indices handed out and not freed.
+    owned: BTreeSet<usize>,
+    /// Store indices freed, to hand out again.
+    free: Vec<usize>,
+    /// The next never-used store index.
+    next: usize,
+    /// Store index → window address it is mapped at.
+    mapped: HashMap<usize, usize>,
+    /// Window address → store index mapped there.
+    at: HashMap<usize, usize>,
+}
+
+fn bad(why: &'static str) -> Error {
+    Error::InvalidParameter(why)
+}
+
+impl<O: Os> Space<O> {
+    fn awe(&self) -> std::sync::MutexGuard<'_, Awe> {
+        self.awe.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// AllocateUserPhysicalPages: `n` physical pages (zero-filled); their frame numbers.
+    pub fn allocate_physical_pages(&self, n: usize) -> Result<Vec<usize>> {
+        if n == 0 {
+            return Err(bad("NumberOfPages is 0"));
+        }
+        let mut awe = self.awe();
+        let reuse = n.min(awe.free.len());
+        let fresh = n - reuse;
+        let top = awe.next + fresh;
+        self.os.phys_reserve(top).map_err(Error::from_os)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..reuse {
+            let i = awe.free.pop().expect("counted");
+            out.push(i);
+        }
+        out.extend(awe.next..top);
+        awe.next = top;
+        for &i in &out {
+            awe.owned.insert(i);
+        }
+        Ok(out.into_iter().map(|i| i + 1).collect())
+    }
+
+    /// The window holding `[addr, addr+len)`, or 87.
+    fn window(&self, addr: usize, len: usize) -> Result<Arc<Allocation>> {
+        if addr % self.page() != 0 {
+            return Err(bad("the address is not page aligned"));
+        }
+        let a = self.find(addr).ok_or(bad("not an AWE window"))?;
+        if a.kind != AllocKind::Physical || addr.checked_add(len).is_none_or(|e| e > a.end()) {
+            return Err(bad("not inside one AWE window"));
+        }
+        Ok(a)
+    }
+
+    /// MapUserPhysicalPages: maps frames `pfns` at `addr..` (or unmaps `n` pages with `None`).
+    pub fn map_physical_pages(&self, addr: usize, n: usize, pfns: Option<&[usize]>) -> Result<()> {
+        if n == 0 {
+            return Err(bad("NumberOfPages is 0"));
+        }
+        let p = self.page();
+        let len = n.checked_mul(p).ok_or(bad("too many pages"))?;
+        let addrs: Vec<usize> = (0..n).map(|i| addr + i * p).collect();
+        let w = self.window(addr, len)?;
+        self.map_scattered(&[w], &addrs, pfns)
+    }
+
+    /// MapUserPhysicalPagesScatter: maps `pfns[i]` at `addrs[i]` (a frame of 0, or `None`
+    /// for all, unmaps).
+    pub fn map_physical_pages_scatter(&self, addrs: &[usize], pfns: Option<&[usize]>) -> Result<()> {
+        if addrs.is_empty() {
+            return Err(bad("NumberOfPages is 0"));
+        }
+        let mut windows: Vec<Arc<Allocation>> = Vec::new();
+        for &a in addrs {
+            let w = self.window(a, self.page())?;
+            if !windows.iter().any(|x| Arc::ptr_eq(x, &w)) {
+                windows.push(w);
+            }
+        }
+        windows.sort_by_key(|w| w.base);
+        self.map_scattered(&windows, addrs, pfns)
+    }
+
+    fn map_scattered(
+        &self,
+        windows: &[Arc<Allocation>],
+        addrs: &[usize],
+        pfns: Option<&[usize]>,
+    ) -> Result<()> {
+        let guards: Option<Vec<_>> = windows.iter().map(|w| w.begin()).collect();
+        let Some(_guards) = guards else {
+            return Err(bad("the AWE window was released"));
+        };
+        let p = self.page();
+        let mut awe = self.awe();
+        // Validate everything first: a failing call changes nothing.
+        let want: Vec<Option<usize>> = match pfns {
+            None => vec![None; addrs.len()],
+            Some(f) => {
+                if f.len() < addrs.len() {
+                    return Err(bad("page array too short"));
+                }
+                f[..addrs.len()]
+                    .iter()
+                    .map(|&pfn| (pfn != 0).then(|| pfn - 1))
+                    .collect()
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for (i, w) in want.iter().enumerate() {
+            if let Some(idx) = *w {
+                if !awe.owned.contains(&idx) {
+                    return Err(bad("a frame number was not allocated by this process"));
+                }
+                if !seen.insert(idx) {
+                    return Err(bad("a frame number is given twice"));
+                }
+                if let Some(&at) = awe.mapped.get(&idx) {
+                    if at != addrs[i] {
+                        return Err(bad("a frame is already mapped at another address"));
+                    }
+                }
+            }
+        }
+        // Apply, remembering how to undo.
+        let mut done: Vec<(usize, Option<usize>)> = Vec::new();
+        let mut failure = None;
+        for (i, &addr) in addrs.iter().enumerate() {
+            let before = awe.at.get(&addr).copied();
+            if before == want[i] {
+                continue;
+            }
+            let r = match want[i] {
+                Some(idx) => self.os.phys_map(addr, idx, 1, HostProt::READ_WRITE),
+                None => self.os.replace_with_reserved(addr, p),
+            };
+            if let Err(e) = r {
+                failure = Some(Error::from_os(e));
+                break;
+            }
+            done.push((addr, before));
+            if let Some(old) = before {
+                awe.mapped.remove(&old);
+                awe.at.remove(&addr);
+            }
+            if let Some(idx) = want[i] {
+                awe.mapped.insert(idx, addr);
+                awe.at.insert(addr, idx);
+            }
+        }
+        if let Some(e) = failure {
+            for (addr, before) in done.into_iter().rev() {
+                if let Some(now) = awe.at.remove(&addr) {
+                    awe.mapped.remove(&now);
+                }
+                let _ = match before {
+                    Some(idx) => self.os.phys_map(addr, idx, 1, HostProt::READ_WRITE),
+                    None => self.os.replace_with_reserved(addr, p),
+                };
+                if let Some(idx) = before {
+                    awe.mapped.insert(idx, addr);
+                    awe.at.insert(addr, idx);
+                }
+            }
+            return Err(e);
+        }
+        for w in windows {
+            self.publish_window(w, &awe);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a window's page runs from the AWE table (mapped: PAGE_READWRITE).
+    fn publish_window(&self, w: &Allocation, awe: &Awe) {
+        let p = self.page();
+        let table = w.read(|t| {
+            let mut t = t.with(0, t.pages(), |_| PageState::committed(PAGE_NOACCESS));
+            let mut mapped: Vec<usize> = awe
+                .at
+                .keys()
+                .filter(|&&a| a >= w.base && a < w.end())
+                .map(|&a| (a - w.base) / p)
+                .collect();
+            mapped.sort_unstable();
+            for i in mapped {
+                t = t.with(i, i + 1, |_| PageState::committed(PAGE_READWRITE));
+            }
+            t
+        });
+        w.publish(table);
+    }
+
+    /// FreeUserPhysicalPages: frees frames (unmapping them first). Returns how many were
+    /// freed; on an invalid frame it stops there with 87 (the count says how far it got).
+    pub fn free_physical_pages(&self, pfns: &[usize]) -> (usize, Result<()>) {
+        let p = self.page();
+        // Which windows are involved (lock order: windows, then the table).
+        let addrs: Vec<usize> = {
+            let awe = self.awe();
+            pfns.iter()
+                .filter_map(|&f| f.checked_sub(1).and_then(|i| awe.mapped.get(&i).copied()))
+                .collect()
+        };
+        let mut windows: Vec<Arc<Allocation>> = Vec::new();
+        for a in addrs {
+            if let Some(w) = self.find(a) {
+                if !windows.iter().any(|x| Arc::ptr_eq(x, &w)) {
+                    windows.push(w);
+                }
+            }
+        }
+        windows.sort_by_key(|w| w.base);
+        let guards: Option<Vec<_>> = windows.iter().map(|w| w.begin()).collect();
+        let Some(_guards) = guards else {
+            return self.free_physical_pages(pfns);
+        };
+        let mut awe = self.awe();
+        let mut freed = 0;
+        let mut result = Ok(());
+        for &f in pfns {
+            let Some(idx) = f.checked_sub(1).filter(|i| awe.owned.contains(i)) else {
+                result = Err(bad("a frame number was not allocated by this process"));
+                break;
+            };
+            if let Some(addr) = awe.mapped.get(&idx).copied() {
+                if !windows.iter().any(|w| addr >= w.base && addr < w.end()) {
+                    // Mapped meanwhile into a window we did not lock: start over.
+                    drop(awe);
+                    drop(_guards);
+                    let (n, r) = self.free_physical_pages(&pfns[freed..]);
+                    return (freed + n, r);
+                }
+                if let Err(e) = self.os.replace_with_reserved(addr, p) {
+                    result = Err(Error::from_os(e));
+                    break;
+                }
+                awe.mapped.remove(&idx);
+                awe.at.remove(&addr);
+            }
+            let _ = self.os.phys_discard(idx, 1);
+            awe.owned.remove(&idx);
+            awe.free.push(idx);
+            freed += 1;
+        }
+        for w in &windows {
+            self.publish_window(w, &awe);
+        }
+        (freed, result)
+    }
+
+    /// A window is being released (its lock is held): its pages are no longer mapped.
+    pub(crate) fn awe_window_released(&self, w: &Allocation) {
+        let mut awe = self.awe();
+        let gone: Vec<usize> = awe
+            .at
+            .keys()
+            .copied()
+            .filter(|&a| a >= w.base && a < w.end())
+            .collect();
+        for a in gone {
+            if let Some(idx) = awe.at.remove(&a) {
+                awe.mapped.remove(&idx);
+            }
+        }
+    }
+}

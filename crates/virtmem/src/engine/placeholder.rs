@@ -1,0 +1,175 @@
+//! VirtualAlloc2 placeholders (`windows-cases.md` §M): reserve, replace, split
+//! (MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER), coalesce (MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS).
+//!
+//! A placeholder is reserved address space held by fresh `PROT_NONE` memory. Splitting and
+//! coalescing change only the bookkeeping (one kernel mapping may back several placeholders);
+//! replacing turns a placeholder into an ordinary allocation at the same place, and
+//! preserving turns such an allocation back into a placeholder with fresh memory (its
+//! contents are gone, case 137).
+
+use super::{AllocKind, Allocation, Space, WatchKind};
+use crate::error::{Error, Result};
+use crate::os::Os;
+use crate::rules::plan::kernel_prot;
+use crate::rules::{Placement, Protection};
+use crate::runs::PageState;
+use crate::win32::consts::PAGE_NOACCESS;
+use std::sync::Arc;
+
+impl<O: Os> Space<O> {
+    /// MEM_RESERVE|MEM_RESERVE_PLACEHOLDER.
+    pub(crate) fn reserve_placeholder(&self, placement: Placement, size: usize) -> Result<usize> {
+        let base = self.map_new(placement, size, crate::os::HostProt::NONE, self.layout.granularity)?;
+        self.insert(self.placeholder(base, size));
+        Ok(base)
+    }
+
+    fn placeholder(&self, base: usize, size: usize) -> Allocation {
+        Allocation::new(
+            base,
+            size,
+            self.layout.page_size,
+            PAGE_NOACCESS,
+            0,
+            self.new_id(),
+            None,
+            PageState::RESERVED,
+        )
+        .of_kind(AllocKind::Placeholder, false)
+    }
+
+    /// Swaps `old` (locked by the caller) for `new` in the index, atomically for lookups.
+    fn swap_in(&self, old: &[Arc<Allocation>], new: Vec<Allocation>) -> Vec<Arc<Allocation>> {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for a in old {
+            a.set_live(false);
+            index.remove(&a.base);
+        }
+        new.into_iter()
+            .map(|a| {
+                let a = Arc::new(a);
+                index.insert(a.base, a.clone());
+                a
+            })
+            .collect()
+    }
+
+    /// MEM_REPLACE_PLACEHOLDER: the placeholder based at `base`, exactly `size` bytes long,
+    /// becomes an ordinary allocation (zero-filled).
+    pub(crate) fn replace_placeholder(
+        &self,
+        base: usize,
+        size: usize,
+        commit: bool,
+        protection: Protection,
+        write_watch: bool,
+    ) -> Result<usize> {
+        let not_ph = Error::InvalidAddress("not a placeholder of that address and size");
+        let a = self.find(base).ok_or(not_ph)?;
+        let guard = a.begin();
+        if guard.is_none() {
+            drop(guard);
+            return self.replace_placeholder(base, size, commit, protection, write_watch);
+        }
+        if a.kind != AllocKind::Placeholder || a.base != base || a.size != size {
+            return Err(not_ph);
+        }
+        let watch = write_watch.then(|| self.write_watch_mode());
+        let initial = if commit {
+            PageState::committed(protection.page_value())
+        } else {
+            PageState::RESERVED
+        };
+        let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
+        if host.any() {
+            self.os.protect(base, size, host).map_err(Error::from_os)?;
+        }
+        if watch == Some(WatchKind::Kernel) {
+            if let Err(e) = self.os.watch_register(base, size) {
+                let _ = self.os.replace_with_reserved(base, size);
+                return Err(Error::from_os(e));
+            }
+        }
+        let new = Allocation::new(
+            base,
+            size,
+            self.layout.page_size,
+            protection.value(),
+            protection.modifiers(),
+            self.new_id(),
+            watch,
+            initial,
+        )
+        .of_kind(AllocKind::Normal, true);
+        let new = self.swap_in(std::slice::from_ref(&a), vec![new]);
+        if new[0].fault_driven() {
+            crate::fault::add(&new[0]);
+        }
+        Ok(base)
+    }
+
+    /// MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER over pages `[start, end)`: splits a placeholder
+    /// (the range becomes a placeholder of its own), or turns an allocation that replaced a
+    /// placeholder back into one.
+    pub(crate) fn preserve_placeholder(&self, start: usize, end: usize) -> Result<()> {
+        let not_ph = Error::InvalidAddress("the range is not a placeholder");
+        let a = self.find(start).ok_or(not_ph)?;
+        let guard = a.begin();
+        if guard.is_none() {
+            drop(guard);
+            return self.preserve_placeholder(start, end);
+        }
+        if end > a.end() {
+            return Err(not_ph);
+        }
+        match a.kind {
+            AllocKind::Placeholder => {
+                if start == a.base && end == a.end() {
+                    return Err(Error::InvalidAddress("the whole placeholder: nothing to split"));
+                }
+                let mut parts = Vec::new();
+                for (s, e) in [(a.base, start), (start, end), (end, a.end())] {
+                    if e > s {
+                        parts.push(self.placeholder(s, e - s));
+                    }
+                }
+                self.swap_in(std::slice::from_ref(&a), parts);
+                Ok(())
+            }
+            AllocKind::Normal if a.from_placeholder && start == a.base && end == a.end() => {
+                // Fresh memory: the contents go, and with them locks and write tracking.
+                self.os
+                    .replace_with_reserved(a.base, a.size)
+                    .map_err(Error::from_os)?;
+                if a.fault_driven() {
+                    crate::fault::remove(a.base);
+                }
+                self.swap_in(std::slice::from_ref(&a), vec![self.placeholder(a.base, a.size)]);
+                Ok(())
+            }
+            _ => Err(not_ph),
+        }
+    }
+
+    /// MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS over pages `[start, end)`: two or more adjacent
+    /// placeholders spanning exactly the range become one.
+    pub(crate) fn coalesce_placeholders(&self, start: usize, end: usize) -> Result<()> {
+        let bad = Error::InvalidAddress("the range is not exactly a run of placeholders");
+        let parts = self.overlapping(start, end);
+        let guards: Option<Vec<_>> = parts.iter().map(|a| a.begin()).collect();
+        let Some(_guards) = guards else {
+            return self.coalesce_placeholders(start, end);
+        };
+        let contiguous = parts.windows(2).all(|w| w[0].end() == w[1].base);
+        if parts.len() < 2
+            || !contiguous
+            || parts[0].base != start
+            || parts[parts.len() - 1].end() != end
+            || parts.iter().any(|a| a.kind != AllocKind::Placeholder)
+        {
+            return Err(bad);
+        }
+        self.swap_in(&parts, vec![self.placeholder(start, end - start)]);
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! MEM_LARGE_PAGES: huge pages from the kernel's hugetlb pool (`MAP_HUGETLB`), committed and
+//! resident at once (`MAP_POPULATE`). With `VIRTMEM_LARGE_PAGES=transparent` (opt-in,
+//! best effort) ordinary memory aligned to the large-page size is used instead, with
+//! `MADV_HUGEPAGE` and populated at once: the kernel then backs it with transparent huge pages
+//! when it can, and with small pages when it cannot.
+
+use super::{err, procmaps, LinuxOs};
+use crate::os::{HostProt, OsError, OsErrorKind, Placement, Syscall};
+use rustix::io::Errno;
+use rustix::mm::{self, MapFlags};
+use std::ffi::c_void;
+
+/// Whether the opt-in transparent-huge-page mode is on.
+pub(crate) fn transparent() -> bool {
+    static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        matches!(
+            std::env::var("VIRTMEM_LARGE_PAGES").as_deref(),
+            Ok("transparent") | Ok("thp")
+        )
+    })
+}
+
+fn prot_flags(p: HostProt) -> mm::ProtFlags {
+    let mut f = mm::ProtFlags::empty();
+    if p.read() {
+        f |= mm::ProtFlags::READ;
+    }
+    if p.write() {
+        f |= mm::ProtFlags::WRITE;
+    }
+    if p.exec() {
+        f |= mm::ProtFlags::EXEC;
+    }
+    f
+}
+
+fn classify(e: Errno) -> OsError {
+    let kind = match e {
+        Errno::EXIST => OsErrorKind::AddressInUse,
+        Errno::PERM | Errno::ACCESS => OsErrorKind::LockQuota,
+        // ENOMEM / EINVAL from MAP_HUGETLB: the pool cannot supply the pages.
+        _ => OsErrorKind::Other,
+    };
+    err(Syscall::MapLarge, e, kind)
+}
+
+/// One hugetlb mapping at `addr` (`fixed`: MAP_FIXED_NOREPLACE) or anywhere.
+fn hugetlb(addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize, Errno> {
+    let mut flags = MapFlags::PRIVATE | MapFlags::HUGETLB | MapFlags::POPULATE;
+    if fixed {
+        flags |= MapFlags::FIXED_NOREPLACE;
+    }
+    // SAFETY: a new anonymous mapping that replaces nothing (hint or NOREPLACE).
+    let p = unsafe { mm::mmap_anonymous(addr as *mut c_void, len, prot_flags(prot), flags)? } as usize;
+    if fixed && p != addr {
+        // SAFETY: our own fresh mapping.
+        let _ = unsafe { mm::munmap(p as *mut c_void, len) };
+        return Err(Errno::EXIST);
+    }
+    Ok(p)
+}
+
+pub(crate) fn map_large(
+    os: &LinuxOs,
+    placement: Placement,
+    len: usize,
+    prot: HostProt,
+    page: usize,
+) -> Result<usize, OsError> {
+    if page == 0 || len % page != 0 {
+        return Err(err(Syscall::MapLarge, Errno::INVAL, OsErrorKind::Other));
+    }
+    if transparent() {
+        let base = crate::os::Os::map(os, placement, len, prot)?;
+        // SAFETY: advice on the mapping just made.
+        unsafe {
+            let _ = mm::madvise(base as *mut c_void, len, mm::Advice::LinuxHugepage);
+            if prot.write() {
+                let _ = mm::madvise(base as *mut c_void, len, mm::Advice::LinuxPopulateWrite);
+            }
+        }
+        return Ok(base);
+    }
+    match placement {
+        Placement::Fixed(addr) => hugetlb(addr, len, prot, true).map_err(classify),
+        Placement::Anywhere {
+            lowest,
+            highest_end,
+            ..
+        } => {
+            let p = hugetlb(0, len, prot, false).map_err(classify)?;
+            if p >= lowest && p + len <= highest_end && p % page == 0 {
+                return Ok(p);
+            }
+            os.munmap(p, len);
+            Err(err(Syscall::MapLarge, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+        }
+        Placement::TopDown {
+            align,
+            lowest,
+            highest_end,
+        } => {
+            for _ in 0..16 {
+                let Some(base) =
+                    procmaps::highest_free_range(len, align.max(page), lowest, highest_end)
+                else {
+                    break;
+                };
+                match hugetlb(base, len, prot, true) {
+                    Err(Errno::EXIST) => continue,
+                    r => return r.map_err(classify),
+                }
+            }
+            Err(err(Syscall::MapLarge, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+        }
+    }
+}
