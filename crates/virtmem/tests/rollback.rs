@@ -757,6 +757,24 @@ impl Os for PartialOs {
     fn watch_clean(&self, addr: usize, len: usize) -> Result<(), OsError> {
         self.inner.watch_clean(addr, len)
     }
+    fn map_large(
+        &self,
+        placement: Placement,
+        len: usize,
+        prot: HostProt,
+        page: usize,
+    ) -> Result<usize, OsError> {
+        self.inner.map_large(placement, len, prot, page)
+    }
+    fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
+        self.inner.phys_reserve(pages)
+    }
+    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+        self.inner.phys_map(addr, first, count, prot)
+    }
+    fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
+        self.inner.phys_discard(first, count)
+    }
 }
 
 /// The first protect really changes part of the range in the kernel, then fails: the engine
