@@ -165,27 +165,7 @@ fn install() {
     });
 }
 
-/// `struct procmap_query` (Linux 6.11+), as used by the handler.
-#[repr(C)]
-#[derive(Default)]
-struct ProcmapQuery {
-    size: u64,
-    query_flags: u64,
-    query_addr: u64,
-    vma_start: u64,
-    vma_end: u64,
-    vma_flags: u64,
-    vma_page_size: u64,
-    vma_offset: u64,
-    inode: u64,
-    dev_major: u32,
-    dev_minor: u32,
-    vma_name_size: u32,
-    build_id_size: u32,
-    vma_name_addr: u64,
-    build_id_addr: u64,
-}
-const PROCMAP_QUERY: libc::c_ulong = 0xC068_6611;
+use crate::os::linux::procmaps::{ProcmapQuery, PROCMAP_QUERY};
 /// `si_code` of a fault on a mapped page the access is not allowed to (asm-generic/siginfo.h).
 const SEGV_ACCERR: libc::c_int = 2;
 
@@ -202,7 +182,7 @@ fn kernel_prot_now(addr: usize) -> HostProt {
         };
         // SAFETY: PROCMAP_QUERY takes a pointer to `struct procmap_query` (no name or build-id
         // buffers requested: their sizes are 0).
-        if unsafe { libc::ioctl(fd, PROCMAP_QUERY, &mut q) } == 0 {
+        if unsafe { libc::ioctl(fd, PROCMAP_QUERY as libc::c_ulong, &mut q) } == 0 {
             return HostProt::new(
                 q.vma_flags & 1 != 0,
                 q.vma_flags & 2 != 0,
@@ -229,16 +209,7 @@ fn kernel_prot_now(addr: usize) -> HostProt {
 }
 
 fn mprotect_page(addr: usize, len: usize, p: HostProt) -> bool {
-    let mut f = 0;
-    if p.read() {
-        f |= libc::PROT_READ;
-    }
-    if p.write() {
-        f |= libc::PROT_WRITE;
-    }
-    if p.exec() {
-        f |= libc::PROT_EXEC;
-    }
+    let f = crate::os::linux::prot_flags(p).bits() as libc::c_int;
     // SAFETY: changes the protection of a page of an allocation we own, under its lock.
     unsafe { libc::mprotect(addr as *mut c_void, len, f) == 0 }
 }
@@ -254,15 +225,24 @@ enum Outcome {
 }
 
 /// The decision for a fault at `addr` in allocation `a`. Async-signal-safe.
-fn decide(a: &Allocation, addr: usize) -> Outcome {
+fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
     let page = addr & !(a.page_size - 1);
     let idx = (page - a.base) / a.page_size;
     let tid = crate::engine::allocation_gettid();
     let locked = a.handler_lock(tid);
     let st: PageState = a.read(|t| t.run_at(idx).state);
     let now = kernel_prot_now(page);
+    let allowed = match access {
+        Access::Read => now.read(),
+        Access::Write => now.write(),
+        Access::Execute => now.exec(),
+    };
     let out = if !st.committed {
         Outcome::NotOurs
+    } else if allowed {
+        // Another thread changed the page between our fault and now (it consumed the same
+        // guard, or recorded the same write): just retry.
+        Outcome::Retry
     } else if st.protect & PAGE_GUARD != 0 && !now.any() {
         // An armed guard page: one shot. Give it the protection it has without the guard.
         let real = kernel_prot(
@@ -343,7 +323,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c
             t.read(|v| {
                 let i = v.partition_point(|a| a.base <= addr);
                 match i.checked_sub(1).map(|i| &v[i]) {
-                    Some(a) if addr < a.end() => decide(a, addr),
+                    Some(a) if addr < a.end() => decide(a, addr, access_kind(ctx)),
                     _ => Outcome::NotOurs,
                 }
             })

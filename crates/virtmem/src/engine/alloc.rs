@@ -52,7 +52,7 @@ impl<O: Os> Space<O> {
                 large_pages,
                 physical,
             } => {
-                if (protection.guard || write_watch) && !self.os.real_memory() {
+                if (protection.guard || write_watch) && !self.faults_work() {
                     // Only a request Windows would carry out is "not supported"; one that
                     // fails by the rules gets the rule's code.
                     if let Placement::Fixed(base) = placement {
@@ -242,7 +242,7 @@ impl<O: Os> Space<O> {
             watch,
             initial,
         ));
-        if a.fault_driven() {
+        if a.fault_driven() && self.os.real_memory() {
             crate::fault::add(&a);
         }
         Ok(base)
@@ -306,7 +306,7 @@ impl<O: Os> Space<O> {
                 }
                 AllocKind::Normal => {}
             }
-            if protection.guard && !self.os.real_memory() {
+            if protection.guard && !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
             let (s, e) = self.pages_of(a, start, end);
@@ -329,7 +329,9 @@ impl<O: Os> Space<O> {
     pub(crate) fn make_fault_driven(&self, a: &std::sync::Arc<Allocation>) {
         if !a.fault_driven() {
             a.set_fault_driven();
-            crate::fault::add(a);
+            if self.os.real_memory() {
+                crate::fault::add(a);
+            }
         }
     }
 

@@ -45,11 +45,11 @@ impl<O: Os> Space<O> {
             // there and must not find us in its way.
             a.set_live(false);
             self.remove(a.base);
-            if a.fault_driven() {
+            if a.fault_driven() && self.os.real_memory() {
                 crate::fault::remove(a.base);
             }
             if let Err(e) = self.os.unmap(a.base, a.size) {
-                if a.fault_driven() {
+                if a.fault_driven() && self.os.real_memory() {
                     crate::fault::add(a);
                 }
                 a.set_live(true);

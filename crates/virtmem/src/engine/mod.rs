@@ -19,6 +19,7 @@ mod lock;
 mod protect;
 mod query;
 mod rangeset;
+mod simulate;
 mod sync;
 mod watch;
 
@@ -26,6 +27,7 @@ pub(crate) use allocation::gettid as allocation_gettid;
 pub(crate) use allocation::Allocation;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, Regions, State};
+pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;

@@ -48,7 +48,7 @@ impl<O: Os> Space<O> {
         // are ignored, the allocation's stay.
         let plan = a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
         if protection.guard {
-            if !self.os.real_memory() {
+            if !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
             self.make_fault_driven(&a);

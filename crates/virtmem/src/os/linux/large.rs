@@ -4,7 +4,7 @@
 //! `MADV_HUGEPAGE` and populated at once: the kernel then backs it with transparent huge pages
 //! when it can, and with small pages when it cannot.
 
-use super::{err, procmaps, LinuxOs};
+use super::{err, procmaps, prot_flags, LinuxOs};
 use crate::os::{HostProt, OsError, OsErrorKind, Placement, Syscall};
 use rustix::io::Errno;
 use rustix::mm::{self, MapFlags};
@@ -19,20 +19,6 @@ pub(crate) fn transparent() -> bool {
             Ok("transparent") | Ok("thp")
         )
     })
-}
-
-fn prot_flags(p: HostProt) -> mm::ProtFlags {
-    let mut f = mm::ProtFlags::empty();
-    if p.read() {
-        f |= mm::ProtFlags::READ;
-    }
-    if p.write() {
-        f |= mm::ProtFlags::WRITE;
-    }
-    if p.exec() {
-        f |= mm::ProtFlags::EXEC;
-    }
-    f
 }
 
 fn classify(e: Errno) -> OsError {

@@ -33,7 +33,8 @@ pub struct LinuxOs {
     no_madv_free: AtomicBool,
 }
 
-fn prot_flags(p: HostProt) -> ProtFlags {
+/// The `PROT_*` flags of a protection.
+pub(crate) fn prot_flags(p: HostProt) -> ProtFlags {
     let mut f = ProtFlags::empty();
     if p.read() {
         f |= ProtFlags::READ;
@@ -48,17 +49,7 @@ fn prot_flags(p: HostProt) -> ProtFlags {
 }
 
 fn mprotect_flags(p: HostProt) -> MprotectFlags {
-    let mut f = MprotectFlags::empty();
-    if p.read() {
-        f |= MprotectFlags::READ;
-    }
-    if p.write() {
-        f |= MprotectFlags::WRITE;
-    }
-    if p.exec() {
-        f |= MprotectFlags::EXEC;
-    }
-    f
+    MprotectFlags::from_bits_retain(prot_flags(p).bits())
 }
 
 /// Whether the process is (nearly) at `vm.max_map_count`.

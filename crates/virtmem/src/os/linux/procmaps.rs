@@ -152,26 +152,26 @@ unsafe impl<const OPCODE: Opcode, T> Ioctl for UpdateIoctl<'_, OPCODE, T> {
 /// `struct procmap_query`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
-struct ProcmapQuery {
-    size: u64,
-    query_flags: u64,
-    query_addr: u64,
-    vma_start: u64,
-    vma_end: u64,
-    vma_flags: u64,
-    vma_page_size: u64,
-    vma_offset: u64,
-    inode: u64,
-    dev_major: u32,
-    dev_minor: u32,
-    vma_name_size: u32,
-    build_id_size: u32,
-    vma_name_addr: u64,
-    build_id_addr: u64,
+pub(crate) struct ProcmapQuery {
+    pub(crate) size: u64,
+    pub(crate) query_flags: u64,
+    pub(crate) query_addr: u64,
+    pub(crate) vma_start: u64,
+    pub(crate) vma_end: u64,
+    pub(crate) vma_flags: u64,
+    pub(crate) vma_page_size: u64,
+    pub(crate) vma_offset: u64,
+    pub(crate) inode: u64,
+    pub(crate) dev_major: u32,
+    pub(crate) dev_minor: u32,
+    pub(crate) vma_name_size: u32,
+    pub(crate) build_id_size: u32,
+    pub(crate) vma_name_addr: u64,
+    pub(crate) build_id_addr: u64,
 }
 
 /// `PROCMAP_QUERY = _IOWR('f', 17, struct procmap_query)`.
-const PROCMAP_QUERY: Opcode = 0xC068_6611;
+pub(crate) const PROCMAP_QUERY: Opcode = 0xC068_6611;
 const _: () = assert!(size_of::<ProcmapQuery>() == 104);
 const _: () = assert!(PROCMAP_QUERY == rustix::ioctl::opcode::read_write::<ProcmapQuery>(b'f', 17));
 
