@@ -41,4 +41,4 @@ pub use engine::{MemoryInfo, RegionType, Space, State};
 pub use error::{Error, Result};
 pub use fault::{set_guard_page_handler, Access, GuardViolation};
 pub use layout::Layout;
-pub use safe::{query, regions, system_info, Protect, Reservation, SystemInfo};
+pub use safe::{query, regions, system_info, PhysicalPages, Protect, Reservation, SystemInfo};

@@ -18,7 +18,12 @@ fn without_a_pool_the_call_fails_cleanly_or_succeeds_for_real() {
     }
     unsafe {
         SetLastError(0);
-        let p = VirtualAlloc(null(), lp, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+        let p = VirtualAlloc(
+            null(),
+            lp,
+            MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+            PAGE_READWRITE,
+        );
         if p.is_null() {
             assert!(
                 [1450, 1314, 1455].contains(&GetLastError()),
@@ -34,7 +39,10 @@ fn without_a_pool_the_call_fails_cleanly_or_succeeds_for_real() {
 unsafe fn check_large_allocation(p: usize, size: usize, lp: usize) {
     let mut m = MEMORY_BASIC_INFORMATION::default();
     VirtualQuery(p as _, &mut m, size_of_val(&m));
-    assert_eq!((m.State, m.Protect, m.RegionSize), (MEM_COMMIT, PAGE_READWRITE, size));
+    assert_eq!(
+        (m.State, m.Protect, m.RegionSize),
+        (MEM_COMMIT, PAGE_READWRITE, size)
+    );
     assert_eq!(p % lp, 0);
     *(p as *mut u8) = 1;
     // Huge pages really: the kernel says so.
@@ -46,7 +54,10 @@ unsafe fn check_large_allocation(p: usize, size: usize, lp: usize) {
         .take(25)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(block.contains(&format!("KernelPageSize:     {} kB", lp / 1024)), "{block}");
+    assert!(
+        block.contains(&format!("KernelPageSize:     {} kB", lp / 1024)),
+        "{block}"
+    );
     // Operations Windows refuses fail cleanly.
     SetLastError(0);
     assert_eq!(VirtualFree(p as _, 4096, MEM_DECOMMIT), FALSE);
@@ -68,9 +79,18 @@ fn size_and_alignment_rules() {
         return;
     }
     unsafe {
-        for (addr, size) in [(0usize, 4096usize), (0, lp + 4096), (lp / 2 + 0x4000_0000, lp)] {
+        for (addr, size) in [
+            (0usize, 4096usize),
+            (0, lp + 4096),
+            (lp / 2 + 0x4000_0000, lp),
+        ] {
             SetLastError(0);
-            let p = VirtualAlloc(addr as _, size, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+            let p = VirtualAlloc(
+                addr as _,
+                size,
+                MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                PAGE_READWRITE,
+            );
             assert!(p.is_null());
             assert_eq!(GetLastError(), 87, "{addr:#x} {size:#x}");
         }
@@ -78,12 +98,17 @@ fn size_and_alignment_rules() {
 }
 
 #[test]
-fn with_a_pool_host_test() {
+fn host_large_pages_with_a_pool() {
     let host = std::env::var("VIRTMEM_HOST_TESTS").as_deref() == Ok("1");
     if std::env::var_os("VIRTMEM_LARGE_CHILD").is_some() {
         let lp = lp();
         unsafe {
-            let p = VirtualAlloc(null(), 2 * lp, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+            let p = VirtualAlloc(
+                null(),
+                2 * lp,
+                MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                PAGE_READWRITE,
+            );
             assert!(!p.is_null(), "with a pool: {}", GetLastError());
             check_large_allocation(p as usize, 2 * lp, lp);
         }
@@ -106,10 +131,14 @@ fn with_a_pool_host_test() {
     let want = before.trim().parse::<usize>().unwrap_or(0) + 4;
     std::fs::write(path, want.to_string()).unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "with_a_pool_host_test", "--nocapture"])
+        .args(["--exact", "host_large_pages_with_a_pool", "--nocapture"])
         .env("VIRTMEM_LARGE_CHILD", "1")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("LARGE-OK"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("LARGE-OK"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -8,9 +8,9 @@ use crate::rules::plan::{
 };
 use crate::rules::requests::{validate_alloc, validate_alloc2, AllocFlavor};
 use crate::rules::ExtendedParameter;
-use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
 use crate::rules::{AllocRequest, Placement, Protection};
 use crate::runs::PageState;
+use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
 
 impl<O: Os> Space<O> {
     /// VirtualAlloc with raw Win32 arguments. Returns the base of the affected pages.
@@ -36,7 +36,15 @@ impl<O: Os> Space<O> {
         params: &[ExtendedParameter],
         flavor: AllocFlavor,
     ) -> Result<usize> {
-        let req = validate_alloc2(&self.layout, addr, size, alloc_type, protect, params, flavor)?;
+        let req = validate_alloc2(
+            &self.layout,
+            addr,
+            size,
+            alloc_type,
+            protect,
+            params,
+            flavor,
+        )?;
         self.execute(req)
     }
 
@@ -60,7 +68,9 @@ impl<O: Os> Space<O> {
                             return Err(Error::InvalidAddress("the range is not free"));
                         }
                     }
-                    return Err(Error::NotSupported("PAGE_GUARD / MEM_WRITE_WATCH on this backend"));
+                    return Err(Error::NotSupported(
+                        "PAGE_GUARD / MEM_WRITE_WATCH on this backend",
+                    ));
                 }
                 if large_pages {
                     return self.reserve_large(placement, size, protection);
@@ -143,7 +153,8 @@ impl<O: Os> Space<O> {
     }
 
     fn map_error(&self, placement: Placement, e: crate::os::OsError) -> Error {
-        if matches!(placement, Placement::Fixed(_)) && e.kind == crate::os::OsErrorKind::AddressInUse
+        if matches!(placement, Placement::Fixed(_))
+            && e.kind == crate::os::OsErrorKind::AddressInUse
         {
             Error::InvalidAddress("the range is not free")
         } else {
@@ -153,24 +164,35 @@ impl<O: Os> Space<O> {
 
     /// MEM_RESERVE|MEM_COMMIT|MEM_LARGE_PAGES: committed at once, in huge pages; never
     /// silently in small pages.
-    fn reserve_large(&self, placement: Placement, size: usize, protection: Protection) -> Result<usize> {
+    fn reserve_large(
+        &self,
+        placement: Placement,
+        size: usize,
+        protection: Protection,
+    ) -> Result<usize> {
         let lp = self.layout.large_page_size;
         let page_prot = protection.page_value();
         let host = kernel_prot(PageState::committed(page_prot), false);
         let base = self
             .os
-            .map_large(self.os_placement(placement, lp.max(self.layout.granularity)), size, host, lp)
+            .map_large(
+                self.os_placement(placement, lp.max(self.layout.granularity)),
+                size,
+                host,
+                lp,
+            )
             .map_err(|e| match e.kind {
-                crate::os::OsErrorKind::AddressInUse if matches!(placement, Placement::Fixed(_)) => {
+                crate::os::OsErrorKind::AddressInUse
+                    if matches!(placement, Placement::Fixed(_)) =>
+                {
                     Error::InvalidAddress("the range is not free")
                 }
                 crate::os::OsErrorKind::LockQuota => {
                     Error::PrivilegeNotHeld("large pages: no permission to use the huge page pool")
                 }
                 crate::os::OsErrorKind::CommitLimit => Error::CommitmentLimit,
-                crate::os::OsErrorKind::OutOfAddressSpace | crate::os::OsErrorKind::MapCountLimit => {
-                    Error::from_os(e)
-                }
+                crate::os::OsErrorKind::OutOfAddressSpace
+                | crate::os::OsErrorKind::MapCountLimit => Error::from_os(e),
                 _ => Error::NoSystemResources("not enough free large pages (vm.nr_hugepages)"),
             })?;
         let a = Allocation::new(
@@ -191,7 +213,12 @@ impl<O: Os> Space<O> {
     /// MEM_RESERVE|MEM_PHYSICAL: an AWE window, PAGE_READWRITE, with no page mapped yet
     /// (unmapped window pages read as committed PAGE_NOACCESS, as Windows reports them).
     fn reserve_physical(&self, placement: Placement, size: usize) -> Result<usize> {
-        let base = self.map_new(placement, size, crate::os::HostProt::NONE, self.layout.granularity)?;
+        let base = self.map_new(
+            placement,
+            size,
+            crate::os::HostProt::NONE,
+            self.layout.granularity,
+        )?;
         let a = Allocation::new(
             base,
             size,

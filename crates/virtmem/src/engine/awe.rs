@@ -94,7 +94,11 @@ impl<O: Os> Space<O> {
 
     /// MapUserPhysicalPagesScatter: maps `pfns[i]` at `addrs[i]` (a frame of 0, or `None`
     /// for all, unmaps).
-    pub fn map_physical_pages_scatter(&self, addrs: &[usize], pfns: Option<&[usize]>) -> Result<()> {
+    pub fn map_physical_pages_scatter(
+        &self,
+        addrs: &[usize],
+        pfns: Option<&[usize]>,
+    ) -> Result<()> {
         if addrs.is_empty() {
             return Err(bad("NumberOfPages is 0"));
         }

@@ -74,7 +74,10 @@ impl<O: Os> Space<O> {
                 if end > a.end() {
                     return Err(Error::InvalidParameter("the range leaves its allocation"));
                 }
-                if matches!(a.kind, super::AllocKind::LargePages | super::AllocKind::Physical) {
+                if matches!(
+                    a.kind,
+                    super::AllocKind::LargePages | super::AllocKind::Physical
+                ) {
                     // [I: ReactOS]: large pages and AWE windows cannot be decommitted.
                     return Err(Error::InvalidAddress(
                         "large-page and AWE memory cannot be decommitted",

@@ -73,12 +73,16 @@ impl<O: Os> Space<O> {
         let Some(_guards) = guards else {
             return self.virtual_lock(addr, size);
         };
-        if allocs
-            .iter()
-            .any(|a| matches!(a.kind, super::AllocKind::LargePages | super::AllocKind::Physical))
-        {
+        if allocs.iter().any(|a| {
+            matches!(
+                a.kind,
+                super::AllocKind::LargePages | super::AllocKind::Physical
+            )
+        }) {
             // Large pages and AWE pages are never paged anyway (semantics §6).
-            return Err(Error::InvalidParameter("VirtualLock on large-page or AWE memory"));
+            return Err(Error::InvalidParameter(
+                "VirtualLock on large-page or AWE memory",
+            ));
         }
         let segs = self.segments(
             &allocs,

@@ -19,7 +19,12 @@ use std::sync::Arc;
 impl<O: Os> Space<O> {
     /// MEM_RESERVE|MEM_RESERVE_PLACEHOLDER.
     pub(crate) fn reserve_placeholder(&self, placement: Placement, size: usize) -> Result<usize> {
-        let base = self.map_new(placement, size, crate::os::HostProt::NONE, self.layout.granularity)?;
+        let base = self.map_new(
+            placement,
+            size,
+            crate::os::HostProt::NONE,
+            self.layout.granularity,
+        )?;
         self.insert(self.placeholder(base, size));
         Ok(base)
     }
@@ -125,7 +130,9 @@ impl<O: Os> Space<O> {
         match a.kind {
             AllocKind::Placeholder => {
                 if start == a.base && end == a.end() {
-                    return Err(Error::InvalidAddress("the whole placeholder: nothing to split"));
+                    return Err(Error::InvalidAddress(
+                        "the whole placeholder: nothing to split",
+                    ));
                 }
                 let mut parts = Vec::new();
                 for (s, e) in [(a.base, start), (start, end), (end, a.end())] {
@@ -144,7 +151,10 @@ impl<O: Os> Space<O> {
                 if a.fault_driven() {
                     crate::fault::remove(a.base);
                 }
-                self.swap_in(std::slice::from_ref(&a), vec![self.placeholder(a.base, a.size)]);
+                self.swap_in(
+                    std::slice::from_ref(&a),
+                    vec![self.placeholder(a.base, a.size)],
+                );
                 Ok(())
             }
             _ => Err(not_ph),

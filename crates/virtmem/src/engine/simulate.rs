@@ -90,7 +90,10 @@ impl fmt::Display for AccessError {
                 access_name(access)
             ),
             AccessError::NotSimulated => {
-                write!(f, "this address space has real memory: accesses are not simulated")
+                write!(
+                    f,
+                    "this address space has real memory: accesses are not simulated"
+                )
             }
         }
     }
@@ -220,7 +223,8 @@ impl<O: Os> Space<O> {
         }
         if st.protect & PAGE_GUARD != 0 && !now.any() {
             // One shot: the page keeps its protection without the guard.
-            let plan = a.read(|t| plan_protect(t, idx, idx + 1, st.protect & !PAGE_GUARD, a.armed()));
+            let plan =
+                a.read(|t| plan_protect(t, idx, idx + 1, st.protect & !PAGE_GUARD, a.armed()));
             return match plan.map(|plan| self.apply_protect_plan(&a, plan)) {
                 Ok(Ok(())) => Decision::Fail(AccessError::GuardPage {
                     address: at,

@@ -203,7 +203,13 @@ impl<O: Os> Os for FailingOs<O> {
         self.check(Syscall::Physical)?;
         self.inner.phys_reserve(pages)
     }
-    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+    fn phys_map(
+        &self,
+        addr: usize,
+        first: usize,
+        count: usize,
+        prot: HostProt,
+    ) -> Result<(), OsError> {
         self.check(Syscall::Physical)?;
         self.inner.phys_map(addr, first, count, prot)
     }

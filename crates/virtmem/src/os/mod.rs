@@ -326,7 +326,13 @@ pub trait Os: Send + Sync + 'static {
 
     /// Maps `count` consecutive physical pages starting at page `first` of the store at
     /// `addr`, replacing what is there (memory of an AWE window the caller owns).
-    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError>;
+    fn phys_map(
+        &self,
+        addr: usize,
+        first: usize,
+        count: usize,
+        prot: HostProt,
+    ) -> Result<(), OsError>;
 
     /// Gives back the memory of `count` physical pages from `first` (they read as zero when
     /// handed out again).

@@ -20,8 +20,8 @@
 //!   way the signal handler does on real memory ([`Os::simulated_faults`]).
 
 use super::{
-    Backing, ForeignMapping, HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement,
-    Syscall, UndoReport,
+    Backing, ForeignMapping, HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall,
+    UndoReport,
 };
 use crate::layout::Layout;
 use std::collections::{BTreeMap, BTreeSet};
@@ -315,7 +315,11 @@ impl SimOs {
     /// Every simulated mapping: `(start, end, protection)`, ascending (adjacent mappings of
     /// equal protection are one).
     pub fn mappings(&self) -> Vec<(usize, usize, HostProt)> {
-        self.st().vmas.iter().map(|(s, e, v)| (s, e, v.prot)).collect()
+        self.st()
+            .vmas
+            .iter()
+            .map(|(s, e, v)| (s, e, v.prot))
+            .collect()
     }
 
     /// How many pages hold stored contents (pages never written are not stored).

@@ -131,7 +131,9 @@ pub fn validate_alloc2(
     for p in params {
         match *p {
             ExtendedParameter::AddressRequirements { .. } if requirements.is_some() => {
-                return Err(Error::InvalidParameter("extended parameter type given twice"));
+                return Err(Error::InvalidParameter(
+                    "extended parameter type given twice",
+                ));
             }
             ExtendedParameter::AddressRequirements {
                 lowest,
@@ -150,17 +152,25 @@ pub fn validate_alloc2(
     if reserve_ph || replace_ph {
         if t & MEM_RESERVE == 0 {
             // REPLACE_PLACEHOLDER alone or with MEM_COMMIT only (case 138).
-            return Err(Error::InvalidParameter("placeholder flags need MEM_RESERVE"));
+            return Err(Error::InvalidParameter(
+                "placeholder flags need MEM_RESERVE",
+            ));
         }
         if reserve_ph && replace_ph {
-            return Err(Error::InvalidParameter("reserve and replace a placeholder at once"));
+            return Err(Error::InvalidParameter(
+                "reserve and replace a placeholder at once",
+            ));
         }
         if reserve_ph {
             if t & !(MEM_RESERVE | MEM_RESERVE_PLACEHOLDER | MEM_TOP_DOWN) != 0 {
-                return Err(Error::InvalidParameter("a placeholder takes no other flags"));
+                return Err(Error::InvalidParameter(
+                    "a placeholder takes no other flags",
+                ));
             }
             if protect != PAGE_NOACCESS {
-                return Err(Error::InvalidParameter("a placeholder must be PAGE_NOACCESS"));
+                return Err(Error::InvalidParameter(
+                    "a placeholder must be PAGE_NOACCESS",
+                ));
             }
         }
     }
@@ -173,10 +183,14 @@ pub fn validate_alloc2(
             *top_down = t & MEM_TOP_DOWN != 0;
         }
         if addr != 0 {
-            return Err(Error::InvalidParameter("address requirements need a NULL address"));
+            return Err(Error::InvalidParameter(
+                "address requirements need a NULL address",
+            ));
         }
         if t & MEM_RESERVE == 0 {
-            return Err(Error::InvalidParameter("address requirements need MEM_RESERVE"));
+            return Err(Error::InvalidParameter(
+                "address requirements need MEM_RESERVE",
+            ));
         }
         return Ok(match req {
             AllocRequest::Reserve {
@@ -199,7 +213,11 @@ pub fn validate_alloc2(
             AllocRequest::Reserve { size, .. } if reserve_ph => {
                 AllocRequest::ReservePlaceholder { placement, size }
             }
-            _ => return Err(Error::InvalidParameter("address requirements with this request")),
+            _ => {
+                return Err(Error::InvalidParameter(
+                    "address requirements with this request",
+                ))
+            }
         });
     }
     Ok(match req {
@@ -224,7 +242,9 @@ pub fn validate_alloc2(
             }
         }
         _ if replace_ph => {
-            return Err(Error::InvalidParameter("MEM_REPLACE_PLACEHOLDER needs an address"));
+            return Err(Error::InvalidParameter(
+                "MEM_REPLACE_PLACEHOLDER needs an address",
+            ));
         }
         other => other,
     })
@@ -249,7 +269,9 @@ fn requirements_placement(
         ));
     }
     if highest != 0 && lowest > highest {
-        return Err(Error::InvalidParameter("LowestStartingAddress above HighestEndingAddress"));
+        return Err(Error::InvalidParameter(
+            "LowestStartingAddress above HighestEndingAddress",
+        ));
     }
     if alignment != 0 && (!alignment.is_power_of_two() || alignment < g) {
         return Err(Error::InvalidParameter(

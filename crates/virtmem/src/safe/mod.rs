@@ -157,6 +157,157 @@ impl Reservation {
         Self::make(0, size, MEM_RESERVE | MEM_WRITE_WATCH, Protect::NoAccess)
     }
 
+    /// Reserves and commits `size` bytes of large pages (MEM_LARGE_PAGES): `size` must be a
+    /// multiple of [`SystemInfo::large_page_minimum`]. Fails with
+    /// [`Error::NoSystemResources`] when the kernel's huge-page pool cannot supply them.
+    ///
+    /// ```
+    /// use virtmem::{Reservation, Protect, Error};
+    /// let lp = virtmem::system_info().large_page_minimum;
+    /// match Reservation::large_pages(lp, Protect::ReadWrite) {
+    ///     Ok(mut r) => r.as_mut_slice(0, 1)?[0] = 1,
+    ///     Err(Error::NoSystemResources(_)) => {} // no huge pages configured (vm.nr_hugepages)
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn large_pages(size: usize, protect: Protect) -> Result<Reservation> {
+        Self::make(0, size, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, protect)
+    }
+
+    /// Reserves an AWE window of `size` bytes (MEM_PHYSICAL) into which
+    /// [`PhysicalPages`] are mapped with [`Reservation::map_physical`].
+    ///
+    /// ```
+    /// use virtmem::{Reservation, PhysicalPages};
+    /// let mut w = Reservation::awe_window(4 * 4096)?;
+    /// let pages = PhysicalPages::allocate(2)?;
+    /// w.map_physical(0, pages.frames())?;
+    /// w.as_mut_slice(0, 1)?[0] = 42;
+    /// w.unmap_physical(0, 2)?;
+    /// w.map_physical(2 * 4096, pages.frames())?; // the same pages, elsewhere
+    /// assert_eq!(w.as_slice(2 * 4096, 1)?[0], 42);
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn awe_window(size: usize) -> Result<Reservation> {
+        Self::make(0, size, MEM_RESERVE | MEM_PHYSICAL, Protect::ReadWrite)
+    }
+
+    /// Reserves a placeholder of `size` bytes (VirtualAlloc2 MEM_RESERVE_PLACEHOLDER), to
+    /// split with [`Reservation::split_placeholder`] and fill with
+    /// [`Reservation::replace_placeholder`].
+    ///
+    /// ```
+    /// use virtmem::{Reservation, Protect};
+    /// let mut ph = Reservation::placeholder(2 * 65536)?;
+    /// let second = ph.split_placeholder(65536)?; // two placeholders of 64 KiB
+    /// ph.replace_placeholder(Some(Protect::ReadWrite))?;
+    /// ph.as_mut_slice(0, 1)?[0] = 1;
+    /// assert_eq!(second.len(), 65536);
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn placeholder(size: usize) -> Result<Reservation> {
+        let s = native();
+        let base = s.virtual_alloc2(
+            0,
+            size,
+            MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+            PAGE_NOACCESS,
+            &[],
+            AllocFlavor::default(),
+        )?;
+        Self::adopt(base)
+    }
+
+    /// Reserves `size` bytes inside `[lowest, highest]` aligned to `alignment` (VirtualAlloc2
+    /// MEM_ADDRESS_REQUIREMENTS; 0 means no constraint).
+    ///
+    /// ```
+    /// let r = virtmem::Reservation::within(65536, 0x2000_0000, 0x2FFF_FFFF, 0x10_0000)?;
+    /// let b = r.base() as usize;
+    /// assert!(b >= 0x2000_0000 && b + 65536 <= 0x3000_0000 && b % 0x10_0000 == 0);
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn within(
+        size: usize,
+        lowest: usize,
+        highest: usize,
+        alignment: usize,
+    ) -> Result<Reservation> {
+        let s = native();
+        let base = s.virtual_alloc2(
+            0,
+            size,
+            MEM_RESERVE,
+            PAGE_NOACCESS,
+            &[crate::rules::ExtendedParameter::AddressRequirements {
+                lowest,
+                highest,
+                alignment,
+            }],
+            AllocFlavor::default(),
+        )?;
+        Self::adopt(base)
+    }
+
+    /// Splits the first `len` bytes off this placeholder: `self` keeps them, the rest is
+    /// returned as a placeholder of its own.
+    pub fn split_placeholder(&mut self, len: usize) -> Result<Reservation> {
+        self.range(0, len)?;
+        if len >= self.size {
+            return Err(Error::InvalidParameter("nothing left to split off"));
+        }
+        let s = native();
+        s.virtual_free(self.base, len, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)?;
+        let rest = Self::adopt(self.base + len)?;
+        *self = Self::adopt(self.base)?;
+        Ok(rest)
+    }
+
+    /// Replaces this placeholder by ordinary memory in place (zero-filled; committed with
+    /// `commit`, else reserved with PAGE_NOACCESS as AllocationProtect). On failure it stays
+    /// a placeholder.
+    pub fn replace_placeholder(&mut self, commit: Option<Protect>) -> Result<()> {
+        let (ty, prot) = match commit {
+            Some(p) => (
+                MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+                p.win32(),
+            ),
+            None => (MEM_RESERVE | MEM_REPLACE_PLACEHOLDER, PAGE_NOACCESS),
+        };
+        let base =
+            native().virtual_alloc2(self.base, self.size, ty, prot, &[], AllocFlavor::default())?;
+        *self = Self::adopt(base)?;
+        Ok(())
+    }
+
+    /// Maps physical pages (frame numbers from [`PhysicalPages::frames`]) into this AWE
+    /// window at `offset` (MapUserPhysicalPages).
+    pub fn map_physical(&mut self, offset: usize, frames: &[usize]) -> Result<()> {
+        let at = self.range(offset, frames.len().max(1) * native().layout().page_size)?;
+        native().map_physical_pages(at, frames.len(), Some(frames))
+    }
+
+    /// Unmaps `pages` pages of this AWE window at `offset`.
+    pub fn unmap_physical(&mut self, offset: usize, pages: usize) -> Result<()> {
+        let at = self.range(offset, pages.max(1) * native().layout().page_size)?;
+        native().map_physical_pages(at, pages, None)
+    }
+
+    /// Takes ownership of the live allocation based at `base`.
+    fn adopt(base: usize) -> Result<Reservation> {
+        let s = native();
+        let a = s
+            .find(base)
+            .filter(|a| a.base == base)
+            .ok_or(Error::InvalidAddress("released concurrently"))?;
+        Ok(Reservation {
+            base,
+            size: a.size,
+            id: a.id,
+        })
+    }
+
     fn make(addr: usize, size: usize, ty: u32, protect: Protect) -> Result<Reservation> {
         let s = native();
         let base = s.virtual_alloc(addr, size, ty, protect.win32(), AllocFlavor::default())?;
@@ -364,6 +515,32 @@ impl Drop for Reservation {
         if self.is_live() {
             let _ = native().virtual_free(self.base, 0, MEM_RELEASE);
         }
+    }
+}
+
+/// AWE physical pages (AllocateUserPhysicalPages), freed when dropped.
+#[derive(Debug)]
+pub struct PhysicalPages {
+    frames: Vec<usize>,
+}
+
+impl PhysicalPages {
+    /// Allocates `n` physical pages (zero-filled).
+    pub fn allocate(n: usize) -> Result<PhysicalPages> {
+        Ok(PhysicalPages {
+            frames: native().allocate_physical_pages(n)?,
+        })
+    }
+
+    /// Their frame numbers, to pass to [`Reservation::map_physical`].
+    pub fn frames(&self) -> &[usize] {
+        &self.frames
+    }
+}
+
+impl Drop for PhysicalPages {
+    fn drop(&mut self) {
+        let _ = native().free_physical_pages(&self.frames);
     }
 }
 

@@ -109,7 +109,9 @@ unsafe fn alloc2(
             check_process(process)?; // NULL means the current process.
         }
         if parametercount > 0 && extendedparameters.is_null() {
-            return Err(Error::InvalidParameter("extended parameters: count without array"));
+            return Err(Error::InvalidParameter(
+                "extended parameters: count without array",
+            ));
         }
         let mut params = Vec::with_capacity(parametercount as usize);
         let mut seen = 0u64;
@@ -121,7 +123,9 @@ unsafe fn alloc2(
                 return Err(Error::InvalidParameter("invalid extended parameter type"));
             }
             if seen & (1 << ty) != 0 {
-                return Err(Error::InvalidParameter("extended parameter type given twice"));
+                return Err(Error::InvalidParameter(
+                    "extended parameter type given twice",
+                ));
             }
             seen |= 1 << ty;
             params.push(match ty {
@@ -140,7 +144,9 @@ unsafe fn alloc2(
                     }
                 }
                 // SAFETY: the ULong member of a NUMA-node parameter.
-                MemExtendedParameterNumaNode => ExtendedParameter::NumaNode(unsafe { p.Anonymous2.ULong }),
+                MemExtendedParameterNumaNode => {
+                    ExtendedParameter::NumaNode(unsafe { p.Anonymous2.ULong })
+                }
                 other => ExtendedParameter::Other(other),
             });
         }
@@ -476,7 +482,10 @@ fn code_call(f: impl FnOnce() -> u32) -> u32 {
 
 /// MEM_RESET as a function that returns a Win32 error code (ERROR_SUCCESS on success).
 #[no_mangle]
-pub unsafe extern "system" fn DiscardVirtualMemory(virtualaddress: *mut c_void, size: usize) -> u32 {
+pub unsafe extern "system" fn DiscardVirtualMemory(
+    virtualaddress: *mut c_void,
+    size: usize,
+) -> u32 {
     code_call(|| {
         match Space::native().virtual_alloc(
             virtualaddress as usize,
@@ -507,7 +516,10 @@ pub unsafe extern "system" fn OfferVirtualMemory(
 /// is intact, ERROR_BUSY (170) if some contents were discarded (as Windows documents), or the
 /// error code of an invalid request.
 #[no_mangle]
-pub unsafe extern "system" fn ReclaimVirtualMemory(virtualaddress: *const c_void, size: usize) -> u32 {
+pub unsafe extern "system" fn ReclaimVirtualMemory(
+    virtualaddress: *const c_void,
+    size: usize,
+) -> u32 {
     code_call(|| {
         match Space::native().virtual_alloc(
             virtualaddress as usize,
@@ -612,10 +624,11 @@ pub unsafe extern "system" fn MapUserPhysicalPagesScatter(
             return Err(Error::NoAccess("VirtualAddresses is NULL"));
         }
         // SAFETY: the caller passes `numberofpages` addresses.
-        let addrs: Vec<usize> = unsafe { std::slice::from_raw_parts(virtualaddresses, numberofpages) }
-            .iter()
-            .map(|&a| a as usize)
-            .collect();
+        let addrs: Vec<usize> =
+            unsafe { std::slice::from_raw_parts(virtualaddresses, numberofpages) }
+                .iter()
+                .map(|&a| a as usize)
+                .collect();
         let pfns = if pagearray.is_null() {
             None
         } else {

@@ -38,7 +38,8 @@ fn hugetlb(addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize
         flags |= MapFlags::FIXED_NOREPLACE;
     }
     // SAFETY: a new anonymous mapping that replaces nothing (hint or NOREPLACE).
-    let p = unsafe { mm::mmap_anonymous(addr as *mut c_void, len, prot_flags(prot), flags)? } as usize;
+    let p =
+        unsafe { mm::mmap_anonymous(addr as *mut c_void, len, prot_flags(prot), flags)? } as usize;
     if fixed && p != addr {
         // SAFETY: our own fresh mapping.
         let _ = unsafe { mm::munmap(p as *mut c_void, len) };
@@ -80,7 +81,11 @@ pub(crate) fn map_large(
                 return Ok(p);
             }
             os.munmap(p, len);
-            Err(err(Syscall::MapLarge, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+            Err(err(
+                Syscall::MapLarge,
+                Errno::NOMEM,
+                OsErrorKind::OutOfAddressSpace,
+            ))
         }
         Placement::TopDown {
             align,
@@ -98,7 +103,11 @@ pub(crate) fn map_large(
                     r => return r.map_err(classify),
                 }
             }
-            Err(err(Syscall::MapLarge, Errno::NOMEM, OsErrorKind::OutOfAddressSpace))
+            Err(err(
+                Syscall::MapLarge,
+                Errno::NOMEM,
+                OsErrorKind::OutOfAddressSpace,
+            ))
         }
     }
 }

@@ -72,7 +72,13 @@ impl LinuxOs {
     }
 
     /// One `mmap` of anonymous private memory; `fixed` = `MAP_FIXED_NOREPLACE`.
-    pub(crate) fn mmap(&self, addr: usize, len: usize, prot: HostProt, fixed: bool) -> Result<usize, Errno> {
+    pub(crate) fn mmap(
+        &self,
+        addr: usize,
+        len: usize,
+        prot: HostProt,
+        fixed: bool,
+    ) -> Result<usize, Errno> {
         let mut flags = MapFlags::PRIVATE;
         if fixed {
             flags |= MapFlags::FIXED_NOREPLACE;
@@ -426,7 +432,13 @@ impl Os for LinuxOs {
         physical::reserve(pages, self.page_size())
     }
 
-    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+    fn phys_map(
+        &self,
+        addr: usize,
+        first: usize,
+        count: usize,
+        prot: HostProt,
+    ) -> Result<(), OsError> {
         physical::map(addr, first, count, prot_flags(prot), self.page_size())
     }
 

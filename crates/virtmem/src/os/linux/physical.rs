@@ -37,7 +37,13 @@ pub(crate) fn reserve(pages: usize, page: usize) -> Result<(), OsError> {
     Ok(())
 }
 
-pub(crate) fn map(addr: usize, first: usize, count: usize, prot: ProtFlags, page: usize) -> Result<(), OsError> {
+pub(crate) fn map(
+    addr: usize,
+    first: usize,
+    count: usize,
+    prot: ProtFlags,
+    page: usize,
+) -> Result<(), OsError> {
     let g = STORE.lock().unwrap_or_else(|e| e.into_inner());
     let Some((fd, _)) = g.as_ref() else {
         return Err(err(Syscall::Physical, Errno::BADF, OsErrorKind::Other));
