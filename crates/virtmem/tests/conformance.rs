@@ -3016,12 +3016,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
         fails(E_PARAM),
         || va2(RES, RW, null_mut(), 1),
     );
-    check(
-        "case 127 all-zero requirements",
-        null_mut(),
-        OK,
-        || va2(RES, RW, params.as_mut_ptr(), 1),
-    );
+    check("case 127 all-zero requirements", null_mut(), OK, || {
+        va2(RES, RW, params.as_mut_ptr(), 1)
+    });
     params[1] = params[0];
     check(
         "case 127 same type twice",
@@ -3037,12 +3034,9 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
     check("case 127 type Max", null_mut(), fails(E_PARAM), || {
         va2(RES, RW, bad.as_mut_ptr(), 1)
     });
-    check(
-        "case 132 placeholder",
-        null_mut(),
-        OK,
-        || va2(RES | MEM_RESERVE_PLACEHOLDER, NA, null_mut(), 0),
-    );
+    check("case 132 placeholder", null_mut(), OK, || {
+        va2(RES | MEM_RESERVE_PLACEHOLDER, NA, null_mut(), 0)
+    });
     check(
         "case 132 placeholder with RW",
         null_mut(),

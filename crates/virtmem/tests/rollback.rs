@@ -769,7 +769,13 @@ impl Os for PartialOs {
     fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
         self.inner.phys_reserve(pages)
     }
-    fn phys_map(&self, addr: usize, first: usize, count: usize, prot: HostProt) -> Result<(), OsError> {
+    fn phys_map(
+        &self,
+        addr: usize,
+        first: usize,
+        count: usize,
+        prot: HostProt,
+    ) -> Result<(), OsError> {
         self.inner.phys_map(addr, first, count, prot)
     }
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {

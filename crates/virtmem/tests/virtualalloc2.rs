@@ -29,7 +29,14 @@ fn vq(p: usize) -> MEMORY_BASIC_INFORMATION {
 }
 
 fn placeholder(size: usize) -> usize {
-    let p = unsafe { va2(0, size, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS) } as usize;
+    let p = unsafe {
+        va2(
+            0,
+            size,
+            MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+            PAGE_NOACCESS,
+        )
+    } as usize;
     assert_ne!(p, 0, "placeholder: {}", le());
     p
 }
@@ -39,12 +46,21 @@ fn case_132_reserve_a_placeholder() {
     unsafe {
         let ph = placeholder(S);
         let m = vq(ph);
-        assert_eq!((m.AllocationProtect, m.State, m.Type, m.RegionSize), (PAGE_NOACCESS, MEM_RESERVE, MEM_PRIVATE, S));
+        assert_eq!(
+            (m.AllocationProtect, m.State, m.Type, m.RegionSize),
+            (PAGE_NOACCESS, MEM_RESERVE, MEM_PRIVATE, S)
+        );
         assert!(va2(0, S, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_READWRITE).is_null());
         assert_eq!(le(), 87);
         // VirtualAlloc does not know the flag.
         SetLastError(0);
-        assert!(VirtualAlloc(null(), S, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS).is_null());
+        assert!(VirtualAlloc(
+            null(),
+            S,
+            MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+            PAGE_NOACCESS
+        )
+        .is_null());
         assert_eq!(le(), 87);
         assert_eq!(vf(ph, 0, MEM_RELEASE).0, TRUE);
     }
@@ -54,11 +70,23 @@ fn case_132_reserve_a_placeholder() {
 fn case_133_135_preserve_on_the_wrong_things() {
     unsafe {
         let r = VirtualAlloc(null(), S, MEM_RESERVE, PAGE_READWRITE) as usize;
-        assert_eq!(vf(r, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), (FALSE, 487), "case 133");
+        assert_eq!(
+            vf(r, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER),
+            (FALSE, 487),
+            "case 133"
+        );
         assert_eq!(vf(r, 0, MEM_RELEASE), (TRUE, 0));
         let ph = placeholder(S);
-        assert_eq!(vf(ph, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), (FALSE, 87), "case 135");
-        assert_eq!(vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER), (FALSE, 487), "case 135 whole");
+        assert_eq!(
+            vf(ph, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER),
+            (FALSE, 87),
+            "case 135"
+        );
+        assert_eq!(
+            vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER),
+            (FALSE, 487),
+            "case 135 whole"
+        );
         assert_eq!(vf(ph, 0, MEM_RELEASE).0, TRUE);
     }
 }
@@ -67,14 +95,24 @@ fn case_133_135_preserve_on_the_wrong_things() {
 fn cases_134_136_split_and_release_parts() {
     unsafe {
         let ph = placeholder(2 * S);
-        assert_eq!(vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0, TRUE, "case 134");
+        assert_eq!(
+            vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0,
+            TRUE,
+            "case 134"
+        );
         for base in [ph, ph + S] {
             let m = vq(base);
-            assert_eq!((m.AllocationBase as usize, m.State, m.RegionSize), (base, MEM_RESERVE, S));
+            assert_eq!(
+                (m.AllocationBase as usize, m.State, m.RegionSize),
+                (base, MEM_RESERVE, S)
+            );
         }
         // Case 136: free the middle quarter of the second half.
         let q = S / 4;
-        assert_eq!(vf(ph + S + q, q, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0, TRUE);
+        assert_eq!(
+            vf(ph + S + q, q, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0,
+            TRUE
+        );
         assert_eq!(vq(ph + S).RegionSize, q);
         assert_eq!(vq(ph + S + q).RegionSize, q);
         assert_eq!(vq(ph + S + 2 * q).RegionSize, 2 * q);
@@ -89,17 +127,36 @@ fn cases_134_136_split_and_release_parts() {
 fn case_137_replace_fill_preserve_replace_reads_zero() {
     unsafe {
         let ph = placeholder(S);
-        let p = va2(ph, S, MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE) as usize;
+        let p = va2(
+            ph,
+            S,
+            MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+            PAGE_READWRITE,
+        ) as usize;
         assert_eq!(p, ph, "replace: {}", le());
         let m = vq(ph);
-        assert_eq!((m.AllocationProtect, m.State, m.Protect), (PAGE_READWRITE, MEM_COMMIT, PAGE_READWRITE));
+        assert_eq!(
+            (m.AllocationProtect, m.State, m.Protect),
+            (PAGE_READWRITE, MEM_COMMIT, PAGE_READWRITE)
+        );
         std::ptr::write_bytes(ph as *mut u8, 0xAB, S);
         assert_eq!(vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0, TRUE);
         let m = vq(ph);
-        assert_eq!((m.AllocationProtect, m.State, m.RegionSize), (PAGE_NOACCESS, MEM_RESERVE, S));
-        let p = va2(ph, S, MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER, PAGE_READONLY) as usize;
+        assert_eq!(
+            (m.AllocationProtect, m.State, m.RegionSize),
+            (PAGE_NOACCESS, MEM_RESERVE, S)
+        );
+        let p = va2(
+            ph,
+            S,
+            MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+            PAGE_READONLY,
+        ) as usize;
         assert_eq!(p, ph);
-        assert!((0..S).all(|i| *((ph + i) as *const u8) == 0), "replaced memory reads as zero");
+        assert!(
+            (0..S).all(|i| *((ph + i) as *const u8) == 0),
+            "replaced memory reads as zero"
+        );
         let m = vq(ph);
         assert_eq!((m.AllocationProtect, m.State), (PAGE_READONLY, MEM_COMMIT));
         assert_eq!(vf(ph, 0, MEM_RELEASE).0, TRUE);
@@ -114,7 +171,13 @@ fn case_138_operations_on_a_placeholder() {
         assert_eq!(le(), 487);
         assert!(va2(ph, S, MEM_RESERVE, PAGE_READWRITE).is_null());
         assert_eq!(le(), 487);
-        assert!(va2(ph, S / 2, MEM_RESERVE | MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE).is_null());
+        assert!(va2(
+            ph,
+            S / 2,
+            MEM_RESERVE | MEM_REPLACE_PLACEHOLDER,
+            PAGE_READWRITE
+        )
+        .is_null());
         assert_eq!(le(), 487);
         assert!(va2(ph, S, MEM_COMMIT, PAGE_READWRITE).is_null());
         assert_eq!(le(), 487);
@@ -130,21 +193,58 @@ fn case_138_operations_on_a_placeholder() {
 fn case_139_coalescing() {
     unsafe {
         let ph = placeholder(2 * S);
-        assert_eq!(vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 487), "one placeholder");
+        assert_eq!(
+            vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 487),
+            "one placeholder"
+        );
         assert_eq!(vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0, TRUE);
-        assert_eq!(vf(ph, 2 * S, MEM_COALESCE_PLACEHOLDERS), (FALSE, 87), "without RELEASE");
-        assert_eq!(vf(ph, 2 * S + 0x1000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 487));
-        assert_eq!(vf(ph, 2 * S - 0x1000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 487));
-        assert_eq!(vf(ph + 0x1000, 2 * S - 0x1000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 487));
-        assert_eq!(vf(ph, 0, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 87));
-        assert_eq!(vf(ph, 2 * S, MEM_RELEASE), (FALSE, 87), "plain release over several");
-        assert_eq!(vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS).0, TRUE);
+        assert_eq!(
+            vf(ph, 2 * S, MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 87),
+            "without RELEASE"
+        );
+        assert_eq!(
+            vf(ph, 2 * S + 0x1000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 487)
+        );
+        assert_eq!(
+            vf(ph, 2 * S - 0x1000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 487)
+        );
+        assert_eq!(
+            vf(
+                ph + 0x1000,
+                2 * S - 0x1000,
+                MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS
+            ),
+            (FALSE, 487)
+        );
+        assert_eq!(
+            vf(ph, 0, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 87)
+        );
+        assert_eq!(
+            vf(ph, 2 * S, MEM_RELEASE),
+            (FALSE, 87),
+            "plain release over several"
+        );
+        assert_eq!(
+            vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS).0,
+            TRUE
+        );
         let m = vq(ph);
         assert_eq!((m.AllocationBase as usize, m.RegionSize), (ph, 2 * S));
         // A span including a replaced allocation cannot be coalesced.
         assert_eq!(vf(ph, S, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER).0, TRUE);
-        assert_eq!(va2(ph, S, MEM_RESERVE | MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE) as usize, ph);
-        assert_eq!(vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS), (FALSE, 487));
+        assert_eq!(
+            va2(ph, S, MEM_RESERVE | MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE) as usize,
+            ph
+        );
+        assert_eq!(
+            vf(ph, 2 * S, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS),
+            (FALSE, 487)
+        );
         assert_eq!(vf(ph, 0, MEM_RELEASE).0, TRUE);
         assert_eq!(vf(ph + S, 0, MEM_RELEASE).0, TRUE);
     }
@@ -154,18 +254,39 @@ fn case_139_coalescing() {
 fn case_107_write_watch_on_a_replaced_placeholder() {
     unsafe {
         let ph = placeholder(G);
-        let p = va2(ph, G, MEM_RESERVE | MEM_WRITE_WATCH | MEM_REPLACE_PLACEHOLDER, PAGE_READONLY) as usize;
+        let p = va2(
+            ph,
+            G,
+            MEM_RESERVE | MEM_WRITE_WATCH | MEM_REPLACE_PLACEHOLDER,
+            PAGE_READONLY,
+        ) as usize;
         assert_eq!(p, ph, "{}", le());
         assert!(!VirtualAlloc(ph as _, G, MEM_COMMIT, PAGE_READWRITE).is_null());
         let m = vq(ph);
-        assert_eq!((m.AllocationProtect, m.State, m.RegionSize), (PAGE_READONLY, MEM_COMMIT, G));
+        assert_eq!(
+            (m.AllocationProtect, m.State, m.RegionSize),
+            (PAGE_READONLY, MEM_COMMIT, G)
+        );
         let mut arr = [null_mut::<c_void>(); 16];
         let (mut n, mut g) = (16usize, 0u32);
-        assert_eq!(GetWriteWatch(WRITE_WATCH_FLAG_RESET, ph as _, G, arr.as_mut_ptr(), &mut n, &mut g), 0);
+        assert_eq!(
+            GetWriteWatch(
+                WRITE_WATCH_FLAG_RESET,
+                ph as _,
+                G,
+                arr.as_mut_ptr(),
+                &mut n,
+                &mut g
+            ),
+            0
+        );
         assert_eq!(n, 0);
         *((ph + 0x1000) as *mut u8) = 1;
         n = 16;
-        assert_eq!(GetWriteWatch(0, ph as _, G, arr.as_mut_ptr(), &mut n, &mut g), 0);
+        assert_eq!(
+            GetWriteWatch(0, ph as _, G, arr.as_mut_ptr(), &mut n, &mut g),
+            0
+        );
         assert_eq!((n, arr[0] as usize), (1, ph + 0x1000));
         assert_eq!(vf(ph, 0, MEM_RELEASE).0, TRUE);
     }
@@ -179,7 +300,12 @@ fn requirements(lowest: usize, highest: usize, alignment: usize) -> MEM_ADDRESS_
     }
 }
 
-unsafe fn va2_req(size: usize, ty: u32, base: usize, r: &mut MEM_ADDRESS_REQUIREMENTS) -> *mut c_void {
+unsafe fn va2_req(
+    size: usize,
+    ty: u32,
+    base: usize,
+    r: &mut MEM_ADDRESS_REQUIREMENTS,
+) -> *mut c_void {
     let mut p = MEM_EXTENDED_PARAMETER::default();
     p.Anonymous1._bitfield = MemExtendedParameterAddressRequirements as u64;
     p.Anonymous2.Pointer = r as *mut _ as *mut c_void;
@@ -196,8 +322,16 @@ fn cases_127_to_131_address_requirements() {
         assert!(!p.is_null());
         VirtualFree(p, 0, MEM_RELEASE);
         // Case 128: HighestEndingAddress.
-        for bad in [0x2000_1001usize, 0x2000_0FFE, 0x2000_07FF, 0x7FFF_FFFE_FFFF + 0x1000] {
-            assert!(va2_req(0x40000, rc, 0, &mut requirements(0, bad, 0)).is_null(), "{bad:#x}");
+        for bad in [
+            0x2000_1001usize,
+            0x2000_0FFE,
+            0x2000_07FF,
+            0x7FFF_FFFE_FFFF + 0x1000,
+        ] {
+            assert!(
+                va2_req(0x40000, rc, 0, &mut requirements(0, bad, 0)).is_null(),
+                "{bad:#x}"
+            );
             assert_eq!(le(), 87);
         }
         let top = 0x7FFF_FFFE_FFFF;
@@ -236,7 +370,11 @@ fn cases_127_to_131_address_requirements() {
         VirtualFree(p as _, 0, MEM_RELEASE);
         // Case 128: 0x20000FFF with size 0x40000 → ok, 64K aligned, ending ≤ 0x20001000.
         let p = va2_req(0x40000, rc, 0, &mut requirements(0, 0x2000_0FFF, 0)) as usize;
-        assert!(p != 0 && p % G == 0 && p + 0x40000 <= 0x2000_1000, "{p:#x} {}", le());
+        assert!(
+            p != 0 && p % G == 0 && p + 0x40000 <= 0x2000_1000,
+            "{p:#x} {}",
+            le()
+        );
         VirtualFree(p as _, 0, MEM_RELEASE);
     }
 }
