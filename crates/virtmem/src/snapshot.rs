@@ -94,8 +94,15 @@ fn retire<T: Send + Sync + 'static>(old: *mut T) {
             EPOCH.store(e + 1, SeqCst);
         }
         let now = EPOCH.load(SeqCst);
-        let (ready, keep) = list.drain(..).partition(|r| r.epoch + 2 <= now);
-        *list = keep;
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].epoch + 2 <= now {
+                ready.push(list.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
         ready
     };
     // Freed outside the lock: dropping a snapshot may drop cells that retire in turn.
