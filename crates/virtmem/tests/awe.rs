@@ -173,6 +173,14 @@ fn documented_and_chosen_errors() {
             err(VirtualProtect(w as _, P, PAGE_EXECUTE_READ, &mut old)),
             487
         );
+        // NOACCESS / READONLY / READWRITE apply to the window's mapped pages (as on Windows).
+        let mut old = 0;
+        assert_eq!(VirtualProtect(w as _, P, PAGE_READONLY, &mut old), TRUE);
+        assert_eq!(old, PAGE_READWRITE);
+        assert_eq!(vq(w).Protect, PAGE_READONLY);
+        assert_eq!(vq(w + 2 * P).Protect, PAGE_NOACCESS, "unmapped pages stay NOACCESS");
+        assert_eq!(VirtualProtect(w as _, P, PAGE_READWRITE, &mut old), TRUE);
+        assert_eq!(old, PAGE_READONLY);
         // Handles and pointers.
         let mut n = 1usize;
         let mut out = [0usize; 1];

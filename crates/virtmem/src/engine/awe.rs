@@ -17,7 +17,7 @@ use super::{AllocKind, Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{HostProt, Os};
 use crate::runs::PageState;
-use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
+use crate::win32::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -34,6 +34,14 @@ pub(crate) struct Awe {
     mapped: HashMap<usize, usize>,
     /// Window address → store index mapped there.
     at: HashMap<usize, usize>,
+    /// Window base → the protection its mapped pages have (VirtualProtect may make it
+    /// PAGE_NOACCESS or PAGE_READONLY; PAGE_READWRITE when absent).
+    protect: HashMap<usize, u32>,
+}
+
+/// The kernel protection of a mapped AWE page under window protection `p`.
+fn awe_host(p: u32) -> HostProt {
+    crate::rules::protection::host_prot(p)
 }
 
 fn bad(why: &'static str) -> Error {
@@ -162,8 +170,12 @@ impl<O: Os> Space<O> {
             if before == want[i] {
                 continue;
             }
+            let wp = windows
+                .iter()
+                .find(|w| addr >= w.base && addr < w.end())
+                .map_or(PAGE_READWRITE, |w| *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE));
             let r = match want[i] {
-                Some(idx) => self.os.phys_map(addr, idx, 1, HostProt::READ_WRITE),
+                Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
                 None => self.os.replace_with_reserved(addr, p),
             };
             if let Err(e) = r {
@@ -185,8 +197,12 @@ impl<O: Os> Space<O> {
                 if let Some(now) = awe.at.remove(&addr) {
                     awe.mapped.remove(&now);
                 }
+                let wp = windows
+                    .iter()
+                    .find(|w| addr >= w.base && addr < w.end())
+                    .map_or(PAGE_READWRITE, |w| *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE));
                 let _ = match before {
-                    Some(idx) => self.os.phys_map(addr, idx, 1, HostProt::READ_WRITE),
+                    Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
                     None => self.os.replace_with_reserved(addr, p),
                 };
                 if let Some(idx) = before {
@@ -202,9 +218,10 @@ impl<O: Os> Space<O> {
         Ok(())
     }
 
-    /// Rebuilds a window's page runs from the AWE table (mapped: PAGE_READWRITE).
+    /// Rebuilds a window's page runs from the AWE table (mapped: the window's protection).
     fn publish_window(&self, w: &Allocation, awe: &Awe) {
         let p = self.page();
+        let wp = *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE);
         let table = w.read(|t| {
             let mut t = t.with(0, t.pages(), |_| PageState::committed(PAGE_NOACCESS));
             let mut mapped: Vec<usize> = awe
@@ -215,7 +232,7 @@ impl<O: Os> Space<O> {
                 .collect();
             mapped.sort_unstable();
             for i in mapped {
-                t = t.with(i, i + 1, |_| PageState::committed(PAGE_READWRITE));
+                t = t.with(i, i + 1, |_| PageState::committed(wp));
             }
             t
         });
@@ -280,9 +297,40 @@ impl<O: Os> Space<O> {
         (freed, result)
     }
 
+    /// VirtualProtect of a window (its lock held): PAGE_NOACCESS, PAGE_READONLY or
+    /// PAGE_READWRITE apply to every mapped page of the window, now and when mapped later
+    /// (Windows' AWE regions take only these three); returns the first page's old protection.
+    pub(crate) fn protect_window(&self, w: &Allocation, start: usize, protect: u32) -> Result<u32> {
+        if ![PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE].contains(&protect) {
+            return Err(Error::InvalidAddress("AWE windows take only NOACCESS, READONLY or READWRITE"));
+        }
+        let p = self.page();
+        let mut awe = self.awe();
+        let old_first = w.read(|t| t.run_at((start - w.base) / p).state.protect);
+        let old = *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE);
+        let mapped: Vec<usize> = awe
+            .at
+            .keys()
+            .copied()
+            .filter(|&a| a >= w.base && a < w.end())
+            .collect();
+        for (n, &a) in mapped.iter().enumerate() {
+            if let Err(e) = self.os.protect(a, p, awe_host(protect)) {
+                for &b in &mapped[..n] {
+                    let _ = self.os.protect(b, p, awe_host(old));
+                }
+                return Err(Error::from_os(e));
+            }
+        }
+        awe.protect.insert(w.base, protect);
+        self.publish_window(w, &awe);
+        Ok(old_first)
+    }
+
     /// A window is being released (its lock is held): its pages are no longer mapped.
     pub(crate) fn awe_window_released(&self, w: &Allocation) {
         let mut awe = self.awe();
+        awe.protect.remove(&w.base);
         let gone: Vec<usize> = awe
             .at
             .keys()

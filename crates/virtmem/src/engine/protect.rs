@@ -38,7 +38,10 @@ impl<O: Os> Space<O> {
                 };
             }
             AllocKind::Physical => {
-                return Err(Error::InvalidAddress("AWE windows keep PAGE_READWRITE"));
+                if protection.guard || protection.modifiers() != 0 {
+                    return Err(Error::InvalidAddress("AWE windows take no modifiers"));
+                }
+                return self.protect_window(&a, start, protection.base);
             }
             _ => {}
         }
