@@ -43,6 +43,7 @@ const LARGE: usize = 0x20_0000;
 
 const E_HANDLE: u32 = ERROR_INVALID_HANDLE; // 6
 const E_LEN: u32 = ERROR_BAD_LENGTH; // 24
+#[allow(dead_code)]
 const E_NS: u32 = ERROR_NOT_SUPPORTED; // 50
 const E_PARAM: u32 = ERROR_INVALID_PARAMETER; // 87
 const E_NOTLOCKED: u32 = ERROR_NOT_LOCKED; // 158

@@ -107,7 +107,7 @@ impl<O: Os> Space<O> {
         )
         .of_kind(AllocKind::Normal, true);
         let new = self.swap_in(std::slice::from_ref(&a), vec![new]);
-        if new[0].fault_driven() {
+        if new[0].fault_driven() && self.os.real_memory() {
             crate::fault::add(&new[0]);
         }
         Ok(base)
@@ -148,7 +148,7 @@ impl<O: Os> Space<O> {
                 self.os
                     .replace_with_reserved(a.base, a.size)
                     .map_err(Error::from_os)?;
-                if a.fault_driven() {
+                if a.fault_driven() && self.os.real_memory() {
                     crate::fault::remove(a.base);
                 }
                 self.swap_in(

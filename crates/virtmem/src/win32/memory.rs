@@ -94,6 +94,7 @@ pub unsafe extern "system" fn VirtualAllocFromApp(
 }
 
 /// Decodes VirtualAlloc2's process handle and extended parameters.
+#[allow(clippy::too_many_arguments)]
 unsafe fn alloc2(
     process: HANDLE,
     baseaddress: *const c_void,

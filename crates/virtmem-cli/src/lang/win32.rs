@@ -1,0 +1,466 @@
+//! The Win32 memory functions for a program: the same thin translation as
+//! `virtmem::win32` (argument and output-pointer checks, then the engine), on whichever
+//! address space the program runs in. Output arguments are written through the program's
+//! memory; a bad output pointer fails the call with ERROR_NOACCESS (998), as on Windows.
+
+use super::interp::{Interp, Value};
+use super::types::Ty;
+use crate::on_space;
+use virtmem::rules::requests::{AllocFlavor, ExtendedParameter};
+use virtmem::rules::Protection;
+use virtmem::win32::consts::*;
+use virtmem::Error;
+
+type Res = Result<u64, u32>;
+
+fn code(e: Error) -> u32 {
+    e.win32_code()
+}
+
+/// Calls Win32 function `name` with raw arguments. Returns its result and, if it failed,
+/// the error for the last-error value.
+pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) {
+    let ptr = it.ptr;
+    let pm = if ptr == 4 { 0xFFFF_FFFFu64 } else { u64::MAX };
+    let current = |h: u64| h & pm == pm;
+    let handle = |h: u64| -> Result<(), u32> {
+        if current(h) {
+            Ok(())
+        } else {
+            Err(ERROR_INVALID_HANDLE)
+        }
+    };
+    let ptr_ty = Ty::void_ptr();
+    let boolean = Ty::INT;
+    let size_t = Ty::Int {
+        size: ptr,
+        signed: false,
+    };
+    let uint = Ty::UINT;
+    let m = it.m;
+    // (result type, value on failure, the call)
+    let (ty, fail, r): (Ty, u64, Res) = match name {
+        "VirtualAlloc" | "VirtualAllocFromApp" => (
+            ptr_ty,
+            0,
+            alloc(it, a[0], a[1], a[2], a[3], name.ends_with("FromApp")),
+        ),
+        "VirtualAllocEx" | "VirtualAllocExNuma" => (
+            ptr_ty,
+            0,
+            handle(a[0]).and_then(|()| alloc(it, a[1], a[2], a[3], a[4], false)),
+        ),
+        "VirtualAlloc2" | "VirtualAlloc2FromApp" => {
+            (ptr_ty, 0, alloc2(it, a, name.ends_with("FromApp")))
+        }
+        "VirtualFree" => (
+            boolean,
+            0,
+            on_space!(m, s => s.virtual_free(a[0] as usize, a[1] as usize, a[2] as u32))
+                .map(|()| 1)
+                .map_err(code),
+        ),
+        "VirtualFreeEx" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| {
+                on_space!(m, s => s.virtual_free(a[1] as usize, a[2] as usize, a[3] as u32))
+                    .map(|()| 1)
+                    .map_err(code)
+            }),
+        ),
+        "VirtualProtect" | "VirtualProtectFromApp" => {
+            (boolean, 0, protect(it, a[0], a[1], a[2], a[3]))
+        }
+        "VirtualProtectEx" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| protect(it, a[1], a[2], a[3], a[4])),
+        ),
+        "VirtualQuery" => (size_t, 0, query(it, a[0], a[1], a[2])),
+        "VirtualQueryEx" => (
+            size_t,
+            0,
+            handle(a[0]).and_then(|()| query(it, a[1], a[2], a[3])),
+        ),
+        "VirtualLock" => (
+            boolean,
+            0,
+            on_space!(m, s => s.virtual_lock(a[0] as usize, a[1] as usize))
+                .map(|()| 1)
+                .map_err(code),
+        ),
+        "VirtualUnlock" => (
+            boolean,
+            0,
+            on_space!(m, s => s.virtual_unlock(a[0] as usize, a[1] as usize))
+                .map(|()| 1)
+                .map_err(code),
+        ),
+        "VirtualUnlockEx" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| {
+                on_space!(m, s => s.virtual_unlock(a[1] as usize, a[2] as usize))
+                    .map(|()| 1)
+                    .map_err(code)
+            }),
+        ),
+        "GetWriteWatch" => (uint, u32::MAX as u64, get_write_watch(it, a)),
+        "ResetWriteWatch" => (
+            uint,
+            u32::MAX as u64,
+            on_space!(m, s => s.reset_write_watch(a[0] as usize, a[1] as usize))
+                .map(|()| 0)
+                .map_err(code),
+        ),
+        "GetSystemInfo" | "GetNativeSystemInfo" => {
+            system_info(it, a[0]);
+            (Ty::Void, 0, Ok(0))
+        }
+        "GetLargePageMinimum" => (size_t, 0, Ok(m.layout().large_page_size as u64)),
+        "GetLastError" => (uint, 0, Ok(it.last_error as u64)),
+        "SetLastError" => {
+            it.last_error = a[0] as u32;
+            (Ty::Void, 0, Ok(0))
+        }
+        "GetCurrentProcess" => (ptr_ty, 0, Ok(pm)),
+        "FlushInstructionCache" => (boolean, 0, handle(a[0]).map(|()| 1)),
+        "DiscardVirtualMemory" | "OfferVirtualMemory" | "ReclaimVirtualMemory" => {
+            let undo = name == "ReclaimVirtualMemory";
+            let t = if undo { MEM_RESET_UNDO } else { MEM_RESET };
+            let r = on_space!(m, s => s.virtual_alloc(a[0] as usize, a[1] as usize, t, PAGE_NOACCESS, AllocFlavor::default()));
+            let c = match r {
+                Ok(_) => ERROR_SUCCESS,
+                Err(Error::ResetDataLost) if undo => 170,
+                Err(e) => e.win32_code(),
+            };
+            // These return the error code instead of setting the last error.
+            return (
+                Value {
+                    ty: uint,
+                    bits: c as u64,
+                },
+                None,
+            );
+        }
+        "PrefetchVirtualMemory" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| {
+                if a[1] == 0 || a[2] == 0 || a[3] != 0 {
+                    Err(ERROR_INVALID_PARAMETER)
+                } else {
+                    Ok(1)
+                }
+            }),
+        ),
+        "AllocateUserPhysicalPages" | "AllocateUserPhysicalPagesNuma" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| alloc_physical(it, a[1], a[2])),
+        ),
+        "MapUserPhysicalPages" => (boolean, 0, map_physical(it, a[0], a[1], a[2])),
+        "MapUserPhysicalPagesScatter" => (boolean, 0, map_scatter(it, a[0], a[1], a[2])),
+        "FreeUserPhysicalPages" => (
+            boolean,
+            0,
+            handle(a[0]).and_then(|()| free_physical(it, a[1], a[2])),
+        ),
+        _ => (Ty::Void, 0, Err(ERROR_CALL_NOT_IMPLEMENTED)),
+    };
+    match r {
+        Ok(v) => (Value { ty, bits: v }, None),
+        Err(e) => (Value { ty, bits: fail }, Some(e)),
+    }
+}
+
+fn alloc(it: &Interp<'_>, addr: u64, size: u64, t: u64, p: u64, from_app: bool) -> Res {
+    on_space!(it.m, s => s.virtual_alloc(addr as usize, size as usize, t as u32, p as u32, AllocFlavor { from_app }))
+        .map(|v| v as u64)
+        .map_err(code)
+}
+
+fn alloc2(it: &mut Interp<'_>, a: &[u64], from_app: bool) -> Res {
+    let (process, base, size, t, p, params, count) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    let pm = if it.ptr == 4 {
+        0xFFFF_FFFFu64
+    } else {
+        u64::MAX
+    };
+    if process != 0 && process & pm != pm {
+        return Err(ERROR_INVALID_HANDLE);
+    }
+    let count = count as u32;
+    if count > 0 && params == 0 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    let mut decoded = Vec::new();
+    let mut seen = 0u64;
+    for i in 0..count as u64 {
+        let at = params + 16 * i;
+        let mut b = [0u8; 16];
+        if !it.inp(at, &mut b) {
+            return Err(ERROR_NOACCESS);
+        }
+        let ty = (b[0]) as i32;
+        let payload = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
+        if ty <= MemExtendedParameterInvalidType || ty >= MemExtendedParameterMax {
+            return Err(ERROR_INVALID_PARAMETER);
+        }
+        if seen & (1 << ty) != 0 {
+            return Err(ERROR_INVALID_PARAMETER);
+        }
+        seen |= 1 << ty;
+        decoded.push(match ty {
+            t if t == MemExtendedParameterAddressRequirements => {
+                let r = payload & pm;
+                if r == 0 {
+                    return Err(ERROR_INVALID_PARAMETER);
+                }
+                let n = it.ptr as u64;
+                let (Some(lo), Some(hi), Some(al)) =
+                    (it.inp_ptr(r), it.inp_ptr(r + n), it.inp_ptr(r + 2 * n))
+                else {
+                    return Err(ERROR_NOACCESS);
+                };
+                ExtendedParameter::AddressRequirements {
+                    lowest: lo as usize,
+                    highest: hi as usize,
+                    alignment: al as usize,
+                }
+            }
+            t if t == MemExtendedParameterNumaNode => ExtendedParameter::NumaNode(payload as u32),
+            other => ExtendedParameter::Other(other),
+        });
+    }
+    on_space!(it.m, s => s.virtual_alloc2(base as usize, size as usize, t as u32, p as u32, &decoded, AllocFlavor { from_app }))
+        .map(|v| v as u64)
+        .map_err(code)
+}
+
+fn protect(it: &mut Interp<'_>, addr: u64, size: u64, new: u64, old: u64) -> Res {
+    // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
+    Protection::parse(new as u32, false).map_err(code)?;
+    if old == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let r = on_space!(it.m, s => s.virtual_protect(addr as usize, size as usize, new as u32));
+    match r {
+        Ok(prev) => {
+            if !it.out(old, &prev.to_le_bytes()) {
+                return Err(ERROR_NOACCESS);
+            }
+            Ok(1)
+        }
+        Err(e) => {
+            // Windows reports PAGE_NOACCESS on failure (case 35).
+            it.out(old, &PAGE_NOACCESS.to_le_bytes());
+            Err(code(e))
+        }
+    }
+}
+
+/// MEMORY_BASIC_INFORMATION as the program sees it (28 bytes in a 32-bit process, 48 in a
+/// 64-bit one).
+pub fn mbi_bytes(ptr: u8, i: &virtmem::MemoryInfo) -> Vec<u8> {
+    let mut b = Vec::new();
+    let p = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes()[..ptr as usize]);
+    let d = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
+    p(&mut b, i.base_address as u64);
+    p(&mut b, i.allocation_base as u64);
+    d(&mut b, i.allocation_protect);
+    if ptr == 8 {
+        b.extend_from_slice(&[0, 0, 0, 0]); // PartitionId and padding
+    }
+    p(&mut b, i.region_size as u64);
+    d(&mut b, i.state.win32());
+    d(&mut b, i.protect);
+    d(&mut b, i.kind.win32());
+    if ptr == 8 {
+        d(&mut b, 0);
+    }
+    b
+}
+
+fn query(it: &mut Interp<'_>, addr: u64, buf: u64, len: u64) -> Res {
+    let size = if it.ptr == 8 { 48 } else { 28 };
+    if len < size {
+        return Err(ERROR_BAD_LENGTH);
+    }
+    if buf == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let info = it.m.query(addr as usize).map_err(code)?;
+    let bytes = mbi_bytes(it.ptr, &info);
+    if !it.out(buf, &bytes) {
+        return Err(ERROR_NOACCESS);
+    }
+    Ok(size)
+}
+
+fn get_write_watch(it: &mut Interp<'_>, a: &[u64]) -> Res {
+    let (flags, base, size, addrs, count, gran) = (a[0] as u32, a[1], a[2], a[3], a[4], a[5]);
+    if flags & !WRITE_WATCH_FLAG_RESET != 0 || size == 0 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    if count == 0 || gran == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let max = it.inp_ptr(count).ok_or(ERROR_NOACCESS)?;
+    if max == 0 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    if addrs == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let pages = on_space!(it.m, s => s.get_write_watch(base as usize, size as usize, flags & WRITE_WATCH_FLAG_RESET != 0, max as usize))
+        .map_err(code)?;
+    let n = it.ptr as u64;
+    for (i, &p) in pages.iter().enumerate() {
+        if !it.out(
+            addrs + i as u64 * n,
+            &(p as u64).to_le_bytes()[..n as usize],
+        ) {
+            return Err(ERROR_NOACCESS);
+        }
+    }
+    let page = it.m.layout().page_size as u32;
+    if !it.out(count, &(pages.len() as u64).to_le_bytes()[..n as usize])
+        || !it.out(gran, &page.to_le_bytes())
+    {
+        return Err(ERROR_NOACCESS);
+    }
+    Ok(0)
+}
+
+fn system_info(it: &mut Interp<'_>, out: u64) {
+    if out == 0 {
+        return;
+    }
+    let l = it.m.layout();
+    let ptr = it.ptr;
+    // A simulated process has one deterministic processor; the native one reports the host.
+    let (arch, ptype, level, rev, mask, cpus): (u16, u32, u16, u16, u64, u32) = if it.m.is_native()
+    {
+        // SAFETY: a zeroed SYSTEM_INFO is a valid output buffer.
+        let mut si: virtmem::win32::SYSTEM_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `si` is writable.
+        unsafe { virtmem::win32::GetSystemInfo(&mut si) };
+        // SAFETY: reading the plain-data union member.
+        let arch = unsafe { si.Anonymous.Anonymous.wProcessorArchitecture };
+        (
+            arch,
+            si.dwProcessorType,
+            si.wProcessorLevel,
+            si.wProcessorRevision,
+            si.dwActiveProcessorMask as u64,
+            si.dwNumberOfProcessors,
+        )
+    } else if ptr == 4 {
+        (
+            PROCESSOR_ARCHITECTURE_INTEL,
+            PROCESSOR_INTEL_PENTIUM,
+            6,
+            0,
+            1,
+            1,
+        )
+    } else {
+        (
+            PROCESSOR_ARCHITECTURE_AMD64,
+            PROCESSOR_AMD_X8664,
+            6,
+            0,
+            1,
+            1,
+        )
+    };
+    let mut b = Vec::new();
+    let p = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes()[..ptr as usize]);
+    b.extend_from_slice(&arch.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&(l.page_size as u32).to_le_bytes());
+    p(&mut b, l.min_address as u64);
+    p(&mut b, l.max_address as u64);
+    p(&mut b, mask);
+    b.extend_from_slice(&cpus.to_le_bytes());
+    b.extend_from_slice(&ptype.to_le_bytes());
+    b.extend_from_slice(&(l.granularity as u32).to_le_bytes());
+    b.extend_from_slice(&level.to_le_bytes());
+    b.extend_from_slice(&rev.to_le_bytes());
+    // Windows would raise an access violation for a bad pointer; there is nothing to report.
+    it.out(out, &b);
+}
+
+fn read_ptrs(it: &mut Interp<'_>, at: u64, n: u64) -> Result<Vec<usize>, u32> {
+    if n > 1 << 24 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    (0..n)
+        .map(|i| {
+            it.inp_ptr(at + i * it.ptr as u64)
+                .map(|v| v as usize)
+                .ok_or(ERROR_NOACCESS)
+        })
+        .collect()
+}
+
+fn alloc_physical(it: &mut Interp<'_>, count: u64, array: u64) -> Res {
+    if count == 0 || array == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let n = it.inp_ptr(count).ok_or(ERROR_NOACCESS)?;
+    let pfns = on_space!(it.m, s => s.allocate_physical_pages(n as usize)).map_err(code)?;
+    let w = it.ptr as u64;
+    for (i, &f) in pfns.iter().enumerate() {
+        if !it.out(
+            array + i as u64 * w,
+            &(f as u64).to_le_bytes()[..w as usize],
+        ) {
+            return Err(ERROR_NOACCESS);
+        }
+    }
+    if !it.out(count, &(pfns.len() as u64).to_le_bytes()[..w as usize]) {
+        return Err(ERROR_NOACCESS);
+    }
+    Ok(1)
+}
+
+fn map_physical(it: &mut Interp<'_>, addr: u64, n: u64, array: u64) -> Res {
+    let pfns = if array == 0 {
+        None
+    } else {
+        Some(read_ptrs(it, array, n)?)
+    };
+    on_space!(it.m, s => s.map_physical_pages(addr as usize, n as usize, pfns.as_deref()))
+        .map(|()| 1)
+        .map_err(code)
+}
+
+fn map_scatter(it: &mut Interp<'_>, addrs: u64, n: u64, array: u64) -> Res {
+    if addrs == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let a = read_ptrs(it, addrs, n)?;
+    let pfns = if array == 0 {
+        None
+    } else {
+        Some(read_ptrs(it, array, n)?)
+    };
+    on_space!(it.m, s => s.map_physical_pages_scatter(&a, pfns.as_deref()))
+        .map(|()| 1)
+        .map_err(code)
+}
+
+fn free_physical(it: &mut Interp<'_>, count: u64, array: u64) -> Res {
+    if count == 0 || array == 0 {
+        return Err(ERROR_NOACCESS);
+    }
+    let n = it.inp_ptr(count).ok_or(ERROR_NOACCESS)?;
+    let pfns = read_ptrs(it, array, n)?;
+    let (freed, r) = on_space!(it.m, s => s.free_physical_pages(&pfns));
+    let w = it.ptr as usize;
+    it.out(count, &(freed as u64).to_le_bytes()[..w]);
+    r.map(|()| 1).map_err(code)
+}

@@ -1,0 +1,528 @@
+//! The `virtmem` command end to end: the tour, the seed programs, errors, maps, the REPL.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_virtmem"));
+    c.env_remove("NO_COLOR").env_remove("VIRTMEM_WRITE_WATCH");
+    c
+}
+
+fn programs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs")
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("virtmem runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs a program given as text (written to a temporary file named `name`).
+fn run_src(name: &str, src: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join(name);
+    std::fs::write(&f, src).expect("write");
+    let mut c = bin();
+    c.current_dir(dir.path()).arg("run").arg("--no-color");
+    c.args(extra).arg(name);
+    c.output().expect("virtmem runs")
+}
+
+#[test]
+fn tour_simulated() {
+    let o = run(&["tour", "--sim-only", "--no-color"]);
+    assert!(o.status.success());
+    insta::assert_snapshot!(text(&o.stdout));
+}
+
+#[test]
+fn tour_native_and_simulated() {
+    let o = run(&["tour", "--no-color"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    assert_eq!(s.matches("▶ simulated win32 process").count(), 2);
+    assert_eq!(s.matches("▶ this Linux process").count(), 2);
+    assert!(s.contains("output: Exito en la liberacion"));
+    // Natively too, 0x40000000 is normally free: the seed's answer.
+    assert!(
+        s.matches("output: Dir. de RESERVA = 0x40000000").count() == 2
+            || s.contains("output: Fallo en la RESERVA"),
+        "{s}"
+    );
+    // Colours only when asked.
+    assert!(!s.contains('\x1b'));
+    let c = run(&["tour", "--sim-only", "--color", "always"]);
+    assert!(text(&c.stdout).contains("\x1b[32m"));
+}
+
+#[test]
+fn seed_programs_verbatim() {
+    // The course's solutions exactly as the notes print them (blank lines, typographic quotes).
+    let alloc = programs().join("seed_virtualalloc.c");
+    let free = programs().join("seed_virtualfree.c");
+    assert!(std::fs::read_to_string(&alloc).unwrap().contains('“'));
+    let mut all = String::new();
+    for sim in ["win32", "win64", "win32-3gb"] {
+        for f in [&alloc, &free] {
+            let o = bin()
+                .args(["run", "--no-color", "--trace", "--sim", sim])
+                .arg(f)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+            all.push_str(&format!(
+                "$ virtmem run --trace --sim {sim} {}\n{}\n",
+                f.file_name().unwrap().to_string_lossy(),
+                text(&o.stdout)
+            ));
+        }
+    }
+    insta::assert_snapshot!(all);
+    // On this process, through virtmem on real memory.
+    let o = bin()
+        .args(["run", "--native"])
+        .arg(&alloc)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let s = text(&o.stdout);
+    assert!(
+        s == "Dir. de RESERVA = 0x40000000\n" || s == "Fallo en la RESERVA\n",
+        "{s}"
+    );
+    let o = bin().args(["run", "--native"]).arg(&free).output().unwrap();
+    assert_eq!(text(&o.stdout), "Exito en la liberacion\n");
+}
+
+#[test]
+fn language_features() {
+    let o = bin()
+        .args(["run", "--no-color"])
+        .arg(programs().join("features.c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    insta::assert_snapshot!("features_win32", text(&o.stdout));
+    let o = bin()
+        .args(["run", "--no-color", "--sim", "win64"])
+        .arg(programs().join("features.c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    insta::assert_snapshot!("features_win64", text(&o.stdout));
+    // Natively the addresses differ; the rest is the same.
+    let n = bin()
+        .args(["run", "--native"])
+        .arg(programs().join("features.c"))
+        .output()
+        .unwrap();
+    assert_eq!(n.status.code(), Some(0), "{}", text(&n.stderr));
+    let n = text(&n.stdout);
+    assert!(n.contains("caught exception 0xc0000005 writing to a read-only page"));
+    assert!(n.contains("VirtualProtect on a reserved page: error 487, old 0x1"));
+}
+
+#[test]
+fn write_watch_awe_and_virtualalloc2() {
+    let f = programs().join("advanced.c");
+    let mut all = String::new();
+    for sim in ["win32", "win64"] {
+        let o = bin()
+            .args(["run", "--no-color", "--trace", "--sim", sim])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        all.push_str(&format!(
+            "$ virtmem run --trace --sim {sim} advanced.c\n{}\n",
+            text(&o.stdout)
+        ));
+    }
+    insta::assert_snapshot!(all);
+    // Both ways of tracking writes, on the simulated and on the real space.
+    for native in [false, true] {
+        for mode in ["kernel", "signal"] {
+            let mut c = bin();
+            c.env("VIRTMEM_WRITE_WATCH", mode).arg("run");
+            if native {
+                c.arg("--native");
+            }
+            let o = c.arg(&f).output().unwrap();
+            let s = text(&o.stdout);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{mode} {native}: {}",
+                text(&o.stderr)
+            );
+            assert!(
+                s.starts_with(
+                    "r=0 count=2 gran=4096\n  written: page 1\n  written: page 3\nafter reset: 0\n"
+                ),
+                "{mode} {native}: {s}"
+            );
+            assert!(s.contains("moved: 42"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn guard_pages_and_exceptions() {
+    let g = examples().join("guard.c");
+    let o = bin().args(["run", "--no-color"]).arg(&g).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    insta::assert_snapshot!(text(&o.stdout));
+    // The same on real memory: the guard page is consumed, never a crash.
+    let n = bin().args(["run", "--native"]).arg(&g).output().unwrap();
+    assert_eq!(n.status.code(), Some(0), "{}", text(&n.stderr));
+    assert!(text(&n.stdout).contains("try 1: guard page exception 0x80000001"));
+    assert!(text(&n.stdout).contains("try 2: the write worked"));
+}
+
+const CRASH: &str = "main()\n{\n    char *p = VirtualAlloc(NULL, 4096, MEM_RESERVE, PAGE_READWRITE);\n    printf(\"reserved %p\\n\", p);\n    p[10] = 'x';\n    printf(\"never\\n\");\n}\n";
+
+#[test]
+fn unhandled_exceptions_end_the_program() {
+    let o = run_src("crash.c", CRASH, &[]);
+    assert_eq!(o.status.code(), Some(4));
+    let report = format!("stdout:\n{}stderr:\n{}", text(&o.stdout), text(&o.stderr));
+    insta::assert_snapshot!(report);
+    // On real memory the access is checked first: reported, the tool does not crash.
+    let n = run_src("crash.c", CRASH, &["--native"]);
+    assert_eq!(n.status.code(), Some(4));
+    assert!(text(&n.stderr).contains("unhandled exception 0xC0000005: access violation at 0x"));
+    assert!(text(&n.stderr).contains("(write)"));
+    // Reading address 0x10 natively, too.
+    let r = run_src(
+        "read.c",
+        "int main(void) { int *p = (int *)0x10; return *p; }\n",
+        &["--native"],
+    );
+    assert_eq!(r.status.code(), Some(4));
+    assert!(text(&r.stderr).contains("access violation at 0x10 (read)"));
+}
+
+#[test]
+fn error_messages_name_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "missing_semicolon.c",
+            "main()\n{\n  void *p;\n  p = VirtualAlloc(NULL, 4096, MEM_COMMIT, PAGE_READWRITE)\n  printf(\"%p\", p);\n}\n",
+        ),
+        ("bad_expression.c", "main() {\n  int x = 3 +;\n}\n"),
+        (
+            "undeclared.c",
+            "main() {\n  p = VirtualAlloc(NULL, 1, MEM_COMMIT, PAGE_READWRITE);\n}\n",
+        ),
+        (
+            "typo_function.c",
+            "main() {\n  void *p = VirtualAloc(NULL, 1, MEM_COMMIT, PAGE_READWRITE);\n}\n",
+        ),
+        (
+            "typo_constant.c",
+            "main() {\n  void *p = VirtualAlloc(NULL, 1, MEM_COMIT, PAGE_READWRITE);\n}\n",
+        ),
+        (
+            "argument_count.c",
+            "main() {\n  VirtualFree(NULL, 0);\n}\n",
+        ),
+        ("unclosed_string.c", "main() {\n  printf(“sin cerrar);\n}\n"),
+        ("unclosed_block.c", "main() {\n  if (1) {\n    printf(\"x\");\n"),
+        ("float.c", "main() {\n  float f;\n}\n"),
+        ("void_variable.c", "main() {\n  void p;\n}\n"),
+        ("else_without_if.c", "main() {\n  int x;\n  x = 1;;\n  else x = 2;\n}\n"),
+        ("bad_character.c", "main() {\n  int x = 1 @ 2;\n}\n"),
+        (
+            "deref_void.c",
+            "main() {\n  void *p = VirtualAlloc(NULL, 1, MEM_COMMIT, PAGE_READWRITE);\n  *p = 1;\n}\n",
+        ),
+    ];
+    let mut all = String::new();
+    for (name, src) in cases {
+        let o = run_src(name, src, &[]);
+        all.push_str(&format!(
+            "== {name} (exit {})\n{}",
+            o.status.code().unwrap_or(-1),
+            text(&o.stderr)
+        ));
+        assert!(o.stdout.is_empty() || *name == "deref_void.c", "{name}");
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(run(&["run", "/nonexistent/x.c"]).status.code(), Some(66));
+    assert_eq!(
+        run(&["run", "--sim", "win16", "x.c"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        run_src("r.c", "int main(void) { return 7; }\n", &[])
+            .status
+            .code(),
+        Some(7)
+    );
+    assert_eq!(
+        run_src("e.c", "main() { exit(9); printf(\"no\"); }\n", &[])
+            .status
+            .code(),
+        Some(9)
+    );
+    assert_eq!(
+        run_src("d.c", "int main(void) { int z = 0; return 1 / z; }\n", &[])
+            .status
+            .code(),
+        Some(4)
+    );
+    let o = run_src(
+        "loop.c",
+        "main() { while (1) { } }\n",
+        &["--max-steps", "1000"],
+    );
+    assert_eq!(o.status.code(), Some(5));
+    assert!(text(&o.stderr).contains("more than 1000 steps"));
+    let o = run(&["run", "--sim", "custom", "--page-size", "0x3000", "x.c"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("power of two"));
+}
+
+#[test]
+fn custom_layouts() {
+    let src = "main() {\n  SYSTEM_INFO si;\n  GetSystemInfo(&si);\n  char *p = VirtualAlloc(NULL, 1, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);\n  MEMORY_BASIC_INFORMATION m;\n  VirtualQuery(p, &m, sizeof(m));\n  printf(\"%u %#x %p %p %p %#x\\n\", si.dwPageSize, si.dwAllocationGranularity, si.lpMaximumApplicationAddress, p, m.BaseAddress, (unsigned)m.RegionSize);\n}\n";
+    let o = run_src(
+        "c.c",
+        src,
+        &[
+            "--sim",
+            "custom",
+            "--page-size",
+            "0x4000",
+            "--granularity",
+            "0x40000",
+            "--min-address",
+            "0x40000",
+            "--max-address",
+            "0x3FFFFFFF",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "16384 0x40000 0x3fffffff 0x40000 0x40000 0x4000\n"
+    );
+    let o = run_src("c.c", src, &["--sim", "win32-3gb"]);
+    assert_eq!(
+        text(&o.stdout),
+        "4096 0x10000 0xbffeffff 0x10000 0x10000 0x1000\n"
+    );
+}
+
+const SCRIPT: &str = "char *p = VirtualAlloc((void *)0x40000000, 16*4096, MEM_RESERVE, PAGE_READWRITE);\nVirtualAlloc(p, 2*4096, MEM_COMMIT, PAGE_READWRITE);\nVirtualAlloc(p + 4*4096, 4096, MEM_COMMIT, PAGE_READONLY);\nVirtualAlloc(p + 5*4096, 4096, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD);\nVirtualAlloc(p + 6*4096, 4096, MEM_COMMIT, PAGE_EXECUTE_READ);\nVirtualAlloc(p + 7*4096, 4096, MEM_COMMIT, PAGE_NOACCESS);\nVirtualAlloc(NULL, 1 << 20, MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN, PAGE_EXECUTE_READWRITE);\nVirtualAlloc((void *)0x00400000, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READONLY);\n";
+
+fn map_of_script(format: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.c"), SCRIPT).unwrap();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["map", "--no-color", "--script", "s.c", "--format", format])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    (dir, text(&o.stdout))
+}
+
+#[test]
+fn map_table() {
+    let (_d, s) = map_of_script("table");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn map_json() {
+    let (_d, s) = map_of_script("json");
+    let v: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+    let regions = v["regions"].as_array().unwrap();
+    assert_eq!(v["pointer_size"], 4);
+    assert_eq!(regions.len(), 13);
+    // Contiguous from the minimum to the maximum address.
+    assert_eq!(regions[0]["base"], "0x10000");
+    assert_eq!(regions.last().unwrap()["end"], "0x7fff0000");
+    for w in regions.windows(2) {
+        assert_eq!(w[0]["end"], w[1]["base"]);
+    }
+    let guard = regions.iter().find(|r| r["base"] == "0x40005000").unwrap();
+    assert_eq!(guard["protect"], "PAGE_READWRITE|PAGE_GUARD");
+    assert_eq!(guard["state"], "commit");
+    assert_eq!(guard["allocation_base"], "0x40000000");
+    assert_eq!(guard["size"], 4096);
+    insta::assert_snapshot!(s);
+    // The native map is JSON too.
+    let n = run(&["map", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&n.stdout).expect("valid JSON");
+    assert_eq!(v["pointer_size"], 8);
+    assert!(v["regions"].as_array().unwrap().len() > 3);
+}
+
+#[test]
+fn map_svg_is_well_formed_with_one_element_per_region() {
+    let (_d, s) = map_of_script("svg");
+    let doc = roxmltree::Document::parse(&s).expect("well-formed SVG");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let regions: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("region"))
+        .collect();
+    assert_eq!(regions.len(), 13);
+    assert!(regions.iter().all(|n| n.tag_name().name() == "rect"));
+    let bases: Vec<&str> = regions
+        .iter()
+        .map(|n| n.attribute("data-base").unwrap())
+        .collect();
+    let (_d2, j) = map_of_script("json");
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let want: Vec<&str> = v["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["base"].as_str().unwrap())
+        .collect();
+    assert_eq!(bases, want);
+    // Small regions stay visible: every band is at least 16 units high.
+    for n in &regions {
+        let h: f64 = n.attribute("height").unwrap().parse().unwrap();
+        assert!(h >= 16.0, "{h}");
+    }
+    // One allocation outline per allocation, and a legend.
+    let allocs = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("allocation"))
+        .count();
+    assert_eq!(allocs, 3);
+    assert!(doc
+        .descendants()
+        .any(|n| n.attribute("class") == Some("legend")));
+    // The native picture too.
+    let n = run(&["map", "--format", "svg"]);
+    roxmltree::Document::parse(&text(&n.stdout)).expect("well-formed native SVG");
+}
+
+#[test]
+fn html_map_in_headless_chromium() {
+    let Some(chromium) = ["chromium", "chromium-browser"].iter().find_map(|c| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout).trim().to_string())
+    }) else {
+        println!("SKIPPED html_map_in_headless_chromium: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let (dir, html) = map_of_script("html");
+    let page = dir.path().join("map.html");
+    std::fs::write(&page, &html).unwrap();
+    let shot = dir.path().join("map.png");
+    let profile = dir.path().join("profile");
+    // --screenshot waits for the page's load event before it captures: no timers.
+    let o = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,800")
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    assert!(o.status.success(), "chromium failed: {}", text(&o.stderr));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((w, h), (1200, 800));
+    // A blank page compresses to a few kilobytes; the map is far richer.
+    assert!(png.len() > 30_000, "screenshot only {} bytes", png.len());
+    if let Ok(keep) = std::env::var("VIRTMEM_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
+
+#[test]
+fn repl_through_stdin() {
+    let input = "void *p;\n\
+        p = VirtualAlloc((void *)0x40000000, 8*4096, MEM_RESERVE, PAGE_READWRITE);\n\
+        p\n\
+        VirtualAlloc(p, 4096, MEM_COMMIT, PAGE_READWRITE)\n\
+        *(int *)p = 5;\n\
+        ((int *)p)[0] + 1\n\
+        MEMORY_BASIC_INFORMATION mbi;\n\
+        VirtualQuery(p, &mbi, sizeof(mbi));\n\
+        mbi\n\
+        map\n\
+        *((char *)p + 4096) = 1;\n\
+        VirtualFree(p, 4096, MEM_RELEASE)\n\
+        GetLastError()\n\
+        for (int i = 0; i < 3; i++) {\n\
+          printf(\"%d \", i);\n\
+        }\n\
+        int twice(int x) { return 2 * x; }\n\
+        twice(21)\n\
+        foo(1);\n\
+        quit\n\
+        printf(\"after quit\");\n";
+    let mut child = bin()
+        .args(["repl", "--no-color"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!(format!(
+        "stdout:\n{}stderr:\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    ));
+}
+
+#[test]
+fn map_help_and_native_table() {
+    let o = run(&["map", "--no-color"]);
+    assert!(o.status.success());
+    let s = text(&o.stdout);
+    assert!(s.starts_with("this process (native, virtmem on real memory)\n"));
+    assert!(s.contains("image"));
+    let h = run(&["--help"]);
+    assert!(text(&h.stdout).contains("Exit codes"));
+}
