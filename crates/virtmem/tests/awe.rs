@@ -178,7 +178,11 @@ fn documented_and_chosen_errors() {
         assert_eq!(VirtualProtect(w as _, P, PAGE_READONLY, &mut old), TRUE);
         assert_eq!(old, PAGE_READWRITE);
         assert_eq!(vq(w).Protect, PAGE_READONLY);
-        assert_eq!(vq(w + 2 * P).Protect, PAGE_NOACCESS, "unmapped pages stay NOACCESS");
+        assert_eq!(
+            vq(w + 2 * P).Protect,
+            PAGE_NOACCESS,
+            "unmapped pages stay NOACCESS"
+        );
         assert_eq!(VirtualProtect(w as _, P, PAGE_READWRITE, &mut old), TRUE);
         assert_eq!(old, PAGE_READONLY);
         // Handles and pointers.

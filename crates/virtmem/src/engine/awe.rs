@@ -173,7 +173,9 @@ impl<O: Os> Space<O> {
             let wp = windows
                 .iter()
                 .find(|w| addr >= w.base && addr < w.end())
-                .map_or(PAGE_READWRITE, |w| *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE));
+                .map_or(PAGE_READWRITE, |w| {
+                    *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE)
+                });
             let r = match want[i] {
                 Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
                 None => self.os.replace_with_reserved(addr, p),
@@ -200,7 +202,9 @@ impl<O: Os> Space<O> {
                 let wp = windows
                     .iter()
                     .find(|w| addr >= w.base && addr < w.end())
-                    .map_or(PAGE_READWRITE, |w| *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE));
+                    .map_or(PAGE_READWRITE, |w| {
+                        *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE)
+                    });
                 let _ = match before {
                     Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
                     None => self.os.replace_with_reserved(addr, p),
@@ -302,7 +306,9 @@ impl<O: Os> Space<O> {
     /// (Windows' AWE regions take only these three); returns the first page's old protection.
     pub(crate) fn protect_window(&self, w: &Allocation, start: usize, protect: u32) -> Result<u32> {
         if ![PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE].contains(&protect) {
-            return Err(Error::InvalidAddress("AWE windows take only NOACCESS, READONLY or READWRITE"));
+            return Err(Error::InvalidAddress(
+                "AWE windows take only NOACCESS, READONLY or READWRITE",
+            ));
         }
         let p = self.page();
         let mut awe = self.awe();
