@@ -228,56 +228,69 @@ enum Outcome {
 fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
     let page = addr & !(a.page_size - 1);
     let idx = (page - a.base) / a.page_size;
-    let tid = crate::engine::allocation_gettid();
-    let locked = a.handler_lock(tid);
+    let locked = a.handler_lock(crate::engine::allocation_tid());
     let st: PageState = a.read(|t| t.run_at(idx).state);
-    let now = kernel_prot_now(page);
-    let allowed = match access {
-        Access::Read => now.read(),
-        Access::Write => now.write(),
-        Access::Execute => now.exec(),
+    let permits = |p: HostProt| match access {
+        Access::Read => p.read(),
+        Access::Write => p.write(),
+        Access::Execute => p.exec(),
     };
     let out = if !st.committed {
         Outcome::NotOurs
-    } else if allowed {
-        // Another thread changed the page between our fault and now (it consumed the same
-        // guard, or recorded the same write): just retry.
-        Outcome::Retry
-    } else if st.protect & PAGE_GUARD != 0 && !now.any() {
-        // An armed guard page: one shot. Give it the protection it has without the guard.
-        let real = kernel_prot(
-            PageState {
-                protect: st.protect & !PAGE_GUARD,
-                ..st
-            },
-            a.armed(),
-        );
-        if mprotect_page(page, a.page_size, real) {
-            Outcome::Guard
-        } else {
-            Outcome::NotOurs
-        }
-    } else if a.armed() {
-        let full = kernel_prot(
-            PageState {
-                protect: st.protect & !PAGE_GUARD,
-                dirty: true,
-                ..st
-            },
-            false,
-        );
-        if full.write() && !now.write() && mprotect_page(page, a.page_size, full) {
+    } else if st.protect & PAGE_GUARD != 0 {
+        // The runs may be stale (a guard is consumed by changing only the kernel's
+        // protection): ask the kernel.
+        let now = kernel_prot_now(page);
+        if permits(now) {
+            // Another thread consumed it between our fault and now.
             Outcome::Retry
+        } else if !now.any() {
+            // An armed guard page: one shot. Give it its protection without the guard.
+            let real = kernel_prot(
+                PageState {
+                    protect: st.protect & !PAGE_GUARD,
+                    ..st
+                },
+                a.armed(),
+            );
+            if mprotect_page(page, a.page_size, real) {
+                Outcome::Guard
+            } else {
+                Outcome::NotOurs
+            }
         } else {
-            Outcome::NotOurs
+            watch_hit(a, page, st, access)
         }
+    } else if permits(kernel_prot(st, a.armed())) {
+        // An operation on another thread made the access valid while we waited.
+        Outcome::Retry
     } else {
-        Outcome::NotOurs
+        watch_hit(a, page, st, access)
     };
     if locked {
         a.handler_unlock();
     }
     out
+}
+
+/// A write to a clean page of a signal-watched allocation: record it by giving the page
+/// its full protection (idempotent, so a write another thread already recorded is harmless).
+fn watch_hit(a: &Allocation, page: usize, st: PageState, access: Access) -> Outcome {
+    let full = kernel_prot(
+        PageState {
+            protect: st.protect & !PAGE_GUARD,
+            dirty: true,
+            ..st
+        },
+        false,
+    );
+    // Where the access kind cannot be decoded it reads as a read: assume a write then.
+    let write = access == Access::Write || !cfg!(all(target_arch = "x86_64", target_os = "linux"));
+    if a.armed() && write && full.write() && mprotect_page(page, a.page_size, full) {
+        Outcome::Retry
+    } else {
+        Outcome::NotOurs
+    }
 }
 
 fn access_kind(ctx: *mut c_void) -> Access {

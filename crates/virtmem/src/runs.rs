@@ -151,9 +151,68 @@ impl RunTable {
     }
 }
 
+impl RunTable {
+    /// A new table where, for each `(start, end, x)` of `segments` (sorted, disjoint), the
+    /// pages of `[start, end)` have state `f(old state, x)`. One pass: O(runs + segments).
+    pub fn with_segments<X: Copy>(
+        &self,
+        segments: &[(usize, usize, X)],
+        f: impl Fn(PageState, X) -> PageState,
+    ) -> RunTable {
+        let mut out: Vec<(usize, PageState)> = Vec::with_capacity(self.starts.len() + 2 * segments.len());
+        let mut push = |s: usize, st: PageState| {
+            if let Some(&(_, last)) = out.last() {
+                if last == st {
+                    return;
+                }
+            }
+            out.push((s, st));
+        };
+        let mut seg = segments.iter().peekable();
+        for r in self.runs() {
+            let mut at = r.start;
+            while at < r.end {
+                // Skip segments that end before `at`.
+                while seg.peek().is_some_and(|&&(_, e, _)| e <= at) {
+                    seg.next();
+                }
+                match seg.peek() {
+                    Some(&&(s, e, x)) if s <= at => {
+                        let stop = e.min(r.end);
+                        push(at, f(r.state, x));
+                        at = stop;
+                    }
+                    Some(&&(s, _, _)) if s < r.end => {
+                        push(at, r.state);
+                        at = s;
+                    }
+                    _ => {
+                        push(at, r.state);
+                        at = r.end;
+                    }
+                }
+            }
+        }
+        RunTable {
+            starts: out,
+            pages: self.pages,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_in_one_pass() {
+        let t = RunTable::new(20, PageState::RESERVED).with(5, 15, |_| PageState::committed(4));
+        let segs = [(0, 2, 1u32), (4, 6, 2), (10, 12, 3), (14, 20, 4)];
+        let f = |st: PageState, x: u32| PageState { protect: st.protect + x * 100, ..st };
+        let one = t.with_segments(&segs, f);
+        let many = segs.iter().fold(t.clone(), |t, &(s, e, x)| t.with(s, e, |st| f(st, x)));
+        assert_eq!(one, many);
+    }
 
     #[test]
     fn split_and_merge() {

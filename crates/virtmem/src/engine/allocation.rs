@@ -71,8 +71,9 @@ thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
-/// This thread's kernel thread id (cached; the signal handler calls [`gettid`] instead).
-fn my_tid() -> u32 {
+/// This thread's kernel thread id, cached in a thread-local (a plain TLS load after the
+/// first call, so the signal handler can use it too: no allocation, no lazy destructor).
+pub(crate) fn my_tid() -> u32 {
     TID.with(|t| {
         if t.get() == 0 {
             t.set(gettid());

@@ -61,7 +61,10 @@ impl<O: Os> Space<O> {
         let mut awe = self.awe();
         let reuse = n.min(awe.free.len());
         let fresh = n - reuse;
-        let top = awe.next + fresh;
+        let top = awe
+            .next
+            .checked_add(fresh)
+            .ok_or(Error::NotEnoughMemory("too many physical pages"))?;
         self.os.phys_reserve(top).map_err(Error::from_os)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..reuse {
@@ -95,8 +98,8 @@ impl<O: Os> Space<O> {
         }
         let p = self.page();
         let len = n.checked_mul(p).ok_or(bad("too many pages"))?;
-        let addrs: Vec<usize> = (0..n).map(|i| addr + i * p).collect();
         let w = self.window(addr, len)?;
+        let addrs: Vec<usize> = (0..n).map(|i| addr + i * p).collect();
         self.map_scattered(&[w], &addrs, pfns)
     }
 

@@ -23,7 +23,7 @@ mod simulate;
 mod sync;
 mod watch;
 
-pub(crate) use allocation::gettid as allocation_gettid;
+pub(crate) use allocation::my_tid as allocation_tid;
 pub(crate) use allocation::Allocation;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, Regions, State};

@@ -14,7 +14,6 @@
 use super::{Allocation, Space};
 use crate::os::{KernelRegion, Os};
 use crate::rules::protection::host_prot;
-use crate::runs::PageState;
 use crate::win32::consts::PAGE_GUARD;
 
 impl<O: Os> Space<O> {
@@ -27,44 +26,37 @@ impl<O: Os> Space<O> {
         let p = self.page();
         let armed = a.armed();
         let old = a.read(|t| t.clone());
-        let mut table = old.clone();
-        // Only runs that faults can change need the kernel's view.
-        let interesting: Vec<(usize, usize)> = old
-            .runs_in(s, e)
-            .filter(|r| {
-                r.state.committed
-                    && (r.state.protect & PAGE_GUARD != 0
-                        || (armed && !r.state.dirty && host_prot(r.state.protect).write()))
-            })
-            .map(|r| (r.start, r.end))
-            .collect();
-        for (rs, re) in interesting {
-            let mut at = a.base + rs * p;
-            let end = a.base + re * p;
+        // Only runs that faults can change need the kernel's view: one PROCMAP_QUERY per
+        // kernel mapping over them, then one pass over the runs.
+        let mut segments: Vec<(usize, usize, crate::os::HostProt)> = Vec::new();
+        for r in old.runs_in(s, e).filter(|r| {
+            r.state.committed
+                && (r.state.protect & PAGE_GUARD != 0
+                    || (armed && !r.state.dirty && host_prot(r.state.protect).write()))
+        }) {
+            let mut at = a.base + r.start * p;
+            let end = a.base + r.end * p;
             while at < end {
                 let KernelRegion::Mapped(m) = self.os.kernel_region(at) else {
                     break;
                 };
-                let seg_end = m.end.min(end);
-                let (ps, pe) = ((at - a.base) / p, (seg_end - a.base) / p);
-                let kp = m.prot;
-                table = table.with(ps, pe, |st| {
-                    let mut st = st;
-                    if st.protect & PAGE_GUARD != 0 && kp.any() {
-                        st.protect &= !PAGE_GUARD;
-                    }
-                    if armed
-                        && st.protect & PAGE_GUARD == 0
-                        && host_prot(st.protect).write()
-                        && kp.write()
-                    {
-                        st.dirty = true;
-                    }
-                    PageState { ..st }
-                });
-                at = seg_end.max(at + p);
+                let seg_end = m.end.min(end).max(at + p);
+                segments.push(((at - a.base) / p, (seg_end - a.base) / p, m.prot));
+                at = seg_end;
             }
         }
+        if segments.is_empty() {
+            return;
+        }
+        let table = old.with_segments(&segments, |mut st, kp| {
+            if st.protect & PAGE_GUARD != 0 && kp.any() {
+                st.protect &= !PAGE_GUARD;
+            }
+            if armed && st.protect & PAGE_GUARD == 0 && host_prot(st.protect).write() && kp.write() {
+                st.dirty = true;
+            }
+            st
+        });
         if table != old {
             a.publish(table);
         }

@@ -258,7 +258,9 @@ fn requirements_placement(
     alignment: usize,
 ) -> Result<Placement> {
     let g = layout.granularity;
-    if highest != 0 && ((highest + 1) % layout.page_size != 0 || highest > layout.max_address) {
+    if highest != 0
+        && (highest.wrapping_add(1) % layout.page_size != 0 || highest > layout.max_address)
+    {
         return Err(Error::InvalidParameter(
             "HighestEndingAddress must be a page boundary minus 1 inside user space",
         ));

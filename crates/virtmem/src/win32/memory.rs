@@ -114,7 +114,8 @@ unsafe fn alloc2(
                 "extended parameters: count without array",
             ));
         }
-        let mut params = Vec::with_capacity(parametercount as usize);
+        let mut params =
+            Vec::with_capacity((parametercount as usize).min(MemExtendedParameterMax as usize));
         let mut seen = 0u64;
         for i in 0..parametercount as usize {
             // SAFETY: the caller passes `parametercount` readable parameters.
@@ -258,12 +259,12 @@ fn protect(addr: *const c_void, size: usize, new: u32, old: *mut u32) -> BOOL {
         match Space::native().virtual_protect(addr as usize, size, new) {
             Ok(prev) => {
                 // SAFETY: checked non-NULL; the caller passes a writable u32.
-                unsafe { old.write(prev) };
+                unsafe { old.write_unaligned(prev) };
                 Ok(TRUE)
             }
             Err(e) => {
                 // SAFETY: as above. Windows reports PAGE_NOACCESS on failure (case 35).
-                unsafe { old.write(PAGE_NOACCESS) };
+                unsafe { old.write_unaligned(PAGE_NOACCESS) };
                 Err(e)
             }
         }
@@ -591,6 +592,14 @@ pub unsafe extern "system" fn AllocateUserPhysicalPagesNuma(
     unsafe { AllocateUserPhysicalPages(hprocess, numberofpages, pagearray) }
 }
 
+/// An array of `n` elements of `T` must fit in the address space (else 87, not an abort).
+fn check_array_len<T>(n: usize) -> Result<()> {
+    match n.checked_mul(size_of::<T>()) {
+        Some(b) if b <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::InvalidParameter("NumberOfPages is too large")),
+    }
+}
+
 /// AWE: maps physical pages into a MEM_PHYSICAL window at `virtualaddress` (a NULL array
 /// unmaps the range).
 #[no_mangle]
@@ -603,6 +612,7 @@ pub unsafe extern "system" fn MapUserPhysicalPages(
         let pfns = if pagearray.is_null() {
             None
         } else {
+            check_array_len::<usize>(numberofpages)?;
             // SAFETY: the caller passes `numberofpages` frame numbers.
             Some(unsafe { std::slice::from_raw_parts(pagearray, numberofpages) })
         };
@@ -624,6 +634,7 @@ pub unsafe extern "system" fn MapUserPhysicalPagesScatter(
         if virtualaddresses.is_null() {
             return Err(Error::NoAccess("VirtualAddresses is NULL"));
         }
+        check_array_len::<usize>(numberofpages)?;
         // SAFETY: the caller passes `numberofpages` addresses.
         let addrs: Vec<usize> =
             unsafe { std::slice::from_raw_parts(virtualaddresses, numberofpages) }
@@ -657,6 +668,7 @@ pub unsafe extern "system" fn FreeUserPhysicalPages(
         }
         // SAFETY: checked non-NULL; the caller passes that many frame numbers.
         let n = unsafe { numberofpages.read_unaligned() };
+        check_array_len::<usize>(n)?;
         // SAFETY: as above.
         let pfns = unsafe { std::slice::from_raw_parts(pagearray, n) };
         let (freed, r) = Space::native().free_physical_pages(pfns);

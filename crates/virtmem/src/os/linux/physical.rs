@@ -31,6 +31,16 @@ pub(crate) fn reserve(pages: usize, page: usize) -> Result<(), OsError> {
     }
     let (fd, size) = g.as_mut().expect("just created");
     if pages > *size {
+        // Never more physical pages than the machine has.
+        // SAFETY: sysinfo fills the struct it is given.
+        let ram = unsafe {
+            let mut si: libc::sysinfo = std::mem::zeroed();
+            libc::sysinfo(&mut si);
+            (si.totalram as usize).saturating_mul(si.mem_unit as usize) / page
+        };
+        if pages > ram {
+            return Err(perr(Errno::NOMEM));
+        }
         rustix::fs::ftruncate(&*fd, (pages * page) as u64).map_err(perr)?;
         *size = pages;
     }
