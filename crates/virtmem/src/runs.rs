@@ -159,7 +159,8 @@ impl RunTable {
         segments: &[(usize, usize, X)],
         f: impl Fn(PageState, X) -> PageState,
     ) -> RunTable {
-        let mut out: Vec<(usize, PageState)> = Vec::with_capacity(self.starts.len() + 2 * segments.len());
+        let mut out: Vec<(usize, PageState)> =
+            Vec::with_capacity(self.starts.len() + 2 * segments.len());
         let mut push = |s: usize, st: PageState| {
             if let Some(&(_, last)) = out.last() {
                 if last == st {
@@ -208,9 +209,14 @@ mod tests {
     fn segments_in_one_pass() {
         let t = RunTable::new(20, PageState::RESERVED).with(5, 15, |_| PageState::committed(4));
         let segs = [(0, 2, 1u32), (4, 6, 2), (10, 12, 3), (14, 20, 4)];
-        let f = |st: PageState, x: u32| PageState { protect: st.protect + x * 100, ..st };
+        let f = |st: PageState, x: u32| PageState {
+            protect: st.protect + x * 100,
+            ..st
+        };
         let one = t.with_segments(&segs, f);
-        let many = segs.iter().fold(t.clone(), |t, &(s, e, x)| t.with(s, e, |st| f(st, x)));
+        let many = segs
+            .iter()
+            .fold(t.clone(), |t, &(s, e, x)| t.with(s, e, |st| f(st, x)));
         assert_eq!(one, many);
     }
 

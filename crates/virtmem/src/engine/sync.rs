@@ -52,7 +52,8 @@ impl<O: Os> Space<O> {
             if st.protect & PAGE_GUARD != 0 && kp.any() {
                 st.protect &= !PAGE_GUARD;
             }
-            if armed && st.protect & PAGE_GUARD == 0 && host_prot(st.protect).write() && kp.write() {
+            if armed && st.protect & PAGE_GUARD == 0 && host_prot(st.protect).write() && kp.write()
+            {
                 st.dirty = true;
             }
             st
