@@ -370,6 +370,13 @@ pub fn validate_alloc(
     }
     // The protection must be valid even where it is ignored (MEM_RESET) [doc].
     let protection = Protection::parse(protect, flavor.from_app)?;
+    if t & MEM_LARGE_PAGES != 0 && protection.guard {
+        // [ours] A guard cannot be one-shot on a huge page, and large pages never change
+        // protection: refused (it used to be accepted, and the first touch killed the process).
+        return Err(Error::InvalidParameter(
+            "MEM_LARGE_PAGES cannot be PAGE_GUARD",
+        ));
+    }
 
     let reset = t & (MEM_RESET | MEM_RESET_UNDO) != 0;
     if addr == 0 && reset {
