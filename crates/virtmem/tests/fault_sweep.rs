@@ -1169,9 +1169,9 @@ fn cleanup(s: &S, c: &Ctx) {
 const ALLOWED: &[(&str, Call, &str)] = &[
     (
         "decommit watched",
-        Call::WatchRegister,
-        "decommit succeeds; the fresh pages are not re-registered and read as written until \
-         the next reset (over-reporting, documented in engine/free.rs)",
+        Call::WatchAdopt,
+        "decommit succeeds; the fresh (reserved) pages are not re-registered; they are never \
+         reported while reserved, and a later commit cleans them (engine/free.rs)",
     ),
     (
         "GetWriteWatch",

@@ -510,3 +510,21 @@ fn fork_child_view_is_defined() {
         release(b);
     }
 }
+
+#[test]
+fn a_huge_watched_reservation_costs_nothing_up_front() {
+    // 16 TiB reserved with write watch: only committed pages are ever write-protected, so no
+    // page tables are built for the rest (it used to exhaust memory on the kernel path).
+    for k in kinds() {
+        let size = 16usize << 40;
+        let b = watched(k, size, MEM_RESERVE, PAGE_READWRITE);
+        let mid = unsafe { b.add(size / 2) };
+        unsafe {
+            assert!(!VirtualAlloc(mid as _, 4 * P, MEM_COMMIT, PAGE_READWRITE).is_null());
+            *mid.add(P) = 1;
+        }
+        let (r, _, pages, _) = gww(WRITE_WATCH_FLAG_RESET, b, b as usize, size, 64);
+        assert_eq!((r, pages), (0, vec![size / 2 + P]), "{k:?}");
+        release(b);
+    }
+}

@@ -254,7 +254,15 @@ impl<O: Os> Space<O> {
         let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
         let base = self.map_new(placement, size, host, l.granularity)?;
         if watch == Some(WatchKind::Kernel) {
-            if let Err(e) = self.os.watch_register(base, size) {
+            // Write-protecting a range builds its page tables: only committed pages are
+            // cleaned now (reserved ones cannot be written, and are cleaned when committed),
+            // so a huge watched reservation costs nothing up front.
+            let r = if commit {
+                self.os.watch_register(base, size)
+            } else {
+                self.os.watch_adopt(base, size)
+            };
+            if let Err(e) = r {
                 let _ = self.os.unmap(base, size);
                 return Err(Error::from_os(e));
             }
@@ -342,7 +350,23 @@ impl<O: Os> Space<O> {
                 self.make_fault_driven(a);
             }
             let plan = a.read(|t| plan_commit(t, s, e, protection.page_value(), a.armed()));
-            self.apply_protect_plan(a, plan)
+            // Kernel write tracking: pages committed now start clean.
+            let newly: Vec<(usize, usize)> = if a.watch == Some(WatchKind::Kernel) {
+                a.read(|t| {
+                    t.runs_in(s, e)
+                        .filter(|r| !r.state.committed)
+                        .map(|r| (r.start, r.end))
+                        .collect()
+                })
+            } else {
+                Vec::new()
+            };
+            self.apply_protect_plan(a, plan)?;
+            let p = self.page();
+            for (ns, ne) in newly {
+                let _ = self.os.watch_clean(a.base + ns * p, (ne - ns) * p);
+            }
+            Ok(())
         })
     }
 

@@ -103,10 +103,10 @@ impl<O: Os> Space<O> {
                     return Err(Error::from_os(err));
                 }
                 if a.watch == Some(super::WatchKind::Kernel) {
-                    // Fresh memory is not registered for write tracking: register it again,
-                    // clean (decommitting clears the written state, case 104). If that fails
-                    // the pages read as written until the next reset: over-reporting is safe.
-                    let _ = self.os.watch_register(addr, len);
+                    // Fresh memory is not registered for write tracking: register it again.
+                    // The pages are reserved now (never reported) and are cleaned when
+                    // committed again (decommitting clears the written state, case 104).
+                    let _ = self.os.watch_adopt(addr, len);
                 }
                 a.publish(new);
                 Ok(())

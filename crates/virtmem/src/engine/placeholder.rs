@@ -90,7 +90,12 @@ impl<O: Os> Space<O> {
             self.os.protect(base, size, host).map_err(Error::from_os)?;
         }
         if watch == Some(WatchKind::Kernel) {
-            if let Err(e) = self.os.watch_register(base, size) {
+            let r = if commit {
+                self.os.watch_register(base, size)
+            } else {
+                self.os.watch_adopt(base, size)
+            };
+            if let Err(e) = r {
                 let _ = self.os.replace_with_reserved(base, size);
                 return Err(Error::from_os(e));
             }

@@ -46,22 +46,43 @@ impl<O: Os> Space<O> {
             let mut out = Vec::new();
             match a.watch {
                 Some(WatchKind::Kernel) => {
-                    if self.os.watch_scan(s, e - s, reset, max, &mut out).is_err() {
-                        // The registration is gone (this is a child after fork): take it over.
-                        // Every page then reads as written until reset — over-reporting,
-                        // never under-reporting.
-                        self.os
-                            .watch_adopt(a.base, a.size)
-                            .map_err(Error::from_os)?;
-                        self.os
-                            .watch_scan(s, e - s, reset, max, &mut out)
-                            .map_err(Error::from_os)?;
-                    }
-                    // Only committed pages can have been written by the program; a page
-                    // reported inside a reserved run is a registration the kernel lost (e.g.
-                    // after fork): drop it.
+                    // Only committed pages can have been written (and only they are ever
+                    // write-protected): scan the committed spans.
                     let p = self.page();
-                    a.read(|t| out.retain(|&x| t.run_at((x - a.base) / p).state.committed));
+                    let (ps, pe) = ((s - a.base) / p, (e - a.base) / p);
+                    let mut spans: Vec<(usize, usize)> = Vec::new();
+                    a.read(|t| {
+                        for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
+                            match spans.last_mut() {
+                                Some(last) if last.1 == r.start => last.1 = r.end,
+                                _ => spans.push((r.start, r.end)),
+                            }
+                        }
+                    });
+                    let mut part = Vec::new();
+                    for (rs, re) in spans {
+                        if out.len() >= max {
+                            break;
+                        }
+                        let (addr, len) = (a.base + rs * p, (re - rs) * p);
+                        let left = max - out.len();
+                        if self
+                            .os
+                            .watch_scan(addr, len, reset, left, &mut part)
+                            .is_err()
+                        {
+                            // The registration is gone (a child after fork): take it over.
+                            // Every page then reads as written until reset — over-reporting,
+                            // never under-reporting.
+                            self.os
+                                .watch_adopt(a.base, a.size)
+                                .map_err(Error::from_os)?;
+                            self.os
+                                .watch_scan(addr, len, reset, left, &mut part)
+                                .map_err(Error::from_os)?;
+                        }
+                        out.append(&mut part);
+                    }
                 }
                 _ => {
                     let p = self.page();
