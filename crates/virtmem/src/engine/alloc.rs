@@ -254,17 +254,9 @@ impl<O: Os> Space<O> {
         let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
         let base = self.map_new(placement, size, host, l.granularity)?;
         if watch == Some(WatchKind::Kernel) {
-            // Write-protecting a range builds its page tables: only committed pages are
-            // cleaned now (reserved ones cannot be written, and are cleaned when committed),
-            // so a huge watched reservation costs nothing up front.
-            let r = if commit {
-                self.os.watch_register(base, size)
-            } else {
-                self.os.watch_adopt(base, size)
-            };
-            if let Err(e) = r {
+            if let Err(e) = self.start_kernel_watch(base, size, commit) {
                 let _ = self.os.unmap(base, size);
-                return Err(Error::from_os(e));
+                return Err(e);
             }
         }
         let a = self.insert(Allocation::new(
@@ -281,6 +273,23 @@ impl<O: Os> Space<O> {
             crate::fault::add(&a);
         }
         Ok(base)
+    }
+
+    /// Starts kernel write tracking of a new allocation. Write-protecting a range builds its
+    /// page tables, so only committed pages are cleaned now (reserved ones cannot be written,
+    /// and are cleaned when committed): a huge watched reservation costs nothing up front.
+    pub(crate) fn start_kernel_watch(
+        &self,
+        base: usize,
+        size: usize,
+        committed: bool,
+    ) -> Result<()> {
+        if committed {
+            self.os.watch_register(base, size)
+        } else {
+            self.os.watch_adopt(base, size)
+        }
+        .map_err(Error::from_os)
     }
 
     /// Whether nothing at all (ours or foreign) is mapped in `[start, end)`.

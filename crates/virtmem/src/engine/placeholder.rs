@@ -90,14 +90,9 @@ impl<O: Os> Space<O> {
             self.os.protect(base, size, host).map_err(Error::from_os)?;
         }
         if watch == Some(WatchKind::Kernel) {
-            let r = if commit {
-                self.os.watch_register(base, size)
-            } else {
-                self.os.watch_adopt(base, size)
-            };
-            if let Err(e) = r {
+            if let Err(e) = self.start_kernel_watch(base, size, commit) {
                 let _ = self.os.replace_with_reserved(base, size);
-                return Err(Error::from_os(e));
+                return Err(e);
             }
         }
         let new = Allocation::new(
