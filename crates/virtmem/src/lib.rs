@@ -27,18 +27,15 @@
 
 pub mod engine;
 pub mod error;
-pub mod fault;
-pub mod layout;
 pub mod os;
 pub mod rules;
-pub mod runs;
 mod safe;
-pub mod snapshot;
+pub mod vocab;
 pub mod win32;
 
 pub use engine::WatchKind;
 pub use engine::{MemoryInfo, RegionType, Space, State};
 pub use error::{Error, Result};
-pub use fault::{set_guard_page_handler, Access, GuardViolation};
-pub use layout::Layout;
+pub use engine::fault::{set_guard_page_handler, Access, GuardViolation};
+pub use vocab::layout::Layout;
 pub use safe::{query, regions, system_info, PhysicalPages, Protect, Reservation, SystemInfo};

@@ -405,7 +405,7 @@ fn faults_that_are_not_ours_reach_the_previous_handler() {
                 PAGE_READWRITE | PAGE_GUARD,
             )
         } as *mut u8;
-        assert!(virtmem::fault::handler_installed());
+        assert!(virtmem::engine::fault::handler_installed());
         // A foreign PROT_NONE page: the fault goes to the foreign handler.
         let f = unsafe {
             libc::mmap(
@@ -446,7 +446,7 @@ fn rust_stack_overflow_reports_still_work() {
                 PAGE_READWRITE | PAGE_GUARD,
             )
         };
-        assert!(!b.is_null() && virtmem::fault::handler_installed());
+        assert!(!b.is_null() && virtmem::engine::fault::handler_installed());
         std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(|| {

@@ -9,8 +9,8 @@ use crate::rules::plan::{
 use crate::rules::requests::{validate_alloc, validate_alloc2, AllocFlavor};
 use crate::rules::ExtendedParameter;
 use crate::rules::{AllocRequest, Placement, Protection};
-use crate::runs::PageState;
-use crate::win32::consts::{PAGE_NOACCESS, PAGE_READWRITE};
+use crate::rules::runs::PageState;
+use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READWRITE};
 
 impl<O: Os> Space<O> {
     /// VirtualAlloc with raw Win32 arguments. Returns the base of the affected pages.
@@ -270,7 +270,7 @@ impl<O: Os> Space<O> {
             initial,
         ));
         if a.fault_driven() && self.os.real_memory() {
-            crate::fault::add(&a);
+            crate::engine::fault::add(&a);
         }
         Ok(base)
     }
@@ -390,7 +390,7 @@ impl<O: Os> Space<O> {
         if !a.fault_driven() {
             a.set_fault_driven();
             if self.os.real_memory() {
-                crate::fault::add(a);
+                crate::engine::fault::add(a);
             }
         }
     }

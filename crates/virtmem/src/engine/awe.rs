@@ -16,8 +16,8 @@
 use super::{AllocKind, Allocation, Space};
 use crate::error::{Error, Result};
 use crate::os::{HostProt, Os};
-use crate::runs::PageState;
-use crate::win32::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
+use crate::rules::runs::PageState;
+use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ use crate::os::Os;
 use crate::rules::plan::plan_decommit;
 use crate::rules::requests::validate_free;
 use crate::rules::FreeRequest;
-use crate::runs::PageState;
+use crate::rules::runs::PageState;
 
 impl<O: Os> Space<O> {
     /// VirtualFree with raw Win32 arguments.
@@ -46,11 +46,11 @@ impl<O: Os> Space<O> {
             a.set_live(false);
             self.remove(a.base);
             if a.fault_driven() && self.os.real_memory() {
-                crate::fault::remove(a.base);
+                crate::engine::fault::remove(a.base);
             }
             if let Err(e) = self.os.unmap(a.base, a.size) {
                 if a.fault_driven() && self.os.real_memory() {
-                    crate::fault::add(a);
+                    crate::engine::fault::add(a);
                 }
                 a.set_live(true);
                 let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());

@@ -6,8 +6,8 @@ use crate::os::{KernelRegion, Os};
 use crate::rules::plan::plan_protect;
 use crate::rules::protection::host_prot;
 use crate::rules::requests::validate_range;
-use crate::runs::PageState;
-use crate::win32::consts::PAGE_GUARD;
+use crate::rules::runs::PageState;
+use crate::vocab::consts::PAGE_GUARD;
 use std::sync::Arc;
 
 /// A piece of a lock/unlock range: inside one of our allocations, or foreign memory.

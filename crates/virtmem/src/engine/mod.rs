@@ -11,6 +11,8 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+pub mod fault;
+pub mod snapshot;
 mod allocation;
 mod awe;
 mod free;
@@ -30,7 +32,7 @@ pub use query::{MemoryInfo, RegionType, Regions, State};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::vocab::layout::Layout;
 use crate::os::linux::LinuxOs;
 use crate::os::Os;
 use rangeset::RangeSet;

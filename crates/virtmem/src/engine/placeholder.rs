@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::kernel_prot;
 use crate::rules::{Placement, Protection};
-use crate::runs::PageState;
-use crate::win32::consts::PAGE_NOACCESS;
+use crate::rules::runs::PageState;
+use crate::vocab::consts::PAGE_NOACCESS;
 use std::sync::Arc;
 
 impl<O: Os> Space<O> {
@@ -108,7 +108,7 @@ impl<O: Os> Space<O> {
         .of_kind(AllocKind::Normal, true);
         let new = self.swap_in(std::slice::from_ref(&a), vec![new]);
         if new[0].fault_driven() && self.os.real_memory() {
-            crate::fault::add(&new[0]);
+            crate::engine::fault::add(&new[0]);
         }
         Ok(base)
     }
@@ -149,7 +149,7 @@ impl<O: Os> Space<O> {
                     .replace_with_reserved(a.base, a.size)
                     .map_err(Error::from_os)?;
                 if a.fault_driven() && self.os.real_memory() {
-                    crate::fault::remove(a.base);
+                    crate::engine::fault::remove(a.base);
                 }
                 self.swap_in(
                     std::slice::from_ref(&a),

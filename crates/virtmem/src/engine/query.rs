@@ -4,7 +4,7 @@ use super::Space;
 use crate::error::{Error, Result};
 use crate::os::{Backing, KernelRegion, Os};
 use crate::rules::protection::win32_from_host;
-use crate::win32::consts::*;
+use crate::vocab::consts::*;
 
 /// A page's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +108,7 @@ impl<O: Os> Space<O> {
             // The region runs while State and Protect stay the same (lock, reset and dirty
             // state do not show), never past the allocation's end. A guard page touched since
             // the last operation has lost its guard: the kernel's protection tells.
-            let candidates: Vec<crate::runs::Run> = a.read(|t| {
+            let candidates: Vec<crate::rules::runs::Run> = a.read(|t| {
                 let first = t.run_at(idx).state;
                 t.runs_in(idx, t.pages())
                     .take_while(|r| {
@@ -149,10 +149,10 @@ impl<O: Os> Space<O> {
                 .take_while(|x| x.2 == first_committed && (!x.2 || x.3 == first_protect))
                 .last()
                 .map_or(idx + 1, |x| x.1);
-            let run = crate::runs::Run {
+            let run = crate::rules::runs::Run {
                 start: idx,
                 end: run_end,
-                state: crate::runs::PageState {
+                state: crate::rules::runs::PageState {
                     committed: first_committed,
                     protect: first_protect,
                     ..Default::default()

@@ -1,7 +1,7 @@
 //! Simulated memory accesses, for backends without real memory ([`Os::simulated_faults`]).
 //!
 //! On real memory a load or store is checked by the MMU, and a fault reaches virtmem's
-//! signal handler (`crate::fault`), which consumes guard pages and records writes of
+//! signal handler (`crate::engine::fault`), which consumes guard pages and records writes of
 //! signal-watched allocations. A simulated backend has no MMU, so [`Space::read`] and
 //! [`Space::write`] play both parts:
 //!
@@ -23,13 +23,13 @@
 //! so the bookkeeping never lags behind the backend.
 
 use super::{Space, WatchKind};
-use crate::fault::Access;
+use crate::engine::fault::Access;
 use crate::os::sim::SimOs;
 use crate::os::{KernelRegion, Os};
 use crate::rules::plan::{plan_protect, plan_reprotect};
 use crate::rules::protection::host_prot;
-use crate::runs::PageState;
-use crate::win32::consts::PAGE_GUARD;
+use crate::rules::runs::PageState;
+use crate::vocab::consts::PAGE_GUARD;
 use std::fmt;
 
 /// Why a simulated access failed.
@@ -109,7 +109,7 @@ enum Decision {
 
 impl Space<SimOs> {
     /// A new simulated process with this layout (see [`crate::os::sim`]).
-    pub fn simulated(layout: crate::layout::Layout) -> Space<SimOs> {
+    pub fn simulated(layout: crate::vocab::layout::Layout) -> Space<SimOs> {
         Space::new(layout, SimOs::new(layout))
     }
 }

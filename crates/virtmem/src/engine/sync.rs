@@ -14,7 +14,7 @@
 use super::{Allocation, Space};
 use crate::os::{KernelRegion, Os};
 use crate::rules::protection::host_prot;
-use crate::win32::consts::PAGE_GUARD;
+use crate::vocab::consts::PAGE_GUARD;
 
 impl<O: Os> Space<O> {
     /// Folds the kernel's protections over pages `[s, e)` of `a` into its runs. Call with the

@@ -4,7 +4,7 @@ use super::{Allocation, Space, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::plan_reprotect;
-use crate::runs::PageState;
+use crate::rules::runs::PageState;
 use std::sync::Arc;
 
 impl<O: Os> Space<O> {

@@ -23,7 +23,7 @@ use super::{
     Backing, ForeignMapping, HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall,
     UndoReport,
 };
-use crate::layout::Layout;
+use crate::vocab::layout::Layout;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

@@ -3,6 +3,7 @@
 //! untagged = observed on Windows, `[doc]`, `[I]`, `[ours]`). Every backend obeys these.
 
 pub mod plan;
+pub mod runs;
 pub mod protection;
 pub mod requests;
 

@@ -5,7 +5,7 @@
 use super::protection::host_prot;
 use crate::error::{Error, Result};
 use crate::os::HostProt;
-use crate::runs::{PageState, RunTable};
+use crate::rules::runs::{PageState, RunTable};
 
 /// A span of pages with the kernel protection they must have (or had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,7 +198,7 @@ pub fn reset_marked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::win32::consts::*;
+    use crate::vocab::consts::*;
 
     #[test]
     fn commit_skips_syscall_when_nothing_changes() {

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::os::HostProt;
-use crate::win32::consts::*;
+use crate::vocab::consts::*;
 
 /// A validated protection: exactly one base value plus modifiers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -3,8 +3,8 @@
 
 use super::protection::Protection;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
-use crate::win32::consts::*;
+use crate::vocab::layout::Layout;
+use crate::vocab::consts::*;
 
 /// Where a new reservation goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

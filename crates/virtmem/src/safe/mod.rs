@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::os::linux::LinuxOs;
 use crate::rules::protection::{readable, writable};
 use crate::rules::requests::AllocFlavor;
-use crate::win32::consts::*;
+use crate::vocab::consts::*;
 
 /// A page protection (the base `PAGE_*` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

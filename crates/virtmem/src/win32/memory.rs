@@ -469,11 +469,11 @@ pub unsafe extern "system" fn ResetWriteWatch(
 pub extern "C" fn virtmem_set_guard_page_handler(
     handler: Option<unsafe extern "C" fn(address: *mut c_void, access: u32) -> i32>,
 ) {
-    crate::fault::set_guard_page_handler(handler.map(|h| {
-        Box::new(move |v: &crate::fault::GuardViolation| {
+    crate::engine::fault::set_guard_page_handler(handler.map(|h| {
+        Box::new(move |v: &crate::engine::fault::GuardViolation| {
             // SAFETY: the caller registered a function with this signature.
             unsafe { h(v.address as *mut c_void, v.access.win32()) != 0 }
-        }) as Box<crate::fault::GuardHandler>
+        }) as Box<crate::engine::fault::GuardHandler>
     }));
 }
 

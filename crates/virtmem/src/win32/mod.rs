@@ -19,7 +19,7 @@
 //! ```
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
-pub mod consts;
+pub use crate::vocab::consts;
 mod last_error;
 mod memory;
 mod system;

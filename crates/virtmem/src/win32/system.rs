@@ -41,8 +41,8 @@ fn processor() -> (PROCESSOR_ARCHITECTURE, u32, u16, u16) {
 }
 
 /// The SYSTEM_INFO of an address space with this layout.
-pub(crate) fn system_info(layout: &crate::layout::Layout) -> SYSTEM_INFO {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+pub(crate) fn system_info(layout: &crate::vocab::layout::Layout) -> SYSTEM_INFO {
+    let cpus = crate::os::linux::sysfacts::cpu_count();
     let (arch, ptype, level, revision) = processor();
     SYSTEM_INFO {
         Anonymous: SYSTEM_INFO_0 {
@@ -89,15 +89,7 @@ pub unsafe extern "system" fn GetNativeSystemInfo(lpsysteminfo: *mut SYSTEM_INFO
 /// /proc/meminfo), or 0 if the kernel has no huge pages.
 #[no_mangle]
 pub extern "system" fn GetLargePageMinimum() -> usize {
-    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *SIZE.get_or_init(|| {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("Hugepagesize:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-            .map_or(0, |kb| kb * 1024)
-    })
+    crate::os::linux::sysfacts::large_page_size()
 }
 
 /// The pseudo-handle of the current process, `(HANDLE)-1`.

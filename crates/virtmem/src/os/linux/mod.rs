@@ -14,6 +14,7 @@
 mod large;
 pub(crate) mod pagemap;
 mod physical;
+pub(crate) mod sysfacts;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
 pub(crate) mod watch;
@@ -372,7 +373,7 @@ impl Os for LinuxOs {
     }
 
     fn kernel_region(&self, addr: usize) -> KernelRegion {
-        procmaps::kernel_region(addr, crate::layout::Layout::native().max_address + 1)
+        procmaps::kernel_region(addr, crate::vocab::layout::Layout::native().max_address + 1)
     }
 
     fn flush_instruction_cache(&self, _addr: usize, _len: usize) {

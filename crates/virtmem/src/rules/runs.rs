@@ -2,7 +2,7 @@
 //!
 //! Metadata grows with the number of distinct runs, never with the allocation's size: a
 //! 1 TiB reservation is one run. A [`RunTable`] is immutable once published (see
-//! `crate::snapshot`); changes build a new table.
+//! `crate::engine::snapshot`); changes build a new table.
 
 /// The state of one page of an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -1,7 +1,7 @@
 //! The SIGSEGV handler behind guard pages and signal-driven write watch.
 //!
 //! Only allocations whose page state faults can change are listed, in a table published as an
-//! immutable snapshot (`crate::snapshot`), so the handler finds them without locks or
+//! immutable snapshot (`crate::engine::snapshot`), so the handler finds them without locks or
 //! allocation. For a fault at a listed address the handler takes the allocation's handler lock
 //! (`Allocation::handler_lock`, a spin lock that operations hold while they run), reads the
 //! page's state from its snapshot, asks the kernel for the page's current protection
@@ -21,9 +21,9 @@
 use crate::engine::Allocation;
 use crate::os::HostProt;
 use crate::rules::plan::kernel_prot;
-use crate::runs::PageState;
-use crate::snapshot::SnapshotCell;
-use crate::win32::consts::PAGE_GUARD;
+use crate::rules::runs::PageState;
+use crate::engine::snapshot::SnapshotCell;
+use crate::vocab::consts::PAGE_GUARD;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;

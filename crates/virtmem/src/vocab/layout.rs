@@ -37,11 +37,11 @@ impl Layout {
     /// The layout of this process: the host page size (at least 4 KiB), 64 KiB granularity,
     /// and the x64 Windows limits.
     pub fn native() -> Layout {
-        let page = rustix::param::page_size().max(0x1000);
+        let page = crate::os::linux::sysfacts::page_size();
         Layout {
             page_size: page,
             granularity: 0x10000usize.max(page),
-            large_page_size: crate::win32::GetLargePageMinimum(),
+            large_page_size: crate::os::linux::sysfacts::large_page_size(),
             ..Layout::WIN64
         }
     }

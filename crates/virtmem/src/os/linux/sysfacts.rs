@@ -1,0 +1,114 @@
+//! System facts read once into fixed storage, without the heap and without locks: the page
+//! size, the large-page size and the number of usable processors.
+//!
+//! A `malloc` built on virtmem calls `GetSystemInfo` while it initialises itself, so nothing
+//! here may allocate or take a lock that such a `malloc` could need. Each fact is computed by
+//! plain system calls into stack buffers and cached in an atomic; two threads racing to
+//! compute it the first time both get the same answer.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// "Not read yet".
+const UNKNOWN: usize = usize::MAX;
+
+static LARGE_PAGE: AtomicUsize = AtomicUsize::new(UNKNOWN);
+static CPUS: AtomicUsize = AtomicUsize::new(UNKNOWN);
+
+fn cached(cell: &AtomicUsize, compute: fn() -> usize) -> usize {
+    match cell.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let v = compute();
+            cell.store(v, Ordering::Relaxed);
+            v
+        }
+        v => v,
+    }
+}
+
+/// The host page size (at least 4 KiB, as Windows' page).
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size().max(0x1000)
+}
+
+/// The kernel's default huge-page size (`Hugepagesize` in /proc/meminfo), 0 without huge pages.
+pub(crate) fn large_page_size() -> usize {
+    cached(&LARGE_PAGE, read_large_page_size)
+}
+
+/// The processors this process may run on (its affinity mask), at least 1.
+pub(crate) fn cpu_count() -> usize {
+    cached(&CPUS, read_cpu_count)
+}
+
+fn read_large_page_size() -> usize {
+    let mut buf = [0u8; 8192];
+    let n = read_small_file(c"/proc/meminfo", &mut buf);
+    hugepagesize_kb(&buf[..n]).map_or(0, |kb| kb * 1024)
+}
+
+/// Reads at most `buf.len()` bytes of a procfs file into `buf`; 0 on any error.
+fn read_small_file(path: &std::ffi::CStr, buf: &mut [u8]) -> usize {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return 0;
+    };
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&fd, &mut buf[len..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => len += n,
+        }
+    }
+    len
+}
+
+/// The value of the `Hugepagesize:` line of /proc/meminfo, in kB.
+fn hugepagesize_kb(meminfo: &[u8]) -> Option<usize> {
+    let line = meminfo
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Hugepagesize:"))?;
+    let digits = line.iter().skip_while(|b| b.is_ascii_whitespace());
+    let mut v: usize = 0;
+    let mut any = false;
+    for &b in digits.take_while(|b| b.is_ascii_digit()) {
+        v = v.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        any = true;
+    }
+    any.then_some(v)
+}
+
+fn read_cpu_count() -> usize {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it for the
+    // calling thread (pid 0) and reads nothing else.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            return (libc::CPU_COUNT(&set) as usize).max(1);
+        }
+    }
+    // SAFETY: sysconf has no memory arguments.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hugepagesize() {
+        assert_eq!(
+            hugepagesize_kb(b"MemTotal: 1 kB\nHugepagesize:       2048 kB\n"),
+            Some(2048)
+        );
+        assert_eq!(hugepagesize_kb(b"MemTotal: 1 kB\n"), None);
+        assert_eq!(hugepagesize_kb(b"Hugepagesize: kB\n"), None);
+    }
+
+    #[test]
+    fn facts_are_stable() {
+        assert_eq!(large_page_size(), large_page_size());
+        assert!(cpu_count() >= 1);
+        assert!(page_size() >= 0x1000);
+    }
+}
