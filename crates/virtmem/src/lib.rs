@@ -8,11 +8,14 @@
 //!
 //! * [`win32`]: the Win32 functions with `windows-sys` names and types, exported as C symbols
 //!   (so C programs and unchanged `windows-sys` code link against them);
-//! * a safe Rust API ([`Reservation`], [`query`], [`regions`]) with typed [`Error`]s;
-//! * the [`Space`] engine itself, for other layouts and backends.
+//! * a safe Rust API ([`Reservation`], [`query`], [`regions`]) with typed [`Error`]s, and
+//!   [`NativeSpace`], the same operations on raw addresses (`unsafe` where they change memory);
+//! * [`sim`]: a simulated address space (any page size, granularity and limits), safe because
+//!   it maps nothing.
 //!
-//! All faces share one process-wide [`Space::native`], so memory reserved through one can be
-//! queried or freed through another.
+//! All faces share one process-wide address space, so memory reserved through one can be
+//! queried or freed through another. The engine, the OS backends and the rules are private:
+//! safe code cannot reach anything that unmaps or re-protects memory a borrow can see.
 //!
 //! ```
 //! use virtmem::{Reservation, Protect};
@@ -25,17 +28,33 @@
 
 #![warn(missing_docs)]
 
-pub mod engine;
-pub mod error;
-pub mod os;
-pub mod rules;
+// Layers, bottom up (ARCHITECTURE.md): vocabulary, OS seam, rules, engine, faces. The lower
+// layers are private; the `internals` feature (virtmem's own test suite only) makes them
+// visible, and even then every way to real memory goes through an `unsafe fn`.
+macro_rules! internal_mods {
+    ($($m:ident),*) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $m;
+        #[cfg(not(feature = "internals"))]
+        mod $m;
+    )*};
+}
+internal_mods!(vocab, os, rules, engine);
+mod error;
+mod native;
 mod safe;
-pub mod vocab;
+pub mod sim;
+mod spaces;
 pub mod win32;
 
-pub use engine::WatchKind;
-pub use engine::{MemoryInfo, RegionType, Space, State};
+pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
+pub use engine::{MemoryInfo, RegionType, State, WatchKind};
 pub use error::{Error, Result};
-pub use engine::fault::{set_guard_page_handler, Access, GuardViolation};
+pub use native::NativeSpace;
+pub use rules::requests::ExtendedParameter;
+pub use safe::{
+    allocations, query, regions, set_write_watch_mode, system_info, write_watch_mode,
+    PhysicalPages, Protect, Reservation, SystemInfo,
+};
 pub use vocab::layout::Layout;
-pub use safe::{query, regions, system_info, PhysicalPages, Protect, Reservation, SystemInfo};

@@ -353,3 +353,15 @@ impl<O: Os> Space<O> {
         }
     }
 }
+
+impl<O: Os> Space<O> {
+    /// The frame mapped at each of the `n` pages from `addr` of an AWE window (`None` where no
+    /// frame is mapped), for the safe face, which owns the frames it maps.
+    pub(crate) fn window_frames(&self, addr: usize, n: usize) -> Vec<Option<usize>> {
+        let p = self.page();
+        let awe = self.awe();
+        (0..n)
+            .map(|i| awe.at.get(&(addr + i * p)).map(|&idx| idx + 1))
+            .collect()
+    }
+}

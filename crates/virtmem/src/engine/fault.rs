@@ -76,16 +76,27 @@ static GUARD_HANDLER: AtomicPtr<Box<GuardHandler>> = AtomicPtr::new(std::ptr::nu
 /// Windows process). Returns nothing; previous handlers are leaked on purpose (a fault may be
 /// running one).
 ///
+/// # Safety
+///
+/// The handler runs inside a SIGSEGV handler, on whichever thread touched the guard page, at
+/// any instruction of it: it must be async-signal-safe. It may read and write memory it
+/// owns and use atomics; it must not allocate or free, take a lock (the interrupted code may
+/// hold it), use thread-locals that may not be initialised yet, unwind, or call virtmem
+/// when the faulting code may itself be inside a virtmem call.
+///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// static HITS: AtomicUsize = AtomicUsize::new(0);
-/// virtmem::set_guard_page_handler(Some(Box::new(|v| {
-///     HITS.fetch_add(1, Ordering::SeqCst);
-///     let _ = v.address;
-///     true // continue: the access is retried and succeeds
-/// })));
+/// // SAFETY: the handler only increments an atomic.
+/// unsafe {
+///     virtmem::set_guard_page_handler(Some(Box::new(|v| {
+///         HITS.fetch_add(1, Ordering::SeqCst);
+///         let _ = v.address;
+///         true // continue: the access is retried and succeeds
+///     })))
+/// };
 /// ```
-pub fn set_guard_page_handler(handler: Option<Box<GuardHandler>>) {
+pub unsafe fn set_guard_page_handler(handler: Option<Box<GuardHandler>>) {
     let p = handler.map_or(std::ptr::null_mut(), |h| Box::into_raw(Box::new(h)));
     GUARD_HANDLER.store(p, Ordering::SeqCst);
 }
@@ -391,6 +402,7 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
 }
 
 /// Whether the handler is installed (for tests).
+#[cfg(any(test, feature = "internals"))]
 pub fn handler_installed() -> bool {
     ACTIVE.load(Ordering::SeqCst)
 }

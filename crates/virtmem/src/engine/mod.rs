@@ -12,6 +12,7 @@
 
 mod alloc;
 pub mod fault;
+mod owner;
 pub mod snapshot;
 mod allocation;
 mod awe;
@@ -27,8 +28,9 @@ mod watch;
 
 pub(crate) use allocation::my_tid as allocation_tid;
 pub(crate) use allocation::Allocation;
+pub(crate) use owner::as_owner;
 pub use allocation::{AllocKind, WatchKind};
-pub use query::{MemoryInfo, RegionType, Regions, State};
+pub use query::{MemoryInfo, RegionType, State};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
@@ -62,8 +64,21 @@ static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
 
 impl Space<LinuxOs> {
     /// This process's address space, on real memory.
-    pub fn native() -> &'static Space<LinuxOs> {
-        NATIVE.get_or_init(|| Space::new(Layout::native(), LinuxOs::new()))
+    pub(crate) fn native() -> &'static Space<LinuxOs> {
+        // SAFETY: the native space is reached only through the faces, whose safe functions
+        // act on memory their caller owns and whose raw ones are `unsafe`.
+        NATIVE.get_or_init(|| Space::new(Layout::native(), unsafe { LinuxOs::new() }))
+    }
+
+    /// This process's address space, for virtmem's own tests.
+    ///
+    /// # Safety
+    ///
+    /// Every operation through it may unmap or re-protect any address: the caller must use it
+    /// only on memory no live Rust reference can see.
+    #[cfg(feature = "internals")]
+    pub unsafe fn process() -> &'static Space<LinuxOs> {
+        Space::native()
     }
 }
 
@@ -115,14 +130,16 @@ impl<O: Os> Space<O> {
         &self.os
     }
 
-    /// The allocation containing `addr`, if any.
+    /// The allocation containing `addr`, if any (only the expected owner's inside
+    /// [`as_owner`]).
     pub(crate) fn find(&self, addr: usize) -> Option<Arc<Allocation>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let (_, a) = index.range(..=addr).next_back()?;
-        (addr < a.end()).then(|| a.clone())
+        (addr < a.end() && owner::admits(a.id)).then(|| a.clone())
     }
 
-    /// The allocations overlapping `[start, end)`, ascending.
+    /// The allocations overlapping `[start, end)`, ascending (only the expected owner's
+    /// inside [`as_owner`]).
     pub(crate) fn overlapping(&self, start: usize, end: usize) -> Vec<Arc<Allocation>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
@@ -132,7 +149,19 @@ impl<O: Os> Space<O> {
             }
         }
         out.extend(index.range(start..end).map(|(_, a)| a.clone()));
+        out.retain(|a| owner::admits(a.id));
         out
+    }
+
+    /// Whether any page of `[start, end)` was reset (MEM_RESET) and not undone since: the
+    /// kernel may replace its contents by zeros at any moment.
+    pub(crate) fn has_reset_pages(&self, start: usize, end: usize) -> bool {
+        self.overlapping(start, end).iter().any(|a| {
+            let p = self.page();
+            let s = (start.max(a.base) - a.base) / p;
+            let e = (end.min(a.end()) - a.base).div_ceil(p);
+            a.read(|t| t.runs_in(s, e).any(|r| r.state.reset))
+        })
     }
 
     /// The last allocation ending at or before `addr` and the first starting after it:

@@ -113,6 +113,7 @@ fn retire<T: Send + Sync + 'static>(old: *mut T) {
 }
 
 /// Number of retired snapshots not yet freed (for tests).
+#[cfg(any(test, feature = "internals"))]
 pub fn retired_count() -> usize {
     RETIRED.lock().unwrap_or_else(|e| e.into_inner()).len()
 }

@@ -104,7 +104,8 @@ impl<O: Os> FailingOs<O> {
     }
 }
 
-impl<O: Os> Os for FailingOs<O> {
+// SAFETY: forwards to `O` (or fails a call before making it), reporting what `O` reports.
+unsafe impl<O: Os> Os for FailingOs<O> {
     fn page_size(&self) -> usize {
         self.inner.page_size()
     }

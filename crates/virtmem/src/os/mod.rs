@@ -8,6 +8,7 @@
 //!   prove that every operation rolls back.
 //! * [`sim::SimOs`]: a simulated address space (no real memory, deterministic).
 
+#[cfg(any(test, feature = "internals"))]
 pub mod failing;
 pub mod linux;
 pub mod sim;
@@ -24,6 +25,7 @@ impl HostProt {
     /// Readable.
     pub const READ: HostProt = HostProt(1);
     /// Writable.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub const WRITE: HostProt = HostProt(2);
     /// Executable.
     pub const EXEC: HostProt = HostProt(4);
@@ -204,7 +206,14 @@ pub struct UndoReport {
 
 /// The kernel operations the engine needs. Every method is one logical kernel request; a
 /// failed request must leave the kernel as it was, except where a method says otherwise.
-pub trait Os: Send + Sync + 'static {
+///
+/// # Safety
+///
+/// The engine trusts an implementation's answers (what is mapped, with which protection,
+/// which pages were written) when it hands out memory and decides what a fault may change:
+/// an implementation must report the kernel's state truthfully and change only the ranges it
+/// is asked to change.
+pub unsafe trait Os: Send + Sync + 'static {
     /// The host page size in bytes.
     fn page_size(&self) -> usize;
 

@@ -259,6 +259,7 @@ impl SimOs {
         }
     }
 
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The layout this backend simulates.
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -283,6 +284,7 @@ impl SimOs {
         self.layout.max_address.saturating_add(1)
     }
 
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Maps memory that is not the engine's (an image, a file view, a stack) into the
     /// simulated process, so that VirtualQuery and the maps show it. Fails if anything is
     /// mapped there.
@@ -328,6 +330,7 @@ impl SimOs {
         st.pages.len() + st.frames.iter().filter(|f| f.is_some()).count()
     }
 
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The protection of the page at `addr`, `None` if unmapped.
     pub fn prot_at(&self, addr: usize) -> Option<HostProt> {
         self.st().vmas.get(addr).map(|(_, _, v)| v.prot)
@@ -440,7 +443,8 @@ impl SimOs {
     }
 }
 
-impl Os for SimOs {
+// SAFETY: maps no real memory; its answers describe its own simulated kernel.
+unsafe impl Os for SimOs {
     fn page_size(&self) -> usize {
         self.layout.page_size
     }

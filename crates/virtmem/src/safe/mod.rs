@@ -1,6 +1,6 @@
 //! The safe Rust face: RAII reservations, typed protections and errors, borrowed views.
 
-use crate::engine::{MemoryInfo, Regions, Space, State};
+use crate::engine::{as_owner, MemoryInfo, Space, State, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::linux::LinuxOs;
 use crate::rules::protection::{readable, writable};
@@ -69,7 +69,9 @@ fn native() -> &'static Space<LinuxOs> {
 ///
 /// Offsets are relative to the base; ranges are rounded out to whole pages, as on Windows.
 /// Changing page state needs `&mut self`, so no safe call can change pages while a slice
-/// borrowed from the reservation is alive.
+/// borrowed from the reservation is alive. Every call acts only on the allocation this value
+/// owns: if its base was released behind its back (through the Win32 face) and reused, the
+/// call fails with [`Error::InvalidAddress`] and the new owner's memory is never touched.
 ///
 /// ```
 /// use virtmem::{Reservation, Protect, State};
@@ -87,6 +89,9 @@ pub struct Reservation {
     base: usize,
     size: usize,
     id: u64,
+    /// AWE frames this window owns (mapped into it by [`Reservation::map_physical`]): freed
+    /// with it.
+    frames: Vec<usize>,
 }
 
 impl Reservation {
@@ -257,10 +262,11 @@ impl Reservation {
         if len >= self.size {
             return Err(Error::InvalidParameter("nothing left to split off"));
         }
-        let s = native();
-        s.virtual_free(self.base, len, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)?;
-        let rest = Self::adopt(self.base + len)?;
-        *self = Self::adopt(self.base)?;
+        let base = self.base;
+        self.owned(|s| s.virtual_free(base, len, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER))?;
+        let rest = Self::adopt(base + len)?;
+        let me = Self::adopt(base)?;
+        self.adopted(me);
         Ok(rest)
     }
 
@@ -275,23 +281,60 @@ impl Reservation {
             ),
             None => (MEM_RESERVE | MEM_REPLACE_PLACEHOLDER, PAGE_NOACCESS),
         };
+        let (base, size) = (self.base, self.size);
         let base =
-            native().virtual_alloc2(self.base, self.size, ty, prot, &[], AllocFlavor::default())?;
-        *self = Self::adopt(base)?;
+            self.owned(|s| s.virtual_alloc2(base, size, ty, prot, &[], AllocFlavor::default()))?;
+        let me = Self::adopt(base)?;
+        self.adopted(me);
         Ok(())
     }
 
-    /// Maps physical pages (frame numbers from [`PhysicalPages::frames`]) into this AWE
-    /// window at `offset` (MapUserPhysicalPages).
-    pub fn map_physical(&mut self, offset: usize, frames: &[usize]) -> Result<()> {
-        let at = self.range(offset, frames.len().max(1) * native().layout().page_size)?;
-        native().map_physical_pages(at, frames.len(), Some(frames))
+    /// Maps `pages` into this AWE window at `offset` (MapUserPhysicalPages): the window takes
+    /// the frames over (`pages` is left empty) and frees them when it is released. The pages
+    /// of the window they go to must hold no frame yet (else [`Error::InvalidParameter`]:
+    /// unmap first), so no frame is ever visible at two addresses. On failure `pages` keeps
+    /// its frames.
+    ///
+    /// ```
+    /// use virtmem::{Reservation, PhysicalPages};
+    /// let mut w = Reservation::awe_window(4 * 4096)?;
+    /// let mut pages = PhysicalPages::allocate(2)?;
+    /// w.map_physical(0, &mut pages)?;
+    /// w.as_mut_slice(0, 1)?[0] = 42;
+    /// let mut pages = w.unmap_physical(0, 2)?; // the window gives the frames back
+    /// w.map_physical(2 * 4096, &mut pages)?; // the same pages, elsewhere
+    /// assert_eq!(w.as_slice(2 * 4096, 1)?[0], 42);
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
+    pub fn map_physical(&mut self, offset: usize, pages: &mut PhysicalPages) -> Result<()> {
+        let n = pages.frames.len();
+        let p = native().layout().page_size;
+        let at = self.range(offset, n.max(1) * p)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if native().window_frames(at, n).iter().any(Option::is_some) {
+            return Err(Error::InvalidParameter(
+                "a page of the target range already holds a physical page",
+            ));
+        }
+        self.owned(|s| s.map_physical_pages(at, n, Some(&pages.frames)))?;
+        self.frames.append(&mut pages.frames);
+        Ok(())
     }
 
-    /// Unmaps `pages` pages of this AWE window at `offset`.
-    pub fn unmap_physical(&mut self, offset: usize, pages: usize) -> Result<()> {
+    /// Unmaps `pages` pages of this AWE window at `offset` and gives back the frames that were
+    /// mapped there, in address order.
+    pub fn unmap_physical(&mut self, offset: usize, pages: usize) -> Result<PhysicalPages> {
         let at = self.range(offset, pages.max(1) * native().layout().page_size)?;
-        native().map_physical_pages(at, pages, None)
+        let frames: Vec<usize> = native()
+            .window_frames(at, pages)
+            .into_iter()
+            .flatten()
+            .collect();
+        self.owned(|s| s.map_physical_pages(at, pages, None))?;
+        self.frames.retain(|f| !frames.contains(f));
+        Ok(PhysicalPages { frames })
     }
 
     /// Takes ownership of the live allocation based at `base`.
@@ -305,6 +348,7 @@ impl Reservation {
             base,
             size: a.size,
             id: a.id,
+            frames: Vec::new(),
         })
     }
 
@@ -315,7 +359,12 @@ impl Reservation {
             .allocation_id(base)
             .ok_or(Error::InvalidAddress("released concurrently"))?;
         let size = s.find(base).map_or(0, |a| a.size);
-        Ok(Reservation { base, size, id })
+        Ok(Reservation {
+            base,
+            size,
+            id,
+            frames: Vec::new(),
+        })
     }
 
     /// The base address.
@@ -347,6 +396,25 @@ impl Reservation {
         native().allocation_id(self.base) == Some(self.id)
     }
 
+    /// Runs an engine operation that may only touch this reservation's own allocation.
+    fn owned<R>(&self, f: impl FnOnce(&'static Space<LinuxOs>) -> Result<R>) -> Result<R> {
+        as_owner(self.id, || f(native())).map_err(|e| {
+            if self.is_live() {
+                e
+            } else {
+                Error::InvalidAddress("the reservation was released")
+            }
+        })
+    }
+
+    /// Becomes `new` (the same range after a placeholder operation gave it a new identity).
+    fn adopted(&mut self, new: Reservation) {
+        self.id = new.id;
+        self.size = new.size;
+        // `new` (fresh from `adopt`, owning no frames) must not release what is now ours.
+        std::mem::forget(new);
+    }
+
     /// The absolute range of `[offset, offset+len)`, checked against this reservation.
     fn range(&self, offset: usize, len: usize) -> Result<usize> {
         if !self.is_live() {
@@ -362,15 +430,16 @@ impl Reservation {
     /// Already committed pages keep their contents; new ones read as zero.
     pub fn commit(&mut self, offset: usize, len: usize, protect: Protect) -> Result<()> {
         let at = self.range(offset, len)?;
-        native()
-            .virtual_alloc(at, len, MEM_COMMIT, protect.win32(), AllocFlavor::default())
-            .map(|_| ())
+        self.owned(|s| {
+            s.virtual_alloc(at, len, MEM_COMMIT, protect.win32(), AllocFlavor::default())
+        })
+        .map(|_| ())
     }
 
     /// Decommits the pages touched by `[offset, offset+len)`; their contents are lost.
     pub fn decommit(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native().virtual_free(at, len, MEM_DECOMMIT)
+        self.owned(|s| s.virtual_free(at, len, MEM_DECOMMIT))
     }
 
     /// Changes the protection of committed pages; returns the first page's old protection
@@ -385,7 +454,7 @@ impl Reservation {
     /// ```
     pub fn protect(&mut self, offset: usize, len: usize, protect: Protect) -> Result<u32> {
         let at = self.range(offset, len)?;
-        native().virtual_protect(at, len, protect.win32())
+        self.owned(|s| s.virtual_protect(at, len, protect.win32()))
     }
 
     /// Makes the committed pages of the range guard pages with base protection `protect`
@@ -393,29 +462,41 @@ impl Reservation {
     /// [`crate::set_guard_page_handler`]). Returns the first page's old protection.
     pub fn guard(&mut self, offset: usize, len: usize, protect: Protect) -> Result<u32> {
         let at = self.range(offset, len)?;
-        native().virtual_protect(at, len, protect.win32() | PAGE_GUARD)
+        self.owned(|s| s.virtual_protect(at, len, protect.win32() | PAGE_GUARD))
     }
 
     /// GetWriteWatch: the offsets of the pages of the range written since the reservation or
     /// the last reset, ascending; with `reset`, they become clean again.
     pub fn written_pages(&mut self, offset: usize, len: usize, reset: bool) -> Result<Vec<usize>> {
         let at = self.range(offset, len)?;
-        let pages = native().get_write_watch(at, len, reset, usize::MAX)?;
+        let pages = self.owned(|s| s.get_write_watch(at, len, reset, usize::MAX))?;
         Ok(pages.into_iter().map(|p| p - self.base).collect())
     }
 
     /// ResetWriteWatch: every page of the range becomes clean.
     pub fn reset_write_watch(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native().reset_write_watch(at, len)
+        self.owned(|s| s.reset_write_watch(at, len))
     }
 
-    /// MEM_RESET: the contents of the committed pages are no longer needed (they may read
-    /// as before or as zero until written).
+    /// MEM_RESET: the contents of the committed pages are no longer needed (the kernel may
+    /// replace them by zeros at any moment). Until [`Reservation::reset_undo`] (or a decommit)
+    /// the pages cannot be borrowed: [`Reservation::as_slice`] and
+    /// [`Reservation::as_mut_slice`] fail with [`Error::NoAccess`], since bytes that change
+    /// under a borrow would be undefined behaviour.
+    ///
+    /// ```
+    /// use virtmem::{Reservation, Protect};
+    /// let mut r = Reservation::committed(4096, Protect::ReadWrite)?;
+    /// r.reset(0, 4096)?;
+    /// assert!(r.as_slice(0, 1).is_err());
+    /// let _ = r.reset_undo(0, 4096); // intact or not, the pages are stable again
+    /// assert!(r.as_slice(0, 1).is_ok());
+    /// # Ok::<(), virtmem::Error>(())
+    /// ```
     pub fn reset(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native()
-            .virtual_alloc(at, len, MEM_RESET, PAGE_NOACCESS, AllocFlavor::default())
+        self.owned(|s| s.virtual_alloc(at, len, MEM_RESET, PAGE_NOACCESS, AllocFlavor::default()))
             .map(|_| ())
     }
 
@@ -434,27 +515,28 @@ impl Reservation {
     /// ```
     pub fn reset_undo(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native()
-            .virtual_alloc(
+        self.owned(|s| {
+            s.virtual_alloc(
                 at,
                 len,
                 MEM_RESET_UNDO,
                 PAGE_NOACCESS,
                 AllocFlavor::default(),
             )
-            .map(|_| ())
+        })
+        .map(|_| ())
     }
 
     /// VirtualLock: keeps committed, accessible pages resident.
     pub fn lock(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native().virtual_lock(at, len)
+        self.owned(|s| s.virtual_lock(at, len))
     }
 
     /// VirtualUnlock: fails with [`Error::NotLocked`] if any page is not locked.
     pub fn unlock(&mut self, offset: usize, len: usize) -> Result<()> {
         let at = self.range(offset, len)?;
-        native().virtual_unlock(at, len)
+        self.owned(|s| s.virtual_unlock(at, len))
     }
 
     /// VirtualQuery of the page at `offset`.
@@ -463,21 +545,34 @@ impl Reservation {
         native().query(at)
     }
 
-    /// Checks that every page of the range is committed and passes `ok` on its protection.
+    /// Checks that every page of the range belongs to this reservation, is committed, is no
+    /// guard page, was not reset, and passes `ok` on its protection.
     fn check_pages(&self, offset: usize, len: usize, ok: fn(u32) -> bool) -> Result<usize> {
         let at = self.range(offset, len)?;
         let end = at + len;
-        let mut p = at;
-        while p < end {
-            let i = native().query(p)?;
-            if i.state != State::Commit || !ok(i.protect) {
+        as_owner(self.id, || {
+            let mut p = at;
+            while p < end {
+                let i = native().query(p)?;
+                if !i.managed
+                    || i.allocation_base != self.base
+                    || i.state != State::Commit
+                    || i.protect & PAGE_GUARD != 0
+                    || !ok(i.protect)
+                {
+                    return Err(Error::NoAccess(
+                        "the range has pages that are not accessible",
+                    ));
+                }
+                p = i.base_address + i.region_size;
+            }
+            if native().has_reset_pages(at, end) {
                 return Err(Error::NoAccess(
-                    "the range has pages that are not accessible",
+                    "the range has pages reset by MEM_RESET (undo or decommit them first)",
                 ));
             }
-            p = i.base_address + i.region_size;
-        }
-        Ok(at)
+            Ok(at)
+        })
     }
 
     /// The bytes of `[offset, offset+len)`, which must all be committed and readable.
@@ -497,13 +592,23 @@ impl Reservation {
     }
 
     /// Releases the reservation now (MEM_RELEASE), reporting errors that `drop` would hide.
-    pub fn release(self) -> Result<()> {
-        let r = if self.is_live() {
-            native().virtual_free(self.base, 0, MEM_RELEASE)
-        } else {
-            Ok(())
+    pub fn release(mut self) -> Result<()> {
+        self.release_now()
+    }
+
+    /// Releases the allocation if it is still ours, then frees the AWE frames it owned.
+    fn release_now(&mut self) -> Result<()> {
+        let base = self.base;
+        let r = match self.owned(|s| s.virtual_free(base, 0, MEM_RELEASE)) {
+            Err(_) if !self.is_live() => Ok(()),
+            r => r,
         };
-        std::mem::forget(self);
+        if r.is_ok() {
+            let frames = std::mem::take(&mut self.frames);
+            if !frames.is_empty() {
+                let _ = native().free_physical_pages(&frames);
+            }
+        }
         r
     }
 }
@@ -512,13 +617,13 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         // Release only our own allocation: if the base was released through the Win32 face
         // and reused, the id differs and someone else's memory is left alone.
-        if self.is_live() {
-            let _ = native().virtual_free(self.base, 0, MEM_RELEASE);
-        }
+        let _ = self.release_now();
     }
 }
 
-/// AWE physical pages (AllocateUserPhysicalPages), freed when dropped.
+/// AWE physical pages (AllocateUserPhysicalPages), freed when dropped. Mapping them into a
+/// window ([`Reservation::map_physical`]) hands them over to the window, so a frame that a
+/// borrowed slice can see is never freed or mapped a second time.
 #[derive(Debug)]
 pub struct PhysicalPages {
     frames: Vec<usize>,
@@ -532,15 +637,27 @@ impl PhysicalPages {
         })
     }
 
-    /// Their frame numbers, to pass to [`Reservation::map_physical`].
+    /// Their frame numbers (what `AllocateUserPhysicalPages` returns).
     pub fn frames(&self) -> &[usize] {
         &self.frames
+    }
+
+    /// How many pages these are.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether there are none (all were mapped into windows).
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
     }
 }
 
 impl Drop for PhysicalPages {
     fn drop(&mut self) {
-        let _ = native().free_physical_pages(&self.frames);
+        if !self.frames.is_empty() {
+            let _ = native().free_physical_pages(&self.frames);
+        }
     }
 }
 
@@ -562,8 +679,33 @@ pub fn query(addr: usize) -> Result<MemoryInfo> {
 /// let n = virtmem::regions(0).take_while(|r| r.base_address < 0x1_0000_0000).count();
 /// assert!(n >= 1);
 /// ```
-pub fn regions(start: usize) -> Regions<'static, LinuxOs> {
+pub fn regions(start: usize) -> impl Iterator<Item = MemoryInfo> {
     native().regions(start)
+}
+
+/// Every allocation virtmem holds in this process, as `(base, size, id)` ascending, at one
+/// instant (a diagnostic: ids tell a reused base from the allocation that was there before).
+///
+/// ```
+/// let r = virtmem::Reservation::new(65536)?;
+/// assert!(virtmem::allocations().iter().any(|a| a.0 == r.base() as usize));
+/// # Ok::<(), virtmem::Error>(())
+/// ```
+pub fn allocations() -> Vec<(usize, usize, u64)> {
+    native().allocations()
+}
+
+/// Chooses how new MEM_WRITE_WATCH allocations of this process track writes (existing ones
+/// keep theirs). The default is [`WatchKind::Kernel`] where the kernel supports it, unless the
+/// environment variable `VIRTMEM_WRITE_WATCH=signal` says otherwise.
+pub fn set_write_watch_mode(kind: WatchKind) {
+    native().set_write_watch_mode(kind)
+}
+
+/// The kind new MEM_WRITE_WATCH allocations get (the preferred one, or signals where the
+/// kernel cannot track writes).
+pub fn write_watch_mode() -> WatchKind {
+    native().write_watch_mode()
 }
 
 /// What GetSystemInfo reports, in Rust types.
@@ -594,6 +736,6 @@ pub fn system_info() -> SystemInfo {
         allocation_granularity: l.granularity,
         min_address: l.min_address,
         max_address: l.max_address,
-        large_page_minimum: crate::win32::GetLargePageMinimum(),
+        large_page_minimum: l.large_page_size,
     }
 }

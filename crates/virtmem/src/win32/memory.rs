@@ -464,17 +464,20 @@ pub unsafe extern "system" fn ResetWriteWatch(
 /// Sets the process-wide guard-page handler for C programs (NULL: unhandled violations print
 /// "guard page violation at 0x…" and abort). The handler gets the faulting address and the
 /// access (0 read, 1 write, 8 execute) and returns non-zero to continue (the access is
-/// retried and succeeds) or 0 to treat the violation as unhandled. It runs in signal context.
+/// retried and succeeds) or 0 to treat the violation as unhandled. It runs in signal context:
+/// the caller promises it is async-signal-safe (see [`crate::set_guard_page_handler`]).
 #[no_mangle]
-pub extern "C" fn virtmem_set_guard_page_handler(
+pub unsafe extern "C" fn virtmem_set_guard_page_handler(
     handler: Option<unsafe extern "C" fn(address: *mut c_void, access: u32) -> i32>,
 ) {
-    crate::engine::fault::set_guard_page_handler(handler.map(|h| {
+    let handler = handler.map(|h| {
         Box::new(move |v: &crate::engine::fault::GuardViolation| {
             // SAFETY: the caller registered a function with this signature.
             unsafe { h(v.address as *mut c_void, v.access.win32()) != 0 }
         }) as Box<crate::engine::fault::GuardHandler>
-    }));
+    });
+    // SAFETY: the caller's promise is this function's own contract.
+    unsafe { crate::engine::fault::set_guard_page_handler(handler) };
 }
 
 /// Runs `f`, which returns a Win32 error code, turning a panic into ERROR_INTERNAL_ERROR.

@@ -26,7 +26,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The real-memory backend. Stateless apart from a placement hint; one per process is enough.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LinuxOs {
     /// Where the last system-chosen reservation went: the next one is tried just below it.
     hint: AtomicUsize,
@@ -67,9 +67,18 @@ pub(crate) fn err(call: Syscall, e: Errno, kind: OsErrorKind) -> OsError {
 }
 
 impl LinuxOs {
-    /// A new backend.
-    pub fn new() -> LinuxOs {
-        LinuxOs::default()
+    /// A new backend on this process's real memory.
+    ///
+    /// # Safety
+    ///
+    /// Its [`Os`] methods (and those of a `Space` built on it) unmap, replace and re-protect
+    /// any address they are given. The caller must use it only on memory that no live Rust
+    /// reference, and no code that relies on it staying mapped, can see.
+    pub unsafe fn new() -> LinuxOs {
+        LinuxOs {
+            hint: AtomicUsize::new(0),
+            no_madv_free: AtomicBool::new(false),
+        }
     }
 
     /// One `mmap` of anonymous private memory; `fixed` = `MAP_FIXED_NOREPLACE`.
@@ -232,7 +241,8 @@ impl LinuxOs {
     }
 }
 
-impl Os for LinuxOs {
+// SAFETY: every method is the kernel call it names, on the range it is given.
+unsafe impl Os for LinuxOs {
     fn page_size(&self) -> usize {
         rustix::param::page_size()
     }

@@ -1,0 +1,135 @@
+//! The engine's operations as a Rust API over one address space, with typed errors: the
+//! simulated [`SimSpace`](crate::sim::SimSpace), whose methods are safe because it maps
+//! nothing, and [`NativeSpace`](crate::NativeSpace), this process's real address space, whose
+//! state-changing methods are `unsafe`. One list of methods serves both, so they cannot drift.
+
+/// Defines forwarding methods on a wrapper whose field `$f` is a `Space`. `$q` is nothing for
+/// safe methods or `unsafe` for methods with the contract documented on the wrapper type.
+macro_rules! forward_ops {
+    ($f:ident, $($q:ident)?) => {
+        /// VirtualAlloc (`from_app`: VirtualAllocFromApp) with raw Win32 arguments; the base of
+        /// the reserved or committed range.
+        pub $($q)? fn virtual_alloc(
+            &self,
+            addr: usize,
+            size: usize,
+            alloc_type: u32,
+            protect: u32,
+            from_app: bool,
+        ) -> $crate::Result<usize> {
+            self.$f
+                .virtual_alloc(addr, size, alloc_type, protect, $crate::rules::requests::AllocFlavor { from_app })
+        }
+
+        /// VirtualAlloc2 (`from_app`: VirtualAlloc2FromApp) with decoded extended parameters.
+        pub $($q)? fn virtual_alloc2(
+            &self,
+            addr: usize,
+            size: usize,
+            alloc_type: u32,
+            protect: u32,
+            params: &[$crate::ExtendedParameter],
+            from_app: bool,
+        ) -> $crate::Result<usize> {
+            self.$f.virtual_alloc2(
+                addr,
+                size,
+                alloc_type,
+                protect,
+                params,
+                $crate::rules::requests::AllocFlavor { from_app },
+            )
+        }
+
+        /// VirtualFree with raw Win32 arguments.
+        pub $($q)? fn virtual_free(&self, addr: usize, size: usize, free_type: u32) -> $crate::Result<()> {
+            self.$f.virtual_free(addr, size, free_type)
+        }
+
+        /// VirtualProtect: the first page's old protection.
+        pub $($q)? fn virtual_protect(&self, addr: usize, size: usize, protect: u32) -> $crate::Result<u32> {
+            self.$f.virtual_protect(addr, size, protect)
+        }
+
+        /// VirtualLock.
+        pub $($q)? fn virtual_lock(&self, addr: usize, size: usize) -> $crate::Result<()> {
+            self.$f.virtual_lock(addr, size)
+        }
+
+        /// VirtualUnlock.
+        pub $($q)? fn virtual_unlock(&self, addr: usize, size: usize) -> $crate::Result<()> {
+            self.$f.virtual_unlock(addr, size)
+        }
+
+        /// GetWriteWatch: the written pages of the range (at most `max`), optionally reset.
+        pub $($q)? fn get_write_watch(
+            &self,
+            base: usize,
+            size: usize,
+            reset: bool,
+            max: usize,
+        ) -> $crate::Result<Vec<usize>> {
+            self.$f.get_write_watch(base, size, reset, max)
+        }
+
+        /// ResetWriteWatch.
+        pub $($q)? fn reset_write_watch(&self, base: usize, size: usize) -> $crate::Result<()> {
+            self.$f.reset_write_watch(base, size)
+        }
+
+        /// AllocateUserPhysicalPages: the frame numbers of `n` zero-filled pages.
+        pub fn allocate_physical_pages(&self, n: usize) -> $crate::Result<Vec<usize>> {
+            self.$f.allocate_physical_pages(n)
+        }
+
+        /// MapUserPhysicalPages: maps `frames` (or unmaps `n` pages with `None`) at `addr`.
+        pub $($q)? fn map_physical_pages(
+            &self,
+            addr: usize,
+            n: usize,
+            frames: Option<&[usize]>,
+        ) -> $crate::Result<()> {
+            self.$f.map_physical_pages(addr, n, frames)
+        }
+
+        /// MapUserPhysicalPagesScatter.
+        pub $($q)? fn map_physical_pages_scatter(
+            &self,
+            addrs: &[usize],
+            frames: Option<&[usize]>,
+        ) -> $crate::Result<()> {
+            self.$f.map_physical_pages_scatter(addrs, frames)
+        }
+
+        /// FreeUserPhysicalPages: how many were freed, and the error that stopped it.
+        pub $($q)? fn free_physical_pages(&self, frames: &[usize]) -> (usize, $crate::Result<()>) {
+            self.$f.free_physical_pages(frames)
+        }
+
+        /// VirtualQuery: the region containing `addr`.
+        pub fn query(&self, addr: usize) -> $crate::Result<$crate::MemoryInfo> {
+            self.$f.query(addr)
+        }
+
+        /// Every region from `start` up to the top of the address space.
+        pub fn regions(&self, start: usize) -> impl Iterator<Item = $crate::MemoryInfo> + '_ {
+            self.$f.regions(start)
+        }
+
+        /// Page size, granularity and limits.
+        pub fn layout(&self) -> $crate::Layout {
+            *self.$f.layout()
+        }
+
+        /// Every allocation's `(base, size, id)`, ascending, at one instant.
+        pub fn allocations(&self) -> Vec<(usize, usize, u64)> {
+            self.$f.allocations()
+        }
+
+        /// The number of page runs of the allocation containing `addr` (its metadata size).
+        pub fn run_count(&self, addr: usize) -> Option<usize> {
+            self.$f.run_count(addr)
+        }
+    };
+}
+pub(crate) use forward_ops;
