@@ -47,7 +47,7 @@ use virtmem::win32::{
     MEM_RELEASE, MEM_RESERVE, MEM_WRITE_WATCH, PAGE_GUARD, PAGE_READWRITE, TRUE,
     WRITE_WATCH_FLAG_RESET,
 };
-use virtmem::{Space, WatchKind};
+use virtmem::WatchKind;
 
 /// One page (the host page size is 4 KiB on the machines these figures are for).
 const PAGE: usize = 4 << 10;
@@ -463,9 +463,8 @@ fn raw_signal_scan_reset(base: usize, pages: usize, out: &mut [usize]) -> usize 
 /// A committed, populated, clean MEM_WRITE_WATCH allocation tracked by `kind`, or `None` if
 /// virtmem would track it some other way here.
 fn virtmem_watched(len: usize, kind: WatchKind) -> Option<usize> {
-    let space = Space::native();
-    space.set_write_watch_mode(kind);
-    if space.write_watch_mode() != kind {
+    virtmem::set_write_watch_mode(kind);
+    if virtmem::write_watch_mode() != kind {
         return None;
     }
     // SAFETY: a plain allocation, released by the caller.
@@ -887,10 +886,13 @@ fn guard_hit(c: &mut Criterion) {
         return;
     }
     let len = BATCH * PAGE;
-    virtmem::set_guard_page_handler(Some(Box::new(|_| {
-        GUARD_HITS.fetch_add(1, Ordering::Relaxed);
-        true
-    })));
+    // SAFETY: the handler only uses atomics and memory it owns.
+    unsafe {
+        virtmem::set_guard_page_handler(Some(Box::new(|_| {
+            GUARD_HITS.fetch_add(1, Ordering::Relaxed);
+            true
+        })))
+    };
     // SAFETY: a plain allocation, released below.
     let v = unsafe { VirtualAlloc(null(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) } as usize;
     assert_ne!(v, 0, "VirtualAlloc");
@@ -949,7 +951,8 @@ fn guard_hit(c: &mut Criterion) {
 
     release(v);
     munmap(r, len);
-    virtmem::set_guard_page_handler(None);
+    // SAFETY: the handler only uses atomics and memory it owns.
+    unsafe { virtmem::set_guard_page_handler(None) };
 }
 
 criterion_group! {

@@ -23,10 +23,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use virtmem::win32::*;
 
+/// A source file of the Win32 face (`consts.rs` lives in the vocabulary layer below it).
 fn win32_src(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/win32")
-        .join(file);
+    let dir = if file == "consts.rs" {
+        "src/vocab"
+    } else {
+        "src/win32"
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -17,13 +17,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
+use virtmem::engine::Space;
 use virtmem::os::linux::LinuxOs;
 use virtmem::os::{
     HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport,
 };
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::consts::*;
-use virtmem::{Layout, MemoryInfo, Space, State, WatchKind};
+use virtmem::{Layout, MemoryInfo, State, WatchKind};
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -119,7 +120,6 @@ fn classify(call: Call, errno: i32, writable: bool) -> (Syscall, OsErrorKind) {
     }
 }
 
-#[derive(Default)]
 struct SweepOs {
     inner: LinuxOs,
     /// (call, calls of that kind to let through first, errno)
@@ -127,6 +127,18 @@ struct SweepOs {
     counts: Mutex<BTreeMap<Call, usize>>,
     /// What the last injected failure was classified as.
     injected: Mutex<Option<OsError>>,
+}
+
+impl Default for SweepOs {
+    fn default() -> SweepOs {
+        SweepOs {
+            // SAFETY: the sweep acts only on memory its spaces allocate.
+            inner: unsafe { LinuxOs::new() },
+            armed: Mutex::default(),
+            counts: Mutex::default(),
+            injected: Mutex::default(),
+        }
+    }
 }
 
 impl SweepOs {
@@ -167,7 +179,8 @@ impl SweepOs {
     }
 }
 
-impl Os for SweepOs {
+// SAFETY: forwards to the real backend (or fails a call before making it).
+unsafe impl Os for SweepOs {
     fn page_size(&self) -> usize {
         self.inner.page_size()
     }

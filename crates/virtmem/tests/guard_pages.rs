@@ -19,12 +19,15 @@ static LAST_ACCESS: AtomicUsize = AtomicUsize::new(99);
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn counting_handler() {
-    virtmem::set_guard_page_handler(Some(Box::new(|v: &GuardViolation| {
-        HITS.fetch_add(1, Ordering::SeqCst);
-        LAST_ADDR.store(v.address, Ordering::SeqCst);
-        LAST_ACCESS.store(v.access.win32() as usize, Ordering::SeqCst);
-        true
-    })));
+    // SAFETY: the handler only uses atomics and memory it owns.
+    unsafe {
+        virtmem::set_guard_page_handler(Some(Box::new(|v: &GuardViolation| {
+            HITS.fetch_add(1, Ordering::SeqCst);
+            LAST_ADDR.store(v.address, Ordering::SeqCst);
+            LAST_ACCESS.store(v.access.win32() as usize, Ordering::SeqCst);
+            true
+        })))
+    };
 }
 
 fn vq(p: *const u8) -> MEMORY_BASIC_INFORMATION {
@@ -199,7 +202,7 @@ fn case_108_guard_with_write_watch() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     counting_handler();
     for kind in [virtmem::WatchKind::Signal, virtmem::WatchKind::Kernel] {
-        virtmem::Space::native().set_write_watch_mode(kind);
+        virtmem::set_write_watch_mode(kind);
         let b = unsafe {
             VirtualAlloc(
                 null(),
@@ -261,7 +264,7 @@ fn case_108_guard_with_write_watch() {
         assert_eq!(cnt, 0, "{kind:?}: a read is not a write");
         assert_eq!(unsafe { VirtualFree(b as _, 0, MEM_RELEASE) }, TRUE);
     }
-    virtmem::Space::native().set_write_watch_mode(virtmem::WatchKind::Kernel);
+    virtmem::set_write_watch_mode(virtmem::WatchKind::Kernel);
 }
 
 #[test]
@@ -339,7 +342,8 @@ fn in_child() -> bool {
 #[test]
 fn unhandled_violation_prints_and_aborts() {
     if in_child() {
-        virtmem::set_guard_page_handler(None);
+        // SAFETY: the handler only uses atomics and memory it owns.
+        unsafe { virtmem::set_guard_page_handler(None) };
         let b = unsafe {
             VirtualAlloc(
                 null(),
@@ -361,7 +365,8 @@ fn unhandled_violation_prints_and_aborts() {
 #[test]
 fn a_handler_that_declines_ends_the_process() {
     if in_child() {
-        virtmem::set_guard_page_handler(Some(Box::new(|_| false)));
+        // SAFETY: the handler only uses atomics and memory it owns.
+        unsafe { virtmem::set_guard_page_handler(Some(Box::new(|_| false))) };
         let b = unsafe {
             VirtualAlloc(
                 null(),

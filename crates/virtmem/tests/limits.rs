@@ -13,7 +13,6 @@ use std::ffi::c_void;
 use std::process::Command;
 use std::ptr::null;
 use virtmem::win32::*;
-use virtmem::Space;
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -88,7 +87,7 @@ fn perms(m: &MEMORY_BASIC_INFORMATION) -> &'static str {
 /// Every region of every allocation is mapped with the permissions its state implies.
 fn bookkeeping_matches_kernel() {
     let m = maps();
-    for (base, size, _) in Space::native().allocations() {
+    for (base, size, _) in virtmem::allocations() {
         let mut at = base;
         while at < base + size {
             let r = mbi(at);
@@ -217,11 +216,11 @@ fn max_map_count_exhaustion() {
         let k = failed.expect("vm.max_map_count was never reached");
         bookkeeping_matches_kernel();
         // A new reservation and a commit that splits a mapping fail cleanly too, or work.
-        let before = Space::native().allocations();
+        let before = virtmem::allocations();
         let p = VirtualAlloc(null(), G, MEM_RESERVE | MEM_COMMIT, PAGE_READONLY);
         if p.is_null() {
             assert_eq!(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
-            assert_eq!(Space::native().allocations(), before);
+            assert_eq!(virtmem::allocations(), before);
         } else {
             assert_ne!(VirtualFree(p, 0, MEM_RELEASE), 0);
         }
@@ -346,7 +345,7 @@ fn rlimit_as() {
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
     // SAFETY: our own allocations.
     unsafe {
-        let before = Space::native().allocations();
+        let before = virtmem::allocations();
         for t in [
             MEM_RESERVE,
             MEM_RESERVE | MEM_COMMIT,
@@ -362,7 +361,7 @@ fn rlimit_as() {
                 ERROR_NOT_ENOUGH_MEMORY,
                 "1 GiB under RLIMIT_AS, {t:#x}"
             );
-            assert_eq!(Space::native().allocations(), before);
+            assert_eq!(virtmem::allocations(), before);
         }
         let p = VirtualAlloc(null(), 16 << 20, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         assert!(!p.is_null(), "16 MiB under RLIMIT_AS: {}", GetLastError());
@@ -389,7 +388,7 @@ fn reservation_of_64_tib() {
         } else {
             let m = mbi(p);
             assert_eq!((m.State, m.RegionSize), (MEM_RESERVE, size));
-            assert_eq!(Space::native().run_count(p), Some(1));
+            assert_eq!(virtmem::NativeSpace::get().run_count(p), Some(1));
             // Commit and write at both ends, query the middle.
             for at in [p, p + size - G] {
                 assert!(!VirtualAlloc(at as _, G, MEM_COMMIT, PAGE_READWRITE).is_null());
@@ -408,7 +407,7 @@ fn reservation_of_64_tib() {
             );
         }
         // Committing 64 TiB of writable memory is refused by the commit charge, cleanly.
-        let before = Space::native().allocations();
+        let before = virtmem::allocations();
         SetLastError(0);
         let q = VirtualAlloc(null(), size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         assert!(q.is_null());
@@ -417,7 +416,7 @@ fn reservation_of_64_tib() {
             "64 TiB committed: {}",
             GetLastError()
         );
-        assert_eq!(Space::native().allocations(), before);
+        assert_eq!(virtmem::allocations(), before);
     }
     healthy();
     ok();
@@ -453,7 +452,7 @@ fn one_hundred_thousand_live_allocations() {
             sorted.windows(2).all(|w| w[1] - w[0] >= G),
             "allocations overlap"
         );
-        assert!(Space::native().allocations().len() >= N);
+        assert!(virtmem::allocations().len() >= N);
         for (i, &b) in bases.iter().enumerate().step_by(997) {
             let m = mbi(b);
             assert_eq!(m.AllocationBase as usize, b);
@@ -465,7 +464,7 @@ fn one_hundred_thousand_live_allocations() {
         for &b in &bases {
             assert_ne!(VirtualFree(b as _, 0, MEM_RELEASE), 0);
         }
-        assert!(Space::native().allocations().is_empty());
+        assert!(virtmem::allocations().is_empty());
         eprintln!(
             "limits: 100,000 live allocations of 64 KiB: made in {:.2} s, released in {:.2} s",
             made.as_secs_f64(),
@@ -564,7 +563,7 @@ fn host_commit_limit_with_overcommit_never() {
             assert_eq!(GetLastError(), ERROR_COMMITMENT_LIMIT, "commit 1 GiB");
             assert_eq!(snapshot_of(r as usize, 2 << 30), before);
             SetLastError(0);
-            let allocs = Space::native().allocations();
+            let allocs = virtmem::allocations();
             assert!(
                 VirtualAlloc(null(), 1 << 30, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).is_null()
             );
@@ -573,7 +572,7 @@ fn host_commit_limit_with_overcommit_never() {
                 ERROR_COMMITMENT_LIMIT,
                 "reserve+commit 1 GiB"
             );
-            assert_eq!(Space::native().allocations(), allocs);
+            assert_eq!(virtmem::allocations(), allocs);
             assert!(
                 !VirtualAlloc(r, 4 << 20, MEM_COMMIT, PAGE_READWRITE).is_null(),
                 "4 MiB"

@@ -20,11 +20,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use virtmem::engine::Space;
 use virtmem::os::failing::FailingOs;
 use virtmem::os::linux::LinuxOs;
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::consts::*;
-use virtmem::{Layout, MemoryInfo, RegionType, Space, State};
+use virtmem::{Layout, MemoryInfo, RegionType, State};
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -520,7 +521,7 @@ impl Harness {
         }
         Harness {
             _arena_lock: lock,
-            space: Space::new(Layout::native(), FailingOs::new(LinuxOs::new())),
+            space: Space::new(Layout::native(), FailingOs::new(unsafe { LinuxOs::new() })),
             model: Model::default(),
             arena,
             log: Vec::new(),

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use virtmem::engine::Space;
 use virtmem::os::failing::{FailingOs, Fault};
 use virtmem::os::linux::LinuxOs;
 use virtmem::os::{
@@ -16,7 +17,7 @@ use virtmem::os::{
 };
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::consts::*;
-use virtmem::{Layout, MemoryInfo, Space, State};
+use virtmem::{Layout, MemoryInfo, State};
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -543,7 +544,7 @@ fn every_failing_syscall_rolls_back() {
     let mut summary = Vec::new();
     for sc in scenarios() {
         // Dry run: which calls does the operation make?
-        let space = new_space(FailingOs::new(LinuxOs::new()));
+        let space = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
         let ctx = (sc.setup)(&space);
         let _ = snapshot(&space, &ctx.ranges); // the same page touches as the real runs
         space.os().reset_counts();
@@ -558,7 +559,7 @@ fn every_failing_syscall_rolls_back() {
             for after in 0..n {
                 for kind in kinds_for(call) {
                     let what = format!("{} with {call:?} #{after} failing as {kind:?}", sc.name);
-                    let space = new_space(FailingOs::new(LinuxOs::new()));
+                    let space = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
                     let ctx = (sc.setup)(&space);
                     let before = snapshot(&space, &ctx.ranges);
                     space.os().arm(Fault {
@@ -614,7 +615,6 @@ enum Partial {
 /// A real-memory backend whose next `protect` / `replace_with_reserved` / `lock` fails after
 /// doing part of its work, and whose later `protect` or `replace_with_reserved` calls can be
 /// made to fail outright.
-#[derive(Default)]
 struct PartialOs {
     inner: LinuxOs,
     next: Mutex<Option<(Partial, OsErrorKind)>>,
@@ -622,6 +622,18 @@ struct PartialOs {
     fail_protects: Mutex<bool>,
     /// Every `replace_with_reserved` after the partial one fails the same way (a new hole).
     keep_holing: Mutex<bool>,
+}
+
+impl Default for PartialOs {
+    fn default() -> PartialOs {
+        PartialOs {
+            // SAFETY: the rollback tests act only on memory their spaces allocate.
+            inner: unsafe { LinuxOs::new() },
+            next: Mutex::default(),
+            fail_protects: Mutex::default(),
+            keep_holing: Mutex::default(),
+        }
+    }
 }
 
 impl PartialOs {
@@ -651,7 +663,8 @@ fn os_err(call: Syscall, kind: OsErrorKind) -> OsError {
     }
 }
 
-impl Os for PartialOs {
+// SAFETY: forwards to the real backend (or fails a call before making it).
+unsafe impl Os for PartialOs {
     fn page_size(&self) -> usize {
         self.inner.page_size()
     }
@@ -941,7 +954,7 @@ fn failing_rollback_quarantines_the_range() {
     // With FailingOs: the kernel never saw the failing calls.
     {
         let what = "commit with every protect failing (FailingOs)";
-        let s = new_space(FailingOs::new(LinuxOs::new()));
+        let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
         let b = mixed(&s);
         let before = snapshot(&s, &[(b + 12 * P, b + 4 * G)]);
         s.os().arm(Fault {
@@ -992,7 +1005,7 @@ fn failing_rollback_quarantines_the_range() {
     // VirtualProtect: the same.
     {
         let what = "protect with every protect failing";
-        let s = new_space(FailingOs::new(LinuxOs::new()));
+        let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
         let b = mixed(&s);
         s.os().arm(Fault {
             call: Syscall::Protect,
@@ -1056,7 +1069,7 @@ fn counts_are_what_the_engine_promises() {
     // decommit is one `replace`. (Reported so the partial-failure coverage above is read
     // correctly.)
     let _g = serial();
-    let s = new_space(FailingOs::new(LinuxOs::new()));
+    let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
     let b = mixed(&s);
     s.os().reset_counts();
     s.virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F)

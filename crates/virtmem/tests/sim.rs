@@ -3,11 +3,12 @@
 //! violations, one-shot guard pages, write watch).
 
 use virtmem::engine::AccessError;
+use virtmem::engine::Space;
 use virtmem::os::sim::{self, SimOs};
 use virtmem::os::Os;
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::*;
-use virtmem::{Access, Layout, Space, State, WatchKind};
+use virtmem::{Access, Layout, State, WatchKind};
 
 fn win32() -> Space<SimOs> {
     Space::simulated(Layout::WIN32)
@@ -297,7 +298,8 @@ fn rules_are_the_engines() {
 
 #[test]
 fn native_accesses_are_not_simulated() {
-    let s = Space::native();
+    // SAFETY: only reads are attempted (and refused).
+    let s = unsafe { Space::process() };
     assert_eq!(
         s.read(0x1000, &mut [0u8; 1]),
         Err(AccessError::NotSimulated)
@@ -310,11 +312,15 @@ fn native_accesses_are_not_simulated() {
 fn simulated_guards_stay_out_of_the_real_fault_table() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static HITS: AtomicUsize = AtomicUsize::new(0);
-    virtmem::set_guard_page_handler(Some(Box::new(|_| {
-        HITS.fetch_add(1, Ordering::SeqCst);
-        true
-    })));
-    let native = Space::native();
+    // SAFETY: the handler only uses atomics and memory it owns.
+    unsafe {
+        virtmem::set_guard_page_handler(Some(Box::new(|_| {
+            HITS.fetch_add(1, Ordering::SeqCst);
+            true
+        })))
+    };
+    // SAFETY: this test owns the allocation it makes and releases.
+    let native = unsafe { Space::process() };
     let p = native
         .virtual_alloc(
             0,
@@ -342,5 +348,6 @@ fn simulated_guards_stay_out_of_the_real_fault_table() {
     assert_eq!(v, 0);
     assert_eq!(HITS.load(Ordering::SeqCst), 1);
     native.virtual_free(p, 0, MEM_RELEASE).unwrap();
-    virtmem::set_guard_page_handler(None);
+    // SAFETY: the handler only uses atomics and memory it owns.
+    unsafe { virtmem::set_guard_page_handler(None) };
 }

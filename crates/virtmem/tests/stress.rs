@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 use virtmem::win32::*;
-use virtmem::Space;
 
 const P: usize = 0x1000;
 const THREADS: usize = 8;
@@ -608,8 +607,7 @@ fn eight_threads_mixed_operations() {
     assert!(LIVE.lock().unwrap().is_empty());
 
     // The space has none of them left.
-    let left: Vec<_> = Space::native()
-        .allocations()
+    let left: Vec<_> = virtmem::allocations()
         .into_iter()
         .filter(|(b, s, _)| ranges.iter().any(|(&rb, &rs)| *b < rb + rs && rb < b + s))
         .collect();

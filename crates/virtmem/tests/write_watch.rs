@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use std::ptr::null;
 use std::sync::Mutex;
 use virtmem::win32::*;
-use virtmem::{Space, WatchKind};
+use virtmem::WatchKind;
 
 const P: usize = 4096;
 
@@ -16,7 +16,7 @@ static MODE: Mutex<()> = Mutex::new(());
 /// Allocates with write watch tracked the `kind` way.
 fn watched(kind: WatchKind, size: usize, ty: u32, prot: u32) -> *mut u8 {
     let _g = MODE.lock().unwrap_or_else(|e| e.into_inner());
-    Space::native().set_write_watch_mode(kind);
+    virtmem::set_write_watch_mode(kind);
     let p = unsafe { VirtualAlloc(null(), size, ty | MEM_WRITE_WATCH, prot) };
     assert!(!p.is_null(), "VirtualAlloc failed: {}", GetLastError());
     p as *mut u8
@@ -25,8 +25,8 @@ fn watched(kind: WatchKind, size: usize, ty: u32, prot: u32) -> *mut u8 {
 fn kinds() -> Vec<WatchKind> {
     let mut k = vec![WatchKind::Signal];
     let _g = MODE.lock().unwrap_or_else(|e| e.into_inner());
-    Space::native().set_write_watch_mode(WatchKind::Kernel);
-    if Space::native().write_watch_mode() == WatchKind::Kernel {
+    virtmem::set_write_watch_mode(WatchKind::Kernel);
+    if virtmem::write_watch_mode() == WatchKind::Kernel {
         k.push(WatchKind::Kernel);
     } else {
         eprintln!("kernel write tracking unavailable here: testing the signal path only");

@@ -186,11 +186,11 @@ impl Reservation {
     /// ```
     /// use virtmem::{Reservation, PhysicalPages};
     /// let mut w = Reservation::awe_window(4 * 4096)?;
-    /// let pages = PhysicalPages::allocate(2)?;
-    /// w.map_physical(0, pages.frames())?;
+    /// let mut pages = PhysicalPages::allocate(2)?;
+    /// w.map_physical(0, &mut pages)?; // the window owns the frames now
     /// w.as_mut_slice(0, 1)?[0] = 42;
-    /// w.unmap_physical(0, 2)?;
-    /// w.map_physical(2 * 4096, pages.frames())?; // the same pages, elsewhere
+    /// let mut pages = w.unmap_physical(0, 2)?;
+    /// w.map_physical(2 * 4096, &mut pages)?; // the same pages, elsewhere
     /// assert_eq!(w.as_slice(2 * 4096, 1)?[0], 42);
     /// # Ok::<(), virtmem::Error>(())
     /// ```
@@ -488,6 +488,7 @@ impl Reservation {
     /// ```
     /// use virtmem::{Reservation, Protect};
     /// let mut r = Reservation::committed(4096, Protect::ReadWrite)?;
+    /// r.as_mut_slice(0, 1)?[0] = 1; // resident now: MEM_RESET has something to discard
     /// r.reset(0, 4096)?;
     /// assert!(r.as_slice(0, 1).is_err());
     /// let _ = r.reset_undo(0, 4096); // intact or not, the pages are stable again

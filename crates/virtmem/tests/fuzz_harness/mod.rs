@@ -32,7 +32,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 use virtmem::win32::*;
-use virtmem::{Space, WatchKind};
+use virtmem::WatchKind;
 
 pub const P: usize = 0x1000;
 pub const G: usize = 0x10000;
@@ -127,7 +127,8 @@ fn env() -> &'static Env {
             "4 KiB pages assumed"
         );
         // A guard-page violation must not end the process: continue (the guard is consumed).
-        virtmem::set_guard_page_handler(Some(Box::new(|_| true)));
+        // SAFETY: the handler only uses atomics and memory it owns.
+        unsafe { virtmem::set_guard_page_handler(Some(Box::new(|_| true))) };
         let arena = find_arena();
         let mut canaries = Vec::new();
         for _ in 0..2 {
@@ -166,7 +167,7 @@ fn env() -> &'static Env {
             canaries,
             max_address: l.max_address,
             large: GetLargePageMinimum(),
-            baseline: Space::native().allocations().iter().map(|a| a.2).collect(),
+            baseline: virtmem::allocations().iter().map(|a| a.2).collect(),
         };
         for &c in &env.canaries {
             fill_canary(c);
@@ -380,7 +381,7 @@ struct State {
 }
 
 fn state() -> State {
-    let allocs = Space::native().allocations();
+    let allocs = virtmem::allocations();
     let mut regions = Vec::new();
     for &(b, s, _) in &allocs {
         regions.extend(regions_of(b, s));
@@ -515,7 +516,7 @@ pub fn run_input(data: &[u8]) -> Stats {
                 .insert(c + i * P, libc::PROT_READ | libc::PROT_WRITE);
         }
     }
-    Space::native().set_write_watch_mode(WatchKind::Kernel);
+    virtmem::set_write_watch_mode(WatchKind::Kernel);
     let stack_var = 0u64;
     let stack = &stack_var as *const u64 as usize;
     let mut b = Bytes::new(data);
@@ -769,7 +770,7 @@ impl Harness<'_> {
             17 => self.op_misc(b, &before, stack, &mut effects),
             18 => {
                 self.signal_mode = b.u8() % 2 == 0;
-                Space::native().set_write_watch_mode(if self.signal_mode {
+                virtmem::set_write_watch_mode(if self.signal_mode {
                     WatchKind::Signal
                 } else {
                     WatchKind::Kernel
@@ -2059,7 +2060,7 @@ impl Harness<'_> {
         for &c in &self.env.canaries {
             fill_canary(c);
         }
-        Space::native().set_write_watch_mode(WatchKind::Kernel);
+        virtmem::set_write_watch_mode(WatchKind::Kernel);
         let end = state();
         let left: Vec<_> = self.mine(&end).into_iter().copied().collect();
         assert!(left.is_empty(), "{}: left allocated: {left:x?}", self.log);
