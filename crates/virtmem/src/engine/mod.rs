@@ -92,10 +92,10 @@ impl<O: Os> Space<O> {
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
             awe: Mutex::new(awe::Awe::default()),
-            watch_mode: AtomicU8::new(match std::env::var("VIRTMEM_WRITE_WATCH").as_deref() {
-                Ok("signal") | Ok("fallback") => 1,
-                _ => 0,
-            }),
+            watch_mode: AtomicU8::new(u8::from(crate::os::linux::sysfacts::env_is(
+                c"VIRTMEM_WRITE_WATCH",
+                &[b"signal", b"fallback"],
+            ))),
         }
     }
 

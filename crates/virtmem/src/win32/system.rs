@@ -73,7 +73,9 @@ pub unsafe extern "system" fn GetSystemInfo(lpsysteminfo: *mut SYSTEM_INFO) {
     if lpsysteminfo.is_null() {
         return; // Windows would raise an access violation; there is nothing to fill.
     }
-    let info = system_info(Space::native().layout());
+    // The layout alone: no address space is created, nothing is allocated (a malloc built
+    // on virtmem calls this first).
+    let info = system_info(&crate::vocab::layout::Layout::native());
     // SAFETY: non-NULL; the caller passes a writable SYSTEM_INFO.
     unsafe { lpsysteminfo.write_unaligned(info) };
 }

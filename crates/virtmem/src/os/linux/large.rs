@@ -12,13 +12,7 @@ use std::ffi::c_void;
 
 /// Whether the opt-in transparent-huge-page mode is on.
 pub(crate) fn transparent() -> bool {
-    static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *T.get_or_init(|| {
-        matches!(
-            std::env::var("VIRTMEM_LARGE_PAGES").as_deref(),
-            Ok("transparent") | Ok("thp")
-        )
-    })
+    super::sysfacts::env_is(c"VIRTMEM_LARGE_PAGES", &[b"transparent", b"thp"])
 }
 
 fn classify(e: Errno) -> OsError {

@@ -40,6 +40,17 @@ pub(crate) fn cpu_count() -> usize {
     cached(&CPUS, read_cpu_count)
 }
 
+/// Whether environment variable `name` equals one of `values`, read without the heap
+/// (`getenv` returns a pointer into the environment block).
+pub(crate) fn env_is(name: &std::ffi::CStr, values: &[&[u8]]) -> bool {
+    // SAFETY: getenv reads the environment; the returned pointer, if not NULL, is a
+    // NUL-terminated string that stays valid while nobody calls setenv (virtmem never does).
+    unsafe {
+        let v = libc::getenv(name.as_ptr());
+        !v.is_null() && values.contains(&std::ffi::CStr::from_ptr(v).to_bytes())
+    }
+}
+
 fn read_large_page_size() -> usize {
     let mut buf = [0u8; 8192];
     let n = read_small_file(c"/proc/meminfo", &mut buf);
