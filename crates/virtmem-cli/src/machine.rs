@@ -1,34 +1,151 @@
-//! The address space a program runs in: a simulated process ([`virtmem::os::sim::SimOs`]) or
-//! this process (virtmem's native space, real memory).
+//! The address space a program runs in: a simulated process ([`virtmem::sim::SimSpace`]) or
+//! this process ([`virtmem::NativeSpace`], real memory).
+//!
+//! On real memory the program shares the address space with the tool that interprets it.
+//! A program's process is the memory it allocated: every call that changes memory goes
+//! through [`Native::guard`], which admits only pages of the allocations the program itself
+//! created (and physical frames it allocated), so a program can never re-protect, free or
+//! overwrite the tool's own pages. Queries of any address stay allowed.
 
-use virtmem::engine::AccessError;
-use virtmem::os::sim::SimOs;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
+use virtmem::sim::{AccessError, SimSpace};
 use virtmem::win32::consts::*;
-use virtmem::{Access, Layout, MemoryInfo, Space, State};
+use virtmem::{Access, Error, ExtendedParameter, Layout, MemoryInfo, NativeSpace, State};
 
+/// Where a program runs: a simulated process, or this one (see [`Native`]).
 pub enum Machine {
-    Sim {
-        space: Box<Space<SimOs>>,
-        name: String,
-    },
-    Native,
+    Sim { space: Box<SimSpace>, name: String },
+    Native(Native),
 }
 
-/// Runs `$body` with `$s` bound to the machine's `Space` (simulated or native).
-#[macro_export]
+/// Runs `$body` with `$s` bound to the machine's space: a `&SimSpace` or a `&NativeSpace`.
+/// For the safe methods both share (queries, `layout`, `allocations`...); state changes go
+/// through the `Machine` methods below, which guard the native space.
 macro_rules! on_space {
     ($m:expr, $s:ident => $body:expr) => {
         match $m {
             $crate::machine::Machine::Sim { space, .. } => {
-                let $s = &**space;
+                let $s: &virtmem::sim::SimSpace = &**space;
                 $body
             }
-            $crate::machine::Machine::Native => {
-                let $s = virtmem::Space::native();
+            $crate::machine::Machine::Native(native) => {
+                let $s: &virtmem::NativeSpace = native.space();
                 $body
             }
         }
     };
+}
+
+/// This process's address space as a program sees it: the native space, and which of its
+/// allocations and physical frames are the program's.
+pub struct Native {
+    space: NativeSpace,
+    /// The ids of the allocations the program's own calls created (its reservations, and the
+    /// allocations split or coalesced from them) and that are still live.
+    mine: RefCell<HashSet<u64>>,
+    /// The physical frames (AWE) the program allocated and has not freed.
+    frames: RefCell<BTreeSet<usize>>,
+}
+
+/// The error of a refused native call: ERROR_INVALID_ADDRESS (487), as for any address the
+/// process cannot change.
+const NOT_THE_PROGRAMS: Error =
+    Error::InvalidAddress("the memory was not allocated by the program (it is the tool's)");
+
+impl Native {
+    /// The process's space as it is now: every live allocation belongs to the tool.
+    fn new() -> Native {
+        let space = NativeSpace::get();
+        Native {
+            mine: RefCell::new(HashSet::new()),
+            frames: RefCell::new(BTreeSet::new()),
+            space,
+        }
+    }
+
+    pub fn space(&self) -> &NativeSpace {
+        &self.space
+    }
+
+    /// The guard of every native call that changes memory: `Ok` only if every byte of each
+    /// range `(addr, size)` lies in allocations the program created (a size of 0 stands for
+    /// the page at `addr`: VirtualFree's "the whole allocation" is that page's allocation) and
+    /// every frame in `frames` is one the program allocated. Anything else is
+    /// ERROR_INVALID_ADDRESS (487) before the call is made, so a program cannot change the
+    /// tool's own memory (its heap, stacks, code) or memory virtmem manages for the tool.
+    pub fn guard(&self, ranges: &[(usize, usize)], frames: &[usize]) -> virtmem::Result<()> {
+        let allocations = self.space.allocations();
+        let mine = self.mine.borrow();
+        let covered = |addr: usize, size: usize| -> bool {
+            let Some(end) = addr.checked_add(size.max(1)) else {
+                return false;
+            };
+            // Ascending and disjoint: walk the program's allocations from `addr` on.
+            let mut at = addr;
+            for &(base, len, id) in &allocations {
+                if !mine.contains(&id) || base.saturating_add(len) <= at {
+                    continue;
+                }
+                if base > at {
+                    return false;
+                }
+                at = base.saturating_add(len);
+                if at >= end {
+                    return true;
+                }
+            }
+            false
+        };
+        if !ranges.iter().all(|&(a, s)| covered(a, s)) {
+            return Err(NOT_THE_PROGRAMS);
+        }
+        let owned = self.frames.borrow();
+        if !frames.iter().all(|f| owned.contains(f)) {
+            return Err(NOT_THE_PROGRAMS);
+        }
+        Ok(())
+    }
+
+    /// Runs a program's call that can create allocations (a reservation, a placeholder split
+    /// or coalesce): the allocations that appear during it are the program's. Released ones
+    /// are forgotten (ids are never reused).
+    fn adopting<T>(&self, call: impl FnOnce() -> T) -> T {
+        let ids = || -> HashSet<u64> { self.space.allocations().iter().map(|a| a.2).collect() };
+        let before = ids();
+        let r = call();
+        let after = ids();
+        let mut mine = self.mine.borrow_mut();
+        mine.extend(after.difference(&before));
+        mine.retain(|id| after.contains(id));
+        r
+    }
+
+    /// The bases of the program's live allocations, ascending.
+    pub fn program_allocations(&self) -> Vec<usize> {
+        let mine = self.mine.borrow();
+        self.space
+            .allocations()
+            .into_iter()
+            .filter(|a| mine.contains(&a.2))
+            .map(|a| a.0)
+            .collect()
+    }
+}
+
+/// The ranges a VirtualAlloc/VirtualAlloc2 of type `t` at `addr` changes in memory that
+/// already exists: none for a new reservation (MEM_RESERVE, or anything but a reset at a NULL
+/// address, which reserves and commits: it maps only free address space, at a fixed address
+/// with MAP_FIXED_NOREPLACE, never over anything), else the range itself (a commit, reset or
+/// reset undo at an address, or replacing a placeholder).
+fn alloc_ranges(addr: usize, size: usize, t: u32) -> Vec<(usize, usize)> {
+    let fresh = t & (MEM_RESET | MEM_RESET_UNDO | MEM_REPLACE_PLACEHOLDER) == 0
+        && (t & MEM_RESERVE != 0 || addr == 0);
+    if fresh {
+        Vec::new()
+    } else {
+        vec![(addr, size)]
+    }
 }
 
 /// Why a memory access by the program did not happen.
@@ -36,30 +153,36 @@ macro_rules! on_space {
 pub enum MemFault {
     /// A Windows exception (access violation, guard page).
     Exception(AccessError),
-    /// The tool will not do it (writing to native memory virtmem did not allocate).
+    /// The tool will not do it (writing to native memory the program did not allocate).
     Refused(String),
 }
 
 impl Machine {
     pub fn sim(layout: Layout, name: &str) -> Machine {
         Machine::Sim {
-            space: Box::new(Space::simulated(layout)),
+            space: Box::new(SimSpace::new(layout)),
             name: name.to_string(),
         }
     }
 
+    /// This process, for a program starting now: the allocations that exist already are the
+    /// tool's, and the program may not change them.
+    pub fn native() -> Machine {
+        Machine::Native(Native::new())
+    }
+
     pub fn layout(&self) -> Layout {
-        on_space!(self, s => *s.layout())
+        on_space!(self, s => s.layout())
     }
 
     pub fn is_native(&self) -> bool {
-        matches!(self, Machine::Native)
+        matches!(self, Machine::Native(_))
     }
 
     /// The size of a pointer in this address space: 4 bytes for a 32-bit process.
     pub fn ptr_bytes(&self) -> u8 {
         match self {
-            Machine::Native => 8,
+            Machine::Native(_) => 8,
             Machine::Sim { .. } => {
                 if self.layout().max_address < 0xF000_0000 {
                     4
@@ -81,7 +204,7 @@ impl Machine {
                 crate::map::addr(l.min_address as u64, self.ptr_bytes()),
                 crate::map::addr(l.max_address as u64, self.ptr_bytes()),
             ),
-            Machine::Native => format!(
+            Machine::Native(_) => format!(
                 "this Linux process (virtmem on real memory): {} pages, {} granularity",
                 crate::map::human(l.page_size as u64),
                 crate::map::human(l.granularity as u64),
@@ -91,6 +214,11 @@ impl Machine {
 
     pub fn query(&self, addr: usize) -> virtmem::Result<MemoryInfo> {
         on_space!(self, s => s.query(addr))
+    }
+
+    /// Every allocation's `(base, size, id)`, ascending.
+    pub fn allocations(&self) -> Vec<(usize, usize, u64)> {
+        on_space!(self, s => s.allocations())
     }
 
     /// The regions of `[from, to)` (clipped), ascending.
@@ -113,7 +241,7 @@ impl Machine {
     pub fn read(&self, addr: usize, buf: &mut [u8]) -> Result<(), MemFault> {
         match self {
             Machine::Sim { space, .. } => space.read(addr, buf).map_err(MemFault::Exception),
-            Machine::Native => native_read(addr, buf),
+            Machine::Native(n) => n.read(addr, buf),
         }
     }
 
@@ -121,106 +249,333 @@ impl Machine {
     pub fn write(&self, addr: usize, bytes: &[u8]) -> Result<(), MemFault> {
         match self {
             Machine::Sim { space, .. } => space.write(addr, bytes).map_err(MemFault::Exception),
-            Machine::Native => native_write(addr, bytes),
+            Machine::Native(n) => n.write(addr, bytes),
         }
     }
-}
 
-/// Checks every page of `[addr, addr+len)` on real memory the way the MMU and virtmem's fault
-/// handler would, without touching it: a guard page is consumed (through VirtualProtect) and
-/// reported, anything not accessible is an access violation. Returns whether every page
-/// belongs to virtmem.
-fn native_check(addr: usize, len: usize, access: Access) -> Result<bool, MemFault> {
-    let s = Space::native();
-    let av = |address| MemFault::Exception(AccessError::AccessViolation { address, access });
-    let end = addr.checked_add(len).ok_or(av(addr))?;
-    let page = s.layout().page_size;
-    let mut at = addr & !(page - 1);
-    let mut managed = true;
-    while at < end {
-        let here = at.max(addr);
-        let info = s.query(at).map_err(|_| av(here))?;
-        if info.state != State::Commit {
-            return Err(av(here));
+    // The program's calls that change memory. A simulated space maps nothing: every call is
+    // safe. On the native space each one is first admitted by `Native::guard`.
+
+    /// VirtualAlloc (`from_app`: VirtualAllocFromApp).
+    pub fn virtual_alloc(
+        &self,
+        addr: usize,
+        size: usize,
+        t: u32,
+        protect: u32,
+        from_app: bool,
+    ) -> virtmem::Result<usize> {
+        match self {
+            Machine::Sim { space, .. } => space.virtual_alloc(addr, size, t, protect, from_app),
+            Machine::Native(n) => {
+                n.guard(&alloc_ranges(addr, size, t), &[])?;
+                // SAFETY: the guard admitted the call: either a new reservation (it maps only
+                // free address space) or a change to pages of the program's own allocations,
+                // which no Rust reference of the tool can see.
+                n.adopting(|| unsafe { n.space.virtual_alloc(addr, size, t, protect, from_app) })
+            }
         }
-        if info.protect & PAGE_GUARD != 0 {
-            // The first touch of a guard page: one shot, the access does not happen.
-            let base = info.protect & 0xFF;
-            s.virtual_protect(at, 1, base).map_err(|_| av(here))?;
-            return Err(MemFault::Exception(AccessError::GuardPage {
-                address: here,
-                access,
-            }));
+    }
+
+    /// VirtualAlloc2 (`from_app`: VirtualAlloc2FromApp) with decoded extended parameters.
+    pub fn virtual_alloc2(
+        &self,
+        addr: usize,
+        size: usize,
+        t: u32,
+        protect: u32,
+        params: &[ExtendedParameter],
+        from_app: bool,
+    ) -> virtmem::Result<usize> {
+        match self {
+            Machine::Sim { space, .. } => {
+                space.virtual_alloc2(addr, size, t, protect, params, from_app)
+            }
+            Machine::Native(n) => {
+                n.guard(&alloc_ranges(addr, size, t), &[])?;
+                // SAFETY: the guard admitted the call: a new reservation (free address space
+                // only) or replacing a placeholder / committing inside the program's own
+                // allocations, which no Rust reference of the tool can see.
+                n.adopting(|| unsafe {
+                    n.space
+                        .virtual_alloc2(addr, size, t, protect, params, from_app)
+                })
+            }
         }
-        let p = info.protect & 0xFF;
-        let ok = match access {
-            Access::Read => matches!(
-                p,
-                PAGE_READONLY
-                    | PAGE_READWRITE
-                    | PAGE_WRITECOPY
-                    | PAGE_EXECUTE_READ
-                    | PAGE_EXECUTE_READWRITE
-                    | PAGE_EXECUTE_WRITECOPY
-            ),
-            Access::Write => matches!(
-                p,
-                PAGE_READWRITE | PAGE_WRITECOPY | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY
-            ),
-            Access::Execute => false,
+    }
+
+    /// VirtualFree.
+    pub fn virtual_free(&self, addr: usize, size: usize, t: u32) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.virtual_free(addr, size, t),
+            Machine::Native(n) => {
+                n.guard(&[(addr, size)], &[])?;
+                // SAFETY: the guard admitted only the program's own allocations (size 0: the
+                // allocation holding `addr`, which is then the program's whole).
+                n.adopting(|| unsafe { n.space.virtual_free(addr, size, t) })
+            }
+        }
+    }
+
+    /// VirtualProtect: the first page's old protection.
+    pub fn virtual_protect(&self, addr: usize, size: usize, protect: u32) -> virtmem::Result<u32> {
+        match self {
+            Machine::Sim { space, .. } => space.virtual_protect(addr, size, protect),
+            Machine::Native(n) => {
+                n.guard(&[(addr, size)], &[])?;
+                // SAFETY: the guard admitted only pages of the program's own allocations.
+                unsafe { n.space.virtual_protect(addr, size, protect) }
+            }
+        }
+    }
+
+    /// VirtualLock.
+    pub fn virtual_lock(&self, addr: usize, size: usize) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.virtual_lock(addr, size),
+            Machine::Native(n) => {
+                n.guard(&[(addr, size)], &[])?;
+                // SAFETY: the guard admitted only pages of the program's own allocations.
+                unsafe { n.space.virtual_lock(addr, size) }
+            }
+        }
+    }
+
+    /// VirtualUnlock.
+    pub fn virtual_unlock(&self, addr: usize, size: usize) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.virtual_unlock(addr, size),
+            Machine::Native(n) => {
+                n.guard(&[(addr, size)], &[])?;
+                // SAFETY: the guard admitted only pages of the program's own allocations.
+                unsafe { n.space.virtual_unlock(addr, size) }
+            }
+        }
+    }
+
+    /// GetWriteWatch: the written pages (at most `max`), reset if `reset`.
+    pub fn get_write_watch(
+        &self,
+        base: usize,
+        size: usize,
+        reset: bool,
+        max: usize,
+    ) -> virtmem::Result<Vec<usize>> {
+        match self {
+            Machine::Sim { space, .. } => space.get_write_watch(base, size, reset, max),
+            Machine::Native(n) => {
+                if reset {
+                    n.guard(&[(base, size)], &[])?;
+                }
+                // SAFETY: without reset the call only reads the watch state; with reset the
+                // guard admitted only pages of the program's own allocations.
+                unsafe { n.space.get_write_watch(base, size, reset, max) }
+            }
+        }
+    }
+
+    /// ResetWriteWatch.
+    pub fn reset_write_watch(&self, base: usize, size: usize) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.reset_write_watch(base, size),
+            Machine::Native(n) => {
+                n.guard(&[(base, size)], &[])?;
+                // SAFETY: the guard admitted only pages of the program's own allocations.
+                unsafe { n.space.reset_write_watch(base, size) }
+            }
+        }
+    }
+
+    /// AllocateUserPhysicalPages: the frames are the program's.
+    pub fn allocate_physical_pages(&self, n: usize) -> virtmem::Result<Vec<usize>> {
+        match self {
+            Machine::Sim { space, .. } => space.allocate_physical_pages(n),
+            Machine::Native(native) => {
+                let pfns = native.space.allocate_physical_pages(n)?;
+                native.frames.borrow_mut().extend(pfns.iter().copied());
+                Ok(pfns)
+            }
+        }
+    }
+
+    /// MapUserPhysicalPages: maps `frames` (or unmaps `n` pages with `None`) at `addr`.
+    pub fn map_physical_pages(
+        &self,
+        addr: usize,
+        n: usize,
+        frames: Option<&[usize]>,
+    ) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.map_physical_pages(addr, n, frames),
+            Machine::Native(native) => {
+                let len = n.saturating_mul(self.layout().page_size);
+                native.guard(&[(addr, len)], frames.unwrap_or_default())?;
+                // SAFETY: the guard admitted only pages of the program's own allocations and
+                // frames the program allocated.
+                unsafe { native.space.map_physical_pages(addr, n, frames) }
+            }
+        }
+    }
+
+    /// MapUserPhysicalPagesScatter.
+    pub fn map_physical_pages_scatter(
+        &self,
+        addrs: &[usize],
+        frames: Option<&[usize]>,
+    ) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.map_physical_pages_scatter(addrs, frames),
+            Machine::Native(native) => {
+                let pages: Vec<(usize, usize)> = addrs.iter().map(|&a| (a, 1)).collect();
+                native.guard(&pages, frames.unwrap_or_default())?;
+                // SAFETY: the guard admitted only pages of the program's own allocations and
+                // frames the program allocated.
+                unsafe { native.space.map_physical_pages_scatter(addrs, frames) }
+            }
+        }
+    }
+
+    /// FreeUserPhysicalPages: how many were freed, and the error that stopped it.
+    pub fn free_physical_pages(&self, frames: &[usize]) -> (usize, virtmem::Result<()>) {
+        match self {
+            Machine::Sim { space, .. } => space.free_physical_pages(frames),
+            Machine::Native(native) => {
+                if let Err(e) = native.guard(&[], frames) {
+                    return (0, Err(e));
+                }
+                // SAFETY: the guard admitted only frames the program allocated (freeing one
+                // unmaps it from the program's own AWE windows).
+                let (freed, r) = unsafe { native.space.free_physical_pages(frames) };
+                // Freed in order: the first `freed` are no longer the program's.
+                let mut mine = native.frames.borrow_mut();
+                for f in &frames[..freed.min(frames.len())] {
+                    mine.remove(f);
+                }
+                (freed, r)
+            }
+        }
+    }
+
+    /// When a program ends: releases the allocations it made on the native space, as Windows
+    /// does when a process exits. Returns how many there were.
+    pub fn release_program_memory(&self) -> usize {
+        let Machine::Native(n) = self else {
+            return 0;
         };
-        if !ok {
-            return Err(av(here));
+        let bases = n.program_allocations();
+        for &base in &bases {
+            let _ = self.virtual_free(base, 0, MEM_RELEASE);
         }
-        managed &= info.managed;
-        let next = (at + page).min(info.base_address.saturating_add(info.region_size));
-        at = if next > at { next } else { at + page };
+        bases.len()
     }
-    Ok(managed)
 }
 
-fn native_read(addr: usize, buf: &mut [u8]) -> Result<(), MemFault> {
-    if buf.is_empty() {
-        return Ok(());
-    }
-    native_check(addr, buf.len(), Access::Read)?;
-    // Copied by the kernel: memory that vanished or a file mapping past its end gives an
-    // error, never a crash of the tool.
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: reads our own address space into `buf`; the kernel checks the source range.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    if n == buf.len() as isize {
+impl Native {
+    /// Checks every page of `[addr, addr+len)` on real memory the way the MMU and virtmem's
+    /// fault handler would, without touching it: a guard page of the program's is consumed
+    /// (through VirtualProtect) and reported, anything not accessible is an access violation.
+    fn check(&self, addr: usize, len: usize, access: Access) -> Result<(), MemFault> {
+        let s = &self.space;
+        let av = |address| MemFault::Exception(AccessError::AccessViolation { address, access });
+        let end = addr.checked_add(len).ok_or(av(addr))?;
+        let page = s.layout().page_size;
+        let mut at = addr & !(page - 1);
+        while at < end {
+            let here = at.max(addr);
+            let info = s.query(at).map_err(|_| av(here))?;
+            if info.state != State::Commit {
+                return Err(av(here));
+            }
+            if info.protect & PAGE_GUARD != 0 {
+                // The first touch of a guard page: one shot, the access does not happen.
+                let base = info.protect & 0xFF;
+                self.guard(&[(at, 1)], &[]).map_err(|_| {
+                    MemFault::Refused(format!(
+                        "refusing to touch the guard page at {at:#x}: that memory was not allocated by the program"
+                    ))
+                })?;
+                // SAFETY: the guard admitted the page: it is the program's own memory.
+                unsafe { s.virtual_protect(at, 1, base) }.map_err(|_| av(here))?;
+                return Err(MemFault::Exception(AccessError::GuardPage {
+                    address: here,
+                    access,
+                }));
+            }
+            let p = info.protect & 0xFF;
+            let ok = match access {
+                Access::Read => matches!(
+                    p,
+                    PAGE_READONLY
+                        | PAGE_READWRITE
+                        | PAGE_WRITECOPY
+                        | PAGE_EXECUTE_READ
+                        | PAGE_EXECUTE_READWRITE
+                        | PAGE_EXECUTE_WRITECOPY
+                ),
+                Access::Write => matches!(
+                    p,
+                    PAGE_READWRITE
+                        | PAGE_WRITECOPY
+                        | PAGE_EXECUTE_READWRITE
+                        | PAGE_EXECUTE_WRITECOPY
+                ),
+                Access::Execute => false,
+            };
+            if !ok {
+                return Err(av(here));
+            }
+            let next = (at + page).min(info.base_address.saturating_add(info.region_size));
+            at = if next > at { next } else { at + page };
+        }
         Ok(())
-    } else {
-        Err(MemFault::Exception(AccessError::AccessViolation {
-            address: addr,
-            access: Access::Read,
-        }))
     }
-}
 
-fn native_write(addr: usize, bytes: &[u8]) -> Result<(), MemFault> {
-    if bytes.is_empty() {
-        return Ok(());
+    /// A load by the program: any readable memory (a query of the tool's own is allowed too).
+    fn read(&self, addr: usize, buf: &mut [u8]) -> Result<(), MemFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.check(addr, buf.len(), Access::Read)?;
+        // Copied by the kernel: memory that vanished or a file mapping past its end gives an
+        // error, never a crash of the tool.
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // SAFETY: reads our own address space into `buf`; the kernel checks the source range.
+        let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        if n == buf.len() as isize {
+            Ok(())
+        } else {
+            Err(MemFault::Exception(AccessError::AccessViolation {
+                address: addr,
+                access: Access::Read,
+            }))
+        }
     }
-    let managed = native_check(addr, bytes.len(), Access::Write)?;
-    if !managed {
-        return Err(MemFault::Refused(format!(
-            "refusing to write at {addr:#x}: that memory was not allocated with VirtualAlloc (it belongs to the virtmem tool itself)"
-        )));
+
+    /// A store by the program: only into its own allocations.
+    fn write(&self, addr: usize, bytes: &[u8]) -> Result<(), MemFault> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.check(addr, bytes.len(), Access::Write)?;
+        self.guard(&[(addr, bytes.len())], &[]).map_err(|_| {
+            MemFault::Refused(format!(
+                "refusing to write at {addr:#x}: that memory was not allocated by the program (it belongs to the virtmem tool itself)"
+            ))
+        })?;
+        // SAFETY: every page of the range is committed and writable (checked first) and lies
+        // in the program's own allocations (the guard), which no Rust reference of the tool
+        // can see; nothing else runs in this single-threaded tool. A store to a page armed
+        // for signal-driven write watch is recorded by virtmem's handler.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
+        }
+        Ok(())
     }
-    // SAFETY: every page of the range is committed and writable memory of a virtmem
-    // allocation (checked just above, and nothing else runs in this single-threaded tool).
-    // A store to a page armed for signal-driven write watch is recorded by virtmem's handler.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
-    }
-    Ok(())
 }

@@ -115,7 +115,9 @@ struct SpaceArgs {
     #[arg(long, value_name = "PRESET")]
     sim: Option<String>,
     /// This Linux process, on real memory (accesses are checked first: a bad one is reported,
-    /// never a crash of the tool).
+    /// never a crash of the tool). The program may change only memory it allocated: any other
+    /// VirtualProtect, VirtualFree, commit, lock, reset... fails with ERROR_INVALID_ADDRESS
+    /// (487), so it cannot touch the tool's own pages; queries of any address work.
     #[arg(long, conflicts_with = "sim")]
     native: bool,
     /// Page size of a simulated process (e.g. 4096, 0x4000).
@@ -153,7 +155,7 @@ impl SpaceArgs {
             if custom {
                 return Err("--page-size, --granularity, --min-address and --max-address are for simulated processes".into());
             }
-            return Ok(Machine::Native);
+            return Ok(Machine::native());
         }
         let name = self.sim.clone().unwrap_or_else(|| {
             if custom {
@@ -164,10 +166,10 @@ impl SpaceArgs {
         });
         let base = match name.as_str() {
             "custom" => Layout::WIN32,
-            n => virtmem::os::sim::preset(n).ok_or_else(|| {
+            n => virtmem::sim::preset(n).ok_or_else(|| {
                 format!(
                     "unknown --sim '{n}': use one of {}, or custom",
-                    virtmem::os::sim::PRESETS.join(", ")
+                    virtmem::sim::PRESETS.join(", ")
                 )
             })?,
         };
@@ -186,7 +188,7 @@ impl SpaceArgs {
             },
             ..l
         };
-        virtmem::os::sim::check_layout(&l).map_err(|e| format!("invalid layout: {e}"))?;
+        virtmem::sim::check_layout(&l).map_err(|e| format!("invalid layout: {e}"))?;
         let name = if custom && name != "custom" {
             format!("{name} (custom)")
         } else {

@@ -151,15 +151,15 @@ pub fn map_of(m: &Machine, focus: &[u64], whole_native: bool) -> Map {
     let l = m.layout();
     let title = match m {
         Machine::Sim { name, .. } => format!("simulated {name} process"),
-        Machine::Native => "this process (native, virtmem on real memory)".to_string(),
+        Machine::Native(_) => "this process (native, virtmem on real memory)".to_string(),
     };
     let page = l.page_size as u64;
     let regions = match m {
         Machine::Sim { .. } => m.regions(l.min_address, l.max_address + 1),
-        Machine::Native if whole_native => m.regions(l.min_address, l.max_address + 1),
-        Machine::Native => {
+        Machine::Native(_) if whole_native => m.regions(l.min_address, l.max_address + 1),
+        Machine::Native(_) => {
             let g = l.granularity;
-            let mut ranges: Vec<(usize, usize)> = virtmem::Space::native()
+            let mut ranges: Vec<(usize, usize)> = m
                 .allocations()
                 .iter()
                 .map(|&(b, s, _)| (b.saturating_sub(g), b + s + g))

@@ -92,15 +92,6 @@ fn exercise(m: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
         st.bold("▶"),
         st.bold(&m.describe())
     ));
-    let before: Vec<usize> = if m.is_native() {
-        virtmem::Space::native()
-            .allocations()
-            .iter()
-            .map(|a| a.0)
-            .collect()
-    } else {
-        Vec::new()
-    };
     let sink = TourSink {
         m,
         st,
@@ -119,15 +110,8 @@ fn exercise(m: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
         }
         out.borrow_mut().push_str(&tail);
     }
-    if m.is_native() {
-        // The program ends: Windows frees its address space. Do the same for what it made.
-        let s = virtmem::Space::native();
-        for (base, _, _) in s.allocations() {
-            if !before.contains(&base) {
-                let _ = s.virtual_free(base, 0, virtmem::win32::MEM_RELEASE);
-            }
-        }
-    }
+    // The program ends: Windows frees its address space. Do the same for what it made.
+    m.release_program_memory();
     out.borrow_mut().push_str(&format!(
         "  {}\n",
         st.dim(&format!(
@@ -189,7 +173,7 @@ pub fn tour(st: Style, sim_only: bool) -> String {
         let sim = Machine::sim(Layout::WIN32, "win32");
         exercise(&sim, src, st, &out);
         if !sim_only {
-            exercise(&Machine::Native, src, st, &out);
+            exercise(&Machine::native(), src, st, &out);
         }
     }
     push(format!("\n{}\n", st.bold("Next")));

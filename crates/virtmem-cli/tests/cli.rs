@@ -526,3 +526,93 @@ fn map_help_and_native_table() {
     let h = run(&["--help"]);
     assert!(text(&h.stdout).contains("Exit codes"));
 }
+
+#[test]
+fn native_programs_change_only_their_own_memory() {
+    // Issue 12: a program used to re-protect the interpreter's own heap and kill the tool
+    // with SIGSEGV. Every call that would change memory the program did not allocate fails
+    // with ERROR_INVALID_ADDRESS (487); queries work; its own memory works as usual.
+    let o = bin()
+        .args(["run", "--native", "--no-color"])
+        .arg(programs().join("native_guard.c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(o.stderr.is_empty(), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    let expected = [
+        "found the tool's memory: 1",
+        "VirtualProtect(tool): failed, error 487",
+        // As for any failed VirtualProtect, the old protection reads PAGE_NOACCESS.
+        "old 0x1",
+        "VirtualProtectEx(tool): failed, error 487",
+        "VirtualProtect(literal): failed, error 487",
+        "VirtualProtect(&local): failed, error 487",
+        "VirtualFree(tool, 0, MEM_RELEASE): failed, error 487",
+        "VirtualFree(tool, 4096, MEM_DECOMMIT): failed, error 487",
+        "VirtualFree(literal, 0, MEM_RELEASE): failed, error 487",
+        "VirtualLock(tool): failed, error 487",
+        "VirtualUnlock(tool): failed, error 487",
+        "VirtualAlloc(tool, MEM_COMMIT): failed, error 487",
+        "VirtualAlloc(&local, MEM_COMMIT): failed, error 487",
+        "VirtualAlloc(tool, MEM_RESET): failed, error 487",
+        "DiscardVirtualMemory(tool): 487",
+        "GetWriteWatch(reset, tool): -1, error 487",
+        "VirtualAlloc(tool, MEM_RESERVE): failed, error 487",
+        "ResetWriteWatch(tool): -1, error 487",
+        "VirtualQuery(tool): 48, committed 1, protect 0x4",
+        "commit: ok",
+        "protect: ok",
+        "old 0x4, p[0] 42",
+        "lock: ok",
+        "unlock: ok",
+        "protect past the end: failed, error 487",
+        "decommit: ok",
+        "release: ok",
+        "protect after release: failed, error 487",
+        "split: ok",
+        "replace the second half: ok",
+        "commit it: ok",
+        "v[5] = 9",
+        "release it: ok",
+        "release the first half: ok",
+        "AllocateUserPhysicalPages: ok",
+        "FreeUserPhysicalPages(other): failed, error 487",
+        "MapUserPhysicalPages(w, other): failed, error 487",
+        "MapUserPhysicalPages(tool, own): failed, error 487",
+        "MapUserPhysicalPages(w, own): ok",
+        "FreeUserPhysicalPages(own): ok",
+        "VirtualFree(w): ok",
+        "the tool is still alive",
+    ];
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{s}");
+    for (got, want) in lines.iter().zip(expected) {
+        if want == "lock: ok" || want == "unlock: ok" {
+            // Locking the program's own page may meet a tiny RLIMIT_MEMLOCK; never the guard.
+            assert!(
+                *got == want || (got.contains("failed") && !got.ends_with(" 487")),
+                "{s}"
+            );
+        } else {
+            assert_eq!(*got, want, "{s}");
+        }
+    }
+}
+
+const WRITE_TOOL: &str = "int main(void) {\n    MEMORY_BASIC_INFORMATION mbi;\n    char *a = NULL;\n    while (VirtualQuery(a, &mbi, sizeof(mbi)) && !(mbi.State == MEM_COMMIT && mbi.Protect == PAGE_READWRITE))\n        a = (char *)mbi.BaseAddress + mbi.RegionSize;\n    printf(\"reading: %d\\n\", *(char *)mbi.BaseAddress == *(char *)mbi.BaseAddress);\n    *(char *)mbi.BaseAddress = 1;\n    printf(\"never\\n\");\n}\n";
+
+#[test]
+fn native_programs_cannot_write_to_the_tool() {
+    // Reading any readable memory works; a store into the tool's own memory stops the
+    // program with a runtime error (the tool reports it and exits normally).
+    let o = run_src("write_tool.c", WRITE_TOOL, &["--native"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "reading: 1\n");
+    let e = text(&o.stderr);
+    assert!(e.contains("write_tool.c:7:"), "{e}");
+    assert!(
+        e.contains("that memory was not allocated by the program"),
+        "{e}"
+    );
+}

@@ -14,7 +14,7 @@ use super::{Error, Pos};
 use crate::machine::{Machine, MemFault};
 use std::collections::HashMap;
 use std::rc::Rc;
-use virtmem::engine::AccessError;
+use virtmem::sim::AccessError;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {

@@ -5,11 +5,8 @@
 
 use super::interp::{Interp, Value};
 use super::types::Ty;
-use crate::on_space;
-use virtmem::rules::requests::{AllocFlavor, ExtendedParameter};
-use virtmem::rules::Protection;
 use virtmem::win32::consts::*;
-use virtmem::Error;
+use virtmem::{Error, ExtendedParameter};
 
 type Res = Result<u64, u32>;
 
@@ -56,7 +53,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
         "VirtualFree" => (
             boolean,
             0,
-            on_space!(m, s => s.virtual_free(a[0] as usize, a[1] as usize, a[2] as u32))
+            m.virtual_free(a[0] as usize, a[1] as usize, a[2] as u32)
                 .map(|()| 1)
                 .map_err(code),
         ),
@@ -64,7 +61,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
             boolean,
             0,
             handle(a[0]).and_then(|()| {
-                on_space!(m, s => s.virtual_free(a[1] as usize, a[2] as usize, a[3] as u32))
+                m.virtual_free(a[1] as usize, a[2] as usize, a[3] as u32)
                     .map(|()| 1)
                     .map_err(code)
             }),
@@ -86,14 +83,14 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
         "VirtualLock" => (
             boolean,
             0,
-            on_space!(m, s => s.virtual_lock(a[0] as usize, a[1] as usize))
+            m.virtual_lock(a[0] as usize, a[1] as usize)
                 .map(|()| 1)
                 .map_err(code),
         ),
         "VirtualUnlock" => (
             boolean,
             0,
-            on_space!(m, s => s.virtual_unlock(a[0] as usize, a[1] as usize))
+            m.virtual_unlock(a[0] as usize, a[1] as usize)
                 .map(|()| 1)
                 .map_err(code),
         ),
@@ -101,7 +98,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
             boolean,
             0,
             handle(a[0]).and_then(|()| {
-                on_space!(m, s => s.virtual_unlock(a[1] as usize, a[2] as usize))
+                m.virtual_unlock(a[1] as usize, a[2] as usize)
                     .map(|()| 1)
                     .map_err(code)
             }),
@@ -110,7 +107,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
         "ResetWriteWatch" => (
             uint,
             u32::MAX as u64,
-            on_space!(m, s => s.reset_write_watch(a[0] as usize, a[1] as usize))
+            m.reset_write_watch(a[0] as usize, a[1] as usize)
                 .map(|()| 0)
                 .map_err(code),
         ),
@@ -129,7 +126,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
         "DiscardVirtualMemory" | "OfferVirtualMemory" | "ReclaimVirtualMemory" => {
             let undo = name == "ReclaimVirtualMemory";
             let t = if undo { MEM_RESET_UNDO } else { MEM_RESET };
-            let r = on_space!(m, s => s.virtual_alloc(a[0] as usize, a[1] as usize, t, PAGE_NOACCESS, AllocFlavor::default()));
+            let r = m.virtual_alloc(a[0] as usize, a[1] as usize, t, PAGE_NOACCESS, false);
             let c = match r {
                 Ok(_) => ERROR_SUCCESS,
                 Err(Error::ResetDataLost) if undo => 170,
@@ -176,7 +173,7 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
 }
 
 fn alloc(it: &Interp<'_>, addr: u64, size: u64, t: u64, p: u64, from_app: bool) -> Res {
-    on_space!(it.m, s => s.virtual_alloc(addr as usize, size as usize, t as u32, p as u32, AllocFlavor { from_app }))
+    it.m.virtual_alloc(addr as usize, size as usize, t as u32, p as u32, from_app)
         .map(|v| v as u64)
         .map_err(code)
 }
@@ -234,18 +231,59 @@ fn alloc2(it: &mut Interp<'_>, a: &[u64], from_app: bool) -> Res {
             other => ExtendedParameter::Other(other),
         });
     }
-    on_space!(it.m, s => s.virtual_alloc2(base as usize, size as usize, t as u32, p as u32, &decoded, AllocFlavor { from_app }))
-        .map(|v| v as u64)
-        .map_err(code)
+    it.m.virtual_alloc2(
+        base as usize,
+        size as usize,
+        t as u32,
+        p as u32,
+        &decoded,
+        from_app,
+    )
+    .map(|v| v as u64)
+    .map_err(code)
+}
+
+/// Whether `p` is a valid `flNewProtect` for VirtualProtect: exactly one base PAGE_* value
+/// (copy-on-write is not allowed on private memory) and a valid mix of PAGE_GUARD,
+/// PAGE_NOCACHE, PAGE_WRITECOMBINE and PAGE_TARGETS_*, as the engine's own check. It runs
+/// here because Windows checks the protection before the output pointer [I: ReactOS].
+fn valid_protection(p: u32) -> bool {
+    let known = 0xFF | PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE | PAGE_TARGETS_INVALID;
+    let base = p & 0xFF;
+    let exec = base & (PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE) != 0;
+    let (guard, nocache, wc) = (
+        p & PAGE_GUARD != 0,
+        p & PAGE_NOCACHE != 0,
+        p & PAGE_WRITECOMBINE != 0,
+    );
+    let noaccess = base == PAGE_NOACCESS;
+    p & !known == 0
+        && [
+            PAGE_NOACCESS,
+            PAGE_READONLY,
+            PAGE_READWRITE,
+            PAGE_EXECUTE,
+            PAGE_EXECUTE_READ,
+            PAGE_EXECUTE_READWRITE,
+        ]
+        .contains(&base)
+        && (p & PAGE_TARGETS_INVALID == 0 || exec)
+        && !(guard && noaccess)
+        && !(wc && (noaccess || guard))
+        && !(nocache && (guard || noaccess || wc))
 }
 
 fn protect(it: &mut Interp<'_>, addr: u64, size: u64, new: u64, old: u64) -> Res {
     // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
-    Protection::parse(new as u32, false).map_err(code)?;
+    if !valid_protection(new as u32) {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
     if old == 0 {
         return Err(ERROR_NOACCESS);
     }
-    let r = on_space!(it.m, s => s.virtual_protect(addr as usize, size as usize, new as u32));
+    // On the native space a range the program did not allocate fails here with 487.
+    let r =
+        it.m.virtual_protect(addr as usize, size as usize, new as u32);
     match r {
         Ok(prev) => {
             if !it.out(old, &prev.to_le_bytes()) {
@@ -314,8 +352,10 @@ fn get_write_watch(it: &mut Interp<'_>, a: &[u64]) -> Res {
     if addrs == 0 {
         return Err(ERROR_NOACCESS);
     }
-    let pages = on_space!(it.m, s => s.get_write_watch(base as usize, size as usize, flags & WRITE_WATCH_FLAG_RESET != 0, max as usize))
-        .map_err(code)?;
+    let reset = flags & WRITE_WATCH_FLAG_RESET != 0;
+    let pages =
+        it.m.get_write_watch(base as usize, size as usize, reset, max as usize)
+            .map_err(code)?;
     let n = it.ptr as u64;
     for (i, &p) in pages.iter().enumerate() {
         if !it.out(
@@ -411,7 +451,7 @@ fn alloc_physical(it: &mut Interp<'_>, count: u64, array: u64) -> Res {
         return Err(ERROR_NOACCESS);
     }
     let n = it.inp_ptr(count).ok_or(ERROR_NOACCESS)?;
-    let pfns = on_space!(it.m, s => s.allocate_physical_pages(n as usize)).map_err(code)?;
+    let pfns = it.m.allocate_physical_pages(n as usize).map_err(code)?;
     let w = it.ptr as u64;
     for (i, &f) in pfns.iter().enumerate() {
         if !it.out(
@@ -433,7 +473,7 @@ fn map_physical(it: &mut Interp<'_>, addr: u64, n: u64, array: u64) -> Res {
     } else {
         Some(read_ptrs(it, array, n)?)
     };
-    on_space!(it.m, s => s.map_physical_pages(addr as usize, n as usize, pfns.as_deref()))
+    it.m.map_physical_pages(addr as usize, n as usize, pfns.as_deref())
         .map(|()| 1)
         .map_err(code)
 }
@@ -448,7 +488,7 @@ fn map_scatter(it: &mut Interp<'_>, addrs: u64, n: u64, array: u64) -> Res {
     } else {
         Some(read_ptrs(it, array, n)?)
     };
-    on_space!(it.m, s => s.map_physical_pages_scatter(&a, pfns.as_deref()))
+    it.m.map_physical_pages_scatter(&a, pfns.as_deref())
         .map(|()| 1)
         .map_err(code)
 }
@@ -459,7 +499,7 @@ fn free_physical(it: &mut Interp<'_>, count: u64, array: u64) -> Res {
     }
     let n = it.inp_ptr(count).ok_or(ERROR_NOACCESS)?;
     let pfns = read_ptrs(it, array, n)?;
-    let (freed, r) = on_space!(it.m, s => s.free_physical_pages(&pfns));
+    let (freed, r) = it.m.free_physical_pages(&pfns);
     let w = it.ptr as usize;
     it.out(count, &(freed as u64).to_le_bytes()[..w]);
     r.map(|()| 1).map_err(code)
