@@ -3,12 +3,23 @@
 //! nothing, and [`NativeSpace`](crate::NativeSpace), this process's real address space, whose
 //! state-changing methods are `unsafe`. One list of methods serves both, so they cannot drift.
 
+/// The `# Safety` section of a forwarded `unsafe` method.
+macro_rules! safety_doc {
+    (unsafe) => {
+        "\n\n# Safety\n\nThe range (or the frames' windows) must hold no memory that a live Rust \
+         reference, or code that relies on it staying as it is, can see: see \
+         [`NativeSpace`](crate::NativeSpace)."
+    };
+}
+pub(crate) use safety_doc;
+
 /// Defines forwarding methods on a wrapper whose field `$f` is a `Space`. `$q` is nothing for
 /// safe methods or `unsafe` for methods with the contract documented on the wrapper type.
 macro_rules! forward_ops {
     ($f:ident, $($q:ident)?) => {
         /// VirtualAlloc (`from_app`: VirtualAllocFromApp) with raw Win32 arguments; the base of
         /// the reserved or committed range.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_alloc(
             &self,
             addr: usize,
@@ -22,6 +33,7 @@ macro_rules! forward_ops {
         }
 
         /// VirtualAlloc2 (`from_app`: VirtualAlloc2FromApp) with decoded extended parameters.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_alloc2(
             &self,
             addr: usize,
@@ -42,26 +54,31 @@ macro_rules! forward_ops {
         }
 
         /// VirtualFree with raw Win32 arguments.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_free(&self, addr: usize, size: usize, free_type: u32) -> $crate::Result<()> {
             self.$f.virtual_free(addr, size, free_type)
         }
 
         /// VirtualProtect: the first page's old protection.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_protect(&self, addr: usize, size: usize, protect: u32) -> $crate::Result<u32> {
             self.$f.virtual_protect(addr, size, protect)
         }
 
         /// VirtualLock.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_lock(&self, addr: usize, size: usize) -> $crate::Result<()> {
             self.$f.virtual_lock(addr, size)
         }
 
         /// VirtualUnlock.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn virtual_unlock(&self, addr: usize, size: usize) -> $crate::Result<()> {
             self.$f.virtual_unlock(addr, size)
         }
 
         /// GetWriteWatch: the written pages of the range (at most `max`), optionally reset.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn get_write_watch(
             &self,
             base: usize,
@@ -73,6 +90,7 @@ macro_rules! forward_ops {
         }
 
         /// ResetWriteWatch.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn reset_write_watch(&self, base: usize, size: usize) -> $crate::Result<()> {
             self.$f.reset_write_watch(base, size)
         }
@@ -83,6 +101,7 @@ macro_rules! forward_ops {
         }
 
         /// MapUserPhysicalPages: maps `frames` (or unmaps `n` pages with `None`) at `addr`.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn map_physical_pages(
             &self,
             addr: usize,
@@ -93,6 +112,7 @@ macro_rules! forward_ops {
         }
 
         /// MapUserPhysicalPagesScatter.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn map_physical_pages_scatter(
             &self,
             addrs: &[usize],
@@ -102,6 +122,7 @@ macro_rules! forward_ops {
         }
 
         /// FreeUserPhysicalPages: how many were freed, and the error that stopped it.
+        $(#[doc = $crate::spaces::safety_doc!($q)])?
         pub $($q)? fn free_physical_pages(&self, frames: &[usize]) -> (usize, $crate::Result<()>) {
             self.$f.free_physical_pages(frames)
         }

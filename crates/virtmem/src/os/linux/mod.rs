@@ -14,6 +14,7 @@
 mod large;
 pub(crate) mod pagemap;
 mod physical;
+pub(crate) mod metaheap;
 pub(crate) mod sysfacts;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;

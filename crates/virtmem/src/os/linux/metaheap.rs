@@ -1,0 +1,368 @@
+#![allow(dead_code)] // wired into the engine in the next change
+//! The metadata heap: where virtmem keeps its own bookkeeping (allocations, page-run tables,
+//! snapshots, index nodes), on memory it maps itself, never on the process heap.
+//!
+//! A `malloc` (or a Rust global allocator) built on virtmem calls `VirtualAlloc` from inside
+//! its own allocation path; if virtmem then called `malloc` it would re-enter the allocator
+//! mid-operation. So the engine allocates only through [`Meta`], an
+//! [`allocator_api2::alloc::Allocator`]: small blocks come from size classes carved out of
+//! 64 KiB chunks mapped with `mmap` (never returned: metadata is bounded by its peak), large
+//! blocks are mapped and unmapped one by one. Each class's free list is a spin lock around a
+//! pointer pop or push — no system call is made under it, nothing here calls `malloc`, and no
+//! lock that `malloc` could need is ever taken. [`lock_all`] / [`unlock_all`] let `fork`
+//! handlers hold every class so that a child never inherits a list locked by a thread that no
+//! longer exists.
+
+use allocator_api2::alloc::{AllocError, Allocator, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+/// The largest block served from size classes; larger ones are mapped individually.
+const SMALL_MAX: usize = 16 * 1024;
+/// Bytes mapped at a time to refill a size class.
+const CHUNK: usize = 64 * 1024;
+/// The alignment every small block has.
+const SMALL_ALIGN: usize = 16;
+/// Number of size classes (see [`class_of`]).
+const CLASSES: usize = 8 + 4 * 7;
+
+/// The allocator of virtmem's metadata (a zero-sized handle to one process-wide heap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Meta;
+
+/// A free block (the first word of the block links to the next).
+struct Free {
+    next: *mut Free,
+}
+
+struct Class {
+    lock: AtomicBool,
+    head: AtomicPtr<Free>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Class = Class {
+    lock: AtomicBool::new(false),
+    head: AtomicPtr::new(std::ptr::null_mut()),
+};
+static CLASS: [Class; CLASSES] = [EMPTY; CLASSES];
+/// Bytes of chunks and large blocks currently mapped (for tests and diagnostics).
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// The size class of a small request: 16-byte steps up to 128, then four classes per power
+/// of two up to [`SMALL_MAX`]. Returns the class index and its block size.
+const fn class_of(size: usize) -> (usize, usize) {
+    if size <= 128 {
+        let i = if size == 0 { 0 } else { (size - 1) / 16 };
+        return (i, (i + 1) * 16);
+    }
+    // size in (2^k, 2^(k+1)] with k >= 7: four steps of 2^(k-2).
+    let k = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize; // 2^k < size <= 2^(k+1)
+    let step = 1usize << (k - 2);
+    let j = (size - (1 << k)).div_ceil(step); // 1..=4
+    (8 + (k - 7) * 4 + (j - 1), (1 << k) + j * step)
+}
+
+impl Class {
+    fn lock(&self) {
+        while self
+            .lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+    }
+
+    fn unlock(&self) {
+        self.lock.store(false, Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<NonNull<u8>> {
+        self.lock();
+        let head = self.head.load(Ordering::Relaxed);
+        if !head.is_null() {
+            // SAFETY: blocks on the list are ours, unused, and start with a `Free`.
+            let next = unsafe { (*head).next };
+            self.head.store(next, Ordering::Relaxed);
+        }
+        self.unlock();
+        NonNull::new(head.cast())
+    }
+
+    /// Pushes the list `first ..= last` (linked through `Free::next`).
+    fn push_list(&self, first: *mut Free, last: *mut Free) {
+        self.lock();
+        // SAFETY: `last` is a block we own, not on any list.
+        unsafe { (*last).next = self.head.load(Ordering::Relaxed) };
+        self.head.store(first, Ordering::Relaxed);
+        self.unlock();
+    }
+}
+
+/// Maps `len` bytes of zero-filled read-write memory.
+fn map(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: a fresh anonymous private mapping at an address of the kernel's choosing: it
+    // replaces nothing.
+    let p = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::PRIVATE,
+        )
+    }
+    .ok()?;
+    MAPPED.fetch_add(len, Ordering::Relaxed);
+    NonNull::new(p.cast())
+}
+
+/// Refills class `i` (blocks of `size`) with one chunk; returns one block of it.
+fn refill(i: usize, size: usize) -> Option<NonNull<u8>> {
+    let len = CHUNK.max(size * 8);
+    let base = map(len)?.as_ptr();
+    let n = len / size;
+    // Block 0 goes to the caller; blocks 1..n are linked and pushed at once.
+    if n > 1 {
+        for k in 1..n - 1 {
+            // SAFETY: blocks k and k+1 lie inside the fresh chunk, which nobody else sees.
+            unsafe {
+                (*base.add(k * size).cast::<Free>()).next = base.add((k + 1) * size).cast();
+            }
+        }
+        let first = base.wrapping_add(size).cast::<Free>();
+        let last = base.wrapping_add((n - 1) * size).cast::<Free>();
+        CLASS[i].push_list(first, last);
+    }
+    NonNull::new(base)
+}
+
+fn large_len(layout: Layout) -> usize {
+    let page = super::sysfacts::page_size();
+    layout.size().max(1).div_ceil(page) * page
+}
+
+fn is_small(layout: Layout) -> bool {
+    layout.size() <= SMALL_MAX && layout.align() <= SMALL_ALIGN
+}
+
+// SAFETY: blocks are handed out once until deallocated, are at least `layout.size()` bytes
+// and aligned to `layout.align()` (small blocks: 16 in 16-aligned classes carved from
+// page-aligned chunks; large blocks: page-aligned mappings, and larger alignments are
+// refused), and stay valid until `deallocate`.
+unsafe impl Allocator for Meta {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if is_small(layout) {
+            let (i, size) = class_of(layout.size());
+            let p = CLASS[i].pop().or_else(|| refill(i, size)).ok_or(AllocError)?;
+            return Ok(NonNull::slice_from_raw_parts(p, size));
+        }
+        if layout.align() > super::sysfacts::page_size() {
+            return Err(AllocError);
+        }
+        let len = large_len(layout);
+        let p = map(len).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(p, len))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if is_small(layout) {
+            let (i, _) = class_of(layout.size());
+            let f = ptr.as_ptr().cast::<Free>();
+            CLASS[i].push_list(f, f);
+        } else {
+            let len = large_len(layout);
+            // SAFETY: a mapping of exactly `len` bytes made by `allocate` for this layout.
+            let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
+            MAPPED.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Bytes the metadata heap has mapped (chunks and large blocks).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+pub(crate) fn mapped_bytes() -> usize {
+    MAPPED.load(Ordering::Relaxed)
+}
+
+/// Takes every class lock (before `fork`: the child must not inherit a held one).
+pub(crate) fn lock_all() {
+    for c in &CLASS {
+        c.lock();
+    }
+}
+
+/// Releases what [`lock_all`] took (in the parent and in the child after `fork`).
+pub(crate) fn unlock_all() {
+    for c in CLASS.iter().rev() {
+        c.unlock();
+    }
+}
+
+/// A reference-counted, shared value on the metadata heap (an `Arc` that never touches the
+/// process heap).
+pub(crate) struct MetaArc<T> {
+    ptr: NonNull<ArcInner<T>>,
+}
+
+struct ArcInner<T> {
+    count: AtomicUsize,
+    value: T,
+}
+
+// SAFETY: like `Arc<T>`: shared access to `T` from several threads needs `T: Sync`, moving
+// the last reference (and so dropping `T`) to another thread needs `T: Send`.
+unsafe impl<T: Send + Sync> Send for MetaArc<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for MetaArc<T> {}
+
+impl<T> MetaArc<T> {
+    /// Moves `value` to the metadata heap. Aborts if the heap cannot grow (as `Arc::new`).
+    pub(crate) fn new(value: T) -> MetaArc<T> {
+        let layout = Layout::new::<ArcInner<T>>();
+        let Ok(p) = Meta.allocate(layout) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let ptr = p.cast::<ArcInner<T>>();
+        // SAFETY: fresh, suitably sized and aligned memory.
+        unsafe {
+            ptr.as_ptr().write(ArcInner {
+                count: AtomicUsize::new(1),
+                value,
+            })
+        };
+        MetaArc { ptr }
+    }
+
+    /// Whether two references point to the same value.
+    pub(crate) fn ptr_eq(a: &MetaArc<T>, b: &MetaArc<T>) -> bool {
+        a.ptr == b.ptr
+    }
+}
+
+impl<T> Clone for MetaArc<T> {
+    fn clone(&self) -> MetaArc<T> {
+        // SAFETY: `self` keeps the value alive.
+        unsafe { self.ptr.as_ref() }
+            .count
+            .fetch_add(1, Ordering::Relaxed);
+        MetaArc { ptr: self.ptr }
+    }
+}
+
+impl<T> std::ops::Deref for MetaArc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: `self` keeps the value alive.
+        &unsafe { self.ptr.as_ref() }.value
+    }
+}
+
+impl<T> Drop for MetaArc<T> {
+    fn drop(&mut self) {
+        // SAFETY: `self` keeps the value alive until the count reaches zero.
+        if unsafe { self.ptr.as_ref() }
+            .count
+            .fetch_sub(1, Ordering::Release)
+            != 1
+        {
+            return;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: the last reference: drop the value and free its block.
+        unsafe {
+            std::ptr::drop_in_place(self.ptr.as_ptr());
+            Meta.deallocate(self.ptr.cast(), Layout::new::<ArcInner<T>>());
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for MetaArc<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A vector on the metadata heap.
+pub(crate) type MetaVec<T> = allocator_api2::vec::Vec<T, Meta>;
+/// A box on the metadata heap.
+pub(crate) type MetaBox<T> = allocator_api2::boxed::Box<T, Meta>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_every_small_size() {
+        let mut last = 0;
+        for size in 1..=SMALL_MAX {
+            let (i, s) = class_of(size);
+            assert!(i < CLASSES, "{size}");
+            assert!(s >= size && s % SMALL_ALIGN == 0, "{size} -> {s}");
+            assert!(i >= last, "classes ascend");
+            last = i;
+            assert!(s - size < s / 4 + 16, "waste at {size}: {s}");
+        }
+        assert_eq!(class_of(SMALL_MAX).1, SMALL_MAX);
+    }
+
+    #[test]
+    fn blocks_are_distinct_aligned_and_reused() {
+        let l = Layout::from_size_align(40, 8).unwrap();
+        let a: Vec<_> = (0..5000).map(|_| Meta.allocate(l).unwrap()).collect();
+        let mut addrs: Vec<usize> = a.iter().map(|p| p.cast::<u8>().as_ptr() as usize).collect();
+        assert!(addrs.iter().all(|p| p % 16 == 0));
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 5000);
+        for p in &a {
+            // SAFETY: allocated above with `l`.
+            unsafe { Meta.deallocate(p.cast(), l) };
+        }
+        let again = Meta.allocate(l).unwrap();
+        assert!(addrs.contains(&(again.cast::<u8>().as_ptr() as usize)));
+        // SAFETY: allocated just above.
+        unsafe { Meta.deallocate(again.cast(), l) };
+    }
+
+    #[test]
+    fn large_blocks_are_mapped_and_unmapped() {
+        let l = Layout::from_size_align(100_000, 8).unwrap();
+        let p = Meta.allocate(l).unwrap();
+        assert!(p.len() >= 100_000);
+        // SAFETY: writable memory of at least 100,000 bytes.
+        unsafe { p.cast::<u8>().as_ptr().add(99_999).write(1) };
+        // SAFETY: allocated above with `l`.
+        unsafe { Meta.deallocate(p.cast(), l) };
+    }
+
+    #[test]
+    fn threads_share_the_heap() {
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut v: MetaVec<MetaArc<usize>> = MetaVec::new_in(Meta);
+                    for i in 0..20_000 {
+                        v.push(MetaArc::new(i * 4 + t));
+                        if i % 3 == 0 {
+                            v.swap_remove(i / 7);
+                        }
+                    }
+                    v.iter().map(|x| **x).sum::<usize>()
+                })
+            })
+            .collect();
+        for h in hs {
+            assert!(h.join().unwrap() > 0);
+        }
+    }
+
+    #[test]
+    fn arc_counts() {
+        let a = MetaArc::new(String::from("x"));
+        let b = a.clone();
+        assert!(MetaArc::ptr_eq(&a, &b));
+        drop(a);
+        assert_eq!(&*b, "x");
+    }
+}
