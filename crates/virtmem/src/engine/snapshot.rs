@@ -10,6 +10,7 @@
 //! a writer never waits: under constant reading the epoch still advances, because readers of
 //! an old epoch always finish. Readers in signal handlers are safe: they only touch atomics.
 
+use crate::os::linux::metaheap::{Meta, MetaBox, MetaVec};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
@@ -18,8 +19,9 @@ static EPOCH: AtomicUsize = AtomicUsize::new(0);
 /// Readers active in epochs of each parity.
 static READERS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
-/// Retired snapshots waiting for a moment without readers.
-static RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
+/// Retired snapshots waiting for a moment without readers (on the metadata heap, like the
+/// snapshots themselves: publishing never calls `malloc`).
+static RETIRED: Mutex<MetaVec<Retired>> = Mutex::new(MetaVec::new_in(Meta));
 
 struct Retired {
     ptr: *mut (),
@@ -40,7 +42,7 @@ impl<T: Send + Sync + 'static> SnapshotCell<T> {
     /// A cell holding `value`.
     pub fn new(value: T) -> Self {
         SnapshotCell {
-            ptr: AtomicPtr::new(Box::into_raw(Box::new(value))),
+            ptr: AtomicPtr::new(MetaBox::into_raw(MetaBox::new_in(value, Meta))),
         }
     }
 
@@ -56,7 +58,7 @@ impl<T: Send + Sync + 'static> SnapshotCell<T> {
             READERS[e & 1].fetch_sub(1, SeqCst);
         };
         let p = self.ptr.load(SeqCst);
-        // SAFETY: `p` came from `Box::into_raw` and is freed only two epochs after it was
+        // SAFETY: `p` came from `MetaBox::into_raw` and is freed only two epochs after it was
         // swapped out; we registered in epoch `e` before loading it, and the epoch cannot pass
         // `e + 1` until we leave.
         let r = f(unsafe { &*p });
@@ -66,18 +68,20 @@ impl<T: Send + Sync + 'static> SnapshotCell<T> {
 
     /// Publishes `value`, retiring the previous snapshot.
     pub fn publish(&self, value: T) {
-        let old = self.ptr.swap(Box::into_raw(Box::new(value)), SeqCst);
+        let old = self
+            .ptr
+            .swap(MetaBox::into_raw(MetaBox::new_in(value, Meta)), SeqCst);
         retire(old);
     }
 }
 
 unsafe fn drop_box<T>(p: *mut ()) {
-    // SAFETY: the caller passes a pointer obtained from `Box::<T>::into_raw`, once.
-    drop(unsafe { Box::from_raw(p as *mut T) });
+    // SAFETY: the caller passes a pointer obtained from `MetaBox::<T>::into_raw`, once.
+    drop(unsafe { MetaBox::from_raw_in(p as *mut T, Meta) });
 }
 
 fn retire<T: Send + Sync + 'static>(old: *mut T) {
-    let ready: Vec<Retired> = {
+    let ready: MetaVec<Retired> = {
         let mut list = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
         list.push(Retired {
             ptr: old as *mut (),
@@ -94,7 +98,7 @@ fn retire<T: Send + Sync + 'static>(old: *mut T) {
             EPOCH.store(e + 1, SeqCst);
         }
         let now = EPOCH.load(SeqCst);
-        let mut ready = Vec::new();
+        let mut ready = MetaVec::new_in(Meta);
         let mut i = 0;
         while i < list.len() {
             if list[i].epoch + 2 <= now {

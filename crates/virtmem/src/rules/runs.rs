@@ -4,6 +4,8 @@
 //! 1 TiB reservation is one run. A [`RunTable`] is immutable once published (see
 //! `crate::engine::snapshot`); changes build a new table.
 
+use crate::os::linux::metaheap::{Meta, MetaVec};
+
 /// The state of one page of an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct PageState {
@@ -58,8 +60,9 @@ pub struct Run {
 /// The pages of an allocation as sorted, adjacent, maximal runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunTable {
-    /// Start page of each run (ascending, first is 0) and its state.
-    starts: Vec<(usize, PageState)>,
+    /// Start page of each run (ascending, first is 0) and its state, on the metadata heap
+    /// (never the process heap: see `os::linux::metaheap`).
+    starts: MetaVec<(usize, PageState)>,
     /// Number of pages in the allocation.
     pages: usize,
 }
@@ -67,10 +70,9 @@ pub struct RunTable {
 impl RunTable {
     /// A table of `pages` pages, all in `state`.
     pub fn new(pages: usize, state: PageState) -> RunTable {
-        RunTable {
-            starts: vec![(0, state)],
-            pages,
-        }
+        let mut starts = MetaVec::with_capacity_in(1, Meta);
+        starts.push((0, state));
+        RunTable { starts, pages }
     }
 
     /// Number of pages.
@@ -122,7 +124,7 @@ impl RunTable {
     /// maximal. Costs O(runs).
     pub fn with(&self, start: usize, end: usize, f: impl Fn(PageState) -> PageState) -> RunTable {
         let end = end.min(self.pages);
-        let mut out: Vec<(usize, PageState)> = Vec::with_capacity(self.starts.len() + 2);
+        let mut out = MetaVec::with_capacity_in(self.starts.len() + 2, Meta);
         let mut push = |s: usize, st: PageState| {
             if let Some(&(_, last)) = out.last() {
                 if last == st {
@@ -159,8 +161,7 @@ impl RunTable {
         segments: &[(usize, usize, X)],
         f: impl Fn(PageState, X) -> PageState,
     ) -> RunTable {
-        let mut out: Vec<(usize, PageState)> =
-            Vec::with_capacity(self.starts.len() + 2 * segments.len());
+        let mut out = MetaVec::with_capacity_in(self.starts.len() + 2 * segments.len(), Meta);
         let mut push = |s: usize, st: PageState| {
             if let Some(&(_, last)) = out.last() {
                 if last == st {
