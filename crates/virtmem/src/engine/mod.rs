@@ -12,6 +12,7 @@
 
 mod alloc;
 pub mod fault;
+mod index;
 mod owner;
 pub mod snapshot;
 mod allocation;
@@ -38,7 +39,6 @@ use crate::vocab::layout::Layout;
 use crate::os::linux::LinuxOs;
 use crate::os::Os;
 use rangeset::RangeSet;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 pub struct Space<O: Os = LinuxOs> {
     layout: Layout,
     os: O,
-    index: RwLock<BTreeMap<usize, Arc<Allocation>>>,
+    index: RwLock<index::Index<Arc<Allocation>>>,
     /// Ranges of memory virtmem did not allocate that VirtualLock locked.
     foreign_locks: Mutex<RangeSet>,
     next_id: AtomicU64,
@@ -88,7 +88,7 @@ impl<O: Os> Space<O> {
         Space {
             layout,
             os,
-            index: RwLock::new(BTreeMap::new()),
+            index: RwLock::new(index::Index::new()),
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
             awe: Mutex::new(awe::Awe::default()),
@@ -134,7 +134,7 @@ impl<O: Os> Space<O> {
     /// [`as_owner`]).
     pub(crate) fn find(&self, addr: usize) -> Option<Arc<Allocation>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let (_, a) = index.range(..=addr).next_back()?;
+        let (_, a) = index.floor(addr)?;
         (addr < a.end() && owner::admits(a.id)).then(|| a.clone())
     }
 
@@ -143,12 +143,12 @@ impl<O: Os> Space<O> {
     pub(crate) fn overlapping(&self, start: usize, end: usize) -> Vec<Arc<Allocation>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
-        if let Some((_, a)) = index.range(..start).next_back() {
+        if let Some((_, a)) = index.below(start) {
             if a.end() > start {
                 out.push(a.clone());
             }
         }
-        out.extend(index.range(start..end).map(|(_, a)| a.clone()));
+        out.extend(index.from(start).take_while(|&(b, _)| b < end).map(|(_, a)| a.clone()));
         out.retain(|a| owner::admits(a.id));
         out
     }
@@ -168,11 +168,11 @@ impl<O: Os> Space<O> {
     /// the neighbours that bound a region virtmem does not manage.
     pub(crate) fn neighbours(&self, addr: usize) -> (usize, usize) {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let prev_end = index.range(..=addr).next_back().map_or(0, |(_, a)| a.end());
-        let next = index
-            .range(addr + 1..)
-            .next()
-            .map_or(usize::MAX, |(&b, _)| b);
+        let prev_end = index.floor(addr).map_or(0, |(_, a)| a.end());
+        let next = addr
+            .checked_add(1)
+            .and_then(|k| index.from(k).next())
+            .map_or(usize::MAX, |(b, _)| b);
         (prev_end, next)
     }
 
@@ -200,17 +200,14 @@ impl<O: Os> Space<O> {
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
         let a = Arc::new(a);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        debug_assert!(index
-            .range(..a.end())
-            .next_back()
-            .is_none_or(|(_, p)| p.end() <= a.base));
+        debug_assert!(index.below(a.end()).is_none_or(|(_, p)| p.end() <= a.base));
         index.insert(a.base, a.clone());
         a
     }
 
     fn remove(&self, base: usize) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        index.remove(&base);
+        index.remove(base);
     }
 
     fn new_id(&self) -> u64 {
@@ -220,7 +217,7 @@ impl<O: Os> Space<O> {
     /// Every allocation's `(base, size, id)`, ascending (a consistent list at one instant).
     pub fn allocations(&self) -> Vec<(usize, usize, u64)> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        index.values().map(|a| (a.base, a.size, a.id)).collect()
+        index.from(0).map(|(_, a)| (a.base, a.size, a.id)).collect()
     }
 
     /// The id of the live allocation based at `base`, if there is one.

@@ -48,7 +48,7 @@ impl<O: Os> Space<O> {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for a in old {
             a.set_live(false);
-            index.remove(&a.base);
+            index.remove(a.base);
         }
         new.into_iter()
             .map(|a| {

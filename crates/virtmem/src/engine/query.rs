@@ -86,7 +86,7 @@ impl<O: Os> Space<O> {
         // counting, no syscall — unless faults may have changed the allocation's pages.
         let fast = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            match index.range(..=page).next_back() {
+            match index.floor(page) {
                 Some((_, a)) if page < a.end() => {
                     if a.fault_driven() && self.os.real_memory() {
                         None

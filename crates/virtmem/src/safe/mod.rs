@@ -567,6 +567,9 @@ impl Reservation {
                 }
                 p = i.base_address + i.region_size;
             }
+            if !self.is_live() {
+                return Err(Error::InvalidAddress("the reservation was released"));
+            }
             if native().has_reset_pages(at, end) {
                 return Err(Error::NoAccess(
                     "the range has pages reset by MEM_RESET (undo or decommit them first)",

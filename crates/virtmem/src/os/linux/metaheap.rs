@@ -6,8 +6,10 @@
 //! its own allocation path; if virtmem then called `malloc` it would re-enter the allocator
 //! mid-operation. So the engine allocates only through [`Meta`], an
 //! [`allocator_api2::alloc::Allocator`]: small blocks come from size classes carved out of
-//! 64 KiB chunks mapped with `mmap` (never returned: metadata is bounded by its peak), large
-//! blocks are mapped and unmapped one by one. Each class's free list is a spin lock around a
+//! 64 KiB chunks (never returned: metadata is bounded by its peak), large blocks are mapped
+//! and unmapped one by one. Chunks are cut from *arenas*: 1 GiB reservations (`PROT_NONE`,
+//! which costs nothing) whose pieces are made read-write as needed, so the metadata never
+//! lands in address ranges the program's allocations just released. Each class's free list is a spin lock around a
 //! pointer pop or push — no system call is made under it, nothing here calls `malloc`, and no
 //! lock that `malloc` could need is ever taken. [`lock_all`] / [`unlock_all`] let `fork`
 //! handlers hold every class so that a child never inherits a list locked by a thread that no
@@ -100,7 +102,68 @@ impl Class {
     }
 }
 
-/// Maps `len` bytes of zero-filled read-write memory.
+/// Bytes of address space reserved per arena.
+const ARENA: usize = 1 << 30;
+/// The next free byte of the current arena and its end (0, 0 before the first).
+static ARENA_NEXT: AtomicUsize = AtomicUsize::new(0);
+static ARENA_END: AtomicUsize = AtomicUsize::new(0);
+/// Serializes reserving a new arena.
+static GROW: Class = EMPTY;
+
+/// `len` bytes (a multiple of the page size) of zero-filled read-write memory from an arena.
+fn chunk(len: usize) -> Option<NonNull<u8>> {
+    loop {
+        let next = ARENA_NEXT.load(Ordering::Acquire);
+        let end = ARENA_END.load(Ordering::Acquire);
+        if next != 0 && next + len <= end {
+            if ARENA_NEXT
+                .compare_exchange(next, next + len, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            // SAFETY: `[next, next+len)` lies in our arena reservation and was handed to no
+            // one else (the compare-exchange above claimed it).
+            unsafe {
+                rustix::mm::mprotect(
+                    next as *mut _,
+                    len,
+                    rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE,
+                )
+            }
+            .ok()?;
+            MAPPED.fetch_add(len, Ordering::Relaxed);
+            return NonNull::new(next as *mut u8);
+        }
+        GROW.lock();
+        // Another thread may have grown it meanwhile.
+        if ARENA_END.load(Ordering::Acquire) == end {
+            // SAFETY: a fresh inaccessible reservation at an address of the kernel's choosing.
+            let fresh = unsafe {
+                rustix::mm::mmap_anonymous(
+                    std::ptr::null_mut(),
+                    ARENA,
+                    rustix::mm::ProtFlags::empty(),
+                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+                )
+            };
+            match fresh {
+                Ok(p) => {
+                    ARENA_END.store(0, Ordering::Release);
+                    ARENA_NEXT.store(p as usize, Ordering::Release);
+                    ARENA_END.store(p as usize + ARENA, Ordering::Release);
+                }
+                Err(_) => {
+                    GROW.unlock();
+                    return None;
+                }
+            }
+        }
+        GROW.unlock();
+    }
+}
+
+/// Maps `len` bytes of zero-filled read-write memory (a large block).
 fn map(len: usize) -> Option<NonNull<u8>> {
     // SAFETY: a fresh anonymous private mapping at an address of the kernel's choosing: it
     // replaces nothing.
@@ -120,7 +183,7 @@ fn map(len: usize) -> Option<NonNull<u8>> {
 /// Refills class `i` (blocks of `size`) with one chunk; returns one block of it.
 fn refill(i: usize, size: usize) -> Option<NonNull<u8>> {
     let len = CHUNK.max(size * 8);
-    let base = map(len)?.as_ptr();
+    let base = chunk(len)?.as_ptr();
     let n = len / size;
     // Block 0 goes to the caller; blocks 1..n are linked and pushed at once.
     if n > 1 {
@@ -187,6 +250,7 @@ pub(crate) fn mapped_bytes() -> usize {
 
 /// Takes every class lock (before `fork`: the child must not inherit a held one).
 pub(crate) fn lock_all() {
+    GROW.lock();
     for c in &CLASS {
         c.lock();
     }
@@ -197,6 +261,7 @@ pub(crate) fn unlock_all() {
     for c in CLASS.iter().rev() {
         c.unlock();
     }
+    GROW.unlock();
 }
 
 /// A reference-counted, shared value on the metadata heap (an `Arc` that never touches the
