@@ -102,7 +102,7 @@ impl Class {
     }
 }
 
-/// Bytes of address space reserved per arena.
+/// Bytes of address space reserved per arena (less where the address-space limit is near).
 const ARENA: usize = 1 << 30;
 /// The next free byte of the current arena and its end (0, 0 before the first).
 static ARENA_NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -138,26 +138,32 @@ fn chunk(len: usize) -> Option<NonNull<u8>> {
         GROW.lock();
         // Another thread may have grown it meanwhile.
         if ARENA_END.load(Ordering::Acquire) == end {
-            // SAFETY: a fresh inaccessible reservation at an address of the kernel's choosing.
-            let fresh = unsafe {
-                rustix::mm::mmap_anonymous(
-                    std::ptr::null_mut(),
-                    ARENA,
-                    rustix::mm::ProtFlags::empty(),
-                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
-                )
+            // A smaller arena where address space is scarce (RLIMIT_AS), down to this chunk.
+            let mut size = ARENA;
+            let fresh = loop {
+                // SAFETY: a fresh inaccessible reservation at an address of the kernel's
+                // choosing.
+                let r = unsafe {
+                    rustix::mm::mmap_anonymous(
+                        std::ptr::null_mut(),
+                        size,
+                        rustix::mm::ProtFlags::empty(),
+                        rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+                    )
+                };
+                match r {
+                    Ok(p) => break Some(p as usize),
+                    Err(_) if size / 4 >= len => size /= 4,
+                    Err(_) => break None,
+                }
             };
-            match fresh {
-                Ok(p) => {
-                    ARENA_END.store(0, Ordering::Release);
-                    ARENA_NEXT.store(p as usize, Ordering::Release);
-                    ARENA_END.store(p as usize + ARENA, Ordering::Release);
-                }
-                Err(_) => {
-                    GROW.unlock();
-                    return None;
-                }
-            }
+            let Some(p) = fresh else {
+                GROW.unlock();
+                return None;
+            };
+            ARENA_END.store(0, Ordering::Release);
+            ARENA_NEXT.store(p, Ordering::Release);
+            ARENA_END.store(p + size, Ordering::Release);
         }
         GROW.unlock();
     }
