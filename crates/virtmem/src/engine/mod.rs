@@ -14,6 +14,7 @@ mod alloc;
 mod allocation;
 mod awe;
 pub mod fault;
+mod fork;
 mod free;
 mod lock;
 mod placeholder;
@@ -63,7 +64,11 @@ static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
 impl Space<LinuxOs> {
     /// This process's address space, on real memory.
     pub fn native() -> &'static Space<LinuxOs> {
-        NATIVE.get_or_init(|| Space::new(Layout::native(), LinuxOs::new()))
+        NATIVE.get_or_init(|| {
+            // A child forked from this process can use the space too (`fork.rs`).
+            fork::register();
+            Space::new(Layout::native(), LinuxOs::new())
+        })
     }
 }
 
