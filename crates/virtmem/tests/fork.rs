@@ -129,7 +129,12 @@ fn written(base: usize, size: usize, reset: bool) -> Option<Vec<usize>> {
             &mut gran,
         )
     };
-    (r == 0).then(|| addrs[..count].iter().map(|&a| (a as usize - base) / P).collect())
+    (r == 0).then(|| {
+        addrs[..count]
+            .iter()
+            .map(|&a| (a as usize - base) / P)
+            .collect()
+    })
 }
 
 /// A MEM_WRITE_WATCH allocation of `pages` committed pages, tracked by `kind` (`None` if
@@ -186,7 +191,11 @@ fn child_sequence() {
     write(b + 2 * P, 1);
     ensure(HITS.load(Ordering::SeqCst) == hits + 1, 17, "guard hit");
     write(b + 2 * P, 2);
-    ensure(HITS.load(Ordering::SeqCst) == hits + 1, 18, "guard one shot");
+    ensure(
+        HITS.load(Ordering::SeqCst) == hits + 1,
+        18,
+        "guard one shot",
+    );
     ensure(vq(b + 2 * P).Protect == PAGE_READWRITE, 19, "guard gone");
     // SAFETY: releasing our allocation.
     ensure(
@@ -197,7 +206,10 @@ fn child_sequence() {
     ensure(vq(b).State == MEM_FREE, 21, "released");
     // Write watch of a new allocation, both ways (the child is single-threaded: the mode is
     // its own).
-    for (i, kind) in [WatchKind::Kernel, WatchKind::Signal].into_iter().enumerate() {
+    for (i, kind) in [WatchKind::Kernel, WatchKind::Signal]
+        .into_iter()
+        .enumerate()
+    {
         let code = 22 + 5 * i as i32;
         let s = Space::native();
         s.set_write_watch_mode(kind);
@@ -297,7 +309,10 @@ fn plain_allocation() {
         || {},
     );
     let m = vq(b);
-    assert_eq!((m.State, m.Protect, m.RegionSize), (MEM_COMMIT, PAGE_READWRITE, 8 * P));
+    assert_eq!(
+        (m.State, m.Protect, m.RegionSize),
+        (MEM_COMMIT, PAGE_READWRITE, 8 * P)
+    );
     for i in 0..8 {
         assert_eq!(read(b + i * P), 0x30 + i as u8);
     }
@@ -325,7 +340,11 @@ fn guard_pages() {
             );
             let h = HITS.load(Ordering::SeqCst);
             write(b, 1);
-            ensure(HITS.load(Ordering::SeqCst) == h + 1, 2, "inherited guard hit");
+            ensure(
+                HITS.load(Ordering::SeqCst) == h + 1,
+                2,
+                "inherited guard hit",
+            );
             ensure(vq(b).Protect == PAGE_READWRITE, 3, "guard consumed");
             // A new guard on a page the parent has writable: the handler must ask the child's
             // kernel, not the parent's (else it retries forever).
@@ -480,17 +499,28 @@ fn awe_window_with_mapped_frames() {
             MapUserPhysicalPages((w + 2 * P) as *const c_void, 1, null()),
             0
         );
-        assert_ne!(MapUserPhysicalPages(w as *const c_void, 2, pfns.as_ptr()), 0);
+        assert_ne!(
+            MapUserPhysicalPages(w as *const c_void, 2, pfns.as_ptr()),
+            0
+        );
     }
     write(w, 0xA0);
     write(w + P, 0xA1);
     let pfns2 = pfns;
     fork_child(
         move || {
-            ensure(read(w) == 0xA0 && read(w + P) == 0xA1, 1, "inherited frames");
+            ensure(
+                read(w) == 0xA0 && read(w + P) == 0xA1,
+                1,
+                "inherited frames",
+            );
             // Give the parent time to write after its fork returned: not visible here.
             std::thread::sleep(Duration::from_millis(100));
-            ensure(read(w + 1) == 0, 2, "a parent write after fork shows in the child");
+            ensure(
+                read(w + 1) == 0,
+                2,
+                "a parent write after fork shows in the child",
+            );
             write(w, 0xC0);
             write(w + P, 0xC1);
             // The unmapped frame kept its contents in the child's copy of the store.
@@ -498,7 +528,11 @@ fn awe_window_with_mapped_frames() {
             let ok = unsafe {
                 MapUserPhysicalPages((w + 3 * P) as *const c_void, 1, pfns2[2..].as_ptr())
             };
-            ensure(ok != 0 && read(w + 3 * P) == 0xA2, 3, "unmapped frame's contents");
+            ensure(
+                ok != 0 && read(w + 3 * P) == 0xA2,
+                3,
+                "unmapped frame's contents",
+            );
             write(w + 3 * P, 0xC2);
             // Frames move between addresses, keeping contents.
             // SAFETY: as above.
@@ -554,9 +588,8 @@ fn placeholder() {
             ensure(vq(b).RegionSize == 4 * G, 1, "inherited placeholder");
             // Split off the first granule and replace it.
             // SAFETY: our placeholder.
-            let ok = unsafe {
-                VirtualFree(b as *mut c_void, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
-            };
+            let ok =
+                unsafe { VirtualFree(b as *mut c_void, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) };
             ensure(ok != 0, 2, "split");
             // SAFETY: replacing our placeholder.
             let r = unsafe {
@@ -578,13 +611,20 @@ fn placeholder() {
                 4,
                 "replaced",
             );
-            ensure(vq(b + G).RegionSize == 3 * G, 5, "the rest is a placeholder");
+            ensure(
+                vq(b + G).RegionSize == 3 * G,
+                5,
+                "the rest is a placeholder",
+            );
             child_sequence();
         },
         || {},
     );
     let m = vq(b);
-    assert_eq!((m.State, m.RegionSize, m.Type), (MEM_RESERVE, 4 * G, MEM_PRIVATE));
+    assert_eq!(
+        (m.State, m.RegionSize, m.Type),
+        (MEM_RESERVE, 4 * G, MEM_PRIVATE)
+    );
     // SAFETY: releasing it.
     assert_ne!(unsafe { VirtualFree(b as *mut c_void, 0, MEM_RELEASE) }, 0);
 }
