@@ -661,51 +661,111 @@ fn large_pages_if_available() {
     assert_ne!(unsafe { VirtualFree(b as *mut c_void, 0, MEM_RELEASE) }, 0);
 }
 
-/// Forks while threads hammer virtmem (allocate, protect, guard, query, AWE, free): every
+/// Forks while threads hammer virtmem (allocate, commit, protect, guard, query, write watch,
+/// placeholders, AWE, free), from the test's thread and from a thread spawned for it: every
 /// child must still finish its call sequence (no lock left held, no stale state).
 #[test]
 fn fork_while_other_threads_hammer_virtmem() {
     counting_handler();
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..3)
+    let workers: Vec<_> = (0..4)
         .map(|t| {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let b = alloc(8 * P, MEM_RESERVE, PAGE_NOACCESS);
-                    assert_ne!(b, 0);
-                    let mut old = 0;
-                    // SAFETY: our reservation.
-                    unsafe {
-                        VirtualAlloc(b as *const c_void, 4 * P, MEM_COMMIT, PAGE_READWRITE);
-                        write(b, 1);
-                        let g = if i % 2 == 0 { PAGE_GUARD } else { 0 };
-                        VirtualProtect(b as *const c_void, P, PAGE_READONLY | g, &mut old);
-                        let _ = vq(b + 2 * P);
-                        if t == 2 && i % 4 == 0 {
-                            let w = alloc(2 * P, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE);
-                            let mut n = 1usize;
-                            let mut f = [0usize; 1];
-                            AllocateUserPhysicalPages(GetCurrentProcess(), &mut n, f.as_mut_ptr());
-                            MapUserPhysicalPages(w as *const c_void, 1, f.as_ptr());
-                            write(w, 1);
-                            FreeUserPhysicalPages(GetCurrentProcess(), &mut n, f.as_ptr());
-                            VirtualFree(w as *mut c_void, 0, MEM_RELEASE);
-                        }
-                        VirtualFree(b as *mut c_void, 0, MEM_RELEASE);
-                    }
+                    hammer_once(t, i);
                 }
             })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(20));
-    for _ in 0..15 {
-        fork_child(child_sequence, || {});
+    for round in 0..20 {
+        if round % 2 == 0 {
+            fork_child(child_sequence, || {});
+        } else {
+            std::thread::spawn(|| fork_child(child_sequence, || {}))
+                .join()
+                .unwrap();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
+    }
+}
+
+/// One round of worker `t`'s calls.
+fn hammer_once(t: usize, i: usize) {
+    let mut old = 0;
+    match t {
+        0 | 1 => {
+            let b = alloc(8 * P, MEM_RESERVE, PAGE_NOACCESS);
+            assert_ne!(b, 0);
+            // SAFETY: our reservation.
+            unsafe {
+                VirtualAlloc(b as *const c_void, 4 * P, MEM_COMMIT, PAGE_READWRITE);
+                write(b, 1);
+                let g = if i % 2 == 0 { PAGE_GUARD } else { 0 };
+                VirtualProtect(b as *const c_void, P, PAGE_READONLY | g, &mut old);
+                let _ = vq(b + 2 * P);
+                VirtualFree((b + 3 * P) as *mut c_void, P, MEM_DECOMMIT);
+                VirtualFree(b as *mut c_void, 0, MEM_RELEASE);
+            }
+        }
+        2 => {
+            let b = alloc(
+                8 * P,
+                MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH,
+                PAGE_READWRITE,
+            );
+            assert_ne!(b, 0);
+            write(b + (i % 8) * P, 1);
+            let w = written(b, 8 * P, true);
+            assert_eq!(w, Some(vec![i % 8]));
+            // SAFETY: our allocation.
+            unsafe { VirtualFree(b as *mut c_void, 0, MEM_RELEASE) };
+        }
+        _ => {
+            let w = alloc(2 * P, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE);
+            assert_ne!(w, 0);
+            let mut n = 1usize;
+            let mut f = [0usize; 1];
+            // SAFETY: our window and frame.
+            unsafe {
+                AllocateUserPhysicalPages(GetCurrentProcess(), &mut n, f.as_mut_ptr());
+                MapUserPhysicalPages(w as *const c_void, 1, f.as_ptr());
+                write(w, 1);
+                FreeUserPhysicalPages(GetCurrentProcess(), &mut n, f.as_ptr());
+                VirtualFree(w as *mut c_void, 0, MEM_RELEASE);
+            }
+            const G: usize = 0x10000;
+            // SAFETY: a placeholder of our own, split and replaced, then released.
+            unsafe {
+                let b = VirtualAlloc2(
+                    null_mut(),
+                    null(),
+                    2 * G,
+                    MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+                    PAGE_NOACCESS,
+                    null_mut(),
+                    0,
+                ) as usize;
+                assert_ne!(b, 0);
+                VirtualFree(b as *mut c_void, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER);
+                VirtualAlloc2(
+                    null_mut(),
+                    b as *const c_void,
+                    G,
+                    MEM_RESERVE | MEM_REPLACE_PLACEHOLDER,
+                    PAGE_READWRITE,
+                    null_mut(),
+                    0,
+                );
+                VirtualFree(b as *mut c_void, 0, MEM_RELEASE);
+                VirtualFree((b + G) as *mut c_void, 0, MEM_RELEASE);
+            }
+        }
     }
 }
