@@ -396,6 +396,40 @@ pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
     TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The allocations the table lists (for the fork machinery: an allocation being released may
+/// be listed here after it left the index).
+pub(crate) fn listed() -> Vec<Arc<Allocation>> {
+    TABLE.get().map_or_else(Vec::new, |t| t.read(|v| v.clone()))
+}
+
+/// For `fork`, with the table's write lock (`_w`) and every operation guard held: lists the
+/// fault-driven allocations of `index` that a reserving call inserted but has not listed yet
+/// (what that call is about to do), so the child's table covers its whole index.
+pub(crate) fn fork_complete<'a>(
+    _w: &std::sync::MutexGuard<'static, ()>,
+    index: impl Iterator<Item = &'a Arc<Allocation>>,
+) {
+    let missing: Vec<&Arc<Allocation>> = {
+        let listed = listed();
+        index
+            .filter(|a| a.fault_driven() && !listed.iter().any(|l| Arc::ptr_eq(l, a)))
+            .collect()
+    };
+    if missing.is_empty() {
+        return;
+    }
+    install();
+    let t = table();
+    let mut v = t.read(|v| v.clone());
+    for a in missing {
+        match v.binary_search_by_key(&a.base, |x| x.base) {
+            Ok(i) => v[i] = a.clone(),
+            Err(i) => v.insert(i, a.clone()),
+        }
+    }
+    t.publish(v);
+}
+
 /// In a forked child: the inherited /proc/self/maps descriptor describes the parent's address
 /// space; open the child's own for the handler and close the parent's. Async-signal-safe
 /// (`open`, `close`, atomics); keeps errno.

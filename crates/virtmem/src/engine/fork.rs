@@ -12,8 +12,9 @@
 //!      [`Allocation::try_begin`]; if one is busy, everything is released and prepare starts
 //!      over, since its holder may be waiting for the index);
 //!   3. `foreign_locks`, 4. the AWE table, 5. the AWE page store, 6. the fault table's write
-//!      lock, 7. the userfaultfd, 8. the snapshot retire list (innermost: taken by every
-//!      publish).
+//!      lock (then allocations a reserving call inserted but has not yet listed for the
+//!      handler are listed, as that call would), 7. the userfaultfd, 8. the snapshot retire
+//!      list (innermost: taken by every publish).
 //!
 //!   The guards go to a static slot: the same thread runs prepare and then parent or child.
 //! * **parent** releases them (after waiting for the child to finish copying the AWE store, so
@@ -134,22 +135,33 @@ extern "C" fn prepare() {
 /// Takes every lock, in the order of the module documentation.
 fn lock_all(space: &'static Space<LinuxOs>) -> Held {
     loop {
-        let listed: Vec<Arc<Allocation>> = space
+        let mut listed: Vec<Arc<Allocation>> = space
             .index
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .cloned()
             .collect();
-        // Ascending by base: the BTreeMap's order.
+        // Allocations the fault table still lists after they left the index are being
+        // released: wait for that call too (else its handler lock stays taken in the child).
+        let mut known: Vec<*const Allocation> = listed.iter().map(Arc::as_ptr).collect();
+        known.sort_unstable();
+        for a in fault::listed() {
+            if known.binary_search(&Arc::as_ptr(&a)).is_err() {
+                listed.push(a);
+            }
+        }
+        // Ascending by base: the order multi-allocation calls use.
+        listed.sort_by_key(|a| a.base);
         let mut ops: Vec<HeldOp> = listed.into_iter().filter_map(|a| hold(a, false)).collect();
         let index = space.index.write().unwrap_or_else(|e| e.into_inner());
-        // Every allocation we hold is live, and a live allocation leaves the index only under
-        // its guard: ours is a subset of the index. Take the ones inserted meanwhile.
-        if index.len() != ops.len() {
+        // Take the allocations inserted meanwhile.
+        let mut have: Vec<*const Allocation> = ops.iter().map(|h| Arc::as_ptr(&h._alloc)).collect();
+        have.sort_unstable();
+        {
             let mut complete = true;
             for a in index.values() {
-                if ops.iter().any(|h| Arc::ptr_eq(&h._alloc, a)) {
+                if have.binary_search(&Arc::as_ptr(a)).is_ok() {
                     continue;
                 }
                 match hold(a.clone(), true) {
@@ -180,6 +192,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
             None
         };
         let table = fault::fork_lock();
+        fault::fork_complete(&table, index.values());
         let uffd = watch::fork_lock();
         let retired = snapshot::fork_lock();
         return Held {
