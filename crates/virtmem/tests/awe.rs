@@ -248,3 +248,81 @@ fn window_rules() {
         VirtualFree(w as _, 0, MEM_RELEASE);
     }
 }
+
+/// RELIABILITY O3: each `Space` has its own physical-page store. Two spaces hand out the same
+/// frame numbers, but a frame of one is not a frame of the other: writes through one space's
+/// window never show in the other's, and freeing a frame in one leaves the other's intact.
+#[test]
+fn two_spaces_have_separate_physical_pages() {
+    use virtmem::os::linux::LinuxOs;
+    use virtmem::rules::requests::AllocFlavor;
+    use virtmem::engine::Space;
+    use virtmem::Layout;
+    // SAFETY: the test acts only on memory these spaces allocate.
+    let spaces = unsafe {
+        [
+            Space::new(Layout::native(), LinuxOs::new()),
+            Space::new(Layout::native(), LinuxOs::new()),
+        ]
+    };
+    let mut windows = Vec::new();
+    for (i, s) in spaces.iter().enumerate() {
+        let w = s
+            .virtual_alloc(
+                0,
+                4 * P,
+                MEM_RESERVE | MEM_PHYSICAL,
+                PAGE_READWRITE,
+                AllocFlavor::default(),
+            )
+            .unwrap();
+        let pfns = s.allocate_physical_pages(2).unwrap();
+        // The numbering is per space: both start at the same frame numbers.
+        windows.push((w, pfns.clone()));
+        s.map_physical_pages(w, 2, Some(&pfns)).unwrap();
+        // SAFETY: two mapped, writable pages of the window.
+        unsafe {
+            ((w) as *mut u8).write_volatile(0x10 + i as u8);
+            ((w + P) as *mut u8).write_volatile(0x20 + i as u8);
+        }
+    }
+    assert_eq!(windows[0].1, windows[1].1, "frame numbers are per space");
+    for (i, (w, _)) in windows.iter().enumerate() {
+        // SAFETY: mapped pages.
+        unsafe {
+            assert_eq!((*w as *const u8).read_volatile(), 0x10 + i as u8);
+            assert_eq!(((w + P) as *const u8).read_volatile(), 0x20 + i as u8);
+        }
+    }
+    // Freeing (and so discarding) space 0's frames leaves space 1's contents.
+    let (n, r) = spaces[0].free_physical_pages(&windows[0].1);
+    assert_eq!((n, r.is_ok()), (2, true));
+    let (w1, pfns1) = &windows[1];
+    // SAFETY: still mapped in space 1.
+    unsafe {
+        assert_eq!((*w1 as *const u8).read_volatile(), 0x11);
+        assert_eq!(((w1 + P) as *const u8).read_volatile(), 0x21);
+    }
+    // Frames move within a space, keeping contents, and space 0 gets zeroed fresh frames.
+    spaces[1]
+        .map_physical_pages(w1 + 2 * P, 2, Some(pfns1))
+        .unwrap_err();
+    spaces[1].map_physical_pages(*w1, 2, None).unwrap();
+    spaces[1]
+        .map_physical_pages(w1 + 2 * P, 2, Some(pfns1))
+        .unwrap();
+    let again = spaces[0].allocate_physical_pages(2).unwrap();
+    spaces[0]
+        .map_physical_pages(windows[0].0, 2, Some(&again))
+        .unwrap();
+    // SAFETY: mapped pages of both windows.
+    unsafe {
+        assert_eq!(((w1 + 2 * P) as *const u8).read_volatile(), 0x11);
+        assert_eq!(((w1 + 3 * P) as *const u8).read_volatile(), 0x21);
+        assert_eq!((windows[0].0 as *const u8).read_volatile(), 0);
+        assert_eq!(((windows[0].0 + P) as *const u8).read_volatile(), 0);
+    }
+    for (s, (w, _)) in spaces.iter().zip(&windows) {
+        s.virtual_free(*w, 0, MEM_RELEASE).unwrap();
+    }
+}

@@ -1,7 +1,7 @@
 //! One allocation: what a single reserving call created.
 
-use crate::rules::runs::{PageState, RunTable};
 use crate::engine::snapshot::SnapshotCell;
+use crate::rules::runs::{PageState, RunTable};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -82,6 +82,13 @@ pub(crate) fn my_tid() -> u32 {
     })
 }
 
+/// In a forked child: the forking thread has a new kernel thread id; drop the parent's from
+/// the cache (a later thread of the child could otherwise be given the same id and pass for
+/// the holder of a handler lock). A plain TLS store: async-signal-safe.
+pub(crate) fn fork_child_reset_tid() {
+    TID.with(|t| t.set(0));
+}
+
 /// The calling thread's id, by a raw system call (async-signal-safe).
 pub(crate) fn gettid() -> u32 {
     // SAFETY: gettid has no arguments and cannot fail.
@@ -125,7 +132,8 @@ impl Allocation {
             op: Mutex::new(()),
             busy: AtomicU32::new(0),
             fault_driven: AtomicBool::new(
-                watch == Some(WatchKind::Signal) || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
+                watch == Some(WatchKind::Signal)
+                    || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
             ),
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
@@ -153,6 +161,31 @@ impl Allocation {
     /// the allocation was released meanwhile (the caller looks the address up again).
     pub(crate) fn begin(&self) -> Option<OpGuard<'_>> {
         let op = self.op.lock().unwrap_or_else(|e| e.into_inner());
+        let me = my_tid();
+        while self
+            .busy
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
+            std::hint::spin_loop();
+        }
+        let g = OpGuard {
+            _op: op,
+            busy: &self.busy,
+        };
+        self.live.load(Ordering::Acquire).then_some(g)
+    }
+
+    /// [`Allocation::begin`] without waiting for the operation lock: `None` if another
+    /// thread holds it (or the allocation was released). Used by the fork machinery while it
+    /// holds the index lock, where waiting could deadlock.
+    pub(crate) fn try_begin(&self) -> Option<OpGuard<'_>> {
+        let op = match self.op.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
         let me = my_tid();
         while self
             .busy

@@ -39,6 +39,23 @@ pub(crate) struct Awe {
     protect: HashMap<usize, u32>,
 }
 
+impl Awe {
+    /// Every mapped physical page as `(window address, store page, kernel protection)`;
+    /// `window_of` gives the base of the window holding an address. No allocation (for the
+    /// fork machinery, in the child).
+    pub(super) fn mapped_pages<'a>(
+        &'a self,
+        window_of: impl Fn(usize) -> Option<usize> + Clone + 'a,
+    ) -> impl Iterator<Item = (usize, usize, HostProt)> + Clone + 'a {
+        self.at.iter().map(move |(&addr, &idx)| {
+            let wp = window_of(addr)
+                .and_then(|b| self.protect.get(&b).copied())
+                .unwrap_or(PAGE_READWRITE);
+            (addr, idx, awe_host(wp))
+        })
+    }
+}
+
 /// The kernel protection of a mapped AWE page under window protection `p`.
 fn awe_host(p: u32) -> HostProt {
     crate::rules::protection::host_prot(p)

@@ -18,11 +18,11 @@
 //! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
 //! `gettid`, `abort`.
 
+use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
 use crate::os::HostProt;
 use crate::rules::plan::kernel_prot;
 use crate::rules::runs::PageState;
-use crate::engine::snapshot::SnapshotCell;
 use crate::vocab::consts::PAGE_GUARD;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
@@ -126,8 +126,9 @@ fn table() -> &'static SnapshotCell<Table> {
 
 /// Lists `a` for the handler (idempotent) and installs the handler on first use.
 pub(crate) fn add(a: &Arc<Allocation>) {
-    install();
     let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+    // Under TABLE_WRITE, so that `fork` (which holds it) never finds the installation half done.
+    install();
     let t = table();
     let mut v = t.read(|v| v.clone());
     match v.binary_search_by_key(&a.base, |x| x.base) {
@@ -399,6 +400,72 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
         f(sig);
     }
+}
+
+/// The table's write lock, held across `fork` (`engine/fork.rs`).
+pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The allocations the table lists (for the fork machinery: an allocation being released may
+/// be listed here after it left the index).
+pub(crate) fn listed() -> Vec<Arc<Allocation>> {
+    TABLE.get().map_or_else(Vec::new, |t| t.read(|v| v.clone()))
+}
+
+/// For `fork`, with the table's write lock (`_w`) and every operation guard held: lists the
+/// fault-driven allocations of `index` that a reserving call inserted but has not listed yet
+/// (what that call is about to do), so the child's table covers its whole index.
+pub(crate) fn fork_complete<'a>(
+    _w: &std::sync::MutexGuard<'static, ()>,
+    index: impl Iterator<Item = &'a Arc<Allocation>>,
+) {
+    let missing: Vec<&Arc<Allocation>> = {
+        let listed = listed();
+        index
+            .filter(|a| a.fault_driven() && !listed.iter().any(|l| Arc::ptr_eq(l, a)))
+            .collect()
+    };
+    if missing.is_empty() {
+        return;
+    }
+    install();
+    let t = table();
+    let mut v = t.read(|v| v.clone());
+    for a in missing {
+        match v.binary_search_by_key(&a.base, |x| x.base) {
+            Ok(i) => v[i] = a.clone(),
+            Err(i) => v.insert(i, a.clone()),
+        }
+    }
+    t.publish(v);
+}
+
+/// In a forked child: the inherited /proc/self/maps descriptor describes the parent's address
+/// space; open the child's own for the handler and close the parent's. Async-signal-safe
+/// (`open`, `close`, atomics); keeps errno.
+pub(crate) fn fork_child_reopen_maps() {
+    if MAPS_FD.load(Ordering::SeqCst) < 0 {
+        return;
+    }
+    // SAFETY: reading errno's thread-local location and restoring it.
+    let errno = unsafe { *libc::__errno_location() };
+    // SAFETY: opening a procfs file; the descriptor is kept for the process's lifetime.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    // With -1 the handler falls back to probing readability, which is right in any process.
+    let old = MAPS_FD.swap(fd, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: the parent's descriptor, ours to close in this process (the parent keeps
+        // its own).
+        unsafe { libc::close(old) };
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// Whether the handler is installed (for tests).

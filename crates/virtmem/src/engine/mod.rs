@@ -11,12 +11,12 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
-pub mod fault;
 mod index;
 mod owner;
-pub mod snapshot;
 mod allocation;
 mod awe;
+pub mod fault;
+mod fork;
 mod free;
 mod lock;
 mod placeholder;
@@ -24,6 +24,7 @@ mod protect;
 mod query;
 mod rangeset;
 mod simulate;
+pub mod snapshot;
 mod sync;
 mod watch;
 
@@ -35,9 +36,9 @@ pub use query::{MemoryInfo, RegionType, State};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
-use crate::vocab::layout::Layout;
 use crate::os::linux::LinuxOs;
 use crate::os::Os;
+use crate::vocab::layout::Layout;
 use rangeset::RangeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -65,9 +66,13 @@ static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
 impl Space<LinuxOs> {
     /// This process's address space, on real memory.
     pub(crate) fn native() -> &'static Space<LinuxOs> {
-        // SAFETY: the native space is reached only through the faces, whose safe functions
-        // act on memory their caller owns and whose raw ones are `unsafe`.
-        NATIVE.get_or_init(|| Space::new(Layout::native(), unsafe { LinuxOs::new() }))
+        NATIVE.get_or_init(|| {
+            // A child forked from this process can use the space too (`fork.rs`).
+            fork::register();
+            // SAFETY: the native space is reached only through the faces, whose safe
+            // functions act on memory their caller owns and whose raw ones are `unsafe`.
+            Space::new(Layout::native(), unsafe { LinuxOs::new() })
+        })
     }
 
     /// This process's address space, for virtmem's own tests.

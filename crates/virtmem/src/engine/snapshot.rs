@@ -116,6 +116,23 @@ fn retire<T: Send + Sync + 'static>(old: *mut T) {
     }
 }
 
+/// The retire list's lock, held across `fork` (`engine/fork.rs`): the innermost lock.
+pub(crate) struct RetireGuard(#[allow(dead_code)] std::sync::MutexGuard<'static, MetaVec<Retired>>);
+
+/// Takes the retire list's lock for `fork`.
+pub(crate) fn fork_lock() -> RetireGuard {
+    RetireGuard(RETIRED.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// In a forked child (one thread, outside any read): readers that were active in other
+/// threads of the parent do not exist here, so the reader counters start again from zero
+/// (else the epoch could never advance and retired snapshots would never be freed). Only
+/// atomics: async-signal-safe.
+pub(crate) fn fork_child_reset() {
+    READERS[0].store(0, SeqCst);
+    READERS[1].store(0, SeqCst);
+}
+
 /// Number of retired snapshots not yet freed (for tests).
 #[cfg(any(test, feature = "internals"))]
 pub fn retired_count() -> usize {

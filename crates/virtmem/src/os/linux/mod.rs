@@ -13,11 +13,11 @@
 
 mod large;
 pub(crate) mod pagemap;
-mod physical;
 pub(crate) mod metaheap;
-pub(crate) mod sysfacts;
+pub(crate) mod physical;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
+pub(crate) mod sysfacts;
 pub(crate) mod watch;
 
 use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
@@ -26,13 +26,16 @@ use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// The real-memory backend. Stateless apart from a placement hint; one per process is enough.
+/// The real-memory backend: a placement hint and the AWE page store (each instance has its
+/// own, so two spaces never share physical pages).
 #[derive(Debug)]
 pub struct LinuxOs {
     /// Where the last system-chosen reservation went: the next one is tried just below it.
     hint: AtomicUsize,
     /// Whether `MADV_FREE` was found missing (kernels before 4.5).
     no_madv_free: AtomicBool,
+    /// The AWE physical-page store of this backend (so of its `Space`).
+    phys: physical::Store,
 }
 
 /// The `PROT_*` flags of a protection.
@@ -79,7 +82,13 @@ impl LinuxOs {
         LinuxOs {
             hint: AtomicUsize::new(0),
             no_madv_free: AtomicBool::new(false),
+            phys: physical::Store::default(),
         }
+    }
+
+    /// The AWE physical-page store (for the fork machinery).
+    pub(crate) fn phys_store(&self) -> &physical::Store {
+        &self.phys
     }
 
     /// One `mmap` of anonymous private memory; `fixed` = `MAP_FIXED_NOREPLACE`.
@@ -441,7 +450,7 @@ unsafe impl Os for LinuxOs {
     }
 
     fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
-        physical::reserve(pages, self.page_size())
+        self.phys.reserve(pages, self.page_size())
     }
 
     fn phys_map(
@@ -451,10 +460,11 @@ unsafe impl Os for LinuxOs {
         count: usize,
         prot: HostProt,
     ) -> Result<(), OsError> {
-        physical::map(addr, first, count, prot_flags(prot), self.page_size())
+        self.phys
+            .map(addr, first, count, prot_flags(prot), self.page_size())
     }
 
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
-        physical::discard(first, count, self.page_size())
+        self.phys.discard(first, count, self.page_size())
     }
 }

@@ -9,7 +9,7 @@
 //! Writes the kernel makes into the range (`read(2)` into it) are tracked too.
 //!
 //! The registration belongs to the process that made it: after `fork` the child has none
-//! (see [`ensure_registered_in_this_process`]).
+//! (see [`UffdGuard::child_reset`]).
 
 use super::pagemap::{PageRegion, PmScanArg, PAGEMAP_FILE, PAGEMAP_SCAN};
 use super::procmaps::UpdateIoctl;
@@ -109,6 +109,24 @@ fn with_uffd<R>(f: impl FnOnce(&OwnedFd) -> Result<R, Errno>) -> Result<R, Errno
         *g = Some((me, open()?));
     }
     f(&g.as_ref().expect("just set").1)
+}
+
+/// The userfaultfd's lock, held across `fork` (`engine/fork.rs`).
+pub(crate) struct UffdGuard(std::sync::MutexGuard<'static, Option<(u32, OwnedFd)>>);
+
+/// Takes the userfaultfd's lock for `fork`.
+pub(crate) fn fork_lock() -> UffdGuard {
+    UffdGuard(UFFD.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+impl UffdGuard {
+    /// In a forked child: forgets the parent's userfaultfd (closing only the child's copy of
+    /// the descriptor; no ioctl is ever issued on it here). The child opens its own on first
+    /// use, and re-registers kernel-watched allocations when a scan finds them unregistered
+    /// (`engine/watch.rs`). Async-signal-safe (`close`).
+    pub(crate) fn child_reset(&mut self) {
+        *self.0 = None;
+    }
 }
 
 /// Whether this kernel (and this user) can track writes without signals: asynchronous

@@ -1,0 +1,256 @@
+//! Fork safety: a child forked from a process that uses virtmem — on any thread, at any time
+//! outside a virtmem call of the forking thread, while other threads may be inside virtmem
+//! calls — can use the whole API.
+//!
+//! `pthread_atfork` handlers, registered once when [`Space::native`] is created:
+//!
+//! * **prepare** waits until no virtmem call is half-way: it takes every lock a call may hold
+//!   across a point where `fork` could happen, in the order the calls take them —
+//!   1. every live allocation's operation guard ([`Allocation::begin`]: the operation mutex,
+//!      then the handler spin lock), in address order (the order multi-allocation calls use);
+//!   2. the index's write lock (allocations that appeared meanwhile are taken with
+//!      [`Allocation::try_begin`]; if one is busy, everything is released and prepare starts
+//!      over, since its holder may be waiting for the index);
+//!   3. `foreign_locks`, 4. the AWE table, 5. the AWE page store, 6. the fault table's write
+//!      lock (then allocations a reserving call inserted but has not yet listed for the
+//!      handler are listed, as that call would), 7. the userfaultfd, 8. the snapshot retire
+//!      list (innermost: taken by every publish).
+//!
+//!   The guards go to a static slot: the same thread runs prepare and then parent or child.
+//! * **parent** releases them (after waiting for the child to finish copying the AWE store, so
+//!   nothing the parent does after `fork` returns shows in the child's frames).
+//! * **child** resets what belonged to the parent's threads or to the parent's address space,
+//!   then releases: the cached thread id of the forking thread, the snapshot reader counters
+//!   (readers in other threads no longer exist), the `/proc/self/maps` descriptor of the
+//!   signal handler, the userfaultfd (dropped; the child opens its own on first use, and
+//!   kernel-watched allocations are re-registered on the child's descriptor by the first
+//!   GetWriteWatch/ResetWriteWatch, which until the first reset report every page present in
+//!   memory as written: over-reporting, never under-reporting), and the AWE store (copied into
+//!   a memfd of the child's own, window pages mapped again from it).
+//!
+//! Only [`Space::native`] is covered: other `Space` values (tests, tools) are not registered.
+//! A call in flight on another thread that holds no lock at the moment of `fork` (between
+//! mapping a new reservation and listing it, for instance) leaves its half in the child as
+//! memory virtmem does not manage; that thread's caller does not exist in the child.
+
+use super::allocation::{self, OpGuard};
+use super::awe::Awe;
+use super::rangeset::RangeSet;
+use super::{Allocation, Space};
+use crate::engine::{fault, snapshot};
+use crate::os::linux::{physical, watch, LinuxOs};
+use crate::os::Os;
+use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, MutexGuard, Once, RwLockWriteGuard};
+
+/// One allocation's operation guard, with the allocation kept alive.
+struct HeldOp {
+    /// Borrows from `_alloc`'s heap value (see [`hold`]); dropped first.
+    guard: ManuallyDrop<OpGuard<'static>>,
+    _alloc: Arc<Allocation>,
+}
+
+impl Drop for HeldOp {
+    fn drop(&mut self) {
+        // SAFETY: dropped exactly once, here, while `_alloc` (dropped after this body) still
+        // keeps the allocation the guard borrows alive.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+    }
+}
+
+/// Takes `a`'s operation guard (`try_only`: without waiting); `None` if released (or busy).
+fn hold(a: Arc<Allocation>, try_only: bool) -> Option<HeldOp> {
+    let g = if try_only { a.try_begin()? } else { a.begin()? };
+    // SAFETY: the guard borrows the `Allocation` inside the `Arc`, whose heap address is
+    // stable; `HeldOp` keeps that `Arc` and drops the guard before it.
+    let g = unsafe { std::mem::transmute::<OpGuard<'_>, OpGuard<'static>>(g) };
+    Some(HeldOp {
+        guard: ManuallyDrop::new(g),
+        _alloc: a,
+    })
+}
+
+/// Everything prepare took. Fields drop in declaration order: innermost lock first.
+struct Held {
+    _retired: snapshot::RetireGuard,
+    uffd: watch::UffdGuard,
+    _table: MutexGuard<'static, ()>,
+    store: MutexGuard<'static, Option<physical::StoreFile>>,
+    awe: MutexGuard<'static, Awe>,
+    _foreign: MutexGuard<'static, RangeSet>,
+    index: RwLockWriteGuard<'static, super::index::Index<Arc<Allocation>>>,
+    _ops: Vec<HeldOp>,
+    /// With AWE pages: the child closes its write end when its store is private; the parent
+    /// waits for that (EOF) before it lets anything change.
+    pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+struct Slot(UnsafeCell<Option<Held>>);
+// SAFETY: only the thread that holds every lock of `Held` touches the slot: prepare writes it
+// after taking them all, and parent/child (the same thread, or its continuation in the child)
+// take it out before releasing them. Another forking thread waits in prepare meanwhile.
+unsafe impl Sync for Slot {}
+static SLOT: Slot = Slot(UnsafeCell::new(None));
+
+static REGISTERED: Once = Once::new();
+
+/// Registers the handlers (once per process).
+pub(super) fn register() {
+    REGISTERED.call_once(|| {
+        // SAFETY: the three handlers are `extern "C" fn()` that live for the program's
+        // lifetime.
+        let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        debug_assert_eq!(r, 0, "pthread_atfork");
+    });
+}
+
+/// errno of the calling thread: kept across the handlers.
+fn errno() -> i32 {
+    // SAFETY: the thread's errno location is always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e };
+}
+
+extern "C" fn prepare() {
+    let e = errno();
+    // Waits if another thread is still creating the native space (the handlers were
+    // registered from inside its initialization).
+    let space = Space::native();
+    // A lazily computed fact left half-initialized by another thread would block the child
+    // forever: settle it now (a one-time probe).
+    let _ = space.os.watch_supported();
+    let held = lock_all(space);
+    // SAFETY: we hold every lock (see `Slot`).
+    unsafe { *SLOT.0.get() = Some(held) };
+    set_errno(e);
+}
+
+/// Takes every lock, in the order of the module documentation.
+fn lock_all(space: &'static Space<LinuxOs>) -> Held {
+    loop {
+        let mut listed: Vec<Arc<Allocation>> = space
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .from(0)
+            .map(|(_, a)| a)
+            .cloned()
+            .collect();
+        // Allocations the fault table still lists after they left the index are being
+        // released: wait for that call too (else its handler lock stays taken in the child).
+        let mut known: Vec<*const Allocation> = listed.iter().map(Arc::as_ptr).collect();
+        known.sort_unstable();
+        for a in fault::listed() {
+            if known.binary_search(&Arc::as_ptr(&a)).is_err() {
+                listed.push(a);
+            }
+        }
+        // Ascending by base: the order multi-allocation calls use.
+        listed.sort_by_key(|a| a.base);
+        let mut ops: Vec<HeldOp> = listed.into_iter().filter_map(|a| hold(a, false)).collect();
+        let index = space.index.write().unwrap_or_else(|e| e.into_inner());
+        // Take the allocations inserted meanwhile.
+        let mut have: Vec<*const Allocation> = ops.iter().map(|h| Arc::as_ptr(&h._alloc)).collect();
+        have.sort_unstable();
+        {
+            let mut complete = true;
+            for (_, a) in index.from(0) {
+                if have.binary_search(&Arc::as_ptr(a)).is_ok() {
+                    continue;
+                }
+                match hold(a.clone(), true) {
+                    Some(h) => ops.push(h),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                // Its holder may be waiting for the index: let go of everything, start over.
+                drop(index);
+                drop(ops);
+                std::thread::yield_now();
+                continue;
+            }
+        }
+        let foreign = space
+            .foreign_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let awe = space.awe.lock().unwrap_or_else(|e| e.into_inner());
+        let store = space.os.phys_store().lock();
+        let pipe = if store.is_some() {
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()
+        } else {
+            None
+        };
+        let table = fault::fork_lock();
+        fault::fork_complete(&table, index.from(0).map(|(_, a)| a));
+        let uffd = watch::fork_lock();
+        let retired = snapshot::fork_lock();
+        return Held {
+            _retired: retired,
+            uffd,
+            _table: table,
+            store,
+            awe,
+            _foreign: foreign,
+            index,
+            _ops: ops,
+            pipe,
+        };
+    }
+}
+
+extern "C" fn parent() {
+    let e = errno();
+    // SAFETY: we hold every lock (see `Slot`).
+    let held = unsafe { (*SLOT.0.get()).take() };
+    if let Some(mut held) = held {
+        if let Some((r, w)) = held.pipe.take() {
+            drop(w);
+            // EOF once the child closed its end (done, or gone); at once if fork failed.
+            let mut b = [0u8; 1];
+            loop {
+                match rustix::io::read(&r, &mut b) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
+        }
+        drop(held);
+    }
+    set_errno(e);
+}
+
+extern "C" fn child() {
+    let e = errno();
+    allocation::fork_child_reset_tid();
+    snapshot::fork_child_reset();
+    fault::fork_child_reopen_maps();
+    // SAFETY: we hold every lock (see `Slot`).
+    let held = unsafe { (*SLOT.0.get()).take() };
+    if let Some(mut held) = held {
+        held.uffd.child_reset();
+        let page = Space::native().page();
+        let index = &held.index;
+        let window_of = |addr: usize| index.floor(addr).map(|(b, _)| b);
+        let mapped = held
+            .awe
+            .mapped_pages(window_of)
+            .map(|(addr, idx, p)| (addr, idx, crate::os::linux::prot_flags(p)));
+        physical::privatize(&mut held.store, page, mapped);
+        // Closing our ends tells the parent the store is ours now.
+        drop(held.pipe.take());
+        drop(held);
+    }
+    set_errno(e);
+}
