@@ -11,8 +11,8 @@ use super::{AllocKind, Allocation, Space, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::kernel_prot;
-use crate::rules::{Placement, Protection};
 use crate::rules::runs::PageState;
+use crate::rules::{Placement, Protection};
 use crate::vocab::consts::PAGE_NOACCESS;
 use std::sync::Arc;
 
