@@ -1,7 +1,7 @@
 //! One allocation: what a single reserving call created.
 
-use crate::engine::snapshot::SnapshotCell;
 use crate::rules::runs::{PageState, RunTable};
+use crate::engine::snapshot::SnapshotCell;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -125,8 +125,7 @@ impl Allocation {
             op: Mutex::new(()),
             busy: AtomicU32::new(0),
             fault_driven: AtomicBool::new(
-                watch == Some(WatchKind::Signal)
-                    || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
+                watch == Some(WatchKind::Signal) || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
             ),
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),

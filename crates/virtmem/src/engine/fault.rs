@@ -18,11 +18,11 @@
 //! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
 //! `gettid`, `abort`.
 
-use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
 use crate::os::HostProt;
 use crate::rules::plan::kernel_prot;
 use crate::rules::runs::PageState;
+use crate::engine::snapshot::SnapshotCell;
 use crate::vocab::consts::PAGE_GUARD;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
