@@ -28,6 +28,7 @@
 pub mod engine;
 pub mod error;
 pub mod os;
+mod retry;
 pub mod rules;
 mod safe;
 pub mod vocab;

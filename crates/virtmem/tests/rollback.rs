@@ -16,7 +16,7 @@ use virtmem::os::{
 };
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::consts::*;
-use virtmem::{Layout, MemoryInfo, Space, State};
+use virtmem::{Layout, MemoryInfo, Space, State, WatchKind};
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -1063,5 +1063,62 @@ fn counts_are_what_the_engine_promises() {
         .unwrap();
     let c: HashMap<Syscall, usize> = s.os().counts();
     assert_eq!(c.get(&Syscall::Protect), Some(&1), "{c:?}");
+    cleanup(&s);
+}
+
+/// RELIABILITY O2: VirtualLock on a signal-watched allocation whose `mlock` fails (lock
+/// quota) must change nothing — in particular the clean pages must not be reported as
+/// written afterwards, nor left writable (a later write must still be seen).
+#[test]
+fn failed_lock_on_signal_watched_pages_reports_no_write() {
+    let _g = serial();
+    let what = "VirtualLock on signal-watched pages, mlock failing";
+    let s = new_space(FailingOs::new(LinuxOs::new()));
+    s.set_write_watch_mode(WatchKind::Signal);
+    let b = s
+        .virtual_alloc(
+            0,
+            G,
+            MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH,
+            PAGE_READWRITE,
+            F,
+        )
+        .expect("reserve");
+    // SAFETY: committed read-write above.
+    unsafe { (b as *mut u64).write_volatile(1) };
+    s.reset_write_watch(b, G).expect("reset");
+    let before = snapshot(&s, &[(b, b + G)]);
+    s.os().arm(Fault {
+        call: Syscall::Lock,
+        after: 0,
+        errno: ENOMEM,
+        kind: OsErrorKind::LockQuota,
+        once: true,
+    });
+    let e = s.virtual_lock(b, 4 * P).expect_err(what);
+    s.os().disarm();
+    assert_eq!(e.win32_code(), 1453, "{what}: {e}");
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        Vec::<usize>::new(),
+        "{what}: pages reported as written"
+    );
+    assert_same(&before, &snapshot(&s, &[(b, b + G)]), what, false);
+    // The pages are still watched: a write now is reported.
+    // SAFETY: committed read-write.
+    unsafe { ((b + P) as *mut u64).write_volatile(2) };
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        vec![b + P],
+        "{what}: a later write"
+    );
+    // And the lock works once the quota allows it, reporting the pages as written (case 114).
+    s.virtual_lock(b, 4 * P).expect("lock");
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        vec![b, b + P, b + 2 * P, b + 3 * P],
+        "{what}: VirtualLock touches the pages for writing"
+    );
+    s.virtual_unlock(b, 4 * P).expect("unlock");
     cleanup(&s);
 }
