@@ -157,7 +157,7 @@ impl<O: Os> Space<O> {
                         // call cannot undo itself. Finish it (the range becomes the placeholder
                         // asked for, holes filled, nothing foreign touched) and report the
                         // failure, as a decommit leaving a hole does.
-                        self.quarantine(a.base, a.size);
+                        self.refill_hole(a.base, a.size);
                         result = Err(Error::from_os(e));
                     }
                     if a.fault_driven() && self.os.real_memory() {
