@@ -279,7 +279,11 @@ impl Os for SweepOs {
                     prot,
                 )?;
                 // Keep the 2 MiB-aligned piece that is not `align`-aligned.
-                let (keep, drop_at) = if p % align == 0 { (p + lp, p) } else { (p, p + len) };
+                let (keep, drop_at) = if p % align == 0 {
+                    (p + lp, p)
+                } else {
+                    (p, p + len)
+                };
                 self.inner.unmap(drop_at, lp)?;
                 return Ok(keep);
             }
@@ -378,6 +382,9 @@ struct Snap {
     reservations: Vec<Line>,
     data: Vec<(usize, Vec<u8>)>,
     written: Vec<(usize, Vec<usize>)>,
+    /// Every file-backed mapping of the process (executable, libraries, the AWE memfd):
+    /// none may change — a rollback or quarantine must never touch a mapping not ours.
+    foreign: Vec<(Line, String)>,
 }
 
 fn read_mem(addr: usize, len: usize) -> Option<Vec<u8>> {
@@ -426,6 +433,11 @@ fn snapshot(s: &S, ranges: &[(usize, usize)]) -> Snap {
             ..l.clone()
         })
         .collect();
+    let foreign = all
+        .iter()
+        .filter(|(_, p)| p.starts_with('/') && !p.starts_with("/memfd:"))
+        .cloned()
+        .collect();
     Snap {
         allocations: s.allocations(),
         queries,
@@ -433,6 +445,7 @@ fn snapshot(s: &S, ranges: &[(usize, usize)]) -> Snap {
         reservations,
         data,
         written,
+        foreign,
     }
 }
 
@@ -478,6 +491,16 @@ fn diff(a: &Snap, b: &Snap, reservations: bool) -> Vec<String> {
             .find(|(x, y)| x != y)
             .map(|(x, _)| x.0);
         out.push(format!("data changed (first page {d:x?})"));
+    }
+    if a.foreign != b.foreign {
+        let changed: Vec<_> = a
+            .foreign
+            .iter()
+            .filter(|l| !b.foreign.contains(l))
+            .collect();
+        out.push(format!(
+            "foreign (file-backed) mappings changed: {changed:x?}"
+        ));
     }
     if a.written != b.written {
         out.push(format!("write watch {:x?} -> {:x?}", a.written, b.written));
@@ -1138,6 +1161,47 @@ fn scenarios() -> Vec<Scenario> {
             },
             code: large_code,
         },
+        Scenario {
+            name: "reserve large pages, Alignment 4 large pages",
+            setup: |_| Ctx {
+                reservations: true,
+                ..Ctx::at(0, 0)
+            },
+            op: |s, _| {
+                let lp = s.layout().large_page_size;
+                s.virtual_alloc2(
+                    0,
+                    lp,
+                    MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                    PAGE_READWRITE,
+                    &[virtmem::rules::ExtendedParameter::AddressRequirements {
+                        lowest: 0,
+                        highest: 0,
+                        alignment: 4 * lp,
+                    }],
+                    F,
+                )
+            },
+            code: large_code,
+        },
+        sc(
+            "AllocateUserPhysicalPages with a frame left dirty",
+            |s| {
+                let (w, frames) = window(s, 2);
+                s.map_physical_pages(w, 1, Some(&frames[..1])).unwrap();
+                // SAFETY: mapped read-write just above.
+                unsafe { (w as *mut u64).write_volatile(0xD1D1) };
+                s.os().arm(Call::PhysDiscard, 0, libc::EIO);
+                let (_, r) = s.free_physical_pages(&frames[..1]);
+                r.unwrap();
+                s.os().disarm();
+                Ctx {
+                    frames: frames[1..].to_vec(),
+                    ..Ctx::at(w, 2 * P)
+                }
+            },
+            |s, _| s.allocate_physical_pages(1).map(|v| v[0]),
+        ),
         // --- memory virtmem did not allocate ---
         Scenario {
             name: "VirtualProtect foreign",
@@ -1220,6 +1284,12 @@ const ALLOWED: &[(&str, Call, &str)] = &[
         "FreeUserPhysicalPages",
         Call::PhysDiscard,
         "the frame is freed anyway; only its memory is not given back at once",
+    ),
+    (
+        "AllocateUserPhysicalPages with a frame left dirty",
+        Call::PhysDiscard,
+        "the dirty frame's discard fails again: it stays out of the free pool and a fresh \
+         frame is handed out (the call succeeds; issue 12 item 3)",
     ),
     (
         "reset",
