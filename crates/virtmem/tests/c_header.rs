@@ -24,9 +24,13 @@ use std::process::Command;
 use virtmem::win32::*;
 
 fn win32_src(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/win32")
-        .join(file);
+    // The constants moved to the vocabulary layer (src/vocab/consts.rs).
+    let dir = if file == "consts.rs" {
+        "src/vocab"
+    } else {
+        "src/win32"
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
