@@ -254,9 +254,9 @@ fn window_rules() {
 /// window never show in the other's, and freeing a frame in one leaves the other's intact.
 #[test]
 fn two_spaces_have_separate_physical_pages() {
+    use virtmem::engine::Space;
     use virtmem::os::linux::LinuxOs;
     use virtmem::rules::requests::AllocFlavor;
-    use virtmem::engine::Space;
     use virtmem::Layout;
     // SAFETY: the test acts only on memory these spaces allocate.
     let spaces = unsafe {

@@ -742,7 +742,8 @@ fn struct_layouts_match_rust() {
             ));
         }
     }
-    // Rust reads Type as `_bitfield & 0xFF` (see memory.rs), Reserved as the bits above.
+    // Rust reads Type as `_bitfield & 0xFF` (rules/requests.rs `extended_parameter_type`), Reserved
+    // as the bits above (which must be zero).
     let mut p = MEM_EXTENDED_PARAMETER::default();
     p.Anonymous1._bitfield = MemExtendedParameterAttributeFlags as u64;
     let want_type = format!("bits Type {}", p.Anonymous1._bitfield);

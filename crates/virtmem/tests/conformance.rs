@@ -3035,6 +3035,24 @@ fn later_virtualalloc2_extended_parameters_and_placeholders() {
     check("case 127 type Max", null_mut(), fails(E_PARAM), || {
         va2(RES, RW, bad.as_mut_ptr(), 1)
     });
+    // O4: the header is `Type : 8` then `Reserved : 56`; a Reserved bit set is refused (87),
+    // never read as the type in the low byte.
+    let mut reserved_set = [MEM_EXTENDED_PARAMETER::default()];
+    reserved_set[0].Anonymous2.Pointer = &mut req as *mut _ as *mut c_void;
+    for header in [
+        0x100 | MemExtendedParameterAddressRequirements as u64,
+        1 << 63 | MemExtendedParameterAddressRequirements as u64,
+        0x100 | MemExtendedParameterNumaNode as u64,
+        0x100,
+    ] {
+        reserved_set[0].Anonymous1._bitfield = header;
+        check(
+            &format!("O4 Reserved bits set in the header ({header:#x})"),
+            null_mut(),
+            fails(E_PARAM),
+            || va2(RES, RW, reserved_set.as_mut_ptr(), 1),
+        );
+    }
     check("case 132 placeholder", null_mut(), OK, || {
         va2(RES | MEM_RESERVE_PLACEHOLDER, NA, null_mut(), 0)
     });

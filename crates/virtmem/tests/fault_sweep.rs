@@ -127,6 +127,9 @@ struct SweepOs {
     counts: Mutex<BTreeMap<Call, usize>>,
     /// What the last injected failure was classified as.
     injected: Mutex<Option<OsError>>,
+    /// `map_large` aligns to the large-page size only, ignoring a larger requested alignment
+    /// (as the hugetlb path did before issue 12 item 4), and misses it on purpose.
+    large_ignores_align: std::sync::atomic::AtomicBool,
 }
 
 impl Default for SweepOs {
@@ -137,6 +140,7 @@ impl Default for SweepOs {
             armed: Mutex::default(),
             counts: Mutex::default(),
             injected: Mutex::default(),
+            large_ignores_align: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -272,6 +276,32 @@ unsafe impl Os for SweepOs {
         _page: usize,
     ) -> Result<usize, OsError> {
         self.check(Call::MapLarge, prot.write())?;
+        if self
+            .large_ignores_align
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            if let Placement::Anywhere { align, .. } | Placement::TopDown { align, .. } = placement
+            {
+                let lp = 0x20_0000;
+                let p = self.inner.map(
+                    Placement::Anywhere {
+                        align: lp,
+                        lowest: 0x1_0000,
+                        highest_end: 1 << 46,
+                    },
+                    len + lp,
+                    prot,
+                )?;
+                // Keep the 2 MiB-aligned piece that is not `align`-aligned.
+                let (keep, drop_at) = if p % align == 0 {
+                    (p + lp, p)
+                } else {
+                    (p, p + len)
+                };
+                self.inner.unmap(drop_at, lp)?;
+                return Ok(keep);
+            }
+        }
         self.inner.map(placement, len, prot)
     }
     fn phys_reserve(&self, pages: usize) -> Result<(), OsError> {
@@ -366,6 +396,9 @@ struct Snap {
     reservations: Vec<Line>,
     data: Vec<(usize, Vec<u8>)>,
     written: Vec<(usize, Vec<usize>)>,
+    /// Every file-backed mapping of the process (executable, libraries, the AWE memfd):
+    /// none may change — a rollback or quarantine must never touch a mapping not ours.
+    foreign: Vec<(Line, String)>,
 }
 
 fn read_mem(addr: usize, len: usize) -> Option<Vec<u8>> {
@@ -414,6 +447,11 @@ fn snapshot(s: &S, ranges: &[(usize, usize)]) -> Snap {
             ..l.clone()
         })
         .collect();
+    let foreign = all
+        .iter()
+        .filter(|(_, p)| p.starts_with('/') && !p.starts_with("/memfd:"))
+        .cloned()
+        .collect();
     Snap {
         allocations: s.allocations(),
         queries,
@@ -421,6 +459,7 @@ fn snapshot(s: &S, ranges: &[(usize, usize)]) -> Snap {
         reservations,
         data,
         written,
+        foreign,
     }
 }
 
@@ -466,6 +505,16 @@ fn diff(a: &Snap, b: &Snap, reservations: bool) -> Vec<String> {
             .find(|(x, y)| x != y)
             .map(|(x, _)| x.0);
         out.push(format!("data changed (first page {d:x?})"));
+    }
+    if a.foreign != b.foreign {
+        let changed: Vec<_> = a
+            .foreign
+            .iter()
+            .filter(|l| !b.foreign.contains(l))
+            .collect();
+        out.push(format!(
+            "foreign (file-backed) mappings changed: {changed:x?}"
+        ));
     }
     if a.written != b.written {
         out.push(format!("write watch {:x?} -> {:x?}", a.written, b.written));
@@ -1126,6 +1175,47 @@ fn scenarios() -> Vec<Scenario> {
             },
             code: large_code,
         },
+        Scenario {
+            name: "reserve large pages, Alignment 4 large pages",
+            setup: |_| Ctx {
+                reservations: true,
+                ..Ctx::at(0, 0)
+            },
+            op: |s, _| {
+                let lp = s.layout().large_page_size;
+                s.virtual_alloc2(
+                    0,
+                    lp,
+                    MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                    PAGE_READWRITE,
+                    &[virtmem::rules::ExtendedParameter::AddressRequirements {
+                        lowest: 0,
+                        highest: 0,
+                        alignment: 4 * lp,
+                    }],
+                    F,
+                )
+            },
+            code: large_code,
+        },
+        sc(
+            "AllocateUserPhysicalPages with a frame left dirty",
+            |s| {
+                let (w, frames) = window(s, 2);
+                s.map_physical_pages(w, 1, Some(&frames[..1])).unwrap();
+                // SAFETY: mapped read-write just above.
+                unsafe { (w as *mut u64).write_volatile(0xD1D1) };
+                s.os().arm(Call::PhysDiscard, 0, libc::EIO);
+                let (_, r) = s.free_physical_pages(&frames[..1]);
+                r.unwrap();
+                s.os().disarm();
+                Ctx {
+                    frames: frames[1..].to_vec(),
+                    ..Ctx::at(w, 2 * P)
+                }
+            },
+            |s, _| s.allocate_physical_pages(1).map(|v| v[0]),
+        ),
         // --- memory virtmem did not allocate ---
         Scenario {
             name: "VirtualProtect foreign",
@@ -1210,16 +1300,16 @@ const ALLOWED: &[(&str, Call, &str)] = &[
         "the frame is freed anyway; only its memory is not given back at once",
     ),
     (
+        "AllocateUserPhysicalPages with a frame left dirty",
+        Call::PhysDiscard,
+        "the dirty frame's discard fails again: it stays out of the free pool and a fresh \
+         frame is handed out (the call succeeds; issue 12 item 3)",
+    ),
+    (
         "reset",
         Call::LazyFree,
         "pages freed before the failing call stay recorded as reset (documented partial \
          effect: MEM_RESET_UNDO must check them)",
-    ),
-    (
-        "lock watched (signal)",
-        Call::Lock,
-        "the pages were recorded as written (and given write access) before mlock failed; \
-         VirtualLock fails but write watch over-reports them (reported)",
     ),
 ];
 
@@ -1317,4 +1407,104 @@ fn every_call_of_every_operation_fails_cleanly() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// Reads `len` bytes at `addr` (mapped readable) and says whether all are zero.
+fn all_zero(addr: usize, len: usize) -> bool {
+    // SAFETY: the caller maps `[addr, addr+len)` readable.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
+        .iter()
+        .all(|&b| b == 0)
+}
+
+/// Issue 12 item 3: a frame whose `phys_discard` failed still holds its old data. It must
+/// never be handed out again as a fresh, zero-filled frame: it stays out of the free pool
+/// until a later discard works (then it is reused, reading zero), else a fresh frame is
+/// given.
+#[test]
+fn a_frame_that_could_not_be_discarded_is_never_handed_out_dirty() {
+    let _g = serial();
+    for discard_works_later in [true, false] {
+        let what = format!("discard failed, later discard works: {discard_works_later}");
+        let s = new_space();
+        let (w, frames) = window(&s, 2);
+        s.map_physical_pages(w, 1, Some(&frames[..1])).unwrap();
+        // SAFETY: frame 0 is mapped read-write at `w`.
+        unsafe { std::ptr::write_bytes(w as *mut u8, 0x5A, P) };
+        s.os().arm(Call::PhysDiscard, 0, libc::EINVAL);
+        let (n, r) = s.free_physical_pages(&frames[..1]);
+        assert!(s.os().disarm(), "{what}: phys_discard was not called");
+        assert_eq!((n, r), (1, Ok(())), "{what}: the frame is freed anyway");
+        if !discard_works_later {
+            s.os().arm(Call::PhysDiscard, 0, libc::EINVAL);
+        }
+        let again = s.allocate_physical_pages(1).expect("allocate");
+        let retried = s.os().disarm();
+        if discard_works_later {
+            assert_eq!(again, frames[..1], "{what}: the discarded frame is reused");
+        } else {
+            assert!(retried, "{what}: the dirty frame's discard was not retried");
+            assert_ne!(
+                again[0], frames[0],
+                "{what}: the dirty frame was handed out"
+            );
+        }
+        s.map_physical_pages(w, 1, Some(&again)).unwrap();
+        assert!(
+            all_zero(w, P),
+            "{what}: frame {} handed out with old data",
+            again[0]
+        );
+        let (_, r) = s.free_physical_pages(&again);
+        r.unwrap();
+        let (_, r) = s.free_physical_pages(&frames[1..]);
+        r.unwrap();
+        // Flush a frame left dirty (discards work again now).
+        let f = s.allocate_physical_pages(1).unwrap();
+        s.free_physical_pages(&f).1.unwrap();
+        s.virtual_free(w, 0, MEM_RELEASE).unwrap();
+    }
+}
+
+/// Issue 12 item 4: VirtualAlloc2 with MEM_LARGE_PAGES and MEM_ADDRESS_REQUIREMENTS.Alignment
+/// above the large-page size (2 MiB) returns a base with that alignment, or fails with 8
+/// leaving nothing behind — never a base aligned to 2 MiB only.
+#[test]
+fn large_pages_honour_an_alignment_above_the_large_page_size() {
+    use virtmem::rules::ExtendedParameter;
+    let _g = serial();
+    for ignoring_backend in [false, true] {
+        let what = format!("backend ignoring the alignment: {ignoring_backend}");
+        let s = new_space();
+        let lp = s.layout().large_page_size;
+        s.os()
+            .large_ignores_align
+            .store(ignoring_backend, std::sync::atomic::Ordering::Relaxed);
+        for align in [2 * lp, 4 * lp, 32 * lp] {
+            let before = s.allocations();
+            let r = s.virtual_alloc2(
+                0,
+                lp,
+                MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                PAGE_READWRITE,
+                &[ExtendedParameter::AddressRequirements {
+                    lowest: 0,
+                    highest: 0,
+                    alignment: align,
+                }],
+                F,
+            );
+            match r {
+                Ok(b) => {
+                    assert_eq!(b % align, 0, "{what}: base {b:#x}, alignment {align:#x}");
+                    s.virtual_free(b, 0, MEM_RELEASE).unwrap();
+                }
+                Err(e) => {
+                    assert!(ignoring_backend, "{what}: alignment {align:#x}: {e}");
+                    assert_eq!(e.win32_code(), 8, "{what}: {e}");
+                    assert_eq!(s.allocations(), before, "{what}: an allocation was left");
+                }
+            }
+        }
+    }
 }

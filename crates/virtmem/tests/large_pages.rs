@@ -2,7 +2,7 @@
 //! pages in disguise. With `VIRTMEM_HOST_TESTS=1` as root, a child process sets up a small
 //! pool (and restores it, whatever happens) to test the success path.
 
-use std::ptr::null;
+use std::ptr::{null, null_mut};
 use virtmem::win32::*;
 
 fn lp() -> usize {
@@ -111,6 +111,29 @@ fn host_large_pages_with_a_pool() {
             );
             assert!(!p.is_null(), "with a pool: {}", GetLastError());
             check_large_allocation(p as usize, 2 * lp, lp);
+            // Issue 12 item 4: an Alignment above the large-page size is honoured by the
+            // hugetlb path (the kernel aligns huge mappings to the huge-page size only).
+            for align in [2 * lp, 8 * lp] {
+                let mut req = MEM_ADDRESS_REQUIREMENTS {
+                    Alignment: align,
+                    ..Default::default()
+                };
+                let mut param = MEM_EXTENDED_PARAMETER::default();
+                param.Anonymous1._bitfield = MemExtendedParameterAddressRequirements as u64;
+                param.Anonymous2.Pointer = &mut req as *mut _ as *mut core::ffi::c_void;
+                let q = VirtualAlloc2(
+                    null_mut(),
+                    null(),
+                    lp,
+                    MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES,
+                    PAGE_READWRITE,
+                    &mut param,
+                    1,
+                );
+                assert!(!q.is_null(), "aligned {align:#x}: {}", GetLastError());
+                assert_eq!(q as usize % align, 0, "aligned {align:#x}: {q:?}");
+                check_large_allocation(q as usize, lp, lp);
+            }
         }
         println!("LARGE-OK");
         return;

@@ -17,7 +17,7 @@ use virtmem::os::{
 };
 use virtmem::rules::requests::AllocFlavor;
 use virtmem::win32::consts::*;
-use virtmem::{Layout, MemoryInfo, State};
+use virtmem::{Layout, MemoryInfo, State, WatchKind};
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
@@ -622,6 +622,12 @@ struct PartialOs {
     fail_protects: Mutex<bool>,
     /// Every `replace_with_reserved` after the partial one fails the same way (a new hole).
     keep_holing: Mutex<bool>,
+    /// The next hole made gets a foreign mapping in its first page at once (another thread
+    /// mapping there before the engine looks): its address, once planted.
+    plant_foreign: Mutex<bool>,
+    planted: Mutex<Option<usize>>,
+    /// Every `replace_with_reserved` fails before the kernel sees it (the old mapping stays).
+    keep_old_on_replace: Mutex<bool>,
 }
 
 impl Default for PartialOs {
@@ -632,6 +638,9 @@ impl Default for PartialOs {
             next: Mutex::default(),
             fail_protects: Mutex::default(),
             keep_holing: Mutex::default(),
+            plant_foreign: Mutex::default(),
+            planted: Mutex::default(),
+            keep_old_on_replace: Mutex::default(),
         }
     }
 }
@@ -688,10 +697,16 @@ unsafe impl Os for PartialOs {
         let hole = |kind| {
             // SAFETY: the range belongs to the space under test, which asked to replace it.
             assert_eq!(unsafe { libc::munmap(addr as *mut libc::c_void, len) }, 0);
+            if std::mem::take(&mut *self.plant_foreign.lock().unwrap()) {
+                *self.planted.lock().unwrap() = Some(plant_canary(addr));
+            }
             Err(os_err(Syscall::Replace, kind))
         };
         if let Some(kind) = self.take(Partial::ReplaceHole) {
             return hole(kind);
+        }
+        if *self.keep_old_on_replace.lock().unwrap() {
+            return Err(os_err(Syscall::Replace, OsErrorKind::OutOfAddressSpace));
         }
         if *self.keep_holing.lock().unwrap() {
             return hole(OsErrorKind::OutOfAddressSpace);
@@ -1077,4 +1092,271 @@ fn counts_are_what_the_engine_promises() {
     let c: HashMap<Syscall, usize> = s.os().counts();
     assert_eq!(c.get(&Syscall::Protect), Some(&1), "{c:?}");
     cleanup(&s);
+}
+
+/// RELIABILITY O2: VirtualLock on a signal-watched allocation whose `mlock` fails (lock
+/// quota) must change nothing — in particular the clean pages must not be reported as
+/// written afterwards, nor left writable (a later write must still be seen).
+#[test]
+fn failed_lock_on_signal_watched_pages_reports_no_write() {
+    let _g = serial();
+    let what = "VirtualLock on signal-watched pages, mlock failing";
+    let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
+    s.set_write_watch_mode(WatchKind::Signal);
+    let b = s
+        .virtual_alloc(
+            0,
+            G,
+            MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH,
+            PAGE_READWRITE,
+            F,
+        )
+        .expect("reserve");
+    // SAFETY: committed read-write above.
+    unsafe { (b as *mut u64).write_volatile(1) };
+    s.reset_write_watch(b, G).expect("reset");
+    let before = snapshot(&s, &[(b, b + G)]);
+    s.os().arm(Fault {
+        call: Syscall::Lock,
+        after: 0,
+        errno: ENOMEM,
+        kind: OsErrorKind::LockQuota,
+        once: true,
+    });
+    let e = s.virtual_lock(b, 4 * P).expect_err(what);
+    s.os().disarm();
+    assert_eq!(e.win32_code(), 1453, "{what}: {e}");
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        Vec::<usize>::new(),
+        "{what}: pages reported as written"
+    );
+    assert_same(&before, &snapshot(&s, &[(b, b + G)]), what, false);
+    // The pages are still watched: a write now is reported.
+    // SAFETY: committed read-write.
+    unsafe { ((b + P) as *mut u64).write_volatile(2) };
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        vec![b + P],
+        "{what}: a later write"
+    );
+    // And the lock works once the quota allows it, reporting the pages as written (case 114).
+    s.virtual_lock(b, 4 * P).expect("lock");
+    assert_eq!(
+        s.get_write_watch(b, G, false, 64).expect("GetWriteWatch"),
+        vec![b, b + P, b + 2 * P, b + 3 * P],
+        "{what}: VirtualLock touches the pages for writing"
+    );
+    s.virtual_unlock(b, 4 * P).expect("unlock");
+    cleanup(&s);
+}
+
+const CANARY: u8 = 0xC5;
+
+/// Maps one read-write page of "another thread's" at `addr` (free now), filled with CANARY.
+fn plant_canary(addr: usize) -> usize {
+    // SAFETY: a fresh anonymous page at a free address (MAP_FIXED_NOREPLACE).
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            P,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(p as usize, addr, "could not plant the foreign page");
+    // SAFETY: mapped read-write just above.
+    unsafe { std::ptr::write_bytes(addr as *mut u8, CANARY, P) };
+    addr
+}
+
+/// The foreign page is exactly as planted: read-write, its own mapping, its bytes.
+fn assert_canary_untouched(at: usize, what: &str) {
+    let lines = lines_in(&smaps(), at, at + P);
+    assert_eq!(lines.len(), 1, "{what}: foreign page {at:#x}: {lines:?}");
+    assert_eq!(
+        lines[0].perms, "rw-p",
+        "{what}: the foreign page's protection changed"
+    );
+    // SAFETY: still mapped read-write (checked just above).
+    let bytes = unsafe { std::slice::from_raw_parts(at as *const u8, P) };
+    assert!(
+        bytes.iter().all(|&b| b == CANARY),
+        "{what}: the foreign page's contents changed"
+    );
+}
+
+/// The kernel range `[lo, hi)` has no hole.
+fn assert_no_hole(lo: usize, hi: usize, what: &str) {
+    let lines = lines_in(&smaps(), lo, hi);
+    let mut at = lo;
+    for l in &lines {
+        assert_eq!(l.start, at, "{what}: hole at {at:#x}: {lines:?}");
+        at = l.end;
+    }
+    assert_eq!(at, hi, "{what}: hole at {at:#x}: {lines:?}");
+}
+
+/// Issue 12 item 2: a replacement (`MAP_FIXED`) that fails leaving a hole, into which
+/// another thread maps before the engine repairs it. The repair (decommit's, the failed
+/// rollback's quarantine, placeholder preserve) fills only the hole; the foreign mapping
+/// keeps its protection and contents.
+#[test]
+fn repairs_never_touch_a_foreign_mapping_in_the_hole() {
+    let _g = serial();
+    type Op = fn(&Space<PartialOs>, usize) -> virtmem::Result<usize>;
+    let cases: [(&str, bool, Op, usize, usize, u32); 3] = [
+        (
+            "decommit leaving a hole",
+            false,
+            |s, b| {
+                s.os().arm(Partial::ReplaceHole, OsErrorKind::MapCountLimit);
+                s.virtual_free(b + P, 8 * P, MEM_DECOMMIT).map(|()| 0)
+            },
+            1,
+            9,
+            8,
+        ),
+        (
+            "commit whose rollback fails, quarantine leaving a hole",
+            false,
+            |s, b| {
+                s.os().arm(Partial::ProtectHalf, OsErrorKind::CommitLimit);
+                *s.os().fail_protects.lock().unwrap() = true;
+                *s.os().keep_holing.lock().unwrap() = true;
+                let r = s.virtual_alloc(b, 12 * P, MEM_COMMIT, PAGE_READWRITE, F);
+                *s.os().fail_protects.lock().unwrap() = false;
+                *s.os().keep_holing.lock().unwrap() = false;
+                r
+            },
+            2,
+            12,
+            1455,
+        ),
+        (
+            "placeholder preserve leaving a hole",
+            true,
+            |s, b| {
+                s.os().arm(Partial::ReplaceHole, OsErrorKind::MapCountLimit);
+                s.virtual_free(b, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
+                    .map(|()| 0)
+            },
+            0,
+            16,
+            8,
+        ),
+    ];
+    for (what, placeholder, op, lo, hi, code) in cases {
+        let s = new_space(PartialOs::default());
+        let b = if placeholder {
+            let b = s
+                .virtual_alloc2(
+                    0,
+                    4 * G,
+                    MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+                    PAGE_NOACCESS,
+                    &[],
+                    F,
+                )
+                .unwrap();
+            s.virtual_free(b, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
+                .unwrap();
+            s.virtual_alloc2(
+                b,
+                G,
+                MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+                PAGE_READWRITE,
+                &[],
+                F,
+            )
+            .unwrap();
+            commit_data(&s, b, 4, PAGE_READWRITE, 7);
+            b
+        } else {
+            mixed(&s)
+        };
+        *s.os().plant_foreign.lock().unwrap() = true;
+        let e = op(&s, b).expect_err(what);
+        assert_eq!(e.win32_code(), code, "{what}: {e}");
+        let at = s
+            .os()
+            .planted
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or_else(|| panic!("{what}: no hole was made"));
+        assert_canary_untouched(at, what);
+        // Everything else of the range is mapped again, inaccessible and recorded so.
+        assert_no_hole(b + lo * P, b + hi * P, what);
+        for pg in (b + lo * P..b + hi * P).step_by(P).filter(|&pg| pg != at) {
+            let l = lines_in(&smaps(), pg, pg + P);
+            assert_eq!(l[0].perms, "---p", "{what}: page {pg:#x}");
+            let q = s.query(pg).unwrap();
+            assert_eq!(q.state, State::Reserve, "{what}: page {pg:#x}: {q:?}");
+        }
+        // SAFETY: the test's own foreign page.
+        unsafe { libc::munmap(at as *mut libc::c_void, P) };
+        // Release unmaps the allocation's range; the hole left by the canary is harmless.
+        cleanup(&s);
+    }
+}
+
+/// Issue 12 item 1: MEM_REPLACE_PLACEHOLDER whose `mprotect` changes part of the range and
+/// then fails (the kernel works VMA by VMA), and one whose rollback also fails: the
+/// placeholder must be exactly as it was — recorded a placeholder, every page `---p`.
+#[test]
+fn placeholder_replace_failing_half_way_rolls_back() {
+    let _g = serial();
+    for rollback_fails in [false, true] {
+        let what =
+            format!("replace placeholder, protect half-applied (rollback fails: {rollback_fails})");
+        let s = new_space(PartialOs::default());
+        let b = s
+            .virtual_alloc2(
+                0,
+                4 * G,
+                MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+                PAGE_NOACCESS,
+                &[],
+                F,
+            )
+            .unwrap();
+        s.virtual_free(b, 2 * G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
+            .unwrap();
+        let before = snapshot(&s, &[(b, b + 4 * G)]);
+        s.os().arm(Partial::ProtectHalf, OsErrorKind::CommitLimit);
+        if rollback_fails {
+            // The rollback's replacement fails and keeps the old mapping: the engine must
+            // fall back to mprotect(PROT_NONE).
+            *s.os().keep_old_on_replace.lock().unwrap() = true;
+        }
+        let e = s
+            .virtual_alloc2(
+                b,
+                2 * G,
+                MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+                PAGE_READWRITE,
+                &[],
+                F,
+            )
+            .expect_err(&what);
+        *s.os().keep_old_on_replace.lock().unwrap() = false;
+        assert_eq!(e.win32_code(), 1455, "{what}: {e}");
+        assert_same(&before, &snapshot(&s, &[(b, b + 4 * G)]), &what, false);
+        let q = s.query(b).unwrap();
+        assert_eq!((q.state, q.protect), (State::Reserve, 0), "{what}: {q:?}");
+        // The same call now works.
+        s.virtual_alloc2(
+            b,
+            2 * G,
+            MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+            PAGE_READWRITE,
+            &[],
+            F,
+        )
+        .unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+        cleanup(&s);
+    }
 }

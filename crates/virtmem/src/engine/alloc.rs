@@ -195,6 +195,23 @@ impl<O: Os> Space<O> {
                 | crate::os::OsErrorKind::MapCountLimit => Error::from_os(e),
                 _ => Error::NoSystemResources("not enough free large pages (vm.nr_hugepages)"),
             })?;
+        if let Placement::Within {
+            lowest,
+            highest_end,
+            align,
+            ..
+        } = placement
+        {
+            // MEM_ADDRESS_REQUIREMENTS hold for large pages too, an Alignment above the
+            // large-page size included: a base that misses them is never handed out (8, as
+            // when no range meets the requirements, case 130).
+            if base % align != 0 || base < lowest || base.saturating_add(size) > highest_end {
+                let _ = self.os.unmap(base, size);
+                return Err(Error::NotEnoughMemory(
+                    "no large-page range meets the address requirements",
+                ));
+            }
+        }
         let a = Allocation::new(
             base,
             size,
@@ -436,16 +453,34 @@ impl<O: Os> Space<O> {
         }
     }
 
-    /// Last resort after a failed rollback: make `[addr, addr+len)` reserved and inaccessible
-    /// (fresh memory if possible, else at least PROT_NONE, and no hole left behind).
+    /// Last resort after a failed rollback: make `[addr, addr+len)` — memory of ours, every
+    /// page mapped (the caller holds the allocation's operation lock) — reserved and
+    /// inaccessible: fresh memory if possible, else at least PROT_NONE, and no hole left.
+    ///
+    /// Never changes a mapping that is not ours: once a replacement has failed and left the
+    /// range unmapped, whatever is mapped there may be another thread's, so only the holes
+    /// are filled ([`Space::refill_hole`]).
     pub(crate) fn quarantine(&self, addr: usize, len: usize) {
         if self.os.replace_with_reserved(addr, len).is_ok() {
             return;
         }
-        if !self.os.is_mapped(addr, len) {
-            let _ = self.os.fill_holes(addr, len);
+        if self.os.is_mapped(addr, len) {
+            // The kernel kept the old mapping: it is still ours.
+            let _ = self.os.protect(addr, len, crate::os::HostProt::NONE);
+            return;
         }
-        let _ = self.os.protect(addr, len, crate::os::HostProt::NONE);
+        self.refill_hole(addr, len);
+    }
+
+    /// After `replace_with_reserved` of `[addr, addr+len)` failed and left it not fully
+    /// mapped: a failed `MAP_FIXED` unmaps the whole range before it fails (the kernel
+    /// unmaps first, then maps; see [`crate::os::Os::replace_with_reserved`]), so nothing
+    /// of ours is left there and anything mapped there now was mapped by another thread
+    /// since. Only the holes are filled with fresh `PROT_NONE` memory
+    /// (`MAP_FIXED_NOREPLACE`, [`crate::os::Os::fill_holes`]) so no later mapping lands
+    /// inside our allocation; nothing mapped is replaced or re-protected.
+    pub(crate) fn refill_hole(&self, addr: usize, len: usize) {
+        let _ = self.os.fill_holes(addr, len);
     }
 
     /// MEM_RESET: the committed pages' contents are no longer needed.

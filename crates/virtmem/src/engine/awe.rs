@@ -26,8 +26,11 @@ use std::sync::Arc;
 pub(crate) struct Awe {
     /// Store indices handed out and not freed.
     owned: BTreeSet<usize>,
-    /// Store indices freed, to hand out again.
+    /// Store indices freed, to hand out again (their memory was discarded: they read zero).
     free: Vec<usize>,
+    /// Store indices freed whose memory could not be discarded (a failed `phys_discard`):
+    /// they may hold old data, so they never go to `free` until a discard works.
+    dirty: Vec<usize>,
     /// The next never-used store index.
     next: usize,
     /// Store index → window address it is mapped at.
@@ -76,6 +79,15 @@ impl<O: Os> Space<O> {
             return Err(bad("NumberOfPages is 0"));
         }
         let mut awe = self.awe();
+        // Frames whose discard failed earlier: discard them now, or keep them out.
+        let mut still_dirty = Vec::new();
+        for i in std::mem::take(&mut awe.dirty) {
+            match self.os.phys_discard(i, 1) {
+                Ok(()) => awe.free.push(i),
+                Err(_) => still_dirty.push(i),
+            }
+        }
+        awe.dirty = still_dirty;
         let reuse = n.min(awe.free.len());
         let fresh = n - reuse;
         let top = awe
@@ -265,7 +277,28 @@ impl<O: Os> Space<O> {
 
     /// FreeUserPhysicalPages: frees frames (unmapping them first). Returns how many were
     /// freed; on an invalid frame it stops there with 87 (the count says how far it got).
+    ///
+    /// A frame is given back to the store (`phys_discard`) so it reads zero when handed out
+    /// again; if that fails the frame is still freed but kept out of the free pool until a
+    /// later discard works (never handed out with old data). A frame mapped meanwhile into a
+    /// window not locked by this call makes it look again, a bounded number of times
+    /// (`crate::retry`); if the frames keep moving, 487.
     pub fn free_physical_pages(&self, pfns: &[usize]) -> (usize, Result<()>) {
+        let mut freed = 0;
+        let r = crate::retry::bounded(
+            Error::InvalidAddress("the frames kept being mapped into other windows"),
+            || {
+                let (n, r) = self.free_physical_attempt(&pfns[freed..]);
+                freed += n;
+                r
+            },
+        );
+        (freed, r)
+    }
+
+    /// One attempt of [`Space::free_physical_pages`]: how many frames it freed, and the
+    /// result (`None`: a frame moved to a window it did not lock; the rest is to do again).
+    fn free_physical_attempt(&self, pfns: &[usize]) -> (usize, Option<Result<()>>) {
         let p = self.page();
         // Which windows are involved (lock order: windows, then the table).
         let addrs: Vec<usize> = {
@@ -285,34 +318,35 @@ impl<O: Os> Space<O> {
         windows.sort_by_key(|w| w.base);
         let guards: Option<Vec<_>> = windows.iter().map(|w| w.begin()).collect();
         let Some(_guards) = guards else {
-            return self.free_physical_pages(pfns);
+            return (0, None);
         };
         let mut awe = self.awe();
         let mut freed = 0;
-        let mut result = Ok(());
+        let mut result = Some(Ok(()));
         for &f in pfns {
             let Some(idx) = f.checked_sub(1).filter(|i| awe.owned.contains(i)) else {
-                result = Err(bad("a frame number was not allocated by this process"));
+                result = Some(Err(bad("a frame number was not allocated by this process")));
                 break;
             };
             if let Some(addr) = awe.mapped.get(&idx).copied() {
                 if !windows.iter().any(|w| addr >= w.base && addr < w.end()) {
-                    // Mapped meanwhile into a window we did not lock: start over.
-                    drop(awe);
-                    drop(_guards);
-                    let (n, r) = self.free_physical_pages(&pfns[freed..]);
-                    return (freed + n, r);
+                    // Mapped meanwhile into a window we did not lock: start over from here.
+                    result = None;
+                    break;
                 }
                 if let Err(e) = self.os.replace_with_reserved(addr, p) {
-                    result = Err(Error::from_os(e));
+                    result = Some(Err(Error::from_os(e)));
                     break;
                 }
                 awe.mapped.remove(&idx);
                 awe.at.remove(&addr);
             }
-            let _ = self.os.phys_discard(idx, 1);
             awe.owned.remove(&idx);
-            awe.free.push(idx);
+            if self.os.phys_discard(idx, 1).is_ok() {
+                awe.free.push(idx);
+            } else {
+                awe.dirty.push(idx);
+            }
             freed += 1;
         }
         for w in &windows {

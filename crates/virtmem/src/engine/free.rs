@@ -97,8 +97,9 @@ impl<O: Os> Space<O> {
                         return Err(Error::from_os(err));
                     }
                     // The old kernels' MAP_FIXED could leave a hole: fill it so no other
-                    // mapping can land there, and record the range as reserved.
-                    self.quarantine(addr, len);
+                    // mapping can land there (never touching one that already did), and
+                    // record the range as reserved.
+                    self.refill_hole(addr, len);
                     a.publish(a.read(|t| t.with(hs, he, |_| PageState::RESERVED)));
                     return Err(Error::from_os(err));
                 }

@@ -67,12 +67,19 @@ impl<O: Os> Space<O> {
     pub fn virtual_lock(&self, addr: usize, size: usize) -> Result<()> {
         let (start, end) = validate_range(&self.layout, addr, size)?;
         // Take every overlapping allocation's operation lock, in address order (so two
-        // multi-allocation calls cannot deadlock); if one was released meanwhile, start over.
-        let allocs = self.overlapping(start, end);
-        let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
-        let Some(_guards) = guards else {
-            return self.virtual_lock(addr, size);
-        };
+        // multi-allocation calls cannot deadlock); if one was released meanwhile, start over
+        // (bounded, `crate::retry`: allocations that keep being released leave free pages in
+        // the range, 998 as for any free page).
+        crate::retry::bounded(Error::NoAccess("the range kept being released"), || {
+            let allocs = self.overlapping(start, end);
+            let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
+            let _guards = guards?;
+            Some(self.lock_held(&allocs, start, end))
+        })
+    }
+
+    /// VirtualLock of `[start, end)` with the operation locks of `allocs` held.
+    fn lock_held(&self, allocs: &[Arc<Allocation>], start: usize, end: usize) -> Result<()> {
         if allocs.iter().any(|a| {
             matches!(
                 a.kind,
@@ -85,12 +92,11 @@ impl<O: Os> Space<O> {
             ));
         }
         let segs = self.segments(
-            &allocs,
+            allocs,
             start,
             end,
             Error::NoAccess("the range has free pages"),
         )?;
-        let p = self.page();
         // Check every page before touching anything.
         for s in &segs {
             if let Segment::Ours { alloc, start, end } = *s {
@@ -128,8 +134,15 @@ impl<O: Os> Space<O> {
                 }
             }
         }
+        if let Err(e) = self.os.lock(start, end - start) {
+            self.undo_lock(allocs, &segs);
+            return Err(Error::from_os(e));
+        }
         // Locking touches the pages for writing where they are writable, which write watch
-        // sees as a write (case 114): with signal-driven watch, record it as such.
+        // sees as a write (case 114): with signal-driven watch, record it as such — only now
+        // that the lock held (RELIABILITY O2: recording first left the pages reported as
+        // written when mlock then failed). Until this point the clean pages stayed
+        // write-protected, so a write by another thread meanwhile was caught by the handler.
         for s in &segs {
             if let Segment::Ours { alloc, start, end } = *s {
                 let a = &allocs[alloc];
@@ -142,31 +155,14 @@ impl<O: Os> Space<O> {
                         });
                         crate::rules::plan::plan_reprotect(t, new, ps, pe, true)
                     });
-                    self.apply_protect_plan(a, plan)?;
-                }
-            }
-        }
-        if let Err(e) = self.os.lock(start, end - start) {
-            // Put back: unlock whatever was not locked before.
-            for s in &segs {
-                match *s {
-                    Segment::Ours { alloc, start, end } => {
-                        let a = &allocs[alloc];
-                        let (ps, pe) = self.pages_of(a, start, end);
-                        let runs: Vec<_> = a.read(|t| t.runs_in(ps, pe).collect());
-                        for r in runs.iter().filter(|r| !r.state.locked) {
-                            let _ = self.os.unlock(a.base + r.start * p, (r.end - r.start) * p);
-                        }
-                    }
-                    Segment::Foreign { start, end } => {
-                        let locks = self.foreign_locks.lock().unwrap_or_else(|e| e.into_inner());
-                        if !locks.contains(start, end) {
-                            let _ = self.os.unlock(start, end - start);
-                        }
+                    if let Err(e) = self.apply_protect_plan(a, plan) {
+                        // The protections are back as they were (apply_protect_plan): take
+                        // the lock back too.
+                        self.undo_lock(allocs, &segs);
+                        return Err(e);
                     }
                 }
             }
-            return Err(Error::from_os(e));
         }
         for s in &segs {
             match *s {
@@ -184,16 +180,47 @@ impl<O: Os> Space<O> {
         Ok(())
     }
 
+    /// After a failed VirtualLock: unlocks whatever was not locked before (the recorded
+    /// lock state of our pages, the foreign-lock set for other memory).
+    fn undo_lock(&self, allocs: &[Arc<Allocation>], segs: &[Segment]) {
+        let p = self.page();
+        for s in segs {
+            match *s {
+                Segment::Ours { alloc, start, end } => {
+                    let a = &allocs[alloc];
+                    let (ps, pe) = self.pages_of(a, start, end);
+                    let runs: Vec<_> = a.read(|t| t.runs_in(ps, pe).collect());
+                    for r in runs.iter().filter(|r| !r.state.locked) {
+                        let _ = self.os.unlock(a.base + r.start * p, (r.end - r.start) * p);
+                    }
+                }
+                Segment::Foreign { start, end } => {
+                    let locks = self.foreign_locks.lock().unwrap_or_else(|e| e.into_inner());
+                    if !locks.contains(start, end) {
+                        let _ = self.os.unlock(start, end - start);
+                    }
+                }
+            }
+        }
+    }
+
     /// VirtualUnlock: every page must be locked (else 158, and nothing is unlocked).
     pub fn virtual_unlock(&self, addr: usize, size: usize) -> Result<()> {
         let (start, end) = validate_range(&self.layout, addr, size)?;
-        let allocs = self.overlapping(start, end);
-        let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
-        let Some(_guards) = guards else {
-            return self.virtual_unlock(addr, size);
-        };
+        // As VirtualLock; allocations that keep being released leave pages that are not
+        // locked: 158.
+        crate::retry::bounded(Error::NotLocked, || {
+            let allocs = self.overlapping(start, end);
+            let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
+            let _guards = guards?;
+            Some(self.unlock_held(&allocs, start, end))
+        })
+    }
+
+    /// VirtualUnlock of `[start, end)` with the operation locks of `allocs` held.
+    fn unlock_held(&self, allocs: &[Arc<Allocation>], start: usize, end: usize) -> Result<()> {
         let segs = self
-            .segments(&allocs, start, end, Error::NotLocked)
+            .segments(allocs, start, end, Error::NotLocked)
             .map_err(|_| Error::NotLocked)?;
         for s in &segs {
             let locked = match *s {

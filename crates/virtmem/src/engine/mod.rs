@@ -182,24 +182,29 @@ impl<O: Os> Space<O> {
     }
 
     /// Runs `f` on the live allocation containing `addr` with its operation lock held, or
-    /// returns `missing` if no allocation contains it.
+    /// returns `missing` if no allocation contains it. An allocation released (or replaced)
+    /// while we waited for its lock is looked up again, a bounded number of times
+    /// (`crate::retry`); if it keeps changing, the call ends with `missing` too.
     pub(crate) fn with_allocation<R>(
         &self,
         addr: usize,
         missing: Error,
         f: impl FnOnce(&Arc<Allocation>) -> Result<R>,
     ) -> Result<R> {
-        loop {
-            let a = self.find(addr).ok_or(missing)?;
-            let guard = a.begin();
-            if guard.is_some() {
-                let r = f(&a);
-                drop(guard);
-                return r;
-            }
+        let mut f = Some(f);
+        crate::retry::bounded(missing, || {
+            let Some(a) = self.find(addr) else {
+                return Some(Err(missing));
+            };
+            // None: released while we waited; look again.
+            let guard = a.begin()?;
+            let f = f
+                .take()
+                .expect("runs once: every later attempt returns first");
+            let r = f(&a);
             drop(guard);
-            // Released while we waited: look again.
-        }
+            Some(r)
+        })
     }
 
     fn insert(&self, a: Allocation) -> Arc<Allocation> {

@@ -61,6 +61,12 @@ impl<O: Os> Space<O> {
 
     /// MEM_REPLACE_PLACEHOLDER: the placeholder based at `base`, exactly `size` bytes long,
     /// becomes an ordinary allocation (zero-filled).
+    ///
+    /// Kernel calls: `mprotect` to the new protection (when it is not PROT_NONE), then, with
+    /// kernel write watch, the write-tracking registration. If either fails, the range is put
+    /// back as the placeholder it was — fresh `PROT_NONE` memory, no registration (see
+    /// [`Space::quarantine`]) — before the error is returned: a half-applied `mprotect` or a
+    /// registration never outlives a failed call.
     pub(crate) fn replace_placeholder(
         &self,
         base: usize,
@@ -70,116 +76,125 @@ impl<O: Os> Space<O> {
         write_watch: bool,
     ) -> Result<usize> {
         let not_ph = Error::InvalidAddress("not a placeholder of that address and size");
-        let a = self.find(base).ok_or(not_ph)?;
-        let guard = a.begin();
-        if guard.is_none() {
-            drop(guard);
-            return self.replace_placeholder(base, size, commit, protection, write_watch);
-        }
-        if a.kind != AllocKind::Placeholder || a.base != base || a.size != size {
-            return Err(not_ph);
-        }
-        let watch = write_watch.then(|| self.write_watch_mode());
-        let initial = if commit {
-            PageState::committed(protection.page_value())
-        } else {
-            PageState::RESERVED
-        };
-        let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
-        if host.any() {
-            self.os.protect(base, size, host).map_err(Error::from_os)?;
-        }
-        if watch == Some(WatchKind::Kernel) {
-            if let Err(e) = self.start_kernel_watch(base, size, commit) {
-                let _ = self.os.replace_with_reserved(base, size);
-                return Err(e);
+        self.with_allocation(base, not_ph, |a| {
+            if a.kind != AllocKind::Placeholder || a.base != base || a.size != size {
+                return Err(not_ph);
             }
-        }
-        let new = Allocation::new(
-            base,
-            size,
-            self.layout.page_size,
-            protection.value(),
-            protection.modifiers(),
-            self.new_id(),
-            watch,
-            initial,
-        )
-        .of_kind(AllocKind::Normal, true);
-        let new = self.swap_in(std::slice::from_ref(&a), vec![new]);
-        if new[0].fault_driven() && self.os.real_memory() {
-            crate::engine::fault::add(&new[0]);
-        }
-        Ok(base)
+            let watch = write_watch.then(|| self.write_watch_mode());
+            let initial = if commit {
+                PageState::committed(protection.page_value())
+            } else {
+                PageState::RESERVED
+            };
+            let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
+            if host.any() {
+                if let Err(e) = self.os.protect(base, size, host) {
+                    // mprotect works VMA by VMA: part of the range may have changed.
+                    self.quarantine(base, size);
+                    return Err(Error::from_os(e));
+                }
+            }
+            if watch == Some(WatchKind::Kernel) {
+                if let Err(e) = self.start_kernel_watch(base, size, commit) {
+                    self.quarantine(base, size);
+                    return Err(e);
+                }
+            }
+            let new = Allocation::new(
+                base,
+                size,
+                self.layout.page_size,
+                protection.value(),
+                protection.modifiers(),
+                self.new_id(),
+                watch,
+                initial,
+            )
+            .of_kind(AllocKind::Normal, true);
+            let new = self.swap_in(std::slice::from_ref(a), vec![new]);
+            if new[0].fault_driven() && self.os.real_memory() {
+                crate::engine::fault::add(&new[0]);
+            }
+            Ok(base)
+        })
     }
 
     /// MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER over pages `[start, end)`: splits a placeholder
-    /// (the range becomes a placeholder of its own), or turns an allocation that replaced a
-    /// placeholder back into one.
+    /// (the range becomes a placeholder of its own; bookkeeping only, no kernel call), or
+    /// turns an allocation that replaced a placeholder back into one (one kernel call: fresh
+    /// memory over it).
     pub(crate) fn preserve_placeholder(&self, start: usize, end: usize) -> Result<()> {
         let not_ph = Error::InvalidAddress("the range is not a placeholder");
-        let a = self.find(start).ok_or(not_ph)?;
-        let guard = a.begin();
-        if guard.is_none() {
-            drop(guard);
-            return self.preserve_placeholder(start, end);
-        }
-        if end > a.end() {
-            return Err(not_ph);
-        }
-        match a.kind {
-            AllocKind::Placeholder => {
-                if start == a.base && end == a.end() {
-                    return Err(Error::InvalidAddress(
-                        "the whole placeholder: nothing to split",
-                    ));
-                }
-                let mut parts = Vec::new();
-                for (s, e) in [(a.base, start), (start, end), (end, a.end())] {
-                    if e > s {
-                        parts.push(self.placeholder(s, e - s));
+        self.with_allocation(start, not_ph, |a| {
+            if end > a.end() {
+                return Err(not_ph);
+            }
+            match a.kind {
+                AllocKind::Placeholder => {
+                    if start == a.base && end == a.end() {
+                        return Err(Error::InvalidAddress(
+                            "the whole placeholder: nothing to split",
+                        ));
                     }
+                    let mut parts = Vec::new();
+                    for (s, e) in [(a.base, start), (start, end), (end, a.end())] {
+                        if e > s {
+                            parts.push(self.placeholder(s, e - s));
+                        }
+                    }
+                    self.swap_in(std::slice::from_ref(a), parts);
+                    Ok(())
                 }
-                self.swap_in(std::slice::from_ref(&a), parts);
-                Ok(())
-            }
-            AllocKind::Normal if a.from_placeholder && start == a.base && end == a.end() => {
-                // Fresh memory: the contents go, and with them locks and write tracking.
-                self.os
-                    .replace_with_reserved(a.base, a.size)
-                    .map_err(Error::from_os)?;
-                if a.fault_driven() && self.os.real_memory() {
-                    crate::engine::fault::remove(a.base);
+                AllocKind::Normal if a.from_placeholder && start == a.base && end == a.end() => {
+                    // Fresh memory: the contents go, and with them locks and write tracking.
+                    let mut result = Ok(());
+                    if let Err(e) = self.os.replace_with_reserved(a.base, a.size) {
+                        if self.os.is_mapped(a.base, a.size) {
+                            // The kernel kept the old mapping: nothing changed.
+                            return Err(Error::from_os(e));
+                        }
+                        // MAP_FIXED left a hole: part of the contents is gone already, so the
+                        // call cannot undo itself. Finish it (the range becomes the placeholder
+                        // asked for, holes filled, nothing foreign touched) and report the
+                        // failure, as a decommit leaving a hole does.
+                        self.refill_hole(a.base, a.size);
+                        result = Err(Error::from_os(e));
+                    }
+                    if a.fault_driven() && self.os.real_memory() {
+                        crate::engine::fault::remove(a.base);
+                    }
+                    self.swap_in(
+                        std::slice::from_ref(a),
+                        vec![self.placeholder(a.base, a.size)],
+                    );
+                    result
                 }
-                self.swap_in(
-                    std::slice::from_ref(&a),
-                    vec![self.placeholder(a.base, a.size)],
-                );
-                Ok(())
+                _ => Err(not_ph),
             }
-            _ => Err(not_ph),
-        }
+        })
     }
 
     /// MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS over pages `[start, end)`: two or more adjacent
-    /// placeholders spanning exactly the range become one.
+    /// placeholders spanning exactly the range become one. Bookkeeping only. A part released
+    /// or replaced while we waited for its lock makes us look again (bounded, `crate::retry`;
+    /// if the parts keep changing, 487 like any range that is not a run of placeholders).
     pub(crate) fn coalesce_placeholders(&self, start: usize, end: usize) -> Result<()> {
         let bad = Error::InvalidAddress("the range is not exactly a run of placeholders");
-        let parts = self.overlapping(start, end);
-        let guards: Option<Vec<_>> = parts.iter().map(|a| a.begin()).collect();
-        let Some(_guards) = guards else {
-            return self.coalesce_placeholders(start, end);
-        };
-        let contiguous = parts.windows(2).all(|w| w[0].end() == w[1].base);
-        if parts.len() < 2
-            || !contiguous
-            || parts[0].base != start
-            || parts[parts.len() - 1].end() != end
-            || parts.iter().any(|a| a.kind != AllocKind::Placeholder)
-        {
-            return Err(bad);
-        }
-        self.swap_in(&parts, vec![self.placeholder(start, end - start)]);
-        Ok(())
+        crate::retry::bounded(bad, || {
+            let parts = self.overlapping(start, end);
+            let guards: Option<Vec<_>> = parts.iter().map(|a| a.begin()).collect();
+            let _guards = guards?;
+            let contiguous = parts.windows(2).all(|w| w[0].end() == w[1].base);
+            if parts.len() < 2
+                || !contiguous
+                || parts[0].base != start
+                || parts[parts.len() - 1].end() != end
+                || parts.iter().any(|a| a.kind != AllocKind::Placeholder)
+            {
+                return Some(Err(bad));
+            }
+            self.swap_in(&parts, vec![self.placeholder(start, end - start)]);
+            Some(Ok(()))
+        })
     }
 }

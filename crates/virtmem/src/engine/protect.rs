@@ -14,15 +14,28 @@ impl<O: Os> Space<O> {
     pub fn virtual_protect(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
         let protection = Protection::parse(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
-        let Some(a) = self.find(start) else {
-            return self.protect_foreign(start, end, protection);
-        };
-        let guard = a.begin();
-        if guard.is_none() {
-            // Released meanwhile: look again.
-            drop(guard);
-            return self.virtual_protect(addr, size, new_protect);
-        }
+        // An allocation released while we waited for its lock: look again (bounded,
+        // `crate::retry`; if it keeps changing, 487 as for a range leaving its allocation).
+        crate::retry::bounded(
+            Error::InvalidAddress("the allocation kept being released"),
+            || {
+                let Some(a) = self.find(start) else {
+                    return Some(self.protect_foreign(start, end, protection));
+                };
+                let _guard = a.begin()?;
+                Some(self.protect_held(&a, start, end, protection))
+            },
+        )
+    }
+
+    /// VirtualProtect of `[start, end)` starting in `a`, whose operation lock is held.
+    fn protect_held(
+        &self,
+        a: &std::sync::Arc<super::Allocation>,
+        start: usize,
+        end: usize,
+        protection: Protection,
+    ) -> Result<u32> {
         if end > a.end() {
             return Err(Error::InvalidAddress("the range leaves its allocation"));
         }
@@ -41,12 +54,12 @@ impl<O: Os> Space<O> {
                 if protection.guard || protection.modifiers() != 0 {
                     return Err(Error::InvalidAddress("AWE windows take no modifiers"));
                 }
-                return self.protect_window(&a, start, protection.base);
+                return self.protect_window(a, start, protection.base);
             }
             _ => {}
         }
-        let (s, e) = self.pages_of(&a, start, end);
-        self.sync(&a, s, e);
+        let (s, e) = self.pages_of(a, start, end);
+        self.sync(a, s, e);
         // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
         // are ignored, the allocation's stay.
         let plan = a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
@@ -54,10 +67,10 @@ impl<O: Os> Space<O> {
             if !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
-            self.make_fault_driven(&a);
+            self.make_fault_driven(a);
         }
         let old = plan.old_first | a.modifiers;
-        self.apply_protect_plan(&a, plan)?;
+        self.apply_protect_plan(a, plan)?;
         Ok(old)
     }
 

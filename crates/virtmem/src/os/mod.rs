@@ -230,15 +230,20 @@ pub unsafe trait Os: Send + Sync + 'static {
     fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError>;
 
     /// Replaces `[addr, addr+len)`, memory the caller owns, with fresh `PROT_NONE` memory:
-    /// contents are discarded, the commit charge and any lock are dropped. On failure the
-    /// caller checks [`Os::is_mapped`] and repairs holes with [`Os::fill_holes`].
+    /// contents are discarded, the commit charge and any lock are dropped. On failure either
+    /// nothing changed (the range is still fully mapped), or — older kernels' `MAP_FIXED`
+    /// unmaps the whole range before mapping — the whole range was unmapped: nothing of the
+    /// caller's is left in it, and anything mapped there afterwards is someone else's. The
+    /// caller checks [`Os::is_mapped`] and then only fills the holes with
+    /// [`Os::fill_holes`], never replacing or re-protecting what is mapped there.
     fn replace_with_reserved(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
     /// Whether every page of `[addr, addr+len)` is mapped.
     fn is_mapped(&self, addr: usize, len: usize) -> bool;
 
     /// Maps fresh `PROT_NONE` memory into every unmapped page of `[addr, addr+len)`, never
-    /// replacing anything. Used only to repair a failed replacement.
+    /// replacing anything (a page mapped meanwhile by someone else is left as it is). Used
+    /// only to repair a failed replacement.
     fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
     /// Marks `[addr, addr+len)` as "contents no longer needed" (`MADV_FREE`, or

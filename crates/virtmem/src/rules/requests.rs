@@ -113,6 +113,27 @@ pub enum ExtendedParameter {
     Other(i32),
 }
 
+/// The `Type` field of a MEM_EXTENDED_PARAMETER header: its low 8 bits (`Type : 8`).
+pub const EXTENDED_PARAMETER_TYPE_MASK: u64 = 0xFF;
+
+/// Decodes the 64-bit header of a MEM_EXTENDED_PARAMETER (`Type : 8`, `Reserved : 56`,
+/// `windows-sys-api.md`) into its type. The Reserved bits must be zero (the documentation
+/// calls them Reserved; a set bit is a different, unknown header, never read as the type in
+/// the low byte): any set → 87. Type 0 (MemExtendedParameterInvalidType) or
+/// MemExtendedParameterMax and above → 87 (case 127). RELIABILITY O4.
+pub fn extended_parameter_type(header: u64) -> Result<i32> {
+    if header & !EXTENDED_PARAMETER_TYPE_MASK != 0 {
+        return Err(Error::InvalidParameter(
+            "extended parameter: Reserved bits of the header are set",
+        ));
+    }
+    let ty = (header & EXTENDED_PARAMETER_TYPE_MASK) as i32;
+    if ty <= MemExtendedParameterInvalidType || ty >= MemExtendedParameterMax {
+        return Err(Error::InvalidParameter("invalid extended parameter type"));
+    }
+    Ok(ty)
+}
+
 /// Validates VirtualAlloc2 / VirtualAlloc2FromApp (`windows-cases.md` §L–M): the placeholder
 /// flags and extended parameters, then everything VirtualAlloc checks.
 pub fn validate_alloc2(
@@ -738,6 +759,27 @@ mod tests {
                 protection: Protection::parse(rw, false).unwrap()
             }
         );
+    }
+
+    #[test]
+    fn extended_parameter_header() {
+        assert_eq!(extended_parameter_type(1), Ok(1));
+        assert_eq!(extended_parameter_type(2), Ok(2));
+        for bad in [
+            0,
+            MemExtendedParameterMax as u64,
+            0xFF,
+            0x101,
+            0x102,
+            1 << 63 | 1,
+            0x100,
+        ] {
+            assert_eq!(
+                extended_parameter_type(bad).map_err(|e| e.win32_code()),
+                Err(87),
+                "{bad:#x}"
+            );
+        }
     }
 
     #[test]

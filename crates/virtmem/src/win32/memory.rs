@@ -6,7 +6,7 @@ use super::last_error::win32_call;
 use super::types::*;
 use crate::engine::{MemoryInfo, Space};
 use crate::error::{Error, Result};
-use crate::rules::requests::AllocFlavor;
+use crate::rules::requests::{extended_parameter_type, AllocFlavor};
 use crate::rules::ExtendedParameter;
 use core::ffi::c_void;
 use std::ptr::null_mut;
@@ -120,10 +120,7 @@ unsafe fn alloc2(
         for i in 0..parametercount as usize {
             // SAFETY: the caller passes `parametercount` readable parameters.
             let p = unsafe { extendedparameters.add(i).read_unaligned() };
-            let ty = (p.Anonymous1._bitfield & 0xFF) as i32;
-            if ty <= MemExtendedParameterInvalidType || ty >= MemExtendedParameterMax {
-                return Err(Error::InvalidParameter("invalid extended parameter type"));
-            }
+            let ty = extended_parameter_type(p.Anonymous1._bitfield)?;
             if seen & (1 << ty) != 0 {
                 return Err(Error::InvalidParameter(
                     "extended parameter type given twice",

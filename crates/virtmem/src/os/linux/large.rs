@@ -66,42 +66,49 @@ pub(crate) fn map_large(
     match placement {
         Placement::Fixed(addr) => hugetlb(addr, len, prot, true).map_err(classify),
         Placement::Anywhere {
+            align,
             lowest,
             highest_end,
-            ..
         } => {
+            // The kernel aligns a hugetlb mapping to the huge-page size only: a larger
+            // alignment (MEM_ADDRESS_REQUIREMENTS.Alignment above 2 MiB) is searched for.
             let p = hugetlb(0, len, prot, false).map_err(classify)?;
-            if p >= lowest && p + len <= highest_end && p % page == 0 {
+            if p >= lowest && p + len <= highest_end && p % align.max(page) == 0 {
                 return Ok(p);
             }
             os.munmap(p, len);
-            Err(err(
-                Syscall::MapLarge,
-                Errno::NOMEM,
-                OsErrorKind::OutOfAddressSpace,
-            ))
+            top_down(len, prot, align.max(page), lowest, highest_end)
         }
         Placement::TopDown {
             align,
             lowest,
             highest_end,
-        } => {
-            for _ in 0..16 {
-                let Some(base) =
-                    procmaps::highest_free_range(len, align.max(page), lowest, highest_end)
-                else {
-                    break;
-                };
-                match hugetlb(base, len, prot, true) {
-                    Err(Errno::EXIST) => continue,
-                    r => return r.map_err(classify),
-                }
-            }
-            Err(err(
-                Syscall::MapLarge,
-                Errno::NOMEM,
-                OsErrorKind::OutOfAddressSpace,
-            ))
-        }
+        } => top_down(len, prot, align.max(page), lowest, highest_end),
     }
+}
+
+/// The highest free `align`-aligned range inside `[lowest, highest_end)`, in huge pages.
+/// Another thread may map the range between the search and the mmap: search again
+/// (bounded, `crate::retry`; then out of address space, 8).
+fn top_down(
+    len: usize,
+    prot: HostProt,
+    align: usize,
+    lowest: usize,
+    highest_end: usize,
+) -> Result<usize, OsError> {
+    let none = err(
+        Syscall::MapLarge,
+        Errno::NOMEM,
+        OsErrorKind::OutOfAddressSpace,
+    );
+    crate::retry::bounded(none, || {
+        let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
+            return Some(Err(none));
+        };
+        match hugetlb(base, len, prot, true) {
+            Err(Errno::EXIST) => None,
+            r => Some(r.map_err(classify)),
+        }
+    })
 }

@@ -6,8 +6,9 @@
 //! its own allocation path; if virtmem then called `malloc` it would re-enter the allocator
 //! mid-operation. So the engine allocates only through [`Meta`], an
 //! [`allocator_api2::alloc::Allocator`]: small blocks come from size classes carved out of
-//! 64 KiB chunks (never returned: metadata is bounded by its peak), large blocks are mapped
-//! and unmapped one by one. Chunks are cut from *arenas*: 1 GiB reservations (`PROT_NONE`,
+//! 64 KiB chunks (never returned: metadata is bounded by its peak), large blocks are powers
+//! of two whose memory goes back to the kernel (`MADV_DONTNEED`) when freed while their
+//! address range is kept for the next block of that size. Both are cut from *arenas*: 1 GiB reservations (`PROT_NONE`,
 //! which costs nothing) whose pieces are made read-write as needed, so the metadata never
 //! lands in address ranges the program's allocations just released. Each class's free list is a spin lock around a
 //! pointer pop or push — no system call is made under it, nothing here calls `malloc`, and no
@@ -27,6 +28,9 @@ const CHUNK: usize = 64 * 1024;
 const SMALL_ALIGN: usize = 16;
 /// Number of size classes (see [`class_of`]).
 const CLASSES: usize = 8 + 4 * 7;
+/// Large blocks: powers of two from 2^15 to 2^(15 + LARGE_CLASSES - 1) bytes.
+const LARGE_CLASSES: usize = 24;
+const LARGE_MIN_SHIFT: usize = 15;
 
 /// The allocator of virtmem's metadata (a zero-sized handle to one process-wide heap).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +52,8 @@ const EMPTY: Class = Class {
     head: AtomicPtr::new(std::ptr::null_mut()),
 };
 static CLASS: [Class; CLASSES] = [EMPTY; CLASSES];
+/// Freed large blocks of each power-of-two size (memory already returned to the kernel).
+static LARGE: [Class; LARGE_CLASSES] = [EMPTY; LARGE_CLASSES];
 /// Bytes of chunks and large blocks currently mapped (for tests and diagnostics).
 static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
@@ -169,23 +175,6 @@ fn chunk(len: usize) -> Option<NonNull<u8>> {
     }
 }
 
-/// Maps `len` bytes of zero-filled read-write memory (a large block).
-fn map(len: usize) -> Option<NonNull<u8>> {
-    // SAFETY: a fresh anonymous private mapping at an address of the kernel's choosing: it
-    // replaces nothing.
-    let p = unsafe {
-        rustix::mm::mmap_anonymous(
-            std::ptr::null_mut(),
-            len,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::PRIVATE,
-        )
-    }
-    .ok()?;
-    MAPPED.fetch_add(len, Ordering::Relaxed);
-    NonNull::new(p.cast())
-}
-
 /// Refills class `i` (blocks of `size`) with one chunk; returns one block of it.
 fn refill(i: usize, size: usize) -> Option<NonNull<u8>> {
     let len = CHUNK.max(size * 8);
@@ -206,9 +195,12 @@ fn refill(i: usize, size: usize) -> Option<NonNull<u8>> {
     NonNull::new(base)
 }
 
-fn large_len(layout: Layout) -> usize {
-    let page = super::sysfacts::page_size();
-    layout.size().max(1).div_ceil(page) * page
+/// The large class of a request above [`SMALL_MAX`]: its index and block size.
+fn large_class(layout: Layout) -> Option<(usize, usize)> {
+    let size = layout.size().max(layout.align()).next_power_of_two();
+    let shift = size.trailing_zeros() as usize;
+    let i = shift.saturating_sub(LARGE_MIN_SHIFT);
+    (i < LARGE_CLASSES).then(|| (i, 1usize << (i + LARGE_MIN_SHIFT)))
 }
 
 fn is_small(layout: Layout) -> bool {
@@ -229,8 +221,8 @@ unsafe impl Allocator for Meta {
         if layout.align() > super::sysfacts::page_size() {
             return Err(AllocError);
         }
-        let len = large_len(layout);
-        let p = map(len).ok_or(AllocError)?;
+        let (i, len) = large_class(layout).ok_or(AllocError)?;
+        let p = LARGE[i].pop().or_else(|| chunk(len)).ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(p, len))
     }
 
@@ -239,11 +231,16 @@ unsafe impl Allocator for Meta {
             let (i, _) = class_of(layout.size());
             let f = ptr.as_ptr().cast::<Free>();
             CLASS[i].push_list(f, f);
-        } else {
-            let len = large_len(layout);
-            // SAFETY: a mapping of exactly `len` bytes made by `allocate` for this layout.
-            let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
-            MAPPED.fetch_sub(len, Ordering::Relaxed);
+        } else if let Some((i, len)) = large_class(layout) {
+            // The memory goes back to the kernel (the range reads as zeros when reused); the
+            // first page is touched again at once by the free list's link.
+            // SAFETY: a block of `len` bytes of our arena that `allocate` handed out for this
+            // layout and the caller no longer uses.
+            let _ = unsafe {
+                rustix::mm::madvise(ptr.as_ptr().cast(), len, rustix::mm::Advice::LinuxDontNeed)
+            };
+            let f = ptr.as_ptr().cast::<Free>();
+            LARGE[i].push_list(f, f);
         }
     }
 }
@@ -257,14 +254,14 @@ pub(crate) fn mapped_bytes() -> usize {
 /// Takes every class lock (before `fork`: the child must not inherit a held one).
 pub(crate) fn lock_all() {
     GROW.lock();
-    for c in &CLASS {
+    for c in CLASS.iter().chain(&LARGE) {
         c.lock();
     }
 }
 
 /// Releases what [`lock_all`] took (in the parent and in the child after `fork`).
 pub(crate) fn unlock_all() {
-    for c in CLASS.iter().rev() {
+    for c in CLASS.iter().chain(&LARGE).rev() {
         c.unlock();
     }
     GROW.unlock();
@@ -397,14 +394,20 @@ mod tests {
     }
 
     #[test]
-    fn large_blocks_are_mapped_and_unmapped() {
+    fn large_blocks_are_reused_zeroed() {
         let l = Layout::from_size_align(100_000, 8).unwrap();
         let p = Meta.allocate(l).unwrap();
-        assert!(p.len() >= 100_000);
+        assert_eq!(p.len(), 131_072);
         // SAFETY: writable memory of at least 100,000 bytes.
         unsafe { p.cast::<u8>().as_ptr().add(99_999).write(1) };
         // SAFETY: allocated above with `l`.
         unsafe { Meta.deallocate(p.cast(), l) };
+        let q = Meta.allocate(l).unwrap();
+        assert_eq!(q.cast::<u8>(), p.cast::<u8>(), "the freed block is reused");
+        // SAFETY: the reused block, whose memory was returned to the kernel.
+        assert_eq!(unsafe { q.cast::<u8>().as_ptr().add(99_999).read() }, 0);
+        // SAFETY: allocated above with `l`.
+        unsafe { Meta.deallocate(q.cast(), l) };
     }
 
     #[test]

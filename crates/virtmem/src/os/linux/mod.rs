@@ -200,26 +200,19 @@ impl LinuxOs {
         lowest: usize,
         highest_end: usize,
     ) -> Result<usize, OsError> {
-        // Another thread may take the range between the search and the mmap: search again.
-        for _ in 0..16 {
+        // Another thread may take the range between the search and the mmap: search again
+        // (bounded, `crate::retry`; then out of address space, 8).
+        let none = err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace);
+        crate::retry::bounded(none, || {
             let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
-                return Err(err(
-                    Syscall::Map,
-                    Errno::NOMEM,
-                    OsErrorKind::OutOfAddressSpace,
-                ));
+                return Some(Err(none));
             };
             match self.mmap(base, len, prot, true) {
-                Ok(p) => return Ok(p),
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(self.map_error(e, len, prot)),
+                Ok(p) => Some(Ok(p)),
+                Err(Errno::EXIST) => None,
+                Err(e) => Some(Err(self.map_error(e, len, prot))),
             }
-        }
-        Err(err(
-            Syscall::Map,
-            Errno::NOMEM,
-            OsErrorKind::OutOfAddressSpace,
-        ))
+        })
     }
 
     /// Calls `f` with chunks of at most 64 Ki pages of `[addr, addr+len)` and a residency
@@ -326,22 +319,35 @@ unsafe impl Os for LinuxOs {
     }
 
     fn fill_holes(&self, addr: usize, len: usize) -> Result<(), OsError> {
-        let maps =
-            procmaps::mappings().map_err(|_| err(Syscall::Map, Errno::IO, OsErrorKind::Other))?;
         let end = addr + len;
-        let mut at = addr;
-        for m in maps.iter().filter(|m| m.end > addr && m.start < end) {
-            if m.start > at {
-                self.mmap(at, m.start - at, HostProt::NONE, true)
-                    .map_err(|e| self.map_error(e, m.start - at, HostProt::NONE))?;
+        // A gap taken by another thread between reading the maps and MAP_FIXED_NOREPLACE
+        // (EEXIST) is left to it: read the maps again and fill what is still free (bounded).
+        let exhausted = err(Syscall::Map, Errno::EXIST, OsErrorKind::AddressInUse);
+        crate::retry::bounded(exhausted, || {
+            let maps = match procmaps::mappings() {
+                Ok(m) => m,
+                Err(_) => return Some(Err(err(Syscall::Map, Errno::IO, OsErrorKind::Other))),
+            };
+            let mut gaps = Vec::new();
+            let mut at = addr;
+            for m in maps.iter().filter(|m| m.end > addr && m.start < end) {
+                if m.start > at {
+                    gaps.push((at, m.start));
+                }
+                at = at.max(m.end);
             }
-            at = at.max(m.end);
-        }
-        if at < end {
-            self.mmap(at, end - at, HostProt::NONE, true)
-                .map_err(|e| self.map_error(e, end - at, HostProt::NONE))?;
-        }
-        Ok(())
+            if at < end {
+                gaps.push((at, end));
+            }
+            for (s, e) in gaps {
+                match self.mmap(s, e - s, HostProt::NONE, true) {
+                    Ok(_) => {}
+                    Err(Errno::EXIST) => return None,
+                    Err(x) => return Some(Err(self.map_error(x, e - s, HostProt::NONE))),
+                }
+            }
+            Some(Ok(()))
+        })
     }
 
     fn lazy_free(&self, addr: usize, len: usize) -> Result<(), OsError> {
