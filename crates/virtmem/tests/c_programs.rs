@@ -143,3 +143,26 @@ fn programs_link_against_the_shared_library() {
         "conformance does not reference libvirtmem.so"
     );
 }
+
+/// Issue 12, item 7: a `malloc` replacement for the whole process built on VirtualAlloc /
+/// VirtualFree (glibc's and the Rust runtime's own allocations included), which aborts if
+/// virtmem calls back into it; four threads allocate, free and reallocate.
+#[test]
+fn a_malloc_built_on_virtmem_serves_the_whole_process() {
+    let Some(cc) = c_compiler_or_skip("malloc_on_virtmem") else {
+        return;
+    };
+    let dir = scratch("malloc_on_virtmem");
+    let exe = dir.join("malloc_on_virtmem");
+    let mut flags = FLAGS.to_vec();
+    flags.push("-pthread");
+    compile_static(&cc, &flags, &[example("malloc_on_virtmem.c")], &exe);
+    let (out, stdout) = run(&exe);
+    assert!(
+        out.status.success(),
+        "exit status {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&stdout), (1, 0), "{stdout}");
+}
