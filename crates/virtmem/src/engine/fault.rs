@@ -18,11 +18,12 @@
 //! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
 //! `gettid`, `abort`.
 
+use crate::engine::fault_table::FaultTable;
+use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
 use crate::os::HostProt;
 use crate::rules::plan::kernel_prot;
 use crate::rules::runs::PageState;
-use crate::engine::snapshot::SnapshotCell;
 use crate::vocab::consts::PAGE_GUARD;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
@@ -90,8 +91,9 @@ pub fn set_guard_page_handler(handler: Option<Box<GuardHandler>>) {
     GUARD_HANDLER.store(p, Ordering::SeqCst);
 }
 
-/// The allocations faults can change, ascending by base.
-type Table = Vec<Arc<Allocation>>;
+/// The allocations faults can change, by base: a persistent tree, so a change is O(log n)
+/// and the handler's lookup lock- and allocation-free (`engine::fault_table`).
+type Table = FaultTable<Arc<Allocation>>;
 
 static TABLE: OnceLock<SnapshotCell<Table>> = OnceLock::new();
 static TABLE_WRITE: Mutex<()> = Mutex::new(());
@@ -110,7 +112,7 @@ static OLD: OldActions = OldActions(UnsafeCell::new([
 ]));
 
 fn table() -> &'static SnapshotCell<Table> {
-    TABLE.get_or_init(|| SnapshotCell::new(Vec::new()))
+    TABLE.get_or_init(|| SnapshotCell::new(FaultTable::new()))
 }
 
 /// Lists `a` for the handler (idempotent) and installs the handler on first use.
@@ -118,22 +120,20 @@ pub(crate) fn add(a: &Arc<Allocation>) {
     install();
     let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
     let t = table();
-    let mut v = t.read(|v| v.clone());
-    match v.binary_search_by_key(&a.base, |x| x.base) {
-        Ok(i) if Arc::ptr_eq(&v[i], a) => return,
-        Ok(i) => v[i] = a.clone(),
-        Err(i) => v.insert(i, a.clone()),
+    // O(1): the current version shares its nodes (we are the only writer).
+    let v = t.read(|v| v.clone());
+    if v.get(a.base).is_some_and(|x| Arc::ptr_eq(x, a)) {
+        return;
     }
-    t.publish(v);
+    t.publish(v.insert(a.base, a.clone()));
 }
 
 /// Unlists the allocation based at `base` (before it is unmapped).
 pub(crate) fn remove(base: usize) {
     let Some(t) = TABLE.get() else { return };
     let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut v = t.read(|v| v.clone());
-    if let Ok(i) = v.binary_search_by_key(&base, |x| x.base) {
-        v.remove(i);
+    let v = t.read(|v| v.clone());
+    if let Some((v, _)) = v.remove(base) {
         t.publish(v);
     }
 }
@@ -333,12 +333,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
     if sig == libc::SIGSEGV && code == SEGV_ACCERR {
         let outcome = TABLE.get().map_or(Outcome::NotOurs, |t| {
-            t.read(|v| {
-                let i = v.partition_point(|a| a.base <= addr);
-                match i.checked_sub(1).map(|i| &v[i]) {
-                    Some(a) if addr < a.end() => decide(a, addr, access_kind(ctx)),
-                    _ => Outcome::NotOurs,
-                }
+            t.read(|v| match v.floor(addr) {
+                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx)),
+                _ => Outcome::NotOurs,
             })
         });
         match outcome {
