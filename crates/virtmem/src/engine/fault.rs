@@ -18,6 +18,7 @@
 //! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
 //! `gettid`, `abort`.
 
+use crate::engine::fault_state::effective_state;
 use crate::engine::fault_table::FaultTable;
 use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
@@ -244,8 +245,8 @@ fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
         if permits(now) {
             // Another thread consumed it between our fault and now.
             Outcome::Retry
-        } else if !now.any() {
-            // An armed guard page: one shot. Give it its protection without the guard.
+        } else if effective_state(st, a.armed(), now).protect & PAGE_GUARD != 0 {
+            // An armed guard page (the kernel keeps it PROT_NONE): one shot. Give it its protection without the guard.
             let real = kernel_prot(
                 PageState {
                     protect: st.protect & !PAGE_GUARD,

@@ -12,6 +12,7 @@
 
 mod alloc;
 pub mod fault;
+mod fault_state;
 mod fault_table;
 pub mod snapshot;
 mod allocation;
