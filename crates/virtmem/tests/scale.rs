@@ -26,6 +26,7 @@ const WANTED: usize = 100_000;
 const MARGIN: usize = 4096;
 /// Every `TOUCH`-th allocation has its page touched.
 const TOUCH: usize = 97;
+const _: () = assert!(TOUCH % 2 == 1);
 
 static HITS: AtomicUsize = AtomicUsize::new(0);
 
@@ -117,19 +118,83 @@ fn mbi(a: usize) -> MEMORY_BASIC_INFORMATION {
     m
 }
 
-/// Guarded allocations: made, some guard pages touched (the handler continues), queried,
-/// freed.
+/// Makes `n` allocations with `make(i) -> base`; touches every `TOUCH`-th with
+/// `touch(i, base)` and checks others with `untouched(i, base)`; frees every other one; does
+/// the same on the survivors (the handler's table has lost half its entries); frees the rest.
+fn scenario(
+    n: usize,
+    what: &str,
+    make: impl Fn(usize) -> usize,
+    touch: impl Fn(usize, usize),
+    untouched: impl Fn(usize, usize),
+) {
+    let before = Space::native().allocations().len();
+    let t0 = Instant::now();
+    let bases: Vec<usize> = (0..n).map(&make).collect();
+    let made = t0.elapsed();
+    assert_eq!(Space::native().allocations().len(), before + n);
+    let free = |keep_odd: bool| {
+        for (_, &b) in bases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i % 2 == 1) == keep_odd)
+        {
+            // SAFETY: our own allocation, released once.
+            assert_ne!(unsafe { VirtualFree(b as _, 0, MEM_RELEASE) }, 0);
+        }
+    };
+    let mut touched = 0;
+    let t1 = Instant::now();
+    for (i, &b) in bases.iter().enumerate().step_by(TOUCH) {
+        touch(i, b);
+        touched += 1;
+    }
+    for (i, &b) in bases.iter().enumerate().skip(TOUCH / 2).step_by(TOUCH) {
+        untouched(i, b);
+    }
+    let mut used = t1.elapsed();
+    let t2 = Instant::now();
+    free(false);
+    let mut freed = t2.elapsed();
+    assert_eq!(Space::native().allocations().len(), before + n / 2);
+    // Odd indices only (odd starts, an even step; TOUCH is odd), not touched before.
+    let t3 = Instant::now();
+    for (i, &b) in bases.iter().enumerate().skip(1).step_by(2 * TOUCH) {
+        touch(i, b);
+        touched += 1;
+    }
+    for (i, &b) in bases
+        .iter()
+        .enumerate()
+        .skip(TOUCH / 2 + TOUCH)
+        .step_by(2 * TOUCH)
+    {
+        untouched(i, b);
+    }
+    used += t3.elapsed();
+    let t4 = Instant::now();
+    free(true);
+    freed += t4.elapsed();
+    assert_eq!(Space::native().allocations().len(), before);
+    eprintln!(
+        "scale: {n} {what} allocations: made in {:.3} s, {touched} touched in {:.3} s, freed \
+         in {:.3} s",
+        made.as_secs_f64(),
+        used.as_secs_f64(),
+        freed.as_secs_f64()
+    );
+}
+
+/// Guarded allocations: the first touch of a page raises the violation (the handler
+/// continues) and consumes the guard; VirtualQuery tells touched from untouched pages.
 fn guarded(n: usize) {
     virtmem::set_guard_page_handler(Some(Box::new(|_| {
         HITS.fetch_add(1, Ordering::SeqCst);
         true
     })));
-    let before = Space::native().allocations().len();
-    let t0 = Instant::now();
-    let mut bases = Vec::with_capacity(n);
-    // SAFETY: our own allocations, touched only while they are committed.
-    unsafe {
-        for i in 0..n {
+    let make = |i: usize| {
+        // SAFETY: plain allocation and protection calls; `old` is a valid out-pointer.
+        unsafe {
             let p = VirtualAlloc(null(), P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) as usize;
             assert_ne!(p, 0, "guarded allocation {i}: {}", GetLastError());
             let mut old = 0;
@@ -139,55 +204,38 @@ fn guarded(n: usize) {
                 "guarding allocation {i}: {}",
                 GetLastError()
             );
-            bases.push(p);
+            p
         }
-        let made = t0.elapsed();
-        assert_eq!(Space::native().allocations().len(), before + n);
-        let t1 = Instant::now();
+    };
+    let touch = |i: usize, b: usize| {
         let hits = HITS.load(Ordering::SeqCst);
-        let mut touched = 0;
-        for (i, &b) in bases.iter().enumerate().step_by(TOUCH) {
-            // The first touch raises the violation and consumes the guard; the second does not.
+        // SAFETY: a committed read-write page of ours (guarded: the handler continues).
+        unsafe {
             assert_eq!(std::ptr::read_volatile((b + 8) as *const u64), 0, "{i}");
+            // The guard is gone: no second violation.
             std::ptr::write_volatile((b + 16) as *mut u64, i as u64);
-            touched += 1;
-            let m = mbi(b);
-            assert_eq!(m.Protect, PAGE_READWRITE, "allocation {i} after its touch");
         }
-        assert_eq!(HITS.load(Ordering::SeqCst) - hits, touched);
-        for (i, &b) in bases.iter().enumerate().skip(TOUCH / 2).step_by(TOUCH) {
-            let m = mbi(b);
-            assert_eq!(m.State, MEM_COMMIT);
-            assert_eq!(
-                m.Protect,
-                PAGE_READWRITE | PAGE_GUARD,
-                "untouched allocation {i}"
-            );
-        }
-        let used = t1.elapsed();
-        let t2 = Instant::now();
-        for &b in &bases {
-            assert_ne!(VirtualFree(b as _, 0, MEM_RELEASE), 0);
-        }
-        eprintln!(
-            "scale: {n} guarded allocations: made and guarded in {:.3} s, {touched} touched \
-             in {:.3} s, freed in {:.3} s",
-            made.as_secs_f64(),
-            used.as_secs_f64(),
-            t2.elapsed().as_secs_f64()
+        assert_eq!(HITS.load(Ordering::SeqCst), hits + 1, "allocation {i}");
+        assert_eq!(
+            mbi(b).Protect,
+            PAGE_READWRITE,
+            "allocation {i} after its touch"
         );
-    }
-    assert_eq!(Space::native().allocations().len(), before);
+    };
+    let untouched = |i: usize, b: usize| {
+        let m = mbi(b);
+        assert_eq!(m.State, MEM_COMMIT);
+        let want = PAGE_READWRITE | PAGE_GUARD;
+        assert_eq!(m.Protect, want, "untouched allocation {i}");
+    };
+    scenario(n, "guarded", make, touch, untouched);
 }
 
-/// Signal-watched allocations: made, some pages written (the handler records the write),
-/// GetWriteWatch asked, freed.
+/// Signal-watched allocations: the first write to a page is recorded by the handler;
+/// GetWriteWatch tells written from unwritten pages.
 fn signal_watched(n: usize) {
     Space::native().set_write_watch_mode(WatchKind::Signal);
     assert_eq!(Space::native().write_watch_mode(), WatchKind::Signal);
-    let before = Space::native().allocations().len();
-    let t0 = Instant::now();
-    let mut bases = Vec::with_capacity(n);
     let written = |b: usize| -> usize {
         let mut out = [std::ptr::null_mut(); 2];
         let mut count = out.len();
@@ -197,48 +245,24 @@ fn signal_watched(n: usize) {
         assert_eq!(r, 0, "GetWriteWatch: {}", GetLastError());
         count
     };
-    // SAFETY: our own allocations, written only while they are committed.
-    unsafe {
-        for i in 0..n {
-            let p = VirtualAlloc(
-                null(),
-                P,
-                MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH,
-                PAGE_READWRITE,
-            ) as usize;
-            assert_ne!(p, 0, "watched allocation {i}: {}", GetLastError());
-            bases.push(p);
-        }
-        let made = t0.elapsed();
-        assert_eq!(Space::native().allocations().len(), before + n);
-        let t1 = Instant::now();
-        let mut touched = 0;
-        for (i, &b) in bases.iter().enumerate().step_by(TOUCH) {
+    let make = |i: usize| {
+        let t = MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH;
+        // SAFETY: a plain allocation call.
+        let p = unsafe { VirtualAlloc(null(), P, t, PAGE_READWRITE) } as usize;
+        assert_ne!(p, 0, "watched allocation {i}: {}", GetLastError());
+        p
+    };
+    let touch = |i: usize, b: usize| {
+        // SAFETY: a committed read-write page of ours.
+        unsafe {
             std::ptr::write_volatile((b + 24) as *mut u64, i as u64 + 1);
-            touched += 1;
             assert_eq!(written(b), 1, "allocation {i} after its write");
-            assert_eq!(
-                std::ptr::read_volatile((b + 24) as *const u64),
-                i as u64 + 1
-            );
+            let v = std::ptr::read_volatile((b + 24) as *const u64);
+            assert_eq!(v, i as u64 + 1);
         }
-        for (i, &b) in bases.iter().enumerate().skip(TOUCH / 2).step_by(TOUCH) {
-            assert_eq!(written(b), 0, "unwritten allocation {i}");
-        }
-        let used = t1.elapsed();
-        let t2 = Instant::now();
-        for &b in &bases {
-            assert_ne!(VirtualFree(b as _, 0, MEM_RELEASE), 0);
-        }
-        eprintln!(
-            "scale: {n} signal-watched allocations: made in {:.3} s, {touched} written in \
-             {:.3} s, freed in {:.3} s",
-            made.as_secs_f64(),
-            used.as_secs_f64(),
-            t2.elapsed().as_secs_f64()
-        );
-    }
-    assert_eq!(Space::native().allocations().len(), before);
+    };
+    let untouched = |i: usize, b: usize| assert_eq!(written(b), 0, "unwritten allocation {i}");
+    scenario(n, "signal-watched", make, touch, untouched);
 }
 
 /// One test: the host-wide limit is raised (if at all) once, and the watch mode and guard
