@@ -246,7 +246,8 @@ fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
             // Another thread consumed it between our fault and now.
             Outcome::Retry
         } else if effective_state(st, a.armed(), now).protect & PAGE_GUARD != 0 {
-            // An armed guard page (the kernel keeps it PROT_NONE): one shot. Give it its protection without the guard.
+            // An armed guard page (the kernel keeps it PROT_NONE): one shot. Give it its
+            // protection without the guard.
             let real = kernel_prot(
                 PageState {
                     protect: st.protect & !PAGE_GUARD,
