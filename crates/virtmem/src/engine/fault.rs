@@ -18,6 +18,8 @@
 //! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
 //! `gettid`, `abort`.
 
+use crate::engine::fault_state::effective_state;
+use crate::engine::fault_table::FaultTable;
 use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
 use crate::os::HostProt;
@@ -101,8 +103,9 @@ pub unsafe fn set_guard_page_handler(handler: Option<Box<GuardHandler>>) {
     GUARD_HANDLER.store(p, Ordering::SeqCst);
 }
 
-/// The allocations faults can change, ascending by base.
-type Table = Vec<Arc<Allocation>>;
+/// The allocations faults can change, by base: a persistent tree, so a change is O(log n)
+/// and the handler's lookup lock- and allocation-free (`engine::fault_table`).
+type Table = FaultTable<Arc<Allocation>>;
 
 static TABLE: OnceLock<SnapshotCell<Table>> = OnceLock::new();
 static TABLE_WRITE: Mutex<()> = Mutex::new(());
@@ -121,7 +124,7 @@ static OLD: OldActions = OldActions(UnsafeCell::new([
 ]));
 
 fn table() -> &'static SnapshotCell<Table> {
-    TABLE.get_or_init(|| SnapshotCell::new(Vec::new()))
+    TABLE.get_or_init(|| SnapshotCell::new(FaultTable::new()))
 }
 
 /// Lists `a` for the handler (idempotent) and installs the handler on first use.
@@ -130,22 +133,20 @@ pub(crate) fn add(a: &Arc<Allocation>) {
     // Under TABLE_WRITE, so that `fork` (which holds it) never finds the installation half done.
     install();
     let t = table();
-    let mut v = t.read(|v| v.clone());
-    match v.binary_search_by_key(&a.base, |x| x.base) {
-        Ok(i) if Arc::ptr_eq(&v[i], a) => return,
-        Ok(i) => v[i] = a.clone(),
-        Err(i) => v.insert(i, a.clone()),
+    // O(1): the current version shares its nodes (we are the only writer).
+    let v = t.read(|v| v.clone());
+    if v.get(a.base).is_some_and(|x| Arc::ptr_eq(x, a)) {
+        return;
     }
-    t.publish(v);
+    t.publish(v.insert(a.base, a.clone()));
 }
 
 /// Unlists the allocation based at `base` (before it is unmapped).
 pub(crate) fn remove(base: usize) {
     let Some(t) = TABLE.get() else { return };
     let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut v = t.read(|v| v.clone());
-    if let Ok(i) = v.binary_search_by_key(&base, |x| x.base) {
-        v.remove(i);
+    let v = t.read(|v| v.clone());
+    if let Some((v, _)) = v.remove(base) {
         t.publish(v);
     }
 }
@@ -256,8 +257,9 @@ fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
         if permits(now) {
             // Another thread consumed it between our fault and now.
             Outcome::Retry
-        } else if !now.any() {
-            // An armed guard page: one shot. Give it its protection without the guard.
+        } else if effective_state(st, a.armed(), now).protect & PAGE_GUARD != 0 {
+            // An armed guard page (the kernel keeps it PROT_NONE): one shot. Give it its
+            // protection without the guard.
             let real = kernel_prot(
                 PageState {
                     protect: st.protect & !PAGE_GUARD,
@@ -345,12 +347,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
     if sig == libc::SIGSEGV && code == SEGV_ACCERR {
         let outcome = TABLE.get().map_or(Outcome::NotOurs, |t| {
-            t.read(|v| {
-                let i = v.partition_point(|a| a.base <= addr);
-                match i.checked_sub(1).map(|i| &v[i]) {
-                    Some(a) if addr < a.end() => decide(a, addr, access_kind(ctx)),
-                    _ => Outcome::NotOurs,
-                }
+            t.read(|v| match v.floor(addr) {
+                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx)),
+                _ => Outcome::NotOurs,
             })
         });
         match outcome {
@@ -410,7 +409,11 @@ pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
 /// The allocations the table lists (for the fork machinery: an allocation being released may
 /// be listed here after it left the index).
 pub(crate) fn listed() -> Vec<Arc<Allocation>> {
-    TABLE.get().map_or_else(Vec::new, |t| t.read(|v| v.clone()))
+    let mut out = Vec::new();
+    if let Some(t) = TABLE.get() {
+        t.read(|v| v.for_each(|a| out.push(a.clone())));
+    }
+    out
 }
 
 /// For `fork`, with the table's write lock (`_w`) and every operation guard held: lists the
@@ -433,10 +436,7 @@ pub(crate) fn fork_complete<'a>(
     let t = table();
     let mut v = t.read(|v| v.clone());
     for a in missing {
-        match v.binary_search_by_key(&a.base, |x| x.base) {
-            Ok(i) => v[i] = a.clone(),
-            Err(i) => v.insert(i, a.clone()),
-        }
+        v = v.insert(a.base, a.clone());
     }
     t.publish(v);
 }

@@ -11,6 +11,8 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+mod fault_state;
+mod fault_table;
 mod index;
 mod owner;
 mod allocation;

@@ -1,5 +1,6 @@
 //! VirtualQuery: what one address looks like, Windows-style.
 
+use super::fault_state::effective_state;
 use super::Space;
 use crate::error::{Error, Result};
 use crate::os::{Backing, KernelRegion, Os};
@@ -118,6 +119,7 @@ impl<O: Os> Space<O> {
                     .collect()
             });
             let check_kernel = a.fault_driven() && self.os.real_memory();
+            let armed = a.armed();
             let mut pieces: Vec<(usize, usize, bool, u32)> = Vec::new();
             for r in &candidates {
                 let st = r.state;
@@ -127,12 +129,7 @@ impl<O: Os> Space<O> {
                         let (e, prot) = match self.os.kernel_region(a.base + at * p) {
                             KernelRegion::Mapped(m) => {
                                 let e = r.end.min((m.end - a.base).div_ceil(p)).max(at + 1);
-                                let prot = if m.prot.any() {
-                                    st.protect & !PAGE_GUARD
-                                } else {
-                                    st.protect
-                                };
-                                (e, prot)
+                                (e, effective_state(st, armed, m.prot).protect)
                             }
                             KernelRegion::Free { .. } => (r.end, st.protect),
                         };

@@ -10,11 +10,12 @@
 //! * a page the runs call guarded whose kernel protection is not `PROT_NONE` was touched:
 //!   its guard is gone;
 //! * a clean page of a signal-watched allocation that the kernel lets be written was written.
+//!
+//! (Both derived by `engine::fault_state`, which the handler and VirtualQuery use too.)
 
+use super::fault_state::{effective_state, fault_changeable};
 use super::{Allocation, Space};
 use crate::os::{KernelRegion, Os};
-use crate::rules::protection::host_prot;
-use crate::vocab::consts::PAGE_GUARD;
 
 impl<O: Os> Space<O> {
     /// Folds the kernel's protections over pages `[s, e)` of `a` into its runs. Call with the
@@ -29,11 +30,10 @@ impl<O: Os> Space<O> {
         // Only runs that faults can change need the kernel's view: one PROCMAP_QUERY per
         // kernel mapping over them, then one pass over the runs.
         let mut segments: Vec<(usize, usize, crate::os::HostProt)> = Vec::new();
-        for r in old.runs_in(s, e).filter(|r| {
-            r.state.committed
-                && (r.state.protect & PAGE_GUARD != 0
-                    || (armed && !r.state.dirty && host_prot(r.state.protect).write()))
-        }) {
+        for r in old
+            .runs_in(s, e)
+            .filter(|r| fault_changeable(r.state, armed))
+        {
             let mut at = a.base + r.start * p;
             let end = a.base + r.end * p;
             while at < end {
@@ -48,16 +48,7 @@ impl<O: Os> Space<O> {
         if segments.is_empty() {
             return;
         }
-        let table = old.with_segments(&segments, |mut st, kp| {
-            if st.protect & PAGE_GUARD != 0 && kp.any() {
-                st.protect &= !PAGE_GUARD;
-            }
-            if armed && st.protect & PAGE_GUARD == 0 && host_prot(st.protect).write() && kp.write()
-            {
-                st.dirty = true;
-            }
-            st
-        });
+        let table = old.with_segments(&segments, |st, kp| effective_state(st, armed, kp));
         if table != old {
             a.publish(table);
         }
