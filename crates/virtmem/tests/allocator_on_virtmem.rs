@@ -173,7 +173,11 @@ fn a_multithreaded_workload_on_an_allocator_built_on_virtmem() {
                         let mut mbi = std::mem::MaybeUninit::<MEMORY_BASIC_INFORMATION>::zeroed();
                         // SAFETY: a query into a local buffer.
                         let n = virtmem(|| unsafe {
-                            VirtualQuery(big.as_ptr().cast(), mbi.as_mut_ptr(), size_of::<MEMORY_BASIC_INFORMATION>())
+                            VirtualQuery(
+                                big.as_ptr().cast(),
+                                mbi.as_mut_ptr(),
+                                size_of::<MEMORY_BASIC_INFORMATION>(),
+                            )
                         });
                         assert_ne!(n, 0);
                     }
@@ -192,7 +196,10 @@ fn a_multithreaded_workload_on_an_allocator_built_on_virtmem() {
     unsafe {
         let p = virtmem(|| VirtualAlloc(null(), 4096, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
         let mut old = 0;
-        assert_ne!(virtmem(|| VirtualProtect(p, 4096, PAGE_READONLY, &mut old)), 0);
+        assert_ne!(
+            virtmem(|| VirtualProtect(p, 4096, PAGE_READONLY, &mut old)),
+            0
+        );
         assert_ne!(virtmem(|| VirtualFree(p, 0, MEM_RELEASE)), 0);
     }
     assert!(CALLS.load(Ordering::Relaxed) > 10);

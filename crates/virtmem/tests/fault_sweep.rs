@@ -439,9 +439,19 @@ fn snapshot(s: &S, ranges: &[(usize, usize)]) -> Snap {
             written.push((b, w));
         }
     }
+    // glibc's non-main arenas grow by `mprotect` inside a 64 MiB-aligned block whose first
+    // page is read-write: their `---p` tail is malloc's own, not a reservation.
+    const HEAP_MAX: usize = 64 << 20;
+    let malloc_heap = |l: &Line| {
+        let block = l.start & !(HEAP_MAX - 1);
+        l.end == block + HEAP_MAX
+            && all
+                .iter()
+                .any(|(m, p)| m.start == block && m.perms == "rw-p" && p.is_empty())
+    };
     let reservations = all
         .iter()
-        .filter(|(l, p)| l.perms == "---p" && p.is_empty())
+        .filter(|(l, p)| l.perms == "---p" && p.is_empty() && !malloc_heap(l))
         .map(|(l, _)| Line {
             locked: false,
             ..l.clone()

@@ -329,7 +329,7 @@ impl<O: Os> Space<O> {
         &self,
         start: usize,
         end: usize,
-        f: impl FnOnce(&std::sync::Arc<Allocation>) -> Result<R>,
+        f: impl FnOnce(&crate::os::linux::metaheap::MetaArc<Allocation>) -> Result<R>,
     ) -> Result<R> {
         self.with_allocation(
             start,
@@ -403,7 +403,7 @@ impl<O: Os> Space<O> {
     }
 
     /// Lists `a` for the fault handler: its page state may now change by faults.
-    pub(crate) fn make_fault_driven(&self, a: &std::sync::Arc<Allocation>) {
+    pub(crate) fn make_fault_driven(&self, a: &crate::os::linux::metaheap::MetaArc<Allocation>) {
         if !a.fault_driven() {
             a.set_fault_driven();
             if self.os.real_memory() {

@@ -19,7 +19,7 @@ use crate::os::{HostProt, Os};
 use crate::rules::runs::PageState;
 use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use crate::os::linux::metaheap::MetaArc as Arc;
 
 /// The process's physical pages and where they are mapped.
 #[derive(Default)]

@@ -30,7 +30,8 @@ use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use crate::os::linux::metaheap::MetaArc as Arc;
+use std::sync::{Mutex, Once, OnceLock};
 
 /// What the faulting access was doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -408,8 +409,8 @@ pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// The allocations the table lists (for the fork machinery: an allocation being released may
 /// be listed here after it left the index).
-pub(crate) fn listed() -> Vec<Arc<Allocation>> {
-    let mut out = Vec::new();
+pub(crate) fn listed() -> crate::os::linux::metaheap::MetaVec<Arc<Allocation>> {
+    let mut out = crate::os::linux::metaheap::MetaVec::new_in(crate::os::linux::metaheap::Meta);
     if let Some(t) = TABLE.get() {
         t.read(|v| v.for_each(|a| out.push(a.clone())));
     }
@@ -423,12 +424,13 @@ pub(crate) fn fork_complete<'a>(
     _w: &std::sync::MutexGuard<'static, ()>,
     index: impl Iterator<Item = &'a Arc<Allocation>>,
 ) {
-    let missing: Vec<&Arc<Allocation>> = {
+    let mut missing = crate::os::linux::metaheap::MetaVec::new_in(crate::os::linux::metaheap::Meta);
+    {
         let listed = listed();
-        index
-            .filter(|a| a.fault_driven() && !listed.iter().any(|l| Arc::ptr_eq(l, a)))
-            .collect()
-    };
+        missing.extend(
+            index.filter(|a| a.fault_driven() && !listed.iter().any(|l| Arc::ptr_eq(l, a))),
+        );
+    }
     if missing.is_empty() {
         return;
     }

@@ -18,7 +18,7 @@
 //! tree's height is at most ~1.44 log2(n + 2) (under 30 for a million entries), which also
 //! bounds the recursion of changes and of drops.
 
-use std::sync::Arc;
+use crate::os::linux::metaheap::MetaArc as Arc;
 
 type Link<V> = Option<Arc<Node<V>>>;
 

@@ -43,7 +43,8 @@ use crate::os::Os;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, MutexGuard, Once, RwLockWriteGuard};
+use crate::os::linux::metaheap::{self, Meta, MetaArc as Arc, MetaVec};
+use std::sync::{MutexGuard, Once, RwLockWriteGuard};
 
 /// One allocation's operation guard, with the allocation kept alive.
 struct HeldOp {
@@ -72,8 +73,20 @@ fn hold(a: Arc<Allocation>, try_only: bool) -> Option<HeldOp> {
     })
 }
 
+/// The metadata heap's class locks, released when dropped.
+struct MetaHeapHeld;
+
+impl Drop for MetaHeapHeld {
+    fn drop(&mut self) {
+        metaheap::unlock_all();
+    }
+}
+
 /// Everything prepare took. Fields drop in declaration order: innermost lock first.
 struct Held {
+    /// The metadata heap's locks (innermost, taken last: once this function's own temporary
+    /// vectors are freed; released first).
+    _meta: Option<MetaHeapHeld>,
     _retired: snapshot::RetireGuard,
     uffd: watch::UffdGuard,
     _table: MutexGuard<'static, ()>,
@@ -81,7 +94,7 @@ struct Held {
     awe: MutexGuard<'static, Awe>,
     _foreign: MutexGuard<'static, RangeSet>,
     index: RwLockWriteGuard<'static, super::index::Index<Arc<Allocation>>>,
-    _ops: Vec<HeldOp>,
+    _ops: MetaVec<HeldOp>,
     /// With AWE pages: the child closes its write end when its store is private; the parent
     /// waits for that (EOF) before it lets anything change.
     pipe: Option<(OwnedFd, OwnedFd)>,
@@ -125,7 +138,9 @@ extern "C" fn prepare() {
     // A lazily computed fact left half-initialized by another thread would block the child
     // forever: settle it now (a one-time probe).
     let _ = space.os.watch_supported();
-    let held = lock_all(space);
+    let mut held = lock_all(space);
+    metaheap::lock_all();
+    held._meta = Some(MetaHeapHeld);
     // SAFETY: we hold every lock (see `Slot`).
     unsafe { *SLOT.0.get() = Some(held) };
     set_errno(e);
@@ -134,17 +149,21 @@ extern "C" fn prepare() {
 /// Takes every lock, in the order of the module documentation.
 fn lock_all(space: &'static Space<LinuxOs>) -> Held {
     loop {
-        let mut listed: Vec<Arc<Allocation>> = space
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .from(0)
-            .map(|(_, a)| a)
-            .cloned()
-            .collect();
+        // Nothing here uses the process heap: a `malloc` built on virtmem may be the one that
+        // forks, or be called by another atfork handler.
+        let mut listed: MetaVec<Arc<Allocation>> = MetaVec::new_in(Meta);
+        listed.extend(
+            space
+                .index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .from(0)
+                .map(|(_, a)| a.clone()),
+        );
         // Allocations the fault table still lists after they left the index are being
         // released: wait for that call too (else its handler lock stays taken in the child).
-        let mut known: Vec<*const Allocation> = listed.iter().map(Arc::as_ptr).collect();
+        let mut known: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
+        known.extend(listed.iter().map(Arc::as_ptr));
         known.sort_unstable();
         for a in fault::listed() {
             if known.binary_search(&Arc::as_ptr(&a)).is_err() {
@@ -153,10 +172,12 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         }
         // Ascending by base: the order multi-allocation calls use.
         listed.sort_by_key(|a| a.base);
-        let mut ops: Vec<HeldOp> = listed.into_iter().filter_map(|a| hold(a, false)).collect();
+        let mut ops: MetaVec<HeldOp> = MetaVec::new_in(Meta);
+        ops.extend(listed.into_iter().filter_map(|a| hold(a, false)));
         let index = space.index.write().unwrap_or_else(|e| e.into_inner());
         // Take the allocations inserted meanwhile.
-        let mut have: Vec<*const Allocation> = ops.iter().map(|h| Arc::as_ptr(&h._alloc)).collect();
+        let mut have: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
+        have.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));
         have.sort_unstable();
         {
             let mut complete = true;
@@ -196,6 +217,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         let uffd = watch::fork_lock();
         let retired = snapshot::fork_lock();
         return Held {
+            _meta: None,
             _retired: retired,
             uffd,
             _table: table,
@@ -233,6 +255,9 @@ extern "C" fn parent() {
 
 extern "C" fn child() {
     let e = errno();
+    // The only thread now: the metadata heap may be used again at once (the rest of the
+    // reset allocates).
+    metaheap::unlock_all();
     allocation::fork_child_reset_tid();
     snapshot::fork_child_reset();
     fault::fork_child_reopen_maps();

@@ -8,7 +8,7 @@ use crate::rules::protection::host_prot;
 use crate::rules::requests::validate_range;
 use crate::rules::runs::PageState;
 use crate::vocab::consts::PAGE_GUARD;
-use std::sync::Arc;
+use crate::os::linux::metaheap::MetaArc as Arc;
 
 /// A piece of a lock/unlock range: inside one of our allocations, or foreign memory.
 enum Segment {

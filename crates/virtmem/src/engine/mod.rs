@@ -43,7 +43,8 @@ use crate::os::Os;
 use crate::vocab::layout::Layout;
 use rangeset::RangeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use crate::os::linux::metaheap::MetaArc as Arc;
+use std::sync::{Mutex, OnceLock, RwLock};
 
 /// An address space governed by the Windows rules.
 ///

@@ -14,7 +14,7 @@ use crate::rules::plan::kernel_prot;
 use crate::rules::runs::PageState;
 use crate::rules::{Placement, Protection};
 use crate::vocab::consts::PAGE_NOACCESS;
-use std::sync::Arc;
+use crate::os::linux::metaheap::MetaArc as Arc;
 
 impl<O: Os> Space<O> {
     /// MEM_RESERVE|MEM_RESERVE_PLACEHOLDER.

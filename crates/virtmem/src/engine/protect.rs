@@ -31,7 +31,7 @@ impl<O: Os> Space<O> {
     /// VirtualProtect of `[start, end)` starting in `a`, whose operation lock is held.
     fn protect_held(
         &self,
-        a: &std::sync::Arc<super::Allocation>,
+        a: &crate::os::linux::metaheap::MetaArc<super::Allocation>,
         start: usize,
         end: usize,
         protection: Protection,

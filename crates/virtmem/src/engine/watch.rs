@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::plan_reprotect;
 use crate::rules::runs::PageState;
-use std::sync::Arc;
+use crate::os::linux::metaheap::MetaArc as Arc;
 
 impl<O: Os> Space<O> {
     /// The write-watched allocation holding all of `[base, base+size)`, locked; else 87.

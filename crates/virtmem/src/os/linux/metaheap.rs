@@ -1,4 +1,3 @@
-#![allow(dead_code)] // wired into the engine in the next change
 //! The metadata heap: where virtmem keeps its own bookkeeping (allocations, page-run tables,
 //! snapshots, index nodes), on memory it maps itself, never on the process heap.
 //!
@@ -246,7 +245,7 @@ unsafe impl Allocator for Meta {
 }
 
 /// Bytes the metadata heap has mapped (chunks and large blocks).
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+#[cfg(test)]
 pub(crate) fn mapped_bytes() -> usize {
     MAPPED.load(Ordering::Relaxed)
 }
@@ -305,6 +304,19 @@ impl<T> MetaArc<T> {
     /// Whether two references point to the same value.
     pub(crate) fn ptr_eq(a: &MetaArc<T>, b: &MetaArc<T>) -> bool {
         a.ptr == b.ptr
+    }
+
+    /// The address of the shared value (stable while any reference lives).
+    pub(crate) fn as_ptr(this: &MetaArc<T>) -> *const T {
+        // SAFETY: `this` keeps the value alive.
+        &raw const unsafe { this.ptr.as_ref() }.value
+    }
+
+    /// How many references there are (for tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn strong_count(this: &MetaArc<T>) -> usize {
+        // SAFETY: `this` keeps the value alive.
+        unsafe { this.ptr.as_ref() }.count.load(Ordering::Acquire)
     }
 }
 
@@ -428,6 +440,18 @@ mod tests {
             .collect();
         for h in hs {
             assert!(h.join().unwrap() > 0);
+        }
+    }
+
+    #[test]
+    fn chunks_come_from_arenas() {
+        let before = mapped_bytes();
+        let l = Layout::from_size_align(12_000, 16).unwrap();
+        let blocks: Vec<_> = (0..64).map(|_| Meta.allocate(l).unwrap()).collect();
+        assert!(mapped_bytes() > before, "new chunks were made read-write");
+        for b in blocks {
+            // SAFETY: allocated above with `l`.
+            unsafe { Meta.deallocate(b.cast(), l) };
         }
     }
 
