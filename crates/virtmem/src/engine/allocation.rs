@@ -1,9 +1,8 @@
 //! One allocation: what a single reserving call created.
 
-use crate::rules::runs::{PageState, RunTable};
 use crate::engine::snapshot::SnapshotCell;
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::rules::runs::{PageState, RunTable};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// How an allocation made with MEM_WRITE_WATCH learns about writes.
@@ -63,23 +62,21 @@ pub(crate) struct Allocation {
     fault_driven: AtomicBool,
     /// The page runs, published as immutable snapshots.
     runs: SnapshotCell<RunTable>,
-    /// False once released.
+    /// False once the allocation no longer owns its pages (released, or swapped out of the
+    /// index by a placeholder split, coalesce, replace or preserve). Changed only while
+    /// holding `busy`, before the kernel range changes hands, so the handler, which reads it
+    /// after taking `busy`, never acts on pages another owner may hold.
     live: AtomicBool,
+    /// Counts the operations begun on this allocation (bumped under `busy`): the handler's
+    /// retry bound tells "nothing changed since the last retry" from "an operation ran".
+    generation: AtomicU64,
 }
 
-thread_local! {
-    static TID: Cell<u32> = const { Cell::new(0) };
-}
-
-/// This thread's kernel thread id, cached in a thread-local (a plain TLS load after the
-/// first call, so the signal handler can use it too: no allocation, no lazy destructor).
+/// This thread's kernel thread id, by a raw system call: no thread-local (a library loaded
+/// with `dlopen` may allocate on a thread's first TLS access, which a signal handler must not
+/// do) and nothing cached that a forked child could inherit from another thread.
 pub(crate) fn my_tid() -> u32 {
-    TID.with(|t| {
-        if t.get() == 0 {
-            t.set(gettid());
-        }
-        t.get()
-    })
+    gettid()
 }
 
 /// The calling thread's id, by a raw system call (async-signal-safe).
@@ -125,10 +122,12 @@ impl Allocation {
             op: Mutex::new(()),
             busy: AtomicU32::new(0),
             fault_driven: AtomicBool::new(
-                watch == Some(WatchKind::Signal) || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
+                watch == Some(WatchKind::Signal)
+                    || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
             ),
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -162,6 +161,7 @@ impl Allocation {
             // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
             std::hint::spin_loop();
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let g = OpGuard {
             _op: op,
             busy: &self.busy,
@@ -170,7 +170,9 @@ impl Allocation {
     }
 
     /// The signal handler's side of the handler lock. Returns false if this thread already
-    /// holds it (a fault inside one of our own operations): the caller must then not release.
+    /// holds it (a fault inside one of our own operations, or a fault nested in the handler):
+    /// the caller must then not release — and never waits for itself. Otherwise it spins
+    /// while an operation on another thread holds it (a few system calls).
     pub(crate) fn handler_lock(&self, tid: u32) -> bool {
         loop {
             match self
@@ -209,8 +211,21 @@ impl Allocation {
         self.runs.publish(table);
     }
 
-    /// Marks the allocation released (or live again after a failed release).
+    /// Marks the allocation as no longer owning its pages (or owning them again after a
+    /// failed release). Call only while holding [`Allocation::begin`]'s guard (the handler
+    /// lock), and before the kernel range changes hands.
     pub(crate) fn set_live(&self, live: bool) {
         self.live.store(live, Ordering::Release);
+    }
+
+    /// Whether the allocation still owns its pages. The signal handler reads it after taking
+    /// the handler lock.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// The number of operations begun on this allocation (read under the handler lock).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 }

@@ -11,10 +11,9 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
-pub mod fault;
-pub mod snapshot;
 mod allocation;
 mod awe;
+pub mod fault;
 mod free;
 mod lock;
 mod placeholder;
@@ -22,19 +21,19 @@ mod protect;
 mod query;
 mod rangeset;
 mod simulate;
+pub mod snapshot;
 mod sync;
 mod watch;
 
-pub(crate) use allocation::my_tid as allocation_tid;
 pub(crate) use allocation::Allocation;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, Regions, State};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
-use crate::vocab::layout::Layout;
 use crate::os::linux::LinuxOs;
 use crate::os::Os;
+use crate::vocab::layout::Layout;
 use rangeset::RangeSet;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};

@@ -11,8 +11,8 @@ use super::{AllocKind, Allocation, Space, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::kernel_prot;
-use crate::rules::{Placement, Protection};
 use crate::rules::runs::PageState;
+use crate::rules::{Placement, Protection};
 use crate::vocab::consts::PAGE_NOACCESS;
 use std::sync::Arc;
 
@@ -86,12 +86,19 @@ impl<O: Os> Space<O> {
             PageState::RESERVED
         };
         let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
+        // The placeholder stops owning its pages before the kernel range changes (under its
+        // handler lock, which `begin` holds): a fault handled meanwhile touches nothing.
+        a.set_live(false);
         if host.any() {
-            self.os.protect(base, size, host).map_err(Error::from_os)?;
+            if let Err(e) = self.os.protect(base, size, host) {
+                a.set_live(true);
+                return Err(Error::from_os(e));
+            }
         }
         if watch == Some(WatchKind::Kernel) {
             if let Err(e) = self.start_kernel_watch(base, size, commit) {
                 let _ = self.os.replace_with_reserved(base, size);
+                a.set_live(true);
                 return Err(e);
             }
         }
@@ -144,12 +151,20 @@ impl<O: Os> Space<O> {
                 Ok(())
             }
             AllocKind::Normal if a.from_placeholder && start == a.base && end == a.end() => {
-                // Fresh memory: the contents go, and with them locks and write tracking.
-                self.os
-                    .replace_with_reserved(a.base, a.size)
-                    .map_err(Error::from_os)?;
-                if a.fault_driven() && self.os.real_memory() {
+                // Fresh memory: the contents go, and with them locks and write tracking. The
+                // allocation stops owning its pages (and leaves the fault table) before the
+                // kernel range is replaced, under its handler lock.
+                let listed = a.fault_driven() && self.os.real_memory();
+                a.set_live(false);
+                if listed {
                     crate::engine::fault::remove(a.base);
+                }
+                if let Err(e) = self.os.replace_with_reserved(a.base, a.size) {
+                    if listed {
+                        crate::engine::fault::add(&a);
+                    }
+                    a.set_live(true);
+                    return Err(Error::from_os(e));
                 }
                 self.swap_in(
                     std::slice::from_ref(&a),
