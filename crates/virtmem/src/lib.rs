@@ -33,9 +33,9 @@ mod safe;
 pub mod vocab;
 pub mod win32;
 
-pub use engine::fault::{set_guard_page_handler, Access, GuardViolation};
 pub use engine::WatchKind;
 pub use engine::{MemoryInfo, RegionType, Space, State};
 pub use error::{Error, Result};
-pub use safe::{query, regions, system_info, PhysicalPages, Protect, Reservation, SystemInfo};
+pub use engine::fault::{set_guard_page_handler, Access, GuardViolation};
 pub use vocab::layout::Layout;
+pub use safe::{query, regions, system_info, PhysicalPages, Protect, Reservation, SystemInfo};

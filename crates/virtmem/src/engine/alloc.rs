@@ -7,9 +7,9 @@ use crate::rules::plan::{
     kernel_prot, plan_commit, prot_spans, reset_candidates, reset_marked, ProtSpan, ProtectPlan,
 };
 use crate::rules::requests::{validate_alloc, validate_alloc2, AllocFlavor};
-use crate::rules::runs::PageState;
 use crate::rules::ExtendedParameter;
 use crate::rules::{AllocRequest, Placement, Protection};
+use crate::rules::runs::PageState;
 use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READWRITE};
 
 impl<O: Os> Space<O> {

@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::os::Os;
 use crate::rules::plan::plan_decommit;
 use crate::rules::requests::validate_free;
-use crate::rules::runs::PageState;
 use crate::rules::FreeRequest;
+use crate::rules::runs::PageState;
 
 impl<O: Os> Space<O> {
     /// VirtualFree with raw Win32 arguments.

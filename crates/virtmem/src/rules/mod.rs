@@ -3,9 +3,9 @@
 //! untagged = observed on Windows, `[doc]`, `[I]`, `[ours]`). Every backend obeys these.
 
 pub mod plan;
+pub mod runs;
 pub mod protection;
 pub mod requests;
-pub mod runs;
 
 pub use protection::Protection;
 pub use requests::{AllocRequest, ExtendedParameter, FreeRequest, Placement};

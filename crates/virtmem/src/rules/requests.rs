@@ -3,8 +3,8 @@
 
 use super::protection::Protection;
 use crate::error::{Error, Result};
-use crate::vocab::consts::*;
 use crate::vocab::layout::Layout;
+use crate::vocab::consts::*;
 
 /// Where a new reservation goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,9 +14,9 @@
 mod large;
 pub(crate) mod pagemap;
 mod physical;
+pub(crate) mod sysfacts;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
-pub(crate) mod sysfacts;
 pub(crate) mod watch;
 
 use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
