@@ -581,9 +581,10 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, code: l
         // as it would have without us (with a core where enabled).
         return;
     }
-    // SAFETY: building a signal set from the previous handler's mask; blocking it during the
-    // call, as the kernel would have, then restoring ours.
+    // SAFETY: an all-zero sigset_t is a valid (empty) set, filled in below.
     let mut prev: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: adding to a copy of the previous handler's mask and blocking it during the call,
+    // as the kernel would have (restored below).
     unsafe {
         let mut mask = old.sa_mask;
         if old.sa_flags & libc::SA_NODEFER == 0 {
