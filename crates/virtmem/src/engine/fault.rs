@@ -15,8 +15,18 @@
 //!   installed before ours (or the default action), so Rust's stack-overflow report and other
 //!   libraries keep working.
 //!
-//! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
-//! `gettid`, `abort`.
+//! Ownership: an operation that gives an allocation's pages away (release, placeholder split,
+//! coalesce, replace, preserve) marks it dead while holding the handler lock and before the
+//! kernel range changes; the handler checks `live` after taking the lock, and for a dead
+//! allocation touches nothing and lets the access retry (it then finds the new owner, or
+//! none). A retry is only returned when the kernel (PROCMAP_QUERY, or the probe) may let the
+//! access through, and consecutive retries of one thread in one state are bounded
+//! (`MAX_RETRIES`), so a disagreement between bookkeeping and kernel never spins.
+//!
+//! The handler saves `errno` on entry and restores it on every way out, touches no Rust
+//! thread-local (a raw `gettid` names the thread), and only uses async-signal-safe
+//! operations: atomics, `mprotect`, `ioctl`, `process_vm_readv`, `write`, `gettid`,
+//! `sigaction`, `pthread_sigmask`, `raise`, `abort`.
 
 use crate::engine::snapshot::SnapshotCell;
 use crate::engine::Allocation;
