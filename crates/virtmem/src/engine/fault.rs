@@ -620,3 +620,103 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, code: l
 pub fn handler_installed() -> bool {
     ACTIVE.load(Ordering::SeqCst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::consts::PAGE_READWRITE;
+
+    const PS: usize = 4096;
+
+    /// An allocation at an address nothing is mapped at: the paths tested here must not
+    /// touch its pages.
+    fn fake(initial: PageState) -> Allocation {
+        Allocation::new(
+            0x7000_0000_0000,
+            4 * PS,
+            PS,
+            PAGE_READWRITE | PAGE_GUARD,
+            0,
+            u64::MAX,
+            None,
+            initial,
+        )
+    }
+
+    #[test]
+    fn a_dead_allocation_is_left_alone() {
+        let a = fake(PageState::committed(PAGE_READWRITE | PAGE_GUARD));
+        let g = a.begin().expect("live");
+        a.set_live(false);
+        drop(g);
+        let tid = crate::engine::allocation::gettid();
+        let out = decide(&a, a.base + PS + 5, Access::Write, tid);
+        assert!(matches!(out, Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn a_fault_inside_our_own_operation_does_not_wait_for_itself() {
+        let a = fake(PageState::RESERVED);
+        let _g = a.begin().expect("live");
+        let tid = crate::engine::allocation::gettid();
+        // The lock is ours: the handler goes on without it (a reserved page is not ours to
+        // handle), and leaves it held.
+        assert!(matches!(
+            decide(&a, a.base, Access::Read, tid),
+            Outcome::NotOurs
+        ));
+        assert!(!a.handler_lock(tid), "still held by this thread");
+    }
+
+    #[test]
+    fn retries_in_one_state_are_bounded_and_a_new_state_starts_over() {
+        // A thread id no real thread here has (slot collisions only reset counts).
+        let tid = u32::MAX - 7;
+        let key = 0xfeed;
+        for _ in 0..MAX_RETRIES {
+            assert!(note_retry(tid, key));
+        }
+        assert!(!note_retry(tid, key), "the bound");
+        assert!(note_retry(tid, key), "the slot starts over after the bound");
+        for _ in 0..MAX_RETRIES - 1 {
+            assert!(note_retry(tid, key));
+        }
+        assert!(note_retry(tid, key + 1), "another state: counted afresh");
+        for _ in 0..MAX_RETRIES - 1 {
+            assert!(note_retry(tid, key + 1));
+        }
+        assert!(!note_retry(tid, key + 1));
+    }
+
+    #[test]
+    fn the_probe_tells_inaccessible_from_readable_and_knows_it_is_not_exact() {
+        let none = rustix::mm::ProtFlags::empty();
+        // SAFETY: a fresh anonymous mapping of ours, unmapped below.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                2 * PS,
+                none,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+        }
+        .unwrap() as usize;
+        // SAFETY: changing the protection of the mapping made above.
+        unsafe {
+            rustix::mm::mprotect((p + PS) as *mut c_void, PS, rustix::mm::MprotectFlags::READ)
+        }
+        .unwrap();
+        let was = NO_PROCMAP_QUERY.swap(true, Ordering::SeqCst);
+        let (a, b) = (kernel_prot_now(p), kernel_prot_now(p + PS));
+        NO_PROCMAP_QUERY.store(was, Ordering::SeqCst);
+        assert!(!a.exact && !a.prot.any());
+        assert!(!b.exact && b.prot.read());
+        assert!(!a.may_permit(Access::Write));
+        assert!(
+            b.may_permit(Access::Write),
+            "unknown: the retry bound decides"
+        );
+        // SAFETY: unmapping the mapping made above.
+        unsafe { rustix::mm::munmap(p as *mut c_void, 2 * PS) }.unwrap();
+    }
+}
