@@ -11,9 +11,10 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+pub mod fault;
+pub mod snapshot;
 mod allocation;
 mod awe;
-pub mod fault;
 mod free;
 mod lock;
 mod placeholder;
@@ -21,7 +22,6 @@ mod protect;
 mod query;
 mod rangeset;
 mod simulate;
-pub mod snapshot;
 mod sync;
 mod watch;
 
@@ -31,9 +31,9 @@ pub use query::{MemoryInfo, RegionType, Regions, State};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
+use crate::vocab::layout::Layout;
 use crate::os::linux::LinuxOs;
 use crate::os::Os;
-use crate::vocab::layout::Layout;
 use rangeset::RangeSet;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
