@@ -3,7 +3,7 @@
 use crate::engine::snapshot::SnapshotCell;
 use crate::rules::runs::{PageState, RunTable};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// How an allocation made with MEM_WRITE_WATCH learns about writes.
@@ -63,22 +63,34 @@ pub(crate) struct Allocation {
     fault_driven: AtomicBool,
     /// The page runs, published as immutable snapshots.
     runs: SnapshotCell<RunTable>,
-    /// False once released.
+    /// False once the allocation no longer owns its pages (released, or swapped out of the
+    /// index by a placeholder split, coalesce, replace or preserve). Changed only while
+    /// holding `busy`, before the kernel range changes hands, so the handler, which reads it
+    /// after taking `busy`, never acts on pages another owner may hold.
     live: AtomicBool,
+    /// Counts the operations begun on this allocation (bumped under `busy`): the handler's
+    /// retry bound tells "nothing changed since the last retry" from "an operation ran".
+    generation: AtomicU64,
 }
 
 thread_local! {
+    /// This thread's kernel thread id, cached for operations (0: not read yet).
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
-/// This thread's kernel thread id, cached in a thread-local (a plain TLS load after the
-/// first call, so the signal handler can use it too: no allocation, no lazy destructor).
+/// This thread's kernel thread id, for operations (not the signal handler): cached in a
+/// thread-local, so an operation costs no extra system call. The handler never reads the
+/// cache — a library loaded with `dlopen` may allocate on a thread's first TLS access — it
+/// calls [`gettid`]; both give the same id, and a forked child resets the forking thread's
+/// cache ([`fork_child_reset_tid`]).
 pub(crate) fn my_tid() -> u32 {
-    TID.with(|t| {
-        if t.get() == 0 {
-            t.set(gettid());
+    TID.with(|t| match t.get() {
+        0 => {
+            let id = gettid();
+            t.set(id);
+            id
         }
-        t.get()
+        id => id,
     })
 }
 
@@ -137,6 +149,7 @@ impl Allocation {
             ),
             runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -170,6 +183,7 @@ impl Allocation {
             // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
             std::hint::spin_loop();
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let g = OpGuard {
             _op: op,
             busy: &self.busy,
@@ -203,7 +217,9 @@ impl Allocation {
     }
 
     /// The signal handler's side of the handler lock. Returns false if this thread already
-    /// holds it (a fault inside one of our own operations): the caller must then not release.
+    /// holds it (a fault inside one of our own operations, or a fault nested in the handler):
+    /// the caller must then not release — and never waits for itself. Otherwise it spins
+    /// while an operation on another thread holds it (a few system calls).
     pub(crate) fn handler_lock(&self, tid: u32) -> bool {
         loop {
             match self
@@ -242,8 +258,21 @@ impl Allocation {
         self.runs.publish(table);
     }
 
-    /// Marks the allocation released (or live again after a failed release).
+    /// Marks the allocation as no longer owning its pages (or owning them again after a
+    /// failed release). Call only while holding [`Allocation::begin`]'s guard (the handler
+    /// lock), and before the kernel range changes hands.
     pub(crate) fn set_live(&self, live: bool) {
         self.live.store(live, Ordering::Release);
+    }
+
+    /// Whether the allocation still owns its pages. The signal handler reads it after taking
+    /// the handler lock.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// The number of operations begun on this allocation (read under the handler lock).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 }

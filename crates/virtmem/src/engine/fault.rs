@@ -15,8 +15,18 @@
 //!   installed before ours (or the default action), so Rust's stack-overflow report and other
 //!   libraries keep working.
 //!
-//! The handler only uses async-signal-safe operations: atomics, `mprotect`, `ioctl`, `write`,
-//! `gettid`, `abort`.
+//! Ownership: an operation that gives an allocation's pages away (release, placeholder split,
+//! coalesce, replace, preserve) marks it dead while holding the handler lock and before the
+//! kernel range changes; the handler checks `live` after taking the lock, and for a dead
+//! allocation touches nothing and lets the access retry (it then finds the new owner, or
+//! none). A retry is only returned when the kernel (PROCMAP_QUERY, or the probe) may let the
+//! access through, and consecutive retries of one thread in one state are bounded
+//! (`MAX_RETRIES`), so a disagreement between bookkeeping and kernel never spins.
+//!
+//! The handler saves `errno` on entry and restores it on every way out, touches no Rust
+//! thread-local (a raw `gettid` names the thread), and only uses async-signal-safe
+//! operations: atomics, `mprotect`, `ioctl`, `process_vm_readv`, `write`, `gettid`,
+//! `sigaction`, `pthread_sigmask`, `raise`, `abort`.
 
 use crate::engine::fault_state::effective_state;
 use crate::engine::fault_table::FaultTable;
@@ -29,8 +39,8 @@ use crate::vocab::consts::PAGE_GUARD;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use crate::os::linux::metaheap::MetaArc as Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 
 /// What the faulting access was doing.
@@ -162,6 +172,7 @@ fn install() {
             )
         };
         MAPS_FD.store(fd, Ordering::SeqCst);
+        read_switches();
         for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
             // SAFETY: a zeroed sigaction is a valid value to fill in; `on_fault` has the
             // SA_SIGINFO signature; OLD is written before the new handler is installed and
@@ -183,12 +194,48 @@ use crate::os::linux::procmaps::{ProcmapQuery, PROCMAP_QUERY};
 /// `si_code` of a fault on a mapped page the access is not allowed to (asm-generic/siginfo.h).
 const SEGV_ACCERR: libc::c_int = 2;
 
+/// Set (once, at install, from `VIRTMEM_NO_PROCMAP_QUERY=1`): the handler behaves as on a
+/// kernel without PROCMAP_QUERY and uses the readability probe.
+static NO_PROCMAP_QUERY: AtomicBool = AtomicBool::new(false);
+
+/// Reads the handler's switches from the environment. Not in the handler: `getenv` reads
+/// `environ` without allocating, but is not async-signal-safe.
+fn read_switches() {
+    // SAFETY: `getenv` with a NUL-terminated name; the result is only compared, not kept.
+    let v = unsafe { libc::getenv(c"VIRTMEM_NO_PROCMAP_QUERY".as_ptr()) };
+    // SAFETY: a non-null result of getenv points to a NUL-terminated string.
+    let on = !v.is_null() && unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes() == b"1";
+    NO_PROCMAP_QUERY.store(on, Ordering::SeqCst);
+}
+
+/// What the handler knows of the kernel's current protection of a page.
+#[derive(Clone, Copy)]
+struct KernelView {
+    prot: HostProt,
+    /// From PROCMAP_QUERY. Otherwise from the probe, which only tells PROT_NONE from
+    /// readable: write and execute permission are then unknown.
+    exact: bool,
+}
+
+impl KernelView {
+    /// Whether the kernel may let `access` through now. An unknown answer (the probe found
+    /// the page readable, the access writes or executes) says yes: the retry bound
+    /// (`note_retry`) ends the loop if it was wrong.
+    fn may_permit(self, access: Access) -> bool {
+        match access {
+            Access::Read => self.prot.read(),
+            Access::Write => self.prot.write() || (!self.exact && self.prot.read()),
+            Access::Execute => self.prot.exec() || (!self.exact && self.prot.read()),
+        }
+    }
+}
+
 /// The kernel's current protection of the page at `addr`, async-signal-safe: PROCMAP_QUERY
 /// where the kernel has it, else a readability probe (`process_vm_readv` on ourselves), which
 /// tells PROT_NONE from readable.
-fn kernel_prot_now(addr: usize) -> HostProt {
+fn kernel_prot_now(addr: usize) -> KernelView {
     let fd = MAPS_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
+    if fd >= 0 && !NO_PROCMAP_QUERY.load(Ordering::Relaxed) {
         let mut q = ProcmapQuery {
             size: size_of::<ProcmapQuery>() as u64,
             query_addr: addr as u64,
@@ -197,11 +244,21 @@ fn kernel_prot_now(addr: usize) -> HostProt {
         // SAFETY: PROCMAP_QUERY takes a pointer to `struct procmap_query` (no name or build-id
         // buffers requested: their sizes are 0).
         if unsafe { libc::ioctl(fd, PROCMAP_QUERY as libc::c_ulong, &mut q) } == 0 {
-            return HostProt::new(
-                q.vma_flags & 1 != 0,
-                q.vma_flags & 2 != 0,
-                q.vma_flags & 4 != 0,
-            );
+            // The query answers with the first mapping at or after `addr`.
+            if q.vma_start <= addr as u64 && (addr as u64) < q.vma_end {
+                return KernelView {
+                    prot: HostProt::new(
+                        q.vma_flags & 1 != 0,
+                        q.vma_flags & 2 != 0,
+                        q.vma_flags & 4 != 0,
+                    ),
+                    exact: true,
+                };
+            }
+            return KernelView {
+                prot: HostProt::NONE,
+                exact: true,
+            };
         }
     }
     let mut byte = 0u8;
@@ -215,16 +272,20 @@ fn kernel_prot_now(addr: usize) -> HostProt {
     };
     // SAFETY: reads one byte of our own address space into `byte`; the kernel checks access.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    if n == 1 {
-        HostProt::READ
-    } else {
-        HostProt::NONE
+    KernelView {
+        prot: if n == 1 {
+            HostProt::READ
+        } else {
+            HostProt::NONE
+        },
+        exact: false,
     }
 }
 
 fn mprotect_page(addr: usize, len: usize, p: HostProt) -> bool {
     let f = crate::os::linux::prot_flags(p).bits() as libc::c_int;
-    // SAFETY: changes the protection of a page of an allocation we own, under its lock.
+    // SAFETY: changes the protection of a page of an allocation that owns it (checked live
+    // under its handler lock, which every operation that gives pages away holds).
     unsafe { libc::mprotect(addr as *mut c_void, len, f) == 0 }
 }
 
@@ -232,33 +293,48 @@ fn mprotect_page(addr: usize, len: usize, p: HostProt) -> bool {
 enum Outcome {
     /// Not ours: chain.
     NotOurs,
-    /// Recorded (a write-watch hit); retry the access.
-    Retry,
+    /// Retry the access (a write-watch hit was recorded, another thread or operation made
+    /// the access valid, or the allocation gave its pages away). `key` names the state the
+    /// decision was made in, for the retry bound.
+    Retry { key: u64 },
     /// A guard page was consumed: raise the violation.
-    Guard,
+    Guard { key: u64 },
 }
 
-/// The decision for a fault at `addr` in allocation `a`. Async-signal-safe.
-fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
+/// The decision for a fault at `addr` in allocation `a`, on thread `tid`. Async-signal-safe.
+fn decide(a: &Allocation, addr: usize, access: Access, tid: u32) -> Outcome {
     let page = addr & !(a.page_size - 1);
     let idx = (page - a.base) / a.page_size;
-    let locked = a.handler_lock(crate::engine::allocation_tid());
-    let st: PageState = a.read(|t| t.run_at(idx).state);
-    let permits = |p: HostProt| match access {
-        Access::Read => p.read(),
-        Access::Write => p.write(),
-        Access::Execute => p.exec(),
+    let locked = a.handler_lock(tid);
+    // Under the handler lock: no operation is half done, and `live` and the runs are the
+    // ones the last operation published.
+    let key = retry_key(a, page);
+    let out = if !a.is_live() {
+        // Released, or swapped out of the index (placeholder split, coalesce, replace,
+        // preserve) while we waited: its pages may belong to someone else now. Touch nothing;
+        // the access faults again and finds the new owner, or none.
+        Outcome::Retry { key }
+    } else {
+        decide_live(a, page, idx, access, key)
     };
-    let out = if !st.committed {
+    if locked {
+        a.handler_unlock();
+    }
+    out
+}
+
+fn decide_live(a: &Allocation, page: usize, idx: usize, access: Access, key: u64) -> Outcome {
+    let st: PageState = a.read(|t| t.run_at(idx).state);
+    if !st.committed {
         Outcome::NotOurs
     } else if st.protect & PAGE_GUARD != 0 {
         // The runs may be stale (a guard is consumed by changing only the kernel's
         // protection): ask the kernel.
         let now = kernel_prot_now(page);
-        if permits(now) {
+        if now.may_permit(access) {
             // Another thread consumed it between our fault and now.
-            Outcome::Retry
-        } else if effective_state(st, a.armed(), now).protect & PAGE_GUARD != 0 {
+            Outcome::Retry { key }
+        } else if effective_state(st, a.armed(), now.prot).protect & PAGE_GUARD != 0 {
             // An armed guard page (the kernel keeps it PROT_NONE): one shot. Give it its
             // protection without the guard.
             let real = kernel_prot(
@@ -269,28 +345,38 @@ fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
                 a.armed(),
             );
             if mprotect_page(page, a.page_size, real) {
-                Outcome::Guard
+                Outcome::Guard { key }
             } else {
                 Outcome::NotOurs
             }
         } else {
-            watch_hit(a, page, st, access)
+            watch_hit(a, page, st, access, key)
         }
-    } else if permits(kernel_prot(st, a.armed())) {
-        // An operation on another thread made the access valid while we waited.
-        Outcome::Retry
+    } else if access_allowed(kernel_prot(st, a.armed()), access) {
+        // The runs allow the access (an operation on another thread made it valid while we
+        // waited): retry only if the kernel agrees, else bookkeeping and kernel disagree and
+        // retrying would fault forever — the fault takes its course.
+        if kernel_prot_now(page).may_permit(access) {
+            Outcome::Retry { key }
+        } else {
+            Outcome::NotOurs
+        }
     } else {
-        watch_hit(a, page, st, access)
-    };
-    if locked {
-        a.handler_unlock();
+        watch_hit(a, page, st, access, key)
     }
-    out
+}
+
+fn access_allowed(p: HostProt, access: Access) -> bool {
+    match access {
+        Access::Read => p.read(),
+        Access::Write => p.write(),
+        Access::Execute => p.exec(),
+    }
 }
 
 /// A write to a clean page of a signal-watched allocation: record it by giving the page
 /// its full protection (idempotent, so a write another thread already recorded is harmless).
-fn watch_hit(a: &Allocation, page: usize, st: PageState, access: Access) -> Outcome {
+fn watch_hit(a: &Allocation, page: usize, st: PageState, access: Access, key: u64) -> Outcome {
     let full = kernel_prot(
         PageState {
             protect: st.protect & !PAGE_GUARD,
@@ -302,10 +388,64 @@ fn watch_hit(a: &Allocation, page: usize, st: PageState, access: Access) -> Outc
     // Where the access kind cannot be decoded it reads as a read: assume a write then.
     let write = access == Access::Write || !cfg!(all(target_arch = "x86_64", target_os = "linux"));
     if a.armed() && write && full.write() && mprotect_page(page, a.page_size, full) {
-        Outcome::Retry
+        Outcome::Retry { key }
     } else {
         Outcome::NotOurs
     }
+}
+
+// ----- the retry bound ---------------------------------------------------------------------
+
+/// Consecutive retries of one thread at one page in one state of its allocation after which
+/// the fault takes its course. A legitimate retry changes something (the guard is consumed,
+/// the write recorded, the allocation is gone from the table), so the same key faulting
+/// again this often means kernel and bookkeeping disagree.
+const MAX_RETRIES: u32 = 32;
+
+/// One thread's last retry: fixed-size, lock-free storage indexed by thread id (no TLS).
+/// Threads whose ids collide share a slot; they can only reset each other's count, so the
+/// bound then holds per colliding group, not per thread.
+struct RetrySlot {
+    tid: AtomicU32,
+    key: AtomicU64,
+    count: AtomicU32,
+}
+
+const RETRY_SLOTS: usize = 256;
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: RetrySlot = RetrySlot {
+    tid: AtomicU32::new(0),
+    key: AtomicU64::new(0),
+    count: AtomicU32::new(0),
+};
+static RETRIES: [RetrySlot; RETRY_SLOTS] = [EMPTY_SLOT; RETRY_SLOTS];
+
+/// The state a retry decision was made in: the allocation (its id), how many operations it
+/// has seen, and the page. Read under the handler lock.
+fn retry_key(a: &Allocation, page: usize) -> u64 {
+    let mut h = a.id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= a.generation().wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= (page as u64).rotate_left(17);
+    h
+}
+
+/// Counts a retry of thread `tid` in state `key`; false once the same key has been retried
+/// [`MAX_RETRIES`] times in a row (the slot then starts over).
+fn note_retry(tid: u32, key: u64) -> bool {
+    let s = &RETRIES[tid as usize % RETRY_SLOTS];
+    if s.tid.load(Ordering::Relaxed) == tid && s.key.load(Ordering::Relaxed) == key {
+        let n = s.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= MAX_RETRIES {
+            return true;
+        }
+        s.count.store(0, Ordering::Relaxed);
+        s.tid.store(0, Ordering::Relaxed);
+        return false;
+    }
+    s.tid.store(tid, Ordering::Relaxed);
+    s.key.store(key, Ordering::Relaxed);
+    s.count.store(1, Ordering::Relaxed);
+    true
 }
 
 fn access_kind(ctx: *mut c_void) -> Access {
@@ -343,52 +483,136 @@ fn unhandled(addr: usize) -> ! {
     }
 }
 
+/// The interrupted code's `errno`, put back on every way out of the handler (and before
+/// calling other code: the previous handler, the guard-page callback), so the handler's own
+/// system calls never show through.
+struct SavedErrno(libc::c_int);
+
+impl SavedErrno {
+    fn now() -> SavedErrno {
+        // SAFETY: `__errno_location` returns this thread's errno slot (libc-managed, no TLS
+        // of ours, always valid).
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+
+    fn restore(&self) {
+        // SAFETY: as in `now`.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let errno = SavedErrno::now();
+    handle(sig, info, ctx, &errno);
+}
+
+fn handle(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, errno: &SavedErrno) {
     // SAFETY: the kernel passes a valid siginfo_t for SIGSEGV/SIGBUS.
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
     if sig == libc::SIGSEGV && code == SEGV_ACCERR {
+        // A raw system call, not a cached thread-local: see `allocation::my_tid`.
+        let tid = crate::engine::allocation::gettid();
         let outcome = TABLE.get().map_or(Outcome::NotOurs, |t| {
             t.read(|v| match v.floor(addr) {
-                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx)),
+                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx), tid),
                 _ => Outcome::NotOurs,
             })
         });
         match outcome {
-            Outcome::Retry => return,
-            Outcome::Guard => {
+            Outcome::Retry { key } => {
+                if note_retry(tid, key) {
+                    return;
+                }
+                // Retried too often without progress: the fault takes its course.
+            }
+            Outcome::Guard { key } => {
                 let v = GuardViolation {
                     address: addr,
                     access: access_kind(ctx),
                 };
                 let h = GUARD_HANDLER.load(Ordering::SeqCst);
+                errno.restore();
                 // SAFETY: handlers are leaked, never freed, once stored.
                 if !h.is_null() && unsafe { (**h)(&v) } {
-                    return;
+                    if note_retry(tid, key) {
+                        return;
+                    }
+                    // The guard keeps firing at the same page in the same state: the fault
+                    // takes its course.
+                } else {
+                    unhandled(addr);
                 }
-                unhandled(addr);
             }
             Outcome::NotOurs => {}
         }
     }
-    chain(sig, info, ctx);
+    errno.restore();
+    chain(sig, info, ctx, code);
 }
 
-/// Passes a fault that is not ours to the handler installed before ours.
-fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+/// Set once a previous handler installed with SA_RESETHAND has run (SIGSEGV, SIGBUS): the
+/// kernel would have reset it to the default action.
+static RESET_DONE: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+/// Passes a fault that is not ours to the handler installed before ours, as the kernel would
+/// have: with the original siginfo and context, its `sa_flags` honoured (SA_SIGINFO or a
+/// plain handler, SA_RESETHAND, SA_NODEFER) and its `sa_mask` blocked during the call. With
+/// no previous handler (SIG_DFL, or SIG_IGN, which the kernel does not honour for a fault)
+/// the default action happens.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, code: libc::c_int) {
     let i = usize::from(sig == libc::SIGBUS);
     // SAFETY: OLD was filled before our handler was installed.
     let old = unsafe { (*OLD.0.get())[i].assume_init_ref() };
-    let h = old.sa_sigaction;
+    let mut h = old.sa_sigaction;
+    if h != libc::SIG_DFL
+        && h != libc::SIG_IGN
+        && old.sa_flags & libc::SA_RESETHAND != 0
+        && RESET_DONE[i].swap(true, Ordering::SeqCst)
+    {
+        h = libc::SIG_DFL;
+    }
     if h == libc::SIG_DFL || h == libc::SIG_IGN {
-        // Restore the default action and return: the access faults again and the process
-        // ends as it would have without us.
-        // SAFETY: resetting a signal disposition.
+        // Sent by a process (kill, raise, sigqueue: si_code <= 0), not raised by an access.
+        let sent = code <= 0;
+        if sent && h == libc::SIG_IGN {
+            // Ignored, as it would have been without us.
+            return;
+        }
+        // SAFETY: resetting a signal disposition; re-raising a signal (both async-signal-safe).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
+            if sent {
+                // Returning would not send it again: send it again, to the default action.
+                let mut unblock: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut unblock);
+                libc::sigaddset(&mut unblock, sig);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &unblock, std::ptr::null_mut());
+                libc::raise(sig);
+            }
         }
+        // A fault: returning retries the access, which faults again and the process ends
+        // as it would have without us (with a core where enabled).
         return;
+    }
+    // SAFETY: an all-zero sigset_t is a valid (empty) set, filled in below.
+    let mut prev: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: adding to a copy of the previous handler's mask and blocking it during the call,
+    // as the kernel would have (restored below).
+    unsafe {
+        let mut mask = old.sa_mask;
+        if old.sa_flags & libc::SA_NODEFER == 0 {
+            libc::sigaddset(&mut mask, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &mask, &mut prev);
     }
     if old.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO: this is its signature.
@@ -400,6 +624,8 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
         f(sig);
     }
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &prev, std::ptr::null_mut()) };
 }
 
 /// The table's write lock, held across `fork` (`engine/fork.rs`).
@@ -474,4 +700,104 @@ pub(crate) fn fork_child_reopen_maps() {
 #[cfg(any(test, feature = "internals"))]
 pub fn handler_installed() -> bool {
     ACTIVE.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::consts::PAGE_READWRITE;
+
+    const PS: usize = 4096;
+
+    /// An allocation at an address nothing is mapped at: the paths tested here must not
+    /// touch its pages.
+    fn fake(initial: PageState) -> Allocation {
+        Allocation::new(
+            0x7000_0000_0000,
+            4 * PS,
+            PS,
+            PAGE_READWRITE | PAGE_GUARD,
+            0,
+            u64::MAX,
+            None,
+            initial,
+        )
+    }
+
+    #[test]
+    fn a_dead_allocation_is_left_alone() {
+        let a = fake(PageState::committed(PAGE_READWRITE | PAGE_GUARD));
+        let g = a.begin().expect("live");
+        a.set_live(false);
+        drop(g);
+        let tid = crate::engine::allocation::gettid();
+        let out = decide(&a, a.base + PS + 5, Access::Write, tid);
+        assert!(matches!(out, Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn a_fault_inside_our_own_operation_does_not_wait_for_itself() {
+        let a = fake(PageState::RESERVED);
+        let _g = a.begin().expect("live");
+        let tid = crate::engine::allocation::gettid();
+        // The lock is ours: the handler goes on without it (a reserved page is not ours to
+        // handle), and leaves it held.
+        assert!(matches!(
+            decide(&a, a.base, Access::Read, tid),
+            Outcome::NotOurs
+        ));
+        assert!(!a.handler_lock(tid), "still held by this thread");
+    }
+
+    #[test]
+    fn retries_in_one_state_are_bounded_and_a_new_state_starts_over() {
+        // A thread id no real thread here has (slot collisions only reset counts).
+        let tid = u32::MAX - 7;
+        let key = 0xfeed;
+        for _ in 0..MAX_RETRIES {
+            assert!(note_retry(tid, key));
+        }
+        assert!(!note_retry(tid, key), "the bound");
+        assert!(note_retry(tid, key), "the slot starts over after the bound");
+        for _ in 0..MAX_RETRIES - 1 {
+            assert!(note_retry(tid, key));
+        }
+        assert!(note_retry(tid, key + 1), "another state: counted afresh");
+        for _ in 0..MAX_RETRIES - 1 {
+            assert!(note_retry(tid, key + 1));
+        }
+        assert!(!note_retry(tid, key + 1));
+    }
+
+    #[test]
+    fn the_probe_tells_inaccessible_from_readable_and_knows_it_is_not_exact() {
+        let none = rustix::mm::ProtFlags::empty();
+        // SAFETY: a fresh anonymous mapping of ours, unmapped below.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                2 * PS,
+                none,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+        }
+        .unwrap() as usize;
+        // SAFETY: changing the protection of the mapping made above.
+        unsafe {
+            rustix::mm::mprotect((p + PS) as *mut c_void, PS, rustix::mm::MprotectFlags::READ)
+        }
+        .unwrap();
+        let was = NO_PROCMAP_QUERY.swap(true, Ordering::SeqCst);
+        let (a, b) = (kernel_prot_now(p), kernel_prot_now(p + PS));
+        NO_PROCMAP_QUERY.store(was, Ordering::SeqCst);
+        assert!(!a.exact && !a.prot.any());
+        assert!(!b.exact && b.prot.read());
+        assert!(!a.may_permit(Access::Write));
+        assert!(
+            b.may_permit(Access::Write),
+            "unknown: the retry bound decides"
+        );
+        // SAFETY: unmapping the mapping made above.
+        unsafe { rustix::mm::munmap(p as *mut c_void, 2 * PS) }.unwrap();
+    }
 }

@@ -30,7 +30,6 @@ pub mod snapshot;
 mod sync;
 mod watch;
 
-pub(crate) use allocation::my_tid as allocation_tid;
 pub(crate) use allocation::Allocation;
 pub(crate) use owner::as_owner;
 pub use allocation::{AllocKind, WatchKind};

@@ -87,16 +87,22 @@ impl<O: Os> Space<O> {
                 PageState::RESERVED
             };
             let host = kernel_prot(initial, watch == Some(WatchKind::Signal));
+            // The placeholder stops owning its pages before the kernel range changes (under
+            // its handler lock, which `with_allocation` holds): a fault handled meanwhile
+            // touches nothing. A failure puts the placeholder back, owner again.
+            a.set_live(false);
             if host.any() {
                 if let Err(e) = self.os.protect(base, size, host) {
                     // mprotect works VMA by VMA: part of the range may have changed.
                     self.quarantine(base, size);
+                    a.set_live(true);
                     return Err(Error::from_os(e));
                 }
             }
             if watch == Some(WatchKind::Kernel) {
                 if let Err(e) = self.start_kernel_watch(base, size, commit) {
                     self.quarantine(base, size);
+                    a.set_live(true);
                     return Err(e);
                 }
             }
@@ -146,11 +152,22 @@ impl<O: Os> Space<O> {
                     Ok(())
                 }
                 AllocKind::Normal if a.from_placeholder && start == a.base && end == a.end() => {
-                    // Fresh memory: the contents go, and with them locks and write tracking.
+                    // Fresh memory: the contents go, and with them locks and write tracking. The
+                    // allocation stops owning its pages (and leaves the fault table) before
+                    // the kernel range is replaced, under its handler lock.
+                    let listed = a.fault_driven() && self.os.real_memory();
+                    a.set_live(false);
+                    if listed {
+                        crate::engine::fault::remove(a.base);
+                    }
                     let mut result = Ok(());
                     if let Err(e) = self.os.replace_with_reserved(a.base, a.size) {
                         if self.os.is_mapped(a.base, a.size) {
                             // The kernel kept the old mapping: nothing changed.
+                            if listed {
+                                crate::engine::fault::add(a);
+                            }
+                            a.set_live(true);
                             return Err(Error::from_os(e));
                         }
                         // MAP_FIXED left a hole: part of the contents is gone already, so the
@@ -159,9 +176,6 @@ impl<O: Os> Space<O> {
                         // failure, as a decommit leaving a hole does.
                         self.refill_hole(a.base, a.size);
                         result = Err(Error::from_os(e));
-                    }
-                    if a.fault_driven() && self.os.real_memory() {
-                        crate::engine::fault::remove(a.base);
                     }
                     self.swap_in(
                         std::slice::from_ref(a),
