@@ -215,7 +215,7 @@ unsafe impl Os for SweepOs {
         self.check(Call::LazyFree, false)?;
         self.inner.lazy_free(addr, len)
     }
-    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
+    fn resident(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
         self.check(Call::Resident, false)?;
         self.inner.resident(addr, len, out)
     }

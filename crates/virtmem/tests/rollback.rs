@@ -729,7 +729,7 @@ unsafe impl Os for PartialOs {
         }
         self.inner.lazy_free(addr, len)
     }
-    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
+    fn resident(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
         self.inner.resident(addr, len, out)
     }
     fn undo_lazy_free(

@@ -1,5 +1,6 @@
 //! VirtualAlloc: reserve, commit, MEM_RESET and MEM_RESET_UNDO.
 
+use crate::os::linux::metaheap::meta_vec;
 use super::{AllocKind, Allocation, Space, WatchKind};
 use crate::error::{Error, Result};
 use crate::os::{Os, Placement as OsPlacement};
@@ -493,13 +494,16 @@ impl<O: Os> Space<O> {
                 return Ok(());
             }
             let candidates = a.read(|t| reset_candidates(t, s, e));
-            let mut resident = Vec::new();
-            let mut freed: Vec<(usize, usize)> = Vec::new();
+            // Scratch lists on the metadata heap (MEM_RESET is a `malloc`'s call).
+            let mut resident = meta_vec();
+            let mut freed = meta_vec::<(usize, usize)>();
             let mut result = Ok(());
             'outer: for (cs, ce) in candidates {
                 // Only resident pages are lazily freed: a page that is not resident is either
                 // untouched (zero either way) or swapped out, and freeing a swapped page would
                 // lose it at once; leaving it alone keeps MEM_RESET_UNDO exact.
+                resident.clear();
+                resident.resize(ce - cs, false);
                 if let Err(e) = self
                     .os
                     .resident(a.base + cs * p, (ce - cs) * p, &mut resident)
@@ -551,7 +555,7 @@ impl<O: Os> Space<O> {
             // Cancelling a lazy free writes to the page; with kernel write tracking that
             // would count as the program's write. Remember which pages were clean and clean
             // them again afterwards.
-            let mut clean_before = Vec::new();
+            let mut clean_before = meta_vec();
             if a.watch == Some(WatchKind::Kernel) && !marked.is_empty() {
                 let mut written = Vec::new();
                 let (lo, hi) = (a.base + s * p, a.base + e * p);
@@ -567,7 +571,7 @@ impl<O: Os> Space<O> {
                 }
             }
             let mut lost = 0;
-            let mut done: Vec<(usize, usize)> = Vec::new();
+            let mut done = meta_vec::<(usize, usize)>();
             let mut result = Ok(());
             for (ms, me, writable) in marked {
                 match self

@@ -147,9 +147,13 @@ impl<O: Os> Space<O> {
 
     /// The allocations overlapping `[start, end)`, ascending (only the expected owner's
     /// inside [`as_owner`]).
-    pub(crate) fn overlapping(&self, start: usize, end: usize) -> Vec<Arc<Allocation>> {
+    pub(crate) fn overlapping(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> crate::os::linux::metaheap::MetaVec<Arc<Allocation>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
+        let mut out = crate::os::linux::metaheap::meta_vec();
         if let Some((_, a)) = index.below(start) {
             if a.end() > start {
                 out.push(a.clone());

@@ -14,7 +14,7 @@ use crate::rules::plan::kernel_prot;
 use crate::rules::runs::PageState;
 use crate::rules::{Placement, Protection};
 use crate::vocab::consts::PAGE_NOACCESS;
-use crate::os::linux::metaheap::MetaArc as Arc;
+use crate::os::linux::metaheap::{meta_vec, MetaArc as Arc, MetaVec};
 
 impl<O: Os> Space<O> {
     /// MEM_RESERVE|MEM_RESERVE_PLACEHOLDER.
@@ -44,19 +44,23 @@ impl<O: Os> Space<O> {
     }
 
     /// Swaps `old` (locked by the caller) for `new` in the index, atomically for lookups.
-    fn swap_in(&self, old: &[Arc<Allocation>], new: Vec<Allocation>) -> Vec<Arc<Allocation>> {
+    fn swap_in(
+        &self,
+        old: &[Arc<Allocation>],
+        new: impl IntoIterator<Item = Allocation>,
+    ) -> MetaVec<Arc<Allocation>> {
+        let mut out = meta_vec();
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for a in old {
             a.set_live(false);
             index.remove(a.base);
         }
-        new.into_iter()
-            .map(|a| {
-                let a = Arc::new(a);
-                index.insert(a.base, a.clone());
-                a
-            })
-            .collect()
+        for a in new {
+            let a = Arc::new(a);
+            index.insert(a.base, a.clone());
+            out.push(a);
+        }
+        out
     }
 
     /// MEM_REPLACE_PLACEHOLDER: the placeholder based at `base`, exactly `size` bytes long,
@@ -117,7 +121,7 @@ impl<O: Os> Space<O> {
                 initial,
             )
             .of_kind(AllocKind::Normal, true);
-            let new = self.swap_in(std::slice::from_ref(a), vec![new]);
+            let new = self.swap_in(std::slice::from_ref(a), [new]);
             if new[0].fault_driven() && self.os.real_memory() {
                 crate::engine::fault::add(&new[0]);
             }
@@ -142,7 +146,7 @@ impl<O: Os> Space<O> {
                             "the whole placeholder: nothing to split",
                         ));
                     }
-                    let mut parts = Vec::new();
+                    let mut parts = meta_vec();
                     for (s, e) in [(a.base, start), (start, end), (end, a.end())] {
                         if e > s {
                             parts.push(self.placeholder(s, e - s));
@@ -179,7 +183,7 @@ impl<O: Os> Space<O> {
                     }
                     self.swap_in(
                         std::slice::from_ref(a),
-                        vec![self.placeholder(a.base, a.size)],
+                        [self.placeholder(a.base, a.size)],
                     );
                     result
                 }
@@ -196,8 +200,10 @@ impl<O: Os> Space<O> {
         let bad = Error::InvalidAddress("the range is not exactly a run of placeholders");
         crate::retry::bounded(bad, || {
             let parts = self.overlapping(start, end);
-            let guards: Option<Vec<_>> = parts.iter().map(|a| a.begin()).collect();
-            let _guards = guards?;
+            let mut _guards = meta_vec();
+            for a in parts.iter() {
+                _guards.push(a.begin()?);
+            }
             let contiguous = parts.windows(2).all(|w| w[0].end() == w[1].base);
             if parts.len() < 2
                 || !contiguous
@@ -207,7 +213,7 @@ impl<O: Os> Space<O> {
             {
                 return Some(Err(bad));
             }
-            self.swap_in(&parts, vec![self.placeholder(start, end - start)]);
+            self.swap_in(&parts, [self.placeholder(start, end - start)]);
             Some(Ok(()))
         })
     }

@@ -109,18 +109,19 @@ impl<O: Os> Space<O> {
             // The region runs while State and Protect stay the same (lock, reset and dirty
             // state do not show), never past the allocation's end. A guard page touched since
             // the last operation has lost its guard: the kernel's protection tells.
-            let candidates: Vec<crate::rules::runs::Run> = a.read(|t| {
+            use crate::os::linux::metaheap::{meta_vec, CollectMeta};
+            let candidates = a.read(|t| {
                 let first = t.run_at(idx).state;
                 t.runs_in(idx, t.pages())
                     .take_while(|r| {
                         r.state.committed == first.committed
                             && r.state.protect & !PAGE_GUARD == first.protect & !PAGE_GUARD
                     })
-                    .collect()
+                    .collect_meta()
             });
             let check_kernel = a.fault_driven() && self.os.real_memory();
             let armed = a.armed();
-            let mut pieces: Vec<(usize, usize, bool, u32)> = Vec::new();
+            let mut pieces = meta_vec::<(usize, usize, bool, u32)>();
             for r in &candidates {
                 let st = r.state;
                 if check_kernel && st.committed && st.protect & PAGE_GUARD != 0 {

@@ -29,7 +29,8 @@ impl<O: Os> Space<O> {
         let old = a.read(|t| t.clone());
         // Only runs that faults can change need the kernel's view: one PROCMAP_QUERY per
         // kernel mapping over them, then one pass over the runs.
-        let mut segments: Vec<(usize, usize, crate::os::HostProt)> = Vec::new();
+        let mut segments =
+            crate::os::linux::metaheap::meta_vec::<(usize, usize, crate::os::HostProt)>();
         for r in old
             .runs_in(s, e)
             .filter(|r| fault_changeable(r.state, armed))

@@ -250,8 +250,9 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// `MADV_DONTNEED` where the kernel lacks it).
     fn lazy_free(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
-    /// Fills `out` with one flag per page of `[addr, addr+len)`: is it resident?
-    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError>;
+    /// Fills `out` (one entry per page of `[addr, addr+len)`) with whether each page is
+    /// resident.
+    fn resident(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError>;
 
     /// For each page of `[addr, addr+len)` that was lazily freed, proves its data intact and
     /// cancels the lazy free, or counts it lost. `writable` says whether the pages may be

@@ -537,18 +537,17 @@ unsafe impl Os for SimOs {
         Ok(())
     }
 
-    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
+    fn resident(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
         let st = self.st();
         if !st.vmas.covers(addr, addr + len) {
             return Err(serr(Syscall::ResetUndo, ENOMEM, OsErrorKind::NotMapped));
         }
-        out.clear();
         let p = self.page();
         // A page is resident once it was written (a page never written is the zero page).
-        out.extend((0..len / p).map(|i| {
+        for (i, o) in out.iter_mut().enumerate().take(len / p) {
             let a = addr + i * p;
-            st.pages.contains_key(&a) || st.window.contains_key(&a)
-        }));
+            *o = st.pages.contains_key(&a) || st.window.contains_key(&a);
+        }
         Ok(())
     }
 

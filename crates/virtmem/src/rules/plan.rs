@@ -2,6 +2,8 @@
 //! produce them, plus what undoing those steps needs. Pure functions of a [`RunTable`]; page
 //! ranges are page indices within the allocation.
 
+use crate::os::linux::metaheap::{meta_vec, CollectMeta, MetaVec};
+
 use super::protection::host_prot;
 use crate::error::{Error, Result};
 use crate::os::HostProt;
@@ -168,8 +170,8 @@ pub fn plan_decommit(
 
 /// Pages of `[start, end)` that MEM_RESET may lazily free: committed and not locked (the
 /// kernel refuses `MADV_FREE` on locked memory; their contents simply stay).
-pub fn reset_candidates(table: &RunTable, start: usize, end: usize) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
+pub(crate) fn reset_candidates(table: &RunTable, start: usize, end: usize) -> MetaVec<(usize, usize)> {
+    let mut out = meta_vec::<(usize, usize)>();
     for r in table.runs_in(start, end) {
         if r.state.committed && !r.state.locked {
             match out.last_mut() {
@@ -182,17 +184,17 @@ pub fn reset_candidates(table: &RunTable, start: usize, end: usize) -> Vec<(usiz
 }
 
 /// Pages of `[start, end)` marked reset, with whether the kernel lets them be written now.
-pub fn reset_marked(
+pub(crate) fn reset_marked(
     table: &RunTable,
     start: usize,
     end: usize,
     armed: bool,
-) -> Vec<(usize, usize, bool)> {
+) -> MetaVec<(usize, usize, bool)> {
     table
         .runs_in(start, end)
         .filter(|r| r.state.committed && r.state.reset)
         .map(|r| (r.start, r.end, kernel_prot(r.state, armed).write()))
-        .collect()
+        .collect_meta()
 }
 
 #[cfg(test)]

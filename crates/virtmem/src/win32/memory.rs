@@ -114,8 +114,11 @@ unsafe fn alloc2(
                 "extended parameters: count without array",
             ));
         }
-        let mut params =
-            Vec::with_capacity((parametercount as usize).min(MemExtendedParameterMax as usize));
+        // On the metadata heap: VirtualAlloc2 is a `malloc`'s call.
+        let mut params = crate::os::linux::metaheap::MetaVec::with_capacity_in(
+            (parametercount as usize).min(MemExtendedParameterMax as usize),
+            crate::os::linux::metaheap::Meta,
+        );
         let mut seen = 0u64;
         for i in 0..parametercount as usize {
             // SAFETY: the caller passes `parametercount` readable parameters.

@@ -365,6 +365,66 @@ impl<T: std::fmt::Debug> std::fmt::Debug for MetaArc<T> {
 
 /// A vector on the metadata heap.
 pub(crate) type MetaVec<T> = allocator_api2::vec::Vec<T, Meta>;
+
+/// A new, empty vector on the metadata heap.
+pub(crate) const fn meta_vec<T>() -> MetaVec<T> {
+    MetaVec::new_in(Meta)
+}
+
+/// `collect()` into a vector on the metadata heap.
+pub(crate) trait CollectMeta: Iterator + Sized {
+    /// The items, in a [`MetaVec`].
+    fn collect_meta(self) -> MetaVec<Self::Item> {
+        let mut v = meta_vec();
+        v.extend(self);
+        v
+    }
+}
+
+impl<I: Iterator> CollectMeta for I {}
+
+/// What a growable output list needs (std's `Vec` for callers outside the engine, a
+/// [`MetaVec`] inside it).
+pub(crate) trait VecLike<T> {
+    /// Removes every item.
+    fn clear(&mut self);
+    /// Appends one.
+    fn push(&mut self, v: T);
+    /// How many there are.
+    fn len(&self) -> usize;
+    /// Resizes to `n` items, new ones `fill`.
+    fn resize(&mut self, n: usize, fill: T)
+    where
+        T: Clone;
+    /// The items.
+    fn as_mut_slice(&mut self) -> &mut [T];
+}
+
+macro_rules! vec_like {
+    ($($t:ty),*) => {$(
+        impl<T> VecLike<T> for $t {
+            fn clear(&mut self) {
+                Self::clear(self)
+            }
+            fn push(&mut self, v: T) {
+                Self::push(self, v)
+            }
+            fn len(&self) -> usize {
+                Self::len(self)
+            }
+            fn resize(&mut self, n: usize, fill: T)
+            where
+                T: Clone,
+            {
+                Self::resize(self, n, fill)
+            }
+            fn as_mut_slice(&mut self) -> &mut [T] {
+                Self::as_mut_slice(self)
+            }
+        }
+    )*};
+}
+vec_like!(Vec<T>, MetaVec<T>);
 /// A box on the metadata heap.
 pub(crate) type MetaBox<T> = allocator_api2::boxed::Box<T, Meta>;
 

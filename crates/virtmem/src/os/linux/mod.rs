@@ -223,13 +223,14 @@ impl LinuxOs {
         len: usize,
         mut f: impl FnMut(usize, &[u8]),
     ) -> Result<(), Errno> {
+        // A stack buffer, one byte per page: no heap (MEM_RESET is a `malloc`'s call).
         let page = self.page_size();
-        let chunk = 65536 * page;
-        let mut vec = vec![0u8; (len.min(chunk)) / page];
+        let mut buf = [0u8; 4096];
+        let chunk = buf.len() * page;
         let mut at = addr;
         while at < addr + len {
             let n = (addr + len - at).min(chunk);
-            let v = &mut vec[..n / page];
+            let v = &mut buf[..n.div_ceil(page)];
             // SAFETY: `v` has one byte per page of [at, at+n), as mincore requires.
             let r = unsafe { libc::mincore(at as *mut c_void, n, v.as_mut_ptr()) };
             if r != 0 {
@@ -366,10 +367,15 @@ unsafe impl Os for LinuxOs {
         advise(mm::Advice::LinuxDontNeed).map_err(|e| err(Syscall::LazyFree, e, OsErrorKind::Other))
     }
 
-    fn resident(&self, addr: usize, len: usize, out: &mut Vec<bool>) -> Result<(), OsError> {
-        out.clear();
-        self.mincore_chunks(addr, len, |_, v| out.extend(v.iter().map(|b| b & 1 != 0)))
-            .map_err(|e| err(Syscall::ResetUndo, e, OsErrorKind::NotMapped))
+    fn resident(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
+        let page = self.page_size();
+        self.mincore_chunks(addr, len, |at, v| {
+            let first = (at - addr) / page;
+            for (o, b) in out[first..].iter_mut().zip(v) {
+                *o = b & 1 != 0;
+            }
+        })
+        .map_err(|e| err(Syscall::ResetUndo, e, OsErrorKind::NotMapped))
     }
 
     fn undo_lazy_free(

@@ -103,7 +103,7 @@ pub(crate) fn can_detect_zero_page() -> bool {
             // Scan one page of this thread's stack: any result settles the mode.
             let probe = 0u64;
             let addr = std::hint::black_box(&probe) as *const u64 as usize;
-            let mut out = Vec::new();
+            let mut out = crate::os::linux::metaheap::meta_vec();
             let _ = scan(addr, 1, &mut out);
             SCAN_MODE.load(Ordering::Relaxed) == MODE_IOCTL
         }
@@ -113,7 +113,11 @@ pub(crate) fn can_detect_zero_page() -> bool {
 /// Fills `out` (cleared first) with one entry per page of `[addr, addr+len)`, the range
 /// widened to whole pages. Pages that nothing maps read as all false. Errors are `errno`
 /// values: `EINVAL` for a range that wraps around, otherwise what the kernel said.
-pub(crate) fn scan(addr: usize, len: usize, out: &mut Vec<PageFlags>) -> Result<(), i32> {
+pub(crate) fn scan(
+    addr: usize,
+    len: usize,
+    out: &mut impl crate::os::linux::metaheap::VecLike<PageFlags>,
+) -> Result<(), i32> {
     out.clear();
     let ps = rustix::param::page_size();
     let start = addr & !(ps - 1);
@@ -127,6 +131,7 @@ pub(crate) fn scan(addr: usize, len: usize, out: &mut Vec<PageFlags>) -> Result<
         return Ok(());
     }
     out.resize(pages, PageFlags::default());
+    let out = out.as_mut_slice();
 
     // Once PAGEMAP_SCAN has worked, a failure is an error, never a silent fallback: callers
     // trust `pfn_zero` whenever `can_detect_zero_page()` says so.
@@ -251,19 +256,30 @@ fn scan_pagemap_entries(
 /// Last resort: `mincore` says which pages are resident (and fails with `ENOMEM` where nothing
 /// is mapped).
 fn scan_mincore(start: usize, len: usize, out: &mut [PageFlags]) -> rustix::io::Result<()> {
-    let mut vec = vec![0u8; out.len()];
-    // SAFETY: mincore only inspects the page tables of [start, start+len) and writes one byte
-    // per page into `vec`, which holds exactly len / page_size bytes.
-    let rc = unsafe { libc::mincore(start as *mut c_void, len, vec.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
-    }
-    for (flags, v) in out.iter_mut().zip(vec) {
-        *flags = PageFlags {
-            present: v & 1 != 0,
-            pfn_zero: false,
-            swapped: false,
-        };
+    // A stack buffer, one byte per page, a chunk at a time: no heap.
+    let ps = rustix::param::page_size();
+    let mut buf = [0u8; 4096];
+    let mut done = 0;
+    while done < out.len() {
+        let n = (out.len() - done).min(buf.len());
+        let at = start + done * ps;
+        let bytes = (n * ps).min(start + len - at);
+        // SAFETY: mincore only inspects the page tables of [at, at+bytes) and writes one byte
+        // per page into `buf`, which holds at least that many.
+        let rc = unsafe { libc::mincore(at as *mut c_void, bytes, buf.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(
+                Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL)
+            );
+        }
+        for (flags, v) in out[done..done + n].iter_mut().zip(buf) {
+            *flags = PageFlags {
+                present: v & 1 != 0,
+                pfn_zero: false,
+                swapped: false,
+            };
+        }
+        done += n;
     }
     Ok(())
 }

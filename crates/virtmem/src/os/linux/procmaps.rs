@@ -652,71 +652,148 @@ pub(crate) fn highest_free_range(
     if len == 0 {
         return None;
     }
-    let list = mappings().ok()?;
-    highest_free_in(&list, len, align, lowest, highest_end)
+    let ok = std::cell::Cell::new(true);
+    let found = highest_free_in(
+        |f| {
+            if !for_each_mapping(&mut |start, end, stack| f(start, end, stack)) {
+                ok.set(false);
+            }
+        },
+        len,
+        align,
+        lowest,
+        highest_end,
+    );
+    found.filter(|_| ok.get())
 }
 
+/// Calls `f(start, end, is_stack)` for every line of `/proc/self/maps`, in address order,
+/// reading it in pieces through a stack buffer: no heap, so a `malloc` built on virtmem can
+/// reserve memory at the top of the address space. False if the file could not be read.
+fn for_each_mapping(f: &mut dyn FnMut(usize, usize, bool)) -> bool {
+    for_each_line(c"/proc/self/maps", &mut |line| {
+        let mut rest = line;
+        let Some(range) = next_field(&mut rest) else { return };
+        for _ in 0..4 {
+            let _ = next_field(&mut rest);
+        }
+        let path = rest.iter().position(|&b| b != b' ').map_or(&[][..], |i| &rest[i..]);
+        let Some(dash) = range.iter().position(|&b| b == b'-') else { return };
+        if let (Some(start), Some(end)) = (hex(&range[..dash]), hex(&range[dash + 1..])) {
+            f(start as usize, end as usize, path == b"[stack]");
+        }
+    })
+}
+
+/// Calls `f` on every line (without its newline) of a procfs file, read through a stack
+/// buffer (lines longer than the buffer are skipped). False if the file could not be opened.
+pub(crate) fn for_each_line(path: &std::ffi::CStr, f: &mut dyn FnMut(&[u8])) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return false;
+    };
+    let mut buf = [0u8; 8192];
+    let mut have = 0;
+    let mut skipping = false;
+    loop {
+        let n = match rustix::io::read(&fd, &mut buf[have..]) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        };
+        let eof = n == 0;
+        have += n;
+        let mut at = 0;
+        while let Some(nl) = buf[at..have].iter().position(|&b| b == b'\n') {
+            if !skipping {
+                f(&buf[at..at + nl]);
+            }
+            skipping = false;
+            at += nl + 1;
+        }
+        if eof {
+            if at < have && !skipping {
+                f(&buf[at..have]);
+            }
+            return true;
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+        if have == buf.len() {
+            // A line longer than the buffer: drop it.
+            have = 0;
+            skipping = true;
+        }
+    }
+}
+
+/// The highest fitting base among the gaps between the mappings `each` lists (called twice:
+/// `each(f)` must call `f(start, end, is_stack)` for every mapping in ascending order).
 fn highest_free_in(
-    list: &[MapsEntry],
+    each: impl Fn(&mut dyn FnMut(usize, usize, bool)),
     len: usize,
     align: usize,
     lowest: usize,
     highest_end: usize,
 ) -> Option<usize> {
-    let mut busy: Vec<(usize, usize)> = list
-        .iter()
-        .map(|e| {
-            let start = if e.path.as_deref() == Some("[stack]") {
-                e.start.saturating_sub(STACK_GUARD_GAP)
-            } else {
-                e.start
-            };
-            (start, e.end)
-        })
-        .collect();
-    busy.sort_unstable();
-    // Merge overlapping or touching intervals (an inconsistent read may overlap).
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(busy.len());
-    for (s, e) in busy {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
+    // First pass: where the stack starts (the 1 MiB below it stays free).
+    let mut guard = None;
+    each(&mut |start, _, stack| {
+        if stack {
+            guard = Some(start.saturating_sub(STACK_GUARD_GAP)..start);
         }
+    });
+    // Second pass: the gaps from the bottom up; a higher fitting gap replaces a lower one.
+    let mut best = None;
+    let mut cur_end = 0usize;
+    let mut consider = |lo: usize, hi: usize| {
+        let lo = lo.max(lowest);
+        let hi = hi.min(highest_end);
+        if hi >= lo && hi - lo >= len {
+            let base = (hi - len) / align * align;
+            if base >= lo {
+                best = Some(base);
+            }
+        }
+    };
+    let mut busy = |s: usize, e: usize, cur_end: &mut usize| {
+        if s > *cur_end {
+            consider(*cur_end, s);
+        }
+        *cur_end = (*cur_end).max(e);
+    };
+    let mut pending_guard = guard.clone();
+    each(&mut |start, end, _| {
+        if let Some(g) = pending_guard.clone().filter(|g| g.start <= start) {
+            busy(g.start, g.end, &mut cur_end);
+            pending_guard = None;
+        }
+        busy(start, end, &mut cur_end);
+    });
+    if let Some(g) = pending_guard {
+        busy(g.start, g.end, &mut cur_end);
     }
-    // Gaps from the top down: [end of interval i-1 (or 0), start of interval i (or the top)).
-    let mut upper = usize::MAX;
-    for i in (0..=merged.len()).rev() {
-        let gap_lo = if i == 0 { 0 } else { merged[i - 1].1 };
-        let gap_hi = upper;
-        if i > 0 {
-            upper = merged[i - 1].0;
-        }
-        let lo = gap_lo.max(lowest);
-        let hi = gap_hi.min(highest_end);
-        if hi < lo || hi - lo < len {
-            continue;
-        }
-        let base = (hi - len) / align * align;
-        if base >= lo {
-            return Some(base);
-        }
-    }
-    None
+    consider(cur_end, usize::MAX);
+    best
 }
 
 /// How many lines `/proc/self/maps` has: the process's mapping count (plus the `[vsyscall]`
 /// line, which makes it one too many and so on the safe side), 0 if the file cannot be read.
+/// Counted through a stack buffer (no heap: it runs when `mmap` fails for lack of memory).
 pub(crate) fn map_count() -> usize {
-    std::fs::read("/proc/self/maps").map_or(0, |text| text.iter().filter(|&&b| b == b'\n').count())
+    let mut n = 0;
+    for_each_line(c"/proc/self/maps", &mut |_| n += 1);
+    n
 }
 
 /// `vm.max_map_count`, the most mappings a process may have; 65530 (the kernel default) if
 /// `/proc/sys/vm/max_map_count` cannot be read.
 pub(crate) fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(65530)
+    let mut v = None;
+    for_each_line(c"/proc/sys/vm/max_map_count", &mut |line| {
+        v = std::str::from_utf8(line).ok().and_then(|s| s.trim().parse().ok());
+    });
+    v.unwrap_or(65530)
 }
 
 #[cfg(test)]
@@ -1259,7 +1336,12 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
             e(0x40_0000, 0x50_0000, Some("[stack]")),
             e(0x90_0000, 0xa0_0000, None),
         ];
-        let f = |len, align, lo, hi| highest_free_in(&list, len, align, lo, hi);
+        let each = |f: &mut dyn FnMut(usize, usize, bool)| {
+            for m in &list {
+                f(m.start, m.end, m.path.as_deref() == Some("[stack]"));
+            }
+        };
+        let f = |len, align, lo, hi| highest_free_in(each, len, align, lo, hi);
         assert_eq!(f(0x1000, 0x1000, 0, usize::MAX), Some(usize::MAX - 0x1fff));
         assert_eq!(f(0x1000, 0x1000, 0, 0xb0_0000), Some(0xaf_f000));
         assert_eq!(f(0x1000, 0x1000, 0, 0xa0_0000), Some(0x8f_f000));

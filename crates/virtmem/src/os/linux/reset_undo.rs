@@ -26,6 +26,8 @@
 //!
 //! No step ever reports a discarded page as intact.
 
+use crate::os::linux::metaheap::{meta_vec, CollectMeta, MetaVec};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::io::Errno;
@@ -88,19 +90,20 @@ pub(crate) fn undo_lazy_free(
     }
 
     // a. Pre-scan.
-    let mut flags = Vec::new();
+    // Scratch lists on the metadata heap (MEM_RESET_UNDO is a `malloc`'s call).
+    let mut flags = meta_vec();
     pagemap::scan(addr, end - addr, &mut flags).map_err(error)?;
-    let candidates: Vec<usize> = (0..pages)
+    let candidates: MetaVec<usize> = (0..pages)
         .filter(|&i| {
             flags
                 .get(i)
                 .is_some_and(|f| f.swapped || (f.present && !f.pfn_zero))
         })
-        .collect();
+        .collect_meta();
     report.lost = pages - candidates.len();
 
     // b./c. Touch every page that may still hold data.
-    let mut zero_pages = Vec::new();
+    let mut zero_pages = meta_vec();
     if writable {
         touch_directly(addr, ps, &candidates, &mut report, &mut zero_pages);
     } else {
@@ -136,7 +139,7 @@ fn touch_directly(
     ps: usize,
     candidates: &[usize],
     report: &mut UndoReport,
-    zero_pages: &mut Vec<usize>,
+    zero_pages: &mut MetaVec<usize>,
 ) {
     for &i in candidates {
         let page = addr + i * ps;
@@ -208,7 +211,7 @@ fn touch_through_mem(
     ps: usize,
     candidates: &[usize],
     report: &mut UndoReport,
-    zero_pages: &mut Vec<usize>,
+    zero_pages: &mut MetaVec<usize>,
 ) -> Result<(), OsError> {
     if candidates.is_empty() {
         return Ok(());

@@ -152,12 +152,12 @@ pub(crate) fn supported() -> bool {
         };
         let a = p as usize;
         let ok = register(a, page).is_ok() && protect(a, page).is_ok() && {
-            let mut out = Vec::new();
+            let mut out = crate::os::linux::metaheap::meta_vec();
             let clean =
                 scan_written(a, page, false, usize::MAX, &mut out).is_ok() && out.is_empty();
             // SAFETY: the page is ours and writable.
             unsafe { (p as *mut u8).write_volatile(1) };
-            clean && scan_written(a, page, true, usize::MAX, &mut out).is_ok() && out == [a]
+            clean && scan_written(a, page, true, usize::MAX, &mut out).is_ok() && out[..] == [a]
         };
         // SAFETY: unmapping the scratch page made above.
         let _ = unsafe { rustix::mm::munmap(p, page) };
@@ -211,7 +211,7 @@ pub(crate) fn scan_written(
     len: usize,
     reset: bool,
     max: usize,
-    out: &mut Vec<usize>,
+    out: &mut impl crate::os::linux::metaheap::VecLike<usize>,
 ) -> Result<usize, Errno> {
     out.clear();
     let page = rustix::param::page_size();
