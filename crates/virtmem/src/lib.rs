@@ -43,7 +43,6 @@ macro_rules! internal_mods {
 internal_mods!(vocab, os, rules, engine);
 mod error;
 mod native;
-mod retry;
 mod safe;
 pub mod sim;
 mod spaces;

@@ -282,10 +282,10 @@ impl<O: Os> Space<O> {
     /// again; if that fails the frame is still freed but kept out of the free pool until a
     /// later discard works (never handed out with old data). A frame mapped meanwhile into a
     /// window not locked by this call makes it look again, a bounded number of times
-    /// (`crate::retry`); if the frames keep moving, 487.
+    /// (`crate::os::retry`); if the frames keep moving, 487.
     pub fn free_physical_pages(&self, pfns: &[usize]) -> (usize, Result<()>) {
         let mut freed = 0;
-        let r = crate::retry::bounded(
+        let r = crate::os::retry::bounded(
             Error::InvalidAddress("the frames kept being mapped into other windows"),
             || {
                 let (n, r) = self.free_physical_attempt(&pfns[freed..]);

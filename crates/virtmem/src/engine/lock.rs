@@ -68,9 +68,9 @@ impl<O: Os> Space<O> {
         let (start, end) = validate_range(&self.layout, addr, size)?;
         // Take every overlapping allocation's operation lock, in address order (so two
         // multi-allocation calls cannot deadlock); if one was released meanwhile, start over
-        // (bounded, `crate::retry`: allocations that keep being released leave free pages in
+        // (bounded, `crate::os::retry`: allocations that keep being released leave free pages in
         // the range, 998 as for any free page).
-        crate::retry::bounded(Error::NoAccess("the range kept being released"), || {
+        crate::os::retry::bounded(Error::NoAccess("the range kept being released"), || {
             let allocs = self.overlapping(start, end);
             let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
             let _guards = guards?;
@@ -209,7 +209,7 @@ impl<O: Os> Space<O> {
         let (start, end) = validate_range(&self.layout, addr, size)?;
         // As VirtualLock; allocations that keep being released leave pages that are not
         // locked: 158.
-        crate::retry::bounded(Error::NotLocked, || {
+        crate::os::retry::bounded(Error::NotLocked, || {
             let allocs = self.overlapping(start, end);
             let guards: Option<Vec<_>> = allocs.iter().map(|a| a.begin()).collect();
             let _guards = guards?;

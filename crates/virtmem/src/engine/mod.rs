@@ -190,7 +190,7 @@ impl<O: Os> Space<O> {
     /// Runs `f` on the live allocation containing `addr` with its operation lock held, or
     /// returns `missing` if no allocation contains it. An allocation released (or replaced)
     /// while we waited for its lock is looked up again, a bounded number of times
-    /// (`crate::retry`); if it keeps changing, the call ends with `missing` too.
+    /// (`crate::os::retry`); if it keeps changing, the call ends with `missing` too.
     pub(crate) fn with_allocation<R>(
         &self,
         addr: usize,
@@ -198,7 +198,7 @@ impl<O: Os> Space<O> {
         f: impl FnOnce(&Arc<Allocation>) -> Result<R>,
     ) -> Result<R> {
         let mut f = Some(f);
-        crate::retry::bounded(missing, || {
+        crate::os::retry::bounded(missing, || {
             let Some(a) = self.find(addr) else {
                 return Some(Err(missing));
             };

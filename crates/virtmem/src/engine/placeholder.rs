@@ -194,11 +194,11 @@ impl<O: Os> Space<O> {
 
     /// MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS over pages `[start, end)`: two or more adjacent
     /// placeholders spanning exactly the range become one. Bookkeeping only. A part released
-    /// or replaced while we waited for its lock makes us look again (bounded, `crate::retry`;
+    /// or replaced while we waited for its lock makes us look again (bounded, `crate::os::retry`;
     /// if the parts keep changing, 487 like any range that is not a run of placeholders).
     pub(crate) fn coalesce_placeholders(&self, start: usize, end: usize) -> Result<()> {
         let bad = Error::InvalidAddress("the range is not exactly a run of placeholders");
-        crate::retry::bounded(bad, || {
+        crate::os::retry::bounded(bad, || {
             let parts = self.overlapping(start, end);
             let mut _guards = meta_vec();
             for a in parts.iter() {

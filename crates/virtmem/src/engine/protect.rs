@@ -15,8 +15,8 @@ impl<O: Os> Space<O> {
         let protection = Protection::parse(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
         // An allocation released while we waited for its lock: look again (bounded,
-        // `crate::retry`; if it keeps changing, 487 as for a range leaving its allocation).
-        crate::retry::bounded(
+        // `crate::os::retry`; if it keeps changing, 487 as for a range leaving its allocation).
+        crate::os::retry::bounded(
             Error::InvalidAddress("the allocation kept being released"),
             || {
                 let Some(a) = self.find(start) else {

@@ -11,6 +11,7 @@
 #[cfg(any(test, feature = "internals"))]
 pub mod failing;
 pub mod linux;
+pub(crate) mod retry;
 pub mod sim;
 
 use std::fmt;

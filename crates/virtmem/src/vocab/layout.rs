@@ -34,18 +34,6 @@ impl Layout {
         large_page_size: 0x20_0000,
     };
 
-    /// The layout of this process: the host page size (at least 4 KiB), 64 KiB granularity,
-    /// and the x64 Windows limits.
-    pub fn native() -> Layout {
-        let page = crate::os::linux::sysfacts::page_size();
-        Layout {
-            page_size: page,
-            granularity: 0x10000usize.max(page),
-            large_page_size: crate::os::linux::sysfacts::large_page_size(),
-            ..Layout::WIN64
-        }
-    }
-
     /// One past the highest address any allocation may cover: the top granule below the
     /// user-space limit is never allocatable (`semantics.md` §2, [I: ReactOS]).
     pub const fn allocatable_end(&self) -> usize {

@@ -89,7 +89,7 @@ pub(crate) fn map_large(
 
 /// The highest free `align`-aligned range inside `[lowest, highest_end)`, in huge pages.
 /// Another thread may map the range between the search and the mmap: search again
-/// (bounded, `crate::retry`; then out of address space, 8).
+/// (bounded, `crate::os::retry`; then out of address space, 8).
 fn top_down(
     len: usize,
     prot: HostProt,
@@ -102,7 +102,7 @@ fn top_down(
         Errno::NOMEM,
         OsErrorKind::OutOfAddressSpace,
     );
-    crate::retry::bounded(none, || {
+    crate::os::retry::bounded(none, || {
         let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
             return Some(Err(none));
         };

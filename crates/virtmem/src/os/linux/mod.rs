@@ -201,9 +201,9 @@ impl LinuxOs {
         highest_end: usize,
     ) -> Result<usize, OsError> {
         // Another thread may take the range between the search and the mmap: search again
-        // (bounded, `crate::retry`; then out of address space, 8).
+        // (bounded, `crate::os::retry`; then out of address space, 8).
         let none = err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace);
-        crate::retry::bounded(none, || {
+        crate::os::retry::bounded(none, || {
             let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
                 return Some(Err(none));
             };
@@ -324,7 +324,7 @@ unsafe impl Os for LinuxOs {
         // A gap taken by another thread between reading the maps and MAP_FIXED_NOREPLACE
         // (EEXIST) is left to it: read the maps again and fill what is still free (bounded).
         let exhausted = err(Syscall::Map, Errno::EXIST, OsErrorKind::AddressInUse);
-        crate::retry::bounded(exhausted, || {
+        crate::os::retry::bounded(exhausted, || {
             let maps = match procmaps::mappings() {
                 Ok(m) => m,
                 Err(_) => return Some(Err(err(Syscall::Map, Errno::IO, OsErrorKind::Other))),

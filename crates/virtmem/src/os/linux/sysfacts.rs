@@ -6,6 +6,7 @@
 //! plain system calls into stack buffers and cached in an atomic; two threads racing to
 //! compute it the first time both get the same answer.
 
+use crate::vocab::layout::Layout;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// "Not read yet".
@@ -23,6 +24,22 @@ fn cached(cell: &AtomicUsize, compute: fn() -> usize) -> usize {
         }
         v => v,
     }
+}
+
+// The native layout is a fact of this host: it lives with the other facts, in the OS layer.
+impl Layout {
+    /// The layout of this process: the host page size (at least 4 KiB), 64 KiB granularity,
+    /// and the x64 Windows limits.
+    pub fn native() -> Layout {
+        let page = page_size();
+        Layout {
+            page_size: page,
+            granularity: 0x10000usize.max(page),
+            large_page_size: large_page_size(),
+            ..Layout::WIN64
+        }
+    }
+
 }
 
 /// The host page size (at least 4 KiB, as Windows' page).
