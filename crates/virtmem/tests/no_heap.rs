@@ -2,7 +2,8 @@
 //! (reserve, commit, top-down, at an address, MEM_RESET / MEM_RESET_UNDO, write watch,
 //! placeholders, address requirements), VirtualFree (decommit, release, placeholder split),
 //! VirtualProtect (guard pages too), VirtualQuery (ours, foreign, free), GetSystemInfo,
-//! GetLargePageMinimum, GetLastError — never use the heap, cold (the first call in the
+//! GetLargePageMinimum, GetLastError, and their safe Rust equivalents — never use the heap,
+//! cold (the first call in the
 //! process) or warm. A global allocator counts every allocation this thread makes;
 //! `VIRTMEM_TRACE_ALLOC=1` prints where each one came from.
 
@@ -187,6 +188,25 @@ fn calls(failed: &mut Vec<&'static str>) {
             "address requirements",
         );
         check(VirtualFree(a, 0, MEM_RELEASE) != 0, "release aligned");
+    }
+    // The same through the safe Rust face.
+    check(virtmem::system_info().page_size == P, "system_info");
+    match virtmem::Reservation::new(1 << 20) {
+        Ok(mut r) => {
+            check(
+                r.commit(0, 4 * P, virtmem::Protect::ReadWrite).is_ok(),
+                "Reservation::commit",
+            );
+            check(
+                r.protect(0, P, virtmem::Protect::ReadOnly).is_ok(),
+                "Reservation::protect",
+            );
+            check(r.query(0).is_ok(), "Reservation::query");
+            check(virtmem::query(r.base() as usize).is_ok(), "query");
+            check(r.decommit(0, P).is_ok(), "Reservation::decommit");
+            check(r.release().is_ok(), "Reservation::release");
+        }
+        Err(_) => check(false, "Reservation::new"),
     }
 }
 
