@@ -3,9 +3,8 @@
 //! placeholders, address requirements), VirtualFree (decommit, release, placeholder split),
 //! VirtualProtect (guard pages too), VirtualQuery (ours, foreign, free), GetSystemInfo,
 //! GetLargePageMinimum, GetLastError, and their safe Rust equivalents — never use the heap,
-//! cold (the first call in the
-//! process) or warm. A global allocator counts every allocation this thread makes;
-//! `VIRTMEM_TRACE_ALLOC=1` prints where each one came from.
+//! cold (the first call in the process) or warm. A global allocator counts every allocation
+//! this thread makes; `VIRTMEM_TRACE_ALLOC=1` prints where each one came from.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
