@@ -55,7 +55,7 @@ pub enum Access {
 }
 
 impl Access {
-    /// The Windows ExceptionInformation[0] value.
+    /// The Windows `ExceptionInformation[0]` value.
     pub const fn win32(self) -> u32 {
         match self {
             Access::Read => 0,
