@@ -15,7 +15,7 @@
 
 use super::{AllocKind, Allocation, Space};
 use crate::error::{Error, Result};
-use crate::os::{HostProt, Os, OsError};
+use crate::os::{Backing, HostProt, KernelRegion, Os, OsError};
 use crate::rules::runs::PageState;
 use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
 use std::collections::{BTreeSet, HashMap};
@@ -278,12 +278,28 @@ impl<O: Os> Space<O> {
                 record(awe, addr, to);
                 Ok(())
             }
-            Err(e) if self.os.is_mapped(addr, p) => Err(e),
+            // The kernel kept the old page: nothing changed.
+            Err(e) if self.os.is_mapped(addr, p) && self.still_ours(addr, from, host) => Err(e),
             Err(e) => {
                 record(awe, addr, None);
                 self.refill_window_page(awe, addr, from, host);
                 Err(e)
             }
+        }
+    }
+
+    /// After a failed `MAP_FIXED` at window page `addr` that left it mapped: whether what is
+    /// mapped there is the page we had (`from`: a shared mapping of the store with the
+    /// window's protection, or private anonymous `PROT_NONE` memory) rather than a mapping
+    /// another thread made in a hole the call left (not ours: left alone). A foreign mapping
+    /// of exactly the same kind cannot be told from ours and is taken as ours.
+    fn still_ours(&self, addr: usize, from: Option<usize>, host: HostProt) -> bool {
+        match self.os.kernel_region(addr) {
+            KernelRegion::Mapped(m) => match from {
+                Some(_) => m.shared && m.backing != Backing::Anonymous && m.prot == host,
+                None => !m.shared && m.backing == Backing::Anonymous && !m.prot.any(),
+            },
+            KernelRegion::Free { .. } => false,
         }
     }
 
