@@ -1710,3 +1710,70 @@ fn reserve_rollback_never_leaves_its_mapping_unlisted() {
         }
     }
 }
+
+/// Issue 12 item 4 (found while checking the other multi-call operations): VirtualProtect
+/// of an AWE window protects each mapped page; if a later page fails and putting an earlier
+/// page's protection back fails too, that page must not keep a protection the bookkeeping
+/// does not know: its frame is taken out (the page reads PAGE_NOACCESS, `---p`), and the
+/// frame stays owned with its data.
+#[test]
+fn awe_protect_whose_rollback_fails_takes_the_frame_out() {
+    let _g = serial();
+    let what = "VirtualProtect of an AWE window, rollback failing";
+    let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
+    let w = s
+        .virtual_alloc(0, G, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, F)
+        .expect("window");
+    let f = s.allocate_physical_pages(3).expect("frames");
+    s.map_physical_pages_scatter(&[w, w + 2 * P], Some(&f[..2]))
+        .expect("map");
+    for (i, pg) in [w, w + 2 * P].into_iter().enumerate() {
+        // SAFETY: mapped read-write just above.
+        unsafe { (pg as *mut u64).write_volatile(frame_pattern(f[i])) };
+    }
+    // Protect #0 (page 0) works; #1 (page 2) and every later one (the restore) fail.
+    s.os().arm(Fault {
+        call: Syscall::Protect,
+        after: 1,
+        errno: ENOMEM,
+        kind: OsErrorKind::NotMapped,
+        once: false,
+    });
+    let e = s.virtual_protect(w, 4 * P, PAGE_READONLY).expect_err(what);
+    s.os().disarm();
+    assert_eq!(e.win32_code(), 487, "{what}: {e}");
+    assert_no_hole(w, w + G, what);
+    for (i, (prot, perms)) in [
+        (PAGE_NOACCESS, "---p"),
+        (PAGE_NOACCESS, "---p"),
+        (PAGE_READWRITE, "rw-s"),
+        (PAGE_NOACCESS, "---p"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pg = w + i * P;
+        let q = s.query(pg).unwrap();
+        assert_eq!(
+            (q.state, q.protect),
+            (State::Commit, prot),
+            "{what}: page {i}"
+        );
+        assert_eq!(
+            lines_in(&smaps(), pg, pg + P)[0].perms,
+            perms,
+            "{what}: page {i}"
+        );
+    }
+    // Frame 0 is still ours with its data.
+    s.map_physical_pages(w + 3 * P, 1, Some(&f[..1]))
+        .expect("map frame 0 again");
+    // SAFETY: mapped read-write just above.
+    assert_eq!(
+        unsafe { ((w + 3 * P) as *const u64).read_volatile() },
+        frame_pattern(f[0]),
+        "{what}: frame 0's data"
+    );
+    assert_eq!(s.free_physical_pages(&f), (3, Ok(())), "{what}: free");
+    cleanup(&s);
+}

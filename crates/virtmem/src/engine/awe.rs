@@ -448,12 +448,14 @@ impl<O: Os> Space<O> {
         let mut awe = self.awe();
         let old_first = w.read(|t| t.run_at((start - w.base) / p).state.protect);
         let old = *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE);
-        let mapped: Vec<usize> = awe
+        let mut mapped: Vec<usize> = awe
             .at
             .keys()
             .copied()
             .filter(|&a| a >= w.base && a < w.end())
             .collect();
+        // In address order: which pages a failure leaves changed does not depend on hashing.
+        mapped.sort_unstable();
         for (n, &a) in mapped.iter().enumerate() {
             if let Err(e) = self.os.protect(a, p, awe_host(protect)) {
                 for &b in &mapped[..n] {
