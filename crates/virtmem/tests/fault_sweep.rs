@@ -1155,6 +1155,27 @@ fn scenarios() -> Vec<Scenario> {
             },
         ),
         sc(
+            "VirtualProtect AWE window",
+            |s| {
+                // Frames at pages 0 and 2: one protect call per mapped page.
+                let (w, frames) = window(s, 4);
+                s.map_physical_pages_scatter(&[w, w + 2 * P], Some(&frames[..2]))
+                    .unwrap();
+                for i in [0, 2] {
+                    // SAFETY: mapped read-write just above.
+                    unsafe { ((w + i * P) as *mut u64).write_volatile(0xC0 + i as u64) };
+                }
+                Ctx {
+                    frames,
+                    ..Ctx::at(w, 4 * P)
+                }
+            },
+            |s, c| {
+                s.virtual_protect(c.addr, 4 * P, PAGE_READONLY)
+                    .map(|v| v as usize)
+            },
+        ),
+        sc(
             "release AWE window",
             |s| {
                 let (w, frames) = window(s, 4);

@@ -628,6 +628,34 @@ struct PartialOs {
     planted: Mutex<Option<usize>>,
     /// Every `replace_with_reserved` fails before the kernel sees it (the old mapping stays).
     keep_old_on_replace: Mutex<bool>,
+    /// `phys_map` call #n from now unmaps its range and fails (a hole); `None`: off.
+    phys_hole_at: Mutex<Option<usize>>,
+    /// `replace_with_reserved` call #n from now unmaps its range and fails; `None`: off.
+    replace_hole_at: Mutex<Option<usize>>,
+    /// Every `phys_map` after the first hole (of any call) makes a hole too.
+    phys_keep_holing: Mutex<bool>,
+    /// Whether a hole has been made.
+    holed: Mutex<bool>,
+    /// The next this many `unmap` calls fail before the kernel sees them.
+    fail_unmaps: Mutex<usize>,
+    /// `watch_register` / `watch_adopt` fail before the kernel sees them.
+    fail_watch: Mutex<bool>,
+}
+
+/// Counts `at` down; true when it reaches the call to fail (and switches it off).
+fn countdown(at: &Mutex<Option<usize>>) -> bool {
+    let mut a = at.lock().unwrap();
+    match *a {
+        Some(0) => {
+            *a = None;
+            true
+        }
+        Some(ref mut n) => {
+            *n -= 1;
+            false
+        }
+        None => false,
+    }
 }
 
 impl Default for PartialOs {
@@ -641,6 +669,12 @@ impl Default for PartialOs {
             plant_foreign: Mutex::default(),
             planted: Mutex::default(),
             keep_old_on_replace: Mutex::default(),
+            phys_hole_at: Mutex::default(),
+            replace_hole_at: Mutex::default(),
+            phys_keep_holing: Mutex::default(),
+            holed: Mutex::default(),
+            fail_unmaps: Mutex::default(),
+            fail_watch: Mutex::default(),
         }
     }
 }
@@ -681,6 +715,13 @@ unsafe impl Os for PartialOs {
         self.inner.map(placement, len, prot)
     }
     fn unmap(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        {
+            let mut n = self.fail_unmaps.lock().unwrap();
+            if *n > 0 {
+                *n -= 1;
+                return Err(os_err(Syscall::Unmap, OsErrorKind::MapCountLimit));
+            }
+        }
         self.inner.unmap(addr, len)
     }
     fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError> {
@@ -697,6 +738,7 @@ unsafe impl Os for PartialOs {
         let hole = |kind| {
             // SAFETY: the range belongs to the space under test, which asked to replace it.
             assert_eq!(unsafe { libc::munmap(addr as *mut libc::c_void, len) }, 0);
+            *self.holed.lock().unwrap() = true;
             if std::mem::take(&mut *self.plant_foreign.lock().unwrap()) {
                 *self.planted.lock().unwrap() = Some(plant_canary(addr));
             }
@@ -704,6 +746,9 @@ unsafe impl Os for PartialOs {
         };
         if let Some(kind) = self.take(Partial::ReplaceHole) {
             return hole(kind);
+        }
+        if countdown(&self.replace_hole_at) {
+            return hole(OsErrorKind::MapCountLimit);
         }
         if *self.keep_old_on_replace.lock().unwrap() {
             return Err(os_err(Syscall::Replace, OsErrorKind::OutOfAddressSpace));
@@ -767,9 +812,15 @@ unsafe impl Os for PartialOs {
         self.inner.watch_supported()
     }
     fn watch_register(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        if *self.fail_watch.lock().unwrap() {
+            return Err(os_err(Syscall::Watch, OsErrorKind::Other));
+        }
         self.inner.watch_register(addr, len)
     }
     fn watch_adopt(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        if *self.fail_watch.lock().unwrap() {
+            return Err(os_err(Syscall::Watch, OsErrorKind::Other));
+        }
         self.inner.watch_adopt(addr, len)
     }
     fn watch_scan(
@@ -804,6 +855,21 @@ unsafe impl Os for PartialOs {
         count: usize,
         prot: HostProt,
     ) -> Result<(), OsError> {
+        if countdown(&self.phys_hole_at)
+            || (*self.phys_keep_holing.lock().unwrap() && *self.holed.lock().unwrap())
+        {
+            *self.holed.lock().unwrap() = true;
+            // SAFETY: the window pages belong to the space under test, which asked to
+            // replace them.
+            assert_eq!(
+                unsafe { libc::munmap(addr as *mut libc::c_void, count * P) },
+                0
+            );
+            if std::mem::take(&mut *self.plant_foreign.lock().unwrap()) {
+                *self.planted.lock().unwrap() = Some(plant_canary(addr));
+            }
+            return Err(os_err(Syscall::Physical, OsErrorKind::MapCountLimit));
+        }
         self.inner.phys_map(addr, first, count, prot)
     }
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
@@ -1359,4 +1425,355 @@ fn placeholder_replace_failing_half_way_rolls_back() {
         .unwrap_or_else(|e| panic!("{what}: retry: {e}"));
         cleanup(&s);
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 12 item 4: AWE page replacement leaving holes, FreeUserPhysicalPages, reserve rollback
+// ------------------------------------------------------------------------------------------
+
+/// The value every word of frame `f` holds in the AWE tests.
+fn frame_pattern(f: usize) -> u64 {
+    0xF0F0_0000_0000 | f as u64
+}
+
+/// An AWE window of one granule with four frames; frame 0 mapped at page 0, frame 1 at
+/// page 1, each filled with its pattern.
+fn awe_setup(s: &Space<PartialOs>) -> (usize, Vec<usize>) {
+    let w = s
+        .virtual_alloc(0, G, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, F)
+        .expect("window");
+    let frames = s.allocate_physical_pages(4).expect("frames");
+    s.map_physical_pages(w, 2, Some(&frames[..2])).expect("map");
+    for (i, &f) in frames[..2].iter().enumerate() {
+        for o in (0..P).step_by(8) {
+            // SAFETY: mapped read-write just above.
+            unsafe { ((w + i * P + o) as *mut u64).write_volatile(frame_pattern(f)) };
+        }
+    }
+    (w, frames)
+}
+
+/// The first four pages of window `w` hold exactly `expect` (a frame with its data, or no
+/// frame: committed PAGE_NOACCESS, `---p`), as both the bookkeeping and the kernel say; the
+/// whole window has no hole. `foreign` is a page of someone else's inside the window.
+fn assert_window(
+    s: &Space<PartialOs>,
+    w: usize,
+    expect: &[Option<usize>],
+    foreign: Option<usize>,
+    what: &str,
+) {
+    assert_no_hole(w, w + G, what);
+    for (i, e) in expect.iter().enumerate() {
+        let pg = w + i * P;
+        let q = s.query(pg).unwrap();
+        assert_eq!(q.state, State::Commit, "{what}: page {i}: {q:?}");
+        let l = lines_in(&smaps(), pg, pg + P);
+        match e {
+            Some(f) => {
+                assert_eq!(q.protect, PAGE_READWRITE, "{what}: page {i}: {q:?}");
+                assert_eq!(l[0].perms, "rw-s", "{what}: page {i}: {l:?}");
+                // SAFETY: a frame is mapped read-write there (checked just above).
+                let bytes = unsafe { std::slice::from_raw_parts(pg as *const u64, P / 8) };
+                assert!(
+                    bytes.iter().all(|&v| v == frame_pattern(*f)),
+                    "{what}: page {i} does not hold frame {f}'s data"
+                );
+            }
+            None => {
+                assert_eq!(q.protect, PAGE_NOACCESS, "{what}: page {i}: {q:?}");
+                if foreign != Some(pg) {
+                    assert_eq!(l[0].perms, "---p", "{what}: page {i}: {l:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Issue 12 item 4.1: MapUserPhysicalPages replaces each page with `MAP_FIXED`; a call that
+/// fails leaving a hole (the old kernels' `MAP_FIXED` unmaps first) must fill the hole, put
+/// the frame that was there back, and put back the pages it already changed: all or
+/// nothing, bookkeeping ≡ kernel, the same call then works.
+#[test]
+fn awe_map_leaving_a_hole_is_all_or_nothing() {
+    let _g = serial();
+    // The call maps frame 2 at page 0 (phys_map #0), unmaps page 1 (replace #0) and maps
+    // frame 3 at page 2 (phys_map #1).
+    let cases: [(&str, Option<usize>, Option<usize>); 3] = [
+        ("first page's phys_map leaves a hole", Some(0), None),
+        ("the unmap of page 1 leaves a hole", None, Some(0)),
+        ("the third page's phys_map leaves a hole", Some(1), None),
+    ];
+    for (what, phys, replace) in cases {
+        let s = new_space(PartialOs::default());
+        let (w, f) = awe_setup(&s);
+        let before = snapshot(&s, &[(w, w + G)]);
+        *s.os().phys_hole_at.lock().unwrap() = phys;
+        *s.os().replace_hole_at.lock().unwrap() = replace;
+        let e = s
+            .map_physical_pages(w, 3, Some(&[f[2], 0, f[3]]))
+            .expect_err(what);
+        assert_eq!(e.win32_code(), 8, "{what}: {e}");
+        assert!(
+            s.os().phys_hole_at.lock().unwrap().is_none()
+                && s.os().replace_hole_at.lock().unwrap().is_none(),
+            "{what}: no hole was made"
+        );
+        assert_window(&s, w, &[Some(f[0]), Some(f[1]), None, None], None, what);
+        assert_same(&before, &snapshot(&s, &[(w, w + G)]), what, false);
+        s.map_physical_pages(w, 3, Some(&[f[2], 0, f[3]]))
+            .unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+        let q = s.query(w + P).unwrap();
+        assert_eq!(q.protect, PAGE_NOACCESS, "{what}: retry unmapped page 1");
+        assert_eq!(s.free_physical_pages(&f), (4, Ok(())), "{what}: free");
+        cleanup(&s);
+    }
+}
+
+/// Issue 12 item 4.1, where all or nothing is impossible: the hole cannot be given its
+/// frame back (every later mapping of a frame holes too), or another thread mapped into the
+/// hole first. The call fails; the window has no hole (except none where a foreign page now
+/// is, which is left exactly as it is); the bookkeeping says the page holds no frame; the
+/// frame stays owned with its data and can be mapped again.
+#[test]
+fn awe_map_hole_that_cannot_be_restored_reports_the_state() {
+    let _g = serial();
+    for foreign in [false, true] {
+        for unmap_step in [false, true] {
+            let what = format!(
+                "AWE hole not restorable (foreign mapping in it: {foreign}, at the unmap \
+                 step: {unmap_step})"
+            );
+            let s = new_space(PartialOs::default());
+            let (w, f) = awe_setup(&s);
+            // The page that holes and the frame it loses.
+            let (hole_page, lost) = if unmap_step { (1, f[1]) } else { (0, f[0]) };
+            if unmap_step {
+                *s.os().replace_hole_at.lock().unwrap() = Some(0);
+            } else {
+                *s.os().phys_hole_at.lock().unwrap() = Some(0);
+            }
+            if foreign {
+                *s.os().plant_foreign.lock().unwrap() = true;
+            } else {
+                *s.os().phys_keep_holing.lock().unwrap() = true;
+            }
+            let e = s
+                .map_physical_pages(w, 3, Some(&[f[2], 0, f[3]]))
+                .expect_err(&what);
+            *s.os().phys_keep_holing.lock().unwrap() = false;
+            assert_eq!(e.win32_code(), 8, "{what}: {e}");
+            let planted = s.os().planted.lock().unwrap().take();
+            assert_eq!(planted.is_some(), foreign, "{what}: planted");
+            let mut expect = vec![Some(f[0]), Some(f[1]), None, None];
+            expect[hole_page] = None;
+            if unmap_step && !foreign {
+                // Page 0 was already changed: putting frame 0 back holes too (every
+                // phys_map holes), so page 0 ends without a frame as well.
+                expect[0] = None;
+            }
+            assert_window(&s, w, &expect, planted, &what);
+            if let Some(at) = planted {
+                assert_eq!(at, w + hole_page * P, "{what}: where the canary went");
+                assert_canary_untouched(at, &what);
+            }
+            // The lost frame is still ours, with its data: map it at page 3.
+            s.map_physical_pages(w + 3 * P, 1, Some(&[lost]))
+                .unwrap_or_else(|e| panic!("{what}: mapping the lost frame again: {e}"));
+            expect[3] = Some(lost);
+            assert_window(&s, w, &expect, planted, &what);
+            if let Some(at) = planted {
+                // SAFETY: the test's own foreign page.
+                unsafe { libc::munmap(at as *mut libc::c_void, P) };
+            }
+            assert_eq!(s.free_physical_pages(&f), (4, Ok(())), "{what}: free");
+            cleanup(&s);
+        }
+    }
+}
+
+/// Issue 12 item 4.2: FreeUserPhysicalPages unmaps mapped frames first; an unmap that fails
+/// leaving a hole must not leave the hole, and the frame is not freed: it is mapped back
+/// where the kernel allows (else recorded unmapped, still owned). Frames freed before it stay
+/// freed and are counted.
+#[test]
+fn free_physical_pages_leaving_a_hole_is_repaired() {
+    let _g = serial();
+    for (restorable, foreign) in [(true, false), (false, false), (false, true)] {
+        let what =
+            format!("FreeUserPhysicalPages hole (restorable: {restorable}, foreign: {foreign})");
+        let s = new_space(PartialOs::default());
+        let (w, f) = awe_setup(&s);
+        // Frame 1 is unmapped (replace #0) and freed; frame 0's unmap (replace #1) holes.
+        *s.os().replace_hole_at.lock().unwrap() = Some(1);
+        *s.os().phys_keep_holing.lock().unwrap() = !restorable;
+        *s.os().plant_foreign.lock().unwrap() = foreign;
+        let (n, r) = s.free_physical_pages(&[f[1], f[0]]);
+        *s.os().phys_keep_holing.lock().unwrap() = false;
+        assert_eq!(n, 1, "{what}: freed count");
+        assert_eq!(r.map_err(|e| e.win32_code()), Err(8), "{what}");
+        let planted = s.os().planted.lock().unwrap().take();
+        assert_eq!(planted, foreign.then_some(w), "{what}: planted");
+        let page0 = restorable.then_some(f[0]);
+        assert_window(&s, w, &[page0, None, None, None], planted, &what);
+        if let Some(at) = planted {
+            assert_canary_untouched(at, &what);
+        }
+        // Frame 0 is still ours (with its data): mapping it elsewhere works unless it is
+        // mapped at page 0 already; frame 1 is freed.
+        if !restorable {
+            s.map_physical_pages(w + 2 * P, 1, Some(&[f[0]]))
+                .unwrap_or_else(|e| panic!("{what}: frame 0 lost: {e}"));
+            assert_window(&s, w, &[None, None, Some(f[0]), None], planted, &what);
+        }
+        assert_eq!(
+            s.map_physical_pages(w + 3 * P, 1, Some(&[f[1]]))
+                .map_err(|e| e.win32_code()),
+            Err(87),
+            "{what}: frame 1 must be freed"
+        );
+        if let Some(at) = planted {
+            assert_canary_untouched(at, &what);
+            // SAFETY: the test's own foreign page.
+            unsafe { libc::munmap(at as *mut libc::c_void, P) };
+        }
+        assert_eq!(
+            s.free_physical_pages(&[f[0], f[2], f[3]]),
+            (3, Ok(())),
+            "{what}"
+        );
+        cleanup(&s);
+    }
+}
+
+/// Issue 12 item 4.3: reserve with kernel write watch whose registration fails unmaps its
+/// fresh mapping; if that `munmap` fails too, it is tried again (bounded), and if it keeps
+/// failing the range is never left mapped and unlisted: it is listed as a reserved
+/// allocation (`---p`, no hole) that MEM_RELEASE gives back.
+#[test]
+fn reserve_rollback_never_leaves_its_mapping_unlisted() {
+    let _g = serial();
+    for commit in [false, true] {
+        for unmaps_failing in [3, 1000] {
+            let what = format!(
+                "reserve (commit: {commit}) with write watch failing, then {unmaps_failing} \
+                 munmaps failing"
+            );
+            let s = new_space(PartialOs::default());
+            if s.write_watch_mode() != WatchKind::Kernel {
+                eprintln!("{what}: skipped, no kernel write tracking here");
+                return;
+            }
+            let allocs = s.allocations();
+            let before = reservations(&smaps());
+            *s.os().fail_watch.lock().unwrap() = true;
+            *s.os().fail_unmaps.lock().unwrap() = unmaps_failing;
+            let t = MEM_RESERVE | MEM_WRITE_WATCH | if commit { MEM_COMMIT } else { 0 };
+            let e = s
+                .virtual_alloc(0, 4 * G, t, PAGE_READWRITE, F)
+                .expect_err(&what);
+            *s.os().fail_watch.lock().unwrap() = false;
+            let left = std::mem::take(&mut *s.os().fail_unmaps.lock().unwrap());
+            assert_eq!(e.win32_code(), 8, "{what}: {e}");
+            if unmaps_failing < 64 {
+                assert_eq!(left, 0, "{what}: the munmap was not retried");
+                assert_eq!(s.allocations(), allocs, "{what}: allocations");
+                assert_eq!(reservations(&smaps()), before, "{what}: reservations");
+            } else {
+                let now = s.allocations();
+                assert_eq!(now.len(), allocs.len() + 1, "{what}: the range is listed");
+                let (b, size, _) = *now.iter().find(|a| !allocs.contains(a)).unwrap();
+                assert_eq!(size, 4 * G, "{what}");
+                let q = s.query(b).unwrap();
+                assert_eq!(
+                    (q.state, q.allocation_base, q.region_size),
+                    (State::Reserve, b, 4 * G),
+                    "{what}: {q:?}"
+                );
+                assert_no_hole(b, b + 4 * G, &what);
+                for l in lines_in(&smaps(), b, b + 4 * G) {
+                    assert_eq!(l.perms, "---p", "{what}: {l:?}");
+                }
+                s.virtual_free(b, 0, MEM_RELEASE)
+                    .unwrap_or_else(|e| panic!("{what}: release: {e}"));
+                assert!(
+                    lines_in(&smaps(), b, b + 4 * G).is_empty(),
+                    "{what}: still mapped"
+                );
+            }
+            // The call works once the kernel does.
+            let b = s
+                .virtual_alloc(0, 4 * G, t, PAGE_READWRITE, F)
+                .expect("reserve");
+            s.virtual_free(b, 0, MEM_RELEASE).expect("release");
+            cleanup(&s);
+        }
+    }
+}
+
+/// Issue 12 item 4 (found while checking the other multi-call operations): VirtualProtect
+/// of an AWE window protects each mapped page; if a later page fails and putting an earlier
+/// page's protection back fails too, that page must not keep a protection the bookkeeping
+/// does not know: its frame is taken out (the page reads PAGE_NOACCESS, `---p`), and the
+/// frame stays owned with its data.
+#[test]
+fn awe_protect_whose_rollback_fails_takes_the_frame_out() {
+    let _g = serial();
+    let what = "VirtualProtect of an AWE window, rollback failing";
+    let s = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
+    let w = s
+        .virtual_alloc(0, G, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, F)
+        .expect("window");
+    let f = s.allocate_physical_pages(3).expect("frames");
+    s.map_physical_pages_scatter(&[w, w + 2 * P], Some(&f[..2]))
+        .expect("map");
+    for (i, pg) in [w, w + 2 * P].into_iter().enumerate() {
+        // SAFETY: mapped read-write just above.
+        unsafe { (pg as *mut u64).write_volatile(frame_pattern(f[i])) };
+    }
+    // Protect #0 (page 0) works; #1 (page 2) and every later one (the restore) fail.
+    s.os().arm(Fault {
+        call: Syscall::Protect,
+        after: 1,
+        errno: ENOMEM,
+        kind: OsErrorKind::NotMapped,
+        once: false,
+    });
+    let e = s.virtual_protect(w, 4 * P, PAGE_READONLY).expect_err(what);
+    s.os().disarm();
+    assert_eq!(e.win32_code(), 487, "{what}: {e}");
+    assert_no_hole(w, w + G, what);
+    for (i, (prot, perms)) in [
+        (PAGE_NOACCESS, "---p"),
+        (PAGE_NOACCESS, "---p"),
+        (PAGE_READWRITE, "rw-s"),
+        (PAGE_NOACCESS, "---p"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pg = w + i * P;
+        let q = s.query(pg).unwrap();
+        assert_eq!(
+            (q.state, q.protect),
+            (State::Commit, prot),
+            "{what}: page {i}"
+        );
+        assert_eq!(
+            lines_in(&smaps(), pg, pg + P)[0].perms,
+            perms,
+            "{what}: page {i}"
+        );
+    }
+    // Frame 0 is still ours with its data.
+    s.map_physical_pages(w + 3 * P, 1, Some(&f[..1]))
+        .expect("map frame 0 again");
+    // SAFETY: mapped read-write just above.
+    assert_eq!(
+        unsafe { ((w + 3 * P) as *const u64).read_volatile() },
+        frame_pattern(f[0]),
+        "{what}: frame 0's data"
+    );
+    assert_eq!(s.free_physical_pages(&f), (3, Ok(())), "{what}: free");
+    cleanup(&s);
 }

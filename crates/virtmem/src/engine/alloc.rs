@@ -207,7 +207,7 @@ impl<O: Os> Space<O> {
             // large-page size included: a base that misses them is never handed out (8, as
             // when no range meets the requirements, case 130).
             if base % align != 0 || base < lowest || base.saturating_add(size) > highest_end {
-                let _ = self.os.unmap(base, size);
+                self.unmap_fresh(base, size, protection);
                 return Err(Error::NotEnoughMemory(
                     "no large-page range meets the address requirements",
                 ));
@@ -273,7 +273,7 @@ impl<O: Os> Space<O> {
         let base = self.map_new(placement, size, host, l.granularity)?;
         if watch == Some(WatchKind::Kernel) {
             if let Err(e) = self.start_kernel_watch(base, size, commit) {
-                let _ = self.os.unmap(base, size);
+                self.unmap_fresh(base, size, protection);
                 return Err(e);
             }
         }
@@ -291,6 +291,32 @@ impl<O: Os> Space<O> {
             crate::engine::fault::add(&a);
         }
         Ok(base)
+    }
+
+    /// Rollback of a reservation that is not handed out: gives back `[base, base+size)`, a
+    /// mapping this call just made and nobody else knows. `munmap` is tried again a bounded
+    /// number of times (`crate::retry`). If the kernel keeps refusing, the range is never
+    /// left mapped and unlisted (address space nobody could give back, possibly committed or
+    /// registered for write tracking): it is made reserved and inaccessible — fresh
+    /// `PROT_NONE` memory, no hole ([`Space::quarantine`]) — and listed as an ordinary
+    /// reserved allocation, so VirtualQuery reports it, nothing is mapped over it, and
+    /// MEM_RELEASE of its base gives it back. The caller returns its own error either way.
+    pub(crate) fn unmap_fresh(&self, base: usize, size: usize, protection: Protection) {
+        let unmapped = crate::retry::bounded((), || self.os.unmap(base, size).ok().map(Ok));
+        if unmapped.is_ok() {
+            return;
+        }
+        self.quarantine(base, size);
+        self.insert(Allocation::new(
+            base,
+            size,
+            self.layout.page_size,
+            protection.value(),
+            protection.modifiers(),
+            self.new_id(),
+            None,
+            PageState::RESERVED,
+        ));
     }
 
     /// Starts kernel write tracking of a new allocation. Write-protecting a range builds its

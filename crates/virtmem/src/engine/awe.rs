@@ -15,7 +15,7 @@
 
 use super::{AllocKind, Allocation, Space};
 use crate::error::{Error, Result};
-use crate::os::{HostProt, Os};
+use crate::os::{Backing, HostProt, KernelRegion, Os, OsError};
 use crate::rules::runs::PageState;
 use crate::vocab::consts::{PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE};
 use std::collections::{BTreeSet, HashMap};
@@ -62,6 +62,27 @@ impl Awe {
 /// The kernel protection of a mapped AWE page under window protection `p`.
 fn awe_host(p: u32) -> HostProt {
     crate::rules::protection::host_prot(p)
+}
+
+/// Records that window page `addr` holds store page `idx` (or none).
+fn record(awe: &mut Awe, addr: usize, idx: Option<usize>) {
+    if let Some(old) = awe.at.remove(&addr) {
+        awe.mapped.remove(&old);
+    }
+    if let Some(idx) = idx {
+        awe.mapped.insert(idx, addr);
+        awe.at.insert(addr, idx);
+    }
+}
+
+/// The protection of the window (among `windows`) holding `addr`.
+fn window_protect(windows: &[Arc<Allocation>], awe: &Awe, addr: usize) -> u32 {
+    windows
+        .iter()
+        .find(|w| addr >= w.base && addr < w.end())
+        .map_or(PAGE_READWRITE, |w| {
+            *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE)
+        })
 }
 
 fn bad(why: &'static str) -> Error {
@@ -163,7 +184,6 @@ impl<O: Os> Space<O> {
         let Some(_guards) = guards else {
             return Err(bad("the AWE window was released"));
         };
-        let p = self.page();
         let mut awe = self.awe();
         // Validate everything first: a failing call changes nothing.
         let want: Vec<Option<usize>> = match pfns {
@@ -194,57 +214,31 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        // Apply, remembering how to undo.
-        let mut done: Vec<(usize, Option<usize>)> = Vec::new();
+        // Apply, remembering how to undo. `set_page` keeps the table equal to what the
+        // kernel has after every step, whatever fails.
+        let mut done: Vec<(usize, Option<usize>, Option<usize>)> = Vec::new();
         let mut failure = None;
         for (i, &addr) in addrs.iter().enumerate() {
             let before = awe.at.get(&addr).copied();
             if before == want[i] {
                 continue;
             }
-            let wp = windows
-                .iter()
-                .find(|w| addr >= w.base && addr < w.end())
-                .map_or(PAGE_READWRITE, |w| {
-                    *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE)
-                });
-            let r = match want[i] {
-                Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
-                None => self.os.replace_with_reserved(addr, p),
-            };
-            if let Err(e) = r {
+            let host = awe_host(window_protect(windows, &awe, addr));
+            if let Err(e) = self.set_page(&mut awe, addr, before, want[i], host) {
                 failure = Some(Error::from_os(e));
                 break;
             }
-            done.push((addr, before));
-            if let Some(old) = before {
-                awe.mapped.remove(&old);
-                awe.at.remove(&addr);
-            }
-            if let Some(idx) = want[i] {
-                awe.mapped.insert(idx, addr);
-                awe.at.insert(addr, idx);
-            }
+            done.push((addr, before, want[i]));
         }
         if let Some(e) = failure {
-            for (addr, before) in done.into_iter().rev() {
-                if let Some(now) = awe.at.remove(&addr) {
-                    awe.mapped.remove(&now);
-                }
-                let wp = windows
-                    .iter()
-                    .find(|w| addr >= w.base && addr < w.end())
-                    .map_or(PAGE_READWRITE, |w| {
-                        *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE)
-                    });
-                let _ = match before {
-                    Some(idx) => self.os.phys_map(addr, idx, 1, awe_host(wp)),
-                    None => self.os.replace_with_reserved(addr, p),
-                };
-                if let Some(idx) = before {
-                    awe.mapped.insert(idx, addr);
-                    awe.at.insert(addr, idx);
-                }
+            // All or nothing: put back every page this call changed. A page that cannot be
+            // put back is left as the kernel has it, and the table says so.
+            for (addr, before, now) in done.into_iter().rev() {
+                let host = awe_host(window_protect(windows, &awe, addr));
+                let _ = self.set_page(&mut awe, addr, now, before, host);
+            }
+            for w in windows {
+                self.publish_window(w, &awe);
             }
             return Err(e);
         }
@@ -252,6 +246,90 @@ impl<O: Os> Space<O> {
             self.publish_window(w, &awe);
         }
         Ok(())
+    }
+
+    /// Moves the window page at `addr` (its window locked) from `from` (the store page mapped
+    /// there, or none: fresh `PROT_NONE` memory) to `to`, with `MAP_FIXED`. On success the
+    /// table records `to`. On failure the table records what the kernel has:
+    ///
+    /// * the kernel kept the old page: `from`, nothing changed;
+    /// * the old kernels' `MAP_FIXED`, which unmaps before it fails, left a hole: the old
+    ///   page is gone (a frame's data stays in the store), and so is anything of ours there.
+    ///   The hole is filled — never over a mapping another thread made there meanwhile
+    ///   (`MAP_FIXED_NOREPLACE`) — and `from` is put back into it where the kernel allows;
+    ///   otherwise the page stays without a frame (`PROT_NONE`) and its old frame, still
+    ///   owned, is recorded as not mapped. A window never keeps a hole the kernel would let
+    ///   us fill.
+    fn set_page(
+        &self,
+        awe: &mut Awe,
+        addr: usize,
+        from: Option<usize>,
+        to: Option<usize>,
+        host: HostProt,
+    ) -> std::result::Result<(), OsError> {
+        let p = self.page();
+        let r = match to {
+            Some(idx) => self.os.phys_map(addr, idx, 1, host),
+            None => self.os.replace_with_reserved(addr, p),
+        };
+        match r {
+            Ok(()) => {
+                record(awe, addr, to);
+                Ok(())
+            }
+            // The kernel kept the old page: nothing changed.
+            Err(e) if self.os.is_mapped(addr, p) && self.still_ours(addr, from, host) => Err(e),
+            Err(e) => {
+                record(awe, addr, None);
+                self.refill_window_page(awe, addr, from, host);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failed `MAP_FIXED` at window page `addr` that left it mapped: whether what is
+    /// mapped there is the page we had (`from`: a shared mapping of the store with the
+    /// window's protection, or private anonymous `PROT_NONE` memory) rather than a mapping
+    /// another thread made in a hole the call left (not ours: left alone). A foreign mapping
+    /// of exactly the same kind cannot be told from ours and is taken as ours.
+    fn still_ours(&self, addr: usize, from: Option<usize>, host: HostProt) -> bool {
+        match self.os.kernel_region(addr) {
+            KernelRegion::Mapped(m) => match from {
+                Some(_) => m.shared && m.backing != Backing::Anonymous && m.prot == host,
+                None => !m.shared && m.backing == Backing::Anonymous && !m.prot.any(),
+            },
+            KernelRegion::Free { .. } => false,
+        }
+    }
+
+    /// Fills the hole at window page `addr` with fresh `PROT_NONE` memory, only if nothing
+    /// is mapped there (`MAP_FIXED_NOREPLACE`: a mapping another thread made in the hole is
+    /// not ours and is left alone), then maps `frame` over that page of ours when given. The
+    /// table records what the page ends up holding.
+    fn refill_window_page(&self, awe: &mut Awe, addr: usize, frame: Option<usize>, host: HostProt) {
+        let p = self.page();
+        match self
+            .os
+            .map(crate::os::Placement::Fixed(addr), p, HostProt::NONE)
+        {
+            Ok(_) => {}
+            // Someone else's mapping: not ours to touch; the page holds no frame of ours.
+            Err(e) if e.kind == crate::os::OsErrorKind::AddressInUse => return,
+            Err(_) => {
+                // Best effort (the kernel refused the mapping): fill what is still free.
+                self.refill_hole(addr, p);
+                return;
+            }
+        }
+        let Some(idx) = frame else { return };
+        match self.os.phys_map(addr, idx, 1, host) {
+            Ok(()) => record(awe, addr, Some(idx)),
+            // Our PROT_NONE page is still there: the page holds no frame.
+            Err(_) if self.os.is_mapped(addr, p) => {}
+            // A hole again: fill it (never over a foreign mapping); no frame.
+            Err(_) => self.refill_hole(addr, p),
+        }
     }
 
     /// Rebuilds a window's page runs from the AWE table (mapped: the window's protection).
@@ -299,7 +377,6 @@ impl<O: Os> Space<O> {
     /// One attempt of [`Space::free_physical_pages`]: how many frames it freed, and the
     /// result (`None`: a frame moved to a window it did not lock; the rest is to do again).
     fn free_physical_attempt(&self, pfns: &[usize]) -> (usize, Option<Result<()>>) {
-        let p = self.page();
         // Which windows are involved (lock order: windows, then the table).
         let addrs: Vec<usize> = {
             let awe = self.awe();
@@ -334,12 +411,15 @@ impl<O: Os> Space<O> {
                     result = None;
                     break;
                 }
-                if let Err(e) = self.os.replace_with_reserved(addr, p) {
+                // Unmapping leaves the window page without a frame. If it fails, this frame
+                // is not freed and the call stops here; a hole it left is filled and the
+                // frame mapped again where the kernel allows (`set_page`), and the table
+                // says whether it is.
+                let host = awe_host(window_protect(&windows, &awe, addr));
+                if let Err(e) = self.set_page(&mut awe, addr, Some(idx), None, host) {
                     result = Some(Err(Error::from_os(e)));
                     break;
                 }
-                awe.mapped.remove(&idx);
-                awe.at.remove(&addr);
             }
             awe.owned.remove(&idx);
             if self.os.phys_discard(idx, 1).is_ok() {
@@ -368,17 +448,27 @@ impl<O: Os> Space<O> {
         let mut awe = self.awe();
         let old_first = w.read(|t| t.run_at((start - w.base) / p).state.protect);
         let old = *awe.protect.get(&w.base).unwrap_or(&PAGE_READWRITE);
-        let mapped: Vec<usize> = awe
+        let mut mapped: Vec<usize> = awe
             .at
             .keys()
             .copied()
             .filter(|&a| a >= w.base && a < w.end())
             .collect();
+        // In address order: which pages a failure leaves changed does not depend on hashing.
+        mapped.sort_unstable();
         for (n, &a) in mapped.iter().enumerate() {
             if let Err(e) = self.os.protect(a, p, awe_host(protect)) {
                 for &b in &mapped[..n] {
-                    let _ = self.os.protect(b, p, awe_host(old));
+                    if self.os.protect(b, p, awe_host(old)).is_err() {
+                        // The page cannot get the window's protection back: take its frame
+                        // out (the page becomes PAGE_NOACCESS, the frame stays owned, its
+                        // data in the store), and the table says so.
+                        if let Some(idx) = awe.at.get(&b).copied() {
+                            let _ = self.set_page(&mut awe, b, Some(idx), None, awe_host(old));
+                        }
+                    }
                 }
+                self.publish_window(w, &awe);
                 return Err(Error::from_os(e));
             }
         }
