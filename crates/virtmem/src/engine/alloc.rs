@@ -295,14 +295,14 @@ impl<O: Os> Space<O> {
 
     /// Rollback of a reservation that is not handed out: gives back `[base, base+size)`, a
     /// mapping this call just made and nobody else knows. `munmap` is tried again a bounded
-    /// number of times (`crate::retry`). If the kernel keeps refusing, the range is never
+    /// number of times (`crate::os::retry`). If the kernel keeps refusing, the range is never
     /// left mapped and unlisted (address space nobody could give back, possibly committed or
     /// registered for write tracking): it is made reserved and inaccessible — fresh
     /// `PROT_NONE` memory, no hole ([`Space::quarantine`]) — and listed as an ordinary
     /// reserved allocation, so VirtualQuery reports it, nothing is mapped over it, and
     /// MEM_RELEASE of its base gives it back. The caller returns its own error either way.
     pub(crate) fn unmap_fresh(&self, base: usize, size: usize, protection: Protection) {
-        let unmapped = crate::retry::bounded((), || self.os.unmap(base, size).ok().map(Ok));
+        let unmapped = crate::os::retry::bounded((), || self.os.unmap(base, size).ok().map(Ok));
         if unmapped.is_ok() {
             return;
         }
