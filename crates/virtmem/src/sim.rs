@@ -23,6 +23,20 @@ use crate::vocab::layout::Layout;
 pub use crate::engine::AccessError;
 pub use crate::os::sim::{check_layout, preset, PRESETS, WIN32_3GB};
 
+/// Checks a `PAGE_*` value (with its modifiers) the way VirtualProtect and VirtualAlloc do
+/// before anything else: 87 for an unknown or contradictory value, or an executable one with
+/// `from_app` (the *FromApp variants). For tools that must report errors in Windows' order.
+///
+/// ```
+/// use virtmem::win32::*;
+/// assert!(virtmem::sim::check_protection(PAGE_READWRITE, false).is_ok());
+/// assert!(virtmem::sim::check_protection(PAGE_NOACCESS | PAGE_GUARD, false).is_err());
+/// assert!(virtmem::sim::check_protection(PAGE_EXECUTE_READ, true).is_err());
+/// ```
+pub fn check_protection(protect: u32, from_app: bool) -> crate::Result<()> {
+    crate::rules::Protection::parse(protect, from_app).map(|_| ())
+}
+
 /// A simulated process's address space (see the module documentation).
 pub struct SimSpace {
     space: Space<SimOs>,

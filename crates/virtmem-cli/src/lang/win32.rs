@@ -243,41 +243,9 @@ fn alloc2(it: &mut Interp<'_>, a: &[u64], from_app: bool) -> Res {
     .map_err(code)
 }
 
-/// Whether `p` is a valid `flNewProtect` for VirtualProtect: exactly one base PAGE_* value
-/// (copy-on-write is not allowed on private memory) and a valid mix of PAGE_GUARD,
-/// PAGE_NOCACHE, PAGE_WRITECOMBINE and PAGE_TARGETS_*, as the engine's own check. It runs
-/// here because Windows checks the protection before the output pointer [I: ReactOS].
-fn valid_protection(p: u32) -> bool {
-    let known = 0xFF | PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE | PAGE_TARGETS_INVALID;
-    let base = p & 0xFF;
-    let exec = base & (PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE) != 0;
-    let (guard, nocache, wc) = (
-        p & PAGE_GUARD != 0,
-        p & PAGE_NOCACHE != 0,
-        p & PAGE_WRITECOMBINE != 0,
-    );
-    let noaccess = base == PAGE_NOACCESS;
-    p & !known == 0
-        && [
-            PAGE_NOACCESS,
-            PAGE_READONLY,
-            PAGE_READWRITE,
-            PAGE_EXECUTE,
-            PAGE_EXECUTE_READ,
-            PAGE_EXECUTE_READWRITE,
-        ]
-        .contains(&base)
-        && (p & PAGE_TARGETS_INVALID == 0 || exec)
-        && !(guard && noaccess)
-        && !(wc && (noaccess || guard))
-        && !(nocache && (guard || noaccess || wc))
-}
-
 fn protect(it: &mut Interp<'_>, addr: u64, size: u64, new: u64, old: u64) -> Res {
     // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
-    if !valid_protection(new as u32) {
-        return Err(ERROR_INVALID_PARAMETER);
-    }
+    virtmem::sim::check_protection(new as u32, false).map_err(code)?;
     if old == 0 {
         return Err(ERROR_NOACCESS);
     }
