@@ -22,11 +22,22 @@
 //! * **child** resets what belonged to the parent's threads or to the parent's address space,
 //!   then releases: the cached thread id of the forking thread, the snapshot reader counters
 //!   (readers in other threads no longer exist), the `/proc/self/maps` descriptor of the
-//!   signal handler, the userfaultfd (dropped; the child opens its own on first use, and
-//!   kernel-watched allocations are re-registered on the child's descriptor by the first
-//!   GetWriteWatch/ResetWriteWatch, which until the first reset report every page present in
-//!   memory as written: over-reporting, never under-reporting), and the AWE store (copied into
-//!   a memfd of the child's own, window pages mapped again from it).
+//!   signal handler, the userfaultfd (the parent's is dropped and the child opens its own:
+//!   see below), and the AWE store (copied into a memfd of the child's own, window pages
+//!   mapped again from it).
+//!
+//! **Kernel write watch across `fork`.** The child's ranges are not registered on any
+//! userfaultfd, and `fork` drops the write-protect bits of their page table entries, so every
+//! page present in memory would read as written. So prepare, once every lock is held (nothing
+//! can change), reads each live kernel-watched allocation's committed pages with
+//! `PAGEMAP_SCAN` — without reset: the parent's record and descriptor stay as they are — and
+//! keeps the pages *not* written (metadata heap, before its locks are taken). The child
+//! registers each such allocation on a userfaultfd of its own and write-protects exactly
+//! those pages: its first GetWriteWatch reports exactly what the parent had written since
+//! its last reset, plus what the child writes. Every failure falls back to over-reporting
+//! (`watch::UffdGuard::child_restore`): an allocation not registered in the child is taken
+//! over by its first GetWriteWatch/ResetWriteWatch, and then reports every present page as
+//! written until the first reset.
 //!
 //! Only [`Space::native`] is covered: other `Space` values (tests, tools) are not registered.
 //! A call in flight on another thread that holds no lock at the moment of `fork` (between
@@ -36,7 +47,7 @@
 use super::allocation::{self, OpGuard};
 use super::awe::Awe;
 use super::rangeset::RangeSet;
-use super::{Allocation, Space};
+use super::{Allocation, Space, WatchKind};
 use crate::engine::{fault, snapshot};
 use crate::os::linux::{physical, watch, LinuxOs};
 use crate::os::Os;
@@ -87,6 +98,9 @@ struct Held {
     /// The metadata heap's locks (innermost, taken last: once this function's own temporary
     /// vectors are freed; released first).
     _meta: Option<MetaHeapHeld>,
+    /// The kernel-watched allocations' write-watch state, for the child (metadata heap: freed
+    /// after `_meta` released its locks).
+    carried: MetaVec<watch::Carried>,
     _retired: snapshot::RetireGuard,
     uffd: watch::UffdGuard,
     _table: MutexGuard<'static, ()>,
@@ -139,11 +153,48 @@ extern "C" fn prepare() {
     // forever: settle it now (a one-time probe).
     let _ = space.os.watch_supported();
     let mut held = lock_all(space);
+    // Nothing can change now: read the kernel-watched allocations' written pages for the
+    // child (from the metadata heap, before its locks are taken).
+    held.carried = carry_watch(space, &held._ops);
     metaheap::lock_all();
     held._meta = Some(MetaHeapHeld);
     // SAFETY: we hold every lock (see `Slot`).
     unsafe { *SLOT.0.get() = Some(held) };
     set_errno(e);
+}
+
+/// The write-watch state of every live kernel-watched allocation among `ops` (all held), for
+/// the child to rebuild (`watch::UffdGuard::child_restore`). Reads only: the parent's written
+/// bits and its userfaultfd are untouched. An allocation whose scan fails is left out (the
+/// child then reports its present pages as written until reset).
+fn carry_watch(space: &Space<LinuxOs>, ops: &[HeldOp]) -> MetaVec<watch::Carried> {
+    let mut out: MetaVec<watch::Carried> = MetaVec::new_in(Meta);
+    if !space.os.watch_supported() {
+        return out;
+    }
+    let p = space.page();
+    let mut spans: MetaVec<(usize, usize)> = MetaVec::new_in(Meta);
+    for h in ops {
+        let a = &h._alloc;
+        if a.watch != Some(WatchKind::Kernel) || !a.is_live() {
+            continue;
+        }
+        // Only committed pages can have been written (and only they are write-protected).
+        spans.clear();
+        a.read(|t| {
+            for r in t.runs().filter(|r| r.state.committed) {
+                let (s, e) = (a.base + r.start * p, a.base + r.end * p);
+                match spans.last_mut() {
+                    Some(last) if last.1 == s => last.1 = e,
+                    _ => spans.push((s, e)),
+                }
+            }
+        });
+        if let Some(c) = watch::carry(a.base, a.size, &spans) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Takes every lock, in the order of the module documentation.
@@ -218,6 +269,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         let retired = snapshot::fork_lock();
         return Held {
             _meta: None,
+            carried: MetaVec::new_in(Meta),
             _retired: retired,
             uffd,
             _table: table,
@@ -265,6 +317,7 @@ extern "C" fn child() {
     let held = unsafe { (*SLOT.0.get()).take() };
     if let Some(mut held) = held {
         held.uffd.child_reset();
+        held.uffd.child_restore(&held.carried);
         let page = Space::native().page();
         let index = &held.index;
         let window_of = |addr: usize| index.floor(addr).map(|(b, _)| b);

@@ -71,8 +71,9 @@ impl<O: Os> Space<O> {
                             .watch_scan(addr, len, reset, left, &mut part)
                             .is_err()
                         {
-                            // The registration is gone (a child after fork): take it over.
-                            // Every page then reads as written until reset — over-reporting,
+                            // The registration is gone (a child after fork whose fork handler
+                            // could not carry the parent's state over): take it over. Every
+                            // present page then reads as written until reset — over-reporting,
                             // never under-reporting.
                             self.os
                                 .watch_adopt(a.base, a.size)

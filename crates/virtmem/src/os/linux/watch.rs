@@ -8,14 +8,17 @@
 //! `PM_SCAN_WP_MATCHING` lists the written pages and re-protects exactly those it reports.
 //! Writes the kernel makes into the range (`read(2)` into it) are tracked too.
 //!
-//! The registration belongs to the process that made it: after `fork` the child has none
-//! (see [`UffdGuard::child_reset`]).
+//! The registration belongs to the process that made it: after `fork` the child has none, and
+//! `fork` drops the write-protect bits of the child's page table entries. The parent's state
+//! is therefore read before the fork ([`carry`], no reset) and rebuilt in the child on its own
+//! descriptor ([`UffdGuard::child_restore`]).
 
 use super::pagemap::{PageRegion, PmScanArg, PAGEMAP_FILE, PAGEMAP_SCAN};
 use super::procmaps::UpdateIoctl;
 use rustix::io::Errno;
 use rustix::ioctl::Opcode;
-use std::os::fd::{AsFd, OwnedFd};
+use super::metaheap::{meta_vec, MetaVec};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 
 /// `struct uffdio_api`.
@@ -121,11 +124,43 @@ pub(crate) fn fork_lock() -> UffdGuard {
 
 impl UffdGuard {
     /// In a forked child: forgets the parent's userfaultfd (closing only the child's copy of
-    /// the descriptor; no ioctl is ever issued on it here). The child opens its own on first
-    /// use, and re-registers kernel-watched allocations when a scan finds them unregistered
-    /// (`engine/watch.rs`). Async-signal-safe (`close`).
+    /// the descriptor; no ioctl is ever issued on it here). Async-signal-safe (`close`).
     pub(crate) fn child_reset(&mut self) {
         *self.0 = None;
+    }
+
+    /// In a forked child, after [`UffdGuard::child_reset`]: rebuilds the parent's write-watch
+    /// state on a userfaultfd of the child's own. `fork` drops the write-protect bits of the
+    /// child's page table entries (its ranges are not registered), so every page present in
+    /// memory would read as written; instead each carried allocation is registered again and
+    /// exactly its pages the parent had not written are write-protected. The written ones
+    /// are left alone: a page that is registered and not write-protected reads as written.
+    ///
+    /// Failure never under-reports: if the descriptor cannot be opened, the ranges stay
+    /// unregistered and the first GetWriteWatch/ResetWriteWatch takes them over
+    /// (`engine/watch.rs`: every present page reads as written until reset); if a
+    /// registration fails, that allocation is left to the same fallback; if a write-protect
+    /// fails, the pages not yet protected read as written. System calls only (`getpid`,
+    /// `userfaultfd`, `ioctl`): no allocation, no lock.
+    pub(crate) fn child_restore(&mut self, carried: &[Carried]) {
+        if carried.is_empty() {
+            return;
+        }
+        let Ok(fd) = open() else {
+            return;
+        };
+        for c in carried {
+            if register_on(fd.as_fd(), c.base, c.size).is_err() {
+                continue;
+            }
+            for &(s, e) in &c.clean {
+                if protect_on(fd.as_fd(), s, e - s).is_err() {
+                    break;
+                }
+            }
+        }
+        let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        *self.0 = Some((me, fd));
     }
 }
 
@@ -167,40 +202,117 @@ pub(crate) fn supported() -> bool {
 
 /// Registers `[addr, addr+len)` for write-protect tracking.
 pub(crate) fn register(addr: usize, len: usize) -> Result<(), Errno> {
-    with_uffd(|fd| {
-        let mut r = UffdioRegister {
-            range: UffdioRange {
-                start: addr as u64,
-                len: len as u64,
-            },
-            mode: UFFDIO_REGISTER_MODE_WP,
-            ioctls: 0,
-        };
-        // SAFETY: UFFDIO_REGISTER takes a pointer to `struct uffdio_register`.
-        unsafe { rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<UFFDIO_REGISTER, _>::new(&mut r)) }
-            .map(|_| ())
-    })
+    with_uffd(|fd| register_on(fd.as_fd(), addr, len))
 }
 
 /// Write-protects `[addr, addr+len)`: every page becomes "not written".
 pub(crate) fn protect(addr: usize, len: usize) -> Result<(), Errno> {
-    with_uffd(|fd| {
-        let mut w = UffdioWriteprotect {
-            range: UffdioRange {
-                start: addr as u64,
-                len: len as u64,
-            },
-            mode: UFFDIO_WRITEPROTECT_MODE_WP,
-        };
-        // SAFETY: UFFDIO_WRITEPROTECT takes a pointer to `struct uffdio_writeprotect`.
-        unsafe {
-            rustix::ioctl::ioctl(
-                fd.as_fd(),
-                UpdateIoctl::<UFFDIO_WRITEPROTECT, _>::new(&mut w),
-            )
-        }
+    with_uffd(|fd| protect_on(fd.as_fd(), addr, len))
+}
+
+/// UFFDIO_REGISTER of `[addr, addr+len)` in write-protect mode on `fd`.
+fn register_on(fd: BorrowedFd<'_>, addr: usize, len: usize) -> Result<(), Errno> {
+    let mut r = UffdioRegister {
+        range: UffdioRange {
+            start: addr as u64,
+            len: len as u64,
+        },
+        mode: UFFDIO_REGISTER_MODE_WP,
+        ioctls: 0,
+    };
+    // SAFETY: UFFDIO_REGISTER takes a pointer to `struct uffdio_register`.
+    unsafe { rustix::ioctl::ioctl(fd, UpdateIoctl::<UFFDIO_REGISTER, _>::new(&mut r)) }.map(|_| ())
+}
+
+/// UFFDIO_WRITEPROTECT (mode WP) of `[addr, addr+len)` on `fd`.
+fn protect_on(fd: BorrowedFd<'_>, addr: usize, len: usize) -> Result<(), Errno> {
+    let mut w = UffdioWriteprotect {
+        range: UffdioRange {
+            start: addr as u64,
+            len: len as u64,
+        },
+        mode: UFFDIO_WRITEPROTECT_MODE_WP,
+    };
+    // SAFETY: UFFDIO_WRITEPROTECT takes a pointer to `struct uffdio_writeprotect`.
+    unsafe { rustix::ioctl::ioctl(fd, UpdateIoctl::<UFFDIO_WRITEPROTECT, _>::new(&mut w)) }
         .map(|_| ())
-    })
+}
+
+/// One kernel-watched allocation's write-watch state, read by the parent in the `fork`
+/// prepare handler (every allocation lock held: nothing changes it) so that the child can
+/// rebuild it on its own userfaultfd ([`UffdGuard::child_restore`]).
+pub(crate) struct Carried {
+    /// The allocation (the range registered in the child).
+    base: usize,
+    size: usize,
+    /// The committed page ranges the parent has *not* written since their last reset, as
+    /// `(start, end)` addresses, ascending: the child write-protects exactly these.
+    clean: MetaVec<(usize, usize)>,
+}
+
+/// Reads, without changing anything (no reset), which pages of the committed `spans`
+/// (`(start, end)` addresses, ascending, inside `[base, base+size)`) are written, and keeps
+/// the complement. `None` if the scan fails (e.g. this process never registered the range:
+/// a child that has not yet taken it over); the child then keeps the conservative fallback.
+/// Allocates only from the metadata heap.
+pub(crate) fn carry(base: usize, size: usize, spans: &[(usize, usize)]) -> Option<Carried> {
+    let mut clean = meta_vec();
+    let mut written = meta_vec::<(usize, usize)>();
+    for &(s, e) in spans {
+        written_runs(s, e - s, &mut written).ok()?;
+        let mut at = s;
+        for &(ws, we) in &written {
+            if ws > at {
+                clean.push((at, ws));
+            }
+            at = at.max(we);
+        }
+        if at < e {
+            clean.push((at, e));
+        }
+    }
+    Some(Carried { base, size, clean })
+}
+
+/// The written pages of `[addr, addr+len)` as maximal `(start, end)` address runs, ascending,
+/// into `out` (cleared first). Changes nothing (no `PM_SCAN_WP_MATCHING`).
+fn written_runs(addr: usize, len: usize, out: &mut MetaVec<(usize, usize)>) -> Result<(), Errno> {
+    out.clear();
+    let fd = PAGEMAP_FILE.get()?;
+    let end = addr + len;
+    let mut regions = [PageRegion::default(); 64];
+    let mut cur = addr;
+    while cur < end {
+        let mut arg = PmScanArg {
+            size: size_of::<PmScanArg>() as u64,
+            flags: PM_SCAN_CHECK_WPASYNC,
+            start: cur as u64,
+            end: end as u64,
+            vec: regions.as_mut_ptr() as u64,
+            vec_len: regions.len() as u64,
+            category_mask: PAGE_IS_WRITTEN,
+            return_mask: PAGE_IS_WRITTEN,
+            ..PmScanArg::default()
+        };
+        // SAFETY: PAGEMAP_SCAN takes `struct pm_scan_arg` (PmScanArg); its output buffer is
+        // `regions`, valid for `vec_len` entries.
+        let n = unsafe {
+            rustix::ioctl::ioctl(fd.as_fd(), UpdateIoctl::<PAGEMAP_SCAN, _>::new(&mut arg))
+        }?;
+        for r in &regions[..usize::try_from(n).unwrap_or(0).min(regions.len())] {
+            let (s, e) = (r.start as usize, r.end as usize);
+            match out.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => out.push((s, e)),
+            }
+        }
+        let walk_end = arg.walk_end as usize;
+        if walk_end <= cur {
+            break;
+        }
+        cur = walk_end;
+    }
+    Ok(())
 }
 
 /// Lists, in ascending order, up to `max` written pages of `[addr, addr+len)` into `out`
@@ -308,5 +420,62 @@ mod tests {
         assert_eq!(out, [p + 5 * ps, p + 7 * ps, p + 11 * ps]);
         // SAFETY: our mapping.
         unsafe { munmap(p as *mut std::ffi::c_void, 16 * ps) }.unwrap();
+    }
+
+    /// What `fork` relies on: [`carry`] keeps exactly the unwritten committed pages and
+    /// changes nothing; a registered page that is not write-protected reads as written (as
+    /// does one un-protected with UFFDIO_WRITEPROTECT mode 0).
+    #[test]
+    fn carry_reads_without_reset_and_unprotected_pages_read_written() {
+        if !supported() {
+            eprintln!("skipped: no asynchronous userfaultfd write-protection here");
+            return;
+        }
+        let ps = rustix::param::page_size();
+        // SAFETY: fresh private mapping.
+        let p = unsafe {
+            mmap_anonymous(
+                std::ptr::null_mut(),
+                8 * ps,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }
+        .unwrap() as usize;
+        register(p, 8 * ps).unwrap();
+        protect(p, 8 * ps).unwrap();
+        for i in [1, 2, 5] {
+            // SAFETY: inside the mapping.
+            unsafe { byte(p + i * ps).write_volatile(1) };
+        }
+        // SAFETY: inside the mapping (a read: not a write).
+        let _ = unsafe { byte(p + 6 * ps).read_volatile() };
+        let c = carry(p, 8 * ps, &[(p, p + 7 * ps)]).unwrap();
+        assert_eq!(
+            c.clean[..],
+            [(p, p + ps), (p + 3 * ps, p + 5 * ps), (p + 6 * ps, p + 7 * ps)]
+        );
+        let mut out = Vec::new();
+        scan_written(p, 8 * ps, false, 64, &mut out).unwrap();
+        assert_eq!(out, [p + ps, p + 2 * ps, p + 5 * ps], "carry changed nothing");
+        // Un-protecting a present page (mode 0) makes it read as written.
+        let mut w = UffdioWriteprotect {
+            range: UffdioRange {
+                start: (p + 6 * ps) as u64,
+                len: ps as u64,
+            },
+            mode: 0,
+        };
+        with_uffd(|fd| {
+            // SAFETY: UFFDIO_WRITEPROTECT takes a pointer to `struct uffdio_writeprotect`.
+            unsafe {
+                rustix::ioctl::ioctl(fd, UpdateIoctl::<UFFDIO_WRITEPROTECT, _>::new(&mut w))
+            }
+        })
+        .unwrap();
+        scan_written(p, 8 * ps, false, 64, &mut out).unwrap();
+        assert_eq!(out, [p + ps, p + 2 * ps, p + 5 * ps, p + 6 * ps]);
+        // SAFETY: our mapping.
+        unsafe { munmap(p as *mut std::ffi::c_void, 8 * ps) }.unwrap();
     }
 }
