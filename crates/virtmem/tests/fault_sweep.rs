@@ -865,6 +865,17 @@ fn scenarios() -> Vec<Scenario> {
             },
             |s, c| s.virtual_alloc(c.addr, 10 * P, MEM_RESET_UNDO, PAGE_READWRITE, F),
         ),
+        sc(
+            "commit watched",
+            |s| {
+                s.set_write_watch_mode(WatchKind::Kernel);
+                let b = mixed(s, MEM_WRITE_WATCH);
+                s.reset_write_watch(b, 4 * G).unwrap();
+                Ctx::at(b, 4 * G)
+            },
+            // Pages 2-3 and 6 are reserved, 4-5 committed: newly committed pages start clean.
+            |s, c| s.virtual_alloc(c.addr + 2 * P, 5 * P, MEM_COMMIT, PAGE_READWRITE, F),
+        ),
         // --- write watch, signal tracking ---
         sc(
             "reserve MEM_WRITE_WATCH (signal)",
@@ -1324,6 +1335,14 @@ const ALLOWED: &[(&str, Call, &str)] = &[
         Call::WatchClean,
         "re-cleaning pages MEM_RESET_UNDO touched is best effort: undo succeeds, those pages \
          read as written (over-reporting)",
+    ),
+    (
+        "commit watched",
+        Call::WatchClean,
+        "cleaning the newly committed pages of a kernel-watched range is best effort: the \
+         commit succeeds (its pages are fresh and zero either way); GetWriteWatch may report \
+         them as written until the next reset (over-reporting, never a missed write; \
+         engine/alloc.rs)",
     ),
     (
         "FreeUserPhysicalPages",

@@ -640,6 +640,25 @@ struct PartialOs {
     fail_unmaps: Mutex<usize>,
     /// `watch_register` / `watch_adopt` fail before the kernel sees them.
     fail_watch: Mutex<bool>,
+    /// The next this many `lock` calls (after a partial one) fail before the kernel sees them.
+    fail_locks: Mutex<usize>,
+    /// The next this many `unlock` calls (after a partial one) fail before the kernel sees
+    /// them.
+    fail_unlocks: Mutex<usize>,
+    /// The next this many `protect` calls (after a partial one) fail before the kernel sees
+    /// them.
+    fail_next_protects: Mutex<usize>,
+}
+
+/// Counts `n` down; true while it was above zero (the call fails).
+fn take_one(n: &Mutex<usize>) -> bool {
+    let mut n = n.lock().unwrap();
+    if *n > 0 {
+        *n -= 1;
+        true
+    } else {
+        false
+    }
 }
 
 /// Counts `at` down; true when it reaches the call to fail (and switches it off).
@@ -675,6 +694,9 @@ impl Default for PartialOs {
             holed: Mutex::default(),
             fail_unmaps: Mutex::default(),
             fail_watch: Mutex::default(),
+            fail_locks: Mutex::default(),
+            fail_unlocks: Mutex::default(),
+            fail_next_protects: Mutex::default(),
         }
     }
 }
@@ -729,7 +751,7 @@ unsafe impl Os for PartialOs {
             self.inner.protect(addr, Self::half(len), prot)?;
             return Err(os_err(Syscall::Protect, kind));
         }
-        if *self.fail_protects.lock().unwrap() {
+        if *self.fail_protects.lock().unwrap() || take_one(&self.fail_next_protects) {
             return Err(os_err(Syscall::Protect, OsErrorKind::Other));
         }
         self.inner.protect(addr, len, prot)
@@ -790,12 +812,18 @@ unsafe impl Os for PartialOs {
             self.inner.lock(addr, Self::half(len))?;
             return Err(os_err(Syscall::Lock, kind));
         }
+        if take_one(&self.fail_locks) {
+            return Err(os_err(Syscall::Lock, OsErrorKind::LockQuota));
+        }
         self.inner.lock(addr, len)
     }
     fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError> {
         if let Some(kind) = self.take(Partial::UnlockHalf) {
             self.inner.unlock(addr, Self::half(len))?;
             return Err(os_err(Syscall::Unlock, kind));
+        }
+        if take_one(&self.fail_unlocks) {
+            return Err(os_err(Syscall::Unlock, OsErrorKind::MapCountLimit));
         }
         self.inner.unlock(addr, len)
     }
@@ -970,6 +998,230 @@ fn unlock_failing_half_way_rolls_back() {
     assert_eq!(e.win32_code(), 8, "{what}: {e}");
     assert_same(&before, &snapshot(&s, &[(b, b + 4 * G)]), what, false);
     cleanup(&s);
+}
+
+/// More failures than the bounded retry makes (`retry::MAX_ATTEMPTS` is 64): "the kernel
+/// keeps refusing".
+const KEEPS_FAILING: usize = 10_000;
+
+/// Whether each page of `[lo, hi)` is locked in the kernel (VmFlags `lo` in
+/// `/proc/self/smaps`).
+fn kernel_locked(lo: usize, hi: usize) -> Vec<bool> {
+    let lines = lines_in(&smaps(), lo, hi);
+    (lo..hi)
+        .step_by(P)
+        .map(|pg| {
+            lines
+                .iter()
+                .any(|l| l.start <= pg && pg < l.end && l.locked)
+        })
+        .collect()
+}
+
+/// Issue 12 item 4 (VirtualLock): mlock locks half the range and fails, and the undo
+/// munlock fails too. A few failures are retried (all or nothing); if the kernel keeps
+/// refusing, the range is locked completely where it can be and recorded as locked, so the
+/// record never hides a kernel lock: VirtualUnlock releases it all, VirtualQuery is
+/// unchanged, and VirtualLock works afterwards.
+#[test]
+fn lock_whose_undo_fails_records_what_the_kernel_has() {
+    let _g = serial();
+    // (munlock failures in the undo, mlock failures after them)
+    for (unlocks, locks) in [(3, 0), (KEEPS_FAILING, 0), (KEEPS_FAILING, KEEPS_FAILING)] {
+        let what =
+            format!("lock failing half-way, undo munlock failing {unlocks}x, mlock {locks}x");
+        let s = new_space(PartialOs::default());
+        let b = reserve(&s, 4 * G);
+        commit_data(&s, b, 8, PAGE_READWRITE, 1);
+        let before = snapshot(&s, &[(b, b + 4 * G)]);
+        s.os().arm(Partial::LockHalf, OsErrorKind::LockQuota);
+        *s.os().fail_unlocks.lock().unwrap() = unlocks;
+        *s.os().fail_locks.lock().unwrap() = locks;
+        let e = s.virtual_lock(b, 8 * P).expect_err(&what);
+        assert_eq!(e.win32_code(), 1453, "{what}: {e}");
+        *s.os().fail_unlocks.lock().unwrap() = 0;
+        *s.os().fail_locks.lock().unwrap() = 0;
+        let after = snapshot(&s, &[(b, b + 4 * G)]);
+        assert_eq!(before.queries, after.queries, "{what}: VirtualQuery");
+        assert_eq!(before.data, after.data, "{what}: data");
+        let kernel = kernel_locked(b, b + 8 * P);
+        if unlocks < KEEPS_FAILING {
+            // Retried: nothing changed, nothing locked.
+            assert_same(&before, &after, &what, false);
+            assert_eq!(
+                s.virtual_unlock(b, 8 * P).map_err(|e| e.win32_code()),
+                Err(158),
+                "{what}: nothing is recorded as locked"
+            );
+        } else {
+            if locks == 0 {
+                assert_eq!(kernel, [true; 8], "{what}: locked completely");
+            } else {
+                assert_eq!(
+                    kernel,
+                    [true, true, true, true, false, false, false, false],
+                    "{what}: the half mlock locked stays locked"
+                );
+            }
+            // Recorded as locked: VirtualUnlock takes it all back.
+            s.virtual_unlock(b, 8 * P)
+                .unwrap_or_else(|e| panic!("{what}: the pages must be recorded as locked: {e}"));
+            assert_eq!(
+                kernel_locked(b, b + 8 * P),
+                [false; 8],
+                "{what}: after unlock"
+            );
+            assert_eq!(
+                s.virtual_unlock(b, 8 * P).map_err(|e| e.win32_code()),
+                Err(158),
+                "{what}: unlocked twice"
+            );
+        }
+        s.virtual_lock(b, 8 * P)
+            .unwrap_or_else(|e| panic!("{what}: lock afterwards: {e}"));
+        assert_eq!(
+            kernel_locked(b, b + 8 * P),
+            [true; 8],
+            "{what}: locked afterwards"
+        );
+        s.virtual_unlock(b, 8 * P).expect("unlock");
+        cleanup(&s);
+    }
+}
+
+/// Issue 12 item 4 (VirtualUnlock): munlock unlocks half the range and fails, and the
+/// re-lock fails too. A few failures are retried (every page still locked); if the kernel
+/// keeps refusing, the unlock is finished and the range recorded as not locked (exact); if
+/// that fails as well, the record keeps "locked" (an upper bound VirtualUnlock clears).
+#[test]
+fn unlock_whose_undo_fails_records_what_the_kernel_has() {
+    let _g = serial();
+    // (mlock failures in the undo, munlock failures after them)
+    for (locks, unlocks) in [(3, 0), (KEEPS_FAILING, 0), (KEEPS_FAILING, KEEPS_FAILING)] {
+        let what =
+            format!("unlock failing half-way, undo mlock failing {locks}x, munlock {unlocks}x");
+        let s = new_space(PartialOs::default());
+        let b = reserve(&s, 4 * G);
+        commit_data(&s, b, 8, PAGE_READWRITE, 1);
+        s.virtual_lock(b, 8 * P).expect("lock");
+        let before = snapshot(&s, &[(b, b + 4 * G)]);
+        s.os().arm(Partial::UnlockHalf, OsErrorKind::MapCountLimit);
+        *s.os().fail_locks.lock().unwrap() = locks;
+        *s.os().fail_unlocks.lock().unwrap() = unlocks;
+        let e = s.virtual_unlock(b, 8 * P).expect_err(&what);
+        assert_eq!(e.win32_code(), 8, "{what}: {e}");
+        *s.os().fail_locks.lock().unwrap() = 0;
+        *s.os().fail_unlocks.lock().unwrap() = 0;
+        let after = snapshot(&s, &[(b, b + 4 * G)]);
+        assert_eq!(before.queries, after.queries, "{what}: VirtualQuery");
+        assert_eq!(before.data, after.data, "{what}: data");
+        let kernel = kernel_locked(b, b + 8 * P);
+        match (locks < KEEPS_FAILING, unlocks < KEEPS_FAILING) {
+            (true, _) => {
+                assert_same(&before, &after, &what, false);
+                s.virtual_unlock(b, 8 * P)
+                    .unwrap_or_else(|e| panic!("{what}: still recorded as locked: {e}"));
+            }
+            (false, true) => {
+                assert_eq!(kernel, [false; 8], "{what}: the unlock was finished");
+                assert_eq!(
+                    s.virtual_unlock(b, 8 * P).map_err(|e| e.win32_code()),
+                    Err(158),
+                    "{what}: recorded as not locked"
+                );
+            }
+            (false, false) => {
+                assert_eq!(
+                    kernel,
+                    [false, false, false, false, true, true, true, true],
+                    "{what}: the half munlock left"
+                );
+                s.virtual_unlock(b, 8 * P)
+                    .unwrap_or_else(|e| panic!("{what}: still recorded as locked: {e}"));
+            }
+        }
+        assert_eq!(
+            kernel_locked(b, b + 8 * P),
+            [false; 8],
+            "{what}: after unlock"
+        );
+        s.virtual_lock(b, 8 * P)
+            .unwrap_or_else(|e| panic!("{what}: lock afterwards: {e}"));
+        assert_eq!(
+            kernel_locked(b, b + 8 * P),
+            [true; 8],
+            "{what}: locked afterwards"
+        );
+        s.virtual_unlock(b, 8 * P).expect("unlock");
+        cleanup(&s);
+    }
+}
+
+/// Issue 12 item 4 (VirtualProtect on memory virtmem did not allocate): mprotect changes
+/// half the range and fails, and restoring the old protection fails too. A few failures are
+/// retried (the mapping is as before, the usual error); if the kernel keeps refusing there is
+/// no quarantine (it is someone else's memory): the call fails with the code the rules give
+/// and says that the old protection could not be restored.
+#[test]
+fn foreign_protect_whose_restore_fails_says_so() {
+    let _g = serial();
+    for (kind, code) in [(OsErrorKind::MapCountLimit, 8), (OsErrorKind::Other, 87)] {
+        for restores in [3, KEEPS_FAILING] {
+            let what = format!(
+                "foreign protect failing half-way as {kind:?}, restore failing {restores}x"
+            );
+            let s = new_space(PartialOs::default());
+            // SAFETY: a fresh mapping of the test's own.
+            let m = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    4 * P,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            } as usize;
+            assert_ne!(m, libc::MAP_FAILED as usize);
+            // SAFETY: as above.
+            unsafe { (m as *mut u64).write_volatile(77) };
+            let before = lines_in(&smaps(), m, m + 4 * P);
+            s.os().arm(Partial::ProtectHalf, kind);
+            *s.os().fail_next_protects.lock().unwrap() = restores;
+            let e = s.virtual_protect(m, 4 * P, PAGE_READONLY).expect_err(&what);
+            *s.os().fail_next_protects.lock().unwrap() = 0;
+            assert_eq!(e.win32_code(), code, "{what}: {e}");
+            let after = lines_in(&smaps(), m, m + 4 * P);
+            let says = e.to_string().contains("could not be restored");
+            if restores < KEEPS_FAILING {
+                assert_eq!(before, after, "{what}: the protection is restored");
+                assert!(!says, "{what}: {e}");
+            } else {
+                assert!(says, "{what}: the error must say the restore failed: {e}");
+                let perms: Vec<_> = after.iter().map(|l| (l.end - l.start, &*l.perms)).collect();
+                assert_eq!(perms, [(2 * P, "r--p"), (2 * P, "rw-p")], "{what}");
+            }
+            // SAFETY: readable either way.
+            assert_eq!(
+                unsafe { (m as *const u64).read_volatile() },
+                77,
+                "{what}: data"
+            );
+            // The call works once the kernel does.
+            s.virtual_protect(m, 4 * P, PAGE_READWRITE)
+                .unwrap_or_else(|e| panic!("{what}: afterwards: {e}"));
+            assert_eq!(
+                lines_in(&smaps(), m, m + 4 * P)
+                    .iter()
+                    .map(|l| l.perms.as_str())
+                    .collect::<Vec<_>>(),
+                ["rw-p"],
+                "{what}: afterwards"
+            );
+            // SAFETY: the test's own mapping.
+            unsafe { libc::munmap(m as *mut libc::c_void, 4 * P) };
+        }
+    }
 }
 
 /// MEM_RESET whose lazy free discards part of the range and then fails: whatever happens,

@@ -404,19 +404,23 @@ impl<O: Os> Space<O> {
             }
             let plan = a.read(|t| plan_commit(t, s, e, protection.page_value(), a.armed()));
             // Kernel write tracking: pages committed now start clean.
-            let newly: Vec<(usize, usize)> = if a.watch == Some(WatchKind::Kernel) {
+            let mut newly = meta_vec::<(usize, usize)>();
+            if a.watch == Some(WatchKind::Kernel) {
                 a.read(|t| {
-                    t.runs_in(s, e)
-                        .filter(|r| !r.state.committed)
-                        .map(|r| (r.start, r.end))
-                        .collect()
-                })
-            } else {
-                Vec::new()
-            };
+                    newly.extend(
+                        t.runs_in(s, e)
+                            .filter(|r| !r.state.committed)
+                            .map(|r| (r.start, r.end)),
+                    )
+                });
+            }
             self.apply_protect_plan(a, plan)?;
             let p = self.page();
-            for (ns, ne) in newly {
+            for &(ns, ne) in &newly {
+                // Best effort, by design (listed in the fault sweep's ALLOWED): the commit has
+                // happened and its pages are fresh zeros; a failed clean only makes
+                // GetWriteWatch report them as written until the next reset (over-reporting,
+                // never a missed write).
                 let _ = self.os.watch_clean(a.base + ns * p, (ne - ns) * p);
             }
             Ok(())

@@ -2,7 +2,9 @@
 
 use super::{Allocation, Space};
 use crate::error::{Error, Result};
-use crate::os::{KernelRegion, Os};
+use crate::os::linux::metaheap::meta_vec;
+use crate::os::retry::until_ok;
+use crate::os::{KernelRegion, Os, OsError};
 use crate::rules::plan::plan_protect;
 use crate::rules::protection::host_prot;
 use crate::rules::requests::validate_range;
@@ -182,6 +184,14 @@ impl<O: Os> Space<O> {
 
     /// After a failed VirtualLock: unlocks whatever was not locked before (the recorded
     /// lock state of our pages, the foreign-lock set for other memory).
+    ///
+    /// Each `munlock` is retried a bounded number of times (`crate::os::retry`). If the
+    /// kernel keeps refusing (munlock works mapping by mapping and can stop half-way, e.g.
+    /// at `vm.max_map_count`), the pages may be partly locked: they are then locked again
+    /// completely where the kernel allows it, and recorded as locked either way — the record
+    /// never says "not locked" for a page the kernel may hold locked, so VirtualUnlock can
+    /// always release them (munlock of a page that is not locked is harmless). The caller
+    /// returns its own error.
     fn undo_lock(&self, allocs: &[Arc<Allocation>], segs: &[Segment]) {
         let p = self.page();
         for s in segs {
@@ -189,19 +199,47 @@ impl<O: Os> Space<O> {
                 Segment::Ours { alloc, start, end } => {
                     let a = &allocs[alloc];
                     let (ps, pe) = self.pages_of(a, start, end);
-                    let runs: Vec<_> = a.read(|t| t.runs_in(ps, pe).collect());
-                    for r in runs.iter().filter(|r| !r.state.locked) {
-                        let _ = self.os.unlock(a.base + r.start * p, (r.end - r.start) * p);
+                    let mut runs = meta_vec();
+                    a.read(|t| runs.extend(t.runs_in(ps, pe).filter(|r| !r.state.locked)));
+                    let mut stuck = meta_vec();
+                    for r in &runs {
+                        let (rs, rl) = (a.base + r.start * p, (r.end - r.start) * p);
+                        if self.undo_unlock(rs, rl).is_err() {
+                            stuck.push((r.start, r.end));
+                        }
+                    }
+                    if !stuck.is_empty() {
+                        let table = a.read(|t| {
+                            stuck.iter().fold(t.clone(), |t, &(s, e)| {
+                                t.with(s, e, |st| PageState { locked: true, ..st })
+                            })
+                        });
+                        a.publish(table);
                     }
                 }
                 Segment::Foreign { start, end } => {
-                    let locks = self.foreign_locks.lock().unwrap_or_else(|e| e.into_inner());
-                    if !locks.contains(start, end) {
-                        let _ = self.os.unlock(start, end - start);
+                    let mut locks = self.foreign_locks.lock().unwrap_or_else(|e| e.into_inner());
+                    if !locks.contains(start, end) && self.undo_unlock(start, end - start).is_err()
+                    {
+                        locks.insert(start, end);
                     }
                 }
             }
         }
+    }
+
+    /// Unlocks `[addr, addr+len)` again after a failed VirtualLock, retrying (bounded). If
+    /// that keeps failing, locks the range completely (bounded) so the kernel matches the
+    /// record the caller then writes ("locked"), and returns the error.
+    fn undo_unlock(&self, addr: usize, len: usize) -> std::result::Result<(), OsError> {
+        let e = match until_ok(|| self.os.unlock(addr, len)) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        // Best effort: if this fails too, part of the range may be unlocked while recorded
+        // as locked (the upper bound VirtualUnlock can always clear).
+        let _ = until_ok(|| self.os.lock(addr, len));
+        Err(e)
     }
 
     /// VirtualUnlock: every page must be locked (else 158, and nothing is unlocked).
@@ -241,11 +279,25 @@ impl<O: Os> Space<O> {
         }
         if let Err(e) = self.os.unlock(start, end - start) {
             // munlock works mapping by mapping and may stop half-way: lock the range again
-            // (every page was locked before).
-            let _ = self.os.lock(start, end - start);
+            // (every page was locked before), retrying (bounded). If the kernel keeps
+            // refusing, the range is partly unlocked: finish the unlock (bounded) and record
+            // the range as not locked, which is then exact; if even that fails, the record
+            // keeps "locked" (an upper bound: a later VirtualUnlock releases whatever is
+            // left). The call fails with munlock's error either way.
+            if until_ok(|| self.os.lock(start, end - start)).is_err()
+                && until_ok(|| self.os.unlock(start, end - start)).is_ok()
+            {
+                self.record_unlocked(allocs, &segs);
+            }
             return Err(Error::from_os(e));
         }
-        for s in &segs {
+        self.record_unlocked(allocs, &segs);
+        Ok(())
+    }
+
+    /// Records every page of `segs` as not locked.
+    fn record_unlocked(&self, allocs: &[Arc<Allocation>], segs: &[Segment]) {
+        for s in segs {
             match *s {
                 Segment::Ours { alloc, start, end } => {
                     let a = &allocs[alloc];
@@ -263,6 +315,5 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        Ok(())
     }
 }

@@ -80,7 +80,8 @@ impl<O: Os> Space<O> {
         if !self.overlapping(start, end).is_empty() {
             return Err(Error::InvalidAddress("the range leaves its allocation"));
         }
-        let mut spans: Vec<(usize, usize, HostProt)> = Vec::new();
+        let mut spans: crate::os::linux::metaheap::MetaVec<(usize, usize, HostProt)> =
+            crate::os::linux::metaheap::meta_vec();
         let mut at = start;
         while at < end {
             match self.os.kernel_region(at) {
@@ -102,14 +103,38 @@ impl<O: Os> Space<O> {
         let old = win32_from_host(spans[0].2);
         let target = host_prot(protection.page_value());
         if let Err(e) = self.os.protect(start, end - start, target) {
+            // mprotect works VMA by VMA and may have changed part of the range: put back each
+            // mapping's protection. This is someone else's memory, so there is no quarantine
+            // (replacing it would destroy its contents): each restore is retried a bounded
+            // number of times (`crate::os::retry`), and if the kernel still refuses, the call
+            // fails with the Win32 code the rules give for the first failure (87 for a
+            // protection the kernel refuses for this mapping, else as `Error::from_os`),
+            // its message saying that part of the range may keep the new protection.
+            let mut restored = true;
             for &(s, e, prot) in &spans {
-                let _ = self.os.protect(s, e - s, prot);
+                restored &= crate::os::retry::until_ok(|| self.os.protect(s, e - s, prot)).is_ok();
             }
-            return Err(match e.kind {
-                crate::os::OsErrorKind::Other => {
+            return Err(match (e.kind, restored) {
+                (crate::os::OsErrorKind::Other, true) => {
                     Error::InvalidParameter("the kernel refused this protection for this mapping")
                 }
-                _ => Error::from_os(e),
+                (crate::os::OsErrorKind::Other, false) => Error::InvalidParameter(
+                    "the kernel refused this protection for this mapping, and the old \
+                     protection of part of the range could not be restored",
+                ),
+                (_, true) => Error::from_os(e),
+                (_, false) => match Error::from_os(e) {
+                    Error::NotEnoughMemory(_) => Error::NotEnoughMemory(
+                        "the kernel refused the change, and the old protection of part of \
+                         the range could not be restored",
+                    ),
+                    Error::InvalidAddress(_) => Error::InvalidAddress(
+                        "the kernel refused the change, and the old protection of part of \
+                         the range could not be restored",
+                    ),
+                    // 1455 / 1453 carry no message: the code stays the rules' one.
+                    other => other,
+                },
             });
         }
         Ok(old)

@@ -31,6 +31,24 @@ pub(crate) fn bounded<T, E>(
     Err(exhausted)
 }
 
+/// Repeats a kernel call that failed — an undo or a trim that must not be left half done —
+/// until it succeeds, at most [`MAX_ATTEMPTS`] times (through [`bounded`], so still one
+/// retry loop). After the last attempt the result is that attempt's error.
+pub(crate) fn until_ok<T, E>(mut call: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let mut n = 0;
+    let r = bounded(None, || {
+        n += 1;
+        match call() {
+            Ok(v) => Some(Ok(v)),
+            Err(e) if n >= MAX_ATTEMPTS => Some(Err(Some(e))),
+            Err(_) => None,
+        }
+    });
+    // `bounded` makes MAX_ATTEMPTS attempts and the last one returns `Some`, so its own
+    // `exhausted` (None) is never the answer.
+    r.map_err(|e| e.expect("the last attempt returns its error"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +68,25 @@ mod tests {
         });
         assert_eq!((r, n), (Ok(7), 3));
         assert_eq!(bounded::<u32, u32>(8, || Some(Err(1))), Err(1));
+    }
+
+    #[test]
+    fn until_ok_retries_then_gives_the_last_error() {
+        let mut n = 0;
+        let r: Result<u32, usize> = until_ok(|| {
+            n += 1;
+            Err(n)
+        });
+        assert_eq!(r, Err(MAX_ATTEMPTS));
+        let mut n = 0;
+        let r: Result<u32, usize> = until_ok(|| {
+            n += 1;
+            if n == 5 {
+                Ok(9)
+            } else {
+                Err(n)
+            }
+        });
+        assert_eq!((r, n), (Ok(9), 5));
     }
 }

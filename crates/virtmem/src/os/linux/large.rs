@@ -76,7 +76,10 @@ pub(crate) fn map_large(
             if p >= lowest && p + len <= highest_end && p % align.max(page) == 0 {
                 return Ok(p);
             }
-            os.munmap(p, len);
+            // A whole fresh mapping (bounded retries); if the kernel keeps refusing, fail
+            // rather than leave it mapped and look elsewhere.
+            os.munmap(p, len)
+                .map_err(|e| err(Syscall::MapLarge, e, OsErrorKind::MapCountLimit))?;
             top_down(len, prot, align.max(page), lowest, highest_end)
         }
         Placement::TopDown {

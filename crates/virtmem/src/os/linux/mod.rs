@@ -36,6 +36,16 @@ pub struct LinuxOs {
     no_madv_free: AtomicBool,
     /// The AWE physical-page store of this backend (so of its `Space`).
     phys: physical::Store,
+    /// Tests only: the next this many `munmap`s of the backend's own fresh mappings fail
+    /// (ENOMEM, as at `vm.max_map_count`) before the kernel sees them.
+    #[cfg(test)]
+    fail_munmaps: AtomicUsize,
+    /// Tests only: this many `munmap`s go through before `fail_munmaps` applies.
+    #[cfg(test)]
+    pass_munmaps: AtomicUsize,
+    /// Tests only: the ranges whose `munmap` was failed.
+    #[cfg(test)]
+    refused: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
 /// The `PROT_*` flags of a protection.
@@ -83,6 +93,12 @@ impl LinuxOs {
             hint: AtomicUsize::new(0),
             no_madv_free: AtomicBool::new(false),
             phys: physical::Store::default(),
+            #[cfg(test)]
+            fail_munmaps: AtomicUsize::new(0),
+            #[cfg(test)]
+            pass_munmaps: AtomicUsize::new(0),
+            #[cfg(test)]
+            refused: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -108,16 +124,41 @@ impl LinuxOs {
         let p = unsafe { mm::mmap_anonymous(addr as *mut c_void, len, prot_flags(prot), flags)? };
         let p = p as usize;
         if fixed && p != addr {
-            // A kernel older than 4.17 treats MAP_FIXED_NOREPLACE as a hint.
-            self.munmap(p, len);
+            // A kernel older than 4.17 treats MAP_FIXED_NOREPLACE as a hint. (If the mapping
+            // cannot be given back even after retries, it stays mapped and unlisted: the
+            // only residue; munmap of a whole fresh mapping needs no new VMA.)
+            let _ = self.munmap(p, len);
             return Err(Errno::EXIST);
         }
         Ok(p)
     }
 
-    pub(crate) fn munmap(&self, addr: usize, len: usize) {
-        // SAFETY: only called on a mapping this backend just created and nobody else knows.
-        let _ = unsafe { mm::munmap(addr as *mut c_void, len) };
+    /// Unmaps (part of) a mapping this backend just created and nobody else knows,
+    /// retrying a bounded number of times (`crate::os::retry`): `munmap` of a piece in the
+    /// middle of a VMA (our fresh mapping may have merged with a neighbour) needs a new VMA
+    /// and fails at `vm.max_map_count` until another mapping goes away.
+    pub(crate) fn munmap(&self, addr: usize, len: usize) -> Result<(), Errno> {
+        crate::os::retry::until_ok(|| {
+            #[cfg(test)]
+            if self
+                .pass_munmaps
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err()
+                && self
+                    .fail_munmaps
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+                if !r.contains(&(addr, len)) {
+                    r.push((addr, len));
+                }
+                return Err(Errno::NOMEM);
+            }
+            // SAFETY: only called on a mapping this backend just created and nobody else
+            // knows.
+            unsafe { mm::munmap(addr as *mut c_void, len) }
+        })
     }
 
     /// Classifies ENOMEM from a mapping request of `len` bytes with `prot`.
@@ -128,7 +169,8 @@ impl LinuxOs {
         if prot.write() {
             // Would the same range fit without a commit charge? Then the charge was refused.
             if let Ok(p) = self.mmap(0, len, HostProt::NONE, false) {
-                self.munmap(p, len);
+                // A whole fresh mapping: unmapping it needs no new VMA.
+                let _ = self.munmap(p, len);
                 return OsErrorKind::CommitLimit;
             }
         }
@@ -177,17 +219,42 @@ impl LinuxOs {
             .mmap(0, over, prot, false)
             .map_err(|e| self.map_error(e, len, prot))?;
         let base = (raw + align - 1) & !(align - 1);
-        if base > raw {
-            self.munmap(raw, base - raw);
+        // Trim the slack on both sides. A trim the kernel keeps refusing (the fresh mapping
+        // merged with a neighbour, so the slack is a middle piece of a VMA, at
+        // `vm.max_map_count`) must not leave the slack mapped and unlisted (it cannot be
+        // part of the result, whose base is aligned and whose length the caller records):
+        // the whole over-sized mapping is given back (bounded retries) and the request fails
+        // with the map-count limit (ERROR_NOT_ENOUGH_MEMORY, 8).
+        let head = if base > raw {
+            self.munmap(raw, base - raw)
+        } else {
+            Ok(())
+        };
+        let tail = if head.is_ok() && raw + over > base + len {
+            self.munmap(base + len, raw + over - base - len)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = head {
+            // Give back the whole mapping (nothing of it was trimmed). If even this fails, the
+            // range stays mapped: the one residue, possible only when the fresh mapping merged
+            // with neighbours on both sides.
+            let _ = self.munmap(raw, over);
+            return Err(err(Syscall::Map, e, OsErrorKind::MapCountLimit));
         }
-        if raw + over > base + len {
-            self.munmap(base + len, raw + over - base - len);
+        if let Err(e) = tail {
+            // The head slack is already given back (another thread may have mapped there
+            // since): give back only what is still ours, [base, raw+over).
+            let _ = self.munmap(base, raw + over - base);
+            return Err(err(Syscall::Map, e, OsErrorKind::MapCountLimit));
         }
         if fits(base) {
             self.hint.store(base, Ordering::Relaxed);
             return Ok(base);
         }
-        self.munmap(base, len);
+        if let Err(e) = self.munmap(base, len) {
+            return Err(err(Syscall::Map, e, OsErrorKind::MapCountLimit));
+        }
         self.map_top_down(len, prot, align, lowest, highest_end)
     }
 
@@ -478,5 +545,90 @@ unsafe impl Os for LinuxOs {
 
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
         self.phys.discard(first, count, self.page_size())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::retry::MAX_ATTEMPTS;
+
+    const G: usize = 0x10000;
+
+    /// Whether any page of `[addr, addr+len)` is mapped.
+    fn any_mapped(os: &LinuxOs, addr: usize, len: usize) -> bool {
+        let p = os.page_size();
+        (addr..addr + len).step_by(p).any(|a| os.is_mapped(a, p))
+    }
+
+    fn anywhere() -> Placement {
+        Placement::Anywhere {
+            align: G,
+            lowest: G,
+            highest_end: usize::MAX / 2,
+        }
+    }
+
+    /// A trim `munmap` of the over-sized mapping that fails a few times is retried: the map
+    /// succeeds, aligned, and no slack stays mapped.
+    #[test]
+    fn a_trim_refused_a_few_times_is_retried() {
+        // SAFETY: the test maps and unmaps only fresh memory of its own.
+        let os = unsafe { LinuxOs::new() };
+        os.fail_munmaps.store(3, Ordering::Relaxed);
+        let len = 3 * G;
+        let b = os.map(anywhere(), len, HostProt::NONE).expect("map");
+        assert_eq!(b % G, 0);
+        assert!(os.is_mapped(b, len));
+        let refused = std::mem::take(&mut *os.refused.lock().unwrap());
+        for (a, l) in refused {
+            assert!(a + l <= b || a >= b + len, "the result was trimmed");
+            assert!(!any_mapped(&os, a, l), "slack {a:#x}+{l:#x} left mapped");
+        }
+        os.unmap(b, len).expect("unmap");
+    }
+
+    /// Issue 12 item 4: a trim the kernel keeps refusing (`vm.max_map_count`) never leaves
+    /// the slack mapped and unlisted: the whole mapping is given back and the map fails with
+    /// the map-count limit (ERROR_NOT_ENOUGH_MEMORY). Head trim refused, then (where there
+    /// is a head) the tail trim refused after the head went.
+    #[test]
+    fn a_trim_the_kernel_keeps_refusing_fails_the_map_and_unmaps_everything() {
+        for pass in [0, 1] {
+            // SAFETY: the test maps and unmaps only fresh memory of its own.
+            let os = unsafe { LinuxOs::new() };
+            os.pass_munmaps.store(pass, Ordering::Relaxed);
+            os.fail_munmaps.store(MAX_ATTEMPTS, Ordering::Relaxed);
+            let len = 3 * G;
+            let r = os.map(anywhere(), len, HostProt::NONE);
+            let refused = std::mem::take(&mut *os.refused.lock().unwrap());
+            let Err(e) = r else {
+                // Only possible when the first mapping happened to be aligned (no head) and
+                // the one trim (the tail) passed.
+                assert_eq!(pass, 1, "the map succeeded although every trim failed");
+                assert!(refused.is_empty());
+                os.unmap(r.unwrap(), len).expect("unmap");
+                continue;
+            };
+            assert_eq!(e.kind, OsErrorKind::MapCountLimit, "pass {pass}: {e:?}");
+            // (MapCountLimit is ERROR_NOT_ENOUGH_MEMORY, 8: `Error::from_os`, a layer above.)
+            assert_eq!(refused.len(), 1, "pass {pass}: one trim refused");
+            let (a, l) = refused[0];
+            // The over-sized mapping: len + align - page, starting at the head or ending at
+            // the tail that was refused (a tail starts at an aligned end of the result; a
+            // head, where there is one, starts unaligned).
+            let over = len + G - os.page_size();
+            let (lo, hi) = if a % G == 0 {
+                (a + l - over, a + l)
+            } else {
+                assert_eq!(pass, 0, "the head passed");
+                (a, a + over)
+            };
+            assert!(
+                !any_mapped(&os, lo, hi - lo),
+                "pass {pass}: part of {lo:#x}..{hi:#x} left mapped"
+            );
+            assert_eq!(os.fail_munmaps.load(Ordering::Relaxed), 0);
+        }
     }
 }
