@@ -1079,7 +1079,7 @@ impl Harness<'_> {
                 if end > c + CANARY_PAGES * P {
                     return None;
                 }
-            } else if virtmem::rules::Protection::parse(prot, false).is_ok() {
+            } else if virtmem::sim::check_protection(prot, false).is_ok() {
                 match query(addr) {
                     Some(r) if r.state == MEM_COMMIT && end <= r.base + r.size => prot = r.protect,
                     _ => return None,
