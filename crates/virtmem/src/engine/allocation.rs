@@ -78,6 +78,10 @@ thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
+/// The value of the handler lock while a signal handler holds it: never a thread id (Linux
+/// thread ids stay below `PID_MAX_LIMIT`, 2^22).
+pub(crate) const HANDLER: u32 = u32::MAX;
+
 /// This thread's kernel thread id, for operations (not the signal handler): cached in a
 /// thread-local, so an operation costs no extra system call. The handler never reads the
 /// cache — a library loaded with `dlopen` may allocate on a thread's first TLS access — it
@@ -220,16 +224,29 @@ impl Allocation {
     /// holds it (a fault inside one of our own operations, or a fault nested in the handler):
     /// the caller must then not release — and never waits for itself. Otherwise it spins
     /// while an operation on another thread holds it (a few system calls).
-    pub(crate) fn handler_lock(&self, tid: u32) -> bool {
+    ///
+    /// The handler holds the lock as [`HANDLER`] (no thread id needed, so no system call on
+    /// the common path); only when the lock is held by an operation does it ask the kernel
+    /// for its own id (`gettid`), to tell its own interrupted operation from another thread's.
+    pub(crate) fn handler_lock(&self) -> bool {
+        let mut me = 0;
         loop {
             match self
                 .busy
-                .compare_exchange_weak(0, tid, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange_weak(0, HANDLER, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => return true,
-                Err(holder) if holder == tid => return false,
-                Err(_) => std::hint::spin_loop(),
+                Err(0) | Err(HANDLER) => {}
+                Err(holder) => {
+                    if me == 0 {
+                        me = gettid();
+                    }
+                    if holder == me {
+                        return false;
+                    }
+                }
             }
+            std::hint::spin_loop();
         }
     }
 

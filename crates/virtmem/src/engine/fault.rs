@@ -24,9 +24,11 @@
 //! (`MAX_RETRIES`), so a disagreement between bookkeeping and kernel never spins.
 //!
 //! The handler saves `errno` on entry and restores it on every way out, touches no Rust
-//! thread-local (a raw `gettid` names the thread), and only uses async-signal-safe
-//! operations: atomics, `mprotect`, `ioctl`, `process_vm_readv`, `write`, `gettid`,
-//! `sigaction`, `pthread_sigmask`, `raise`, `abort`.
+//! thread-local (it takes the handler lock as a marker value, asks `gettid` only when an
+//! operation holds that lock, and counts retries per `pthread_self()`), and only uses
+//! async-signal-safe operations: atomics, `mprotect`, `ioctl`, `process_vm_readv`, `write`,
+//! `gettid`, `pthread_self` (a read of the thread pointer), `sigaction`, `pthread_sigmask`,
+//! `raise`, `abort`.
 
 use crate::engine::fault_state::effective_state;
 use crate::engine::fault_table::FaultTable;
@@ -40,7 +42,7 @@ use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use crate::os::linux::metaheap::MetaArc as Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 
 /// What the faulting access was doing.
@@ -301,11 +303,11 @@ enum Outcome {
     Guard { key: u64 },
 }
 
-/// The decision for a fault at `addr` in allocation `a`, on thread `tid`. Async-signal-safe.
-fn decide(a: &Allocation, addr: usize, access: Access, tid: u32) -> Outcome {
+/// The decision for a fault at `addr` in allocation `a`. Async-signal-safe.
+fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
     let page = addr & !(a.page_size - 1);
     let idx = (page - a.base) / a.page_size;
-    let locked = a.handler_lock(tid);
+    let locked = a.handler_lock();
     // Under the handler lock: no operation is half done, and `live` and the runs are the
     // ones the last operation published.
     let key = retry_key(a, page);
@@ -402,11 +404,12 @@ fn watch_hit(a: &Allocation, page: usize, st: PageState, access: Access, key: u6
 /// again this often means kernel and bookkeeping disagree.
 const MAX_RETRIES: u32 = 32;
 
-/// One thread's last retry: fixed-size, lock-free storage indexed by thread id (no TLS).
-/// Threads whose ids collide share a slot; they can only reset each other's count, so the
-/// bound then holds per colliding group, not per thread.
+/// One thread's last retry: fixed-size, lock-free storage indexed by a hash of the thread's
+/// `pthread_self()` (a read of the thread pointer: no system call, no TLS). Threads whose
+/// hashes collide share a slot; they can only reset each other's count (the full token is
+/// compared), so the bound then holds per colliding group, not per thread.
 struct RetrySlot {
-    tid: AtomicU32,
+    tid: AtomicUsize,
     key: AtomicU64,
     count: AtomicU32,
 }
@@ -414,7 +417,7 @@ struct RetrySlot {
 const RETRY_SLOTS: usize = 256;
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY_SLOT: RetrySlot = RetrySlot {
-    tid: AtomicU32::new(0),
+    tid: AtomicUsize::new(0),
     key: AtomicU64::new(0),
     count: AtomicU32::new(0),
 };
@@ -429,10 +432,17 @@ fn retry_key(a: &Allocation, page: usize) -> u64 {
     h
 }
 
-/// Counts a retry of thread `tid` in state `key`; false once the same key has been retried
-/// [`MAX_RETRIES`] times in a row (the slot then starts over).
-fn note_retry(tid: u32, key: u64) -> bool {
-    let s = &RETRIES[tid as usize % RETRY_SLOTS];
+/// This thread's token for [`note_retry`]: its `pthread_self()`, never 0 for a live thread.
+fn thread_token() -> usize {
+    // SAFETY: pthread_self has no arguments and cannot fail; it reads the thread pointer.
+    unsafe { libc::pthread_self() as usize }
+}
+
+/// Counts a retry of thread `tid` (a [`thread_token`]) in state `key`; false once the same key
+/// has been retried [`MAX_RETRIES`] times in a row (the slot then starts over).
+fn note_retry(tid: usize, key: u64) -> bool {
+    let h = tid ^ (tid >> 12) ^ (tid >> 24);
+    let s = &RETRIES[h % RETRY_SLOTS];
     if s.tid.load(Ordering::Relaxed) == tid && s.key.load(Ordering::Relaxed) == key {
         let n = s.count.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= MAX_RETRIES {
@@ -516,11 +526,11 @@ fn handle(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, errno:
     // SAFETY: the kernel passes a valid siginfo_t for SIGSEGV/SIGBUS.
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
     if sig == libc::SIGSEGV && code == SEGV_ACCERR {
-        // A raw system call, not a cached thread-local: see `allocation::my_tid`.
-        let tid = crate::engine::allocation::gettid();
+        // No thread-local and no system call: see `thread_token` and `handler_lock`.
+        let tid = thread_token();
         let outcome = TABLE.get().map_or(Outcome::NotOurs, |t| {
             t.read(|v| match v.floor(addr) {
-                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx), tid),
+                Some((_, a)) if addr < a.end() => decide(a, addr, access_kind(ctx)),
                 _ => Outcome::NotOurs,
             })
         });
@@ -730,8 +740,7 @@ mod tests {
         let g = a.begin().expect("live");
         a.set_live(false);
         drop(g);
-        let tid = crate::engine::allocation::gettid();
-        let out = decide(&a, a.base + PS + 5, Access::Write, tid);
+        let out = decide(&a, a.base + PS + 5, Access::Write);
         assert!(matches!(out, Outcome::Retry { .. }));
     }
 
@@ -739,20 +748,16 @@ mod tests {
     fn a_fault_inside_our_own_operation_does_not_wait_for_itself() {
         let a = fake(PageState::RESERVED);
         let _g = a.begin().expect("live");
-        let tid = crate::engine::allocation::gettid();
         // The lock is ours: the handler goes on without it (a reserved page is not ours to
         // handle), and leaves it held.
-        assert!(matches!(
-            decide(&a, a.base, Access::Read, tid),
-            Outcome::NotOurs
-        ));
-        assert!(!a.handler_lock(tid), "still held by this thread");
+        assert!(matches!(decide(&a, a.base, Access::Read), Outcome::NotOurs));
+        assert!(!a.handler_lock(), "still held by this thread");
     }
 
     #[test]
     fn retries_in_one_state_are_bounded_and_a_new_state_starts_over() {
-        // A thread id no real thread here has (slot collisions only reset counts).
-        let tid = u32::MAX - 7;
+        // A token no real thread here has (slot collisions only reset counts).
+        let tid = usize::MAX - 7;
         let key = 0xfeed;
         for _ in 0..MAX_RETRIES {
             assert!(note_retry(tid, key));
