@@ -107,6 +107,9 @@ impl Class {
     }
 }
 
+/// Where the first arena is asked for (16 TiB: far from the program, the libraries and the
+/// top-down mmap area).
+const ARENA_HINT: usize = 0x1000_0000_0000;
 /// Bytes of address space reserved per arena (less where the address-space limit is near).
 const ARENA: usize = 1 << 30;
 /// The next free byte of the current arena and its end (0, 0 before the first).
@@ -145,12 +148,17 @@ fn chunk(len: usize) -> Option<NonNull<u8>> {
         if ARENA_END.load(Ordering::Acquire) == end {
             // A smaller arena where address space is scarce (RLIMIT_AS), down to this chunk.
             let mut size = ARENA;
+            // A hint far below where the kernel (and virtmem's placement, which walks down
+            // from the top) puts mappings, so arenas never sit in the way of the program's
+            // allocations: the next arena goes just above the last one. Only a hint: if it
+            // is taken (or beyond this machine's address space) the kernel chooses.
+            let hint = if end == 0 { ARENA_HINT } else { end };
             let fresh = loop {
-                // SAFETY: a fresh inaccessible reservation at an address of the kernel's
-                // choosing.
+                // SAFETY: a fresh inaccessible reservation; without MAP_FIXED the address is
+                // only a hint and nothing existing is replaced.
                 let r = unsafe {
                     rustix::mm::mmap_anonymous(
-                        std::ptr::null_mut(),
+                        hint as *mut _,
                         size,
                         rustix::mm::ProtFlags::empty(),
                         rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
