@@ -20,13 +20,14 @@ use std::io;
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::os::fd::AsRawFd;
+
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
-use rustix::process::{getpid, Pid};
+use rustix::process::getpid;
 
 use crate::os::{Backing, ForeignMapping, HostProt, KernelRegion};
 
@@ -45,8 +46,10 @@ pub(crate) struct ProcSelfFile {
     path: &'static str,
     /// Whether to open it read-write (else read-only).
     write: bool,
-    /// The process that opened the cached descriptor, and the descriptor.
-    cached: OnceLock<(Pid, OwnedFd)>,
+    /// The process that opened the cached descriptor (high 32 bits) and the descriptor (low
+    /// 32 bits); 0 before the first open. One atomic, set by compare-and-swap: no lock, so a
+    /// `fork` at any instant leaves the child nothing half-initialized to wait for.
+    cached: AtomicU64,
 }
 
 /// A descriptor handed out by [`ProcSelfFile::get`]: the cached one, or a fresh one owned by
@@ -73,7 +76,7 @@ impl ProcSelfFile {
         ProcSelfFile {
             path,
             write,
-            cached: OnceLock::new(),
+            cached: AtomicU64::new(0),
         }
     }
 
@@ -89,15 +92,33 @@ impl ProcSelfFile {
     /// A descriptor of the file that describes the calling process. A failed open is not
     /// cached: the next call tries again.
     pub(crate) fn get(&self) -> rustix::io::Result<ProcFd<'_>> {
-        let me = getpid();
-        if self.cached.get().is_none() {
+        let me = getpid().as_raw_nonzero().get() as u32;
+        let mut packed = self.cached.load(Ordering::Acquire);
+        if packed == 0 {
             let fd = self.open()?;
-            // Another thread may have won the race; then our descriptor is simply closed.
-            let _ = self.cached.set((me, fd));
+            let mine = (u64::from(me) << 32) | u64::from(fd.as_raw_fd() as u32);
+            match self
+                .cached
+                .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    // Kept open for the process's lifetime.
+                    std::mem::forget(fd);
+                    packed = mine;
+                }
+                // Another thread won the race: ours is closed when `fd` drops.
+                Err(theirs) => packed = theirs,
+            }
         }
-        match self.cached.get() {
-            Some((owner, fd)) if *owner == me => Ok(ProcFd::Cached(fd.as_fd())),
-            _ => self.open().map(ProcFd::Fresh),
+        if (packed >> 32) as u32 == me {
+            // SAFETY: the cached descriptor is never closed (it was forgotten above, in this
+            // process), so it stays valid for as long as `self` is borrowed.
+            Ok(ProcFd::Cached(unsafe {
+                BorrowedFd::borrow_raw(packed as u32 as i32)
+            }))
+        } else {
+            // A forked child: the cached descriptor describes the parent.
+            self.open().map(ProcFd::Fresh)
         }
     }
 }
