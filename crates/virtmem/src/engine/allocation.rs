@@ -177,22 +177,7 @@ impl Allocation {
     /// Starts a change: takes the operation lock, then the handler lock. Returns `None` if
     /// the allocation was released meanwhile (the caller looks the address up again).
     pub(crate) fn begin(&self) -> Option<OpGuard<'_>> {
-        let op = self.op.lock().unwrap_or_else(|e| e.into_inner());
-        let me = my_tid();
-        while self
-            .busy
-            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
-            std::hint::spin_loop();
-        }
-        self.generation.fetch_add(1, Ordering::Relaxed);
-        let g = OpGuard {
-            _op: op,
-            busy: &self.busy,
-        };
-        self.live.load(Ordering::Acquire).then_some(g)
+        self.enter(self.op.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// [`Allocation::begin`] without waiting for the operation lock: `None` if another
@@ -204,6 +189,11 @@ impl Allocation {
             Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
+        self.enter(op)
+    }
+
+    /// With the operation lock held: takes the handler lock and counts the operation.
+    fn enter<'a>(&'a self, op: MutexGuard<'a, ()>) -> Option<OpGuard<'a>> {
         let me = my_tid();
         while self
             .busy
@@ -213,6 +203,7 @@ impl Allocation {
             // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
             std::hint::spin_loop();
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let g = OpGuard {
             _op: op,
             busy: &self.busy,
