@@ -9,6 +9,9 @@
 //! Host tests are named `host_*`; CI runs them in a separate serial step
 //! (`VIRTMEM_HOST_TESTS=1 cargo test --workspace -- --test-threads=1 host_`).
 
+mod common;
+use common::{host_tests, Sysctl};
+
 use std::ffi::c_void;
 use std::process::Command;
 use std::ptr::null;
@@ -501,43 +504,6 @@ fn one_hundred_thousand_live_allocations() {
 // ------------------------------------------------------------------------------------------
 // Host-wide settings: only with VIRTMEM_HOST_TESTS=1 as root
 // ------------------------------------------------------------------------------------------
-
-fn host_tests() -> Result<(), &'static str> {
-    if std::env::var("VIRTMEM_HOST_TESTS").as_deref() != Ok("1") {
-        return Err("set VIRTMEM_HOST_TESTS=1 to change host-wide settings");
-    }
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("needs root");
-    }
-    Ok(())
-}
-
-/// Writes `value` to a sysctl file and puts the old value back when dropped (also when the
-/// test fails or panics).
-struct Sysctl {
-    path: &'static str,
-    old: String,
-}
-
-impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Sysctl {
-        let old = std::fs::read_to_string(path).unwrap().trim().to_string();
-        std::fs::write(path, value).unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
-        Sysctl { path, old }
-    }
-}
-
-impl Drop for Sysctl {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::write(self.path, &self.old) {
-            eprintln!(
-                "limits: could not restore {} to {}: {e}",
-                self.path, self.old
-            );
-        }
-    }
-}
 
 fn meminfo_kb(key: &str) -> usize {
     let m = std::fs::read_to_string("/proc/meminfo").unwrap();

@@ -14,6 +14,9 @@
 //! back, even on failure); otherwise it uses as many as the limit allows minus a margin and
 //! says so.
 
+mod common;
+use common::{host_tests, Sysctl};
+
 use std::ptr::null;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -29,43 +32,6 @@ const TOUCH: usize = 97;
 const _: () = assert!(TOUCH % 2 == 1);
 
 static HITS: AtomicUsize = AtomicUsize::new(0);
-
-fn host_tests() -> Result<(), &'static str> {
-    if std::env::var("VIRTMEM_HOST_TESTS").as_deref() != Ok("1") {
-        return Err("set VIRTMEM_HOST_TESTS=1 (as root) to raise it for this test");
-    }
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("raising it needs root");
-    }
-    Ok(())
-}
-
-/// Writes `value` to a sysctl file and puts the old value back when dropped (also when the
-/// test fails or panics).
-struct Sysctl {
-    path: &'static str,
-    old: String,
-}
-
-impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Sysctl {
-        let old = std::fs::read_to_string(path).unwrap().trim().to_string();
-        std::fs::write(path, value).unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
-        Sysctl { path, old }
-    }
-}
-
-impl Drop for Sysctl {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::write(self.path, &self.old) {
-            eprintln!(
-                "scale: could not restore {} to {}: {e}",
-                self.path, self.old
-            );
-        }
-    }
-}
 
 const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
 

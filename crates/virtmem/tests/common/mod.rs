@@ -227,3 +227,39 @@ pub fn run(exe: &Path) -> (Output, String) {
     }
     (out, stdout)
 }
+
+/// Whether tests may change host-wide settings: `VIRTMEM_HOST_TESTS=1`, as root.
+pub fn host_tests() -> Result<(), &'static str> {
+    if std::env::var("VIRTMEM_HOST_TESTS").as_deref() != Ok("1") {
+        return Err("set VIRTMEM_HOST_TESTS=1 (as root) to change host-wide settings");
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("changing host-wide settings needs root");
+    }
+    Ok(())
+}
+
+/// Writes `value` to a sysctl file and puts the old value back when dropped (also when the
+/// test fails or panics).
+pub struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    /// Sets `path` to `value`, remembering the old value.
+    pub fn set(path: &'static str, value: &str) -> Sysctl {
+        let old = std::fs::read_to_string(path).unwrap().trim().to_string();
+        std::fs::write(path, value).unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
+        Sysctl { path, old }
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(self.path, &self.old) {
+            eprintln!("could not restore {} to {}: {e}", self.path, self.old);
+        }
+    }
+}
