@@ -51,6 +51,47 @@ pub enum Error {
     /// ERROR_NO_SYSTEM_RESOURCES (1450).
     #[error("insufficient system resources: {0}")]
     NoSystemResources(&'static str),
+    /// ERROR_FILE_NOT_FOUND (2): no file, or no section, of that name.
+    #[error("not found: {0}")]
+    FileNotFound(&'static str),
+    /// ERROR_PATH_NOT_FOUND (3): a directory of the path (or a `\\` in an object name).
+    #[error("path not found: {0}")]
+    PathNotFound(&'static str),
+    /// ERROR_ACCESS_DENIED (5): the handle's or the file's access does not allow it.
+    #[error("access denied: {0}")]
+    AccessDenied(&'static str),
+    /// ERROR_SHARING_VIOLATION (32): another handle's share mode forbids this access.
+    #[error("sharing violation")]
+    SharingViolation,
+    /// ERROR_FILE_EXISTS (80): CREATE_NEW of an existing file.
+    #[error("the file exists")]
+    FileExists,
+    /// ERROR_DISK_FULL (112): the file cannot grow.
+    #[error("the disk is full")]
+    DiskFull,
+    /// ERROR_NEGATIVE_SEEK (131): a file position before the start.
+    #[error("negative seek")]
+    NegativeSeek,
+    /// ERROR_BAD_EXE_FORMAT (193): SEC_IMAGE without a PE image.
+    #[error("not a valid executable image")]
+    BadExeFormat,
+    /// ERROR_FILENAME_EXCED_RANGE (206): a name too long.
+    #[error("the name is too long")]
+    FilenameTooLong,
+    /// ERROR_FILE_INVALID (1006): mapping an empty file with size 0.
+    #[error("the file is empty")]
+    FileInvalid,
+    /// ERROR_MAPPED_ALIGNMENT (1132): a view's offset or base address is misaligned.
+    #[error("misaligned view: {0}")]
+    MappedAlignment(&'static str),
+    /// ERROR_USER_MAPPED_FILE (1224): the file has a section (shrinking it, MEM_RESET on a
+    /// file view).
+    #[error("the file is mapped: {0}")]
+    UserMappedFile(&'static str),
+    /// Another Win32 code, for file-system errors with no variant of their own (the errno
+    /// mapped by `os::linux::files`).
+    #[error("system error {0}")]
+    Code(u32),
 }
 
 /// Result alias used throughout virtmem.
@@ -74,6 +115,19 @@ impl Error {
             Error::GuardPageViolation => 0x8000_0001,
             Error::PrivilegeNotHeld(_) => 1314,
             Error::NoSystemResources(_) => 1450,
+            Error::FileNotFound(_) => 2,
+            Error::PathNotFound(_) => 3,
+            Error::AccessDenied(_) => 5,
+            Error::SharingViolation => 32,
+            Error::FileExists => 80,
+            Error::DiskFull => 112,
+            Error::NegativeSeek => 131,
+            Error::BadExeFormat => 193,
+            Error::FilenameTooLong => 206,
+            Error::FileInvalid => 1006,
+            Error::MappedAlignment(_) => 1132,
+            Error::UserMappedFile(_) => 1224,
+            Error::Code(c) => c,
         }
     }
 
@@ -89,6 +143,8 @@ impl Error {
             OsErrorKind::LockQuota => Error::WorkingSetQuota,
             OsErrorKind::AddressInUse => Error::InvalidAddress("the range is not free"),
             OsErrorKind::NotMapped => Error::InvalidAddress("the range is not mapped"),
+            OsErrorKind::Unsupported => Error::NotSupported("this backend has no sections"),
+            OsErrorKind::NoSpace => Error::DiskFull,
             OsErrorKind::Other => Error::NotEnoughMemory("the kernel refused the request"),
         }
     }

@@ -11,6 +11,8 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+mod handles;
+mod section;
 mod fault_state;
 mod fault_table;
 mod index;
@@ -31,6 +33,7 @@ mod sync;
 mod watch;
 
 pub(crate) use allocation::Allocation;
+pub(crate) use handles::{Entry as HandleEntry, Object as HandleObject};
 pub(crate) use owner::as_owner;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, State};
@@ -61,6 +64,8 @@ pub struct Space<O: Os = LinuxOs> {
     watch_mode: AtomicU8,
     /// AWE physical pages and where they are mapped.
     awe: Mutex<awe::Awe>,
+    /// Section and file handles.
+    handles: handles::Handles,
 }
 
 static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
@@ -99,6 +104,7 @@ impl<O: Os> Space<O> {
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
             awe: Mutex::new(awe::Awe::default()),
+            handles: handles::Handles::default(),
             watch_mode: AtomicU8::new(u8::from(crate::os::linux::sysfacts::env_is(
                 c"VIRTMEM_WRITE_WATCH",
                 &[b"signal", b"fallback"],
@@ -244,6 +250,27 @@ impl<O: Os> Space<O> {
     /// Number of page runs of the allocation containing `addr` (its metadata size).
     pub fn run_count(&self, addr: usize) -> Option<usize> {
         self.find(addr).map(|a| a.read(|t| t.run_count()))
+    }
+
+    /// The handle table (sections and files).
+    pub(crate) fn handles(&self) -> &handles::Handles {
+        &self.handles
+    }
+
+    /// CloseHandle: closes a section or file handle (ERROR_INVALID_HANDLE if it is not open).
+    /// A section lives on while other handles or views refer to it.
+    pub fn close_handle(&self, h: usize) -> Result<()> {
+        let entry = self.handles.remove(h)?;
+        self.handle_closed(entry);
+        Ok(())
+    }
+
+    /// What closing a handle does to its object (a file closes when its last handle does).
+    fn handle_closed(&self, entry: handles::Entry) {
+        match entry.object {
+            handles::Object::File(_) => {}
+            handles::Object::Section(s) => self.section_handle_closed(&s),
+        }
     }
 
     pub(crate) fn page(&self) -> usize {

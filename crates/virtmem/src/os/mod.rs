@@ -114,6 +114,9 @@ pub enum Syscall {
     MapLarge,
     /// The physical-page store of AWE (memfd size, mapping, discarding).
     Physical,
+    /// A section's backing object or a view of it (memfd / file: size, allocation, mapping,
+    /// flushing).
+    Section,
 }
 
 /// Why the kernel refused, classified for the Win32 error mapping.
@@ -131,6 +134,11 @@ pub enum OsErrorKind {
     AddressInUse,
     /// Part of the range is not mapped.
     NotMapped,
+    /// The backend does not offer this at all (sections on a test backend, file-backed
+    /// sections in the simulator).
+    Unsupported,
+    /// No space left to allocate a section's pages or grow its file (`ENOSPC`, `EFBIG`).
+    NoSpace,
     /// Anything else (an argument the kernel refused, an unexpected errno).
     Other,
 }
@@ -203,6 +211,32 @@ pub struct UndoReport {
     pub intact: usize,
     /// Pages whose data was discarded (or could not be proven intact).
     pub lost: usize,
+}
+
+/// A section's backing object as the backend names it: a file descriptor the backend owns
+/// (real memory) or a number (the simulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackingId(pub u64);
+
+/// How a view maps (part of) a section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewMap {
+    /// The section's backing object.
+    pub backing: BackingId,
+    /// Byte offset in the backing object of the first mapped byte (page aligned).
+    pub offset: u64,
+    /// The kernel protection of the mapped pages.
+    pub prot: HostProt,
+    /// Copy-on-write (`MAP_PRIVATE`): writes make private copies, never reach the backing.
+    pub private: bool,
+}
+
+fn no_sections() -> OsError {
+    OsError {
+        call: Syscall::Section,
+        errno: 95, // EOPNOTSUPP
+        kind: OsErrorKind::Unsupported,
+    }
 }
 
 /// The kernel operations the engine needs. Every method is one logical kernel request; a
@@ -353,4 +387,75 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// Gives back the memory of `count` physical pages from `first` (they read as zero when
     /// handed out again).
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError>;
+    // ---- Sections (file mappings). Backends without them keep these defaults. ----
+
+    /// Creates a zero-filled, shared backing object of `size` bytes (a page multiple) for a
+    /// pagefile-backed section; with `large_page`, of huge pages of that size. `charge` asks
+    /// for the whole size to be charged against the commit limit now (SEC_COMMIT).
+    fn backing_new(
+        &self,
+        _size: u64,
+        _large_page: Option<usize>,
+        _charge: bool,
+    ) -> Result<BackingId, OsError> {
+        Err(no_sections())
+    }
+
+    /// Takes ownership of descriptor `fd` (a file, or a named shared-memory object) as a
+    /// backing object.
+    fn backing_adopt_fd(&self, _fd: i32) -> Result<BackingId, OsError> {
+        Err(no_sections())
+    }
+
+    /// Closes a backing object (views already mapped keep their pages).
+    fn backing_close(&self, _b: BackingId) {}
+
+    /// The backing object's current size in bytes.
+    fn backing_size(&self, _b: BackingId) -> Result<u64, OsError> {
+        Err(no_sections())
+    }
+
+    /// Grows (or sets) the backing object's size (`ftruncate`).
+    fn backing_set_size(&self, _b: BackingId, _size: u64) -> Result<(), OsError> {
+        Err(no_sections())
+    }
+
+    /// Allocates `[offset, offset+len)` of the backing object (`fallocate`): the pages then
+    /// exist, and [`Os::backing_allocated`] reports them — the commit of a SEC_RESERVE
+    /// section, visible to every process that maps it.
+    fn backing_allocate(&self, _b: BackingId, _offset: u64, _len: u64) -> Result<(), OsError> {
+        Err(no_sections())
+    }
+
+    /// Whether byte `offset` of the backing object is allocated, and where the run of equal
+    /// answers that starts there ends (`lseek` `SEEK_DATA` / `SEEK_HOLE`; the end may lie past
+    /// the object's size). Async-signal-safe on real memory.
+    fn backing_allocated(&self, _b: BackingId, _offset: u64) -> Result<(bool, u64), OsError> {
+        Err(no_sections())
+    }
+
+    /// Maps a view of `len` bytes at a fresh address chosen by `placement` (a fixed placement
+    /// never replaces anything). Returns the base.
+    fn map_view(&self, _placement: Placement, _len: usize, _m: ViewMap) -> Result<usize, OsError> {
+        Err(no_sections())
+    }
+
+    /// Maps `[addr, addr+len)`, memory the caller owns, anew from a backing object
+    /// (`MAP_FIXED`): a placeholder becoming a view, or pages of a view switching between
+    /// shared and copy-on-write. Failure semantics as [`Os::replace_with_reserved`].
+    fn remap_view(&self, _addr: usize, _len: usize, _m: ViewMap) -> Result<(), OsError> {
+        Err(no_sections())
+    }
+
+    /// For each page of `[addr, addr+len)` (a view), whether it is a private copy (a
+    /// copy-on-write page that was written).
+    fn copied(&self, _addr: usize, _len: usize, _out: &mut [bool]) -> Result<(), OsError> {
+        Err(no_sections())
+    }
+
+    /// Writes the modified pages of `[addr, addr+len)` (a view) to its backing object and
+    /// waits for them (`msync(MS_SYNC)`).
+    fn flush_view(&self, _addr: usize, _len: usize) -> Result<(), OsError> {
+        Err(no_sections())
+    }
 }

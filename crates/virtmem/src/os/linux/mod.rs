@@ -13,6 +13,7 @@
 
 mod large;
 pub(crate) mod pagemap;
+pub(crate) mod files;
 pub(crate) mod metaheap;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
