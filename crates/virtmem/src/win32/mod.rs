@@ -20,12 +20,14 @@
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 pub use crate::vocab::consts;
+mod handles;
 mod last_error;
 mod memory;
 mod system;
 pub mod types;
 
 pub use consts::*;
+pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
 pub use system::*;
