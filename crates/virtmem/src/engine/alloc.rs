@@ -85,7 +85,14 @@ impl<O: Os> Space<O> {
                 start,
                 end,
                 protection,
-            } => self.commit(start, end, protection).map(|()| start),
+            } => {
+                if protection.is_writecopy() && !self.is_view(start) {
+                    return Err(Error::InvalidParameter(
+                        "copy-on-write protections are not allowed on private memory",
+                    ));
+                }
+                self.commit(start, end, protection).map(|()| start)
+            }
             AllocRequest::Reset { start, end } => self.reset(start, end).map(|()| start),
             AllocRequest::ResetUndo { start, end } => self.reset_undo(start, end).map(|()| start),
             AllocRequest::ReservePlaceholder { placement, size } => {
@@ -392,7 +399,13 @@ impl<O: Os> Space<O> {
                         Err(Error::InvalidAddress("large pages keep their protection"))
                     };
                 }
+                AllocKind::View => return self.view_commit(a, start, end, protection),
                 AllocKind::Normal => {}
+            }
+            if protection.is_writecopy() {
+                return Err(Error::InvalidParameter(
+                    "copy-on-write protections are not allowed on private memory",
+                ));
             }
             if protection.guard && !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
@@ -523,6 +536,9 @@ impl<O: Os> Space<O> {
                 // Huge and AWE pages are never paged: there is nothing to discard.
                 return Ok(());
             }
+            if a.kind == AllocKind::View {
+                return self.view_reset(a);
+            }
             let candidates = a.read(|t| reset_candidates(t, s, e));
             // Scratch lists on the metadata heap (MEM_RESET is a `malloc`'s call).
             let mut resident = meta_vec();
@@ -578,6 +594,9 @@ impl<O: Os> Space<O> {
     /// MEM_RESET_UNDO: succeeds only if every byte of the range's reset pages is intact.
     pub(crate) fn reset_undo(&self, start: usize, end: usize) -> Result<()> {
         self.in_one_allocation(start, end, |a| {
+            if a.kind == AllocKind::View {
+                return self.view_reset(a);
+            }
             let p = self.page();
             let (s, e) = self.pages_of(a, start, end);
             self.sync(a, s, e);

@@ -29,6 +29,16 @@ pub enum AllocKind {
     LargePages,
     /// MEM_PHYSICAL: an AWE window into which physical pages are mapped.
     Physical,
+    /// A view of a section (MapViewOfFile*): MEM_MAPPED.
+    View,
+}
+
+/// What a view maps: its section and where in it.
+pub(crate) struct ViewOf {
+    /// The section (kept alive by the view, O3).
+    pub section: std::sync::Arc<crate::engine::section::Section>,
+    /// Offset of the view's first byte in the section.
+    pub offset: u64,
 }
 
 /// One allocation ("region" in Microsoft's words). Its identity (base, size,
@@ -51,6 +61,8 @@ pub(crate) struct Allocation {
     pub kind: AllocKind,
     /// Made by replacing a placeholder (MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER may turn it back).
     pub from_placeholder: bool,
+    /// For a view: its section and offset.
+    pub view: Option<ViewOf>,
     /// The page size (for page-index arithmetic, also in the signal handler).
     pub page_size: usize,
     /// Serializes the operations that change this allocation (held across their syscalls).
@@ -144,6 +156,7 @@ impl Allocation {
             watch,
             kind: AllocKind::Normal,
             from_placeholder: false,
+            view: None,
             page_size,
             op: Mutex::new(()),
             busy: AtomicU32::new(0),
@@ -161,6 +174,19 @@ impl Allocation {
     pub(crate) fn of_kind(mut self, kind: AllocKind, from_placeholder: bool) -> Allocation {
         self.kind = kind;
         self.from_placeholder = from_placeholder;
+        self
+    }
+
+    /// The same allocation as a view of `section` at `offset`.
+    pub(crate) fn as_view(
+        mut self,
+        section: std::sync::Arc<crate::engine::section::Section>,
+        offset: u64,
+        from_placeholder: bool,
+    ) -> Allocation {
+        self.kind = AllocKind::View;
+        self.from_placeholder = from_placeholder;
+        self.view = Some(ViewOf { section, offset });
         self
     }
 

@@ -11,7 +11,14 @@ use crate::rules::FreeRequest;
 impl<O: Os> Space<O> {
     /// VirtualFree with raw Win32 arguments.
     pub fn virtual_free(&self, addr: usize, size: usize, free_type: u32) -> Result<()> {
-        match validate_free(&self.layout, addr, size, free_type)? {
+        let req = validate_free(&self.layout, addr, size, free_type)?;
+        if self.is_view(addr) {
+            // VF1, VF2: views are neither decommitted nor released (UnmapViewOfFile frees them).
+            return Err(Error::InvalidParameter(
+                "a view cannot be decommitted or released: use UnmapViewOfFile",
+            ));
+        }
+        match req {
             FreeRequest::Release { base } => self.release(base),
             FreeRequest::DecommitAll { base } => {
                 let a = self

@@ -12,7 +12,8 @@
 
 mod alloc;
 mod handles;
-mod section;
+pub(crate) mod section;
+mod view;
 mod fault_state;
 mod fault_table;
 mod index;
@@ -37,6 +38,8 @@ pub(crate) use handles::{Entry as HandleEntry, Object as HandleObject};
 pub(crate) use owner::as_owner;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, State};
+pub use section::{Created, SectionSource};
+pub use view::MapRequest;
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};
@@ -66,6 +69,8 @@ pub struct Space<O: Os = LinuxOs> {
     awe: Mutex<awe::Awe>,
     /// Section and file handles.
     handles: handles::Handles,
+    /// Named sections of this space (while a handle lives).
+    names: section::Names,
 }
 
 static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
@@ -105,6 +110,7 @@ impl<O: Os> Space<O> {
             next_id: AtomicU64::new(1),
             awe: Mutex::new(awe::Awe::default()),
             handles: handles::Handles::default(),
+            names: section::Names::default(),
             watch_mode: AtomicU8::new(u8::from(crate::os::linux::sysfacts::env_is(
                 c"VIRTMEM_WRITE_WATCH",
                 &[b"signal", b"fallback"],
@@ -250,6 +256,11 @@ impl<O: Os> Space<O> {
     /// Number of page runs of the allocation containing `addr` (its metadata size).
     pub fn run_count(&self, addr: usize) -> Option<usize> {
         self.find(addr).map(|a| a.read(|t| t.run_count()))
+    }
+
+    /// Whether `addr` lies in a view of a section.
+    pub(crate) fn is_view(&self, addr: usize) -> bool {
+        self.find(addr).is_some_and(|a| a.kind == AllocKind::View)
     }
 
     /// The handle table (sections and files).

@@ -29,7 +29,7 @@ impl<O: Os> Space<O> {
         Ok(base)
     }
 
-    fn placeholder(&self, base: usize, size: usize) -> Allocation {
+    pub(crate) fn placeholder(&self, base: usize, size: usize) -> Allocation {
         Allocation::new(
             base,
             size,
@@ -44,7 +44,7 @@ impl<O: Os> Space<O> {
     }
 
     /// Swaps `old` (locked by the caller) for `new` in the index, atomically for lookups.
-    fn swap_in(
+    pub(crate) fn swap_in(
         &self,
         old: &[Arc<Allocation>],
         new: impl IntoIterator<Item = Allocation>,

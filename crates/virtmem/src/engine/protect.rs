@@ -12,8 +12,13 @@ impl<O: Os> Space<O> {
     /// VirtualProtect: gives every page touched by `[addr, addr+size)` the protection
     /// `new_protect` and returns the first page's previous protection.
     pub fn virtual_protect(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
-        let protection = Protection::parse(new_protect, false)?;
+        let protection = Protection::parse_for_views(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
+        if protection.is_writecopy() && !self.is_view(start) {
+            return Err(Error::InvalidParameter(
+                "copy-on-write protections are not allowed on private memory",
+            ));
+        }
         // An allocation released while we waited for its lock: look again (bounded,
         // `crate::os::retry`; if it keeps changing, 487 as for a range leaving its allocation).
         crate::os::retry::bounded(
@@ -50,6 +55,7 @@ impl<O: Os> Space<O> {
                     Err(Error::InvalidAddress("large pages keep their protection"))
                 };
             }
+            AllocKind::View => return self.view_protect(a, start, end, protection),
             AllocKind::Physical => {
                 if protection.guard || protection.modifiers() != 0 {
                     return Err(Error::InvalidAddress("AWE windows take no modifiers"));

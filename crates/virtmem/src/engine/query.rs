@@ -89,7 +89,9 @@ impl<O: Os> Space<O> {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             match index.floor(page) {
                 Some((_, a)) if page < a.end() => {
-                    if a.fault_driven() && self.os.real_memory() {
+                    if (a.fault_driven() && self.os.real_memory())
+                        || a.kind == super::AllocKind::View
+                    {
                         None
                     } else {
                         Some(Some(self.describe(a, page)))
@@ -104,6 +106,9 @@ impl<O: Os> Space<O> {
             None => {}
         }
         if let Some(a) = self.find(page) {
+            if a.kind == super::AllocKind::View {
+                return Ok(self.describe_view(&a, page));
+            }
             let p = self.page();
             let idx = (page - a.base) / p;
             // The region runs while State and Protect stay the same (lock, reset and dirty
@@ -204,6 +209,46 @@ impl<O: Os> Space<O> {
             state,
             protect,
             kind: RegionType::Private,
+            managed: true,
+        }
+    }
+
+    /// A region of a view (VQ1): commits other views made are folded in first, and a
+    /// written copy-on-write page reports PAGE_READWRITE (CW1).
+    fn describe_view(
+        &self,
+        a: &crate::os::linux::metaheap::MetaArc<super::Allocation>,
+        page: usize,
+    ) -> MemoryInfo {
+        if a.view.as_ref().is_some_and(|v| v.section.is_reserve()) {
+            if let Some(_g) = a.begin() {
+                self.sync_view(a);
+            }
+        }
+        let p = self.page();
+        let idx = (page - a.base) / p;
+        let (first, end) = if a.fault_driven() && self.os.real_memory() {
+            // Guard pages: the kernel's protection tells whether one was touched.
+            if let Some(_g) = a.begin() {
+                self.sync(a, idx, a.size / p);
+            }
+            self.view_region(a, idx)
+        } else {
+            self.view_region(a, idx)
+        };
+        let (state, protect) = if first.committed {
+            (State::Commit, first.protect | a.modifiers)
+        } else {
+            (State::Reserve, 0)
+        };
+        MemoryInfo {
+            base_address: page,
+            allocation_base: a.base,
+            allocation_protect: a.alloc_protect,
+            region_size: (end - idx) * p,
+            state,
+            protect,
+            kind: RegionType::Mapped,
             managed: true,
         }
     }

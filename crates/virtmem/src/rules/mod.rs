@@ -6,6 +6,7 @@ pub mod plan;
 pub mod protection;
 pub mod requests;
 pub mod runs;
+pub mod sections;
 
 pub use protection::Protection;
 pub use requests::{AllocRequest, ExtendedParameter, FreeRequest, Placement};

@@ -32,6 +32,21 @@ impl Protection {
     /// Validates a `flProtect` value. `from_app` applies VirtualAllocFromApp's rule that no
     /// PAGE_EXECUTE* value is allowed.
     pub fn parse(value: u32, from_app: bool) -> Result<Protection> {
+        Protection::parse_with(value, from_app, false)
+    }
+
+    /// [`Protection::parse`], also accepting PAGE_WRITECOPY / PAGE_EXECUTE_WRITECOPY, which
+    /// only views of sections take (the engine refuses them, 87, anywhere else).
+    pub fn parse_for_views(value: u32, from_app: bool) -> Result<Protection> {
+        Protection::parse_with(value, from_app, true)
+    }
+
+    /// Whether the base value is copy-on-write.
+    pub const fn is_writecopy(self) -> bool {
+        self.base == PAGE_WRITECOPY || self.base == PAGE_EXECUTE_WRITECOPY
+    }
+
+    fn parse_with(value: u32, from_app: bool, writecopy: bool) -> Result<Protection> {
         let known = 0xFF | PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE | PAGE_TARGETS_INVALID;
         if value & !known != 0 {
             return Err(Error::InvalidParameter("unknown protection bits"));
@@ -42,12 +57,13 @@ impl Protection {
                 "VirtualAllocFromApp does not allow executable pages",
             ));
         }
-        if base == PAGE_WRITECOPY || base == PAGE_EXECUTE_WRITECOPY {
+        let copy = base == PAGE_WRITECOPY || base == PAGE_EXECUTE_WRITECOPY;
+        if copy && !writecopy {
             return Err(Error::InvalidParameter(
                 "copy-on-write protections are not allowed on private memory",
             ));
         }
-        if !BASES.contains(&base) {
+        if !BASES.contains(&base) && !copy {
             return Err(Error::InvalidParameter(
                 "the protection needs exactly one base PAGE_* value",
             ));
@@ -110,6 +126,9 @@ pub const fn host_prot(page: u32) -> HostProt {
         PAGE_EXECUTE => HostProt::EXEC,
         PAGE_EXECUTE_READ => HostProt::new(true, false, true),
         PAGE_EXECUTE_READWRITE => HostProt::new(true, true, true),
+        // Copy-on-write (views only): writable, on a private mapping of the section.
+        PAGE_WRITECOPY => HostProt::READ_WRITE,
+        PAGE_EXECUTE_WRITECOPY => HostProt::new(true, true, true),
         _ => HostProt::NONE,
     }
 }

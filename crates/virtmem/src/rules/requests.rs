@@ -390,7 +390,21 @@ pub fn validate_alloc(
         }
     }
     // The protection must be valid even where it is ignored (MEM_RESET) [doc].
-    let protection = Protection::parse(protect, flavor.from_app)?;
+    // Copy-on-write protections pass only for a plain commit, which may be of a view.
+    let commit_only = addr != 0
+        && t & (MEM_RESERVE
+            | MEM_RESET
+            | MEM_RESET_UNDO
+            | MEM_LARGE_PAGES
+            | MEM_PHYSICAL
+            | MEM_WRITE_WATCH
+            | MEM_TOP_DOWN)
+            == 0;
+    let protection = if commit_only {
+        Protection::parse_for_views(protect, flavor.from_app)?
+    } else {
+        Protection::parse(protect, flavor.from_app)?
+    };
     if t & MEM_LARGE_PAGES != 0 && protection.guard {
         // [ours] A guard cannot be one-shot on a huge page, and large pages never change
         // protection: refused (it used to be accepted, and the first touch killed the process).

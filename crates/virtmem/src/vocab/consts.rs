@@ -27,6 +27,10 @@ pub type PAGE_PROTECTION_FLAGS = u32;
 pub type PAGE_TYPE = u32;
 /// Flags of `UnmapViewOfFile2`/`UnmapViewOfFileEx`.
 pub type UNMAP_VIEW_OF_FILE_FLAGS = u32;
+/// Access rights of a view (`Win32::System::Memory::FILE_MAP`).
+pub type FILE_MAP = u32;
+/// DuplicateHandle's options (`Win32::Foundation::DUPLICATE_HANDLE_OPTIONS`).
+pub type DUPLICATE_HANDLE_OPTIONS = u32;
 /// Kind of a `MEM_EXTENDED_PARAMETER` passed to `VirtualAlloc2`/`MapViewOfFile3`.
 pub type MEM_EXTENDED_PARAMETER_TYPE = i32;
 /// Processor architecture code in `SYSTEM_INFO` (`wProcessorArchitecture`).
@@ -365,3 +369,63 @@ pub const MemExtendedParameterAttributeFlags: MEM_EXTENDED_PARAMETER_TYPE = 5;
 pub const MemExtendedParameterImageMachine: MEM_EXTENDED_PARAMETER_TYPE = 6;
 /// One past the last valid extended parameter type.
 pub const MemExtendedParameterMax: MEM_EXTENDED_PARAMETER_TYPE = 7;
+
+// ---- Sections (file mapping objects) ----
+
+/// FILE_MAP_COPY (= SECTION_QUERY): a copy-on-write view.
+pub const FILE_MAP_COPY: FILE_MAP = 0x0001;
+/// FILE_MAP_WRITE (= SECTION_MAP_WRITE).
+pub const FILE_MAP_WRITE: FILE_MAP = 0x0002;
+/// FILE_MAP_READ (= SECTION_MAP_READ).
+pub const FILE_MAP_READ: FILE_MAP = 0x0004;
+/// FILE_MAP_EXECUTE (= SECTION_MAP_EXECUTE_EXPLICIT).
+pub const FILE_MAP_EXECUTE: FILE_MAP = 0x0020;
+/// FILE_MAP_ALL_ACCESS (= SECTION_ALL_ACCESS).
+pub const FILE_MAP_ALL_ACCESS: FILE_MAP = 0x000F_001F;
+/// FILE_MAP_LARGE_PAGES: a view of a large-page section.
+pub const FILE_MAP_LARGE_PAGES: FILE_MAP = 0x2000_0000;
+/// FILE_MAP_TARGETS_INVALID: Control Flow Guard targets (no effect here).
+pub const FILE_MAP_TARGETS_INVALID: FILE_MAP = 0x4000_0000;
+/// FILE_MAP_RESERVE: a reserved view.
+pub const FILE_MAP_RESERVE: FILE_MAP = 0x8000_0000;
+/// SECTION_QUERY.
+pub const SECTION_QUERY: u32 = 0x0001;
+/// SECTION_MAP_WRITE.
+pub const SECTION_MAP_WRITE: u32 = 0x0002;
+/// SECTION_MAP_READ.
+pub const SECTION_MAP_READ: u32 = 0x0004;
+/// SECTION_MAP_EXECUTE.
+pub const SECTION_MAP_EXECUTE: u32 = 0x0008;
+/// SECTION_EXTEND_SIZE.
+pub const SECTION_EXTEND_SIZE: u32 = 0x0010;
+/// SECTION_MAP_EXECUTE_EXPLICIT.
+pub const SECTION_MAP_EXECUTE_EXPLICIT: u32 = 0x0020;
+/// SECTION_ALL_ACCESS.
+pub const SECTION_ALL_ACCESS: u32 = 0x000F_001F;
+/// STANDARD_RIGHTS_REQUIRED (DELETE, READ_CONTROL, WRITE_DAC, WRITE_OWNER).
+pub const STANDARD_RIGHTS_REQUIRED: u32 = 0x000F_0000;
+/// SEC_IMAGE_NO_EXECUTE.
+pub const SEC_IMAGE_NO_EXECUTE: PAGE_PROTECTION_FLAGS = 0x1100_0000;
+/// DUPLICATE_CLOSE_SOURCE.
+pub const DUPLICATE_CLOSE_SOURCE: DUPLICATE_HANDLE_OPTIONS = 0x0000_0001;
+/// DUPLICATE_SAME_ACCESS.
+pub const DUPLICATE_SAME_ACCESS: DUPLICATE_HANDLE_OPTIONS = 0x0000_0002;
+/// NUMA_NO_PREFERRED_NODE.
+pub const NUMA_NO_PREFERRED_NODE: u32 = 0xFFFF_FFFF;
+/// ERROR_FILE_NOT_FOUND.
+pub const ERROR_FILE_NOT_FOUND: WIN32_ERROR = 2;
+/// ERROR_PATH_NOT_FOUND.
+pub const ERROR_PATH_NOT_FOUND: WIN32_ERROR = 3;
+/// ERROR_ALREADY_EXISTS: CreateFileMapping found a section of that name (success).
+pub const ERROR_ALREADY_EXISTS: WIN32_ERROR = 183;
+/// ERROR_BAD_EXE_FORMAT.
+pub const ERROR_BAD_EXE_FORMAT: WIN32_ERROR = 193;
+/// ERROR_FILENAME_EXCED_RANGE.
+pub const ERROR_FILENAME_EXCED_RANGE: WIN32_ERROR = 206;
+/// ERROR_FILE_INVALID.
+pub const ERROR_FILE_INVALID: WIN32_ERROR = 1006;
+/// ERROR_USER_MAPPED_FILE.
+pub const ERROR_USER_MAPPED_FILE: WIN32_ERROR = 1224;
+/// INVALID_HANDLE_VALUE: CreateFile's failure value; as CreateFileMapping's file handle, the
+/// paging file.
+pub const INVALID_HANDLE_VALUE: HANDLE = -1isize as HANDLE;

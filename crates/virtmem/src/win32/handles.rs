@@ -3,7 +3,6 @@
 
 use super::consts::*;
 use super::last_error::win32_call;
-use super::types::*;
 use crate::engine::Space;
 
 /// Closes a section or file handle. The current process's pseudo-handle closes successfully
@@ -14,6 +13,47 @@ pub unsafe extern "system" fn CloseHandle(hobject: HANDLE) -> BOOL {
         return TRUE;
     }
     win32_call(FALSE, || {
-        Space::native().close_handle(hobject as usize).map(|()| TRUE)
+        Space::native()
+            .close_handle(hobject as usize)
+            .map(|()| TRUE)
+    })
+}
+
+/// Duplicates a section or file handle within the current process (H2): both process
+/// handles must be GetCurrentProcess() (else ERROR_INVALID_HANDLE); DUPLICATE_SAME_ACCESS
+/// copies the source's access, DUPLICATE_CLOSE_SOURCE closes the source.
+#[no_mangle]
+pub unsafe extern "system" fn DuplicateHandle(
+    hsourceprocesshandle: HANDLE,
+    hsourcehandle: HANDLE,
+    htargetprocesshandle: HANDLE,
+    lptargethandle: *mut HANDLE,
+    dwdesiredaccess: u32,
+    _binherithandle: BOOL,
+    dwoptions: DUPLICATE_HANDLE_OPTIONS,
+) -> BOOL {
+    win32_call(FALSE, || {
+        if hsourceprocesshandle != CURRENT_PROCESS || htargetprocesshandle != CURRENT_PROCESS {
+            return Err(crate::error::Error::InvalidHandle);
+        }
+        if lptargethandle.is_null() {
+            return Err(crate::error::Error::InvalidParameter(
+                "no target handle pointer",
+            ));
+        }
+        if hsourcehandle == CURRENT_PROCESS {
+            // SAFETY: checked non-NULL; the caller's writable HANDLE.
+            unsafe { lptargethandle.write(CURRENT_PROCESS) };
+            return Ok(TRUE);
+        }
+        let h = Space::native().duplicate_handle(
+            hsourcehandle as usize,
+            dwdesiredaccess,
+            dwoptions & DUPLICATE_SAME_ACCESS != 0,
+            dwoptions & DUPLICATE_CLOSE_SOURCE != 0,
+        )?;
+        // SAFETY: checked non-NULL; the caller's writable HANDLE.
+        unsafe { lptargethandle.write(h as HANDLE) };
+        Ok(TRUE)
     })
 }

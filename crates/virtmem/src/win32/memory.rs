@@ -93,6 +93,62 @@ pub unsafe extern "system" fn VirtualAllocFromApp(
     alloc(baseaddress, size, allocationtype, protection, true)
 }
 
+/// Decodes `count` MEM_EXTENDED_PARAMETERs (each type at most once) onto the metadata heap
+/// (VirtualAlloc2 is a `malloc`'s call).
+///
+/// # Safety
+///
+/// `extendedparameters` points to `parametercount` readable parameters (or is NULL).
+pub(crate) unsafe fn decode_params(
+    extendedparameters: *mut MEM_EXTENDED_PARAMETER,
+    parametercount: u32,
+) -> Result<crate::os::linux::metaheap::MetaVec<ExtendedParameter>> {
+    if parametercount > 0 && extendedparameters.is_null() {
+        return Err(Error::InvalidParameter(
+            "extended parameters: count without array",
+        ));
+    }
+    // On the metadata heap: VirtualAlloc2 is a `malloc`'s call.
+    let mut params = crate::os::linux::metaheap::MetaVec::with_capacity_in(
+        (parametercount as usize).min(MemExtendedParameterMax as usize),
+        crate::os::linux::metaheap::Meta,
+    );
+    let mut seen = 0u64;
+    for i in 0..parametercount as usize {
+        // SAFETY: the caller passes `parametercount` readable parameters.
+        let p = unsafe { extendedparameters.add(i).read_unaligned() };
+        let ty = extended_parameter_type(p.Anonymous1._bitfield)?;
+        if seen & (1 << ty) != 0 {
+            return Err(Error::InvalidParameter(
+                "extended parameter type given twice",
+            ));
+        }
+        seen |= 1 << ty;
+        params.push(match ty {
+            MemExtendedParameterAddressRequirements => {
+                // SAFETY: the Pointer member of this type points to the requirements.
+                let r = unsafe { p.Anonymous2.Pointer } as *const MEM_ADDRESS_REQUIREMENTS;
+                if r.is_null() {
+                    return Err(Error::InvalidParameter("NULL MEM_ADDRESS_REQUIREMENTS"));
+                }
+                // SAFETY: non-NULL, supplied by the caller.
+                let r = unsafe { r.read_unaligned() };
+                ExtendedParameter::AddressRequirements {
+                    lowest: r.LowestStartingAddress as usize,
+                    highest: r.HighestEndingAddress as usize,
+                    alignment: r.Alignment,
+                }
+            }
+            // SAFETY: the ULong member of a NUMA-node parameter.
+            MemExtendedParameterNumaNode => {
+                ExtendedParameter::NumaNode(unsafe { p.Anonymous2.ULong })
+            }
+            other => ExtendedParameter::Other(other),
+        });
+    }
+    Ok(params)
+}
+
 /// Decodes VirtualAlloc2's process handle and extended parameters.
 #[allow(clippy::too_many_arguments)]
 unsafe fn alloc2(
@@ -109,49 +165,8 @@ unsafe fn alloc2(
         if !process.is_null() {
             check_process(process)?; // NULL means the current process.
         }
-        if parametercount > 0 && extendedparameters.is_null() {
-            return Err(Error::InvalidParameter(
-                "extended parameters: count without array",
-            ));
-        }
-        // On the metadata heap: VirtualAlloc2 is a `malloc`'s call.
-        let mut params = crate::os::linux::metaheap::MetaVec::with_capacity_in(
-            (parametercount as usize).min(MemExtendedParameterMax as usize),
-            crate::os::linux::metaheap::Meta,
-        );
-        let mut seen = 0u64;
-        for i in 0..parametercount as usize {
-            // SAFETY: the caller passes `parametercount` readable parameters.
-            let p = unsafe { extendedparameters.add(i).read_unaligned() };
-            let ty = extended_parameter_type(p.Anonymous1._bitfield)?;
-            if seen & (1 << ty) != 0 {
-                return Err(Error::InvalidParameter(
-                    "extended parameter type given twice",
-                ));
-            }
-            seen |= 1 << ty;
-            params.push(match ty {
-                MemExtendedParameterAddressRequirements => {
-                    // SAFETY: the Pointer member of this type points to the requirements.
-                    let r = unsafe { p.Anonymous2.Pointer } as *const MEM_ADDRESS_REQUIREMENTS;
-                    if r.is_null() {
-                        return Err(Error::InvalidParameter("NULL MEM_ADDRESS_REQUIREMENTS"));
-                    }
-                    // SAFETY: non-NULL, supplied by the caller.
-                    let r = unsafe { r.read_unaligned() };
-                    ExtendedParameter::AddressRequirements {
-                        lowest: r.LowestStartingAddress as usize,
-                        highest: r.HighestEndingAddress as usize,
-                        alignment: r.Alignment,
-                    }
-                }
-                // SAFETY: the ULong member of a NUMA-node parameter.
-                MemExtendedParameterNumaNode => {
-                    ExtendedParameter::NumaNode(unsafe { p.Anonymous2.ULong })
-                }
-                other => ExtendedParameter::Other(other),
-            });
-        }
+        // SAFETY: forwarded caller contract.
+        let params = unsafe { decode_params(extendedparameters, parametercount) }?;
         Space::native()
             .virtual_alloc2(
                 baseaddress as usize,
@@ -252,7 +267,12 @@ pub unsafe extern "system" fn VirtualFreeEx(
 fn protect(addr: *const c_void, size: usize, new: u32, old: *mut u32) -> BOOL {
     win32_call(FALSE, || {
         // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
-        crate::rules::Protection::parse(new, false)?;
+        let p = crate::rules::Protection::parse_for_views(new, false)?;
+        if p.is_writecopy() && !Space::native().is_view(addr as usize) {
+            return Err(Error::InvalidParameter(
+                "copy-on-write protections are not allowed on private memory",
+            ));
+        }
         if old.is_null() {
             return Err(Error::NoAccess("lpflOldProtect is NULL"));
         }

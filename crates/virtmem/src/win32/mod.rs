@@ -23,6 +23,7 @@ pub use crate::vocab::consts;
 mod handles;
 mod last_error;
 mod memory;
+mod sections;
 mod system;
 pub mod types;
 
@@ -30,5 +31,6 @@ pub use consts::*;
 pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
+pub use sections::*;
 pub use system::*;
 pub use types::*;

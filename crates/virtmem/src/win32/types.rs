@@ -382,3 +382,31 @@ mod tests {
         assert!(WIN32_MEMORY_RANGE_ENTRY::default().VirtualAddress.is_null());
     }
 }
+
+/// A pointer to a constant NUL-terminated ANSI (here UTF-8) string (`windows_sys::core::PCSTR`).
+pub type PCSTR = *const u8;
+/// A pointer to a constant NUL-terminated UTF-16 string (`windows_sys::core::PCWSTR`).
+pub type PCWSTR = *const u16;
+
+/// `Win32::Security::SECURITY_ATTRIBUTES` (the descriptor is ignored; `bInheritHandle` has
+/// no effect: virtmem creates no processes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SECURITY_ATTRIBUTES {
+    /// Size of the structure in bytes.
+    pub nLength: u32,
+    /// A security descriptor (ignored).
+    pub lpSecurityDescriptor: *mut core::ffi::c_void,
+    /// Whether the handle is inherited by child processes (no effect).
+    pub bInheritHandle: BOOL,
+}
+
+/// What MapViewOfFile* returns and UnmapViewOfFile* takes
+/// (`Win32::System::Memory::MEMORY_MAPPED_VIEW_ADDRESS`): the view's address, NULL on
+/// failure. Passed and returned like a plain pointer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MEMORY_MAPPED_VIEW_ADDRESS {
+    /// The address.
+    pub Value: *mut core::ffi::c_void,
+}

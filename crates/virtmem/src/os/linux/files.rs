@@ -14,3 +14,25 @@ impl HostFile {
         self.fd.as_raw_fd()
     }
 }
+
+impl HostFile {
+    /// The access mask given at CreateFile.
+    pub(crate) fn access(&self) -> u32 {
+        0
+    }
+
+    /// The same file opened anew for a section, with an OFD read lock.
+    pub(crate) fn reopen_for_section(&self, _writable: bool) -> crate::error::Result<OwnedFd> {
+        Err(crate::error::Error::NotSupported("files"))
+    }
+
+    /// (device, inode).
+    pub(crate) fn identity(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> crate::error::Result<std::path::PathBuf> {
+        Err(crate::error::Error::NotSupported("files"))
+    }
+}

@@ -15,13 +15,18 @@ mod large;
 pub(crate) mod pagemap;
 pub(crate) mod files;
 pub(crate) mod metaheap;
+pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
+pub(crate) mod sections;
 pub(crate) mod sysfacts;
 pub(crate) mod watch;
 
-use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
+use super::{
+    BackingId, HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport,
+    ViewMap,
+};
 use rustix::io::Errno;
 use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
 use std::ffi::c_void;
@@ -546,6 +551,55 @@ unsafe impl Os for LinuxOs {
 
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
         self.phys.discard(first, count, self.page_size())
+    }
+
+    fn backing_new(
+        &self,
+        size: u64,
+        large_page: Option<usize>,
+        charge: bool,
+    ) -> Result<BackingId, OsError> {
+        sections::backing_new(self, size, large_page, charge)
+    }
+
+    fn backing_adopt_fd(&self, fd: i32) -> Result<BackingId, OsError> {
+        Ok(sections::backing_adopt_fd(fd))
+    }
+
+    fn backing_close(&self, b: BackingId) {
+        sections::backing_close(b)
+    }
+
+    fn backing_size(&self, b: BackingId) -> Result<u64, OsError> {
+        sections::backing_size(b)
+    }
+
+    fn backing_set_size(&self, b: BackingId, size: u64) -> Result<(), OsError> {
+        sections::backing_set_size(b, size)
+    }
+
+    fn backing_allocate(&self, b: BackingId, offset: u64, len: u64) -> Result<(), OsError> {
+        sections::backing_allocate(b, offset, len)
+    }
+
+    fn backing_allocated(&self, b: BackingId, offset: u64) -> Result<(bool, u64), OsError> {
+        sections::backing_allocated(b, offset)
+    }
+
+    fn map_view(&self, placement: Placement, len: usize, m: ViewMap) -> Result<usize, OsError> {
+        sections::map_view(self, placement, len, m)
+    }
+
+    fn remap_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), OsError> {
+        sections::remap_view(self, addr, len, m)
+    }
+
+    fn copied(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
+        sections::copied(self.page_size(), addr, len, out)
+    }
+
+    fn flush_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        sections::flush_view(addr, len)
     }
 }
 

@@ -52,6 +52,13 @@ pub(crate) fn large_page_size() -> usize {
     cached(&LARGE_PAGE, read_large_page_size)
 }
 
+/// The machine's physical memory in bytes (0 if unknown).
+pub(crate) fn physical_memory() -> u64 {
+    // SAFETY: sysconf only reads system information.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    u64::try_from(pages).unwrap_or(0) * page_size() as u64
+}
+
 /// The processors this process may run on (its affinity mask), at least 1.
 pub(crate) fn cpu_count() -> usize {
     cached(&CPUS, read_cpu_count)

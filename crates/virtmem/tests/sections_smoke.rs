@@ -1,0 +1,281 @@
+//! First checks of sections and views through the Win32 face.
+use std::ptr::{null, null_mut};
+use virtmem::win32::*;
+
+fn q(p: *const core::ffi::c_void) -> MEMORY_BASIC_INFORMATION {
+    let mut m: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
+    assert_ne!(
+        unsafe { VirtualQuery(p, &mut m, std::mem::size_of_val(&m)) },
+        0
+    );
+    m
+}
+
+#[test]
+fn pagefile_section_two_views() {
+    unsafe {
+        SetLastError(77);
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x3457,
+            null(),
+        );
+        assert!(!h.is_null());
+        assert_eq!(GetLastError(), 0);
+        let a = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        let b = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0).Value as *mut u8;
+        assert!(!a.is_null() && !b.is_null() && a != b);
+        *a.add(100) = 42;
+        assert_eq!(*b.add(100), 42);
+        let m = q(a.cast());
+        assert_eq!(
+            (m.State, m.Protect, m.Type, m.RegionSize),
+            (MEM_COMMIT, PAGE_READWRITE, MEM_MAPPED, 0x4000)
+        );
+        assert_eq!(m.AllocationBase, a.cast());
+        let m = q(b.add(0x1000).cast());
+        assert_eq!(
+            (m.Protect, m.AllocationProtect, m.RegionSize),
+            (PAGE_READONLY, PAGE_READONLY, 0x3000)
+        );
+        assert_eq!(VirtualFree(a.cast(), 0, MEM_RELEASE), FALSE);
+        assert_eq!(GetLastError(), 87);
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+                Value: a.add(0x1064).cast()
+            }),
+            TRUE
+        );
+        let m = q(a.cast());
+        assert_eq!((m.State, m.Protect), (MEM_FREE, PAGE_NOACCESS));
+        assert_eq!(CloseHandle(h), TRUE);
+        assert_eq!(*b.add(100), 42, "the view keeps the section alive");
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: b.cast() }),
+            TRUE
+        );
+        assert_eq!(CloseHandle(h), FALSE);
+        assert_eq!(GetLastError(), 6);
+    }
+}
+
+#[test]
+fn sec_reserve_commit_is_shared() {
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_RESERVE,
+            0,
+            0x10000,
+            null(),
+        );
+        assert!(!h.is_null());
+        let a = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        let b = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        let m = q(a.cast());
+        assert_eq!(
+            (m.State, m.Protect, m.AllocationProtect, m.RegionSize),
+            (MEM_RESERVE, 0, PAGE_READWRITE, 0x10000)
+        );
+        let r = VirtualAlloc(a.add(0x2000).cast(), 0x1000, MEM_COMMIT, PAGE_READONLY);
+        assert_eq!(r, a.add(0x2000).cast());
+        let m = q(a.add(0x2000).cast());
+        assert_eq!(
+            (m.State, m.Protect, m.RegionSize),
+            (MEM_COMMIT, PAGE_READONLY, 0x1000)
+        );
+        let m = q(b.add(0x2000).cast());
+        assert_eq!(
+            (m.State, m.Protect, m.RegionSize),
+            (MEM_COMMIT, PAGE_READWRITE, 0x1000)
+        );
+        *b.add(0x2000) = 7;
+        assert_eq!(*a.add(0x2000), 7);
+        assert_eq!(
+            VirtualFree(a.add(0x2000).cast(), 0x1000, MEM_DECOMMIT),
+            FALSE
+        );
+        assert_eq!(GetLastError(), 87);
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: a.cast() });
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: b.cast() });
+        CloseHandle(h);
+    }
+}
+
+#[test]
+fn copy_on_write_view() {
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x4000,
+            null(),
+        );
+        let w = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        let c = MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0).Value as *mut u8;
+        *w = 1;
+        assert_eq!(*c, 1);
+        let m = q(c.cast());
+        assert_eq!(
+            (m.Protect, m.AllocationProtect, m.RegionSize),
+            (PAGE_WRITECOPY, PAGE_WRITECOPY, 0x4000)
+        );
+        *c.add(0x1000) = 9;
+        assert_eq!(*w.add(0x1000), 0, "a copy is private");
+        let m = q(c.add(0x1000).cast());
+        assert_eq!((m.Protect, m.RegionSize), (PAGE_READWRITE, 0x1000));
+        let m = q(c.cast());
+        assert_eq!((m.Protect, m.RegionSize), (PAGE_WRITECOPY, 0x1000));
+        // VirtualProtect(PAGE_WRITECOPY) on a shared view: writes stay private.
+        let mut old = 0;
+        assert_eq!(
+            VirtualProtect(w.add(0x2000).cast(), 0x1000, PAGE_WRITECOPY, &mut old),
+            TRUE,
+            "err {}",
+            GetLastError()
+        );
+        assert_eq!(old, PAGE_READWRITE);
+        *w.add(0x2000) = 5;
+        assert_eq!(*c.add(0x2000), 0);
+        assert_eq!(q(w.add(0x2000).cast()).Protect, PAGE_READWRITE);
+        // A read-only view refuses PAGE_READWRITE.
+        let r = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0).Value;
+        assert_eq!(VirtualProtect(r, 0x1000, PAGE_READWRITE, &mut old), FALSE);
+        assert_eq!(GetLastError(), 87);
+        assert_eq!(VirtualProtect(r, 0x1000, PAGE_WRITECOPY, &mut old), TRUE);
+        for v in [w.cast(), c.cast(), r] {
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v });
+        }
+        CloseHandle(h);
+    }
+}
+
+#[test]
+fn ring_buffer_in_placeholders() {
+    unsafe {
+        let size = 0x10000;
+        let p = VirtualAlloc2(
+            null_mut(),
+            null(),
+            2 * size,
+            MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+            PAGE_NOACCESS,
+            null_mut(),
+            0,
+        ) as *mut u8;
+        assert!(!p.is_null());
+        assert_eq!(
+            VirtualFree(p.cast(), size, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER),
+            TRUE
+        );
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            size as u32,
+            null(),
+        );
+        let v1 = MapViewOfFile3(
+            h,
+            null_mut(),
+            p.cast(),
+            0,
+            size,
+            MEM_REPLACE_PLACEHOLDER,
+            PAGE_READWRITE,
+            null_mut(),
+            0,
+        )
+        .Value as *mut u8;
+        assert_eq!(v1, p, "{}", GetLastError());
+        let v2 = MapViewOfFile3(
+            h,
+            null_mut(),
+            p.add(size).cast(),
+            0,
+            size,
+            MEM_REPLACE_PLACEHOLDER,
+            PAGE_READWRITE,
+            null_mut(),
+            0,
+        )
+        .Value as *mut u8;
+        assert_eq!(v2, p.add(size));
+        *v1.add(size - 1) = 3;
+        assert_eq!(*v2.add(size - 1), 3);
+        assert_eq!(*v1.add(2 * size - 1), 3);
+        assert_eq!(
+            UnmapViewOfFile2(
+                null_mut(),
+                MEMORY_MAPPED_VIEW_ADDRESS { Value: v1.cast() },
+                MEM_PRESERVE_PLACEHOLDER
+            ),
+            FALSE
+        );
+        assert_eq!(GetLastError(), 6);
+        assert_eq!(
+            UnmapViewOfFileEx(
+                MEMORY_MAPPED_VIEW_ADDRESS { Value: v1.cast() },
+                MEM_PRESERVE_PLACEHOLDER
+            ),
+            TRUE
+        );
+        let m = q(v1.cast());
+        assert_eq!(
+            (m.State, m.Type, m.RegionSize),
+            (MEM_RESERVE, MEM_PRIVATE, size)
+        );
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v2.cast() });
+        CloseHandle(h);
+        VirtualFree(p.cast(), 0, MEM_RELEASE);
+    }
+}
+
+#[test]
+fn names_in_one_process() {
+    unsafe {
+        let name = b"Local\\virtmem-smoke-name\0";
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            4096,
+            name.as_ptr(),
+        );
+        assert!(!h.is_null());
+        assert_eq!(GetLastError(), 0);
+        let h2 = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            4096,
+            name.as_ptr(),
+        );
+        assert_eq!(GetLastError(), ERROR_ALREADY_EXISTS);
+        let o = OpenFileMappingA(FILE_MAP_READ, FALSE, name.as_ptr());
+        assert!(!o.is_null());
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        *v = 11;
+        let r = MapViewOfFile(o, FILE_MAP_READ, 0, 0, 0).Value as *mut u8;
+        assert_eq!(*r, 11);
+        assert!(MapViewOfFile(o, FILE_MAP_WRITE, 0, 0, 0).Value.is_null());
+        assert_eq!(GetLastError(), 5);
+        CloseHandle(h);
+        CloseHandle(h2);
+        CloseHandle(o);
+        assert!(OpenFileMappingA(FILE_MAP_READ, FALSE, name.as_ptr()).is_null());
+        assert_eq!(GetLastError(), 2);
+        assert_eq!(*r, 11);
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: r.cast() });
+    }
+}
