@@ -28,8 +28,9 @@ pub(crate) struct Entry {
     pub access: u32,
 }
 
+/// The table's slots (free list of closed values).
 #[derive(Default)]
-struct Slots {
+pub(crate) struct Slots {
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
 }
@@ -93,7 +94,7 @@ impl Handles {
     }
 
     /// Fork: holds the table's lock until the guard is dropped (the prepare handler).
-    pub(crate) fn hold(&self) -> MutexGuard<'_, impl Sized> {
+    pub(crate) fn hold(&self) -> MutexGuard<'_, Slots> {
         self.lock()
     }
 }

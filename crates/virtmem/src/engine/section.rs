@@ -70,7 +70,7 @@ pub(crate) struct Names {
 
 impl Names {
     /// Fork: holds the registry's lock until the guard is dropped.
-    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, impl Sized> {
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectName, Arc<Section>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

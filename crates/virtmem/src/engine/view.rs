@@ -137,7 +137,12 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        self.insert_view(&section, base, len, req.offset, req.protect, initial, false);
+        let v = self.insert_view(&section, base, len, req.offset, req.protect, initial, false);
+        if section.is_reserve() {
+            // Commits made through other views or processes reach this one by its fault
+            // handler path (`engine::fault`).
+            self.make_fault_driven(&v);
+        }
         Ok(base)
     }
 
@@ -251,7 +256,10 @@ impl<O: Os> Space<O> {
             )
             .as_view(section.clone(), offset, true);
             v.publish(initial);
-            self.swap_in(std::slice::from_ref(a), [v]);
+            let new = self.swap_in(std::slice::from_ref(a), [v]);
+            if section.is_reserve() {
+                self.make_fault_driven(&new[0]);
+            }
             Ok(base)
         })
     }

@@ -319,3 +319,12 @@ pub(crate) fn ofd_read_lock(fd: i32) -> crate::error::Result<()> {
     }
     Ok(())
 }
+
+/// Whether byte `offset` of a backing object is allocated (a committed page of a SEC_RESERVE
+/// section). Only raw system calls: the fault handler calls it.
+pub(crate) fn allocated_now(b: BackingId, offset: u64) -> bool {
+    // SAFETY: lseek on a descriptor the backend owns; it changes only the descriptor's
+    // position, which virtmem never uses for a backing object.
+    let r = unsafe { libc::lseek(b.0 as i32, offset as libc::off_t, libc::SEEK_DATA) };
+    r >= 0 && r as u64 == offset
+}
