@@ -47,6 +47,9 @@ pub(crate) struct Section {
     pub large_page: usize,
     /// The file's path, for the address-space map (file-backed sections).
     pub path: Option<std::path::PathBuf>,
+    /// What the address-space map calls the section: the file's path, else the name it was
+    /// created or opened with (`Local\\…`), else nothing.
+    pub label: Mutex<Option<String>>,
     /// Handles and views referring to the section.
     refs: AtomicUsize,
     /// Handles referring to it (the name lives while one does).
@@ -233,6 +236,7 @@ impl<O: Os> Space<O> {
             } else {
                 0
             },
+            label: Mutex::new(file.as_ref().map(|p| p.display().to_string())),
             path: file,
             refs: AtomicUsize::new(0),
             handles: AtomicUsize::new(0),
@@ -244,6 +248,14 @@ impl<O: Os> Space<O> {
     fn register(&self, s: Section, name: Option<&ObjectName>, hold: Option<NamedObject>) -> Arc<Section> {
         if let Some(n) = name {
             *s.name.lock().unwrap_or_else(|e| e.into_inner()) = Some((n.clone(), hold));
+            let mut label = s.label.lock().unwrap_or_else(|e| e.into_inner());
+            if label.as_deref().is_none_or(str::is_empty) {
+                let ns = match n.ns {
+                    crate::os::linux::names::Namespace::Local => "Local",
+                    crate::os::linux::names::Namespace::Global => "Global",
+                };
+                *label = Some(format!("{ns}\\{}", n.name));
+            }
         }
         let s = Arc::new(s);
         if let Some(n) = name {
@@ -475,6 +487,15 @@ impl<O: Os> Space<O> {
             }
         }
         Ok(new)
+    }
+
+    /// For the address-space map: the label of the view containing `addr` (its file's path
+    /// or its section's name), if `addr` is in a view and the section has one.
+    pub fn view_label(&self, addr: usize) -> Option<String> {
+        let a = self.find(addr)?;
+        let v = a.view.as_ref()?;
+        let label = v.section.label.lock().unwrap_or_else(|e| e.into_inner());
+        label.clone().filter(|l| !l.is_empty())
     }
 
     /// The names registry (for the fork machinery).
