@@ -15,6 +15,7 @@ mod large;
 pub(crate) mod pagemap;
 pub(crate) mod files;
 pub(crate) mod metaheap;
+pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
 pub(crate) mod reset_undo;
