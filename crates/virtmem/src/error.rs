@@ -155,3 +155,18 @@ impl From<Error> for u32 {
         e.win32_code()
     }
 }
+
+impl From<crate::os::linux::names::NameError> for Error {
+    fn from(e: crate::os::linux::names::NameError) -> Error {
+        use crate::os::linux::names::NameError as N;
+        match e {
+            N::FileNotFound(w) => Error::FileNotFound(w),
+            N::PathNotFound(w) => Error::PathNotFound(w),
+            N::AccessDenied(w) => Error::AccessDenied(w),
+            N::NotEnoughMemory(w) => Error::NotEnoughMemory(w),
+            N::NotSupported(w) => Error::NotSupported(w),
+            N::FilenameTooLong => Error::FilenameTooLong,
+            N::NoSystemResources(w) => Error::NoSystemResources(w),
+        }
+    }
+}

@@ -184,8 +184,8 @@ impl<O: Os> Space<O> {
         crate::os::linux::names::sweep_stale();
         let obj = match NamedObject::open(name) {
             Ok(o) => o,
-            Err(Error::FileNotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(crate::os::linux::names::NameError::FileNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         let s = self.section_from_named(name, obj)?;
         let handle = self.open_handle(&s, access);
@@ -302,7 +302,7 @@ impl<O: Os> Space<O> {
                 attributes: req.attributes(false),
                 file: None,
             };
-            let (obj, created) = NamedObject::create_or_open(n, &header)?;
+            let (obj, created) = NamedObject::create_or_open(n, &header).map_err(Error::from)?;
             return Ok((self.section_from_named(n, obj)?, !created));
         }
         let backing = self
@@ -335,7 +335,7 @@ impl<O: Os> Space<O> {
         };
         let (backing, data_offset, path, size) = match &h.file {
             None => {
-                let fd = obj.data_fd()?;
+                let fd = obj.data_fd().map_err(Error::from)?;
                 let b = self
                     .os
                     .backing_adopt_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
@@ -344,7 +344,15 @@ impl<O: Os> Space<O> {
             }
             Some(id) => {
                 let writable = matches!(h.protect, PAGE_READWRITE | PAGE_EXECUTE_READWRITE);
-                let fd = crate::os::linux::sections::open_file_for_section(&id.path, id.dev, id.ino, writable)?;
+                let fd = crate::os::linux::sections::open_file_for_section(
+                    &id.path, id.dev, id.ino, writable,
+                )
+                .map_err(|e| match e {
+                    crate::os::linux::sections::FileOpen::Gone => {
+                        Error::FileNotFound("the section's file is gone or was replaced")
+                    }
+                    crate::os::linux::sections::FileOpen::Locked => Error::Code(33),
+                })?;
                 let b = self
                     .os
                     .backing_adopt_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
@@ -423,7 +431,7 @@ impl<O: Os> Space<O> {
                     self.os.backing_close(backing);
                     return Ok((self.section_from_named(n, obj)?, true));
                 }
-                Err(e) => return fail(e),
+                Err(e) => return fail(e.into()),
             }
         }
         let s = self.section(req, size, backing, 0, path.or(Some(std::path::PathBuf::new())));

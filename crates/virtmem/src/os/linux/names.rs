@@ -88,7 +88,6 @@
 //! 64 times, then fails with ERROR_ACCESS_DENIED.
 
 // Used by the engine's named sections; until they land only the tests call it.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use crate::os::linux::sysfacts;
 use rustix::fs::{AtFlags, FlockOperation, Mode, CWD};

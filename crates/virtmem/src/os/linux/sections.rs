@@ -281,6 +281,15 @@ pub(crate) fn is_pe_image(fd: i32) -> bool {
     matches!(rustix::io::pread(f, &mut sig, at), Ok(4)) && &sig == b"PE\0\0"
 }
 
+/// Why [`open_file_for_section`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileOpen {
+    /// The file is gone, or another file has its path now.
+    Gone,
+    /// A write lock on the file prevents the section's read lock.
+    Locked,
+}
+
 /// Opens the file of a named file-backed section created by another process (its path),
 /// checks that it is the same file (device and inode), and takes the read lock every
 /// section of a file holds (`F_OFD_SETLK`, so the file cannot shrink under it).
@@ -289,35 +298,33 @@ pub(crate) fn open_file_for_section(
     dev: u64,
     ino: u64,
     writable: bool,
-) -> crate::error::Result<OwnedFd> {
-    use crate::error::Error;
+) -> Result<OwnedFd, FileOpen> {
     let mode = if writable {
         rustix::fs::OFlags::RDWR
     } else {
         rustix::fs::OFlags::RDONLY
     };
     let f = rustix::fs::open(path, mode | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .map_err(|_| Error::FileNotFound("the section's file is gone"))?;
-    let st = rustix::fs::fstat(&f).map_err(|_| Error::FileNotFound("the section's file"))?;
+        .map_err(|_| FileOpen::Gone)?;
+    let st = rustix::fs::fstat(&f).map_err(|_| FileOpen::Gone)?;
     if st.st_dev != dev || st.st_ino != ino {
-        return Err(Error::FileNotFound("the section's file was replaced"));
+        return Err(FileOpen::Gone);
     }
-    ofd_read_lock(f.as_raw_fd())?;
+    if !ofd_read_lock(f.as_raw_fd()) {
+        return Err(FileOpen::Locked);
+    }
     Ok(f)
 }
 
-/// Takes an open-file-description read lock over the whole file.
-pub(crate) fn ofd_read_lock(fd: i32) -> crate::error::Result<()> {
+/// Takes an open-file-description read lock over the whole file; false if a write lock
+/// prevents it.
+pub(crate) fn ofd_read_lock(fd: i32) -> bool {
     // SAFETY: a zeroed flock is a valid value; the fields are set below.
     let mut l: libc::flock = unsafe { std::mem::zeroed() };
     l.l_type = libc::F_RDLCK as i16;
     l.l_whence = libc::SEEK_SET as i16;
     // SAFETY: F_OFD_SETLK with a valid flock on a descriptor the caller owns.
-    let r = unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &l) };
-    if r != 0 {
-        return Err(crate::error::Error::Code(33)); // ERROR_LOCK_VIOLATION
-    }
-    Ok(())
+    unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &l) == 0 }
 }
 
 /// Whether byte `offset` of a backing object is allocated (a committed page of a SEC_RESERVE
