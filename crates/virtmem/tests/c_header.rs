@@ -128,6 +128,7 @@ fn c_type_of(canonical: &str) -> String {
     }
     match canonical {
         "c_void" | "()" => "void",
+        "c_char" => "char",
         "u8" => "uint8_t",
         "u16" => "uint16_t",
         "u32" => "uint32_t",
@@ -563,6 +564,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     let structs = sizes!(
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
+        SECURITY_ATTRIBUTES OVERLAPPED
     );
 
     macro_rules! plain_fields {
@@ -585,6 +587,50 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEM_ADDRESS_REQUIREMENTS:
         LowestStartingAddress HighestEndingAddress Alignment));
     fields.extend(plain_fields!(WIN32_MEMORY_RANGE_ENTRY: VirtualAddress NumberOfBytes));
+    fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
+        nLength lpSecurityDescriptor bInheritHandle));
+    fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
+
+    // OVERLAPPED's anonymous union { struct { DWORD Offset; DWORD OffsetHigh; }; PVOID
+    // Pointer; }, which Rust names Anonymous: OVERLAPPED_0 { Anonymous: OVERLAPPED_0_0
+    // { Offset, OffsetHigh }, Pointer }.
+    let ov = "OVERLAPPED";
+    fields.push(nested(
+        ov,
+        "Anonymous",
+        field!(OVERLAPPED, Anonymous),
+        "offsetof(OVERLAPPED, Offset)",
+        "offsetof(OVERLAPPED, hEvent) - offsetof(OVERLAPPED, Offset)",
+    ));
+    fields.push(nested(
+        "OVERLAPPED_0",
+        "Anonymous",
+        field!(OVERLAPPED, Anonymous.Anonymous),
+        "offsetof(OVERLAPPED, Offset)",
+        "offsetof(OVERLAPPED, OffsetHigh) + sizeof(DWORD) - offsetof(OVERLAPPED, Offset)",
+    ));
+    fields.push(nested(
+        "OVERLAPPED_0",
+        "Pointer",
+        field!(OVERLAPPED, Anonymous.Pointer),
+        "offsetof(OVERLAPPED, Pointer)",
+        "sizeof(((OVERLAPPED *)0)->Pointer)",
+    ));
+    for (f, rust) in [
+        ("Offset", field!(OVERLAPPED, Anonymous.Anonymous.Offset)),
+        (
+            "OffsetHigh",
+            field!(OVERLAPPED, Anonymous.Anonymous.OffsetHigh),
+        ),
+    ] {
+        fields.push(nested(
+            "OVERLAPPED_0_0",
+            f,
+            rust,
+            &format!("offsetof(OVERLAPPED, {f})"),
+            &format!("sizeof(((OVERLAPPED *)0)->{f})"),
+        ));
+    }
 
     // SYSTEM_INFO's anonymous union { DWORD dwOemId; struct { WORD wProcessorArchitecture;
     // WORD wReserved; }; }, which Rust names Anonymous: SYSTEM_INFO_0 { dwOemId,
@@ -911,7 +957,20 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("PMEM_EXTENDED_PARAMETER", "*mut MEM_EXTENDED_PARAMETER"),
     ("MEM_EXTENDED_PARAMETER", "MEM_EXTENDED_PARAMETER"),
     ("VIRTMEM_GUARD_PAGE_HANDLER", "fn(*mut c_void, u32) -> i32"),
+    ("LONG", "i32"),
+    ("PLONG", "*mut i32"),
+    ("LPCSTR", "*const c_char"),
+    ("LPSTR", "*mut c_char"),
+    ("LPCWSTR", "*const u16"),
+    ("LPWSTR", "*mut u16"),
+    ("LPSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
+    ("LPOVERLAPPED", "*mut OVERLAPPED"),
 ];
+
+/// Windows type names that are not the C type of their Rust counterpart but pass the same way
+/// in the ABI: the SDK's `LARGE_INTEGER` is a union, windows-sys passes an `i64`. Checked by
+/// size and alignment (of the pointee, for a pointer) instead of type compatibility.
+const ABI_TYPES: &[(&str, &str)] = &[("LARGE_INTEGER", "i64"), ("PLARGE_INTEGER", "*mut i64")];
 
 fn canonical_c(ty: &str) -> String {
     let ty = ty.trim();
@@ -924,6 +983,7 @@ fn canonical_c(ty: &str) -> String {
     };
     let canon = WINDOWS_TYPES
         .iter()
+        .chain(ABI_TYPES)
         .find(|(n, _)| *n == base)
         .map(|(_, c)| c.to_string())
         .unwrap_or_else(|| panic!("c_header.rs: add the C type {base} to WINDOWS_TYPES"));
@@ -972,8 +1032,14 @@ fn header_prototypes() -> BTreeMap<String, Signature> {
 
 /// Types compared without constness (the header follows the SDK: `LPVOID lpAddress` where
 /// windows-sys has `*const c_void`; both are the same pointer in the ABI).
+///
+/// Also the same: a C `char` string and windows-sys's `u8` one (`LPCSTR` / `PCSTR`), and a C
+/// `void *` buffer and windows-sys's `*mut u8` (ReadFile's `lpBuffer`).
 fn same_ignoring_const(a: &str, b: &str) -> bool {
-    a.replace("*const ", "*mut ") == b.replace("*const ", "*mut ")
+    let norm = |t: &str| t.replace("*const ", "*mut ").replace("c_char", "u8");
+    let (a, b) = (norm(a), norm(b));
+    let buffer = |t: &str| t == "*mut u8" || t == "*mut c_void";
+    a == b || (buffer(&a) && buffer(&b))
 }
 
 #[test]
@@ -1033,6 +1099,18 @@ fn windows_type_names_are_the_c_types_they_stand_for_and_every_function_links() 
             c,
             "_Static_assert(__builtin_types_compatible_p({name}, {ty}), \"{name} is not {ty}\");",
             ty = c_type_of(canon)
+        )
+        .unwrap();
+    }
+    for (name, canon) in ABI_TYPES {
+        let (c_name, ty) = match canon.strip_prefix("*mut ") {
+            Some(inner) => (format!("*({name})0"), c_type_of(inner)),
+            None => (name.to_string(), c_type_of(canon)),
+        };
+        writeln!(
+            c,
+            "_Static_assert(sizeof({c_name}) == sizeof({ty}) && _Alignof(__typeof__({c_name})) == \
+             _Alignof({ty}), \"{name} does not pass as {canon}\");"
         )
         .unwrap();
     }

@@ -88,11 +88,6 @@ impl Handles {
         Ok(e)
     }
 
-    /// The number of open handles.
-    pub(crate) fn count(&self) -> usize {
-        self.lock().entries.iter().filter(|e| e.is_some()).count()
-    }
-
     /// Fork: holds the table's lock until the guard is dropped (the prepare handler).
     pub(crate) fn hold(&self) -> MutexGuard<'_, Slots> {
         self.lock()

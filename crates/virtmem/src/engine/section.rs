@@ -17,15 +17,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// GENERIC_* and FILE_* rights of a file handle that allow reading / writing / executing.
-const FILE_READS: u32 = 0x8000_0000 | 0x1000_0000 | 0x0001; // GENERIC_READ | GENERIC_ALL | FILE_READ_DATA
-const FILE_WRITES: u32 = 0x4000_0000 | 0x1000_0000 | 0x0002; // GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA
-const FILE_EXECUTES: u32 = 0x2000_0000 | 0x1000_0000 | 0x0020; // GENERIC_EXECUTE | GENERIC_ALL | FILE_EXECUTE
-
 /// One section. Its identity never changes.
 pub(crate) struct Section {
-    /// A process-unique number.
-    pub id: u64,
     /// Size in bytes: to the byte for file-backed sections, page-rounded otherwise.
     pub size: u64,
     /// The page protection given at creation (one of the six of CF2).
@@ -45,8 +38,6 @@ pub(crate) struct Section {
     pub reserve: bool,
     /// SEC_LARGE_PAGES: the large-page size.
     pub large_page: usize,
-    /// The file's path, for the address-space map (file-backed sections).
-    pub path: Option<std::path::PathBuf>,
     /// What the address-space map calls the section: the file's path, else the name it was
     /// created or opened with (`Local\\…`), else nothing.
     pub label: Mutex<Option<String>>,
@@ -120,11 +111,8 @@ impl<O: Os> Space<O> {
             }
             SectionSource::File(h) => {
                 let file = self.handles().get(h)?.file()?.clone();
-                let access = self.handles().get(h)?.access;
                 let (r, w, x) = file_access_needed(req.protect);
-                if (r && access & FILE_READS == 0)
-                    || (w && access & FILE_WRITES == 0)
-                    || (x && access & FILE_EXECUTES == 0)
+                if (r && !file.can_read()) || (w && !file.can_write()) || (x && !file.can_execute())
                 {
                     return Err(Error::AccessDenied(
                         "the file's access does not allow the section's protection",
@@ -222,7 +210,6 @@ impl<O: Os> Space<O> {
         file: Option<std::path::PathBuf>,
     ) -> Section {
         Section {
-            id: self.new_id(),
             size,
             protect: req.protect,
             attributes: req.attributes(file.is_some()),
@@ -237,7 +224,6 @@ impl<O: Os> Space<O> {
                 0
             },
             label: Mutex::new(file.as_ref().map(|p| p.display().to_string())),
-            path: file,
             refs: AtomicUsize::new(0),
             handles: AtomicUsize::new(0),
             name: Mutex::new(None),

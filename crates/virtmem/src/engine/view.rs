@@ -20,7 +20,6 @@ use crate::rules::protection::host_prot;
 use crate::rules::runs::{PageState, RunTable};
 use crate::rules::sections::{after_copy, compatible, is_writecopy, may_map};
 use crate::rules::Protection;
-use crate::vocab::consts::*;
 use std::sync::Arc;
 
 /// A validated-by-type MapViewOfFile* request; the engine checks the rest (MV7's order).
@@ -197,7 +196,8 @@ impl<O: Os> Space<O> {
             None,
             PageState::RESERVED,
         )
-        .as_view(section.clone(), offset, from_placeholder);
+        
+.into_view(section.clone(), offset, from_placeholder);
         a.publish(initial);
         self.insert(a)
     }
@@ -254,7 +254,8 @@ impl<O: Os> Space<O> {
                 None,
                 PageState::RESERVED,
             )
-            .as_view(section.clone(), offset, true);
+            
+.into_view(section.clone(), offset, true);
             v.publish(initial);
             let new = self.swap_in(std::slice::from_ref(a), [v]);
             if section.is_reserve() {

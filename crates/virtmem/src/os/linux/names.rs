@@ -199,7 +199,7 @@ pub(crate) type Result<T> = std::result::Result<T, NameError>;
 
 /// Which object namespace a name lives in (`Local\` is the default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Namespace {
+pub enum Namespace {
     /// `Local\` or no prefix.
     Local,
     /// `Global\`.
@@ -226,7 +226,7 @@ impl Namespace {
 
 /// A parsed section name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ObjectName {
+pub struct ObjectName {
     /// The namespace given by the prefix.
     pub ns: Namespace,
     /// The part after the prefix, UTF-8 (unpaired surrogates and non-UTF-8 bytes escaped with

@@ -263,10 +263,6 @@ pub(super) fn flush_view(addr: usize, len: usize) -> Result<(), OsError> {
     })
 }
 
-/// The raw descriptor of a backing (for the fault handler's `lseek`).
-pub(crate) fn raw(b: BackingId) -> i32 {
-    fd(b).as_raw_fd()
-}
 
 /// Whether the file starts like a PE image ("MZ", and "PE\0\0" where its header says).
 pub(crate) fn is_pe_image(fd: i32) -> bool {
