@@ -280,3 +280,76 @@ fn names_in_one_process() {
         UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: r.cast() });
     }
 }
+
+#[test]
+fn a_named_section_is_shared_with_another_process() {
+    unsafe {
+        let name = format!("Local\\virtmem-smoke-xproc-{}\0", std::process::id());
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_RESERVE,
+            0,
+            0x20000,
+            name.as_ptr(),
+        );
+        assert!(!h.is_null(), "{}", GetLastError());
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!v.is_null());
+        assert!(!VirtualAlloc(v.cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        *v = 0x4d;
+        // Another process (this test binary again, running only `xproc_child`): it knows
+        // the name and nothing else.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "xproc_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("VIRTMEM_XPROC_NAME", name.trim_end_matches('\0'))
+            .output()
+            .unwrap();
+        let status = out.status.code().unwrap_or(-1);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "child: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(status, 0);
+        // The parent's view learns of the child's commit at its first touch.
+        assert_eq!(*v.add(0x10000), 0x7e);
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(v.add(0x10000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!((m.State, m.Protect), (MEM_COMMIT, PAGE_READWRITE));
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
+        CloseHandle(h);
+        assert!(OpenFileMappingA(FILE_MAP_READ, FALSE, name.as_ptr()).is_null());
+        assert_eq!(GetLastError(), ERROR_FILE_NOT_FOUND);
+    }
+}
+
+/// The other process of `a_named_section_is_shared_with_another_process` (run by it).
+#[test]
+#[ignore = "run by a_named_section_is_shared_with_another_process as a second process"]
+fn xproc_child() {
+    let Ok(name) = std::env::var("VIRTMEM_XPROC_NAME") else {
+        return;
+    };
+    let name = format!("{name}\0");
+    unsafe {
+        let o = OpenFileMappingA(FILE_MAP_WRITE, FALSE, name.as_ptr());
+        assert!(!o.is_null(), "OpenFileMapping: {}", GetLastError());
+        let c = MapViewOfFile(o, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!c.is_null(), "MapViewOfFile: {}", GetLastError());
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(c.add(0x10000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.State, MEM_RESERVE, "the section's commit state is shared");
+        assert_eq!(*c, 0x4d);
+        // Commit a page the parent's view has reserved, and write it.
+        assert!(!VirtualAlloc(c.add(0x10000).cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        *c.add(0x10000) = 0x7e;
+    }
+}
