@@ -353,3 +353,70 @@ fn xproc_child() {
         *c.add(0x10000) = 0x7e;
     }
 }
+
+#[test]
+fn a_file_backed_section() {
+    unsafe {
+        let path = format!("/tmp/virtmem-smoke-file-{}\0", std::process::id());
+        let f = CreateFileA(
+            path.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE,
+            null(),
+            CREATE_ALWAYS,
+            FILE_ATTRIBUTE_NORMAL,
+            null_mut(),
+        );
+        assert_ne!(f, INVALID_HANDLE_VALUE, "{}", GetLastError());
+        let data = [0x11u8; 0x3456];
+        let mut n = 0;
+        assert_eq!(
+            WriteFile(f, data.as_ptr(), data.len() as u32, &mut n, null_mut()),
+            TRUE
+        );
+        // Size 0: the file's size, to the byte (CF6).
+        let s = CreateFileMappingA(f, null(), PAGE_READWRITE, 0, 0, null());
+        assert!(!s.is_null(), "{}", GetLastError());
+        let v = MapViewOfFile(s, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!v.is_null(), "{}", GetLastError());
+        assert_eq!(*v.add(0x3455), 0x11);
+        assert_eq!(*v.add(0x3456), 0, "past the end of the file: zero (FB5)");
+        *v = 0x22;
+        assert_eq!(FlushViewOfFile(v.cast(), 0), TRUE);
+        // MV4: a view one byte larger than the section is refused.
+        assert!(MapViewOfFile(s, FILE_MAP_READ, 0, 0, 0x3457)
+            .Value
+            .is_null());
+        assert_eq!(GetLastError(), 5);
+        // VA1, RS2.
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), 5);
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_RESET, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), ERROR_USER_MAPPED_FILE);
+        // FB3: the file cannot shrink while the section exists, even with its handle closed.
+        assert_eq!(CloseHandle(s), TRUE);
+        assert_eq!(SetFilePointer(f, 0x1000, null_mut(), FILE_BEGIN), 0x1000);
+        assert_eq!(SetEndOfFile(f), FALSE);
+        assert_eq!(GetLastError(), ERROR_USER_MAPPED_FILE);
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() }),
+            TRUE
+        );
+        assert_eq!(SetEndOfFile(f), TRUE, "{}", GetLastError());
+        // The write through the view reached the file.
+        assert_eq!(SetFilePointer(f, 0, null_mut(), FILE_BEGIN), 0);
+        let mut b = [0u8; 2];
+        assert_eq!(ReadFile(f, b.as_mut_ptr(), 2, &mut n, null_mut()), TRUE);
+        assert_eq!(b, [0x22, 0x11]);
+        // CF6: a read-only section larger than the file → 8; a writable one extends it.
+        assert!(CreateFileMappingA(f, null(), PAGE_READONLY, 0, 0x2000, null()).is_null());
+        assert_eq!(GetLastError(), 8);
+        let s = CreateFileMappingA(f, null(), PAGE_READWRITE, 0, 0x2000, null());
+        assert!(!s.is_null());
+        let mut hi = 0;
+        assert_eq!(GetFileSize(f, &mut hi), 0x2000);
+        CloseHandle(s);
+        CloseHandle(f);
+        assert_eq!(DeleteFileA(path.as_ptr()), TRUE);
+    }
+}
