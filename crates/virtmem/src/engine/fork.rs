@@ -106,8 +106,11 @@ struct Held {
     carried: MetaVec<watch::Carried>,
     _retired: snapshot::RetireGuard,
     /// Section names and handles (leaf locks: their holders take no other lock).
-    _names: MutexGuard<'static, std::collections::HashMap<ObjectName, std::sync::Arc<Section>>>,
     _handles: MutexGuard<'static, Slots>,
+    _names: (
+        MutexGuard<'static, ()>,
+        MutexGuard<'static, std::collections::HashMap<ObjectName, std::sync::Arc<Section>>>,
+    ),
     uffd: watch::UffdGuard,
     _table: MutexGuard<'static, ()>,
     store: MutexGuard<'static, Option<physical::StoreFile>>,
@@ -273,14 +276,14 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         fault::fork_complete(&table, index.from(0).map(|(_, a)| a));
         let uffd = watch::fork_lock();
         let retired = snapshot::fork_lock();
-        let handles = space.handles().hold();
         let names = space.section_names().hold();
+        let handles = space.handles().hold();
         return Held {
             _meta: None,
             carried: MetaVec::new_in(Meta),
             _retired: retired,
-            _names: names,
             _handles: handles,
+            _names: names,
             uffd,
             _table: table,
             store,

@@ -75,6 +75,17 @@ impl Handles {
             .ok_or(Error::InvalidHandle)
     }
 
+    /// Runs `f` on the entry of an open handle while the table is locked (so the handle
+    /// cannot be closed meanwhile), or returns ERROR_INVALID_HANDLE.
+    pub(crate) fn with<R>(&self, h: usize, f: impl FnOnce(&Entry) -> R) -> Result<R> {
+        let s = self.lock();
+        slot_of(h)
+            .and_then(|i| s.entries.get(i))
+            .and_then(Option::as_ref)
+            .map(f)
+            .ok_or(Error::InvalidHandle)
+    }
+
     /// Closes an open handle and returns what it held, or ERROR_INVALID_HANDLE.
     pub(crate) fn remove(&self, h: usize) -> Result<Entry> {
         let mut s = self.lock();

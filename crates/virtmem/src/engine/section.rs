@@ -60,12 +60,26 @@ impl Section {
 #[derive(Default)]
 pub(crate) struct Names {
     map: Mutex<HashMap<ObjectName, Arc<Section>>>,
+    /// Serializes what makes a name come and go — a named create or open (look up, create,
+    /// register, count the handle) and the last close of a handle — so a lookup never
+    /// revives a section whose last handle is being closed.
+    serial: Mutex<()>,
 }
 
 impl Names {
     /// Fork: holds the registry's lock until the guard is dropped.
-    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectName, Arc<Section>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn hold(
+        &self,
+    ) -> (
+        std::sync::MutexGuard<'_, ()>,
+        std::sync::MutexGuard<'_, HashMap<ObjectName, Arc<Section>>>,
+    ) {
+        let serial = self.serial();
+        (serial, self.map.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn serial(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.serial.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -100,6 +114,7 @@ impl<O: Os> Space<O> {
         let file_backed = matches!(source, SectionSource::File(_));
         let req = validate_create(fl_protect, file_backed, size)?;
         let name = name?;
+        let _serial = name.is_some().then(|| self.names.serial());
         let section = match source {
             SectionSource::Pagefile => {
                 if let Some(n) = &name {
@@ -150,6 +165,7 @@ impl<O: Os> Space<O> {
         } else {
             access
         };
+        let _serial = self.names.serial();
         match self.open_existing(&name, access)? {
             Some(c) => Ok(c.handle),
             None => Err(Error::FileNotFound("no section of that name")),
@@ -427,6 +443,7 @@ impl<O: Os> Space<O> {
     /// A handle to `s` was closed: the name goes with the last handle (NS2), the section with
     /// the last handle or view (O3).
     pub(crate) fn section_handle_closed(&self, s: &Arc<Section>) {
+        let _serial = self.names.serial();
         if s.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             let named = s.name.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some((n, hold)) = named {
@@ -462,24 +479,25 @@ impl<O: Os> Space<O> {
         same_access: bool,
         close_source: bool,
     ) -> Result<usize> {
+        // The new handle's counts are taken while the source is certainly open (under the
+        // table's lock): a CloseHandle of the source racing this call cannot end the
+        // section. With DUPLICATE_CLOSE_SOURCE the source's counts move to the new handle.
         let entry = if close_source {
             self.handles().remove(h)?
         } else {
-            self.handles().get(h)?
+            self.handles().with(h, |e| {
+                if let Object::Section(s) = &e.object {
+                    s.refs.fetch_add(1, Ordering::AcqRel);
+                    s.handles.fetch_add(1, Ordering::AcqRel);
+                }
+                e.clone()
+            })?
         };
         let access = if same_access { entry.access } else { access };
-        let new = match &entry.object {
-            Object::Section(s) => self.open_handle(s, access),
-            Object::File(f) => self.handles().insert(Entry {
-                object: Object::File(f.clone()),
-                access,
-            }),
-        };
-        if close_source {
-            if let Object::Section(s) = &entry.object {
-                self.section_handle_closed(s);
-            }
-        }
+        let new = self.handles().insert(Entry {
+            object: entry.object,
+            access,
+        });
         Ok(new)
     }
 

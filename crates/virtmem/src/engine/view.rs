@@ -44,9 +44,22 @@ pub struct MapRequest {
 impl<O: Os> Space<O> {
     /// MapViewOfFile* (MV1–MV8, M3-*): maps a view and returns its base.
     pub fn map_view(&self, req: MapRequest) -> Result<usize> {
-        let entry = self.handles().get(req.handle)?;
-        let section = entry.section()?.clone();
-        if !may_map(entry.access, req.protect) {
+        // A reference of our own, taken while the handle is certainly open: a CloseHandle
+        // racing this call cannot close the backing object under us.
+        let (section, access) = self.handles().with(req.handle, |e| {
+            e.section().map(|s| {
+                self.section_ref(s);
+                (s.clone(), e.access)
+            })
+        })??;
+        let r = self.map_view_of(&section, access, req);
+        self.section_unref(&section);
+        r
+    }
+
+    fn map_view_of(&self, section: &Arc<Section>, access: u32, req: MapRequest) -> Result<usize> {
+        let section = section.clone();
+        if !may_map(access, req.protect) {
             return Err(Error::AccessDenied(
                 "the handle's access does not allow a view of this protection",
             ));
