@@ -106,6 +106,7 @@ struct Held {
     carried: MetaVec<watch::Carried>,
     _retired: snapshot::RetireGuard,
     /// Section names and handles (leaf locks: their holders take no other lock).
+    _files: crate::os::linux::files::ShareTableGuard,
     _handles: MutexGuard<'static, Slots>,
     _names: (
         MutexGuard<'static, ()>,
@@ -278,10 +279,12 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         let retired = snapshot::fork_lock();
         let names = space.section_names().hold();
         let handles = space.handles().hold();
+        let files = crate::os::linux::files::fork_lock();
         return Held {
             _meta: None,
             carried: MetaVec::new_in(Meta),
             _retired: retired,
+            _files: files,
             _handles: handles,
             _names: names,
             uffd,

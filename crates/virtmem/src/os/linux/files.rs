@@ -234,6 +234,15 @@ fn open_files() -> MutexGuard<'static, BTreeMap<(u64, u64), Inode>> {
     OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The share table held by `fork`'s prepare handler (so a child never inherits it locked).
+pub(crate) struct ShareTableGuard(#[allow(dead_code)] MutexGuard<'static, BTreeMap<(u64, u64), Inode>>);
+
+/// Fork: holds the share table's lock until the guard is dropped (a leaf lock: its holders
+/// take no other lock).
+pub(crate) fn fork_lock() -> ShareTableGuard {
+    ShareTableGuard(open_files())
+}
+
 /// `fcntl` with a `struct flock` over the whole file: `cmd` is `F_OFD_GETLK` or
 /// `F_OFD_SETLK`, `kind` `F_RDLCK` or `F_WRLCK`. Returns the lock type the kernel wrote back.
 fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, kind: libc::c_int) -> Result<libc::c_int, Errno> {
