@@ -50,6 +50,28 @@ fn map_flags(private: bool) -> MapFlags {
 }
 
 impl LinuxOs {
+    /// mmap of a view at `[addr, addr+len)` only if nothing is mapped there
+    /// (`MAP_FIXED_NOREPLACE`; a kernel that treats it as a hint gets its mapping back).
+    fn map_noreplace_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), Errno> {
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+        let p = unsafe {
+            mm::mmap(
+                addr as *mut c_void,
+                len,
+                prot_flags(m.prot),
+                map_flags(m.private) | MapFlags::FIXED_NOREPLACE,
+                fd(m.backing),
+                m.offset,
+            )?
+        } as usize;
+        if p != addr {
+            // SAFETY: the mapping just made, somewhere else, known to nobody.
+            let _ = unsafe { mm::munmap(p as *mut c_void, len) };
+            return Err(Errno::EXIST);
+        }
+        Ok(())
+    }
+
     /// mmap of a view over `[addr, addr+len)` (memory the caller owns).
     fn map_fixed_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), Errno> {
         // SAFETY: MAP_FIXED replaces only [addr, addr+len), which the caller owns (a
@@ -202,17 +224,55 @@ pub(super) fn map_view(
     len: usize,
     m: ViewMap,
 ) -> Result<usize, OsError> {
+    // One system call where it can be: the view mapped straight at a free address with
+    // MAP_FIXED_NOREPLACE (a fixed placement, or just below the previous system-chosen
+    // reservation, as `map` tries first).
+    let direct = match placement {
+        Placement::Fixed(addr) => Some(addr),
+        Placement::Anywhere {
+            align,
+            lowest,
+            highest_end,
+        } => {
+            let h = os.hint.load(std::sync::atomic::Ordering::Relaxed);
+            h.checked_sub(len)
+                .map(|c| c & !(align - 1))
+                .filter(|&c| c >= lowest && c.checked_add(len).is_some_and(|e| e <= highest_end))
+        }
+        Placement::TopDown { .. } => None,
+    };
+    if let Some(addr) = direct {
+        match os.map_noreplace_view(addr, len, m) {
+            Ok(()) => {
+                if !matches!(placement, Placement::Fixed(_)) {
+                    os.hint.store(addr, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Ok(addr);
+            }
+            Err(Errno::EXIST) if matches!(placement, Placement::Fixed(_)) => {
+                return Err(err(Syscall::Map, Errno::EXIST, OsErrorKind::AddressInUse));
+            }
+            Err(e) if matches!(placement, Placement::Fixed(_)) => return Err(view_error(e)),
+            Err(_) => {}
+        }
+    }
     let base = os.map(placement, len, HostProt::NONE)?;
     if let Err(e) = os.map_fixed_view(base, len, m) {
         let _ = os.munmap(base, len);
-        let kind = match e {
-            Errno::NOMEM => OsErrorKind::CommitLimit,
-            Errno::ACCESS | Errno::PERM => OsErrorKind::LockQuota,
-            _ => OsErrorKind::Other,
-        };
-        return Err(err(Syscall::Section, e, kind));
+        return Err(view_error(e));
     }
     Ok(base)
+}
+
+/// The error of a failed view mapping.
+fn view_error(e: Errno) -> OsError {
+    let kind = match e {
+        Errno::NOMEM => OsErrorKind::CommitLimit,
+        Errno::ACCESS | Errno::PERM => OsErrorKind::LockQuota,
+        Errno::EXIST => OsErrorKind::AddressInUse,
+        _ => OsErrorKind::Other,
+    };
+    err(Syscall::Section, e, kind)
 }
 
 pub(super) fn remap_view(os: &LinuxOs, addr: usize, len: usize, m: ViewMap) -> Result<(), OsError> {
