@@ -420,3 +420,66 @@ fn a_file_backed_section() {
         assert_eq!(DeleteFileA(path.as_ptr()), TRUE);
     }
 }
+
+#[test]
+fn other_calls_on_views() {
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x4000,
+            null(),
+        );
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        // OC1: VirtualLock works, GetWriteWatch does not.
+        assert_eq!(VirtualLock(v.cast(), 0x2000), TRUE, "{}", GetLastError());
+        assert_eq!(VirtualUnlock(v.cast(), 0x2000), TRUE);
+        let mut addrs = [null_mut::<core::ffi::c_void>(); 4];
+        let mut n = 4usize;
+        let mut g = 0u32;
+        assert_ne!(
+            GetWriteWatch(0, v.cast(), 0x4000, addrs.as_mut_ptr(), &mut n, &mut g),
+            0
+        );
+        assert_eq!(GetLastError(), 87);
+        // RS1: MEM_RESET on a pagefile view returns the address.
+        assert_eq!(
+            VirtualAlloc(v.cast(), 0x1000, MEM_RESET, PAGE_READWRITE),
+            v.cast()
+        );
+        // A guard page on a view: one shot.
+        let mut old = 0;
+        assert_eq!(
+            VirtualProtect(
+                v.add(0x1000).cast(),
+                0x1000,
+                PAGE_READWRITE | PAGE_GUARD,
+                &mut old
+            ),
+            TRUE
+        );
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(v.add(0x1000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.Protect, PAGE_READWRITE | PAGE_GUARD);
+        // VirtualLock meets the guard: STATUS_GUARD_PAGE_VIOLATION, and the guard is gone.
+        assert_eq!(VirtualLock(v.add(0x1000).cast(), 0x1000), FALSE);
+        VirtualQuery(v.add(0x1000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.Protect, PAGE_READWRITE);
+        *v.add(0x1000) = 1;
+        // MEM_RESERVE at a view's address: taken.
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_RESERVE, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), 487);
+        // U2: not a view.
+        let p = VirtualAlloc(null(), 0x1000, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: p }),
+            FALSE
+        );
+        assert_eq!(GetLastError(), 487);
+        VirtualFree(p, 0, MEM_RELEASE);
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
+        CloseHandle(h);
+    }
+}
