@@ -65,16 +65,19 @@ fn strip_comments(src: &str) -> String {
 // Rust types, as written in src/win32, reduced to a canonical spelling
 // ---------------------------------------------------------------------------------------------
 
-/// `pub type NAME = TYPE;` aliases of consts.rs (BOOL = i32, HANDLE = *mut c_void, ...).
+/// `pub type NAME = TYPE;` aliases of consts.rs and types.rs (BOOL = i32, HANDLE = *mut
+/// c_void, PCSTR = *const u8, ...).
 fn rust_aliases() -> HashMap<String, String> {
-    let src = strip_comments(&win32_src("consts.rs"));
     let mut aliases = HashMap::new();
-    for stmt in src.split(';') {
-        if let Some(i) = stmt.find("pub type ") {
-            let (name, ty) = stmt[i + "pub type ".len()..]
-                .split_once('=')
-                .expect("pub type NAME = TYPE");
-            aliases.insert(name.trim().to_string(), ty.trim().to_string());
+    for file in ["consts.rs", "types.rs"] {
+        let src = strip_comments(&win32_src(file));
+        for stmt in src.split(';') {
+            if let Some(i) = stmt.find("pub type ") {
+                let (name, ty) = stmt[i + "pub type ".len()..]
+                    .split_once('=')
+                    .expect("pub type NAME = TYPE");
+                aliases.insert(name.trim().to_string(), ty.trim().to_string());
+            }
         }
     }
     aliases
@@ -128,6 +131,7 @@ fn c_type_of(canonical: &str) -> String {
     }
     match canonical {
         "c_void" | "()" => "void",
+        "c_char" => "char",
         "u8" => "uint8_t",
         "u16" => "uint16_t",
         "u32" => "uint32_t",
@@ -401,6 +405,14 @@ fn compiled_constants() -> HashMap<&'static str, i128> {
         MemExtendedParameterNumaNode MemExtendedParameterPartitionHandle
         MemExtendedParameterUserPhysicalHandle MemExtendedParameterAttributeFlags
         MemExtendedParameterImageMachine MemExtendedParameterMax
+        FILE_MAP_COPY FILE_MAP_WRITE FILE_MAP_READ FILE_MAP_EXECUTE FILE_MAP_ALL_ACCESS
+        FILE_MAP_LARGE_PAGES FILE_MAP_TARGETS_INVALID FILE_MAP_RESERVE SECTION_QUERY
+        SECTION_MAP_WRITE SECTION_MAP_READ SECTION_MAP_EXECUTE SECTION_EXTEND_SIZE
+        SECTION_MAP_EXECUTE_EXPLICIT SECTION_ALL_ACCESS STANDARD_RIGHTS_REQUIRED
+        SEC_IMAGE_NO_EXECUTE DUPLICATE_CLOSE_SOURCE DUPLICATE_SAME_ACCESS
+        NUMA_NO_PREFERRED_NODE ERROR_FILE_NOT_FOUND ERROR_PATH_NOT_FOUND ERROR_ALREADY_EXISTS
+        ERROR_BAD_EXE_FORMAT ERROR_FILENAME_EXCED_RANGE ERROR_FILE_INVALID
+        ERROR_USER_MAPPED_FILE INVALID_HANDLE_VALUE
     )
     .into_iter()
     .collect()
@@ -563,6 +575,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     let structs = sizes!(
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
+        SECURITY_ATTRIBUTES
     );
 
     macro_rules! plain_fields {
@@ -585,6 +598,8 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEM_ADDRESS_REQUIREMENTS:
         LowestStartingAddress HighestEndingAddress Alignment));
     fields.extend(plain_fields!(WIN32_MEMORY_RANGE_ENTRY: VirtualAddress NumberOfBytes));
+    fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
+        nLength lpSecurityDescriptor bInheritHandle));
 
     // SYSTEM_INFO's anonymous union { DWORD dwOemId; struct { WORD wProcessorArchitecture;
     // WORD wReserved; }; }, which Rust names Anonymous: SYSTEM_INFO_0 { dwOemId,
@@ -673,6 +688,10 @@ fn the_field_table_covers_every_rust_struct_field() {
         .collect();
     // The other pointer width's layout of MEMORY_BASIC_INFORMATION.
     missing.retain(|(o, f)| !(o == "MEMORY_BASIC_INFORMATION" && f == "PartitionId"));
+    // C has no MEMORY_MAPPED_VIEW_ADDRESS: the SDK's MapViewOfFile* return (and
+    // UnmapViewOfFile* take) a plain pointer, which this one-pointer struct is in the ABI
+    // (see `abi_rust`).
+    missing.retain(|(o, _)| o != "MEMORY_MAPPED_VIEW_ADDRESS");
     assert!(
         missing.is_empty(),
         "types.rs has fields this test does not check (add them to include/virtmem.h and to \
@@ -911,6 +930,14 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("PMEM_EXTENDED_PARAMETER", "*mut MEM_EXTENDED_PARAMETER"),
     ("MEM_EXTENDED_PARAMETER", "MEM_EXTENDED_PARAMETER"),
     ("VIRTMEM_GUARD_PAGE_HANDLER", "fn(*mut c_void, u32) -> i32"),
+    ("ULONG64", "u64"),
+    ("LPCSTR", "*const c_char"),
+    ("LPCWSTR", "*const u16"),
+    ("PCWSTR", "*const u16"),
+    ("LPHANDLE", "*mut *mut c_void"),
+    ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
+    ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
+    ("LPSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
 ];
 
 fn canonical_c(ty: &str) -> String {
@@ -970,10 +997,36 @@ fn header_prototypes() -> BTreeMap<String, Signature> {
     out
 }
 
+/// A canonical type as the C ABI sees it: windows-sys' MEMORY_MAPPED_VIEW_ADDRESS (a
+/// `repr(C)` struct of one pointer, checked in `the_view_address_struct_is_a_pointer`) is
+/// passed and returned like the SDK's `LPVOID`; C's `char` strings are windows-sys' `u8`
+/// ones.
+fn abi_rust(ty: &str) -> String {
+    match ty {
+        "MEMORY_MAPPED_VIEW_ADDRESS" => "*mut c_void".to_string(),
+        other => other.replace("c_char", "u8"),
+    }
+}
+
 /// Types compared without constness (the header follows the SDK: `LPVOID lpAddress` where
 /// windows-sys has `*const c_void`; both are the same pointer in the ABI).
 fn same_ignoring_const(a: &str, b: &str) -> bool {
-    a.replace("*const ", "*mut ") == b.replace("*const ", "*mut ")
+    abi_rust(a).replace("*const ", "*mut ") == abi_rust(b).replace("*const ", "*mut ")
+}
+
+#[test]
+fn the_view_address_struct_is_a_pointer() {
+    use core::mem::{align_of, size_of};
+    assert_eq!(
+        size_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        size_of::<*mut core::ffi::c_void>()
+    );
+    assert_eq!(
+        align_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        align_of::<*mut core::ffi::c_void>()
+    );
+    let (offset, size) = field!(MEMORY_MAPPED_VIEW_ADDRESS, Value);
+    assert_eq!((offset, size), (0, size_of::<*mut core::ffi::c_void>()));
 }
 
 #[test]
