@@ -65,16 +65,19 @@ fn strip_comments(src: &str) -> String {
 // Rust types, as written in src/win32, reduced to a canonical spelling
 // ---------------------------------------------------------------------------------------------
 
-/// `pub type NAME = TYPE;` aliases of consts.rs (BOOL = i32, HANDLE = *mut c_void, ...).
+/// `pub type NAME = TYPE;` aliases of consts.rs and types.rs (BOOL = i32, HANDLE = *mut
+/// c_void, PCSTR = *const u8, ...).
 fn rust_aliases() -> HashMap<String, String> {
-    let src = strip_comments(&win32_src("consts.rs"));
     let mut aliases = HashMap::new();
-    for stmt in src.split(';') {
-        if let Some(i) = stmt.find("pub type ") {
-            let (name, ty) = stmt[i + "pub type ".len()..]
-                .split_once('=')
-                .expect("pub type NAME = TYPE");
-            aliases.insert(name.trim().to_string(), ty.trim().to_string());
+    for file in ["consts.rs", "types.rs"] {
+        let src = strip_comments(&win32_src(file));
+        for stmt in src.split(';') {
+            if let Some(i) = stmt.find("pub type ") {
+                let (name, ty) = stmt[i + "pub type ".len()..]
+                    .split_once('=')
+                    .expect("pub type NAME = TYPE");
+                aliases.insert(name.trim().to_string(), ty.trim().to_string());
+            }
         }
     }
     aliases
@@ -402,6 +405,14 @@ fn compiled_constants() -> HashMap<&'static str, i128> {
         MemExtendedParameterNumaNode MemExtendedParameterPartitionHandle
         MemExtendedParameterUserPhysicalHandle MemExtendedParameterAttributeFlags
         MemExtendedParameterImageMachine MemExtendedParameterMax
+        FILE_MAP_COPY FILE_MAP_WRITE FILE_MAP_READ FILE_MAP_EXECUTE FILE_MAP_ALL_ACCESS
+        FILE_MAP_LARGE_PAGES FILE_MAP_TARGETS_INVALID FILE_MAP_RESERVE SECTION_QUERY
+        SECTION_MAP_WRITE SECTION_MAP_READ SECTION_MAP_EXECUTE SECTION_EXTEND_SIZE
+        SECTION_MAP_EXECUTE_EXPLICIT SECTION_ALL_ACCESS STANDARD_RIGHTS_REQUIRED
+        SEC_IMAGE_NO_EXECUTE DUPLICATE_CLOSE_SOURCE DUPLICATE_SAME_ACCESS
+        NUMA_NO_PREFERRED_NODE ERROR_FILE_NOT_FOUND ERROR_PATH_NOT_FOUND ERROR_ALREADY_EXISTS
+        ERROR_BAD_EXE_FORMAT ERROR_FILENAME_EXCED_RANGE ERROR_FILE_INVALID
+        ERROR_USER_MAPPED_FILE INVALID_HANDLE_VALUE
     )
     .into_iter()
     .collect()
@@ -719,6 +730,10 @@ fn the_field_table_covers_every_rust_struct_field() {
         .collect();
     // The other pointer width's layout of MEMORY_BASIC_INFORMATION.
     missing.retain(|(o, f)| !(o == "MEMORY_BASIC_INFORMATION" && f == "PartitionId"));
+    // C has no MEMORY_MAPPED_VIEW_ADDRESS: the SDK's MapViewOfFile* return (and
+    // UnmapViewOfFile* take) a plain pointer, which this one-pointer struct is in the ABI
+    // (see `abi_rust`).
+    missing.retain(|(o, _)| o != "MEMORY_MAPPED_VIEW_ADDRESS");
     assert!(
         missing.is_empty(),
         "types.rs has fields this test does not check (add them to include/virtmem.h and to \
@@ -965,6 +980,11 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("LPWSTR", "*mut u16"),
     ("LPSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
     ("LPOVERLAPPED", "*mut OVERLAPPED"),
+    ("ULONG64", "u64"),
+    ("PCWSTR", "*const u16"),
+    ("LPHANDLE", "*mut *mut c_void"),
+    ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
+    ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
 ];
 
 /// Windows type names that are not the C type of their Rust counterpart but pass the same way
@@ -1030,16 +1050,42 @@ fn header_prototypes() -> BTreeMap<String, Signature> {
     out
 }
 
+/// A canonical type as the C ABI sees it: windows-sys' MEMORY_MAPPED_VIEW_ADDRESS (a
+/// `repr(C)` struct of one pointer, checked in `the_view_address_struct_is_a_pointer`) is
+/// passed and returned like the SDK's `LPVOID`; C's `char` strings are windows-sys' `u8`
+/// ones.
+fn abi_rust(ty: &str) -> String {
+    match ty {
+        "MEMORY_MAPPED_VIEW_ADDRESS" => "*mut c_void".to_string(),
+        other => other.replace("c_char", "u8"),
+    }
+}
+
 /// Types compared without constness (the header follows the SDK: `LPVOID lpAddress` where
 /// windows-sys has `*const c_void`; both are the same pointer in the ABI).
 ///
 /// Also the same: a C `char` string and windows-sys's `u8` one (`LPCSTR` / `PCSTR`), and a C
 /// `void *` buffer and windows-sys's `*mut u8` (ReadFile's `lpBuffer`).
 fn same_ignoring_const(a: &str, b: &str) -> bool {
-    let norm = |t: &str| t.replace("*const ", "*mut ").replace("c_char", "u8");
+    let norm = |t: &str| abi_rust(t).replace("*const ", "*mut ");
     let (a, b) = (norm(a), norm(b));
     let buffer = |t: &str| t == "*mut u8" || t == "*mut c_void";
     a == b || (buffer(&a) && buffer(&b))
+}
+
+#[test]
+fn the_view_address_struct_is_a_pointer() {
+    use core::mem::{align_of, size_of};
+    assert_eq!(
+        size_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        size_of::<*mut core::ffi::c_void>()
+    );
+    assert_eq!(
+        align_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        align_of::<*mut core::ffi::c_void>()
+    );
+    let (offset, size) = field!(MEMORY_MAPPED_VIEW_ADDRESS, Value);
+    assert_eq!((offset, size), (0, size_of::<*mut core::ffi::c_void>()));
 }
 
 #[test]
