@@ -1298,7 +1298,6 @@ fn cf8_name_syntax() {
 /// (K:1553-1563); the A and W forms and the `Local\` prefix name the same object; a 259-character
 /// A name is accepted.
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn cf8_names_create_and_open() {
     let _t = shared();
     let name = unique("cf8");
@@ -1620,7 +1619,6 @@ fn c2_2_create_file_mapping2_extended_parameters() {
 
 /// C2-2: the last-error rules of CF8 apply to CreateFileMapping2 (a name: 0, then 183).
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn c2_2_create_file_mapping2_names() {
     let _t = shared();
     let name = unique("c2");
@@ -1719,7 +1717,6 @@ fn of1_open_errors() {
 /// OF2, OF3: the handle gets exactly the access asked for (K:770-789, K:801-820), FILE_MAP_COPY
 /// alone is FILE_MAP_READ; success leaves the last error alone.
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn of2_of3_open_access() {
     let _t = shared();
     let name = unique("of2");
@@ -2018,7 +2015,6 @@ fn h2_duplicate_handle() {
 
 /// H2: DUPLICATE_CLOSE_SOURCE closes the source handle.
 #[test]
-#[ignore = "KNOWN: H2 DUPLICATE_CLOSE_SOURCE frees the source slot before making the duplicate, so the duplicate gets the source handle value; and a failed call (lpTargetHandle NULL) does not close the source"]
 fn h2_duplicate_close_source() {
     let _t = alone();
     let s = pagefile("H2", RW, 0x1000);
@@ -3913,7 +3909,7 @@ fn va3_sr1_commit_in_another_process() {
 /// VA3: a page committed in another process can be touched at once, before any VirtualQuery
 /// (the fault handler finds it committed).
 #[test]
-#[ignore = "KNOWN: VA3/SR3 a SEC_RESERVE page committed by another process faults when touched before a VirtualQuery (no lazy adoption in the fault handler)"]
+
 fn va3_commit_in_another_process_then_touch() {
     let _t = shared();
     let s = pagefile("VA3", RW | SEC_RESERVE, 2 * P as u64);
@@ -4341,7 +4337,6 @@ fn cw1_a_write_makes_a_private_page() {
 /// K:4301-4322
 /// observes this on file views — and it keeps the data written to it.
 #[test]
-#[ignore = "KNOWN: CW1 a copied page set PAGE_NOACCESS then PAGE_WRITECOPY is remapped from the section: its private data is lost and VirtualQuery says WRITECOPY, not READWRITE"]
 fn cw1_a_copied_page_stays_private() {
     let _t = shared();
     for (sec, access, wc) in [(RW, COPY, WC), (XRW, COPY | FX, XWC)] {
@@ -4982,7 +4977,6 @@ fn ph3_circular_buffer() {
 /// although a view still works — OpenFileMapping fails with 2, CreateFileMapping makes a new
 /// section and sets 0 (K:1052-1107).
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn ns2_the_name_goes_with_the_last_handle() {
     let _t = shared();
     let name = unique("ns2");
@@ -5024,7 +5018,6 @@ fn ns2_the_name_goes_with_the_last_handle() {
 /// FILE_MAP_COPY write is invisible to the parent, its FILE_MAP_WRITE write is seen
 /// (K:4391-4467).
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn ns1_named_section_in_a_forked_child() {
     let _t = shared();
     let name = unique("ns1-fork");
@@ -5071,7 +5064,6 @@ fn ns1_named_section_in_a_forked_child() {
 /// and through a FILE_MAP_COPY view (K:4391-4467); NS2: the child's exit leaves the name to the
 /// parent's handle, and the parent's closing removes it.
 #[test]
-#[ignore = "KNOWN: CF8/NS1 named sections fail with ERROR_NOT_SUPPORTED (50) in this branch: os::linux::names is a placeholder until branch `names` is merged (passes with it)"]
 fn ns1_ns2_named_section_in_another_process() {
     let _t = shared();
     let name = unique("ns1-exec");

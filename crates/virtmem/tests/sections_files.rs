@@ -1121,7 +1121,6 @@ fn cw2_copies_never_reach_the_file() {
 /// attributes) and its views are committed, as for every file section (VA1: MEM_COMMIT on them
 /// fails with 5, STATUS_ALREADY_COMMITTED), also in a sparse file.
 #[test]
-#[ignore = "KNOWN: SR1/CF4/O1 a file section created with SEC_RESERVE is treated as SEC_RESERVE: its views start reserved (sparse file) instead of committed"]
 fn sr1_sec_reserve_file_views_are_committed() {
     let _t = shared();
     let (_p, f) = new_file(
@@ -1239,7 +1238,6 @@ fn im1_sec_image_files() {
 /// view keeps working; the name then makes a new section (last error 0); after unmapping the
 /// range is free.
 #[test]
-#[ignore = "KNOWN: NS2 named sections fail with 50 until branch `names` is merged (passes with it)"]
 fn ns2_named_file_section() {
     let _t = shared();
     let (_p, f) = new_file("ns2", GENERIC_READ | GENERIC_WRITE, 4096, None);
@@ -1294,7 +1292,6 @@ fn ns2_named_file_section() {
 /// CF11: the file's access and size are checked before the name is looked up: an existing
 /// name does not turn an invalid request into ERROR_ALREADY_EXISTS.
 #[test]
-#[ignore = "KNOWN: CF11 an existing name is looked up before the file size checks (1006, 8): the call returns the named section with 183; also needs branch `names`"]
 fn cf11_file_checks_before_the_name() {
     let _t = shared();
     let name = format!("Local\\virtmem-sections-files-{}-cf11", std::process::id());

@@ -86,6 +86,29 @@ impl Handles {
             .ok_or(Error::InvalidHandle)
     }
 
+    /// DUPLICATE_CLOSE_SOURCE: moves the entry of `h` (changed by `f`) to a new handle value
+    /// and closes `h`, atomically; returns the new value.
+    pub(crate) fn move_to_new(&self, h: usize, f: impl FnOnce(&mut Entry)) -> Result<usize> {
+        let mut s = self.lock();
+        let i = slot_of(h)
+            .filter(|&i| s.entries.get(i).is_some_and(Option::is_some))
+            .ok_or(Error::InvalidHandle)?;
+        let mut e = s.entries[i].take().expect("checked above");
+        f(&mut e);
+        let new = match s.free.pop() {
+            Some(j) => {
+                s.entries[j] = Some(e);
+                j
+            }
+            None => {
+                s.entries.push(Some(e));
+                s.entries.len() - 1
+            }
+        };
+        s.free.push(i);
+        Ok((new + 1) * 4)
+    }
+
     /// Closes an open handle and returns what it held, or ERROR_INVALID_HANDLE.
     pub(crate) fn remove(&self, h: usize) -> Result<Entry> {
         let mut s = self.lock();

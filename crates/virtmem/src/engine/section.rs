@@ -125,9 +125,14 @@ impl<O: Os> Space<O> {
                 self.new_pagefile_section(&req, size, name.as_ref())?
             }
             SectionSource::File(h) => {
-                let file = self.handles().get(h)?.file()?.clone();
+                let entry = self.handles().get(h)?;
+                let file = entry.file()?.clone();
+                // The handle's access (a duplicate may have less than the open).
+                let access = crate::os::linux::files::map_generic(entry.access);
                 let (r, w, x) = file_access_needed(req.protect);
-                if (r && !file.can_read()) || (w && !file.can_write()) || (x && !file.can_execute())
+                if (r && access & FILE_READ_DATA == 0)
+                    || (w && access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0)
+                    || (x && access & FILE_EXECUTE == 0)
                 {
                     return Err(Error::AccessDenied(
                         "the file's access does not allow the section's protection",
@@ -139,6 +144,17 @@ impl<O: Os> Space<O> {
                     } else {
                         Error::BadExeFormat
                     });
+                }
+                // CF11: the file's size is checked before the name is looked up.
+                let file_size = file.size()?;
+                let writable = matches!(req.protect, PAGE_READWRITE | PAGE_EXECUTE_READWRITE);
+                if size == 0 && file_size == 0 {
+                    return Err(Error::FileInvalid);
+                }
+                if size > file_size && !writable {
+                    return Err(Error::NotEnoughMemory(
+                        "a section without write access cannot be larger than its file",
+                    ));
                 }
                 if let Some(n) = &name {
                     if let Some(c) = self.open_existing(n, handle_access(req.protect))? {
@@ -233,7 +249,9 @@ impl<O: Os> Space<O> {
             backing,
             data_offset,
             file_backed: file.is_some(),
-            reserve: req.reserve,
+            // A file section's pages are the file's: always committed (O1: SEC_RESERVE is
+            // dropped, the section is SEC_FILE).
+            reserve: req.reserve && file.is_none(),
             large_page: if req.large_pages {
                 self.layout.large_page_size
             } else {
@@ -482,17 +500,21 @@ impl<O: Os> Space<O> {
         // The new handle's counts are taken while the source is certainly open (under the
         // table's lock): a CloseHandle of the source racing this call cannot end the
         // section. With DUPLICATE_CLOSE_SOURCE the source's counts move to the new handle.
-        let entry = if close_source {
-            self.handles().remove(h)?
-        } else {
-            self.handles().with(h, |e| {
-                if let Object::Section(s) = &e.object {
-                    s.refs.fetch_add(1, Ordering::AcqRel);
-                    s.handles.fetch_add(1, Ordering::AcqRel);
+        if close_source {
+            // The source's counts move to the new handle, which gets a value of its own.
+            return self.handles().move_to_new(h, |e| {
+                if !same_access {
+                    e.access = access;
                 }
-                e.clone()
-            })?
-        };
+            });
+        }
+        let entry = self.handles().with(h, |e| {
+            if let Object::Section(s) = &e.object {
+                s.refs.fetch_add(1, Ordering::AcqRel);
+                s.handles.fetch_add(1, Ordering::AcqRel);
+            }
+            e.clone()
+        })?;
         let access = if same_access { entry.access } else { access };
         let new = self.handles().insert(Entry {
             object: entry.object,

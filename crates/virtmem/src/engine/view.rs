@@ -456,7 +456,12 @@ impl<O: Os> Space<O> {
         let p = self.page();
         let v = a.view.as_ref().expect("a view");
         let mut copied = vec![false; e - s];
-        if old.runs_in(s, e).any(|r| is_writecopy(r.state.protect)) {
+        // Whether a page is a private copy matters where it switches between shared and
+        // copy-on-write: a copied page stays private (its data is the view's own), whatever
+        // protection it had in between.
+        if old.runs_in(s, e).any(|r| is_writecopy(r.state.protect))
+            || new.runs_in(s, e).any(|r| is_writecopy(r.state.protect))
+        {
             self.os
                 .copied(a.base + s * p, (e - s) * p, &mut copied)
                 .map_err(Error::from_os)?;

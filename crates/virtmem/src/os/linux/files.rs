@@ -459,6 +459,7 @@ impl HostFile {
     }
 
     /// Whether the handle may map the file for execution (`FILE_EXECUTE`).
+    #[cfg(test)]
     pub(crate) fn can_execute(&self) -> bool {
         self.access & FILE_EXECUTE != 0
     }
