@@ -36,3 +36,19 @@ impl HostFile {
         Err(crate::error::Error::NotSupported("files"))
     }
 }
+
+// ---- Added for the safe face (safe/section.rs: Section::from_file, GrowableFile) ----------
+// A file object for a `std::fs::File` the safe face was given. When the real file module
+// replaces this placeholder, `from_std` must build a full `HostFile` the same way: `fd` from
+// the file, `access` stored (GENERIC_* rights, mapped), dev/ino from fstat, the path from
+// /proc/self/fd, and an entry in the share table sharing read, write and delete (std files
+// take no part in share modes).
+impl HostFile {
+    /// A file object owning `file`'s descriptor; `access` is the GENERIC_* mask its open mode
+    /// allows (GENERIC_READ 0x8000_0000, GENERIC_WRITE 0x4000_0000, GENERIC_EXECUTE
+    /// 0x2000_0000).
+    pub(crate) fn from_std(file: std::fs::File, _access: u32) -> HostFile {
+        HostFile { fd: file.into() }
+    }
+}
+// ---- end of the safe face's addition --------------------------------------------------------
