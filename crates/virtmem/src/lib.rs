@@ -8,7 +8,9 @@
 //!
 //! * [`win32`]: the Win32 functions with `windows-sys` names and types, exported as C symbols
 //!   (so C programs and unchanged `windows-sys` code link against them);
-//! * a safe Rust API ([`Reservation`], [`query`], [`regions`]) with typed [`Error`]s, and
+//! * a safe Rust API ([`Reservation`], [`query`], [`regions`]; sections and views:
+//!   [`Section`], [`View`], [`UniqueView`], [`GrowableView`], [`GrowableFile`]) with typed
+//!   [`Error`]s, and
 //!   [`NativeSpace`], the same operations on raw addresses (`unsafe` where they change memory);
 //! * [`sim`]: a simulated address space (any page size, granularity and limits), safe because
 //!   it maps nothing.
@@ -54,7 +56,8 @@ pub use error::{Error, Result};
 pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;
 pub use safe::{
-    allocations, query, regions, set_write_watch_mode, system_info, write_watch_mode,
-    PhysicalPages, Protect, Reservation, SystemInfo,
+    allocations, query, regions, set_write_watch_mode, system_info, write_watch_mode, GrowableFile,
+    GrowableView, PhysicalPages, Protect, Reservation, Section, SectionOptions, SectionProtect,
+    SystemInfo, UniqueView, View, ViewAccess,
 };
 pub use vocab::layout::Layout;

@@ -7,6 +7,12 @@ use crate::rules::protection::{readable, writable};
 use crate::rules::requests::AllocFlavor;
 use crate::vocab::consts::*;
 
+mod section;
+pub use section::{
+    GrowableFile, GrowableView, Section, SectionOptions, SectionProtect, UniqueView, View,
+    ViewAccess,
+};
+
 /// A page protection (the base `PAGE_*` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protect {

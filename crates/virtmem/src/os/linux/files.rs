@@ -764,6 +764,41 @@ pub(crate) fn temp_file_name(dir: &Path, prefix: &str, unique: u32) -> FileResul
     fail(ERROR_FILE_EXISTS, "every temporary file number is in use")
 }
 
+impl HostFile {
+    /// A file object for a `std::fs::File` the safe face was given (`Section::from_file`,
+    /// `GrowableFile`): it owns the file's descriptor; `access` is the GENERIC_* mask the file's
+    /// open mode allows. It joins the share table sharing read, write and delete (std files
+    /// take no part in share modes), so CreateFile opens of the same file are not refused
+    /// because of it.
+    pub(crate) fn from_std(file: std::fs::File, access: u32) -> FileResult<HostFile> {
+        let fd: OwnedFd = file.into();
+        let st = fs::fstat(&fd).map_err(|e| from_errno(e, "fstat"))?;
+        let (dev, ino) = (st.st_dev, st.st_ino);
+        let opened_as = fd_path(fd.as_fd()).unwrap_or_default();
+        let granted = map_generic(access);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        open_files()
+            .entry((dev, ino))
+            .or_default()
+            .opens
+            .push(Open {
+                id,
+                access: granted,
+                share: FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            });
+        Ok(HostFile {
+            fd,
+            id,
+            access: granted,
+            pos: Mutex::new(0),
+            delete_on_close: false,
+            dev,
+            ino,
+            opened_as,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
