@@ -570,6 +570,9 @@ fn std_code(k: OsErrorKind) -> u32 {
         OsErrorKind::LockQuota => 1453,
         OsErrorKind::AddressInUse | OsErrorKind::NotMapped => 487,
         OsErrorKind::OutOfAddressSpace | OsErrorKind::MapCountLimit | OsErrorKind::Other => 8,
+        // Section calls only (`Error::from_os`); none of the operations swept here makes one.
+        OsErrorKind::Unsupported => 50,
+        OsErrorKind::NoSpace => 112,
     }
 }
 
