@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Runs virtmem's `ops` benchmarks and prints the virtmem/raw ratio of every pair, from
-# criterion's median point estimates (target/criterion/<group>/<fn>/new/estimates.json).
+# Runs virtmem's `ops` and `sections` benchmarks and prints the ratio of every pair in one
+# table, from criterion's median point estimates
+# (target/criterion/<group>/<fn>/new/estimates.json).
 #
 #   scripts/bench-ratios.sh                  # run everything once, then print the table
 #   scripts/bench-ratios.sh --rounds 3       # run 3 times; report the median of the per-round
 #                                            # ratios (steadier on a noisy machine)
+#   scripts/bench-ratios.sh --bench sections # only this benchmark file (repeatable; default:
+#                                            # ops and sections)
 #   scripts/bench-ratios.sh query10k         # other arguments go to criterion (a filter here)
 #   scripts/bench-ratios.sh --report-only    # only print the table from the last run
+#
+# Two ratios per group: `ratio`, from criterion's estimates (one side measured, then the
+# other), and `inter`, from the interleaved cross-check that `sections` prints after each group
+# (`interleaved <group> <side> <ns> <reference> <ns> ratio <r>`: the two sides alternated ten
+# times, median of the per-round ratios), which drifts in machine speed move much less. `met`
+# judges `inter` when there is one, else `ratio`. With --rounds N every figure is the median
+# over the rounds.
 #
 # threads2: scaling = 2-thread throughput / 1-thread throughput = 2 × t(1t) / t(2t), where one
 # iteration is one alloc64k cycle on each thread; the goal is scaling(virtmem)/scaling(raw) ≥ 0.9.
@@ -17,14 +27,17 @@ cd "$root"
 
 rounds=1
 run=1
+benches=()
 args=()
 while (($#)); do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --report-only) run=0; shift ;;
+        --bench) benches+=("$2"); shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
+((${#benches[@]})) || benches=(ops sections)
 
 command -v jq >/dev/null || { echo "bench-ratios: jq is needed to read criterion's JSON" >&2; exit 1; }
 crit="${CARGO_TARGET_DIR:-$root/target}/criterion"
@@ -35,21 +48,46 @@ median() {
     if [[ -f "$f" ]]; then jq -r '.median.point_estimate' "$f"; fi
 }
 
-pairs=(alloc64k:1.15 query10k:4 protect_toggle:1.10 reserve1t:2)
+# <group>:<goal>[:<side>:<reference>]; the ratio is side/reference (default virtmem/raw); goal
+# "-" means none is set (the ratio is reported only). A row's name is the group, or
+# group/side when the side is not `virtmem`.
+pairs=(
+    alloc64k:1.15 query10k:4 protect_toggle:1.10 reserve1t:2
+    view64k:1.15 section_create:1.2
+    query_view:-:view:private query_view:-:writecopy:private
+)
 
-# One line per figure of the last run: "<key> <value>", key = <group>.{v,r,ratio} or threads2.*.
+# Splits a pair into the globals g (group), goal, side, ref and row (the row's name).
+split_pair() {
+    local IFS=:
+    read -r g goal side ref <<<"$1"
+    side="${side:-virtmem}" ref="${ref:-raw}"
+    row="$g"
+    [[ "$side" == virtmem ]] || row="$g/$side"
+}
+
+# One line per figure of a run: "<key> <value>", key = <row>.{v,r,ratio} or threads2.*. Only
+# figures whose both sides ran in this round count (files newer than $1, when given): a stale
+# estimate from an earlier run is not picked up.
 collect() {
-    local p g v r
+    local since="$1" p fv fr v r
     for p in "${pairs[@]}"; do
-        g="${p%%:*}"
-        v="$(median "$g" virtmem)" r="$(median "$g" raw)"
-        [[ -n "$v" && -n "$r" ]] || continue
-        awk -v g="$g" -v v="$v" -v r="$r" 'BEGIN { print g ".v", v; print g ".r", r; print g ".ratio", v / r }'
+        split_pair "$p"
+        fv="$crit/$g/$side/new/estimates.json" fr="$crit/$g/$ref/new/estimates.json"
+        [[ -f "$fv" && -f "$fr" ]] || continue
+        if [[ -n "$since" ]] && ! [[ "$fv" -nt "$since" && "$fr" -nt "$since" ]]; then
+            continue
+        fi
+        v="$(median "$g" "$side")" r="$(median "$g" "$ref")"
+        awk -v k="$row" -v v="$v" -v r="$r" 'BEGIN { print k ".v", v; print k ".r", r; print k ".ratio", v / r }'
     done
     local v1 v2 r1 r2
     v1="$(median threads2 virtmem_1t)" v2="$(median threads2 virtmem_2t)"
     r1="$(median threads2 raw_1t)" r2="$(median threads2 raw_2t)"
     if [[ -n "$v1" && -n "$v2" && -n "$r1" && -n "$r2" ]]; then
+        if [[ -n "$since" ]] && ! [[ "$crit/threads2/virtmem_2t/new/estimates.json" -nt "$since" ]]; then
+            return
+        fi
         awk -v v1="$v1" -v v2="$v2" -v r1="$r1" -v r2="$r2" 'BEGIN {
             sv = 2 * v1 / v2; sr = 2 * r1 / r2
             print "threads2.v1", v1; print "threads2.v2", v2; print "threads2.r1", r1; print "threads2.r2", r2
@@ -58,20 +96,46 @@ collect() {
     fi
 }
 
+# The interleaved cross-check's lines of a run's output, as figures: <row>.{iv,ir,iratio}.
+interleaved() {
+    awk '$1 == "interleaved" && $7 == "ratio" {
+        row = ($3 == "virtmem") ? $2 : $2 "/" $3
+        print row ".iv", $4; print row ".ir", $6; print row ".iratio", $8 }' "$1"
+}
+
 figures="$(mktemp)"
-trap 'rm -f "$figures"' EXIT
+stamp="$(mktemp)"
+log="$(mktemp)"
+trap 'rm -f "$figures" "$stamp" "$log"' EXIT
+# The last run's cross-check lines are kept next to criterion's estimates for --report-only.
+last="$crit/ratios-interleaved.txt"
 if ((run)); then
     for ((i = 1; i <= rounds; i++)); do
         ((rounds == 1)) || echo "=== round $i of $rounds ===" >&2
-        if ! cargo bench -p virtmem --bench ops -- "${args[@]}"; then
-            echo "bench-ratios: cargo bench failed in round $i" >&2
-            ((i > 1)) || exit 1
-            break
-        fi
-        collect >>"$figures"
+        touch "$stamp"
+        : >"$log"
+        for b in "${benches[@]}"; do
+            if ! cargo bench -p virtmem --bench "$b" -- "${args[@]}" | tee -a "$log"; then
+                echo "bench-ratios: cargo bench --bench $b failed in round $i" >&2
+                ((i > 1)) || exit 1
+                break 2
+            fi
+        done
+        collect "$stamp" >>"$figures"
+        interleaved "$log" >>"$figures"
+        # Replace this run's groups in the kept lines, keep the others' (a filtered run).
+        mkdir -p "$crit"
+        { grep '^interleaved ' "$log" || true
+          if [[ -f "$last" ]]; then
+              awk 'NR == FNR { if ($1 == "interleaved") seen[$2 " " $3] = 1; next }
+                   !(($2 " " $3) in seen)' "$log" "$last"
+          fi
+        } >"$last.new"
+        mv "$last.new" "$last"
     done
 else
-    collect >>"$figures"
+    collect "" >>"$figures"
+    if [[ -f "$last" ]]; then interleaved "$last" >>"$figures"; fi
 fi
 
 # Median over rounds of <key>, and the list of per-round values of <key>.
@@ -82,23 +146,31 @@ med() {
 each() { awk -v k="$1" '$1 == k { printf "%s%.3f", (n++ ? " " : ""), $2 }' "$figures"; }
 ok() { awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN { r = (op == "<=") ? (v <= g) : (v >= g); print r ? "yes" : "NO" }'; }
 
-n="$(awk '$1 ~ /\.ratio$/ { c[$1]++ } END { m = 0; for (k in c) if (c[k] > m) m = c[k]; print m }' "$figures")"
+n="$(awk '$1 ~ /ratio$/ { c[$1]++ } END { m = 0; for (k in c) if (c[k] > m) m = c[k]; print m }' "$figures")"
 echo
-[[ "$n" -gt 1 ]] && echo "medians over $n rounds (per-round ratios in brackets)"
-printf '%-15s %14s %14s %8s %8s %5s\n' group virtmem raw ratio goal met
-printf '%-15s %14s %14s %8s %8s %5s\n' --------------- -------------- -------------- -------- -------- -----
+[[ "$n" -gt 1 ]] && echo "medians over $n rounds (per-round ratios in brackets: criterion | interleaved)"
+printf '%-20s %14s %14s %8s %8s %8s %5s\n' group virtmem raw ratio inter goal met
+printf '%-20s %14s %14s %8s %8s %8s %5s\n' -------------------- -------------- -------------- -------- -------- -------- -----
 for p in "${pairs[@]}"; do
-    g="${p%%:*}" goal="${p##*:}"
-    ratio="$(med "$g.ratio")"
-    if [[ -z "$ratio" ]]; then
-        printf '%-15s %14s\n' "$g" "(not run)"
+    split_pair "$p"
+    ratio="$(med "$row.ratio")" inter="$(med "$row.iratio")"
+    if [[ -z "$ratio" && -z "$inter" ]]; then
+        printf '%-20s %14s\n' "$row" "(not run)"
         continue
     fi
-    printf '%-15s %11.1f ns %11.1f ns %8s %8s %5s' "$g" "$(med "$g.v")" "$(med "$g.r")" \
-        "$ratio" "<= $goal" "$(ok "$ratio" "<=" "$goal")"
-    [[ "$n" -gt 1 ]] && printf '  [%s]' "$(each "$g.ratio")"
+    judged="${inter:-$ratio}"
+    if [[ "$goal" == "-" ]]; then
+        goal_s="-" met="-"
+    else
+        goal_s="<= $goal" met="$(ok "$judged" "<=" "$goal")"
+    fi
+    v="$(med "$row.v")" r="$(med "$row.r")"
+    printf '%-20s %11.1f ns %11.1f ns %8s %8s %8s %5s' "$row" "${v:-0}" "${r:-0}" \
+        "${ratio:--}" "${inter:--}" "$goal_s" "$met"
+    [[ "$n" -gt 1 ]] && printf '  [%s | %s]' "$(each "$row.ratio")" "$(each "$row.iratio")"
     echo
 done
+echo "(query_view: virtmem = VirtualQuery of a view (view) or of a FILE_MAP_COPY view (writecopy), raw = of private memory)"
 
 if [[ -n "$(med threads2.ratio)" ]]; then
     printf '\nthreads2 (ns per iteration = one alloc64k cycle on each thread)\n'

@@ -370,19 +370,26 @@ impl<O: Os> Space<O> {
         let p = self.page();
         let (s, e) = self.pages_of(a, start, end);
         self.sync_view(a);
-        if v.section.is_reserve() {
-            let off = v.section.data_offset + v.offset + (s * p) as u64;
-            self.os
-                .backing_allocate(v.section.backing, off, ((e - s) * p) as u64)
-                .map_err(Error::from_os)?;
-        }
         let old = a.read(|t| t.clone());
         let new = old.with(s, e, |st| PageState {
             committed: true,
             protect: protection.page_value(),
             ..st
         });
-        self.apply_view_table(a, &old, new, s, e)?;
+        // The view first, the section's commit last: a failure of either leaves both as they
+        // were (the view's mappings are put back; a commit that failed committed nothing the
+        // section reports).
+        self.apply_view_table(a, &old, new.clone(), s, e)?;
+        if v.section.is_reserve() {
+            let off = v.section.data_offset + v.offset + (s * p) as u64;
+            if let Err(err) = self
+                .os
+                .backing_allocate(v.section.backing, off, ((e - s) * p) as u64)
+            {
+                let _ = self.apply_view_table(a, &new, old, s, e);
+                return Err(Error::from_os(err));
+            }
+        }
         if protection.guard {
             self.make_fault_driven(a);
         }
@@ -429,10 +436,12 @@ impl<O: Os> Space<O> {
         }
         // The first page's old protection, as a copied page reports it.
         let mut copied = [false];
-        let old_first = if is_writecopy(plan.old_first)
-            && self.os.copied(a.base + s * self.page(), self.page(), &mut copied).is_ok()
-            && copied[0]
-        {
+        if is_writecopy(plan.old_first) {
+            self.os
+                .copied(a.base + s * self.page(), self.page(), &mut copied)
+                .map_err(Error::from_os)?;
+        }
+        let old_first = if copied[0] {
             after_copy(plan.old_first)
         } else {
             plan.old_first

@@ -4,8 +4,16 @@
 //! of one [`Syscall`] kind with a given errno, run an operation, and check that neither the
 //! bookkeeping nor the kernel changed. It also counts calls, so a test can enumerate every
 //! syscall an operation makes.
+//!
+//! Every fallible method of [`Os`] is forwarded and can be failed, the section methods
+//! (`backing_*`, `map_view`, `remap_view`, `copied`, `flush_view`) as [`Syscall::Section`];
+//! the only methods that are never failed are those that cannot fail (`backing_close`) or that
+//! only repair or observe (`is_mapped`, `fill_holes`, `resident`, `kernel_region`).
 
-use super::{HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport};
+use super::{
+    BackingId, HostProt, KernelRegion, Os, OsError, OsErrorKind, Placement, Syscall, UndoReport,
+    ViewMap,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -217,5 +225,60 @@ unsafe impl<O: Os> Os for FailingOs<O> {
     fn phys_discard(&self, first: usize, count: usize) -> Result<(), OsError> {
         self.check(Syscall::Physical)?;
         self.inner.phys_discard(first, count)
+    }
+    fn backing_new(
+        &self,
+        size: u64,
+        large_page: Option<usize>,
+        charge: bool,
+    ) -> Result<BackingId, OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.backing_new(size, large_page, charge)
+    }
+    fn backing_adopt_fd(&self, fd: i32) -> Result<BackingId, OsError> {
+        if let Err(e) = self.check(Syscall::Section) {
+            // The backend takes ownership of the descriptor, also when it fails: close it, as
+            // a backend that owned it would.
+            // SAFETY: the caller handed `fd` over to the backend; nobody else closes it.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            return Err(e);
+        }
+        self.inner.backing_adopt_fd(fd)
+    }
+    fn backing_close(&self, b: BackingId) {
+        // Cannot fail: always forwarded, not counted.
+        self.inner.backing_close(b)
+    }
+    fn backing_size(&self, b: BackingId) -> Result<u64, OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.backing_size(b)
+    }
+    fn backing_set_size(&self, b: BackingId, size: u64) -> Result<(), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.backing_set_size(b, size)
+    }
+    fn backing_allocate(&self, b: BackingId, offset: u64, len: u64) -> Result<(), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.backing_allocate(b, offset, len)
+    }
+    fn backing_allocated(&self, b: BackingId, offset: u64) -> Result<(bool, u64), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.backing_allocated(b, offset)
+    }
+    fn map_view(&self, placement: Placement, len: usize, m: ViewMap) -> Result<usize, OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.map_view(placement, len, m)
+    }
+    fn remap_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.remap_view(addr, len, m)
+    }
+    fn copied(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.copied(addr, len, out)
+    }
+    fn flush_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.flush_view(addr, len)
     }
 }

@@ -575,3 +575,19 @@ pub unsafe extern "system" fn FlushViewOfFile(
             .map(|()| TRUE)
     })
 }
+
+/// CreateFileMapping (`hfile` INVALID_HANDLE_VALUE or a file handle, an A name or none) on
+/// any space, for virtmem's own tests of other backends (fault injection): the parsed name
+/// is an internal type, so a test cannot call `Space::create_section` itself.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub fn create_section_in<O: crate::os::Os>(
+    space: &Space<O>,
+    hfile: HANDLE,
+    flprotect: u32,
+    size: u64,
+    name: Option<&[u8]>,
+) -> Result<crate::engine::Created> {
+    let name = name.map_or(Ok(None), |n| parse_name_a(n).map_err(Error::from));
+    space.create_section(source(hfile), flprotect, size, name)
+}
