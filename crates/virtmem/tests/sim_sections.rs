@@ -464,3 +464,29 @@ fn custom_page_sizes_and_flush() {
     assert_eq!(code(s.flush_view(v, 0x10000)), 87);
     assert_eq!(code(s.flush_view(0x7000_0000, 0)), 487);
 }
+
+#[test]
+fn a_commit_in_one_process_reaches_the_other_processes_views() {
+    // VA3 across processes: B's view learns of A's commit at B's next access, as the fault
+    // handler makes it learn on real memory.
+    let machine = SimMachine::new();
+    let a = machine.space(Layout::WIN32);
+    let b = machine.space(Layout::WIN32);
+    let name = Some("Local\\reserva");
+    let ha = pagefile(&a, PAGE_READWRITE | SEC_RESERVE, 0x10000, name);
+    let va = a.map_view(view(ha, FILE_MAP_WRITE)).unwrap();
+    let hb = b.open_section(FILE_MAP_ALL_ACCESS, name).unwrap();
+    let vb = b.map_view(view(hb, FILE_MAP_WRITE)).unwrap();
+    a.virtual_alloc(va + 0x3000, 0x1000, MEM_COMMIT, PAGE_READWRITE, false)
+        .unwrap();
+    a.write(va + 0x3000, b"A").unwrap();
+    assert_eq!(read_byte(&b, vb + 0x3000), b'A');
+    b.write(vb + 0x3001, b"B").unwrap();
+    assert_eq!(read_byte(&a, va + 0x3001), b'B');
+    assert!(b.read(vb + 0x4000, &mut [0u8]).is_err(), "still reserved");
+    let m = b.query(vb + 0x3000).unwrap();
+    assert_eq!(
+        (m.state, m.protect, m.region_size),
+        (State::Commit, PAGE_READWRITE, 0x1000)
+    );
+}
