@@ -76,6 +76,25 @@ pub fn check_protection(protect: u32, from_app: bool) -> crate::Result<()> {
     crate::rules::Protection::parse(protect, from_app).map(|_| ())
 }
 
+/// CreateFileMapping's first checks (CF1–CF4): the protection and SEC_* attributes in
+/// `fl_protect`, and a pagefile-backed section's size; 87 (or 193 for SEC_IMAGE without a
+/// file). For tools that must report errors in Windows' order before looking at a file
+/// handle.
+///
+/// ```
+/// use virtmem::win32::*;
+/// assert!(virtmem::sim::check_section_protection(PAGE_READWRITE | SEC_RESERVE, false, 1).is_ok());
+/// assert!(virtmem::sim::check_section_protection(PAGE_READWRITE, false, 0).is_err());
+/// assert!(virtmem::sim::check_section_protection(PAGE_NOACCESS, true, 0).is_err());
+/// ```
+pub fn check_section_protection(
+    fl_protect: u32,
+    file_backed: bool,
+    size: u64,
+) -> crate::Result<()> {
+    validate_create(fl_protect, file_backed, size).map(|_| ())
+}
+
 /// MapViewOfFile's desired access (FILE_MAP_*) → the view's protection (`sections.md` MV1),
 /// for tools that build a [`MapRequest`](crate::MapRequest) from MapViewOfFile's arguments.
 ///
@@ -139,9 +158,13 @@ impl std::fmt::Debug for SimMachine {
 impl SimMachine {
     /// A machine with no processes, sections or names.
     pub fn new() -> SimMachine {
+        SimMachine::with_store(Arc::new(SectionStore::new()))
+    }
+
+    fn with_store(store: Arc<SectionStore>) -> SimMachine {
         SimMachine {
             inner: Arc::new(MachineInner {
-                store: Arc::new(SectionStore::new()),
+                store,
                 names: Mutex::new(HashMap::new()),
             }),
         }
@@ -196,7 +219,13 @@ impl SimSpace {
     /// A new, empty simulated address space with this layout (see [`check_layout`]), alone
     /// on a machine of its own.
     pub fn new(layout: Layout) -> SimSpace {
-        SimMachine::new().space(layout)
+        let space = Space::simulated(layout);
+        let machine = SimMachine::with_store(space.os().store().clone());
+        SimSpace {
+            space,
+            machine,
+            named: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The machine this process runs on (to start another process on it).
