@@ -447,7 +447,6 @@ const EOPNOTSUPP: i32 = 95;
 
 impl SimOs {
     /// A simulated process with this layout and nothing mapped, alone on its machine.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn new(layout: Layout) -> SimOs {
         SimOs::with_store(layout, Arc::new(SectionStore::new()))
     }
@@ -464,7 +463,6 @@ impl SimOs {
     }
 
     /// The machine's section backing objects.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn store(&self) -> &Arc<SectionStore> {
         &self.store
     }
