@@ -11,10 +11,13 @@
 //! (ERROR_INVALID_ADDRESS 487, ERROR_INVALID_HANDLE 6).
 //!
 //! Both machines remember the names of the sections the program's handles refer to and of
-//! the views it mapped from them, so the maps can label views (`names`).
+//! the views it mapped from them, so the maps can label views (`names`). On the native space
+//! that memory is the process's: every program run in this process (the tour runs two) shares
+//! it, since they all see the same views.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 use virtmem::sim::{AccessError, SimMachine, SimSpace};
 use virtmem::win32::consts::*;
 use virtmem::{
@@ -69,7 +72,12 @@ pub struct Native {
     frames: RefCell<BTreeSet<usize>>,
     /// The section handles the program opened and has not closed.
     handles: RefCell<BTreeSet<usize>>,
-    sections: RefCell<SectionNames>,
+    sections: Rc<RefCell<SectionNames>>,
+}
+
+thread_local! {
+    /// The section names of this process (see the module documentation).
+    static NATIVE_NAMES: Rc<RefCell<SectionNames>> = Rc::default();
 }
 
 /// The error of a refused native call: ERROR_INVALID_ADDRESS (487), as for any address the
@@ -85,7 +93,7 @@ impl Native {
             mine: RefCell::new(HashSet::new()),
             frames: RefCell::new(BTreeSet::new()),
             handles: RefCell::new(BTreeSet::new()),
-            sections: RefCell::new(SectionNames::default()),
+            sections: NATIVE_NAMES.with(Rc::clone),
             space,
         }
     }
