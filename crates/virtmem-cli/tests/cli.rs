@@ -775,3 +775,26 @@ fn native_views_are_the_programs_own() {
         "b[100] = 42\nUnmapViewOfFile(tool): 0, error 487\nCloseHandle(not ours): 0, error 6\nUnmapViewOfFile(a): 1\nCloseHandle(h): 1\nb[100] = 42\n"
     );
 }
+
+const RING: &str = "int main(void)\n{\n    SIZE_T size = 0x10000;\n    char *p = (char *)VirtualAlloc2(NULL, NULL, 2 * size, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS, NULL, 0);\n    VirtualFree(p, size, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER);\n    HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, (DWORD)size, NULL);\n    char *v1 = (char *)MapViewOfFile3(h, GetCurrentProcess(), p, 0, size, MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE, NULL, 0);\n    char *v2 = (char *)MapViewOfFile3(h, NULL, p + size, 0, size, MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE, NULL, 0);\n    CloseHandle(h);\n    strcpy(v1 + size - 3, \"ring\");\n    printf(\"%d %d across the middle: %s, wrapped: %c\\n\", v1 == p, v2 == p + size, v1 + size - 3, v1[0]);\n    printf(\"unmap to placeholder: %d\\n\", UnmapViewOfFileEx(v1, MEM_PRESERVE_PLACEHOLDER));\n    MEMORY_BASIC_INFORMATION mbi;\n    VirtualQuery(p, &mbi, sizeof(mbi));\n    printf(\"state %#lx type %#lx\\n\", mbi.State, mbi.Type);\n    printf(\"bad process: %p %lu\\n\", MapViewOfFile3(h, (HANDLE)0x1234, NULL, 0, 0, 0, PAGE_READWRITE, NULL, 0), GetLastError());\n    printf(\"UnmapViewOfFile2(NULL): %d %lu\\n\", UnmapViewOfFile2(NULL, v2, 0), GetLastError());\n    printf(\"UnmapViewOfFile2: %d\\n\", UnmapViewOfFile2(GetCurrentProcess(), v2, 0));\n    return 0;\n}\n";
+
+#[test]
+fn a_circular_buffer_of_two_views_in_placeholders() {
+    // PH3: MapViewOfFile3(MEM_REPLACE_PLACEHOLDER) into both halves of a split placeholder;
+    // a record across the middle wraps to the start. On the native space too (the
+    // placeholders are the program's own).
+    for mode in [&["--sim", "win32"][..], &["--sim", "win64"], &["--native"]] {
+        let o = run_src("ring.c", RING, mode);
+        assert_eq!(o.status.code(), Some(0), "{mode:?}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "1 1 across the middle: ring, wrapped: g\n\
+             unmap to placeholder: 1\n\
+             state 0x2000 type 0x20000\n\
+             bad process: (nil) 6\n\
+             UnmapViewOfFile2(NULL): 0 6\n\
+             UnmapViewOfFile2: 1\n",
+            "{mode:?}"
+        );
+    }
+}
