@@ -99,7 +99,8 @@ typedef size_t SIZE_T, *PSIZE_T;
 typedef LONG_PTR SSIZE_T, *PSSIZE_T;
 
 typedef int BOOL, *PBOOL, *LPBOOL;
-typedef void *HANDLE, *PHANDLE;
+typedef void *HANDLE;
+typedef HANDLE *PHANDLE;
 typedef LONG NTSTATUS, *PNTSTATUS;
 
 /* The names the Win32 metadata (and the windows-sys crate) gives the flag parameters. */
@@ -163,7 +164,7 @@ typedef WORD PROCESSOR_ARCHITECTURE;
 #define PAGE_TARGETS_INVALID            0x40000000
 #define PAGE_TARGETS_NO_UPDATE          0x40000000
 
-/* Section attributes (CreateFileMapping), for reference */
+/* Section attributes (CreateFileMapping's flProtect) */
 #define SEC_FILE                        0x00800000
 #define SEC_IMAGE                       0x01000000
 #define SEC_RESERVE                     0x04000000
@@ -443,6 +444,283 @@ WINBASEAPI VOID WINAPI SetLastError(DWORD dwErrCode);
    "guard page violation at 0x..." and aborts. */
 typedef int (*VIRTMEM_GUARD_PAGE_HANDLER)(PVOID address, DWORD access);
 WINBASEAPI VOID WINAPI virtmem_set_guard_page_handler(VIRTMEM_GUARD_PAGE_HANDLER handler);
+
+/* ---- files (sections.md §17) ---- */
+/* The minimal file API that file-backed sections need (fileapi.h, handleapi.h). Paths are
+   Linux paths and '\' is accepted as a separator; A strings are UTF-8, W strings UTF-16 (WCHAR
+   is 16 bits here, as on Windows, not wchar_t). File handles share one table with section
+   handles. I/O is synchronous: lpOverlapped must be NULL (else ERROR_INVALID_PARAMETER). Share
+   modes are enforced between the handles of this process only. */
+
+typedef uint16_t WCHAR, *PWCHAR, *LPWSTR, *PWSTR;
+typedef const WCHAR *LPCWSTR, *PCWSTR;
+typedef CHAR *PSTR;
+
+/* A 64-bit signed integer, also seen as two 32-bit halves (as in the SDK). */
+typedef union _LARGE_INTEGER {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    struct { LONG HighPart; DWORD LowPart; };
+    struct { LONG HighPart; DWORD LowPart; } u;
+#else
+    struct { DWORD LowPart; LONG HighPart; };
+    struct { DWORD LowPart; LONG HighPart; } u;
+#endif
+    LONGLONG QuadPart;
+} LARGE_INTEGER, *PLARGE_INTEGER;
+
+/* Accepted and ignored. */
+typedef struct _SECURITY_ATTRIBUTES {
+    DWORD nLength;
+    LPVOID lpSecurityDescriptor;
+    BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+/* Declared for source compatibility; virtmem's ReadFile/WriteFile require NULL. */
+typedef struct _OVERLAPPED {
+    ULONG_PTR Internal;
+    ULONG_PTR InternalHigh;
+    union {
+        struct {
+            DWORD Offset;
+            DWORD OffsetHigh;
+        };
+        PVOID Pointer;
+    };
+    HANDLE hEvent;
+} OVERLAPPED, *LPOVERLAPPED;
+
+/* Access rights (GENERIC_* map to FILE_GENERIC_* / FILE_ALL_ACCESS) */
+#define GENERIC_READ                    0x80000000u
+#define GENERIC_WRITE                   0x40000000u
+#define GENERIC_EXECUTE                 0x20000000u
+#define GENERIC_ALL                     0x10000000u
+#define FILE_READ_DATA                  0x0001
+#define FILE_WRITE_DATA                 0x0002
+#define FILE_APPEND_DATA                0x0004
+#define FILE_READ_EA                    0x0008
+#define FILE_WRITE_EA                   0x0010
+#define FILE_EXECUTE                    0x0020
+#define FILE_READ_ATTRIBUTES            0x0080
+#define FILE_WRITE_ATTRIBUTES           0x0100
+#define DELETE                          0x00010000
+#define READ_CONTROL                    0x00020000
+#define WRITE_DAC                       0x00040000
+#define WRITE_OWNER                     0x00080000
+#define SYNCHRONIZE                     0x00100000
+#define STANDARD_RIGHTS_REQUIRED        0x000F0000
+#define FILE_GENERIC_READ               0x00120089
+#define FILE_GENERIC_WRITE              0x00120116
+#define FILE_GENERIC_EXECUTE            0x001200A0
+#define FILE_ALL_ACCESS                 0x001F01FF
+
+/* Share modes */
+#define FILE_SHARE_NONE                 0
+#define FILE_SHARE_READ                 0x00000001
+#define FILE_SHARE_WRITE                0x00000002
+#define FILE_SHARE_DELETE               0x00000004
+
+/* Creation dispositions */
+#define CREATE_NEW                      1
+#define CREATE_ALWAYS                   2
+#define OPEN_EXISTING                   3
+#define OPEN_ALWAYS                     4
+#define TRUNCATE_EXISTING               5
+
+/* Attributes and flags (only FILE_FLAG_DELETE_ON_CLOSE has an effect) */
+#define FILE_ATTRIBUTE_READONLY         0x00000001
+#define FILE_ATTRIBUTE_NORMAL           0x00000080
+#define FILE_ATTRIBUTE_TEMPORARY        0x00000100
+#define FILE_FLAG_DELETE_ON_CLOSE       0x04000000
+
+/* Move methods */
+#define FILE_BEGIN                      0
+#define FILE_CURRENT                    1
+#define FILE_END                        2
+
+#define INVALID_HANDLE_VALUE            ((HANDLE)(LONG_PTR)-1)
+#define INVALID_SET_FILE_POINTER        ((DWORD)-1)
+#define INVALID_FILE_SIZE               ((DWORD)0xFFFFFFFF)
+#define MAX_PATH                        260
+
+/* Error codes of the file API */
+#define NO_ERROR                        0
+#define ERROR_FILE_NOT_FOUND            2
+#define ERROR_PATH_NOT_FOUND            3
+#define ERROR_TOO_MANY_OPEN_FILES       4
+#define ERROR_WRITE_PROTECT             19
+#define ERROR_GEN_FAILURE               31
+#define ERROR_SHARING_VIOLATION         32
+#define ERROR_LOCK_VIOLATION            33
+#define ERROR_FILE_EXISTS               80
+#define ERROR_BUFFER_OVERFLOW           111
+#define ERROR_DISK_FULL                 112
+#define ERROR_NEGATIVE_SEEK             131
+#define ERROR_INVALID_NAME              123
+#define ERROR_ALREADY_EXISTS            183
+#define ERROR_FILENAME_EXCED_RANGE      206
+#define ERROR_IO_DEVICE                 1117
+#define ERROR_USER_MAPPED_FILE          1224
+#define ERROR_CANT_RESOLVE_FILENAME     1921
+
+/* handleapi.h */
+WINBASEAPI BOOL WINAPI CloseHandle(HANDLE hObject);
+
+/* fileapi.h */
+WINBASEAPI HANDLE WINAPI CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+WINBASEAPI HANDLE WINAPI CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+WINBASEAPI BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
+WINBASEAPI BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
+WINBASEAPI DWORD WINAPI SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh, DWORD dwMoveMethod);
+WINBASEAPI BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARGE_INTEGER lpNewFilePointer, DWORD dwMoveMethod);
+WINBASEAPI BOOL WINAPI SetEndOfFile(HANDLE hFile);
+WINBASEAPI DWORD WINAPI GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh);
+WINBASEAPI BOOL WINAPI GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize);
+WINBASEAPI BOOL WINAPI FlushFileBuffers(HANDLE hFile);
+WINBASEAPI BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
+WINBASEAPI BOOL WINAPI DeleteFileW(LPCWSTR lpFileName);
+WINBASEAPI DWORD WINAPI GetTempPathA(DWORD nBufferLength, LPSTR lpBuffer);
+WINBASEAPI DWORD WINAPI GetTempPathW(DWORD nBufferLength, LPWSTR lpBuffer);
+WINBASEAPI UINT WINAPI GetTempFileNameA(LPCSTR lpPathName, LPCSTR lpPrefixString, UINT uUnique, LPSTR lpTempFileName);
+WINBASEAPI UINT WINAPI GetTempFileNameW(LPCWSTR lpPathName, LPCWSTR lpPrefixString, UINT uUnique, LPWSTR lpTempFileName);
+/* ---- end files ---- */
+
+/* ---- sections (sections.md) ---- */
+/* File mapping objects ("sections") and their views: CreateFileMapping*, OpenFileMapping*,
+   MapViewOfFile*, UnmapViewOfFile*, FlushViewOfFile, CloseHandle, DuplicateHandle.
+   Signatures are the SDK's (memoryapi.h, winbase.h, handleapi.h). The Rust side returns
+   MapViewOfFile*'s address as a one-pointer structure (windows-sys'
+   MEMORY_MAPPED_VIEW_ADDRESS), which is passed and returned exactly like LPVOID. */
+
+/* Strings: A names are UTF-8; W names are UTF-16 (WCHAR is 16 bits, as on Windows, not the
+   32-bit wchar_t of Linux: write W strings as u"..." literals, or arrays of WCHAR).
+   The file API's part (sections.md §17, which defines OPEN_EXISTING) declares WCHAR and
+   SECURITY_ATTRIBUTES too: they are defined here only when that part has not come first. */
+#if !defined(VIRTMEM_HAVE_WCHAR) && !defined(OPEN_EXISTING)
+#define VIRTMEM_HAVE_WCHAR
+typedef uint16_t WCHAR, *PWCHAR;
+typedef WCHAR *LPWSTR, *PWSTR;
+typedef const WCHAR *LPCWSTR, *PCWSTR;
+#endif
+
+#ifndef VIRTMEM_HAVE_LPHANDLE
+#define VIRTMEM_HAVE_LPHANDLE
+typedef HANDLE *LPHANDLE;
+#endif
+
+/* The security descriptor is ignored; bInheritHandle has no effect (virtmem creates no
+   processes). */
+#if !defined(VIRTMEM_HAVE_SECURITY_ATTRIBUTES) && !defined(OPEN_EXISTING)
+#define VIRTMEM_HAVE_SECURITY_ATTRIBUTES
+typedef struct _SECURITY_ATTRIBUTES {
+    DWORD nLength;
+    LPVOID lpSecurityDescriptor;
+    BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+#endif
+
+/* Names shared with the file API are defined only once, whichever part comes first. */
+#ifndef INVALID_HANDLE_VALUE
+#define INVALID_HANDLE_VALUE            ((HANDLE)(LONG_PTR)-1)
+#endif
+#ifndef STANDARD_RIGHTS_REQUIRED
+#define STANDARD_RIGHTS_REQUIRED        0x000F0000
+#endif
+#ifndef NUMA_NO_PREFERRED_NODE
+#define NUMA_NO_PREFERRED_NODE          0xFFFFFFFF
+#endif
+
+/* Section access rights (a handle's access mask) */
+#define SECTION_QUERY                   0x0001
+#define SECTION_MAP_WRITE               0x0002
+#define SECTION_MAP_READ                0x0004
+#define SECTION_MAP_EXECUTE             0x0008
+#define SECTION_EXTEND_SIZE             0x0010
+#define SECTION_MAP_EXECUTE_EXPLICIT    0x0020
+#define SECTION_ALL_ACCESS              0x000F001F
+
+/* MapViewOfFile*'s dwDesiredAccess (and OpenFileMapping's / CreateFileMapping2's access) */
+#define FILE_MAP_COPY                   0x00000001
+#define FILE_MAP_WRITE                  0x00000002
+#define FILE_MAP_READ                   0x00000004
+#define FILE_MAP_EXECUTE                0x00000020
+#define FILE_MAP_ALL_ACCESS             0x000F001F
+#define FILE_MAP_LARGE_PAGES            0x20000000
+#define FILE_MAP_TARGETS_INVALID        0x40000000
+#define FILE_MAP_RESERVE                0x80000000
+
+/* SEC_FILE ... SEC_LARGE_PAGES are with the page protections above. */
+#define SEC_IMAGE_NO_EXECUTE            0x11000000
+
+/* DuplicateHandle's dwOptions */
+#define DUPLICATE_CLOSE_SOURCE          0x00000001
+#define DUPLICATE_SAME_ACCESS           0x00000002
+
+/* Error codes of sections (and of files) */
+#ifndef ERROR_FILE_NOT_FOUND
+#define ERROR_FILE_NOT_FOUND            2
+#endif
+#ifndef ERROR_PATH_NOT_FOUND
+#define ERROR_PATH_NOT_FOUND            3
+#endif
+#ifndef ERROR_ALREADY_EXISTS
+#define ERROR_ALREADY_EXISTS            183
+#endif
+#ifndef ERROR_BAD_EXE_FORMAT
+#define ERROR_BAD_EXE_FORMAT            193
+#endif
+#ifndef ERROR_FILENAME_EXCED_RANGE
+#define ERROR_FILENAME_EXCED_RANGE      206
+#endif
+#ifndef ERROR_FILE_INVALID
+#define ERROR_FILE_INVALID              1006
+#endif
+#ifndef ERROR_USER_MAPPED_FILE
+#define ERROR_USER_MAPPED_FILE          1224
+#endif
+
+/* memoryapi.h, winbase.h: sections and views */
+WINBASEAPI HANDLE WINAPI CreateFileMappingA(HANDLE hFile, LPSECURITY_ATTRIBUTES lpFileMappingAttributes, DWORD flProtect, DWORD dwMaximumSizeHigh, DWORD dwMaximumSizeLow, LPCSTR lpName);
+WINBASEAPI HANDLE WINAPI CreateFileMappingW(HANDLE hFile, LPSECURITY_ATTRIBUTES lpFileMappingAttributes, DWORD flProtect, DWORD dwMaximumSizeHigh, DWORD dwMaximumSizeLow, LPCWSTR lpName);
+WINBASEAPI HANDLE WINAPI CreateFileMappingNumaA(HANDLE hFile, LPSECURITY_ATTRIBUTES lpFileMappingAttributes, DWORD flProtect, DWORD dwMaximumSizeHigh, DWORD dwMaximumSizeLow, LPCSTR lpName, DWORD nndPreferred);
+WINBASEAPI HANDLE WINAPI CreateFileMappingNumaW(HANDLE hFile, LPSECURITY_ATTRIBUTES lpFileMappingAttributes, DWORD flProtect, DWORD dwMaximumSizeHigh, DWORD dwMaximumSizeLow, LPCWSTR lpName, DWORD nndPreferred);
+WINBASEAPI HANDLE WINAPI CreateFileMappingFromApp(HANDLE hFile, PSECURITY_ATTRIBUTES SecurityAttributes, ULONG PageProtection, ULONG64 MaximumSize, PCWSTR Name);
+WINBASEAPI HANDLE WINAPI CreateFileMapping2(HANDLE File, SECURITY_ATTRIBUTES *SecurityAttributes, ULONG DesiredAccess, ULONG PageProtection, ULONG AllocationAttributes, ULONG64 MaximumSize, PCWSTR Name, MEM_EXTENDED_PARAMETER *ExtendedParameters, ULONG ParameterCount);
+WINBASEAPI HANDLE WINAPI OpenFileMappingA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+WINBASEAPI HANDLE WINAPI OpenFileMappingW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
+WINBASEAPI LPVOID WINAPI MapViewOfFile(HANDLE hFileMappingObject, DWORD dwDesiredAccess, DWORD dwFileOffsetHigh, DWORD dwFileOffsetLow, SIZE_T dwNumberOfBytesToMap);
+WINBASEAPI LPVOID WINAPI MapViewOfFileEx(HANDLE hFileMappingObject, DWORD dwDesiredAccess, DWORD dwFileOffsetHigh, DWORD dwFileOffsetLow, SIZE_T dwNumberOfBytesToMap, LPVOID lpBaseAddress);
+WINBASEAPI LPVOID WINAPI MapViewOfFileExNuma(HANDLE hFileMappingObject, DWORD dwDesiredAccess, DWORD dwFileOffsetHigh, DWORD dwFileOffsetLow, SIZE_T dwNumberOfBytesToMap, LPVOID lpBaseAddress, DWORD nndPreferred);
+WINBASEAPI PVOID WINAPI MapViewOfFileFromApp(HANDLE hFileMappingObject, ULONG DesiredAccess, ULONG64 FileOffset, SIZE_T NumberOfBytesToMap);
+WINBASEAPI PVOID WINAPI MapViewOfFile3(HANDLE FileMapping, HANDLE Process, PVOID BaseAddress, ULONG64 Offset, SIZE_T ViewSize, ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, ULONG ParameterCount);
+WINBASEAPI PVOID WINAPI MapViewOfFile3FromApp(HANDLE FileMapping, HANDLE Process, PVOID BaseAddress, ULONG64 Offset, SIZE_T ViewSize, ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, ULONG ParameterCount);
+WINBASEAPI PVOID WINAPI MapViewOfFileNuma2(HANDLE FileMappingHandle, HANDLE ProcessHandle, ULONG64 Offset, PVOID BaseAddress, SIZE_T ViewSize, ULONG AllocationType, ULONG PageProtection, ULONG PreferredNode);
+WINBASEAPI BOOL WINAPI UnmapViewOfFile(LPCVOID lpBaseAddress);
+WINBASEAPI BOOL WINAPI UnmapViewOfFileEx(PVOID BaseAddress, ULONG UnmapFlags);
+WINBASEAPI BOOL WINAPI UnmapViewOfFile2(HANDLE Process, PVOID BaseAddress, ULONG UnmapFlags);
+WINBASEAPI BOOL WINAPI FlushViewOfFile(LPCVOID lpBaseAddress, SIZE_T dwNumberOfBytesToFlush);
+
+/* The names without A or W: W when UNICODE is defined, as in the SDK. */
+#ifdef UNICODE
+#define CreateFileMapping               CreateFileMappingW
+#define CreateFileMappingNuma           CreateFileMappingNumaW
+#define OpenFileMapping                 OpenFileMappingW
+#else
+#define CreateFileMapping               CreateFileMappingA
+#define CreateFileMappingNuma           CreateFileMappingNumaA
+#define OpenFileMapping                 OpenFileMappingA
+#endif
+
+/* handleapi.h: one handle table for sections and files */
+WINBASEAPI BOOL WINAPI DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions);
+
+/* MapViewOfFile2 is an inline function of the SDK header (not an export): MapViewOfFileNuma2
+   with no preferred node. */
+static __inline__ PVOID MapViewOfFile2(HANDLE FileMappingHandle, HANDLE ProcessHandle, ULONG64 Offset, PVOID BaseAddress, SIZE_T ViewSize, ULONG AllocationType, ULONG PageProtection)
+{
+    return MapViewOfFileNuma2(FileMappingHandle, ProcessHandle, Offset, BaseAddress, ViewSize,
+                              AllocationType, PageProtection, NUMA_NO_PREFERRED_NODE);
+}
+/* ---- end sections ---- */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -155,3 +155,21 @@ impl From<Error> for u32 {
         e.win32_code()
     }
 }
+
+impl From<crate::os::linux::names::NameError> for Error {
+    fn from(e: crate::os::linux::names::NameError) -> Error {
+        use crate::os::linux::names::NameError as N;
+        let code = e.win32_code();
+        let r = match e {
+            N::FileNotFound(w) => Error::FileNotFound(w),
+            N::PathNotFound(w) => Error::PathNotFound(w),
+            N::AccessDenied(w) => Error::AccessDenied(w),
+            N::NotEnoughMemory(w) => Error::NotEnoughMemory(w),
+            N::NotSupported(w) => Error::NotSupported(w),
+            N::FilenameTooLong => Error::FilenameTooLong,
+            N::NoSystemResources(w) => Error::NoSystemResources(w),
+        };
+        debug_assert_eq!(r.win32_code(), code, "one code per error");
+        r
+    }
+}

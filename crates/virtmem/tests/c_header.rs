@@ -65,16 +65,19 @@ fn strip_comments(src: &str) -> String {
 // Rust types, as written in src/win32, reduced to a canonical spelling
 // ---------------------------------------------------------------------------------------------
 
-/// `pub type NAME = TYPE;` aliases of consts.rs (BOOL = i32, HANDLE = *mut c_void, ...).
+/// `pub type NAME = TYPE;` aliases of consts.rs and types.rs (BOOL = i32, HANDLE = *mut
+/// c_void, PCSTR = *const u8, ...).
 fn rust_aliases() -> HashMap<String, String> {
-    let src = strip_comments(&win32_src("consts.rs"));
     let mut aliases = HashMap::new();
-    for stmt in src.split(';') {
-        if let Some(i) = stmt.find("pub type ") {
-            let (name, ty) = stmt[i + "pub type ".len()..]
-                .split_once('=')
-                .expect("pub type NAME = TYPE");
-            aliases.insert(name.trim().to_string(), ty.trim().to_string());
+    for file in ["consts.rs", "types.rs"] {
+        let src = strip_comments(&win32_src(file));
+        for stmt in src.split(';') {
+            if let Some(i) = stmt.find("pub type ") {
+                let (name, ty) = stmt[i + "pub type ".len()..]
+                    .split_once('=')
+                    .expect("pub type NAME = TYPE");
+                aliases.insert(name.trim().to_string(), ty.trim().to_string());
+            }
         }
     }
     aliases
@@ -128,6 +131,7 @@ fn c_type_of(canonical: &str) -> String {
     }
     match canonical {
         "c_void" | "()" => "void",
+        "c_char" => "char",
         "u8" => "uint8_t",
         "u16" => "uint16_t",
         "u32" => "uint32_t",
@@ -401,6 +405,14 @@ fn compiled_constants() -> HashMap<&'static str, i128> {
         MemExtendedParameterNumaNode MemExtendedParameterPartitionHandle
         MemExtendedParameterUserPhysicalHandle MemExtendedParameterAttributeFlags
         MemExtendedParameterImageMachine MemExtendedParameterMax
+        FILE_MAP_COPY FILE_MAP_WRITE FILE_MAP_READ FILE_MAP_EXECUTE FILE_MAP_ALL_ACCESS
+        FILE_MAP_LARGE_PAGES FILE_MAP_TARGETS_INVALID FILE_MAP_RESERVE SECTION_QUERY
+        SECTION_MAP_WRITE SECTION_MAP_READ SECTION_MAP_EXECUTE SECTION_EXTEND_SIZE
+        SECTION_MAP_EXECUTE_EXPLICIT SECTION_ALL_ACCESS STANDARD_RIGHTS_REQUIRED
+        SEC_IMAGE_NO_EXECUTE DUPLICATE_CLOSE_SOURCE DUPLICATE_SAME_ACCESS
+        NUMA_NO_PREFERRED_NODE ERROR_FILE_NOT_FOUND ERROR_PATH_NOT_FOUND ERROR_ALREADY_EXISTS
+        ERROR_BAD_EXE_FORMAT ERROR_FILENAME_EXCED_RANGE ERROR_FILE_INVALID
+        ERROR_USER_MAPPED_FILE INVALID_HANDLE_VALUE
     )
     .into_iter()
     .collect()
@@ -563,6 +575,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     let structs = sizes!(
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
+        SECURITY_ATTRIBUTES OVERLAPPED
     );
 
     macro_rules! plain_fields {
@@ -585,6 +598,50 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEM_ADDRESS_REQUIREMENTS:
         LowestStartingAddress HighestEndingAddress Alignment));
     fields.extend(plain_fields!(WIN32_MEMORY_RANGE_ENTRY: VirtualAddress NumberOfBytes));
+    fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
+        nLength lpSecurityDescriptor bInheritHandle));
+    fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
+
+    // OVERLAPPED's anonymous union { struct { DWORD Offset; DWORD OffsetHigh; }; PVOID
+    // Pointer; }, which Rust names Anonymous: OVERLAPPED_0 { Anonymous: OVERLAPPED_0_0
+    // { Offset, OffsetHigh }, Pointer }.
+    let ov = "OVERLAPPED";
+    fields.push(nested(
+        ov,
+        "Anonymous",
+        field!(OVERLAPPED, Anonymous),
+        "offsetof(OVERLAPPED, Offset)",
+        "offsetof(OVERLAPPED, hEvent) - offsetof(OVERLAPPED, Offset)",
+    ));
+    fields.push(nested(
+        "OVERLAPPED_0",
+        "Anonymous",
+        field!(OVERLAPPED, Anonymous.Anonymous),
+        "offsetof(OVERLAPPED, Offset)",
+        "offsetof(OVERLAPPED, OffsetHigh) + sizeof(DWORD) - offsetof(OVERLAPPED, Offset)",
+    ));
+    fields.push(nested(
+        "OVERLAPPED_0",
+        "Pointer",
+        field!(OVERLAPPED, Anonymous.Pointer),
+        "offsetof(OVERLAPPED, Pointer)",
+        "sizeof(((OVERLAPPED *)0)->Pointer)",
+    ));
+    for (f, rust) in [
+        ("Offset", field!(OVERLAPPED, Anonymous.Anonymous.Offset)),
+        (
+            "OffsetHigh",
+            field!(OVERLAPPED, Anonymous.Anonymous.OffsetHigh),
+        ),
+    ] {
+        fields.push(nested(
+            "OVERLAPPED_0_0",
+            f,
+            rust,
+            &format!("offsetof(OVERLAPPED, {f})"),
+            &format!("sizeof(((OVERLAPPED *)0)->{f})"),
+        ));
+    }
 
     // SYSTEM_INFO's anonymous union { DWORD dwOemId; struct { WORD wProcessorArchitecture;
     // WORD wReserved; }; }, which Rust names Anonymous: SYSTEM_INFO_0 { dwOemId,
@@ -673,6 +730,10 @@ fn the_field_table_covers_every_rust_struct_field() {
         .collect();
     // The other pointer width's layout of MEMORY_BASIC_INFORMATION.
     missing.retain(|(o, f)| !(o == "MEMORY_BASIC_INFORMATION" && f == "PartitionId"));
+    // C has no MEMORY_MAPPED_VIEW_ADDRESS: the SDK's MapViewOfFile* return (and
+    // UnmapViewOfFile* take) a plain pointer, which this one-pointer struct is in the ABI
+    // (see `abi_rust`).
+    missing.retain(|(o, _)| o != "MEMORY_MAPPED_VIEW_ADDRESS");
     assert!(
         missing.is_empty(),
         "types.rs has fields this test does not check (add them to include/virtmem.h and to \
@@ -911,7 +972,25 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("PMEM_EXTENDED_PARAMETER", "*mut MEM_EXTENDED_PARAMETER"),
     ("MEM_EXTENDED_PARAMETER", "MEM_EXTENDED_PARAMETER"),
     ("VIRTMEM_GUARD_PAGE_HANDLER", "fn(*mut c_void, u32) -> i32"),
+    ("LONG", "i32"),
+    ("PLONG", "*mut i32"),
+    ("LPCSTR", "*const c_char"),
+    ("LPSTR", "*mut c_char"),
+    ("LPCWSTR", "*const u16"),
+    ("LPWSTR", "*mut u16"),
+    ("LPSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
+    ("LPOVERLAPPED", "*mut OVERLAPPED"),
+    ("ULONG64", "u64"),
+    ("PCWSTR", "*const u16"),
+    ("LPHANDLE", "*mut *mut c_void"),
+    ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
+    ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
 ];
+
+/// Windows type names that are not the C type of their Rust counterpart but pass the same way
+/// in the ABI: the SDK's `LARGE_INTEGER` is a union, windows-sys passes an `i64`. Checked by
+/// size and alignment (of the pointee, for a pointer) instead of type compatibility.
+const ABI_TYPES: &[(&str, &str)] = &[("LARGE_INTEGER", "i64"), ("PLARGE_INTEGER", "*mut i64")];
 
 fn canonical_c(ty: &str) -> String {
     let ty = ty.trim();
@@ -924,6 +1003,7 @@ fn canonical_c(ty: &str) -> String {
     };
     let canon = WINDOWS_TYPES
         .iter()
+        .chain(ABI_TYPES)
         .find(|(n, _)| *n == base)
         .map(|(_, c)| c.to_string())
         .unwrap_or_else(|| panic!("c_header.rs: add the C type {base} to WINDOWS_TYPES"));
@@ -970,10 +1050,42 @@ fn header_prototypes() -> BTreeMap<String, Signature> {
     out
 }
 
+/// A canonical type as the C ABI sees it: windows-sys' MEMORY_MAPPED_VIEW_ADDRESS (a
+/// `repr(C)` struct of one pointer, checked in `the_view_address_struct_is_a_pointer`) is
+/// passed and returned like the SDK's `LPVOID`; C's `char` strings are windows-sys' `u8`
+/// ones.
+fn abi_rust(ty: &str) -> String {
+    match ty {
+        "MEMORY_MAPPED_VIEW_ADDRESS" => "*mut c_void".to_string(),
+        other => other.replace("c_char", "u8"),
+    }
+}
+
 /// Types compared without constness (the header follows the SDK: `LPVOID lpAddress` where
 /// windows-sys has `*const c_void`; both are the same pointer in the ABI).
+///
+/// Also the same: a C `char` string and windows-sys's `u8` one (`LPCSTR` / `PCSTR`), and a C
+/// `void *` buffer and windows-sys's `*mut u8` (ReadFile's `lpBuffer`).
 fn same_ignoring_const(a: &str, b: &str) -> bool {
-    a.replace("*const ", "*mut ") == b.replace("*const ", "*mut ")
+    let norm = |t: &str| abi_rust(t).replace("*const ", "*mut ");
+    let (a, b) = (norm(a), norm(b));
+    let buffer = |t: &str| t == "*mut u8" || t == "*mut c_void";
+    a == b || (buffer(&a) && buffer(&b))
+}
+
+#[test]
+fn the_view_address_struct_is_a_pointer() {
+    use core::mem::{align_of, size_of};
+    assert_eq!(
+        size_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        size_of::<*mut core::ffi::c_void>()
+    );
+    assert_eq!(
+        align_of::<MEMORY_MAPPED_VIEW_ADDRESS>(),
+        align_of::<*mut core::ffi::c_void>()
+    );
+    let (offset, size) = field!(MEMORY_MAPPED_VIEW_ADDRESS, Value);
+    assert_eq!((offset, size), (0, size_of::<*mut core::ffi::c_void>()));
 }
 
 #[test]
@@ -1033,6 +1145,18 @@ fn windows_type_names_are_the_c_types_they_stand_for_and_every_function_links() 
             c,
             "_Static_assert(__builtin_types_compatible_p({name}, {ty}), \"{name} is not {ty}\");",
             ty = c_type_of(canon)
+        )
+        .unwrap();
+    }
+    for (name, canon) in ABI_TYPES {
+        let (c_name, ty) = match canon.strip_prefix("*mut ") {
+            Some(inner) => (format!("*({name})0"), c_type_of(inner)),
+            None => (name.to_string(), c_type_of(canon)),
+        };
+        writeln!(
+            c,
+            "_Static_assert(sizeof({c_name}) == sizeof({ty}) && _Alignof(__typeof__({c_name})) == \
+             _Alignof({ty}), \"{name} does not pass as {canon}\");"
         )
         .unwrap();
     }

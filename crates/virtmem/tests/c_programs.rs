@@ -166,3 +166,150 @@ fn a_malloc_built_on_virtmem_serves_the_whole_process() {
     );
     assert_eq!(summary(&stdout), (1, 0), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sections and views (sections.md)
+// ---------------------------------------------------------------------------------------------
+
+/// Named sections shared between processes (sections.md §14) are being built in another branch:
+/// until they are merged, CreateFileMappingA with a name fails with ERROR_NOT_SUPPORTED (or a
+/// second process cannot find the name), `shared_message` exits 77 and `sections_conformance`
+/// skips CF8, OF2 and NS2 with a PENDING line. While this is `true` that is accepted, with a
+/// printed note; once the names are in, set it to `false` so that a regression fails.
+const NAMED_SECTIONS_PENDING: bool = false;
+
+/// The file API (sections.md §17: CreateFileA, WriteFile, ...) is being built in another branch.
+/// While include/virtmem.h does not declare it, `growable_file` is not built and
+/// `sections_conformance` leaves out its file-backed cases, with a printed note, if this is
+/// `true`. Once the file API is merged the header declares it and both run regardless; then set
+/// this to `false` so that losing the declarations fails.
+const FILE_API_PENDING: bool = false;
+
+/// What a program prints and exits with when a feature of this build is missing (automake's
+/// "skipped").
+const EXIT_PENDING: i32 = 77;
+
+fn header_has_file_api() -> bool {
+    std::fs::read_to_string(repo_root().join("include/virtmem.h"))
+        .expect("include/virtmem.h")
+        .contains(" WINAPI CreateFileA(")
+}
+
+/// The circular buffer of the VirtualAlloc2 documentation: a placeholder split in two, one
+/// section mapped into both halves with MapViewOfFile3(MEM_REPLACE_PLACEHOLDER).
+#[test]
+fn ring_buffer_maps_one_section_twice_back_to_back() {
+    let Some(cc) = c_compiler_or_skip("ring_buffer") else {
+        return;
+    };
+    let dir = scratch("ring_buffer");
+    let exe = dir.join("ring_buffer");
+    compile_static(&cc, FLAGS, &[example("ring_buffer.c")], &exe);
+    let (out, stdout) = run(&exe);
+    assert!(out.status.success(), "exit status {}\n{stdout}", out.status);
+    assert!(stdout.contains("read back in one piece"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ring_buffer: ok"), "{stdout}");
+}
+
+/// Two processes (the program starts itself again) exchange a message and a reply through a
+/// named section.
+#[test]
+fn shared_message_between_two_processes() {
+    let Some(cc) = c_compiler_or_skip("shared_message") else {
+        return;
+    };
+    let dir = scratch("shared_message");
+    let exe = dir.join("shared_message");
+    compile_static(&cc, FLAGS, &[example("shared_message.c")], &exe);
+    let (out, stdout) = run(&exe);
+    if out.status.code() == Some(EXIT_PENDING) && NAMED_SECTIONS_PENDING {
+        println!(
+            "PENDING shared_message_between_two_processes: named sections across processes are \
+             not in this build (see NAMED_SECTIONS_PENDING)"
+        );
+        eprintln!("PENDING shared_message_between_two_processes: see NAMED_SECTIONS_PENDING");
+        return;
+    }
+    assert!(out.status.success(), "exit status {}\n{stdout}", out.status);
+    assert!(
+        stdout.contains("[child] replied: \"Reply from the second process.\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[parent] process ") && stdout.contains("shared_message: ok"),
+        "{stdout}"
+    );
+}
+
+/// A growable buffer in a SEC_RESERVE section, saved with WriteFile and read back through a
+/// view of the file.
+#[test]
+fn growable_file_through_a_sec_reserve_buffer_and_a_file_view() {
+    let Some(cc) = c_compiler_or_skip("growable_file") else {
+        return;
+    };
+    if !header_has_file_api() {
+        if !FILE_API_PENDING {
+            panic!("include/virtmem.h does not declare the file API (CreateFileA, ...)");
+        }
+        println!(
+            "PENDING growable_file: the file API is not in include/virtmem.h yet (see \
+             FILE_API_PENDING)"
+        );
+        eprintln!("PENDING growable_file: see FILE_API_PENDING");
+        return;
+    }
+    let dir = scratch("growable_file");
+    let exe = dir.join("growable_file");
+    compile_static(&cc, FLAGS, &[example("growable_file.c")], &exe);
+    let (out, stdout) = run(&exe);
+    assert!(out.status.success(), "exit status {}\n{stdout}", out.status);
+    assert!(stdout.contains("error 5 (ERROR_ACCESS_DENIED)"), "{stdout}");
+    assert!(
+        stdout.contains("error 1224 (ERROR_USER_MAPPED_FILE)"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("growable_file: ok"), "{stdout}");
+}
+
+/// The [T] rules of sections.md (and some [I] ones) through the C symbols. Cases marked KNOWN
+/// in the program are engine bugs it reports without failing; they are echoed here.
+#[test]
+fn sections_conformance_cases_pass_through_the_c_symbols() {
+    let Some(cc) = c_compiler_or_skip("sections_conformance") else {
+        return;
+    };
+    let dir = scratch("sections_conformance");
+    let exe = dir.join("sections_conformance");
+    compile_static(&cc, FLAGS, &[example("sections_conformance.c")], &exe);
+    let (out, stdout) = run(&exe);
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("KNOWN") || l.starts_with("PENDING") || l.starts_with("NOTE"))
+    {
+        eprintln!("sections_conformance: {line}");
+    }
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "failed cases:\n{stdout}");
+    assert!(
+        passed >= 40,
+        "only {passed} cases ran; expected at least 40"
+    );
+    assert!(out.status.success(), "exit status {}", out.status);
+    if !NAMED_SECTIONS_PENDING {
+        assert!(
+            !stdout.contains("PENDING"),
+            "named-section cases were skipped:\n{stdout}"
+        );
+    }
+    if header_has_file_api() {
+        assert!(
+            !stdout.contains("file-backed cases did not run"),
+            "{stdout}"
+        );
+    } else {
+        if !FILE_API_PENDING {
+            panic!("include/virtmem.h does not declare the file API (CreateFileA, ...)");
+        }
+    }
+}

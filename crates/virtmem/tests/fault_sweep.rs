@@ -570,6 +570,8 @@ fn std_code(k: OsErrorKind) -> u32 {
         OsErrorKind::LockQuota => 1453,
         OsErrorKind::AddressInUse | OsErrorKind::NotMapped => 487,
         OsErrorKind::OutOfAddressSpace | OsErrorKind::MapCountLimit | OsErrorKind::Other => 8,
+        OsErrorKind::Unsupported => 50,
+        OsErrorKind::NoSpace => 112,
     }
 }
 

@@ -514,6 +514,8 @@ fn expected_code(kind: OsErrorKind) -> u32 {
         OsErrorKind::LockQuota => 1453,
         OsErrorKind::AddressInUse | OsErrorKind::NotMapped => 487,
         OsErrorKind::MapCountLimit | OsErrorKind::OutOfAddressSpace | OsErrorKind::Other => 8,
+        OsErrorKind::Unsupported => 50,
+        OsErrorKind::NoSpace => 112,
     }
 }
 

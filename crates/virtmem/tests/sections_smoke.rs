@@ -57,7 +57,8 @@ fn pagefile_section_two_views() {
             UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: b.cast() }),
             TRUE
         );
-        assert_eq!(CloseHandle(h), FALSE);
+        // (Closing `h` again could close another test's handle: values are reused.)
+        assert_eq!(CloseHandle(0x7fff_fff0 as HANDLE), FALSE);
         assert_eq!(GetLastError(), 6);
     }
 }
@@ -277,5 +278,208 @@ fn names_in_one_process() {
         assert_eq!(*r, 11);
         UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
         UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: r.cast() });
+    }
+}
+
+#[test]
+fn a_named_section_is_shared_with_another_process() {
+    unsafe {
+        let name = format!("Local\\virtmem-smoke-xproc-{}\0", std::process::id());
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_RESERVE,
+            0,
+            0x20000,
+            name.as_ptr(),
+        );
+        assert!(!h.is_null(), "{}", GetLastError());
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!v.is_null());
+        assert!(!VirtualAlloc(v.cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        *v = 0x4d;
+        // Another process (this test binary again, running only `xproc_child`): it knows
+        // the name and nothing else.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "xproc_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("VIRTMEM_XPROC_NAME", name.trim_end_matches('\0'))
+            .output()
+            .unwrap();
+        let status = out.status.code().unwrap_or(-1);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "child: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(status, 0);
+        // The parent's view learns of the child's commit at its first touch.
+        assert_eq!(*v.add(0x10000), 0x7e);
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(v.add(0x10000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!((m.State, m.Protect), (MEM_COMMIT, PAGE_READWRITE));
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
+        CloseHandle(h);
+        assert!(OpenFileMappingA(FILE_MAP_READ, FALSE, name.as_ptr()).is_null());
+        assert_eq!(GetLastError(), ERROR_FILE_NOT_FOUND);
+    }
+}
+
+/// The other process of `a_named_section_is_shared_with_another_process` (run by it).
+#[test]
+#[ignore = "run by a_named_section_is_shared_with_another_process as a second process"]
+fn xproc_child() {
+    let Ok(name) = std::env::var("VIRTMEM_XPROC_NAME") else {
+        return;
+    };
+    let name = format!("{name}\0");
+    unsafe {
+        let o = OpenFileMappingA(FILE_MAP_WRITE, FALSE, name.as_ptr());
+        assert!(!o.is_null(), "OpenFileMapping: {}", GetLastError());
+        let c = MapViewOfFile(o, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!c.is_null(), "MapViewOfFile: {}", GetLastError());
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(c.add(0x10000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.State, MEM_RESERVE, "the section's commit state is shared");
+        assert_eq!(*c, 0x4d);
+        // Commit a page the parent's view has reserved, and write it.
+        assert!(!VirtualAlloc(c.add(0x10000).cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        *c.add(0x10000) = 0x7e;
+    }
+}
+
+#[test]
+fn a_file_backed_section() {
+    unsafe {
+        let path = format!("/tmp/virtmem-smoke-file-{}\0", std::process::id());
+        let f = CreateFileA(
+            path.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE,
+            null(),
+            CREATE_ALWAYS,
+            FILE_ATTRIBUTE_NORMAL,
+            null_mut(),
+        );
+        assert_ne!(f, INVALID_HANDLE_VALUE, "{}", GetLastError());
+        let data = [0x11u8; 0x3456];
+        let mut n = 0;
+        assert_eq!(
+            WriteFile(f, data.as_ptr(), data.len() as u32, &mut n, null_mut()),
+            TRUE
+        );
+        // Size 0: the file's size, to the byte (CF6).
+        let s = CreateFileMappingA(f, null(), PAGE_READWRITE, 0, 0, null());
+        assert!(!s.is_null(), "{}", GetLastError());
+        let v = MapViewOfFile(s, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        assert!(!v.is_null(), "{}", GetLastError());
+        assert_eq!(*v.add(0x3455), 0x11);
+        assert_eq!(*v.add(0x3456), 0, "past the end of the file: zero (FB5)");
+        *v = 0x22;
+        assert_eq!(FlushViewOfFile(v.cast(), 0), TRUE);
+        // MV4: a view one byte larger than the section is refused.
+        assert!(MapViewOfFile(s, FILE_MAP_READ, 0, 0, 0x3457)
+            .Value
+            .is_null());
+        assert_eq!(GetLastError(), 5);
+        // VA1, RS2.
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_COMMIT, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), 5);
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_RESET, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), ERROR_USER_MAPPED_FILE);
+        // FB3: the file cannot shrink while the section exists, even with its handle closed.
+        assert_eq!(CloseHandle(s), TRUE);
+        assert_eq!(SetFilePointer(f, 0x1000, null_mut(), FILE_BEGIN), 0x1000);
+        assert_eq!(SetEndOfFile(f), FALSE);
+        assert_eq!(GetLastError(), ERROR_USER_MAPPED_FILE);
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() }),
+            TRUE
+        );
+        assert_eq!(SetEndOfFile(f), TRUE, "{}", GetLastError());
+        // The write through the view reached the file.
+        assert_eq!(SetFilePointer(f, 0, null_mut(), FILE_BEGIN), 0);
+        let mut b = [0u8; 2];
+        assert_eq!(ReadFile(f, b.as_mut_ptr(), 2, &mut n, null_mut()), TRUE);
+        assert_eq!(b, [0x22, 0x11]);
+        // CF6: a read-only section larger than the file → 8; a writable one extends it.
+        assert!(CreateFileMappingA(f, null(), PAGE_READONLY, 0, 0x2000, null()).is_null());
+        assert_eq!(GetLastError(), 8);
+        let s = CreateFileMappingA(f, null(), PAGE_READWRITE, 0, 0x2000, null());
+        assert!(!s.is_null());
+        let mut hi = 0;
+        assert_eq!(GetFileSize(f, &mut hi), 0x2000);
+        CloseHandle(s);
+        CloseHandle(f);
+        assert_eq!(DeleteFileA(path.as_ptr()), TRUE);
+    }
+}
+
+#[test]
+fn other_calls_on_views() {
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x4000,
+            null(),
+        );
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        // OC1: VirtualLock works, GetWriteWatch does not.
+        assert_eq!(VirtualLock(v.cast(), 0x2000), TRUE, "{}", GetLastError());
+        assert_eq!(VirtualUnlock(v.cast(), 0x2000), TRUE);
+        let mut addrs = [null_mut::<core::ffi::c_void>(); 4];
+        let mut n = 4usize;
+        let mut g = 0u32;
+        assert_ne!(
+            GetWriteWatch(0, v.cast(), 0x4000, addrs.as_mut_ptr(), &mut n, &mut g),
+            0
+        );
+        assert_eq!(GetLastError(), 87);
+        // RS1: MEM_RESET on a pagefile view returns the address.
+        assert_eq!(
+            VirtualAlloc(v.cast(), 0x1000, MEM_RESET, PAGE_READWRITE),
+            v.cast()
+        );
+        // A guard page on a view: one shot.
+        let mut old = 0;
+        assert_eq!(
+            VirtualProtect(
+                v.add(0x1000).cast(),
+                0x1000,
+                PAGE_READWRITE | PAGE_GUARD,
+                &mut old
+            ),
+            TRUE
+        );
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(v.add(0x1000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.Protect, PAGE_READWRITE | PAGE_GUARD);
+        // VirtualLock meets the guard: STATUS_GUARD_PAGE_VIOLATION, and the guard is gone.
+        assert_eq!(VirtualLock(v.add(0x1000).cast(), 0x1000), FALSE);
+        VirtualQuery(v.add(0x1000).cast(), &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.Protect, PAGE_READWRITE);
+        *v.add(0x1000) = 1;
+        // MEM_RESERVE at a view's address: taken.
+        assert!(VirtualAlloc(v.cast(), 0x1000, MEM_RESERVE, PAGE_READWRITE).is_null());
+        assert_eq!(GetLastError(), 487);
+        // U2: not a view.
+        let p = VirtualAlloc(null(), 0x1000, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+        assert_eq!(
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: p }),
+            FALSE
+        );
+        assert_eq!(GetLastError(), 487);
+        VirtualFree(p, 0, MEM_RELEASE);
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v.cast() });
+        CloseHandle(h);
     }
 }

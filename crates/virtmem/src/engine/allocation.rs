@@ -178,7 +178,7 @@ impl Allocation {
     }
 
     /// The same allocation as a view of `section` at `offset`.
-    pub(crate) fn as_view(
+    pub(crate) fn into_view(
         mut self,
         section: std::sync::Arc<crate::engine::section::Section>,
         offset: u64,

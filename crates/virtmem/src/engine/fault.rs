@@ -328,7 +328,7 @@ fn decide(a: &Allocation, addr: usize, access: Access) -> Outcome {
 fn decide_live(a: &Allocation, page: usize, idx: usize, access: Access, key: u64) -> Outcome {
     let st: PageState = a.read(|t| t.run_at(idx).state);
     if !st.committed {
-        Outcome::NotOurs
+        committed_elsewhere(a, page, idx, key)
     } else if st.protect & PAGE_GUARD != 0 {
         // The runs may be stale (a guard is consumed by changing only the kernel's
         // protection): ask the kernel.
@@ -365,6 +365,29 @@ fn decide_live(a: &Allocation, page: usize, idx: usize, access: Access, key: u64
         }
     } else {
         watch_hit(a, page, st, access, key)
+    }
+}
+
+/// A reserved page of a view of a SEC_RESERVE section that another view or another process
+/// committed since this view last looked (VA3): the section's backing object knows
+/// (`lseek(SEEK_DATA)`, async-signal-safe). The page gets the view's own protection and the
+/// access is retried; the bookkeeping catches up at the next operation (`Space::sync_view`).
+fn committed_elsewhere(a: &Allocation, page: usize, idx: usize, key: u64) -> Outcome {
+    let Some(v) = &a.view else {
+        return Outcome::NotOurs;
+    };
+    if !v.section.is_reserve() {
+        return Outcome::NotOurs;
+    }
+    let offset = v.section.data_offset + v.offset + (idx * a.page_size) as u64;
+    if !crate::os::linux::sections::allocated_now(v.section.backing, offset) {
+        return Outcome::NotOurs;
+    }
+    let prot = crate::rules::protection::host_prot(a.alloc_protect & 0xFF);
+    if mprotect_page(page, a.page_size, prot) {
+        Outcome::Retry { key }
+    } else {
+        Outcome::NotOurs
     }
 }
 

@@ -44,6 +44,9 @@
 //! mapping a new reservation and listing it, for instance) leaves its half in the child as
 //! memory virtmem does not manage; that thread's caller does not exist in the child.
 
+use super::handles::Slots;
+use super::section::Section;
+use crate::os::linux::names::ObjectName;
 use super::allocation::{self, OpGuard};
 use super::awe::Awe;
 use super::rangeset::RangeSet;
@@ -102,6 +105,13 @@ struct Held {
     /// after `_meta` released its locks).
     carried: MetaVec<watch::Carried>,
     _retired: snapshot::RetireGuard,
+    /// Section names and handles (leaf locks: their holders take no other lock).
+    _files: crate::os::linux::files::ShareTableGuard,
+    _handles: MutexGuard<'static, Slots>,
+    _names: (
+        MutexGuard<'static, ()>,
+        MutexGuard<'static, std::collections::HashMap<ObjectName, std::sync::Arc<Section>>>,
+    ),
     uffd: watch::UffdGuard,
     _table: MutexGuard<'static, ()>,
     store: MutexGuard<'static, Option<physical::StoreFile>>,
@@ -267,10 +277,16 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         fault::fork_complete(&table, index.from(0).map(|(_, a)| a));
         let uffd = watch::fork_lock();
         let retired = snapshot::fork_lock();
+        let names = space.section_names().hold();
+        let handles = space.handles().hold();
+        let files = crate::os::linux::files::fork_lock();
         return Held {
             _meta: None,
             carried: MetaVec::new_in(Meta),
             _retired: retired,
+            _files: files,
+            _handles: handles,
+            _names: names,
             uffd,
             _table: table,
             store,

@@ -28,8 +28,9 @@ pub(crate) struct Entry {
     pub access: u32,
 }
 
+/// The table's slots (free list of closed values).
 #[derive(Default)]
-struct Slots {
+pub(crate) struct Slots {
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
 }
@@ -74,6 +75,40 @@ impl Handles {
             .ok_or(Error::InvalidHandle)
     }
 
+    /// Runs `f` on the entry of an open handle while the table is locked (so the handle
+    /// cannot be closed meanwhile), or returns ERROR_INVALID_HANDLE.
+    pub(crate) fn with<R>(&self, h: usize, f: impl FnOnce(&Entry) -> R) -> Result<R> {
+        let s = self.lock();
+        slot_of(h)
+            .and_then(|i| s.entries.get(i))
+            .and_then(Option::as_ref)
+            .map(f)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// DUPLICATE_CLOSE_SOURCE: moves the entry of `h` (changed by `f`) to a new handle value
+    /// and closes `h`, atomically; returns the new value.
+    pub(crate) fn move_to_new(&self, h: usize, f: impl FnOnce(&mut Entry)) -> Result<usize> {
+        let mut s = self.lock();
+        let i = slot_of(h)
+            .filter(|&i| s.entries.get(i).is_some_and(Option::is_some))
+            .ok_or(Error::InvalidHandle)?;
+        let mut e = s.entries[i].take().expect("checked above");
+        f(&mut e);
+        let new = match s.free.pop() {
+            Some(j) => {
+                s.entries[j] = Some(e);
+                j
+            }
+            None => {
+                s.entries.push(Some(e));
+                s.entries.len() - 1
+            }
+        };
+        s.free.push(i);
+        Ok((new + 1) * 4)
+    }
+
     /// Closes an open handle and returns what it held, or ERROR_INVALID_HANDLE.
     pub(crate) fn remove(&self, h: usize) -> Result<Entry> {
         let mut s = self.lock();
@@ -87,13 +122,8 @@ impl Handles {
         Ok(e)
     }
 
-    /// The number of open handles.
-    pub(crate) fn count(&self) -> usize {
-        self.lock().entries.iter().filter(|e| e.is_some()).count()
-    }
-
     /// Fork: holds the table's lock until the guard is dropped (the prepare handler).
-    pub(crate) fn hold(&self) -> MutexGuard<'_, impl Sized> {
+    pub(crate) fn hold(&self) -> MutexGuard<'_, Slots> {
         self.lock()
     }
 }

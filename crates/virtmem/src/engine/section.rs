@@ -17,15 +17,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// GENERIC_* and FILE_* rights of a file handle that allow reading / writing / executing.
-const FILE_READS: u32 = 0x8000_0000 | 0x1000_0000 | 0x0001; // GENERIC_READ | GENERIC_ALL | FILE_READ_DATA
-const FILE_WRITES: u32 = 0x4000_0000 | 0x1000_0000 | 0x0002; // GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA
-const FILE_EXECUTES: u32 = 0x2000_0000 | 0x1000_0000 | 0x0020; // GENERIC_EXECUTE | GENERIC_ALL | FILE_EXECUTE
-
 /// One section. Its identity never changes.
 pub(crate) struct Section {
-    /// A process-unique number.
-    pub id: u64,
     /// Size in bytes: to the byte for file-backed sections, page-rounded otherwise.
     pub size: u64,
     /// The page protection given at creation (one of the six of CF2).
@@ -45,8 +38,9 @@ pub(crate) struct Section {
     pub reserve: bool,
     /// SEC_LARGE_PAGES: the large-page size.
     pub large_page: usize,
-    /// The file's path, for the address-space map (file-backed sections).
-    pub path: Option<std::path::PathBuf>,
+    /// What the address-space map calls the section: the file's path, else the name it was
+    /// created or opened with (`Local\\…`), else nothing.
+    pub label: Mutex<Option<String>>,
     /// Handles and views referring to the section.
     refs: AtomicUsize,
     /// Handles referring to it (the name lives while one does).
@@ -66,12 +60,26 @@ impl Section {
 #[derive(Default)]
 pub(crate) struct Names {
     map: Mutex<HashMap<ObjectName, Arc<Section>>>,
+    /// Serializes what makes a name come and go — a named create or open (look up, create,
+    /// register, count the handle) and the last close of a handle — so a lookup never
+    /// revives a section whose last handle is being closed.
+    serial: Mutex<()>,
 }
 
 impl Names {
     /// Fork: holds the registry's lock until the guard is dropped.
-    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, impl Sized> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn hold(
+        &self,
+    ) -> (
+        std::sync::MutexGuard<'_, ()>,
+        std::sync::MutexGuard<'_, HashMap<ObjectName, Arc<Section>>>,
+    ) {
+        let serial = self.serial();
+        (serial, self.map.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn serial(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.serial.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -106,6 +114,7 @@ impl<O: Os> Space<O> {
         let file_backed = matches!(source, SectionSource::File(_));
         let req = validate_create(fl_protect, file_backed, size)?;
         let name = name?;
+        let _serial = name.is_some().then(|| self.names.serial());
         let section = match source {
             SectionSource::Pagefile => {
                 if let Some(n) = &name {
@@ -116,12 +125,14 @@ impl<O: Os> Space<O> {
                 self.new_pagefile_section(&req, size, name.as_ref())?
             }
             SectionSource::File(h) => {
-                let file = self.handles().get(h)?.file()?.clone();
-                let access = self.handles().get(h)?.access;
+                let entry = self.handles().get(h)?;
+                let file = entry.file()?.clone();
+                // The handle's access (a duplicate may have less than the open).
+                let access = crate::os::linux::files::map_generic(entry.access);
                 let (r, w, x) = file_access_needed(req.protect);
-                if (r && access & FILE_READS == 0)
-                    || (w && access & FILE_WRITES == 0)
-                    || (x && access & FILE_EXECUTES == 0)
+                if (r && access & FILE_READ_DATA == 0)
+                    || (w && access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0)
+                    || (x && access & FILE_EXECUTE == 0)
                 {
                     return Err(Error::AccessDenied(
                         "the file's access does not allow the section's protection",
@@ -133,6 +144,17 @@ impl<O: Os> Space<O> {
                     } else {
                         Error::BadExeFormat
                     });
+                }
+                // CF11: the file's size is checked before the name is looked up.
+                let file_size = file.size()?;
+                let writable = matches!(req.protect, PAGE_READWRITE | PAGE_EXECUTE_READWRITE);
+                if size == 0 && file_size == 0 {
+                    return Err(Error::FileInvalid);
+                }
+                if size > file_size && !writable {
+                    return Err(Error::NotEnoughMemory(
+                        "a section without write access cannot be larger than its file",
+                    ));
                 }
                 if let Some(n) = &name {
                     if let Some(c) = self.open_existing(n, handle_access(req.protect))? {
@@ -159,6 +181,7 @@ impl<O: Os> Space<O> {
         } else {
             access
         };
+        let _serial = self.names.serial();
         match self.open_existing(&name, access)? {
             Some(c) => Ok(c.handle),
             None => Err(Error::FileNotFound("no section of that name")),
@@ -181,8 +204,8 @@ impl<O: Os> Space<O> {
         crate::os::linux::names::sweep_stale();
         let obj = match NamedObject::open(name) {
             Ok(o) => o,
-            Err(Error::FileNotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(crate::os::linux::names::NameError::FileNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         let s = self.section_from_named(name, obj)?;
         let handle = self.open_handle(&s, access);
@@ -219,7 +242,6 @@ impl<O: Os> Space<O> {
         file: Option<std::path::PathBuf>,
     ) -> Section {
         Section {
-            id: self.new_id(),
             size,
             protect: req.protect,
             attributes: req.attributes(file.is_some()),
@@ -227,13 +249,15 @@ impl<O: Os> Space<O> {
             backing,
             data_offset,
             file_backed: file.is_some(),
-            reserve: req.reserve,
+            // A file section's pages are the file's: always committed (O1: SEC_RESERVE is
+            // dropped, the section is SEC_FILE).
+            reserve: req.reserve && file.is_none(),
             large_page: if req.large_pages {
                 self.layout.large_page_size
             } else {
                 0
             },
-            path: file,
+            label: Mutex::new(file.as_ref().map(|p| p.display().to_string())),
             refs: AtomicUsize::new(0),
             handles: AtomicUsize::new(0),
             name: Mutex::new(None),
@@ -244,6 +268,14 @@ impl<O: Os> Space<O> {
     fn register(&self, s: Section, name: Option<&ObjectName>, hold: Option<NamedObject>) -> Arc<Section> {
         if let Some(n) = name {
             *s.name.lock().unwrap_or_else(|e| e.into_inner()) = Some((n.clone(), hold));
+            let mut label = s.label.lock().unwrap_or_else(|e| e.into_inner());
+            if label.as_deref().is_none_or(str::is_empty) {
+                let ns = match n.ns {
+                    crate::os::linux::names::Namespace::Local => "Local",
+                    crate::os::linux::names::Namespace::Global => "Global",
+                };
+                *label = Some(format!("{ns}\\{}", n.name));
+            }
         }
         let s = Arc::new(s);
         if let Some(n) = name {
@@ -290,7 +322,7 @@ impl<O: Os> Space<O> {
                 attributes: req.attributes(false),
                 file: None,
             };
-            let (obj, created) = NamedObject::create_or_open(n, &header)?;
+            let (obj, created) = NamedObject::create_or_open(n, &header).map_err(Error::from)?;
             return Ok((self.section_from_named(n, obj)?, !created));
         }
         let backing = self
@@ -323,7 +355,7 @@ impl<O: Os> Space<O> {
         };
         let (backing, data_offset, path, size) = match &h.file {
             None => {
-                let fd = obj.data_fd()?;
+                let fd = obj.data_fd().map_err(Error::from)?;
                 let b = self
                     .os
                     .backing_adopt_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
@@ -332,7 +364,15 @@ impl<O: Os> Space<O> {
             }
             Some(id) => {
                 let writable = matches!(h.protect, PAGE_READWRITE | PAGE_EXECUTE_READWRITE);
-                let fd = crate::os::linux::sections::open_file_for_section(&id.path, id.dev, id.ino, writable)?;
+                let fd = crate::os::linux::sections::open_file_for_section(
+                    &id.path, id.dev, id.ino, writable,
+                )
+                .map_err(|e| match e {
+                    crate::os::linux::sections::FileOpen::Gone => {
+                        Error::FileNotFound("the section's file is gone or was replaced")
+                    }
+                    crate::os::linux::sections::FileOpen::Locked => Error::Code(33),
+                })?;
                 let b = self
                     .os
                     .backing_adopt_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
@@ -411,7 +451,7 @@ impl<O: Os> Space<O> {
                     self.os.backing_close(backing);
                     return Ok((self.section_from_named(n, obj)?, true));
                 }
-                Err(e) => return fail(e),
+                Err(e) => return fail(e.into()),
             }
         }
         let s = self.section(req, size, backing, 0, path.or(Some(std::path::PathBuf::new())));
@@ -421,6 +461,7 @@ impl<O: Os> Space<O> {
     /// A handle to `s` was closed: the name goes with the last handle (NS2), the section with
     /// the last handle or view (O3).
     pub(crate) fn section_handle_closed(&self, s: &Arc<Section>) {
+        let _serial = self.names.serial();
         if s.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             let named = s.name.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some((n, hold)) = named {
@@ -456,25 +497,39 @@ impl<O: Os> Space<O> {
         same_access: bool,
         close_source: bool,
     ) -> Result<usize> {
-        let entry = if close_source {
-            self.handles().remove(h)?
-        } else {
-            self.handles().get(h)?
-        };
-        let access = if same_access { entry.access } else { access };
-        let new = match &entry.object {
-            Object::Section(s) => self.open_handle(s, access),
-            Object::File(f) => self.handles().insert(Entry {
-                object: Object::File(f.clone()),
-                access,
-            }),
-        };
+        // The new handle's counts are taken while the source is certainly open (under the
+        // table's lock): a CloseHandle of the source racing this call cannot end the
+        // section. With DUPLICATE_CLOSE_SOURCE the source's counts move to the new handle.
         if close_source {
-            if let Object::Section(s) = &entry.object {
-                self.section_handle_closed(s);
-            }
+            // The source's counts move to the new handle, which gets a value of its own.
+            return self.handles().move_to_new(h, |e| {
+                if !same_access {
+                    e.access = access;
+                }
+            });
         }
+        let entry = self.handles().with(h, |e| {
+            if let Object::Section(s) = &e.object {
+                s.refs.fetch_add(1, Ordering::AcqRel);
+                s.handles.fetch_add(1, Ordering::AcqRel);
+            }
+            e.clone()
+        })?;
+        let access = if same_access { entry.access } else { access };
+        let new = self.handles().insert(Entry {
+            object: entry.object,
+            access,
+        });
         Ok(new)
+    }
+
+    /// For the address-space map: the label of the view containing `addr` (its file's path
+    /// or its section's name), if `addr` is in a view and the section has one.
+    pub fn view_label(&self, addr: usize) -> Option<String> {
+        let a = self.find(addr)?;
+        let v = a.view.as_ref()?;
+        let label = v.section.label.lock().unwrap_or_else(|e| e.into_inner());
+        label.clone().filter(|l| !l.is_empty())
     }
 
     /// The names registry (for the fork machinery).

@@ -20,7 +20,6 @@ use crate::rules::protection::host_prot;
 use crate::rules::runs::{PageState, RunTable};
 use crate::rules::sections::{after_copy, compatible, is_writecopy, may_map};
 use crate::rules::Protection;
-use crate::vocab::consts::*;
 use std::sync::Arc;
 
 /// A validated-by-type MapViewOfFile* request; the engine checks the rest (MV7's order).
@@ -45,9 +44,22 @@ pub struct MapRequest {
 impl<O: Os> Space<O> {
     /// MapViewOfFile* (MV1–MV8, M3-*): maps a view and returns its base.
     pub fn map_view(&self, req: MapRequest) -> Result<usize> {
-        let entry = self.handles().get(req.handle)?;
-        let section = entry.section()?.clone();
-        if !may_map(entry.access, req.protect) {
+        // A reference of our own, taken while the handle is certainly open: a CloseHandle
+        // racing this call cannot close the backing object under us.
+        let (section, access) = self.handles().with(req.handle, |e| {
+            e.section().map(|s| {
+                self.section_ref(s);
+                (s.clone(), e.access)
+            })
+        })??;
+        let r = self.map_view_of(&section, access, req);
+        self.section_unref(&section);
+        r
+    }
+
+    fn map_view_of(&self, section: &Arc<Section>, access: u32, req: MapRequest) -> Result<usize> {
+        let section = section.clone();
+        if !may_map(access, req.protect) {
             return Err(Error::AccessDenied(
                 "the handle's access does not allow a view of this protection",
             ));
@@ -137,7 +149,12 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        self.insert_view(&section, base, len, req.offset, req.protect, initial, false);
+        let v = self.insert_view(&section, base, len, req.offset, req.protect, initial, false);
+        if section.is_reserve() {
+            // Commits made through other views or processes reach this one by its fault
+            // handler path (`engine::fault`).
+            self.make_fault_driven(&v);
+        }
         Ok(base)
     }
 
@@ -192,7 +209,8 @@ impl<O: Os> Space<O> {
             None,
             PageState::RESERVED,
         )
-        .as_view(section.clone(), offset, from_placeholder);
+        
+.into_view(section.clone(), offset, from_placeholder);
         a.publish(initial);
         self.insert(a)
     }
@@ -249,9 +267,13 @@ impl<O: Os> Space<O> {
                 None,
                 PageState::RESERVED,
             )
-            .as_view(section.clone(), offset, true);
+            
+.into_view(section.clone(), offset, true);
             v.publish(initial);
-            self.swap_in(std::slice::from_ref(a), [v]);
+            let new = self.swap_in(std::slice::from_ref(a), [v]);
+            if section.is_reserve() {
+                self.make_fault_driven(&new[0]);
+            }
             Ok(base)
         })
     }
@@ -434,7 +456,12 @@ impl<O: Os> Space<O> {
         let p = self.page();
         let v = a.view.as_ref().expect("a view");
         let mut copied = vec![false; e - s];
-        if old.runs_in(s, e).any(|r| is_writecopy(r.state.protect)) {
+        // Whether a page is a private copy matters where it switches between shared and
+        // copy-on-write: a copied page stays private (its data is the view's own), whatever
+        // protection it had in between.
+        if old.runs_in(s, e).any(|r| is_writecopy(r.state.protect))
+            || new.runs_in(s, e).any(|r| is_writecopy(r.state.protect))
+        {
             self.os
                 .copied(a.base + s * p, (e - s) * p, &mut copied)
                 .map_err(Error::from_os)?;

@@ -402,8 +402,6 @@ pub const SECTION_EXTEND_SIZE: u32 = 0x0010;
 pub const SECTION_MAP_EXECUTE_EXPLICIT: u32 = 0x0020;
 /// SECTION_ALL_ACCESS.
 pub const SECTION_ALL_ACCESS: u32 = 0x000F_001F;
-/// STANDARD_RIGHTS_REQUIRED (DELETE, READ_CONTROL, WRITE_DAC, WRITE_OWNER).
-pub const STANDARD_RIGHTS_REQUIRED: u32 = 0x000F_0000;
 /// SEC_IMAGE_NO_EXECUTE.
 pub const SEC_IMAGE_NO_EXECUTE: PAGE_PROTECTION_FLAGS = 0x1100_0000;
 /// DUPLICATE_CLOSE_SOURCE.
@@ -412,20 +410,160 @@ pub const DUPLICATE_CLOSE_SOURCE: DUPLICATE_HANDLE_OPTIONS = 0x0000_0001;
 pub const DUPLICATE_SAME_ACCESS: DUPLICATE_HANDLE_OPTIONS = 0x0000_0002;
 /// NUMA_NO_PREFERRED_NODE.
 pub const NUMA_NO_PREFERRED_NODE: u32 = 0xFFFF_FFFF;
-/// ERROR_FILE_NOT_FOUND.
-pub const ERROR_FILE_NOT_FOUND: WIN32_ERROR = 2;
-/// ERROR_PATH_NOT_FOUND.
-pub const ERROR_PATH_NOT_FOUND: WIN32_ERROR = 3;
-/// ERROR_ALREADY_EXISTS: CreateFileMapping found a section of that name (success).
-pub const ERROR_ALREADY_EXISTS: WIN32_ERROR = 183;
 /// ERROR_BAD_EXE_FORMAT.
 pub const ERROR_BAD_EXE_FORMAT: WIN32_ERROR = 193;
-/// ERROR_FILENAME_EXCED_RANGE.
-pub const ERROR_FILENAME_EXCED_RANGE: WIN32_ERROR = 206;
 /// ERROR_FILE_INVALID.
 pub const ERROR_FILE_INVALID: WIN32_ERROR = 1006;
-/// ERROR_USER_MAPPED_FILE.
-pub const ERROR_USER_MAPPED_FILE: WIN32_ERROR = 1224;
-/// INVALID_HANDLE_VALUE: CreateFile's failure value; as CreateFileMapping's file handle, the
-/// paging file.
+// ---------------------------------------------------------------------------------------------
+// Files (the minimal file API of sections.md §17): `Win32::Storage::FileSystem`,
+// `Win32::Foundation`, `Win32::System::SystemServices` and `windows_sys::core`
+// ---------------------------------------------------------------------------------------------
+
+/// A NUL-terminated 8-bit string (`windows_sys::core::PCSTR`); virtmem reads it as UTF-8.
+pub type PCSTR = *const u8;
+/// A NUL-terminated UTF-16 string (`windows_sys::core::PCWSTR`).
+pub type PCWSTR = *const u16;
+/// An 8-bit string buffer to write (`windows_sys::core::PSTR`).
+pub type PSTR = *mut u8;
+/// A UTF-16 string buffer to write (`windows_sys::core::PWSTR`).
+pub type PWSTR = *mut u16;
+/// Generic access rights (`GENERIC_*`), mapped onto the `FILE_*` rights of a file.
+pub type GENERIC_ACCESS_RIGHTS = u32;
+/// Specific and standard access rights of a file (`FILE_*`, `DELETE`, ...).
+pub type FILE_ACCESS_RIGHTS = u32;
+/// `dwShareMode` of `CreateFile*` (`FILE_SHARE_*`).
+pub type FILE_SHARE_MODE = u32;
+/// `dwCreationDisposition` of `CreateFile*`.
+pub type FILE_CREATION_DISPOSITION = u32;
+/// `dwFlagsAndAttributes` of `CreateFile*` (`FILE_ATTRIBUTE_*` and `FILE_FLAG_*`).
+pub type FILE_FLAGS_AND_ATTRIBUTES = u32;
+/// `dwMoveMethod` of `SetFilePointer*`.
+pub type SET_FILE_POINTER_MOVE_METHOD = u32;
+
+/// Read access (maps to `FILE_GENERIC_READ`).
+pub const GENERIC_READ: GENERIC_ACCESS_RIGHTS = 0x8000_0000;
+/// Write access (maps to `FILE_GENERIC_WRITE`).
+pub const GENERIC_WRITE: GENERIC_ACCESS_RIGHTS = 0x4000_0000;
+/// Execute access (maps to `FILE_GENERIC_EXECUTE`).
+pub const GENERIC_EXECUTE: GENERIC_ACCESS_RIGHTS = 0x2000_0000;
+/// All access (maps to `FILE_ALL_ACCESS`).
+pub const GENERIC_ALL: GENERIC_ACCESS_RIGHTS = 0x1000_0000;
+
+/// Read the file's data.
+pub const FILE_READ_DATA: FILE_ACCESS_RIGHTS = 0x0001;
+/// Write the file's data.
+pub const FILE_WRITE_DATA: FILE_ACCESS_RIGHTS = 0x0002;
+/// Append data to the file (writes go to its end).
+pub const FILE_APPEND_DATA: FILE_ACCESS_RIGHTS = 0x0004;
+/// Read extended attributes.
+pub const FILE_READ_EA: FILE_ACCESS_RIGHTS = 0x0008;
+/// Write extended attributes.
+pub const FILE_WRITE_EA: FILE_ACCESS_RIGHTS = 0x0010;
+/// Execute the file (map it for execution).
+pub const FILE_EXECUTE: FILE_ACCESS_RIGHTS = 0x0020;
+/// Read the file's attributes.
+pub const FILE_READ_ATTRIBUTES: FILE_ACCESS_RIGHTS = 0x0080;
+/// Change the file's attributes.
+pub const FILE_WRITE_ATTRIBUTES: FILE_ACCESS_RIGHTS = 0x0100;
+/// Delete the object (standard right).
+pub const DELETE: FILE_ACCESS_RIGHTS = 0x0001_0000;
+/// Read the security descriptor (standard right).
+pub const READ_CONTROL: FILE_ACCESS_RIGHTS = 0x0002_0000;
+/// Change the DACL (standard right).
+pub const WRITE_DAC: FILE_ACCESS_RIGHTS = 0x0004_0000;
+/// Change the owner (standard right).
+pub const WRITE_OWNER: FILE_ACCESS_RIGHTS = 0x0008_0000;
+/// Wait on the object (standard right).
+pub const SYNCHRONIZE: FILE_ACCESS_RIGHTS = 0x0010_0000;
+/// `DELETE | READ_CONTROL | WRITE_DAC | WRITE_OWNER`.
+pub const STANDARD_RIGHTS_REQUIRED: FILE_ACCESS_RIGHTS = 0x000F_0000;
+/// What `GENERIC_READ` means for a file.
+pub const FILE_GENERIC_READ: FILE_ACCESS_RIGHTS = 0x0012_0089;
+/// What `GENERIC_WRITE` means for a file.
+pub const FILE_GENERIC_WRITE: FILE_ACCESS_RIGHTS = 0x0012_0116;
+/// What `GENERIC_EXECUTE` means for a file.
+pub const FILE_GENERIC_EXECUTE: FILE_ACCESS_RIGHTS = 0x0012_00A0;
+/// Every right on a file (what `GENERIC_ALL` means for a file).
+pub const FILE_ALL_ACCESS: FILE_ACCESS_RIGHTS = 0x001F_01FF;
+
+/// Share nothing: later opens of the file fail while this handle is open.
+pub const FILE_SHARE_NONE: FILE_SHARE_MODE = 0;
+/// Later opens may read.
+pub const FILE_SHARE_READ: FILE_SHARE_MODE = 1;
+/// Later opens may write.
+pub const FILE_SHARE_WRITE: FILE_SHARE_MODE = 2;
+/// Later opens may delete.
+pub const FILE_SHARE_DELETE: FILE_SHARE_MODE = 4;
+
+/// Create the file; fail with ERROR_FILE_EXISTS if it exists.
+pub const CREATE_NEW: FILE_CREATION_DISPOSITION = 1;
+/// Create the file, truncating an existing one (last error ERROR_ALREADY_EXISTS).
+pub const CREATE_ALWAYS: FILE_CREATION_DISPOSITION = 2;
+/// Open the file; fail with ERROR_FILE_NOT_FOUND if it is missing.
+pub const OPEN_EXISTING: FILE_CREATION_DISPOSITION = 3;
+/// Open the file, creating a missing one (last error ERROR_ALREADY_EXISTS if it existed).
+pub const OPEN_ALWAYS: FILE_CREATION_DISPOSITION = 4;
+/// Open the file and truncate it to 0 bytes; needs `GENERIC_WRITE`.
+pub const TRUNCATE_EXISTING: FILE_CREATION_DISPOSITION = 5;
+
+/// The file is read-only.
+pub const FILE_ATTRIBUTE_READONLY: FILE_FLAGS_AND_ATTRIBUTES = 0x0000_0001;
+/// No other attributes.
+pub const FILE_ATTRIBUTE_NORMAL: FILE_FLAGS_AND_ATTRIBUTES = 0x0000_0080;
+/// The file is temporary (a caching hint).
+pub const FILE_ATTRIBUTE_TEMPORARY: FILE_FLAGS_AND_ATTRIBUTES = 0x0000_0100;
+/// Delete the file when its last handle is closed.
+pub const FILE_FLAG_DELETE_ON_CLOSE: FILE_FLAGS_AND_ATTRIBUTES = 0x0400_0000;
+
+/// Move the file pointer relative to the start of the file.
+pub const FILE_BEGIN: SET_FILE_POINTER_MOVE_METHOD = 0;
+/// Move the file pointer relative to its current position.
+pub const FILE_CURRENT: SET_FILE_POINTER_MOVE_METHOD = 1;
+/// Move the file pointer relative to the end of the file.
+pub const FILE_END: SET_FILE_POINTER_MOVE_METHOD = 2;
+
+/// What `CreateFile*` returns on failure (-1, the same value as `GetCurrentProcess()`).
 pub const INVALID_HANDLE_VALUE: HANDLE = -1isize as HANDLE;
+/// What `SetFilePointer` returns on failure (also a valid low DWORD: check the last error).
+pub const INVALID_SET_FILE_POINTER: u32 = 0xFFFF_FFFF;
+/// What `GetFileSize` returns on failure (also a valid low DWORD: check the last error).
+pub const INVALID_FILE_SIZE: u32 = 0xFFFF_FFFF;
+/// The classic path length limit, in characters including the NUL (GetTempFileName's buffer).
+pub const MAX_PATH: u32 = 260;
+
+/// No error (the same value as `ERROR_SUCCESS`).
+pub const NO_ERROR: WIN32_ERROR = 0;
+/// The system cannot find the file specified.
+pub const ERROR_FILE_NOT_FOUND: WIN32_ERROR = 2;
+/// The system cannot find the path specified (a missing directory).
+pub const ERROR_PATH_NOT_FOUND: WIN32_ERROR = 3;
+/// The system cannot open the file (too many open files).
+pub const ERROR_TOO_MANY_OPEN_FILES: WIN32_ERROR = 4;
+/// The media is write protected (a read-only file system).
+pub const ERROR_WRITE_PROTECT: WIN32_ERROR = 19;
+/// A device attached to the system is not functioning (virtmem: an unexpected errno).
+pub const ERROR_GEN_FAILURE: WIN32_ERROR = 31;
+/// The file is being used by another handle whose share mode forbids this access.
+pub const ERROR_SHARING_VIOLATION: WIN32_ERROR = 32;
+/// Another process has locked a portion of the file.
+pub const ERROR_LOCK_VIOLATION: WIN32_ERROR = 33;
+/// The file exists (CREATE_NEW).
+pub const ERROR_FILE_EXISTS: WIN32_ERROR = 80;
+/// The file name is too long (GetTempFileName: the directory is longer than MAX_PATH - 14).
+pub const ERROR_BUFFER_OVERFLOW: WIN32_ERROR = 111;
+/// There is not enough space on the disk.
+pub const ERROR_DISK_FULL: WIN32_ERROR = 112;
+/// An attempt was made to move the file pointer before the beginning of the file.
+pub const ERROR_NEGATIVE_SEEK: WIN32_ERROR = 131;
+/// The file name, directory name, or volume label syntax is incorrect.
+pub const ERROR_INVALID_NAME: WIN32_ERROR = 123;
+/// Cannot create a file when that file already exists (also set on some successes).
+pub const ERROR_ALREADY_EXISTS: WIN32_ERROR = 183;
+/// The file name or extension is too long.
+pub const ERROR_FILENAME_EXCED_RANGE: WIN32_ERROR = 206;
+/// The I/O request failed because of a device error.
+pub const ERROR_IO_DEVICE: WIN32_ERROR = 1117;
+/// The operation cannot be performed on a file with a user-mapped section open.
+pub const ERROR_USER_MAPPED_FILE: WIN32_ERROR = 1224;
+/// The name of the file cannot be resolved by the system (a symbolic link loop).
+pub const ERROR_CANT_RESOLVE_FILENAME: WIN32_ERROR = 1921;

@@ -37,6 +37,10 @@ pub unsafe extern "system" fn DuplicateHandle(
             return Err(crate::error::Error::InvalidHandle);
         }
         if lptargethandle.is_null() {
+            // The source is closed "regardless of any error status returned" [doc].
+            if dwoptions & DUPLICATE_CLOSE_SOURCE != 0 && hsourcehandle != CURRENT_PROCESS {
+                let _ = Space::native().close_handle(hsourcehandle as usize);
+            }
             return Err(crate::error::Error::InvalidParameter(
                 "no target handle pointer",
             ));

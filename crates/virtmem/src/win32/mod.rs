@@ -20,6 +20,7 @@
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 pub use crate::vocab::consts;
+mod files;
 mod handles;
 mod last_error;
 mod memory;
@@ -28,6 +29,7 @@ mod system;
 pub mod types;
 
 pub use consts::*;
+pub use files::*;
 pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;

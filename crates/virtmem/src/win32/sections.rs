@@ -24,7 +24,7 @@ unsafe fn a_name(p: PCSTR) -> Result<Option<ObjectName>> {
     }
     // SAFETY: the caller's NUL-terminated string.
     let bytes = unsafe { std::ffi::CStr::from_ptr(p.cast()) }.to_bytes();
-    parse_name_a(bytes)
+    parse_name_a(bytes).map_err(Error::from)
 }
 
 /// The units of a NUL-terminated W string (NULL: none).
@@ -42,7 +42,7 @@ unsafe fn w_name(p: PCWSTR) -> Result<Option<ObjectName>> {
         n += 1;
     }
     // SAFETY: `n` units were just read.
-    parse_name_w(unsafe { std::slice::from_raw_parts(p, n) })
+    parse_name_w(unsafe { std::slice::from_raw_parts(p, n) }).map_err(Error::from)
 }
 
 /// The section source named by CreateFileMapping's file handle (CF3).

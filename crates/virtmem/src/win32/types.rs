@@ -250,6 +250,76 @@ impl Default for WIN32_MEMORY_RANGE_ENTRY {
     }
 }
 
+/// Security attributes of a new object (`Win32::Security::SECURITY_ATTRIBUTES`). virtmem
+/// accepts and ignores them: there are no security descriptors, and no child processes inherit
+/// handles.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SECURITY_ATTRIBUTES {
+    /// Size of this structure in bytes.
+    pub nLength: u32,
+    /// A security descriptor (ignored).
+    pub lpSecurityDescriptor: *mut c_void,
+    /// Whether child processes inherit the handle (ignored).
+    pub bInheritHandle: BOOL,
+}
+
+impl Default for SECURITY_ATTRIBUTES {
+    fn default() -> Self {
+        // SAFETY: all fields are integers or raw pointers; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// State of an asynchronous I/O request (`Win32::System::IO::OVERLAPPED`). virtmem's file
+/// functions are synchronous only: a non-NULL `OVERLAPPED` fails with ERROR_INVALID_PARAMETER.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OVERLAPPED {
+    /// Status code of the request (system use).
+    pub Internal: usize,
+    /// Bytes transferred (system use).
+    pub InternalHigh: usize,
+    /// The file offset of the request, or a pointer.
+    pub Anonymous: OVERLAPPED_0,
+    /// Event signalled when the request completes.
+    pub hEvent: HANDLE,
+}
+
+impl Default for OVERLAPPED {
+    fn default() -> Self {
+        // SAFETY: all fields are integers, raw pointers or a union of them; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// The offset-or-pointer union of `OVERLAPPED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union OVERLAPPED_0 {
+    /// The 64-bit file offset as two DWORDs.
+    pub Anonymous: OVERLAPPED_0_0,
+    /// Reserved for system use.
+    pub Pointer: *mut c_void,
+}
+
+impl Default for OVERLAPPED_0 {
+    fn default() -> Self {
+        // SAFETY: both members are integers or a raw pointer; all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// The file offset of an `OVERLAPPED` request.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct OVERLAPPED_0_0 {
+    /// Low DWORD of the offset.
+    pub Offset: u32,
+    /// High DWORD of the offset.
+    pub OffsetHigh: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +430,23 @@ mod tests {
         assert_eq!(offset_of!(WIN32_MEMORY_RANGE_ENTRY, NumberOfBytes), 8);
     }
 
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn file_structs_layout() {
+        assert_eq!(size_of::<SECURITY_ATTRIBUTES>(), 24);
+        assert_eq!(offset_of!(SECURITY_ATTRIBUTES, lpSecurityDescriptor), 8);
+        assert_eq!(offset_of!(SECURITY_ATTRIBUTES, bInheritHandle), 16);
+        assert_eq!(size_of::<OVERLAPPED>(), 32);
+        assert_eq!(offset_of!(OVERLAPPED, Anonymous), 16);
+        assert_eq!(offset_of!(OVERLAPPED, hEvent), 24);
+        assert_eq!(size_of::<OVERLAPPED_0>(), 8);
+        assert_eq!(offset_of!(OVERLAPPED_0_0, OffsetHigh), 4);
+        assert!(OVERLAPPED::default().hEvent.is_null());
+        assert!(SECURITY_ATTRIBUTES::default()
+            .lpSecurityDescriptor
+            .is_null());
+    }
+
     #[test]
     fn defaults_are_zeroed() {
         let mbi = MEMORY_BASIC_INFORMATION::default();
@@ -381,24 +468,6 @@ mod tests {
             .is_null());
         assert!(WIN32_MEMORY_RANGE_ENTRY::default().VirtualAddress.is_null());
     }
-}
-
-/// A pointer to a constant NUL-terminated ANSI (here UTF-8) string (`windows_sys::core::PCSTR`).
-pub type PCSTR = *const u8;
-/// A pointer to a constant NUL-terminated UTF-16 string (`windows_sys::core::PCWSTR`).
-pub type PCWSTR = *const u16;
-
-/// `Win32::Security::SECURITY_ATTRIBUTES` (the descriptor is ignored; `bInheritHandle` has
-/// no effect: virtmem creates no processes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct SECURITY_ATTRIBUTES {
-    /// Size of the structure in bytes.
-    pub nLength: u32,
-    /// A security descriptor (ignored).
-    pub lpSecurityDescriptor: *mut core::ffi::c_void,
-    /// Whether the handle is inherited by child processes (no effect).
-    pub bInheritHandle: BOOL,
 }
 
 /// What MapViewOfFile* returns and UnmapViewOfFile* takes

@@ -50,6 +50,28 @@ fn map_flags(private: bool) -> MapFlags {
 }
 
 impl LinuxOs {
+    /// mmap of a view at `[addr, addr+len)` only if nothing is mapped there
+    /// (`MAP_FIXED_NOREPLACE`; a kernel that treats it as a hint gets its mapping back).
+    fn map_noreplace_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), Errno> {
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+        let p = unsafe {
+            mm::mmap(
+                addr as *mut c_void,
+                len,
+                prot_flags(m.prot),
+                map_flags(m.private) | MapFlags::FIXED_NOREPLACE,
+                fd(m.backing),
+                m.offset,
+            )?
+        } as usize;
+        if p != addr {
+            // SAFETY: the mapping just made, somewhere else, known to nobody.
+            let _ = unsafe { mm::munmap(p as *mut c_void, len) };
+            return Err(Errno::EXIST);
+        }
+        Ok(())
+    }
+
     /// mmap of a view over `[addr, addr+len)` (memory the caller owns).
     fn map_fixed_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), Errno> {
         // SAFETY: MAP_FIXED replaces only [addr, addr+len), which the caller owns (a
@@ -202,17 +224,55 @@ pub(super) fn map_view(
     len: usize,
     m: ViewMap,
 ) -> Result<usize, OsError> {
+    // One system call where it can be: the view mapped straight at a free address with
+    // MAP_FIXED_NOREPLACE (a fixed placement, or just below the previous system-chosen
+    // reservation, as `map` tries first).
+    let direct = match placement {
+        Placement::Fixed(addr) => Some(addr),
+        Placement::Anywhere {
+            align,
+            lowest,
+            highest_end,
+        } => {
+            let h = os.hint.load(std::sync::atomic::Ordering::Relaxed);
+            h.checked_sub(len)
+                .map(|c| c & !(align - 1))
+                .filter(|&c| c >= lowest && c.checked_add(len).is_some_and(|e| e <= highest_end))
+        }
+        Placement::TopDown { .. } => None,
+    };
+    if let Some(addr) = direct {
+        match os.map_noreplace_view(addr, len, m) {
+            Ok(()) => {
+                if !matches!(placement, Placement::Fixed(_)) {
+                    os.hint.store(addr, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Ok(addr);
+            }
+            Err(Errno::EXIST) if matches!(placement, Placement::Fixed(_)) => {
+                return Err(err(Syscall::Map, Errno::EXIST, OsErrorKind::AddressInUse));
+            }
+            Err(e) if matches!(placement, Placement::Fixed(_)) => return Err(view_error(e)),
+            Err(_) => {}
+        }
+    }
     let base = os.map(placement, len, HostProt::NONE)?;
     if let Err(e) = os.map_fixed_view(base, len, m) {
         let _ = os.munmap(base, len);
-        let kind = match e {
-            Errno::NOMEM => OsErrorKind::CommitLimit,
-            Errno::ACCESS | Errno::PERM => OsErrorKind::LockQuota,
-            _ => OsErrorKind::Other,
-        };
-        return Err(err(Syscall::Section, e, kind));
+        return Err(view_error(e));
     }
     Ok(base)
+}
+
+/// The error of a failed view mapping.
+fn view_error(e: Errno) -> OsError {
+    let kind = match e {
+        Errno::NOMEM => OsErrorKind::CommitLimit,
+        Errno::ACCESS | Errno::PERM => OsErrorKind::LockQuota,
+        Errno::EXIST => OsErrorKind::AddressInUse,
+        _ => OsErrorKind::Other,
+    };
+    err(Syscall::Section, e, kind)
 }
 
 pub(super) fn remap_view(os: &LinuxOs, addr: usize, len: usize, m: ViewMap) -> Result<(), OsError> {
@@ -263,10 +323,6 @@ pub(super) fn flush_view(addr: usize, len: usize) -> Result<(), OsError> {
     })
 }
 
-/// The raw descriptor of a backing (for the fault handler's `lseek`).
-pub(crate) fn raw(b: BackingId) -> i32 {
-    fd(b).as_raw_fd()
-}
 
 /// Whether the file starts like a PE image ("MZ", and "PE\0\0" where its header says).
 pub(crate) fn is_pe_image(fd: i32) -> bool {
@@ -281,6 +337,15 @@ pub(crate) fn is_pe_image(fd: i32) -> bool {
     matches!(rustix::io::pread(f, &mut sig, at), Ok(4)) && &sig == b"PE\0\0"
 }
 
+/// Why [`open_file_for_section`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileOpen {
+    /// The file is gone, or another file has its path now.
+    Gone,
+    /// A write lock on the file prevents the section's read lock.
+    Locked,
+}
+
 /// Opens the file of a named file-backed section created by another process (its path),
 /// checks that it is the same file (device and inode), and takes the read lock every
 /// section of a file holds (`F_OFD_SETLK`, so the file cannot shrink under it).
@@ -289,33 +354,40 @@ pub(crate) fn open_file_for_section(
     dev: u64,
     ino: u64,
     writable: bool,
-) -> crate::error::Result<OwnedFd> {
-    use crate::error::Error;
+) -> Result<OwnedFd, FileOpen> {
     let mode = if writable {
         rustix::fs::OFlags::RDWR
     } else {
         rustix::fs::OFlags::RDONLY
     };
     let f = rustix::fs::open(path, mode | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .map_err(|_| Error::FileNotFound("the section's file is gone"))?;
-    let st = rustix::fs::fstat(&f).map_err(|_| Error::FileNotFound("the section's file"))?;
+        .map_err(|_| FileOpen::Gone)?;
+    let st = rustix::fs::fstat(&f).map_err(|_| FileOpen::Gone)?;
     if st.st_dev != dev || st.st_ino != ino {
-        return Err(Error::FileNotFound("the section's file was replaced"));
+        return Err(FileOpen::Gone);
     }
-    ofd_read_lock(f.as_raw_fd())?;
+    if !ofd_read_lock(f.as_raw_fd()) {
+        return Err(FileOpen::Locked);
+    }
     Ok(f)
 }
 
-/// Takes an open-file-description read lock over the whole file.
-pub(crate) fn ofd_read_lock(fd: i32) -> crate::error::Result<()> {
+/// Takes an open-file-description read lock over the whole file; false if a write lock
+/// prevents it.
+pub(crate) fn ofd_read_lock(fd: i32) -> bool {
     // SAFETY: a zeroed flock is a valid value; the fields are set below.
     let mut l: libc::flock = unsafe { std::mem::zeroed() };
     l.l_type = libc::F_RDLCK as i16;
     l.l_whence = libc::SEEK_SET as i16;
     // SAFETY: F_OFD_SETLK with a valid flock on a descriptor the caller owns.
-    let r = unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &l) };
-    if r != 0 {
-        return Err(crate::error::Error::Code(33)); // ERROR_LOCK_VIOLATION
-    }
-    Ok(())
+    unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &l) == 0 }
+}
+
+/// Whether byte `offset` of a backing object is allocated (a committed page of a SEC_RESERVE
+/// section). Only raw system calls: the fault handler calls it.
+pub(crate) fn allocated_now(b: BackingId, offset: u64) -> bool {
+    // SAFETY: lseek on a descriptor the backend owns; it changes only the descriptor's
+    // position, which virtmem never uses for a backing object.
+    let r = unsafe { libc::lseek(b.0 as i32, offset as libc::off_t, libc::SEEK_DATA) };
+    r >= 0 && r as u64 == offset
 }
