@@ -9,15 +9,9 @@
 //! sections: the views a program maps are its allocations (so it may write to them and unmap
 //! them), and the handles it opens are its handles; any other view or handle is refused
 //! (ERROR_INVALID_ADDRESS 487, ERROR_INVALID_HANDLE 6).
-//!
-//! Both machines remember the names of the sections the program's handles refer to and of
-//! the views it mapped from them, so the maps can label views (`names`). On the native space
-//! that memory is the process's: every program run in this process (the tour runs two) shares
-//! it, since they all see the same views.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
+use std::collections::{BTreeSet, HashSet};
 use virtmem::sim::{AccessError, SimMachine, SimSpace};
 use virtmem::win32::consts::*;
 use virtmem::{
@@ -27,20 +21,8 @@ use virtmem::{
 
 /// Where a program runs: a simulated process, or this one (see [`Native`]).
 pub enum Machine {
-    Sim {
-        space: Box<SimSpace>,
-        name: String,
-        sections: RefCell<SectionNames>,
-    },
+    Sim { space: Box<SimSpace>, name: String },
     Native(Native),
-}
-
-/// The names the program gave its sections: by handle, and by the base of each view it
-/// mapped through a handle with a name (for the maps).
-#[derive(Default)]
-pub struct SectionNames {
-    handles: HashMap<usize, String>,
-    views: BTreeMap<usize, String>,
 }
 
 /// Runs `$body` with `$s` bound to the machine's space: a `&SimSpace` or a `&NativeSpace`.
@@ -72,12 +54,6 @@ pub struct Native {
     frames: RefCell<BTreeSet<usize>>,
     /// The section handles the program opened and has not closed.
     handles: RefCell<BTreeSet<usize>>,
-    sections: Rc<RefCell<SectionNames>>,
-}
-
-thread_local! {
-    /// The section names of this process (see the module documentation).
-    static NATIVE_NAMES: Rc<RefCell<SectionNames>> = Rc::default();
 }
 
 /// The error of a refused native call: ERROR_INVALID_ADDRESS (487), as for any address the
@@ -93,7 +69,6 @@ impl Native {
             mine: RefCell::new(HashSet::new()),
             frames: RefCell::new(BTreeSet::new()),
             handles: RefCell::new(BTreeSet::new()),
-            sections: NATIVE_NAMES.with(Rc::clone),
             space,
         }
     }
@@ -202,7 +177,6 @@ impl Machine {
         Machine::Sim {
             space: Box::new(machine.space(layout)),
             name: name.to_string(),
-            sections: RefCell::new(SectionNames::default()),
         }
     }
 
@@ -500,13 +474,6 @@ impl Machine {
     // ---- Sections. Handles change no memory; on the native space the program may use only
     // the handles it opened, and unmap (or map into) only its own allocations.
 
-    fn section_names(&self) -> &RefCell<SectionNames> {
-        match self {
-            Machine::Sim { sections, .. } => sections,
-            Machine::Native(n) => &n.sections,
-        }
-    }
-
     /// On the native space: ERROR_INVALID_HANDLE unless the program opened `h`.
     fn own_handle(&self, h: usize) -> virtmem::Result<()> {
         match self {
@@ -515,24 +482,18 @@ impl Machine {
         }
     }
 
-    /// Records a handle the program now holds (with the section's name, if any).
-    fn opened(&self, h: usize, name: Option<String>) {
+    /// Records a handle the program now holds (on the native space).
+    fn opened(&self, h: usize) {
         if let Machine::Native(n) = self {
             n.handles.borrow_mut().insert(h);
         }
-        let mut s = self.section_names().borrow_mut();
-        match name {
-            Some(name) => s.handles.insert(h, name),
-            None => s.handles.remove(&h),
-        };
     }
 
-    /// Records that the program no longer holds `h`.
+    /// Records that the program no longer holds `h` (on the native space).
     fn closed(&self, h: usize) {
         if let Machine::Native(n) = self {
             n.handles.borrow_mut().remove(&h);
         }
-        self.section_names().borrow_mut().handles.remove(&h);
     }
 
     /// CreateFileMapping: pagefile-backed (`file` None) or of a file handle; the simulator
@@ -560,7 +521,7 @@ impl Machine {
                 n.space.create_section(source, fl_protect, size, name)?
             }
         };
-        self.opened(c.handle, name.map(str::to_string));
+        self.opened(c.handle);
         Ok(c)
     }
 
@@ -570,7 +531,7 @@ impl Machine {
             Machine::Sim { space, .. } => space.open_section(access, name)?,
             Machine::Native(n) => n.space.open_section(access, name)?,
         };
-        self.opened(h, name.map(str::to_string));
+        self.opened(h);
         Ok(h)
     }
 
@@ -602,11 +563,10 @@ impl Machine {
                 .space
                 .duplicate_handle(h, access, same_access, close_source)?,
         };
-        let name = self.section_names().borrow().handles.get(&h).cloned();
         if close_source {
             self.closed(h);
         }
-        self.opened(new, name);
+        self.opened(new);
         Ok(new)
     }
 
@@ -627,27 +587,11 @@ impl Machine {
                 n.adopting(|| unsafe { n.space.map_view(req) })?
             }
         };
-        let name = self
-            .section_names()
-            .borrow()
-            .handles
-            .get(&req.handle)
-            .cloned();
-        let mut s = self.section_names().borrow_mut();
-        match name {
-            Some(name) => s.views.insert(base, name),
-            None => s.views.remove(&base),
-        };
         Ok(base)
     }
 
     /// UnmapViewOfFile*: only a view of the program's (on the native space).
     pub fn unmap_view(&self, addr: usize, preserve: bool) -> virtmem::Result<()> {
-        let base = self
-            .query(addr)
-            .ok()
-            .filter(|i| i.state != State::Free)
-            .map(|i| i.allocation_base);
         match self {
             Machine::Sim { space, .. } => space.unmap_view(addr, preserve)?,
             Machine::Native(n) => {
@@ -658,9 +602,6 @@ impl Machine {
                 n.adopting(|| unsafe { n.space.unmap_view(addr, preserve) })?
             }
         }
-        if let Some(b) = base {
-            self.section_names().borrow_mut().views.remove(&b);
-        }
         Ok(())
     }
 
@@ -669,12 +610,9 @@ impl Machine {
         on_space!(self, s => s.flush_view(addr, size))
     }
 
-    /// What the map calls the view based at `base`: the section's name, or its file's path.
+    /// What the map calls the view based at `base`: its file's path or its section's name.
     pub fn view_name(&self, base: usize) -> Option<String> {
-        if let Some(n) = self.section_names().borrow().views.get(&base) {
-            return Some(n.clone());
-        }
-        on_space!(self, s => s.mapped_file(base)).map(|p| p.display().to_string())
+        on_space!(self, s => s.view_label(base))
     }
 
     /// When a program ends: releases the allocations it made on the native space (unmapping

@@ -37,7 +37,7 @@ pub(crate) fn section_name(
 ) -> crate::Result<Option<crate::os::linux::names::ObjectName>> {
     match name {
         None => Ok(None),
-        Some(n) => crate::os::linux::names::parse_name_a(n.as_bytes()),
+        Some(n) => crate::os::linux::names::parse_name_a(n.as_bytes()).map_err(Into::into),
     }
 }
 
@@ -201,15 +201,11 @@ macro_rules! forward_ops {
             self.$f.flush_view(addr, size)
         }
 
-        /// The file a view maps, for the view containing `addr` (`None` for other memory
-        /// and for views of pagefile-backed sections).
-        pub fn mapped_file(&self, addr: usize) -> Option<std::path::PathBuf> {
-            let a = self.$f.find(addr)?;
-            let v = a.view.as_ref()?;
-            v.section
-                .path
-                .clone()
-                .filter(|p| v.section.file_backed && !p.as_os_str().is_empty())
+        /// What the address-space map calls the view containing `addr`: its file's path, or
+        /// the name its section was created or opened with (`Local\\…`); `None` for other
+        /// memory and for views of unnamed pagefile-backed sections.
+        pub fn view_label(&self, addr: usize) -> Option<String> {
+            self.$f.view_label(addr)
         }
     };
 }
