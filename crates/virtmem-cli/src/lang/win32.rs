@@ -458,10 +458,23 @@ fn duplicate(it: &mut Interp<'_>, a: &[u64]) -> Res {
     if a[0] & pm != pm || a[2] & pm != pm {
         return Err(ERROR_INVALID_HANDLE);
     }
+    let options = a[6] as u32;
+    let n = it.ptr as usize;
     if a[3] == 0 {
+        // The source is closed "regardless of any error status returned" [doc].
+        if options & DUPLICATE_CLOSE_SOURCE != 0 && a[1] & pm != pm {
+            let _ = it.m.close_handle(a[1] as usize);
+        }
         return Err(ERROR_INVALID_PARAMETER);
     }
-    let options = a[6] as u32;
+    if a[1] & pm == pm {
+        // GetCurrentProcess() duplicates to itself.
+        return if it.out(a[3], &pm.to_le_bytes()[..n]) {
+            Ok(1)
+        } else {
+            Err(ERROR_NOACCESS)
+        };
+    }
     let new =
         it.m.duplicate_handle(
             a[1] as usize,
@@ -470,7 +483,6 @@ fn duplicate(it: &mut Interp<'_>, a: &[u64]) -> Res {
             options & DUPLICATE_CLOSE_SOURCE != 0,
         )
         .map_err(code)?;
-    let n = it.ptr as usize;
     if !it.out(a[3], &(new as u64).to_le_bytes()[..n]) {
         return Err(ERROR_NOACCESS);
     }
