@@ -5,13 +5,19 @@
 //! A program's process is the memory it allocated: every call that changes memory goes
 //! through [`Native::guard`], which admits only pages of the allocations the program itself
 //! created (and physical frames it allocated), so a program can never re-protect, free or
-//! overwrite the tool's own pages. Queries of any address stay allowed.
+//! overwrite the tool's own pages. Queries of any address stay allowed. The same holds for
+//! sections: the views a program maps are its allocations (so it may write to them and unmap
+//! them), and the handles it opens are its handles; any other view or handle is refused
+//! (ERROR_INVALID_ADDRESS 487, ERROR_INVALID_HANDLE 6).
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
-use virtmem::sim::{AccessError, SimSpace};
+use virtmem::sim::{AccessError, SimMachine, SimSpace};
 use virtmem::win32::consts::*;
-use virtmem::{Access, Error, ExtendedParameter, Layout, MemoryInfo, NativeSpace, State};
+use virtmem::{
+    Access, Created, Error, ExtendedParameter, Layout, MapRequest, MemoryInfo, NativeSpace,
+    SectionSource, State,
+};
 
 /// Where a program runs: a simulated process, or this one (see [`Native`]).
 pub enum Machine {
@@ -46,6 +52,8 @@ pub struct Native {
     mine: RefCell<HashSet<u64>>,
     /// The physical frames (AWE) the program allocated and has not freed.
     frames: RefCell<BTreeSet<usize>>,
+    /// The section handles the program opened and has not closed.
+    handles: RefCell<BTreeSet<usize>>,
 }
 
 /// The error of a refused native call: ERROR_INVALID_ADDRESS (487), as for any address the
@@ -60,6 +68,7 @@ impl Native {
         Native {
             mine: RefCell::new(HashSet::new()),
             frames: RefCell::new(BTreeSet::new()),
+            handles: RefCell::new(BTreeSet::new()),
             space,
         }
     }
@@ -159,8 +168,14 @@ pub enum MemFault {
 
 impl Machine {
     pub fn sim(layout: Layout, name: &str) -> Machine {
+        Machine::sim_on(&SimMachine::new(), layout, name)
+    }
+
+    /// A simulated process on `machine`: it shares the machine's named sections with the
+    /// other processes on it.
+    pub fn sim_on(machine: &SimMachine, layout: Layout, name: &str) -> Machine {
         Machine::Sim {
-            space: Box::new(SimSpace::new(layout)),
+            space: Box::new(machine.space(layout)),
             name: name.to_string(),
         }
     }
@@ -456,15 +471,171 @@ impl Machine {
         }
     }
 
-    /// When a program ends: releases the allocations it made on the native space, as Windows
-    /// does when a process exits. Returns how many there were.
+    // ---- Sections. Handles change no memory; on the native space the program may use only
+    // the handles it opened, and unmap (or map into) only its own allocations.
+
+    /// On the native space: ERROR_INVALID_HANDLE unless the program opened `h`.
+    fn own_handle(&self, h: usize) -> virtmem::Result<()> {
+        match self {
+            Machine::Native(n) if !n.handles.borrow().contains(&h) => Err(Error::InvalidHandle),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a handle the program now holds (on the native space).
+    fn opened(&self, h: usize) {
+        if let Machine::Native(n) = self {
+            n.handles.borrow_mut().insert(h);
+        }
+    }
+
+    /// Records that the program no longer holds `h` (on the native space).
+    fn closed(&self, h: usize) {
+        if let Machine::Native(n) = self {
+            n.handles.borrow_mut().remove(&h);
+        }
+    }
+
+    /// CreateFileMapping: pagefile-backed (`file` None) or of a file handle; the simulator
+    /// has no files (ERROR_NOT_SUPPORTED), and a native program may only pass file handles
+    /// it opened (it has no way to open files yet: ERROR_INVALID_HANDLE).
+    pub fn create_section(
+        &self,
+        file: Option<usize>,
+        fl_protect: u32,
+        size: u64,
+        name: Option<&str>,
+    ) -> virtmem::Result<Created> {
+        let source = match file {
+            None => SectionSource::Pagefile,
+            Some(h) => SectionSource::File(h),
+        };
+        let c = match self {
+            Machine::Sim { space, .. } => space.create_section(source, fl_protect, size, name)?,
+            Machine::Native(n) => {
+                if let Some(h) = file {
+                    // The protection's errors come first (CF11).
+                    virtmem::sim::check_section_protection(fl_protect, true, size)?;
+                    self.own_handle(h)?;
+                }
+                n.space.create_section(source, fl_protect, size, name)?
+            }
+        };
+        self.opened(c.handle);
+        Ok(c)
+    }
+
+    /// OpenFileMapping.
+    pub fn open_section(&self, access: u32, name: Option<&str>) -> virtmem::Result<usize> {
+        let h = match self {
+            Machine::Sim { space, .. } => space.open_section(access, name)?,
+            Machine::Native(n) => n.space.open_section(access, name)?,
+        };
+        self.opened(h);
+        Ok(h)
+    }
+
+    /// CloseHandle.
+    pub fn close_handle(&self, h: usize) -> virtmem::Result<()> {
+        self.own_handle(h)?;
+        match self {
+            Machine::Sim { space, .. } => space.close_handle(h)?,
+            Machine::Native(n) => n.space.close_handle(h)?,
+        }
+        self.closed(h);
+        Ok(())
+    }
+
+    /// DuplicateHandle within the process.
+    pub fn duplicate_handle(
+        &self,
+        h: usize,
+        access: u32,
+        same_access: bool,
+        close_source: bool,
+    ) -> virtmem::Result<usize> {
+        self.own_handle(h)?;
+        let new = match self {
+            Machine::Sim { space, .. } => {
+                space.duplicate_handle(h, access, same_access, close_source)?
+            }
+            Machine::Native(n) => n
+                .space
+                .duplicate_handle(h, access, same_access, close_source)?,
+        };
+        if close_source {
+            self.closed(h);
+        }
+        self.opened(new);
+        Ok(new)
+    }
+
+    /// MapViewOfFile*: the view is the program's allocation.
+    pub fn map_view(&self, req: MapRequest) -> virtmem::Result<usize> {
+        let base = match self {
+            Machine::Sim { space, .. } => space.map_view(req)?,
+            Machine::Native(n) => {
+                self.own_handle(req.handle)?;
+                if req.replace_placeholder {
+                    // The placeholder replaced must be the program's.
+                    n.guard(&[(req.base.unwrap_or(0), req.size)], &[])?;
+                }
+                // SAFETY: without MEM_REPLACE_PLACEHOLDER a view maps only free address
+                // space (a fixed base never replaces anything); with it, the guard admitted
+                // only a placeholder of the program's own, which no Rust reference of the
+                // tool can see. The new view becomes the program's.
+                n.adopting(|| unsafe { n.space.map_view(req) })?
+            }
+        };
+        Ok(base)
+    }
+
+    /// UnmapViewOfFile*: only a view of the program's (on the native space).
+    pub fn unmap_view(&self, addr: usize, preserve: bool) -> virtmem::Result<()> {
+        match self {
+            Machine::Sim { space, .. } => space.unmap_view(addr, preserve)?,
+            Machine::Native(n) => {
+                n.guard(&[(addr, 1)], &[])?;
+                // SAFETY: the guard admitted only an allocation of the program's (its view),
+                // which no Rust reference of the tool can see; a placeholder it turns back
+                // into is the program's too.
+                n.adopting(|| unsafe { n.space.unmap_view(addr, preserve) })?
+            }
+        }
+        Ok(())
+    }
+
+    /// FlushViewOfFile (writes back, changes no memory).
+    pub fn flush_view(&self, addr: usize, size: usize) -> virtmem::Result<()> {
+        on_space!(self, s => s.flush_view(addr, size))
+    }
+
+    /// What the map calls the view based at `base`: its file's path or its section's name.
+    pub fn view_name(&self, base: usize) -> Option<String> {
+        on_space!(self, s => s.view_label(base))
+    }
+
+    /// When a program ends: releases the allocations it made on the native space (unmapping
+    /// its views) and closes its handles, as Windows does when a process exits. Returns how
+    /// many allocations there were.
     pub fn release_program_memory(&self) -> usize {
         let Machine::Native(n) = self else {
             return 0;
         };
         let bases = n.program_allocations();
         for &base in &bases {
-            let _ = self.virtual_free(base, 0, MEM_RELEASE);
+            let view = self
+                .query(base)
+                .is_ok_and(|i| i.kind == virtmem::RegionType::Mapped);
+            let _ = if view {
+                self.unmap_view(base, false)
+            } else {
+                self.virtual_free(base, 0, MEM_RELEASE)
+            };
+        }
+        let handles: Vec<usize> = n.handles.borrow().iter().copied().collect();
+        for h in handles {
+            let _ = self.close_handle(h);
         }
         bases.len()
     }

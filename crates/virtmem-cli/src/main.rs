@@ -1,6 +1,7 @@
 //! `virtmem`: the Windows virtual-memory model, on a simulated process or on this one.
 //!
-//! * `virtmem tour`: the course's exercises step by step, with the map after each call.
+//! * `virtmem tour`: the course's exercises step by step, with the map after each call (and a
+//!   third: two processes sharing memory through a named section).
 //! * `virtmem run FILE`: runs a program in a small C-like language (the seeds verbatim).
 //! * `virtmem repl`: the same language interactively (`map`, `help`).
 //! * `virtmem map`: the address-space map as a table, JSON, SVG or HTML.
@@ -51,7 +52,8 @@ enum ColorWhen {
 #[derive(Subcommand)]
 enum Cmd {
     /// The course's two exercises, step by step: each call, its result, GetLastError and the
-    /// address-space map, in a simulated 32-bit process and on this process.
+    /// address-space map, in a simulated 32-bit process and on this process; then a third,
+    /// two processes sharing memory through a named section.
     Tour {
         /// Only the simulated process (the output is then the same on every machine).
         #[arg(long)]
@@ -116,8 +118,9 @@ struct SpaceArgs {
     sim: Option<String>,
     /// This Linux process, on real memory (accesses are checked first: a bad one is reported,
     /// never a crash of the tool). The program may change only memory it allocated: any other
-    /// VirtualProtect, VirtualFree, commit, lock, reset... fails with ERROR_INVALID_ADDRESS
-    /// (487), so it cannot touch the tool's own pages; queries of any address work.
+    /// VirtualProtect, VirtualFree, commit, lock, reset, UnmapViewOfFile... fails with
+    /// ERROR_INVALID_ADDRESS (487), and any handle it did not open with ERROR_INVALID_HANDLE
+    /// (6), so it cannot touch the tool's own pages; queries of any address work.
     #[arg(long, conflicts_with = "sim")]
     native: bool,
     /// Page size of a simulated process (e.g. 4096, 0x4000).

@@ -1,7 +1,13 @@
 //! The address-space map: a VMMap-like table, JSON, and an SVG / HTML picture.
+//!
+//! Views of sections are regions of type `mapped` (MEM_MAPPED); every format also names
+//! them when there is a name: the file of a file-backed section, or the name a pagefile-backed
+//! section was created or opened with (`Local\\name`). An unnamed pagefile section's views
+//! have no name.
 
 use crate::style::Style;
 use serde::Serialize;
+use std::collections::HashMap;
 use virtmem::win32::consts::*;
 use virtmem::{MemoryInfo, RegionType, State};
 
@@ -59,6 +65,8 @@ pub struct Map {
     pub ptr: u8,
     pub page: u64,
     pub regions: Vec<MemoryInfo>,
+    /// The names of views, by allocation base (see the module documentation).
+    pub names: HashMap<usize, String>,
 }
 
 #[derive(Serialize)]
@@ -82,9 +90,20 @@ struct JsonRegion {
     allocation_base: Option<String>,
     allocation_protect: Option<String>,
     managed: bool,
+    /// A view's file or section name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 impl Map {
+    /// The name of the view a region belongs to, if it has one.
+    pub fn name(&self, r: &MemoryInfo) -> Option<&str> {
+        if r.kind != RegionType::Mapped || r.state == State::Free {
+            return None;
+        }
+        self.names.get(&r.allocation_base).map(String::as_str)
+    }
+
     pub fn json(&self) -> String {
         let m = JsonMap {
             space: &self.title,
@@ -110,6 +129,7 @@ impl Map {
                     allocation_protect: (r.state != State::Free)
                         .then(|| crate::lang::names::protect_name(r.allocation_protect)),
                     managed: r.managed,
+                    name: self.name(r).map(str::to_string),
                 })
                 .collect(),
         };
@@ -135,10 +155,14 @@ impl Map {
                 "log2 size"
             ))
         ));
-        for r in &self.regions {
+        let bar_of = |r: &MemoryInfo| {
             let pages = (r.region_size as u64 / self.page.max(1)).max(1);
-            let bar_len = (64 - pages.leading_zeros()) as usize;
-            let bar_len = bar_len.min(40);
+            ((64 - pages.leading_zeros()) as usize).min(40)
+        };
+        // Names of views go after the bars, in one column.
+        let name_at = self.regions.iter().map(bar_of).max().unwrap_or(0);
+        for r in &self.regions {
+            let bar_len = bar_of(r);
             let protect = if r.state == State::Commit {
                 short_protect(r.protect)
             } else {
@@ -167,6 +191,10 @@ impl Map {
             out.push_str(indent);
             out.push_str(&st.region(r, &line));
             out.push_str(&st.region(r, &bar));
+            if let Some(n) = self.name(r) {
+                out.push_str(&" ".repeat(name_at - bar_len + 2));
+                out.push_str(n);
+            }
             out.push('\n');
         }
         // Trailing spaces would make the output awkward to compare.
@@ -255,6 +283,9 @@ impl Map {
             let mut right = human(r.region_size as u64);
             if r.kind != RegionType::None {
                 right.push_str(&format!(" · {}", type_name(r.kind)));
+            }
+            if let Some(n) = self.name(r) {
+                right.push_str(&format!(" · {n}"));
             }
             s.push_str(&format!(
                 "<text x=\"{:.0}\" y=\"{:.1}\" fill=\"#333333\">{}</text>\n",
@@ -349,7 +380,7 @@ impl Map {
         for r in &self.regions {
             let (fill, _) = region_fill(r);
             rows.push_str(&format!(
-                "<tr><td><span class=\"sw\" style=\"background:{fill}\"></span>{}</td><td>{:#x}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td><span class=\"sw\" style=\"background:{fill}\"></span>{}</td><td>{:#x}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 addr(r.base_address as u64, self.ptr),
                 r.region_size,
                 human(r.region_size as u64),
@@ -357,10 +388,11 @@ impl Map {
                 if r.state == State::Commit { short_protect(r.protect) } else { "-".into() },
                 type_name(r.kind),
                 if r.state == State::Free { String::new() } else { addr(r.allocation_base as u64, self.ptr) },
+                esc(self.name(r).unwrap_or("")),
             ));
         }
         format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody {{ font-family: sans-serif; margin: 16px; color: #222; }}\ntable {{ border-collapse: collapse; font-family: monospace; font-size: 12px; margin-top: 16px; }}\ntd, th {{ padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: left; }}\n.sw {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px; vertical-align: middle; border: 1px solid #888; }}\n</style>\n</head>\n<body>\n{svg}<table>\n<tr><th>address</th><th>size</th><th></th><th>state</th><th>protect</th><th>type</th><th>allocation base</th></tr>\n{rows}</table>\n</body>\n</html>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody {{ font-family: sans-serif; margin: 16px; color: #222; }}\ntable {{ border-collapse: collapse; font-family: monospace; font-size: 12px; margin-top: 16px; }}\ntd, th {{ padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: left; }}\n.sw {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px; vertical-align: middle; border: 1px solid #888; }}\n</style>\n</head>\n<body>\n{svg}<table>\n<tr><th>address</th><th>size</th><th></th><th>state</th><th>protect</th><th>type</th><th>allocation base</th><th>name</th></tr>\n{rows}</table>\n</body>\n</html>\n",
             t = esc(&self.title),
             svg = self.svg(),
         )

@@ -196,10 +196,16 @@ pub fn map_of(m: &Machine, focus: &[u64], whole_native: bool) -> Map {
             out
         }
     };
+    let names = regions
+        .iter()
+        .filter(|r| r.kind == virtmem::RegionType::Mapped && r.state != virtmem::State::Free)
+        .filter_map(|r| Some((r.allocation_base, m.view_name(r.allocation_base)?)))
+        .collect();
     Map {
         title,
         ptr: m.ptr_bytes(),
         page,
         regions,
+        names,
     }
 }

@@ -1,6 +1,14 @@
 //! `virtmem tour`: the course's two exercises, step by step, in a simulated 32-bit Windows
 //! process and on this Linux process, with every call, its result, GetLastError and the map
-//! of the address space after each step.
+//! of the address space after each step; then a third exercise in their spirit
+//! (`examples/c/ejercicio3.c`): two processes sharing memory through a named section.
+//!
+//! The third exercise is one program run twice. In the simulator the two runs are two
+//! simulated 32-bit processes on one simulated machine ([`virtmem::sim::SimMachine`]: the
+//! section names and contents are the machine's, so B opens by name what A created): A runs
+//! until it waits for a key (`getchar`), then B runs from start to end, then A goes on. On
+//! this Linux process both runs are programs in this one process (each may touch only its own
+//! memory), so the name is found in the process itself.
 
 use crate::lang::interp::{error_text, CallEvent, Interp, Sink};
 use crate::machine::Machine;
@@ -12,6 +20,10 @@ use virtmem::Layout;
 
 pub const RESERVA: &str = include_str!("../programs/reserva.c");
 pub const LIBERACION: &str = include_str!("../programs/liberacion.c");
+pub const COMPARTIDA: &str = include_str!("../../../examples/c/ejercicio3.c");
+
+/// What runs while a program waits for a key.
+type OnKey<'m> = Box<dyn FnMut() + 'm>;
 
 struct TourSink<'m> {
     m: &'m Machine,
@@ -20,6 +32,27 @@ struct TourSink<'m> {
     step: usize,
     /// Program output not yet printed.
     pending: String,
+    /// The process's name when several take turns ("A", "B").
+    label: Option<&'static str>,
+    /// Other processes whose maps are drawn too after a call that changes this one's.
+    others: Vec<(&'static str, &'m Machine)>,
+    /// Runs (once) when the program waits for a key.
+    on_key: Option<OnKey<'m>>,
+}
+
+impl<'m> TourSink<'m> {
+    fn new(m: &'m Machine, st: Style, out: &Rc<RefCell<String>>) -> TourSink<'m> {
+        TourSink {
+            m,
+            st,
+            out: out.clone(),
+            step: 0,
+            pending: String::new(),
+            label: None,
+            others: Vec::new(),
+            on_key: None,
+        }
+    }
 }
 
 impl TourSink<'_> {
@@ -55,9 +88,13 @@ impl Sink for TourSink<'_> {
         self.step += 1;
         let st = self.st;
         let mut o = self.out.borrow_mut();
+        let step = match self.label {
+            Some(l) => format!("{l}: step {}", self.step),
+            None => format!("step {}", self.step),
+        };
         o.push_str(&format!(
             "  {} {} {}\n",
-            st.bold(&format!("step {}", self.step)),
+            st.bold(&step),
             st.dim(&format!("(line {})", ev.pos.line)),
             st.cyan(&ev.call)
         ));
@@ -73,15 +110,41 @@ impl Sink for TourSink<'_> {
             o.push_str("    the call failed: the address space is unchanged\n");
             return;
         }
+        if self.label.is_some() && !ev.changes_map {
+            // Handles and names: the maps stay as they were.
+            return;
+        }
         let focus: Vec<u64> = ev.focus.iter().copied().collect();
         let map = map_of(self.m, &focus, false);
-        let what = if self.m.is_native() {
-            "the address space around it"
-        } else {
-            "the whole address space"
+        let what = match (self.m.is_native(), self.label) {
+            (true, _) => "the address space around it".to_string(),
+            (false, None) => "the whole address space".to_string(),
+            (false, Some(l)) => format!("the address space of process {l}"),
         };
-        o.push_str(&format!("    {}:\n", st.dim(what)));
+        o.push_str(&format!("    {}:\n", st.dim(&what)));
         o.push_str(&map.table(&st, "      "));
+        for (l, other) in &self.others {
+            if other.is_native() {
+                continue; // the same process: the map above shows it
+            }
+            let map = map_of(other, &[], false);
+            o.push_str(&format!(
+                "    {}:\n",
+                st.dim(&format!("and the address space of process {l}"))
+            ));
+            o.push_str(&map.table(&st, "      "));
+        }
+    }
+
+    fn key(&mut self) -> i32 {
+        self.flush_output();
+        match self.on_key.take() {
+            Some(mut f) => {
+                f();
+                i32::from(b'\n')
+            }
+            None => -1,
+        }
     }
 }
 
@@ -92,16 +155,54 @@ fn exercise(m: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
         st.bold("▶"),
         st.bold(&m.describe())
     ));
-    let sink = TourSink {
-        m,
-        st,
-        out: out.clone(),
-        step: 0,
-        pending: String::new(),
+    let sink = TourSink::new(m, st, out);
+    let o = run_in(m, src, sink, st);
+    finish(m, o, "the program", st, out);
+}
+
+/// Runs the shared-memory exercise as two processes `a` and `b`: A runs until it waits for a
+/// key, then B runs to its end, then A goes on (see the module documentation).
+fn exercise_shared(a: &Machine, b: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
+    let what = if a.is_native() {
+        format!("{}; processes A and B are two programs in it", a.describe())
+    } else {
+        let d = a
+            .describe()
+            .replacen(" process:", " processes on one simulated machine:", 1);
+        format!("processes A and B, two {d}")
     };
+    out.borrow_mut()
+        .push_str(&format!("\n  {} {}\n", st.bold("▶"), st.bold(&what)));
+    let run_b = move || {
+        out.borrow_mut().push_str(&format!(
+            "  {}\n",
+            st.dim("process A waits for a key: process B runs now")
+        ));
+        let mut sink = TourSink::new(b, st, out);
+        sink.label = Some("B");
+        sink.others = vec![("A", a)];
+        let o = run_in(b, src, sink, st);
+        finish(b, o, "process B", st, out);
+        out.borrow_mut().push_str(&format!(
+            "  {}\n",
+            st.dim("a key is pressed: process A goes on")
+        ));
+    };
+    let mut sink = TourSink::new(a, st, out);
+    sink.label = Some("A");
+    sink.on_key = Some(Box::new(run_b));
+    let o = run_in(a, src, sink, st);
+    finish(a, o, "process A", st, out);
+}
+
+/// Runs `src` on `m`, reporting to `sink`.
+fn run_in<'m>(m: &'m Machine, src: &str, sink: TourSink<'m>, st: Style) -> session::Outcome {
     let mut it = Interp::new(m, Box::new(sink));
-    let o = session::run_program(&mut it, src, "exercise.c", &st);
-    drop(it);
+    session::run_program(&mut it, src, "exercise.c", &st)
+}
+
+/// What the tour says when a program ends.
+fn finish(m: &Machine, o: session::Outcome, who: &str, st: Style, out: &Rc<RefCell<String>>) {
     // The sink is gone: flush what the program printed last.
     {
         let mut tail = String::new();
@@ -115,7 +216,7 @@ fn exercise(m: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
     out.borrow_mut().push_str(&format!(
         "  {}\n",
         st.dim(&format!(
-            "the program ends with exit code {}{}",
+            "{who} ends with exit code {}{}",
             o.code,
             if m.is_native() {
                 "; its allocations are released, as when a Windows process exits"
@@ -124,6 +225,16 @@ fn exercise(m: &Machine, src: &str, st: Style, out: &Rc<RefCell<String>>) {
             }
         ))
     ));
+}
+
+/// The listing of `src` from its first line starting with `from`, numbered as in the file.
+fn listing_from(src: &str, from: &str, st: Style) -> String {
+    let mut s = String::new();
+    let first = src.lines().position(|l| l.starts_with(from)).unwrap_or(0);
+    for (i, l) in src.lines().enumerate().skip(first) {
+        s.push_str(&format!("  {} {}\n", st.dim(&format!("{:>2} │", i + 1)), l));
+    }
+    s
 }
 
 fn listing(src: &str, st: Style) -> String {
@@ -175,6 +286,29 @@ pub fn tour(st: Style, sim_only: bool) -> String {
         if !sim_only {
             exercise(&Machine::native(), src, st, &out);
         }
+    }
+    let title = "Exercise 3: two processes share memory through a named section";
+    push(format!(
+        "\n{}\n{}\n",
+        st.bold(title),
+        "─".repeat(title.chars().count())
+    ));
+    push(
+        "A third exercise in the course's spirit (examples/c/ejercicio3.c, whose opening comment\n\
+         states it in Spanish). One program, run twice: the first run (process A) creates a\n\
+         section named Local\\MemoriaCompartida backed by the paging file, maps a view of it\n\
+         (MapViewOfFile) and writes a message; while A waits for a key, the second run\n\
+         (process B) opens the section by its name, maps a view of its own and reads the\n\
+         message. Both views are regions of type mapped (MEM_MAPPED), named after the section.\n"
+            .to_string(),
+    );
+    push(listing_from(COMPARTIDA, "#include", st));
+    let machine = virtmem::sim::SimMachine::new();
+    let a = Machine::sim_on(&machine, Layout::WIN32, "win32");
+    let b = Machine::sim_on(&machine, Layout::WIN32, "win32");
+    exercise_shared(&a, &b, COMPARTIDA, st, &out);
+    if !sim_only {
+        exercise_shared(&Machine::native(), &Machine::native(), COMPARTIDA, st, &out);
     }
     push(format!("\n{}\n", st.bold("Next")));
     push(

@@ -50,8 +50,19 @@ fn tour_native_and_simulated() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
     assert_eq!(s.matches("▶ simulated win32 process").count(), 2);
-    assert_eq!(s.matches("▶ this Linux process").count(), 2);
+    // Exercises 1 and 2, and exercise 3's two programs in this process.
+    assert_eq!(s.matches("▶ this Linux process").count(), 3);
+    assert_eq!(
+        s.matches("▶ processes A and B, two simulated win32 processes")
+            .count(),
+        1
+    );
     assert!(s.contains("output: Exito en la liberacion"));
+    // Exercise 3 in the simulator: B reads what A wrote, through a view of its own.
+    assert!(s.contains(
+        "output: Proceso B: vista en 0x10000, mensaje leido: Hola, proceso B: te saluda el proceso A"
+    ));
+    assert!(s.contains("process A waits for a key: process B runs now"));
     // Natively too, 0x40000000 is normally free: the seed's answer.
     assert!(
         s.matches("output: Dir. de RESERVA = 0x40000000").count() == 2
@@ -615,4 +626,175 @@ fn native_programs_cannot_write_to_the_tool() {
         e.contains("that memory was not allocated by the program"),
         "{e}"
     );
+}
+
+#[test]
+fn sections_in_a_simulated_process() {
+    // CreateFileMapping, two MapViewOfFile views, a write in one read back in the other,
+    // UnmapViewOfFile: the rules of sections.md, in a simulated 32-bit process.
+    let o = bin()
+        .args(["run", "--no-color", "--sim", "win32"])
+        .arg(programs().join("sections.c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let expected = [
+        "CreateFileMapping: ok, last error 0",
+        "two views: ok",
+        "read through view B: escrito en la vista A",
+        "view B: type 0x40000, state 0x1000, protect 0x2, size 0x3000, base is view: 1",
+        "writing to the read-only view: exception 0xc0000005",
+        "VirtualFree(view): 0, error 87",
+        "copy-on-write: c \"Escri\", a \"escri\", protect 0x4",
+        "same name again: last error 183",
+        "OpenFileMapping(unknown): (nil), error 2",
+        "through the duplicate: x",
+        "CloseHandle x3: 1 1 1",
+        "CloseHandle again: 0, error 6",
+        "UnmapViewOfFile(a + 0x1064): 1",
+        "UnmapViewOfFile(a) again: 0, error 487",
+        "view B after CloseHandle: escrito en la vista A",
+        "FlushViewOfFile(b): 1",
+        "file-backed: (nil), error 50",
+    ];
+    assert_eq!(text(&o.stdout).lines().collect::<Vec<_>>(), expected);
+    // The trace names the arguments.
+    let o = bin()
+        .args(["run", "--no-color", "--trace", "--sim", "win64"])
+        .arg(programs().join("sections.c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    for want in [
+        "CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0x0, 0x3000, NULL) = 0x4",
+        "MapViewOfFile(0x4, FILE_MAP_WRITE, 0x0, 0x0, 0x0) = 0x10000",
+        "CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0x0, 0x1000, L\"Local\\\\seccion\")",
+        "DuplicateHandle(GetCurrentProcess(), 0xc, GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS) = TRUE",
+        "UnmapViewOfFile(0x10000) = FALSE  GetLastError() = 487 (ERROR_INVALID_ADDRESS)",
+        "CreateFileMappingA(0x10, NULL, PAGE_READONLY, 0x0, 0x0, NULL) = NULL  GetLastError() = 50 (ERROR_NOT_SUPPORTED)",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+}
+
+const SECTIONS_SCRIPT: &str = "HANDLE h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_RESERVE, 0, 0x20000, \"Local\\\\mapa\");\nchar *a = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);\nchar *b = MapViewOfFileEx(h, FILE_MAP_READ, 0, 0, 0x10000, (void *)0x40000000);\nVirtualAlloc(a + 0x3000, 0x2000, MEM_COMMIT, PAGE_READWRITE);\nHANDLE u = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READONLY, 0, 0x1000, NULL);\nMapViewOfFile(u, FILE_MAP_READ, 0, 0, 0);\nVirtualAlloc(NULL, 0x1000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);\n";
+
+fn map_of_sections(format: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.c"), SECTIONS_SCRIPT).unwrap();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["map", "--no-color", "--script", "s.c", "--format", format])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(o.stderr.is_empty(), "{}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+#[test]
+fn maps_show_views_as_mapped() {
+    let t = map_of_sections("table");
+    let lines: Vec<&str> = t.lines().collect();
+    let row = |base: &str| -> &str {
+        lines
+            .iter()
+            .find(|l| l.starts_with(base))
+            .unwrap_or_else(|| panic!("{base}\n{t}"))
+    };
+    // The first view: reserved, then the committed pages, then reserved again; named.
+    let first = row("0x00010000");
+    assert!(
+        first.contains(" reserve ") && first.contains(" mapped "),
+        "{t}"
+    );
+    assert!(first.ends_with("Local\\mapa"), "{t}");
+    let committed = row("0x00013000");
+    assert!(committed.contains("commit   READWRITE") && committed.contains(" mapped "));
+    assert!(committed.ends_with("Local\\mapa"));
+    // The second view, at the address asked for, sees the commit with its own protection.
+    let second = row("0x40003000");
+    assert!(
+        second.contains("commit   READONLY") && second.contains(" mapped "),
+        "{t}"
+    );
+    // An unnamed section's view is mapped, with no name; private memory is private.
+    let unnamed = lines
+        .iter()
+        .find(|l| l.contains(" mapped ") && !l.contains("Local"))
+        .expect("the unnamed view");
+    assert!(unnamed.trim_end().ends_with('#'), "{t}");
+    assert!(t.contains(" private "));
+
+    let j = map_of_sections("json");
+    let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+    let regions = v["regions"].as_array().unwrap();
+    let views: Vec<&serde_json::Value> = regions.iter().filter(|r| r["type"] == "mapped").collect();
+    assert_eq!(views.len(), 7, "{j}");
+    let named = views.iter().filter(|r| r["name"] == "Local\\mapa").count();
+    assert_eq!(named, 6, "{j}");
+    let r = regions.iter().find(|r| r["base"] == "0x40003000").unwrap();
+    assert_eq!(
+        (
+            &r["state"],
+            &r["protect"],
+            &r["allocation_base"],
+            &r["name"]
+        ),
+        (
+            &serde_json::json!("commit"),
+            &serde_json::json!("PAGE_READONLY"),
+            &serde_json::json!("0x40000000"),
+            &serde_json::json!("Local\\mapa")
+        )
+    );
+    // Private memory and free memory carry no name.
+    assert!(regions
+        .iter()
+        .filter(|r| r["type"] != "mapped")
+        .all(|r| r.get("name").is_none()));
+
+    let svg = map_of_sections("svg");
+    roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert!(svg.contains("· mapped · Local\\mapa"), "{svg}");
+    let html = map_of_sections("html");
+    assert!(html.contains("<th>name</th>") && html.contains("<td>Local\\mapa</td>"));
+}
+
+const NATIVE_SECTIONS: &str = "int main(void) {\n    MEMORY_BASIC_INFORMATION mbi;\n    char *t = NULL;\n    HANDLE h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 0x2000, NULL);\n    char *a = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);\n    char *b = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);\n    a[100] = 42;\n    printf(\"b[100] = %d\\n\", b[100]);\n    while (VirtualQuery(t, &mbi, sizeof(mbi)) && !(mbi.State == MEM_COMMIT && mbi.Protect == PAGE_READWRITE))\n        t = (char *)mbi.BaseAddress + mbi.RegionSize;\n    printf(\"UnmapViewOfFile(tool): %d, error %lu\\n\", UnmapViewOfFile(mbi.BaseAddress), GetLastError());\n    printf(\"CloseHandle(not ours): %d, error %lu\\n\", CloseHandle((HANDLE)0x400), GetLastError());\n    printf(\"UnmapViewOfFile(a): %d\\n\", UnmapViewOfFile(a + 0x1000));\n    printf(\"CloseHandle(h): %d\\n\", CloseHandle(h));\n    printf(\"b[100] = %d\\n\", b[100]);\n    return 0;\n}\n";
+
+#[test]
+fn native_views_are_the_programs_own() {
+    // On this process a program's views are its memory (it may write to them and unmap
+    // them); the tool's memory and handles stay out of its reach (487, 6).
+    let o = run_src("native_sections.c", NATIVE_SECTIONS, &["--native"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "b[100] = 42\nUnmapViewOfFile(tool): 0, error 487\nCloseHandle(not ours): 0, error 6\nUnmapViewOfFile(a): 1\nCloseHandle(h): 1\nb[100] = 42\n"
+    );
+}
+
+const RING: &str = "int main(void)\n{\n    SIZE_T size = 0x10000;\n    char *p = (char *)VirtualAlloc2(NULL, NULL, 2 * size, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS, NULL, 0);\n    VirtualFree(p, size, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER);\n    HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, (DWORD)size, NULL);\n    char *v1 = (char *)MapViewOfFile3(h, GetCurrentProcess(), p, 0, size, MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE, NULL, 0);\n    char *v2 = (char *)MapViewOfFile3(h, NULL, p + size, 0, size, MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE, NULL, 0);\n    CloseHandle(h);\n    strcpy(v1 + size - 3, \"ring\");\n    printf(\"%d %d across the middle: %s, wrapped: %c\\n\", v1 == p, v2 == p + size, v1 + size - 3, v1[0]);\n    printf(\"unmap to placeholder: %d\\n\", UnmapViewOfFileEx(v1, MEM_PRESERVE_PLACEHOLDER));\n    MEMORY_BASIC_INFORMATION mbi;\n    VirtualQuery(p, &mbi, sizeof(mbi));\n    printf(\"state %#lx type %#lx\\n\", mbi.State, mbi.Type);\n    printf(\"bad process: %p %lu\\n\", MapViewOfFile3(h, (HANDLE)0x1234, NULL, 0, 0, 0, PAGE_READWRITE, NULL, 0), GetLastError());\n    printf(\"UnmapViewOfFile2(NULL): %d %lu\\n\", UnmapViewOfFile2(NULL, v2, 0), GetLastError());\n    printf(\"UnmapViewOfFile2: %d\\n\", UnmapViewOfFile2(GetCurrentProcess(), v2, 0));\n    return 0;\n}\n";
+
+#[test]
+fn a_circular_buffer_of_two_views_in_placeholders() {
+    // PH3: MapViewOfFile3(MEM_REPLACE_PLACEHOLDER) into both halves of a split placeholder;
+    // a record across the middle wraps to the start. On the native space too (the
+    // placeholders are the program's own).
+    for mode in [&["--sim", "win32"][..], &["--sim", "win64"], &["--native"]] {
+        let o = run_src("ring.c", RING, mode);
+        assert_eq!(o.status.code(), Some(0), "{mode:?}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "1 1 across the middle: ring, wrapped: g\n\
+             unmap to placeholder: 1\n\
+             state 0x2000 type 0x20000\n\
+             bad process: (nil) 6\n\
+             UnmapViewOfFile2(NULL): 0 6\n\
+             UnmapViewOfFile2: 1\n",
+            "{mode:?}"
+        );
+    }
 }

@@ -51,7 +51,7 @@ mod spaces;
 pub mod win32;
 
 pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
-pub use engine::{MemoryInfo, RegionType, State, WatchKind};
+pub use engine::{Created, MapRequest, MemoryInfo, RegionType, SectionSource, State, WatchKind};
 pub use error::{Error, Result};
 pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;

@@ -13,6 +13,34 @@ macro_rules! safety_doc {
 }
 pub(crate) use safety_doc;
 
+/// The `# Safety` section of the forwarded `unsafe` view methods.
+macro_rules! view_safety_doc {
+    (unsafe, map) => {
+        "\n\n# Safety\n\nA view placed anywhere (`base` `None`) or at a free fixed address \
+         maps only free address space; but with `replace_placeholder` the placeholder at `base` \
+         is replaced, so it must be the caller's own, and no code may rely on it staying a \
+         placeholder: see [`NativeSpace`](crate::NativeSpace)."
+    };
+    (unsafe, unmap) => {
+        "\n\n# Safety\n\nThe whole view containing `addr` is unmapped (or becomes a placeholder \
+         again): it must be a view the caller mapped and no live Rust reference, or code that \
+         relies on it staying mapped, may see its memory: see \
+         [`NativeSpace`](crate::NativeSpace)."
+    };
+}
+pub(crate) use view_safety_doc;
+
+/// A section name for the engine: `None` (unnamed) or the name, parsed as an A name (UTF-8
+/// bytes, `Local\` / `Global\` prefixes, CF8).
+pub(crate) fn section_name(
+    name: Option<&str>,
+) -> crate::Result<Option<crate::os::linux::names::ObjectName>> {
+    match name {
+        None => Ok(None),
+        Some(n) => crate::os::linux::names::parse_name_a(n.as_bytes()).map_err(Into::into),
+    }
+}
+
 /// Defines forwarding methods on a wrapper whose field `$f` is a `Space`. `$q` is nothing for
 /// safe methods or `unsafe` for methods with the contract documented on the wrapper type.
 macro_rules! forward_ops {
@@ -150,6 +178,34 @@ macro_rules! forward_ops {
         /// The number of page runs of the allocation containing `addr` (its metadata size).
         pub fn run_count(&self, addr: usize) -> Option<usize> {
             self.$f.run_count(addr)
+        }
+
+        /// MapViewOfFile* with a typed request (the desired access already turned into the
+        /// view's protection, e.g. by [`view_protection`](crate::sim::view_protection)):
+        /// the view's base.
+        $(#[doc = $crate::spaces::view_safety_doc!($q, map)])?
+        pub $($q)? fn map_view(&self, req: $crate::MapRequest) -> $crate::Result<usize> {
+            self.$f.map_view(req)
+        }
+
+        /// UnmapViewOfFile (`preserve`: UnmapViewOfFileEx with MEM_PRESERVE_PLACEHOLDER):
+        /// unmaps the whole view containing `addr`.
+        $(#[doc = $crate::spaces::view_safety_doc!($q, unmap)])?
+        pub $($q)? fn unmap_view(&self, addr: usize, preserve: bool) -> $crate::Result<()> {
+            self.$f.unmap_view(addr, preserve)
+        }
+
+        /// FlushViewOfFile: writes the modified pages of a file view's range to its file
+        /// (size 0: to the view's end); succeeds and does nothing on a pagefile view.
+        pub fn flush_view(&self, addr: usize, size: usize) -> $crate::Result<()> {
+            self.$f.flush_view(addr, size)
+        }
+
+        /// What the address-space map calls the view containing `addr`: its file's path, or
+        /// the name its section was created or opened with (`Local\\…`); `None` for other
+        /// memory and for views of unnamed pagefile-backed sections.
+        pub fn view_label(&self, addr: usize) -> Option<String> {
+            self.$f.view_label(addr)
         }
     };
 }

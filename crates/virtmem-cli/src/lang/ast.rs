@@ -51,6 +51,8 @@ pub enum ExprKind {
     /// An integer literal and its type.
     Int(u64, Ty),
     Str(Vec<u8>),
+    /// A wide string literal (`L"..."`), as UTF-8 text.
+    WStr(Vec<u8>),
     Ident(String),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
@@ -118,4 +120,9 @@ pub struct Function {
 pub enum Item {
     Function(Rc<Function>),
     Stmt(Stmt),
+}
+
+/// The UTF-16 units of a wide string literal's text (without the terminating NUL).
+pub fn utf16(text: &[u8]) -> Vec<u16> {
+    String::from_utf8_lossy(text).encode_utf16().collect()
 }

@@ -130,7 +130,9 @@ impl Checker<'_> {
 
     fn expr(&mut self, e: &Expr) -> Result<(), Error> {
         match &e.kind {
-            ExprKind::Int(..) | ExprKind::Str(_) | ExprKind::SizeofType(_) => Ok(()),
+            ExprKind::Int(..) | ExprKind::Str(_) | ExprKind::WStr(_) | ExprKind::SizeofType(_) => {
+                Ok(())
+            }
             ExprKind::Ident(n) => {
                 if self.declared(n)
                     || names::constant(n).is_some()

@@ -91,6 +91,11 @@ pub struct CallEvent {
 pub trait Sink {
     fn output(&mut self, text: &str);
     fn call(&mut self, _ev: &CallEvent) {}
+    /// The key a program waiting for one (`getchar`, `_getch`) gets: EOF (-1) unless the
+    /// sink provides one (the tour runs another process meanwhile).
+    fn key(&mut self) -> i32 {
+        -1
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -822,6 +827,19 @@ impl<'m> Interp<'m> {
                 b.truncate(*n);
                 self.mem_write(addr, &b, *pos)
             }
+            (
+                Ty::Array(elem, n),
+                Init::Expr(Expr {
+                    kind: ExprKind::WStr(s),
+                    pos,
+                }),
+            ) if elem.size(self.ptr) == 2 => {
+                let mut units = utf16(s);
+                units.push(0);
+                units.truncate(*n);
+                let b: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+                self.mem_write(addr, &b, *pos)
+            }
             (Ty::Array(elem, n), Init::List(items, pos)) => {
                 if items.len() > *n {
                     return Err(Stop::at(*pos, "too many initializers for the array"));
@@ -979,6 +997,16 @@ impl<'m> Interp<'m> {
                     bits: a,
                 })
             }
+            ExprKind::WStr(s) => {
+                // UTF-16LE and a second NUL byte (intern adds the first).
+                let mut b: Vec<u8> = utf16(s).iter().flat_map(|u| u.to_le_bytes()).collect();
+                b.push(0);
+                let a = self.intern(&b);
+                Ok(Value {
+                    ty: Ty::ptr(Ty::WCHAR),
+                    bits: a,
+                })
+            }
             ExprKind::Ident(n) => {
                 if let Some(v) = self.lookup(n) {
                     return self.load(v.addr, &v.ty, e.pos);
@@ -1063,6 +1091,7 @@ impl<'m> Interp<'m> {
             ExprKind::SizeofExpr(inner) => {
                 let n = match &inner.kind {
                     ExprKind::Str(s) => s.len() + 1,
+                    ExprKind::WStr(s) => 2 * (utf16(s).len() + 1),
                     ExprKind::Ident(_)
                     | ExprKind::Index(..)
                     | ExprKind::Member(..)
@@ -1583,7 +1612,7 @@ impl<'m> Interp<'m> {
                 Ok(Value::void())
             }
             "Sleep" | "system" => Ok(Value::int(0)),
-            "getchar" | "_getch" | "getch" => Ok(Value::int(-1)),
+            "getchar" | "_getch" | "getch" => Ok(Value::int(self.sink.key() as i64)),
             "GetExceptionCode" => Ok(Value {
                 ty: Ty::UINT,
                 bits: self.exception_code as u64,
@@ -1649,6 +1678,12 @@ impl<'m> Interp<'m> {
                     | "MapUserPhysicalPages"
                     | "MapUserPhysicalPagesScatter"
                     | "DiscardVirtualMemory"
+                    | "MapViewOfFile"
+                    | "MapViewOfFileEx"
+                    | "MapViewOfFile3"
+                    | "UnmapViewOfFile"
+                    | "UnmapViewOfFileEx"
+                    | "UnmapViewOfFile2"
             ) && err.is_none(),
         };
         self.sink.call(&ev);
@@ -1656,7 +1691,14 @@ impl<'m> Interp<'m> {
     }
 
     fn show_arg(&self, k: Show, v: &Value, e: &Expr) -> String {
-        if k == Show::Out {
+        if k == Show::Str && v.bits != 0 {
+            match &e.kind {
+                ExprKind::Str(s) => return format!("{:?}", String::from_utf8_lossy(s)),
+                ExprKind::WStr(s) => return format!("L{:?}", String::from_utf8_lossy(s)),
+                _ => {}
+            }
+        }
+        if matches!(k, Show::Out | Show::Str) {
             return expr_text(e).unwrap_or_else(|| self.show(Show::Addr, v.bits));
         }
         if matches!(k, Show::Size | Show::Count) {
@@ -1708,6 +1750,25 @@ impl<'m> Interp<'m> {
                 }
             }
             Show::Error => error_text(bits as u32),
+            Show::FileHandle => {
+                if bits & all == all {
+                    "INVALID_HANDLE_VALUE".into()
+                } else if bits == 0 {
+                    "NULL".into()
+                } else {
+                    format!("{bits:#x}")
+                }
+            }
+            Show::Access => names::access_name(bits as u32),
+            Show::SecProtect => names::section_protect_name(bits as u32),
+            Show::DupOptions => names::dup_options_name(bits as u32),
+            Show::Str => {
+                if bits == 0 {
+                    "NULL".into()
+                } else {
+                    format!("{bits:#x}")
+                }
+            }
         }
     }
 

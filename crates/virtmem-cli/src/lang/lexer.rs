@@ -19,6 +19,8 @@ pub enum Tok {
     },
     Char(u64),
     Str(Vec<u8>),
+    /// A wide string (`L"..."`), as UTF-8 text.
+    WStr(Vec<u8>),
     Punct(&'static str),
     Eof,
 }
@@ -30,6 +32,7 @@ impl Tok {
             Tok::Int { value, .. } => format!("the number {value}"),
             Tok::Char(_) => "a character constant".into(),
             Tok::Str(_) => "a string".into(),
+            Tok::WStr(_) => "a wide string".into(),
             Tok::Punct(p) => format!("'{p}'"),
             Tok::Eof => "the end of the program".into(),
         }
@@ -204,7 +207,15 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
             continue;
         }
         lx.line_start = false;
-        if is_ident_start(c) {
+        // `L"..."`: a wide string (UTF-16 for the W functions).
+        let wide = c == 'L' && lx.peek(1).is_some_and(string_open);
+        let c = if wide {
+            lx.bump();
+            lx.peek(0).unwrap_or(c)
+        } else {
+            c
+        };
+        if !wide && is_ident_start(c) {
             let mut s = String::new();
             while let Some(c) = lx.peek(0) {
                 if !is_ident_char(c) {
@@ -271,7 +282,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
                 }
             }
             out.push(Token {
-                tok: Tok::Str(bytes),
+                tok: if wide {
+                    Tok::WStr(bytes)
+                } else {
+                    Tok::Str(bytes)
+                },
                 pos,
             });
             continue;

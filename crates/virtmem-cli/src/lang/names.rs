@@ -96,6 +96,66 @@ const TABLE: &[(&str, u64, K)] = &[
     ("SEC_NOCACHE", c::SEC_NOCACHE as u64, K::D),
     ("SEC_WRITECOMBINE", c::SEC_WRITECOMBINE as u64, K::D),
     ("SEC_LARGE_PAGES", c::SEC_LARGE_PAGES as u64, K::D),
+    ("FILE_MAP_COPY", c::FILE_MAP_COPY as u64, K::D),
+    ("FILE_MAP_WRITE", c::FILE_MAP_WRITE as u64, K::D),
+    ("FILE_MAP_READ", c::FILE_MAP_READ as u64, K::D),
+    ("FILE_MAP_EXECUTE", c::FILE_MAP_EXECUTE as u64, K::D),
+    ("FILE_MAP_ALL_ACCESS", c::FILE_MAP_ALL_ACCESS as u64, K::D),
+    ("FILE_MAP_LARGE_PAGES", c::FILE_MAP_LARGE_PAGES as u64, K::D),
+    (
+        "FILE_MAP_TARGETS_INVALID",
+        c::FILE_MAP_TARGETS_INVALID as u64,
+        K::D,
+    ),
+    ("FILE_MAP_RESERVE", c::FILE_MAP_RESERVE as u64, K::D),
+    ("SECTION_QUERY", c::SECTION_QUERY as u64, K::D),
+    ("SECTION_MAP_WRITE", c::SECTION_MAP_WRITE as u64, K::D),
+    ("SECTION_MAP_READ", c::SECTION_MAP_READ as u64, K::D),
+    ("SECTION_MAP_EXECUTE", c::SECTION_MAP_EXECUTE as u64, K::D),
+    ("SECTION_EXTEND_SIZE", c::SECTION_EXTEND_SIZE as u64, K::D),
+    (
+        "SECTION_MAP_EXECUTE_EXPLICIT",
+        c::SECTION_MAP_EXECUTE_EXPLICIT as u64,
+        K::D,
+    ),
+    ("SECTION_ALL_ACCESS", c::SECTION_ALL_ACCESS as u64, K::D),
+    (
+        "STANDARD_RIGHTS_REQUIRED",
+        c::STANDARD_RIGHTS_REQUIRED as u64,
+        K::D,
+    ),
+    ("SEC_IMAGE_NO_EXECUTE", c::SEC_IMAGE_NO_EXECUTE as u64, K::D),
+    (
+        "DUPLICATE_CLOSE_SOURCE",
+        c::DUPLICATE_CLOSE_SOURCE as u64,
+        K::D,
+    ),
+    (
+        "DUPLICATE_SAME_ACCESS",
+        c::DUPLICATE_SAME_ACCESS as u64,
+        K::D,
+    ),
+    (
+        "NUMA_NO_PREFERRED_NODE",
+        c::NUMA_NO_PREFERRED_NODE as u64,
+        K::D,
+    ),
+    ("ERROR_FILE_NOT_FOUND", c::ERROR_FILE_NOT_FOUND as u64, K::D),
+    ("ERROR_PATH_NOT_FOUND", c::ERROR_PATH_NOT_FOUND as u64, K::D),
+    ("ERROR_INVALID_HANDLE", c::ERROR_INVALID_HANDLE as u64, K::D),
+    ("ERROR_ALREADY_EXISTS", c::ERROR_ALREADY_EXISTS as u64, K::D),
+    ("ERROR_BAD_EXE_FORMAT", c::ERROR_BAD_EXE_FORMAT as u64, K::D),
+    (
+        "ERROR_FILENAME_EXCED_RANGE",
+        c::ERROR_FILENAME_EXCED_RANGE as u64,
+        K::D,
+    ),
+    ("ERROR_FILE_INVALID", c::ERROR_FILE_INVALID as u64, K::D),
+    (
+        "ERROR_USER_MAPPED_FILE",
+        c::ERROR_USER_MAPPED_FILE as u64,
+        K::D,
+    ),
     ("ERROR_SUCCESS", c::ERROR_SUCCESS as u64, K::D),
     ("ERROR_INTERNAL_ERROR", c::ERROR_INTERNAL_ERROR as u64, K::D),
     ("ERROR_BUSY", c::ERROR_BUSY as u64, K::D),
@@ -526,6 +586,16 @@ pub enum Show {
     Bool,
     /// A Win32 error code.
     Error,
+    /// CreateFileMapping's file handle (INVALID_HANDLE_VALUE: the paging file).
+    FileHandle,
+    /// FILE_MAP_* access rights.
+    Access,
+    /// A section's PAGE_* protection with its SEC_* attributes.
+    SecProtect,
+    /// A string argument (a name).
+    Str,
+    /// DUPLICATE_* options.
+    DupOptions,
 }
 
 /// A Win32 function: its parameters and result as shown in traces, and whether it sets the
@@ -709,6 +779,73 @@ pub const WIN32: &[Sig] = &[
         params: &[Handle, Out, Out],
         ret: Some(Bool),
     },
+    Sig {
+        name: "CreateFileMappingA",
+        params: &[FileHandle, Addr, SecProtect, Size, Size, Str],
+        ret: Some(Handle),
+    },
+    Sig {
+        name: "CreateFileMappingW",
+        params: &[FileHandle, Addr, SecProtect, Size, Size, Str],
+        ret: Some(Handle),
+    },
+    Sig {
+        name: "OpenFileMappingA",
+        params: &[Access, Bool, Str],
+        ret: Some(Handle),
+    },
+    Sig {
+        name: "OpenFileMappingW",
+        params: &[Access, Bool, Str],
+        ret: Some(Handle),
+    },
+    Sig {
+        name: "MapViewOfFile",
+        params: &[Handle, Access, Size, Size, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "MapViewOfFileEx",
+        params: &[Handle, Access, Size, Size, Size, Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "MapViewOfFile3",
+        params: &[
+            Handle, Handle, Addr, Size, Size, AllocType, Protect, Out, Count,
+        ],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "UnmapViewOfFile",
+        params: &[Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "UnmapViewOfFileEx",
+        params: &[Addr, FreeType],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "UnmapViewOfFile2",
+        params: &[Handle, Addr, FreeType],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "FlushViewOfFile",
+        params: &[Addr, Size],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "CloseHandle",
+        params: &[Handle],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "DuplicateHandle",
+        params: &[Handle, Handle, Handle, Out, Access, Bool, DupOptions],
+        ret: Some(Bool),
+    },
 ];
 
 pub fn win32(name: &str) -> Option<&'static Sig> {
@@ -783,6 +920,69 @@ pub fn protect_name(p: u32) -> String {
         parts.push(format!("{rest:#x}"));
     }
     parts.join("|")
+}
+
+/// A section's flProtect: "PAGE_READWRITE | SEC_RESERVE".
+pub fn section_protect_name(p: u32) -> String {
+    let sec = [
+        (c::SEC_FILE, "SEC_FILE"),
+        (c::SEC_IMAGE, "SEC_IMAGE"),
+        (c::SEC_RESERVE, "SEC_RESERVE"),
+        (c::SEC_COMMIT, "SEC_COMMIT"),
+        (c::SEC_NOCACHE, "SEC_NOCACHE"),
+        (c::SEC_WRITECOMBINE, "SEC_WRITECOMBINE"),
+        (c::SEC_LARGE_PAGES, "SEC_LARGE_PAGES"),
+    ];
+    let bits = sec.iter().fold(0, |a, (b, _)| a | b);
+    let mut parts = vec![protect_name(p & !bits)];
+    parts.extend(
+        sec.iter()
+            .filter(|(b, _)| p & b != 0)
+            .map(|(_, n)| n.to_string()),
+    );
+    parts.join(" | ")
+}
+
+/// FILE_MAP_* names of an access mask: "FILE_MAP_READ | FILE_MAP_WRITE".
+pub fn access_name(v: u32) -> String {
+    if v == c::FILE_MAP_ALL_ACCESS {
+        return "FILE_MAP_ALL_ACCESS".into();
+    }
+    if v == 0 {
+        return "0".into();
+    }
+    let names = [
+        (c::FILE_MAP_COPY, "FILE_MAP_COPY"),
+        (c::FILE_MAP_WRITE, "FILE_MAP_WRITE"),
+        (c::FILE_MAP_READ, "FILE_MAP_READ"),
+        (c::FILE_MAP_EXECUTE, "FILE_MAP_EXECUTE"),
+        (c::FILE_MAP_LARGE_PAGES, "FILE_MAP_LARGE_PAGES"),
+        (c::FILE_MAP_TARGETS_INVALID, "FILE_MAP_TARGETS_INVALID"),
+        (c::FILE_MAP_RESERVE, "FILE_MAP_RESERVE"),
+    ];
+    let mut parts = Vec::new();
+    let mut rest = v;
+    for (bit, n) in names {
+        if v & bit != 0 {
+            parts.push(n.to_string());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        parts.push(format!("{rest:#x}"));
+    }
+    parts.join(" | ")
+}
+
+/// DUPLICATE_* option names.
+pub fn dup_options_name(v: u32) -> String {
+    match v {
+        0 => "0".into(),
+        1 => "DUPLICATE_CLOSE_SOURCE".into(),
+        2 => "DUPLICATE_SAME_ACCESS".into(),
+        3 => "DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS".into(),
+        v => format!("{v:#x}"),
+    }
 }
 
 /// MEM_* flag names of an allocation or free type.

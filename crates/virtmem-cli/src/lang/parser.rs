@@ -619,6 +619,10 @@ impl<'a> Parser<'a> {
                             kind: ExprKind::Str(s),
                             ..
                         })) => s.len() + 1,
+                        Some(Init::Expr(Expr {
+                            kind: ExprKind::WStr(s),
+                            ..
+                        })) => super::ast::utf16(s).len() + 1,
                         _ => {
                             return Err(Error::new(
                                 pos,
@@ -896,6 +900,14 @@ impl<'a> Parser<'a> {
                 }
                 ExprKind::Str(s)
             }
+            Tok::WStr(mut s) => {
+                self.next();
+                while let Tok::WStr(more) = self.peek().clone() {
+                    self.next();
+                    s.extend(more);
+                }
+                ExprKind::WStr(s)
+            }
             Tok::Ident(s)
                 if KEYWORDS.contains(&s.as_str()) || TYPE_KEYWORDS.contains(&s.as_str()) =>
             {
@@ -932,6 +944,7 @@ fn tok_width(t: &Tok) -> u32 {
         Tok::Punct(p) => p.len() as u32,
         Tok::Int { value, .. } => format!("{value}").len() as u32,
         Tok::Str(s) => String::from_utf8_lossy(s).chars().count() as u32 + 2,
+        Tok::WStr(s) => String::from_utf8_lossy(s).chars().count() as u32 + 3,
         Tok::Char(_) => 3,
         Tok::Eof => 0,
     }

@@ -43,6 +43,11 @@ impl Ty {
         size: 1,
         signed: true,
     };
+    /// WCHAR / wchar_t: a UTF-16 unit, as on Windows.
+    pub const WCHAR: Ty = Ty::Int {
+        size: 2,
+        signed: false,
+    };
     pub const I64: Ty = Ty::Int {
         size: 8,
         signed: true,
@@ -235,6 +240,19 @@ impl TypeTable {
             ("PULONG_PTR", Ty::ptr(size_t.clone())),
             ("PBOOL", Ty::ptr(Ty::INT)),
             ("LPBOOL", Ty::ptr(Ty::INT)),
+            ("WCHAR", Ty::WCHAR),
+            ("wchar_t", Ty::WCHAR),
+            ("LPWSTR", Ty::ptr(Ty::WCHAR)),
+            ("LPCWSTR", Ty::ptr(Ty::WCHAR)),
+            ("PWSTR", Ty::ptr(Ty::WCHAR)),
+            ("PCWSTR", Ty::ptr(Ty::WCHAR)),
+            ("PHANDLE", Ty::ptr(vp.clone())),
+            ("LPHANDLE", Ty::ptr(vp.clone())),
+            ("LPSECURITY_ATTRIBUTES", vp.clone()),
+            ("PSECURITY_ATTRIBUTES", vp.clone()),
+            ("FILE_MAP", dword.clone()),
+            ("DUPLICATE_HANDLE_OPTIONS", dword.clone()),
+            ("UNMAP_VIEW_OF_FILE_FLAGS", dword.clone()),
         ] {
             add(n, t);
         }

@@ -6,7 +6,7 @@
 use super::interp::{Interp, Value};
 use super::types::Ty;
 use virtmem::win32::consts::*;
-use virtmem::{Error, ExtendedParameter};
+use virtmem::{Error, ExtendedParameter, MapRequest};
 
 type Res = Result<u64, u32>;
 
@@ -164,6 +164,64 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
             0,
             handle(a[0]).and_then(|()| free_physical(it, a[1], a[2])),
         ),
+        "CreateFileMappingA" | "CreateFileMappingW" => {
+            (ptr_ty, 0, create_mapping(it, a, name.ends_with('W')))
+        }
+        "OpenFileMappingA" | "OpenFileMappingW" => {
+            (ptr_ty, 0, open_mapping(it, a, name.ends_with('W')))
+        }
+        "MapViewOfFile" => (
+            ptr_ty,
+            0,
+            map_view(it, a[0], a[1], (a[2] << 32) | (a[3] & 0xFFFF_FFFF), a[4], 0),
+        ),
+        "MapViewOfFileEx" => (
+            ptr_ty,
+            0,
+            map_view(
+                it,
+                a[0],
+                a[1],
+                (a[2] << 32) | (a[3] & 0xFFFF_FFFF),
+                a[4],
+                a[5],
+            ),
+        ),
+        "MapViewOfFile3" => (
+            ptr_ty,
+            0,
+            if a[1] != 0 && !current(a[1]) {
+                Err(ERROR_INVALID_HANDLE)
+            } else {
+                map_view3(it, a)
+            },
+        ),
+        "UnmapViewOfFile" => (boolean, 0, unmap_view(it, a[0], 0)),
+        "UnmapViewOfFileEx" => (boolean, 0, unmap_view(it, a[0], a[1])),
+        "UnmapViewOfFile2" => (
+            boolean,
+            0,
+            // U6: NULL is not the current process here.
+            handle(a[0]).and_then(|()| unmap_view(it, a[1], a[2])),
+        ),
+        "FlushViewOfFile" => (
+            boolean,
+            0,
+            m.flush_view(a[0] as usize, a[1] as usize)
+                .map(|()| 1)
+                .map_err(code),
+        ),
+        "CloseHandle" => (
+            boolean,
+            0,
+            if current(a[0]) {
+                // CloseHandle(GetCurrentProcess()): TRUE, no effect (H1).
+                Ok(1)
+            } else {
+                m.close_handle(a[0] as usize).map(|()| 1).map_err(code)
+            },
+        ),
+        "DuplicateHandle" => (boolean, 0, duplicate(it, a)),
         _ => (Ty::Void, 0, Err(ERROR_CALL_NOT_IMPLEMENTED)),
     };
     match r {
@@ -188,6 +246,30 @@ fn alloc2(it: &mut Interp<'_>, a: &[u64], from_app: bool) -> Res {
     if process != 0 && process & pm != pm {
         return Err(ERROR_INVALID_HANDLE);
     }
+    let decoded = decode_params(it, params, count)?;
+    it.m.virtual_alloc2(
+        base as usize,
+        size as usize,
+        t as u32,
+        p as u32,
+        &decoded,
+        from_app,
+    )
+    .map(|v| v as u64)
+    .map_err(code)
+}
+
+/// Reads `count` MEM_EXTENDED_PARAMETERs at `params` (VirtualAlloc2, MapViewOfFile3).
+fn decode_params(
+    it: &mut Interp<'_>,
+    params: u64,
+    count: u64,
+) -> Result<Vec<ExtendedParameter>, u32> {
+    let pm = if it.ptr == 4 {
+        0xFFFF_FFFFu64
+    } else {
+        u64::MAX
+    };
     let count = count as u32;
     if count > 0 && params == 0 {
         return Err(ERROR_INVALID_PARAMETER);
@@ -231,16 +313,180 @@ fn alloc2(it: &mut Interp<'_>, a: &[u64], from_app: bool) -> Res {
             other => ExtendedParameter::Other(other),
         });
     }
-    it.m.virtual_alloc2(
-        base as usize,
-        size as usize,
-        t as u32,
-        p as u32,
-        &decoded,
-        from_app,
-    )
+    Ok(decoded)
+}
+
+// ---- Sections ------------------------------------------------------------------------------
+
+/// A NUL-terminated name of the program's: bytes (A) or UTF-16 units (W), as UTF-8. NULL and
+/// the empty string are no name; an unreadable one is ERROR_NOACCESS.
+fn read_name(it: &mut Interp<'_>, at: u64, wide: bool) -> Result<Option<String>, u32> {
+    if at == 0 {
+        return Ok(None);
+    }
+    let unit = if wide { 2 } else { 1 };
+    let mut units: Vec<u16> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    for i in 0..(1u64 << 16) {
+        let mut b = [0u8; 2];
+        if !it.inp(at + i * unit, &mut b[..unit as usize]) {
+            return Err(ERROR_NOACCESS);
+        }
+        let v = u16::from_le_bytes(b);
+        if v == 0 {
+            let s = if wide {
+                String::from_utf16_lossy(&units)
+            } else {
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            return Ok((!s.is_empty()).then_some(s));
+        }
+        units.push(v);
+        bytes.push(b[0]);
+    }
+    Err(ERROR_INVALID_PARAMETER)
+}
+
+/// CreateFileMappingA/W(hFile, lpAttributes, flProtect, dwMaximumSizeHigh,
+/// dwMaximumSizeLow, lpName): sets the last error on success too (0, or
+/// ERROR_ALREADY_EXISTS for a name in use, CF8).
+fn create_mapping(it: &mut Interp<'_>, a: &[u64], wide: bool) -> Res {
+    let pm = if it.ptr == 4 {
+        0xFFFF_FFFFu64
+    } else {
+        u64::MAX
+    };
+    let file = (a[0] != 0 && a[0] & pm != pm).then_some(a[0] as usize);
+    let size = ((a[3] & 0xFFFF_FFFF) << 32) | (a[4] & 0xFFFF_FFFF);
+    let name = read_name(it, a[5], wide)?;
+    let c =
+        it.m.create_section(file, a[2] as u32, size, name.as_deref())
+            .map_err(code)?;
+    it.last_error = if c.existed {
+        ERROR_ALREADY_EXISTS
+    } else {
+        ERROR_SUCCESS
+    };
+    Ok(c.handle as u64)
+}
+
+/// OpenFileMappingA/W(dwDesiredAccess, bInheritHandle, lpName).
+fn open_mapping(it: &mut Interp<'_>, a: &[u64], wide: bool) -> Res {
+    let name = read_name(it, a[2], wide)?;
+    it.m.open_section(a[0] as u32, name.as_deref())
+        .map(|h| h as u64)
+        .map_err(code)
+}
+
+/// MapViewOfFile / MapViewOfFileEx: the protection from the desired access (MV1).
+fn map_view(it: &mut Interp<'_>, h: u64, access: u64, offset: u64, size: u64, base: u64) -> Res {
+    it.m.map_view(MapRequest {
+        handle: h as usize,
+        protect: virtmem::sim::view_protection(access as u32),
+        offset,
+        size: size as usize,
+        base: (base != 0).then_some(base as usize),
+        replace_placeholder: false,
+        highest_end: None,
+    })
     .map(|v| v as u64)
     .map_err(code)
+}
+
+/// MapViewOfFile3(FileMapping, Process, BaseAddress, Offset, ViewSize, AllocationType,
+/// PageProtection, ExtendedParameters, ParameterCount) (M3-*), the process checked.
+fn map_view3(it: &mut Interp<'_>, a: &[u64]) -> Res {
+    let (h, base, offset, size, t, p) = (a[0], a[2], a[3], a[4], a[5] as u32, a[6] as u32);
+    let params = decode_params(it, a[7], a[8])?;
+    let l = it.m.layout();
+    let mut highest_end = None;
+    for prm in &params {
+        match *prm {
+            ExtendedParameter::AddressRequirements {
+                highest, alignment, ..
+            } => {
+                if alignment != 0 {
+                    return Err(ERROR_INVALID_PARAMETER);
+                }
+                if highest != 0 {
+                    if (highest + 1) % l.page_size != 0 || highest > l.max_address || base != 0 {
+                        return Err(ERROR_INVALID_PARAMETER);
+                    }
+                    highest_end = Some(highest);
+                }
+            }
+            ExtendedParameter::NumaNode(_) => {}
+            ExtendedParameter::Other(_) => return Err(ERROR_INVALID_PARAMETER),
+        }
+    }
+    if t & !(MEM_REPLACE_PLACEHOLDER | MEM_LARGE_PAGES | MEM_RESERVE) != 0 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    if t & MEM_RESERVE != 0 {
+        return Err(ERROR_NOT_SUPPORTED);
+    }
+    let protect = virtmem::sim::check_view_protection(p).map_err(code)?;
+    it.m.map_view(MapRequest {
+        handle: h as usize,
+        protect,
+        offset,
+        size: size as usize,
+        base: (base != 0).then_some(base as usize),
+        replace_placeholder: t & MEM_REPLACE_PLACEHOLDER != 0,
+        highest_end,
+    })
+    .map(|v| v as u64)
+    .map_err(code)
+}
+
+/// UnmapViewOfFile* with UnmapFlags (U5).
+fn unmap_view(it: &mut Interp<'_>, addr: u64, flags: u64) -> Res {
+    let preserve = virtmem::sim::check_unmap_flags(flags as u32).map_err(code)?;
+    it.m.unmap_view(addr as usize, preserve)
+        .map(|()| 1)
+        .map_err(code)
+}
+
+/// DuplicateHandle(hSourceProcess, hSource, hTargetProcess, lpTargetHandle, dwDesiredAccess,
+/// bInheritHandle, dwOptions) within the current process (H2).
+fn duplicate(it: &mut Interp<'_>, a: &[u64]) -> Res {
+    let pm = if it.ptr == 4 {
+        0xFFFF_FFFFu64
+    } else {
+        u64::MAX
+    };
+    if a[0] & pm != pm || a[2] & pm != pm {
+        return Err(ERROR_INVALID_HANDLE);
+    }
+    let options = a[6] as u32;
+    let n = it.ptr as usize;
+    if a[3] == 0 {
+        // The source is closed "regardless of any error status returned" [doc].
+        if options & DUPLICATE_CLOSE_SOURCE != 0 && a[1] & pm != pm {
+            let _ = it.m.close_handle(a[1] as usize);
+        }
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    if a[1] & pm == pm {
+        // GetCurrentProcess() duplicates to itself.
+        return if it.out(a[3], &pm.to_le_bytes()[..n]) {
+            Ok(1)
+        } else {
+            Err(ERROR_NOACCESS)
+        };
+    }
+    let new =
+        it.m.duplicate_handle(
+            a[1] as usize,
+            a[4] as u32,
+            options & DUPLICATE_SAME_ACCESS != 0,
+            options & DUPLICATE_CLOSE_SOURCE != 0,
+        )
+        .map_err(code)?;
+    if !it.out(a[3], &(new as u64).to_le_bytes()[..n]) {
+        return Err(ERROR_NOACCESS);
+    }
+    Ok(1)
 }
 
 fn protect(it: &mut Interp<'_>, addr: u64, size: u64, new: u64, old: u64) -> Res {

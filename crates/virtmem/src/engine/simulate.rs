@@ -219,6 +219,15 @@ impl<O: Os> Space<O> {
             return Decision::Retry;
         }
         if !st.committed {
+            // A view of a SEC_RESERVE section: the page may have been committed through
+            // another view or process since (VA3). Fold that in, as the signal handler does
+            // on real memory, and retry.
+            if a.view.as_ref().is_some_and(|v| v.section.is_reserve()) {
+                self.sync_view(&a);
+                if a.read(|t| t.run_at(idx).state.committed) {
+                    return Decision::Retry;
+                }
+            }
             return violation;
         }
         if st.protect & PAGE_GUARD != 0 && !now.any() {
