@@ -312,7 +312,7 @@ impl<O: Os> Space<O> {
                 self.swap_in(std::slice::from_ref(a), [self.placeholder(a.base, a.size)]);
             } else {
                 self.remove(a.base);
-                if let Err(e) = self.os.unmap(a.base, a.size) {
+                if let Err(e) = self.os.unmap_view(a.base, a.size) {
                     let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
                     index.insert(a.base, a.clone());
                     drop(index);

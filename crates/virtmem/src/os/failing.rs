@@ -125,6 +125,10 @@ unsafe impl<O: Os> Os for FailingOs<O> {
         self.check(Syscall::Unmap)?;
         self.inner.unmap(addr, len)
     }
+    fn unmap_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Unmap)?;
+        self.inner.unmap_view(addr, len)
+    }
     fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError> {
         self.check(Syscall::Protect)?;
         self.inner.protect(addr, len, prot)

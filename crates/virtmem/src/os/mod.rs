@@ -447,6 +447,12 @@ pub unsafe trait Os: Send + Sync + 'static {
         Err(no_sections())
     }
 
+    /// Unmaps a whole view (`munmap`). A backend may remember the range for the next view of
+    /// the same size (a slot whose page tables the kernel can keep).
+    fn unmap_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.unmap(addr, len)
+    }
+
     /// For each page of `[addr, addr+len)` (a view), whether it is a private copy (a
     /// copy-on-write page that was written).
     fn copied(&self, _addr: usize, _len: usize, _out: &mut [bool]) -> Result<(), OsError> {

@@ -594,6 +594,19 @@ unsafe impl Os for LinuxOs {
         sections::remap_view(self, addr, len, m)
     }
 
+    fn unmap_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.unmap(addr, len)?;
+        // The next view of this size tries this slot first (the hint path): the kernel keeps
+        // the page tables of a range it just used and that neighbours live mappings.
+        let _ = self.hint.compare_exchange(
+            addr,
+            addr + len,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
     fn copied(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
         sections::copied(self.page_size(), addr, len, out)
     }

@@ -14,6 +14,7 @@ const UNKNOWN: usize = usize::MAX;
 
 static LARGE_PAGE: AtomicUsize = AtomicUsize::new(UNKNOWN);
 static CPUS: AtomicUsize = AtomicUsize::new(UNKNOWN);
+static PHYS_PAGES: AtomicUsize = AtomicUsize::new(UNKNOWN);
 
 fn cached(cell: &AtomicUsize, compute: fn() -> usize) -> usize {
     match cell.load(Ordering::Relaxed) {
@@ -54,9 +55,13 @@ pub(crate) fn large_page_size() -> usize {
 
 /// The machine's physical memory in bytes (0 if unknown).
 pub(crate) fn physical_memory() -> u64 {
+    cached(&PHYS_PAGES, read_phys_pages) as u64 * page_size() as u64
+}
+
+fn read_phys_pages() -> usize {
     // SAFETY: sysconf only reads system information.
     let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-    u64::try_from(pages).unwrap_or(0) * page_size() as u64
+    usize::try_from(pages).unwrap_or(0)
 }
 
 /// The processors this process may run on (its affinity mask), at least 1.
