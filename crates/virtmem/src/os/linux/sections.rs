@@ -18,7 +18,7 @@ use rustix::fs::{FallocateFlags, MemfdFlags, SeekFrom};
 use rustix::io::Errno;
 use rustix::mm::{self, MapFlags, MsyncFlags};
 use std::ffi::c_void;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAPPED: u64 = 1 << 62;
@@ -286,19 +286,16 @@ pub(super) fn remap_view(os: &LinuxOs, addr: usize, len: usize, m: ViewMap) -> R
 }
 
 pub(super) fn copied(page: usize, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
-    let f = rustix::fs::open(
-        "/proc/self/pagemap",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(serr)?;
+    // The descriptor the rest of the backend caches (no open per query).
+    let f = super::pagemap::PAGEMAP_FILE.get().map_err(serr)?;
+    let f = f.as_fd();
     let mut buf = [0u8; 512 * 8];
     let first = (addr / page) as u64;
     let pages = len / page;
     let mut done = 0;
     while done < pages {
         let want = (pages - done).min(512) * 8;
-        let got = rustix::io::pread(&f, &mut buf[..want], (first + done as u64) * 8).map_err(serr)?;
+        let got = rustix::io::pread(f, &mut buf[..want], (first + done as u64) * 8).map_err(serr)?;
         if got == 0 {
             break;
         }
