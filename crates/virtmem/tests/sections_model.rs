@@ -2609,3 +2609,48 @@ fn known_lock_keeps_copy_on_write_pages_shared() {
         );
     }
 }
+
+/// M3-7: a HighestEndingAddress that is not one less than a page multiple or lies above
+/// lpMaximumApplicationAddress → 87. With usize::MAX the engine computes `highest + 1` in
+/// `win32/sections.rs` (`map3`), which overflows: a panic in debug builds, reported as
+/// ERROR_INTERNAL_ERROR (1359) (release builds wrap to 0 and happen to answer 87).
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "KNOWN: engine bug: MapViewOfFile3 HighestEndingAddress usize::MAX overflows (1359 in debug builds)"
+)]
+fn known_map_view3_highest_address_max_is_87() {
+    let _s = serial();
+    let h = rw_section(0x1000);
+    let mut req = MEM_ADDRESS_REQUIREMENTS {
+        LowestStartingAddress: null_mut(),
+        HighestEndingAddress: usize::MAX as *mut c_void,
+        Alignment: 0,
+    };
+    let mut param = MEM_EXTENDED_PARAMETER::default();
+    param.Anonymous1._bitfield = 1; // MemExtendedParameterAddressRequirements
+    param.Anonymous2.Pointer = &mut req as *mut _ as *mut c_void;
+    // SAFETY: one valid parameter; the view is unmapped at once if it was made.
+    unsafe {
+        SetLastError(SENTINEL);
+        let v = MapViewOfFile3(
+            h,
+            null_mut(),
+            std::ptr::null(),
+            0,
+            0,
+            0,
+            PAGE_READWRITE,
+            &mut param,
+            1,
+        )
+        .Value;
+        let code = GetLastError();
+        if !v.is_null() {
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v });
+        }
+        CloseHandle(h);
+        assert!(v.is_null(), "M3-7: the view was mapped");
+        assert_eq!(code, 87, "M3-7");
+    }
+}
