@@ -152,6 +152,16 @@ pub(super) fn backing_adopt_fd(fd: i32) -> BackingId {
 }
 
 pub(super) fn backing_close(b: BackingId) {
+    // A file section's read lock (the one that keeps the file from shrinking) belongs to the
+    // open file description, which a process forked meanwhile shares until it execs or
+    // exits: release the lock itself, so the file can shrink as soon as the section is gone.
+    // (On a memfd or a named object there is no such lock: nothing happens.)
+    // SAFETY: a zeroed flock is a valid value; l_type is set below.
+    let mut l: libc::flock = unsafe { std::mem::zeroed() };
+    l.l_type = libc::F_UNLCK as i16;
+    l.l_whence = libc::SEEK_SET as i16;
+    // SAFETY: F_OFD_SETLK with a valid flock on a descriptor this backend owns.
+    unsafe { libc::fcntl(b.0 as i32, libc::F_OFD_SETLK, &l) };
     // SAFETY: the id is a descriptor this backend owns; closing it ends that ownership.
     drop(unsafe { OwnedFd::from_raw_fd(b.0 as i32) });
 }
