@@ -368,7 +368,6 @@ struct Section {
     /// Page-rounded size (CF7).
     pages: usize,
     prot: u32,
-    reserve: bool,
     /// PAGE_NOCACHE / PAGE_WRITECOMBINE from SEC_NOCACHE / SEC_WRITECOMBINE (VQ3).
     mods: u32,
     committed: Vec<bool>,
@@ -1321,7 +1320,6 @@ impl Harness {
         self.m.sections.push(Some(Section {
             pages,
             prot,
-            reserve,
             mods,
             committed: vec![!reserve; pages],
             data: vec![Content::zero(); pages],
@@ -2481,19 +2479,11 @@ fn property(strict: bool) {
 
 #[test]
 fn random_sequences_match_the_model() {
-    property(false);
-}
-
-/// The whole property, including the requests and the region comparison that meet the KNOWN
-/// engine bugs below.
-#[test]
-#[ignore = "KNOWN: engine bugs (copy lost by VirtualProtect back to PAGE_WRITECOPY; written copy-on-write pages split VirtualQuery regions), see the known_* tests"]
-fn random_sequences_match_the_model_strictly() {
     property(true);
 }
 
 // ------------------------------------------------------------------------------------------
-// KNOWN disagreements, as minimal reproducers (found by the property above, shrunk by hand)
+// Disagreements the property found (now fixed), as minimal reproducers, shrunk by hand
 // ------------------------------------------------------------------------------------------
 
 fn rw_section(size: usize) -> HANDLE {
@@ -2520,8 +2510,7 @@ fn rw_section(size: usize) -> HANDLE {
 /// the copy (the bytes written through the view are gone, and VirtualQuery says
 /// PAGE_WRITECOPY again).
 #[test]
-#[ignore = "KNOWN: engine bug: VirtualProtect back to PAGE_WRITECOPY discards a page's private copy"]
-fn known_protect_back_to_writecopy_keeps_the_copy() {
+fn protect_back_to_writecopy_keeps_the_copy() {
     let _s = serial();
     let h = rw_section(0x2000);
     // SAFETY: a view of our section; accesses only where its protection allows.
@@ -2549,8 +2538,7 @@ fn known_protect_back_to_writecopy_keeps_the_copy() {
 /// `view_region` groups pages by the protection it stores (PAGE_WRITECOPY) and reports the
 /// copied page as a region of its own.
 #[test]
-#[ignore = "KNOWN: engine bug: a written copy-on-write page is a VirtualQuery region of its own next to PAGE_READWRITE pages"]
-fn known_copied_page_merges_with_read_write_neighbours() {
+fn copied_page_merges_with_read_write_neighbours() {
     let _s = serial();
     let h = rw_section(0x4000);
     // SAFETY: a view of our section; accesses only where its protection allows.
@@ -2581,8 +2569,7 @@ fn known_copied_page_merges_with_read_write_neighbours() {
 /// the section's data. `mlock` of a writable `MAP_PRIVATE` mapping faults its pages in for
 /// writing, which breaks copy-on-write: every locked page becomes a private copy.
 #[test]
-#[ignore = "KNOWN: engine bug: VirtualLock on copy-on-write view pages makes them private copies"]
-fn known_lock_keeps_copy_on_write_pages_shared() {
+fn lock_keeps_copy_on_write_pages_shared() {
     let _s = serial();
     let h = rw_section(0x2000);
     // SAFETY: views of our section; accesses only where their protection allows.
@@ -2611,15 +2598,10 @@ fn known_lock_keeps_copy_on_write_pages_shared() {
 }
 
 /// M3-7: a HighestEndingAddress that is not one less than a page multiple or lies above
-/// lpMaximumApplicationAddress → 87. With usize::MAX the engine computes `highest + 1` in
-/// `win32/sections.rs` (`map3`), which overflows: a panic in debug builds, reported as
-/// ERROR_INTERNAL_ERROR (1359) (release builds wrap to 0 and happen to answer 87).
+/// lpMaximumApplicationAddress → 87, also usize::MAX (whose `+ 1` once overflowed: 1359 in
+/// debug builds).
 #[test]
-#[cfg_attr(
-    debug_assertions,
-    ignore = "KNOWN: engine bug: MapViewOfFile3 HighestEndingAddress usize::MAX overflows (1359 in debug builds)"
-)]
-fn known_map_view3_highest_address_max_is_87() {
+fn map_view3_highest_address_max_is_87() {
     let _s = serial();
     let h = rw_section(0x1000);
     let mut req = MEM_ADDRESS_REQUIREMENTS {

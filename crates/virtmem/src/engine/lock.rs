@@ -136,7 +136,17 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        if let Err(e) = self.os.lock(start, end - start) {
+        // A view's copy-on-write pages must not be written by the lock (a write fault would
+        // make them private copies): ranges with views are locked without writing.
+        let views = segs.iter().any(|s| {
+            matches!(*s, Segment::Ours { alloc, .. } if allocs[alloc].kind == super::AllocKind::View)
+        });
+        let locked = if views {
+            self.os.lock_reading(start, end - start)
+        } else {
+            self.os.lock(start, end - start)
+        };
+        if let Err(e) = locked {
             self.undo_lock(allocs, &segs);
             return Err(Error::from_os(e));
         }

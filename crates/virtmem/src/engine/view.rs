@@ -570,35 +570,41 @@ impl<O: Os> Space<O> {
         }
     }
 
-    /// For VirtualQuery of a view: the protection pages `[idx, ...)` report and how many of
-    /// them in a row, splitting copy-on-write runs into copied (PAGE_READWRITE) and not.
+    /// For VirtualQuery of a view: the state pages `[idx, ...)` report, and where the run of
+    /// pages reporting the same State and Protect ends. A written copy-on-write page reports
+    /// PAGE_(EXECUTE_)READWRITE (CW1), and so joins neighbours that report the same.
     pub(crate) fn view_region(&self, a: &Allocation, idx: usize) -> (PageState, usize) {
         let p = self.page();
-        let (first, end) = a.read(|t| {
-            let first = t.run_at(idx).state;
-            let end = t
-                .runs_in(idx, t.pages())
-                .take_while(|r| {
-                    r.state.committed == first.committed
-                        && (!first.committed || r.state.protect == first.protect)
-                })
-                .last()
-                .map_or(idx + 1, |r| r.end);
-            (first, end)
-        });
-        if !(first.committed && is_writecopy(first.protect)) {
-            return (first, end);
+        let pages = a.size / p;
+        let mut first: Option<PageState> = None;
+        let mut at = idx;
+        while at < pages {
+            let r = a.read(|t| t.run_at(at));
+            let st = r.state;
+            // What the pages [at, n) report.
+            let (shown, n) = if st.committed && is_writecopy(st.protect) {
+                match self.os.copied_run(a.base + at * p, (r.end - at) * p) {
+                    Ok((true, len)) => (after_copy(st.protect), at + len / p),
+                    Ok((false, len)) => (st.protect, at + len / p),
+                    // Unknown (the page map could not be read): as recorded.
+                    Err(_) => (st.protect, r.end),
+                }
+            } else {
+                (st.protect, r.end)
+            };
+            let shown = PageState {
+                committed: st.committed,
+                protect: if st.committed { shown } else { 0 },
+                ..PageState::default()
+            };
+            match first {
+                None => first = Some(shown),
+                Some(f) if f == shown => {}
+                Some(_) => break,
+            }
+            at = n.max(at + 1);
         }
-        let mut copied = vec![false; end - idx];
-        if self.os.copied(a.base + idx * p, (end - idx) * p, &mut copied).is_err() {
-            return (first, end);
-        }
-        let c0 = copied[0];
-        let n = copied.iter().take_while(|&&c| c == c0).count();
-        let mut st = first;
-        if c0 {
-            st.protect = after_copy(st.protect);
-        }
-        (st, idx + n)
+        (first.unwrap_or(PageState::RESERVED), at.max(idx + 1))
     }
+
 }

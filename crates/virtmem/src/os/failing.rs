@@ -163,6 +163,10 @@ unsafe impl<O: Os> Os for FailingOs<O> {
         self.check(Syscall::Lock)?;
         self.inner.lock(addr, len)
     }
+    fn lock_reading(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.check(Syscall::Lock)?;
+        self.inner.lock_reading(addr, len)
+    }
     fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError> {
         self.check(Syscall::Unlock)?;
         self.inner.unlock(addr, len)
@@ -276,6 +280,10 @@ unsafe impl<O: Os> Os for FailingOs<O> {
     fn remap_view(&self, addr: usize, len: usize, m: ViewMap) -> Result<(), OsError> {
         self.check(Syscall::Section)?;
         self.inner.remap_view(addr, len, m)
+    }
+    fn copied_run(&self, addr: usize, len: usize) -> Result<(bool, usize), OsError> {
+        self.check(Syscall::Section)?;
+        self.inner.copied_run(addr, len)
     }
     fn copied(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {
         self.check(Syscall::Section)?;

@@ -302,6 +302,13 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// Locks `[addr, addr+len)` in memory (`mlock`).
     fn lock(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
+    /// Locks `[addr, addr+len)` in memory without writing to it: pages come in by read
+    /// faults (so copy-on-write pages of a view stay shared until written), and pages
+    /// faulted in later are locked too. Default: [`Os::lock`].
+    fn lock_reading(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        self.lock(addr, len)
+    }
+
     /// Unlocks `[addr, addr+len)` (`munlock`).
     fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
@@ -457,6 +464,26 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// copy-on-write page that was written).
     fn copied(&self, _addr: usize, _len: usize, _out: &mut [bool]) -> Result<(), OsError> {
         Err(no_sections())
+    }
+
+    /// For pages `[addr, addr+len)` of a view: whether the first is a private copy, and the
+    /// length in bytes of the run of pages with the same answer. Default: [`Os::copied`] a
+    /// chunk at a time.
+    fn copied_run(&self, addr: usize, len: usize) -> Result<(bool, usize), OsError> {
+        let p = self.page_size();
+        let mut buf = [false; 512];
+        let mut done = 0;
+        let mut first = None;
+        while done < len {
+            let n = ((len - done) / p).min(buf.len());
+            self.copied(addr + done, n * p, &mut buf[..n])?;
+            let f = *first.get_or_insert(buf[0]);
+            if let Some(k) = buf[..n].iter().position(|&c| c != f) {
+                return Ok((f, done + k * p));
+            }
+            done += n * p;
+        }
+        Ok((first.unwrap_or(false), len))
     }
 
     /// Writes the modified pages of `[addr, addr+len)` (a view) to its backing object and

@@ -400,7 +400,9 @@ unsafe fn map3(
                     }
                     if highest != 0 {
                         let space = Space::native();
-                        if (highest + 1) % space.layout().page_size != 0
+                        if highest
+                            .checked_add(1)
+                            .is_none_or(|h| h % space.layout().page_size != 0)
                             || highest > space.layout().max_address
                             || !baseaddress.is_null()
                         {

@@ -456,13 +456,6 @@ fn writable(protect: u32) -> bool {
 // The harness
 // ------------------------------------------------------------------------------------------
 
-/// `VIRTMEM_FUZZ_KNOWN=1`: also make the requests that meet KNOWN engine bugs (which the
-/// harness otherwise leaves out; see `known_*` in tests/sections_model.rs), to check fixes.
-fn known() -> bool {
-    static K: OnceLock<bool> = OnceLock::new();
-    *K.get_or_init(|| std::env::var_os("VIRTMEM_FUZZ_KNOWN").is_some())
-}
-
 /// `VIRTMEM_FUZZ_TRACE=1`: print every call before it is made.
 fn trace() -> bool {
     static T: OnceLock<bool> = OnceLock::new();
@@ -931,9 +924,7 @@ impl Harness<'_> {
         if !self.watch_is_safe(t, size) {
             return None;
         }
-        if t & MEM_COMMIT != 0
-            && (self.known_copy_loss(addr, size, prot) || self.big_view_commit(addr, size))
-        {
+        if t & MEM_COMMIT != 0 && self.big_view_commit(addr, size) {
             return None;
         }
         let mut ret = 0usize;
@@ -1187,9 +1178,6 @@ impl Harness<'_> {
                 }
             }
         }
-        if self.known_copy_loss(addr, size, prot) {
-            return None;
-        }
         let pre = query(addr);
         let (ok, code) = self.call(
             format!("VirtualProtect#{flavor}({addr:#x}, {size:#x}, {prot:#x}, old={old:?})"),
@@ -1300,29 +1288,6 @@ impl Harness<'_> {
         if ok && !unlock {
             // Locking touches writable pages for writing: write watch counts them (case 114),
             // harmless for the check (over-reporting is allowed).
-        }
-        if !unlock && !known() {
-            // KNOWN engine bug (tests/sections_model.rs, known_lock_keeps_copy_on_write_pages_shared):
-            // locking copy-on-write view pages makes them private copies. Such pages are
-            // taken for copied (even after a failure: part of the range may be locked).
-            let (s, e) = (
-                addr & !(P - 1),
-                addr.saturating_add(size).saturating_add(P - 1) & !(P - 1),
-            );
-            for r in st
-                .regions
-                .iter()
-                .filter(|r| r.kind == MEM_MAPPED && r.base < e && s < r.base + r.size)
-            {
-                if matches!(r.protect & 0xFF, PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY) {
-                    for pg in (r.base.max(s)..(r.base + r.size).min(e))
-                        .step_by(P)
-                        .take(64)
-                    {
-                        self.sec.copied.insert(pg);
-                    }
-                }
-            }
         }
         Some(Outcome {
             ok,
@@ -1783,18 +1748,6 @@ impl Harness<'_> {
         Some((*base, *r))
     }
 
-    /// KNOWN engine bug (tests/sections_model.rs, known_protect_back_to_writecopy_keeps_the_copy):
-    /// making a copied page copy-on-write again may discard its copy. Such requests are not
-    /// made.
-    fn known_copy_loss(&self, addr: usize, size: usize, prot: u32) -> bool {
-        if known() || !matches!(prot & 0xFF, PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY) {
-            return false;
-        }
-        let s = addr & !(P - 1);
-        let e = addr.saturating_add(size).saturating_add(P - 1) & !(P - 1);
-        self.sec.copied.range(s..e.max(s)).next().is_some()
-    }
-
     /// Whether `[addr, addr+size)` touches a view: commits there really allocate memory
     /// (fallocate), so large ones are not made.
     fn big_view_commit(&self, addr: usize, size: usize) -> bool {
@@ -2040,6 +1993,16 @@ impl Harness<'_> {
                         }
                     },
                 );
+                if !ok
+                    && null_target
+                    && options & DUPLICATE_CLOSE_SOURCE != 0
+                    && p1 == CURRENT_PROCESS
+                    && p2 == CURRENT_PROCESS
+                    && src != usize::MAX
+                {
+                    // The source is closed "regardless of any error status returned" [doc].
+                    self.sec.handles.remove(&src);
+                }
                 if ok {
                     let sec = self.sec.handles.get(&src).copied();
                     if src == usize::MAX {
@@ -2321,7 +2284,7 @@ impl Harness<'_> {
                 0xFFFF,
                 self.env.max_address,
                 self.env.max_address + 1,
-                if known() { usize::MAX } else { usize::MAX - 1 },
+                usize::MAX,
             ]) as *mut c_void,
             Alignment: b.pick(&[0, G, P]),
         };
@@ -2489,7 +2452,7 @@ impl Harness<'_> {
                 PAGE_WRITECOPY | PAGE_GUARD,
             ]),
         };
-        if self.known_copy_loss(addr, size, prot) || self.big_view_commit(addr, size) {
+        if self.big_view_commit(addr, size) {
             return None;
         }
         match b.u8() % 5 {

@@ -471,6 +471,24 @@ unsafe impl Os for LinuxOs {
         })
     }
 
+    fn lock_reading(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        // SAFETY: mlock2 only pins pages (MLOCK_ONFAULT: as they are faulted in).
+        unsafe { mm::mlock_with(addr as *mut c_void, len, mm::MlockFlags::ONFAULT) }.map_err(
+            |e| {
+                let kind = match e {
+                    Errno::NOMEM | Errno::PERM | Errno::AGAIN => OsErrorKind::LockQuota,
+                    _ => OsErrorKind::Other,
+                };
+                err(Syscall::Lock, e, kind)
+            },
+        )?;
+        // Bring the pages in by reading (best effort: pages that cannot be read, PROT_NONE
+        // ones, come in — locked — when they are first touched).
+        // SAFETY: the advice only faults pages in for reading; contents do not change.
+        let _ = unsafe { mm::madvise(addr as *mut c_void, len, mm::Advice::LinuxPopulateRead) };
+        Ok(())
+    }
+
     fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError> {
         // SAFETY: munlock only unpins pages.
         unsafe { mm::munlock(addr as *mut c_void, len) }
@@ -605,6 +623,29 @@ unsafe impl Os for LinuxOs {
             Ordering::Relaxed,
         );
         Ok(())
+    }
+
+    fn copied_run(&self, addr: usize, len: usize) -> Result<(bool, usize), OsError> {
+        match pagemap::copied_run(addr, addr + len) {
+            Some((c, end)) => Ok((c, end - addr)),
+            None => {
+                // Without PAGEMAP_SCAN: the page map's entries, a chunk at a time.
+                let p = self.page_size();
+                let mut buf = [false; 512];
+                let mut done = 0;
+                let mut first = None;
+                while done < len {
+                    let n = ((len - done) / p).min(buf.len());
+                    self.copied(addr + done, n * p, &mut buf[..n])?;
+                    let f = *first.get_or_insert(buf[0]);
+                    if let Some(k) = buf[..n].iter().position(|&c| c != f) {
+                        return Ok((f, done + k * p));
+                    }
+                    done += n * p;
+                }
+                Ok((first.unwrap_or(false), len))
+            }
+        }
     }
 
     fn copied(&self, addr: usize, len: usize, out: &mut [bool]) -> Result<(), OsError> {

@@ -72,6 +72,8 @@ const _: () = assert!(PAGEMAP_SCAN == rustix::ioctl::opcode::read_write::<PmScan
 
 /// `PAGE_IS_PRESENT`.
 const PAGE_IS_PRESENT: u64 = 1 << 3;
+/// `PAGE_IS_FILE`: a file-backed (or shared anonymous) page.
+const PAGE_IS_FILE: u64 = 1 << 2;
 /// `PAGE_IS_SWAPPED`.
 const PAGE_IS_SWAPPED: u64 = 1 << 4;
 /// `PAGE_IS_PFNZERO`.
@@ -282,6 +284,72 @@ fn scan_mincore(start: usize, len: usize, out: &mut [PageFlags]) -> rustix::io::
         done += n;
     }
     Ok(())
+}
+
+/// For pages `[start, end)` of a view: whether the first page is a private copy (present or
+/// swapped, and not a page of the file), and where the run of pages with the same answer
+/// ends. One or a few `PAGEMAP_SCAN` calls that skip unpopulated page tables: a large view
+/// costs no more than its touched parts. `None` where the kernel lacks `PAGEMAP_SCAN`.
+pub(crate) fn copied_run(start: usize, end: usize) -> Option<(bool, usize)> {
+    if SCAN_MODE.load(Ordering::Relaxed) == MODE_FALLBACK {
+        return None;
+    }
+    let file = PAGEMAP_FILE.get().ok()?;
+    let mut regions = [PageRegion::default(); 8];
+    let mut cur = start;
+    // The copied pages after `start`, region by region, until the answer changes.
+    let mut first: Option<bool> = None;
+    let mut run_end = start;
+    while cur < end {
+        let mut arg = PmScanArg {
+            size: size_of::<PmScanArg>() as u64,
+            start: cur as u64,
+            end: end as u64,
+            vec: regions.as_mut_ptr() as u64,
+            vec_len: regions.len() as u64,
+            category_inverted: PAGE_IS_FILE,
+            category_mask: PAGE_IS_FILE,
+            category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+            return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
+            ..PmScanArg::default()
+        };
+        // SAFETY: as in `scan_ioctl`: a `struct pm_scan_arg` and `regions` for `vec_len`
+        // `struct page_region`s; no flags, so it only reads the page tables.
+        let n = unsafe {
+            rustix::ioctl::ioctl(file.as_fd(), UpdateIoctl::<PAGEMAP_SCAN, _>::new(&mut arg))
+        }
+        .ok()?;
+        let n = usize::try_from(n).unwrap_or(0).min(regions.len());
+        for r in &regions[..n] {
+            let (rs, re) = ((r.start as usize).max(cur), (r.end as usize).min(end));
+            if rs >= re {
+                continue;
+            }
+            match first {
+                None if rs == start => {
+                    first = Some(true);
+                    run_end = re;
+                }
+                // The first page is not copied: the run ends at the first copied page.
+                None => return Some((false, rs)),
+                Some(true) if rs == run_end => run_end = re,
+                // A gap after the copied run: it ends there.
+                Some(_) => return Some((true, run_end)),
+            }
+        }
+        let walk_end = (arg.walk_end as usize).min(end);
+        if walk_end <= cur {
+            return None;
+        }
+        if first == Some(true) && run_end < walk_end {
+            return Some((true, run_end));
+        }
+        cur = walk_end;
+    }
+    Some(match first {
+        Some(true) => (true, run_end),
+        _ => (false, end),
+    })
 }
 
 #[cfg(test)]
