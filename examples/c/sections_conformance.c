@@ -1225,8 +1225,10 @@ static void virtual_calls_on_views(void)
             CHECK(VirtualProtect(shared, P, PAGE_WRITECOPY, &old));
             CHECK_EQ(old, PAGE_READWRITE);
             shared[0] = 'e';
-            CHECK_MBI(shared, shared, shared, PAGE_READWRITE, P, MEM_COMMIT, PAGE_READWRITE,
-                      MEM_MAPPED);
+            /* VQ1: a region runs while State and Protect stay the same: the copied page now
+               reports PAGE_READWRITE, like its neighbours, and is one region with them */
+            CHECK_MBI(shared, shared, shared, PAGE_READWRITE, 3 * P, MEM_COMMIT,
+                      PAGE_READWRITE, MEM_MAPPED);
             CHECK_EQ(cow[0], 'a');
         }
         UnmapViewOfFile(shared);
