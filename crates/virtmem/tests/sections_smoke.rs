@@ -483,3 +483,46 @@ fn other_calls_on_views() {
         CloseHandle(h);
     }
 }
+
+#[test]
+fn a_handle_with_more_access_still_maps_only_what_the_section_allows() {
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READONLY,
+            0,
+            0x1000,
+            null(),
+        );
+        assert!(!h.is_null());
+        let mut d: HANDLE = null_mut();
+        assert_eq!(
+            DuplicateHandle(
+                CURRENT_PROCESS,
+                h,
+                CURRENT_PROCESS,
+                &mut d,
+                FILE_MAP_ALL_ACCESS | FILE_MAP_EXECUTE,
+                FALSE,
+                0
+            ),
+            TRUE
+        );
+        for access in [FILE_MAP_WRITE, FILE_MAP_READ | FILE_MAP_EXECUTE] {
+            assert!(
+                MapViewOfFile(d, access, 0, 0, 0).Value.is_null(),
+                "{access:#x}"
+            );
+            assert_eq!(GetLastError(), 5, "{access:#x}");
+        }
+        // Copy-on-write and read views are what a PAGE_READONLY section allows (K:656-658).
+        for access in [FILE_MAP_COPY, FILE_MAP_READ] {
+            let v = MapViewOfFile(d, access, 0, 0, 0);
+            assert!(!v.Value.is_null(), "{access:#x}: {}", GetLastError());
+            UnmapViewOfFile(v);
+        }
+        CloseHandle(d);
+        CloseHandle(h);
+    }
+}

@@ -64,6 +64,14 @@ impl<O: Os> Space<O> {
                 "the handle's access does not allow a view of this protection",
             ));
         }
+        // A handle opened or duplicated with more access than the section's protection gives
+        // still maps only what the section allows (a write view of a PAGE_READONLY section,
+        // an executable view of a section without PAGE_EXECUTE_*).
+        if !compatible(req.protect, section.protect) {
+            return Err(Error::AccessDenied(
+                "the section's protection does not allow a view of this protection",
+            ));
+        }
         let p = self.page();
         let g = self.layout.granularity;
         let align = if req.replace_placeholder { p } else { g };
