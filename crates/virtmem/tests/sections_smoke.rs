@@ -526,3 +526,99 @@ fn a_handle_with_more_access_still_maps_only_what_the_section_allows() {
         CloseHandle(h);
     }
 }
+
+/// Issue 13 item 3: a named section is its creating user's only, whatever the umask: its
+/// object in /dev/shm is mode 0600, another user can neither open the object nor find the name
+/// (names are per user). Needs root (to become another user in a child); skips otherwise.
+#[test]
+fn a_named_section_is_the_creating_users_only() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (to run a child as another user)");
+        return;
+    }
+    let marker = format!("OnlyMine{}", std::process::id());
+    let name = format!("Local\\{marker}\0");
+    unsafe {
+        let old_umask = libc::umask(0);
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x1000,
+            name.as_ptr(),
+        );
+        libc::umask(old_umask);
+        assert!(!h.is_null(), "{}", GetLastError());
+        let object = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(&marker))
+            .expect("the section's object in /dev/shm");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&object).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: whatever the umask", object.display());
+        // Another user's process (this test binary again, as `nobody`).
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "other_user_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("VIRTMEM_OTHER_NAME", name.trim_end_matches('\0'))
+            .env("VIRTMEM_OTHER_OBJECT", &object)
+            .uid(65534)
+            .gid(65534)
+            .output();
+        let Ok(out) = out else {
+            eprintln!("skipped the other user's half: cannot run this binary as nobody");
+            CloseHandle(h);
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("CANNOT-RUN") || !out.status.success() && !text.contains("running") {
+            eprintln!(
+                "skipped the other user's half: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert!(
+                text.contains("OTHER-USER-OK"),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        CloseHandle(h);
+        assert!(!object.exists(), "the name goes with the last handle");
+    }
+}
+
+/// The other user's half of `a_named_section_is_the_creating_users_only`.
+#[test]
+#[ignore = "run by a_named_section_is_the_creating_users_only as another user"]
+fn other_user_child() {
+    let (Ok(name), Ok(object)) = (
+        std::env::var("VIRTMEM_OTHER_NAME"),
+        std::env::var("VIRTMEM_OTHER_OBJECT"),
+    ) else {
+        return;
+    };
+    assert_ne!(unsafe { libc::geteuid() }, 0, "runs as another user");
+    let path = std::ffi::CString::new(object).unwrap();
+    // SAFETY: opening a path; a descriptor opened by mistake is never used.
+    let opened = unsafe {
+        libc::open(path.as_ptr(), libc::O_RDWR) >= 0
+            || libc::open(path.as_ptr(), libc::O_RDONLY) >= 0
+    };
+    assert!(!opened, "another user opened the section's object");
+    let name = format!("{name}\0");
+    // SAFETY: a NUL-terminated name.
+    let h = unsafe { OpenFileMappingA(FILE_MAP_READ, FALSE, name.as_ptr()) };
+    assert!(h.is_null(), "another user found the name");
+    assert_eq!(GetLastError(), ERROR_FILE_NOT_FOUND);
+    println!("OTHER-USER-OK");
+}
