@@ -622,3 +622,85 @@ fn other_user_child() {
     assert_eq!(GetLastError(), ERROR_FILE_NOT_FOUND);
     println!("OTHER-USER-OK");
 }
+
+/// Issue 13 item 3: a process killed while it holds a named section leaves nothing behind that
+/// blocks the next run: the next CreateFileMapping of the name creates a new, zero-filled
+/// section (last error 0, not 183), and the dead process's object is gone.
+#[test]
+fn a_killed_holder_leaves_no_stale_name() {
+    use std::io::{BufRead, BufReader};
+    let marker = format!("Crashed{}", std::process::id());
+    let name = format!("Local\\{marker}");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("VIRTMEM_CRASH_NAME", &name)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("HOLDING"))),
+        "the child did not create the section"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cname = format!("{name}\0");
+    unsafe {
+        // Opening finds no live section of that name.
+        assert!(OpenFileMappingA(FILE_MAP_READ, FALSE, cname.as_ptr()).is_null());
+        assert_eq!(GetLastError(), ERROR_FILE_NOT_FOUND);
+        SetLastError(77);
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x1000,
+            cname.as_ptr(),
+        );
+        assert!(!h.is_null(), "{}", GetLastError());
+        assert_eq!(GetLastError(), 0, "a new section, not the dead process's");
+        let v = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0).Value as *const u8;
+        assert_eq!(*v, 0, "zero-filled: not the dead process's pages");
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v as *mut _ });
+        CloseHandle(h);
+    }
+    let left = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().contains(&marker));
+    assert!(!left, "an object of the name is left in /dev/shm");
+}
+
+/// The process `a_killed_holder_leaves_no_stale_name` kills while it holds a named section.
+#[test]
+#[ignore = "run by a_killed_holder_leaves_no_stale_name, which kills it"]
+fn crash_child() {
+    let Ok(name) = std::env::var("VIRTMEM_CRASH_NAME") else {
+        return;
+    };
+    let cname = format!("{name}\0");
+    unsafe {
+        let h = CreateFileMappingA(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x1000,
+            cname.as_ptr(),
+        );
+        assert!(!h.is_null());
+        let v = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as *mut u8;
+        *v = 0x99;
+    }
+    println!("HOLDING");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
