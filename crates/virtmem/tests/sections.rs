@@ -28,7 +28,6 @@ use core::ffi::c_void;
 use std::fmt::Debug;
 use std::mem::size_of;
 use std::ptr::{null, null_mut};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use virtmem::win32::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -37,7 +36,6 @@ use virtmem::win32::*;
 
 const P: usize = 0x1000;
 const G: usize = 0x10000;
-const SENTINEL: u32 = 0xdead_beef;
 const MBI_LEN: usize = size_of::<MEMORY_BASIC_INFORMATION>();
 
 const E_NOTFOUND: u32 = 2; // ERROR_FILE_NOT_FOUND
@@ -82,110 +80,9 @@ const BOGUS: HANDLE = 0x1235 as HANDLE;
 /// The environment variable that makes [`child_process_entry`] run a job.
 const CHILD_ENV: &str = "VIRTMEM_SECTIONS_CHILD";
 
-// ---------------------------------------------------------------------------------------------
-// Test isolation
-// ---------------------------------------------------------------------------------------------
-
-/// Every test holds this: for reading, or for writing when it uses a closed handle value
-/// (which another test's new handle would otherwise take).
-static SHARED: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    SHARED.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn alone() -> RwLockWriteGuard<'static, ()> {
-    SHARED.write().unwrap_or_else(|e| e.into_inner())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Checked calls
-// ---------------------------------------------------------------------------------------------
-
-/// Expected outcome of a call: success, or failure with this last error.
-type Want = Result<(), u32>;
-const OK: Want = Ok(());
-const fn fails(code: u32) -> Want {
-    Err(code)
-}
-
-/// Runs `f` with the last error pre-set to 0xdeadbeef and checks the outcome: a success returns
-/// something other than `fail` and leaves the last error alone; a failure returns `fail` and
-/// sets the expected code.
-#[track_caller]
-fn check<T: Copy + PartialEq + Debug>(ctx: &str, fail: T, want: Want, f: impl FnOnce() -> T) -> T {
-    SetLastError(SENTINEL);
-    let r = f();
-    let le = GetLastError();
-    match want {
-        Ok(()) => {
-            assert!(
-                r != fail,
-                "{ctx}: expected success, got {r:?} with last error {le}"
-            );
-            assert_eq!(
-                le, SENTINEL,
-                "{ctx}: a successful call changed the last error"
-            );
-        }
-        Err(code) => {
-            assert!(
-                r == fail,
-                "{ctx}: expected failure with {code}, got success ({r:x?}), last error {le:#x}"
-            );
-            assert_eq!(le, code, "{ctx}: wrong last error");
-        }
-    }
-    r
-}
-
-/// Like [`check`], but records a mismatch in `errs` instead of panicking, for tables.
-fn soft<T: Copy + PartialEq + Debug>(
-    errs: &mut Vec<String>,
-    ctx: &str,
-    fail: T,
-    want: Want,
-    f: impl FnOnce() -> T,
-) -> T {
-    SetLastError(SENTINEL);
-    let r = f();
-    let le = GetLastError();
-    let got = if r == fail { Err(le) } else { Ok(()) };
-    let le_ok = match want {
-        Ok(()) => le == SENTINEL,
-        Err(code) => le == code,
-    };
-    if got.is_ok() != want.is_ok() || !le_ok {
-        errs.push(format!(
-            "{ctx}: expected {want:?}, got {got:?} (returned {r:x?}, last error {le:#x})"
-        ));
-    }
-    r
-}
-
-/// Records `what` in `errs` unless `got == want`.
-fn soft_eq<T: PartialEq + Debug>(errs: &mut Vec<String>, ctx: &str, got: T, want: T) {
-    if got != want {
-        errs.push(format!("{ctx}: expected {want:x?}, got {got:x?}"));
-    }
-}
-
-/// Fails with every recorded mismatch.
-#[track_caller]
-fn no_errors(errs: Vec<String>) {
-    assert!(
-        errs.is_empty(),
-        "{} mismatches:\n{}",
-        errs.len(),
-        errs.join("\n")
-    );
-}
-
-/// The outcome of a CreateFileMapping* call: `Ok(le)` — a handle, and the last error set to
-/// `le` (0 when the section was created, ERROR_ALREADY_EXISTS when the name existed, CF8);
-/// `Err(code)` — NULL and that code.
-type WantCreate = Result<u32, u32>;
-const CREATED: WantCreate = Ok(0);
+// Test isolation and checked calls: tests/sections_checks/mod.rs.
+mod sections_checks;
+use sections_checks::*;
 const EXISTED: WantCreate = Ok(E_EXISTS);
 
 /// Checks a CreateFileMapping* call (see [`WantCreate`]).

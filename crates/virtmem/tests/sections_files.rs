@@ -16,11 +16,9 @@ use std::fmt::Debug;
 use std::mem::size_of;
 use std::path::PathBuf;
 use std::ptr::{null, null_mut};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use virtmem::win32::*;
 
 const P: usize = 0x1000;
-const SENTINEL: u32 = 0xdead_beef;
 const MBI_LEN: usize = size_of::<MEMORY_BASIC_INFORMATION>();
 
 // The file API's constants (winnt.h / fileapi.h values), spelled here so that this file does
@@ -62,97 +60,9 @@ const COPY: u32 = FILE_MAP_COPY;
 const WRITE: u32 = FILE_MAP_WRITE;
 const READ: u32 = FILE_MAP_READ;
 
-// ---------------------------------------------------------------------------------------------
-// Test isolation, checked calls (as in sections.rs)
-// ---------------------------------------------------------------------------------------------
-
-/// Held for reading by every test, for writing by those that use a closed handle value.
-static SHARED: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    SHARED.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn alone() -> RwLockWriteGuard<'static, ()> {
-    SHARED.write().unwrap_or_else(|e| e.into_inner())
-}
-
-type Want = Result<(), u32>;
-const OK: Want = Ok(());
-const fn fails(code: u32) -> Want {
-    Err(code)
-}
-
-#[track_caller]
-fn check<T: Copy + PartialEq + Debug>(ctx: &str, fail: T, want: Want, f: impl FnOnce() -> T) -> T {
-    SetLastError(SENTINEL);
-    let r = f();
-    let le = GetLastError();
-    match want {
-        Ok(()) => {
-            assert!(
-                r != fail,
-                "{ctx}: expected success, got {r:?} with last error {le}"
-            );
-            assert_eq!(
-                le, SENTINEL,
-                "{ctx}: a successful call changed the last error"
-            );
-        }
-        Err(code) => {
-            assert!(
-                r == fail,
-                "{ctx}: expected failure with {code}, got success ({r:x?}), last error {le:#x}"
-            );
-            assert_eq!(le, code, "{ctx}: wrong last error");
-        }
-    }
-    r
-}
-
-fn soft<T: Copy + PartialEq + Debug>(
-    errs: &mut Vec<String>,
-    ctx: &str,
-    fail: T,
-    want: Want,
-    f: impl FnOnce() -> T,
-) -> T {
-    SetLastError(SENTINEL);
-    let r = f();
-    let le = GetLastError();
-    let got = if r == fail { Err(le) } else { Ok(()) };
-    let le_ok = match want {
-        Ok(()) => le == SENTINEL,
-        Err(code) => le == code,
-    };
-    if got.is_ok() != want.is_ok() || !le_ok {
-        errs.push(format!(
-            "{ctx}: expected {want:?}, got {got:?} (returned {r:x?}, last error {le:#x})"
-        ));
-    }
-    r
-}
-
-fn soft_eq<T: PartialEq + Debug>(errs: &mut Vec<String>, ctx: &str, got: T, want: T) {
-    if got != want {
-        errs.push(format!("{ctx}: expected {want:x?}, got {got:x?}"));
-    }
-}
-
-#[track_caller]
-fn no_errors(errs: Vec<String>) {
-    assert!(
-        errs.is_empty(),
-        "{} mismatches:\n{}",
-        errs.len(),
-        errs.join("\n")
-    );
-}
-
-/// A CreateFileMapping* outcome: `Ok(le)` — a handle and last error `le` (0 created, 183
-/// existed); `Err(code)` — NULL and that code.
-type WantCreate = Result<u32, u32>;
-const CREATED: WantCreate = Ok(0);
+// Test isolation and checked calls: tests/sections_checks/mod.rs.
+mod sections_checks;
+use sections_checks::*;
 
 fn soft_create(
     errs: &mut Vec<String>,
