@@ -960,9 +960,14 @@ pub fn access_name(v: u32) -> String {
         (c::FILE_MAP_TARGETS_INVALID, "FILE_MAP_TARGETS_INVALID"),
         (c::FILE_MAP_RESERVE, "FILE_MAP_RESERVE"),
     ];
+    flag_names(v, &names)
+}
+
+/// `v` as `NAME | NAME | 0x…` from a table of single-bit flags (unknown bits in hex).
+fn flag_names(v: u32, names: &[(u32, &str)]) -> String {
     let mut parts = Vec::new();
     let mut rest = v;
-    for (bit, n) in names {
+    for &(bit, n) in names {
         if v & bit != 0 {
             parts.push(n.to_string());
             rest &= !bit;
@@ -1011,18 +1016,7 @@ pub fn mem_flags(v: u32, free: bool) -> String {
             (c::MEM_LARGE_PAGES, "MEM_LARGE_PAGES"),
         ]
     };
-    let mut parts = Vec::new();
-    let mut rest = v;
-    for (bit, n) in names {
-        if v & bit != 0 {
-            parts.push(n.to_string());
-            rest &= !bit;
-        }
-    }
-    if rest != 0 {
-        parts.push(format!("{rest:#x}"));
-    }
-    parts.join(" | ")
+    flag_names(v, names)
 }
 
 /// The name of a Win32 error code.
