@@ -704,3 +704,52 @@ fn crash_child() {
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
+
+/// Two threads committing through two views of one SEC_RESERVE section at once: each commit
+/// reaches the other view, and neither waits for the other (a commit once held its view's
+/// lock while taking the other view's: two such commits deadlocked, as did a `fork` between
+/// them).
+#[test]
+fn commits_through_two_views_at_once_do_not_wait_for_each_other() {
+    const PAGES: usize = 256;
+    unsafe {
+        let h = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_RESERVE,
+            0,
+            (2 * PAGES * 0x1000) as u32,
+            null(),
+        );
+        assert!(!h.is_null());
+        let a = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as usize;
+        let b = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0).Value as usize;
+        let run = |view: usize, first: usize| {
+            move || {
+                for i in 0..PAGES {
+                    let page = view + (first + i) * 0x1000;
+                    assert!(
+                        !VirtualAlloc(page as *const _, 0x1000, MEM_COMMIT, PAGE_READWRITE)
+                            .is_null()
+                    );
+                    *(page as *mut u8) = 1;
+                }
+            }
+        };
+        let t1 = std::thread::spawn(run(a, 0));
+        let t2 = std::thread::spawn(run(b, PAGES));
+        t1.join().unwrap();
+        t2.join().unwrap();
+        // Every page is committed in both views, and holds what either view wrote.
+        for v in [a, b] {
+            let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+            VirtualQuery(v as *const _, &mut m, std::mem::size_of_val(&m));
+            assert_eq!((m.State, m.RegionSize), (MEM_COMMIT, 2 * PAGES * 0x1000));
+            assert!((0..2 * PAGES).all(|i| *((v + i * 0x1000) as *const u8) == 1));
+        }
+        for v in [a, b] {
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: v as *mut _ });
+        }
+        CloseHandle(h);
+    }
+}

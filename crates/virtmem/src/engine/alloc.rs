@@ -379,7 +379,10 @@ impl<O: Os> Space<O> {
 
     /// MEM_COMMIT of `[start, end)` inside one reservation.
     pub(crate) fn commit(&self, start: usize, end: usize, protection: Protection) -> Result<()> {
-        self.in_one_allocation(start, end, |a| {
+        // A commit through a view of a SEC_RESERVE section reaches the section's other views
+        // after this view's lock is released (operations take one allocation's lock at a
+        // time, or several in address order: never another view's while holding this one).
+        let spread = self.in_one_allocation(start, end, |a| {
             match a.kind {
                 AllocKind::Placeholder => {
                     return Err(Error::InvalidAddress("a placeholder cannot be committed"))
@@ -394,12 +397,16 @@ impl<O: Os> Space<O> {
                             .all(|r| r.state.protect == protection.page_value())
                     });
                     return if same {
-                        Ok(())
+                        Ok(None)
                     } else {
                         Err(Error::InvalidAddress("large pages keep their protection"))
                     };
                 }
-                AllocKind::View => return self.view_commit(a, start, end, protection),
+                AllocKind::View => {
+                    self.view_commit(a, start, end, protection)?;
+                    let v = a.view.as_ref().expect("a view");
+                    return Ok(v.section.is_reserve().then(|| (a.id, v.section.clone())));
+                }
                 AllocKind::Normal => {}
             }
             if protection.is_writecopy() {
@@ -436,8 +443,12 @@ impl<O: Os> Space<O> {
                 // never a missed write).
                 let _ = self.os.watch_clean(a.base + ns * p, (ne - ns) * p);
             }
-            Ok(())
-        })
+            Ok(None)
+        })?;
+        if let Some((id, section)) = spread {
+            self.spread_commit(id, &section);
+        }
+        Ok(())
     }
 
     /// Page indices of `[start, end)` within `a`.

@@ -401,9 +401,6 @@ impl<O: Os> Space<O> {
         if protection.guard {
             self.make_fault_driven(a);
         }
-        if v.section.is_reserve() {
-            self.spread_commit(a, &v.section);
-        }
         Ok(())
     }
 
@@ -558,14 +555,16 @@ impl<O: Os> Space<O> {
         }
     }
 
-    /// After a commit through `a`: the other views of the section in this space see it now.
-    fn spread_commit(&self, a: &MetaArc<Allocation>, section: &Arc<Section>) {
+    /// After a commit through the view `id` (whose lock the caller no longer holds): the
+    /// other views of the section in this space see it now, each under its own lock, one at a
+    /// time.
+    pub(crate) fn spread_commit(&self, id: u64, section: &Arc<Section>) {
         let others: Vec<MetaArc<Allocation>> = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             index
                 .from(0)
                 .filter(|(_, x)| {
-                    x.id != a.id
+                    x.id != id
                         && x.view.as_ref().is_some_and(|v| Arc::ptr_eq(&v.section, section))
                 })
                 .map(|(_, x)| x.clone())
