@@ -25,7 +25,6 @@
 #![allow(clippy::missing_safety_doc, clippy::identity_op)]
 
 use core::ffi::c_void;
-use std::fmt::Debug;
 use std::mem::size_of;
 use std::ptr::{null, null_mut};
 use virtmem::win32::*;
@@ -192,12 +191,6 @@ struct Mem(usize);
 impl Drop for Mem {
     fn drop(&mut self) {
         unsafe { VirtualFree(self.0 as *mut c_void, 0, MEM_RELEASE) };
-    }
-}
-
-fn mva(addr: usize) -> MEMORY_MAPPED_VIEW_ADDRESS {
-    MEMORY_MAPPED_VIEW_ADDRESS {
-        Value: addr as *mut c_void,
     }
 }
 
@@ -378,52 +371,6 @@ fn map3(
         .Value as usize
     });
     (r != 0).then_some(View(r))
-}
-
-/// VirtualQuery's answer, field by field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Region {
-    base: usize,
-    ab: usize,
-    ap: u32,
-    rs: usize,
-    st: u32,
-    pr: u32,
-    ty: u32,
-}
-
-#[track_caller]
-fn vq(addr: usize) -> Region {
-    let mut m: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
-    let n = unsafe { VirtualQuery(addr as *const c_void, &mut m, MBI_LEN) };
-    assert_eq!(
-        n,
-        MBI_LEN,
-        "VirtualQuery({addr:#x}) failed: {}",
-        GetLastError()
-    );
-    Region {
-        base: m.BaseAddress as usize,
-        ab: m.AllocationBase as usize,
-        ap: m.AllocationProtect,
-        rs: m.RegionSize,
-        st: m.State,
-        pr: m.Protect,
-        ty: m.Type,
-    }
-}
-
-/// What VirtualQuery reports for a committed region of a view at `ab`.
-fn mapped(base: usize, ab: usize, ap: u32, rs: usize, pr: u32) -> Region {
-    Region {
-        base,
-        ab,
-        ap,
-        rs,
-        st: MEM_COMMIT,
-        pr,
-        ty: MEM_MAPPED,
-    }
 }
 
 /// What VirtualQuery reports for a reserved region of a view at `ab`.

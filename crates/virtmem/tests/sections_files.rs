@@ -12,14 +12,11 @@
 #![allow(clippy::missing_safety_doc, clippy::identity_op)]
 
 use core::ffi::c_void;
-use std::fmt::Debug;
-use std::mem::size_of;
 use std::path::PathBuf;
 use std::ptr::{null, null_mut};
 use virtmem::win32::*;
 
 const P: usize = 0x1000;
-const MBI_LEN: usize = size_of::<MEMORY_BASIC_INFORMATION>();
 
 // The file API's constants (winnt.h / fileapi.h values), spelled here so that this file does
 // not depend on which of them the library exports.
@@ -267,12 +264,6 @@ fn section(ctx: &str, file: HANDLE, flprotect: u32, size: u64) -> Handle {
     check_create(ctx, CREATED, || create_section(file, flprotect, size, None)).expect("checked")
 }
 
-fn mva(addr: usize) -> MEMORY_MAPPED_VIEW_ADDRESS {
-    MEMORY_MAPPED_VIEW_ADDRESS {
-        Value: addr as *mut c_void,
-    }
-}
-
 /// A mapped view, unmapped on drop.
 struct View(usize);
 
@@ -310,50 +301,6 @@ fn map(ctx: &str, h: HANDLE, access: u32, offset: u64, size: usize, want: Want) 
         MapViewOfFile(h, access, (offset >> 32) as u32, offset as u32, size).Value as usize
     });
     (r != 0).then_some(View(r))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Region {
-    base: usize,
-    ab: usize,
-    ap: u32,
-    rs: usize,
-    st: u32,
-    pr: u32,
-    ty: u32,
-}
-
-#[track_caller]
-fn vq(addr: usize) -> Region {
-    let mut m: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
-    let n = unsafe { VirtualQuery(addr as *const c_void, &mut m, MBI_LEN) };
-    assert_eq!(
-        n,
-        MBI_LEN,
-        "VirtualQuery({addr:#x}) failed: {}",
-        GetLastError()
-    );
-    Region {
-        base: m.BaseAddress as usize,
-        ab: m.AllocationBase as usize,
-        ap: m.AllocationProtect,
-        rs: m.RegionSize,
-        st: m.State,
-        pr: m.Protect,
-        ty: m.Type,
-    }
-}
-
-fn mapped(base: usize, ab: usize, ap: u32, rs: usize, pr: u32) -> Region {
-    Region {
-        base,
-        ab,
-        ap,
-        rs,
-        st: MEM_COMMIT,
-        pr,
-        ty: MEM_MAPPED,
-    }
 }
 
 /// A minimal PE image: an MZ header whose e_lfanew points at a "PE\0\0" signature and an

@@ -3,6 +3,7 @@
 //! (the outcome and the last error of each call, against the expected ones).
 #![allow(dead_code)]
 
+use core::ffi::c_void;
 use std::fmt::Debug;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use virtmem::win32::*;
@@ -118,3 +119,58 @@ pub fn no_errors(errs: Vec<String>) {
 /// `Err(code)` — NULL and that code.
 pub type WantCreate = Result<u32, u32>;
 pub const CREATED: WantCreate = Ok(0);
+
+/// A view's address as MapViewOfFile* return it and UnmapViewOfFile* take it.
+pub fn mva(addr: usize) -> MEMORY_MAPPED_VIEW_ADDRESS {
+    MEMORY_MAPPED_VIEW_ADDRESS {
+        Value: addr as *mut c_void,
+    }
+}
+
+const MBI_LEN: usize = std::mem::size_of::<MEMORY_BASIC_INFORMATION>();
+
+/// VirtualQuery's answer, field by field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub base: usize,
+    pub ab: usize,
+    pub ap: u32,
+    pub rs: usize,
+    pub st: u32,
+    pub pr: u32,
+    pub ty: u32,
+}
+
+#[track_caller]
+pub fn vq(addr: usize) -> Region {
+    let mut m: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
+    let n = unsafe { VirtualQuery(addr as *const c_void, &mut m, MBI_LEN) };
+    assert_eq!(
+        n,
+        MBI_LEN,
+        "VirtualQuery({addr:#x}) failed: {}",
+        GetLastError()
+    );
+    Region {
+        base: m.BaseAddress as usize,
+        ab: m.AllocationBase as usize,
+        ap: m.AllocationProtect,
+        rs: m.RegionSize,
+        st: m.State,
+        pr: m.Protect,
+        ty: m.Type,
+    }
+}
+
+/// What VirtualQuery reports for a committed region of a view at `ab`.
+pub fn mapped(base: usize, ab: usize, ap: u32, rs: usize, pr: u32) -> Region {
+    Region {
+        base,
+        ab,
+        ap,
+        rs,
+        st: MEM_COMMIT,
+        pr,
+        ty: MEM_MAPPED,
+    }
+}
