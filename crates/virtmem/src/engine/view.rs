@@ -58,7 +58,6 @@ impl<O: Os> Space<O> {
     }
 
     fn map_view_of(&self, section: &Arc<Section>, access: u32, req: MapRequest) -> Result<usize> {
-        let section = section.clone();
         if !may_map(access, req.protect) {
             return Err(Error::AccessDenied(
                 "the handle's access does not allow a view of this protection",
@@ -106,10 +105,10 @@ impl<O: Os> Space<O> {
                 ));
             }
         }
-        let initial = self.initial_runs(&section, req.offset, len, req.protect)?;
+        let initial = self.initial_runs(section, req.offset, len, req.protect)?;
         if req.replace_placeholder {
             let base = req.base.ok_or(Error::InvalidAddress("no placeholder named"))?;
-            return self.map_into_placeholder(&section, base, len, req.offset, req.protect, initial);
+            return self.map_into_placeholder(section, base, len, req.offset, req.protect, initial);
         }
         let placement = match (req.base, req.highest_end) {
             (Some(b), _) => OsPlacement::Fixed(b),
@@ -157,7 +156,7 @@ impl<O: Os> Space<O> {
                 }
             }
         }
-        let v = self.insert_view(&section, base, len, req.offset, req.protect, initial, false);
+        let v = self.insert_view(section, base, len, req.offset, req.protect, initial, false);
         if section.is_reserve() {
             // Commits made through other views or processes reach this one by its fault
             // handler path (`engine::fault`).
@@ -171,25 +170,25 @@ impl<O: Os> Space<O> {
     fn initial_runs(&self, s: &Section, offset: u64, len: usize, protect: u32) -> Result<RunTable> {
         let p = self.page();
         let pages = len / p;
-        let mut t = RunTable::new(pages, PageState::committed(protect));
-        if s.is_reserve() {
-            t = RunTable::new(pages, PageState::RESERVED);
-            let start = s.data_offset + offset;
-            let mut at = start;
-            let end = start + len as u64;
-            while at < end {
-                let (allocated, run_end) = self
-                    .os
-                    .backing_allocated(s.backing, at)
-                    .map_err(Error::from_os)?;
-                let run_end = run_end.min(end).max(at + p as u64);
-                if allocated {
-                    let a = ((at - start) / p as u64) as usize;
-                    let b = ((run_end - start) as usize).div_ceil(p);
-                    t = t.with(a, b, |_| PageState::committed(protect));
-                }
-                at = run_end;
+        if !s.is_reserve() {
+            return Ok(RunTable::new(pages, PageState::committed(protect)));
+        }
+        let mut t = RunTable::new(pages, PageState::RESERVED);
+        let start = s.data_offset + offset;
+        let mut at = start;
+        let end = start + len as u64;
+        while at < end {
+            let (allocated, run_end) = self
+                .os
+                .backing_allocated(s.backing, at)
+                .map_err(Error::from_os)?;
+            let run_end = run_end.min(end).max(at + p as u64);
+            if allocated {
+                let a = ((at - start) / p as u64) as usize;
+                let b = ((run_end - start) as usize).div_ceil(p);
+                t = t.with(a, b, |_| PageState::committed(protect));
             }
+            at = run_end;
         }
         Ok(t)
     }

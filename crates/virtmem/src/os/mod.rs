@@ -239,6 +239,29 @@ fn no_sections() -> OsError {
     }
 }
 
+/// [`Os::copied_run`] from [`Os::copied`], a chunk of pages at a time (stops at the first
+/// change).
+pub(crate) fn copied_run_by_pages<O: Os + ?Sized>(
+    os: &O,
+    addr: usize,
+    len: usize,
+) -> Result<(bool, usize), OsError> {
+    let p = os.page_size();
+    let mut buf = [false; 512];
+    let mut done = 0;
+    let mut first = None;
+    while done < len {
+        let n = ((len - done) / p).min(buf.len());
+        os.copied(addr + done, n * p, &mut buf[..n])?;
+        let f = *first.get_or_insert(buf[0]);
+        if let Some(k) = buf[..n].iter().position(|&c| c != f) {
+            return Ok((f, done + k * p));
+        }
+        done += n * p;
+    }
+    Ok((first.unwrap_or(false), len))
+}
+
 /// The kernel operations the engine needs. Every method is one logical kernel request; a
 /// failed request must leave the kernel as it was, except where a method says otherwise.
 ///
@@ -470,21 +493,9 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// length in bytes of the run of pages with the same answer. Default: [`Os::copied`] a
     /// chunk at a time.
     fn copied_run(&self, addr: usize, len: usize) -> Result<(bool, usize), OsError> {
-        let p = self.page_size();
-        let mut buf = [false; 512];
-        let mut done = 0;
-        let mut first = None;
-        while done < len {
-            let n = ((len - done) / p).min(buf.len());
-            self.copied(addr + done, n * p, &mut buf[..n])?;
-            let f = *first.get_or_insert(buf[0]);
-            if let Some(k) = buf[..n].iter().position(|&c| c != f) {
-                return Ok((f, done + k * p));
-            }
-            done += n * p;
-        }
-        Ok((first.unwrap_or(false), len))
+        copied_run_by_pages(self, addr, len)
     }
+
 
     /// Writes the modified pages of `[addr, addr+len)` (a view) to its backing object and
     /// waits for them (`msync(MS_SYNC)`).

@@ -628,23 +628,8 @@ unsafe impl Os for LinuxOs {
     fn copied_run(&self, addr: usize, len: usize) -> Result<(bool, usize), OsError> {
         match pagemap::copied_run(addr, addr + len) {
             Some((c, end)) => Ok((c, end - addr)),
-            None => {
-                // Without PAGEMAP_SCAN: the page map's entries, a chunk at a time.
-                let p = self.page_size();
-                let mut buf = [false; 512];
-                let mut done = 0;
-                let mut first = None;
-                while done < len {
-                    let n = ((len - done) / p).min(buf.len());
-                    self.copied(addr + done, n * p, &mut buf[..n])?;
-                    let f = *first.get_or_insert(buf[0]);
-                    if let Some(k) = buf[..n].iter().position(|&c| c != f) {
-                        return Ok((f, done + k * p));
-                    }
-                    done += n * p;
-                }
-                Ok((first.unwrap_or(false), len))
-            }
+            // Without PAGEMAP_SCAN: the page map's entries, a chunk at a time.
+            None => super::copied_run_by_pages(self, addr, len),
         }
     }
 
