@@ -147,21 +147,27 @@ pub(super) fn backing_new(
     Ok(BackingId(f.into_raw_fd() as u64))
 }
 
+/// Marks a backing id whose descriptor was handed in (a file, a named object): only those
+/// can hold a file section's lock. The descriptor is the low 32 bits.
+const ADOPTED: u64 = 1 << 32;
+
 pub(super) fn backing_adopt_fd(fd: i32) -> BackingId {
-    BackingId(fd as u64)
+    BackingId(fd as u32 as u64 | ADOPTED)
 }
 
 pub(super) fn backing_close(b: BackingId) {
-    // A file section's read lock (the one that keeps the file from shrinking) belongs to the
-    // open file description, which a process forked meanwhile shares until it execs or
-    // exits: release the lock itself, so the file can shrink as soon as the section is gone.
-    // (On a memfd or a named object there is no such lock: nothing happens.)
-    // SAFETY: a zeroed flock is a valid value; l_type is set below.
-    let mut l: libc::flock = unsafe { std::mem::zeroed() };
-    l.l_type = libc::F_UNLCK as i16;
-    l.l_whence = libc::SEEK_SET as i16;
-    // SAFETY: F_OFD_SETLK with a valid flock on a descriptor this backend owns.
-    unsafe { libc::fcntl(b.0 as i32, libc::F_OFD_SETLK, &l) };
+    if b.0 & ADOPTED != 0 {
+        // A file section's read lock (the one that keeps the file from shrinking) belongs to
+        // the open file description, which a process forked meanwhile shares until it execs
+        // or exits: release the lock itself, so the file can shrink as soon as the section is
+        // gone. (A memfd of our own never holds one: no system call for it.)
+        // SAFETY: a zeroed flock is a valid value; l_type is set below.
+        let mut l: libc::flock = unsafe { std::mem::zeroed() };
+        l.l_type = libc::F_UNLCK as i16;
+        l.l_whence = libc::SEEK_SET as i16;
+        // SAFETY: F_OFD_SETLK with a valid flock on a descriptor this backend owns.
+        unsafe { libc::fcntl(b.0 as i32, libc::F_OFD_SETLK, &l) };
+    }
     // SAFETY: the id is a descriptor this backend owns; closing it ends that ownership.
     drop(unsafe { OwnedFd::from_raw_fd(b.0 as i32) });
 }
