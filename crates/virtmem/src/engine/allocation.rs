@@ -1,6 +1,6 @@
 //! One allocation: what a single reserving call created.
 
-use crate::engine::snapshot::SnapshotCell;
+use crate::engine::runs_cell::RunsCell;
 use crate::rules::runs::{PageState, RunTable};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -73,8 +73,8 @@ pub(crate) struct Allocation {
     /// Whether page state may change behind our back by faults (guard pages consumed,
     /// signal-driven write watch): operations then read the kernel's protections first.
     fault_driven: AtomicBool,
-    /// The page runs, published as immutable snapshots.
-    runs: SnapshotCell<RunTable>,
+    /// The page runs, published as immutable snapshots (one run packed in a word).
+    runs: RunsCell,
     /// False once the allocation no longer owns its pages (released, or swapped out of the
     /// index by a placeholder split, coalesce, replace or preserve). Changed only while
     /// holding `busy`, before the kernel range changes hands, so the handler, which reads it
@@ -164,7 +164,7 @@ impl Allocation {
                 watch == Some(WatchKind::Signal)
                     || initial.protect & crate::vocab::consts::PAGE_GUARD != 0,
             ),
-            runs: SnapshotCell::new(RunTable::new(size / page_size, initial)),
+            runs: RunsCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
             generation: AtomicU64::new(0),
         }
@@ -284,10 +284,33 @@ impl Allocation {
 
     /// Reads the current page runs (lock-free, async-signal-safe).
     pub(crate) fn read<R>(&self, f: impl FnOnce(&RunTable) -> R) -> R {
-        self.runs.read(f)
+        self.runs.read(self.pages(), f)
     }
 
-    /// Publishes new page runs. Call only while holding [`Allocation::begin`]'s guard.
+    /// The number of pages (the page size is a power of two: a shift, not a division).
+    #[inline]
+    pub(crate) fn pages(&self) -> usize {
+        self.size >> self.page_size.trailing_zeros()
+    }
+
+    /// The state of every page, if all pages share one (one load: no epoch, no table).
+    #[inline]
+    pub(crate) fn single_state(&self) -> Option<PageState> {
+        self.runs.single()
+    }
+
+    /// Reads the current page runs while holding this allocation's operation guard: no
+    /// publication can happen meanwhile, so no epoch is needed.
+    pub(crate) fn read_held<R>(&self, guard: &OpGuard<'_>, f: impl FnOnce(&RunTable) -> R) -> R {
+        debug_assert!(std::ptr::eq(guard.busy, &self.busy), "another allocation's guard");
+        let _ = guard;
+        // SAFETY: every publication happens under the operation guard (`publish`), which
+        // the caller holds: nobody can publish during `f`.
+        unsafe { self.runs.read_exclusive(self.pages(), f) }
+    }
+
+    /// Publishes new page runs. Call only while holding [`Allocation::begin`]'s guard, or
+    /// before anyone else can see the allocation ([`Allocation::read_held`] relies on it).
     pub(crate) fn publish(&self, table: RunTable) {
         self.runs.publish(table);
     }

@@ -58,7 +58,7 @@ use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::os::fd::OwnedFd;
 use crate::os::linux::metaheap::{self, Meta, MetaArc as Arc, MetaVec};
-use std::sync::{MutexGuard, Once, RwLockWriteGuard};
+use std::sync::{MutexGuard, Once};
 
 /// One allocation's operation guard, with the allocation kept alive.
 struct HeldOp {
@@ -117,7 +117,7 @@ struct Held {
     store: MutexGuard<'static, Option<physical::StoreFile>>,
     awe: MutexGuard<'static, Awe>,
     _foreign: MutexGuard<'static, RangeSet>,
-    index: RwLockWriteGuard<'static, super::index::Index<Arc<Allocation>>>,
+    index: super::directory::DirWrite<'static>,
     _ops: MetaVec<HeldOp>,
     /// With AWE pages: the child closes its write end when its store is private; the parent
     /// waits for that (EOF) before it lets anything change.
@@ -217,7 +217,6 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
             space
                 .index
                 .read()
-                .unwrap_or_else(|e| e.into_inner())
                 .from(0)
                 .map(|(_, a)| a.clone()),
         );
@@ -235,7 +234,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         listed.sort_by_key(|a| a.base);
         let mut ops: MetaVec<HeldOp> = MetaVec::new_in(Meta);
         ops.extend(listed.into_iter().filter_map(|a| hold(a, false)));
-        let index = space.index.write().unwrap_or_else(|e| e.into_inner());
+        let index = space.index.write();
         // Take the allocations inserted meanwhile.
         let mut have: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
         have.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));

@@ -60,8 +60,8 @@ impl<O: Os> Space<O> {
                     crate::engine::fault::add(a);
                 }
                 a.set_live(true);
-                let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-                index.insert(a.base, a.clone());
+                let mut index = self.index.write();
+                index.insert(a.clone());
                 return Err(Error::from_os(e));
             }
             if a.kind == super::AllocKind::Physical {

@@ -16,6 +16,7 @@ pub(crate) mod section;
 mod view;
 mod fault_state;
 mod fault_table;
+mod directory;
 mod index;
 mod owner;
 mod allocation;
@@ -27,7 +28,9 @@ mod lock;
 mod placeholder;
 mod protect;
 mod query;
+mod radix;
 mod rangeset;
+mod runs_cell;
 mod simulate;
 pub mod snapshot;
 mod sync;
@@ -49,7 +52,7 @@ use crate::vocab::layout::Layout;
 use rangeset::RangeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use crate::os::linux::metaheap::MetaArc as Arc;
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock};
 
 /// An address space governed by the Windows rules.
 ///
@@ -59,7 +62,7 @@ use std::sync::{Mutex, OnceLock, RwLock};
 pub struct Space<O: Os = LinuxOs> {
     layout: Layout,
     os: O,
-    index: RwLock<index::Index<Arc<Allocation>>>,
+    index: directory::Directory,
     /// Ranges of memory virtmem did not allocate that VirtualLock locked.
     foreign_locks: Mutex<RangeSet>,
     next_id: AtomicU64,
@@ -105,7 +108,7 @@ impl<O: Os> Space<O> {
         Space {
             layout,
             os,
-            index: RwLock::new(index::Index::new()),
+            index: directory::Directory::new(&layout),
             foreign_locks: Mutex::new(RangeSet::default()),
             next_id: AtomicU64::new(1),
             awe: Mutex::new(awe::Awe::default()),
@@ -152,7 +155,17 @@ impl<O: Os> Space<O> {
     /// The allocation containing `addr`, if any (only the expected owner's inside
     /// [`as_owner`]).
     pub(crate) fn find(&self, addr: usize) -> Option<Arc<Allocation>> {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        {
+            let pin = snapshot::pin();
+            match self.index.lookup(&pin, addr) {
+                directory::Lookup::In(a) => {
+                    return owner::admits(a.id).then(|| self.index.counted(&pin, a));
+                }
+                directory::Lookup::Free => return None,
+                directory::Lookup::Ask => {}
+            }
+        }
+        let index = self.index.read();
         let (_, a) = index.floor(addr)?;
         (addr < a.end() && owner::admits(a.id)).then(|| a.clone())
     }
@@ -164,7 +177,7 @@ impl<O: Os> Space<O> {
         start: usize,
         end: usize,
     ) -> crate::os::linux::metaheap::MetaVec<Arc<Allocation>> {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let index = self.index.read();
         let mut out = crate::os::linux::metaheap::meta_vec();
         if let Some((_, a)) = index.below(start) {
             if a.end() > start {
@@ -190,7 +203,7 @@ impl<O: Os> Space<O> {
     /// The last allocation ending at or before `addr` and the first starting after it:
     /// the neighbours that bound a region virtmem does not manage.
     pub(crate) fn neighbours(&self, addr: usize) -> (usize, usize) {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let index = self.index.read();
         let prev_end = index.floor(addr).map_or(0, |(_, a)| a.end());
         let next = addr
             .checked_add(1)
@@ -227,14 +240,14 @@ impl<O: Os> Space<O> {
 
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
         let a = Arc::new(a);
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut index = self.index.write();
         debug_assert!(index.below(a.end()).is_none_or(|(_, p)| p.end() <= a.base));
-        index.insert(a.base, a.clone());
+        index.insert(a.clone());
         a
     }
 
     fn remove(&self, base: usize) {
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut index = self.index.write();
         index.remove(base);
     }
 
@@ -244,7 +257,7 @@ impl<O: Os> Space<O> {
 
     /// Every allocation's `(base, size, id)`, ascending (a consistent list at one instant).
     pub fn allocations(&self) -> Vec<(usize, usize, u64)> {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let index = self.index.read();
         index.from(0).map(|(_, a)| (a.base, a.size, a.id)).collect()
     }
 

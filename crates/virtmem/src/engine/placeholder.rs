@@ -50,16 +50,16 @@ impl<O: Os> Space<O> {
         new: impl IntoIterator<Item = Allocation>,
     ) -> MetaVec<Arc<Allocation>> {
         let mut out = meta_vec();
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for a in new {
+            out.push(Arc::new(a));
+        }
+        let mut bases = meta_vec::<usize>();
+        let mut index = self.index.write();
         for a in old {
             a.set_live(false);
-            index.remove(a.base);
+            bases.push(a.base);
         }
-        for a in new {
-            let a = Arc::new(a);
-            index.insert(a.base, a.clone());
-            out.push(a);
-        }
+        index.replace(&bases, &out);
         out
     }
 

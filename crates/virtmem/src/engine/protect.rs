@@ -27,8 +27,8 @@ impl<O: Os> Space<O> {
                 let Some(a) = self.find(start) else {
                     return Some(self.protect_foreign(start, end, protection));
                 };
-                let _guard = a.begin()?;
-                Some(self.protect_held(&a, start, end, protection))
+                let guard = a.begin()?;
+                Some(self.protect_held(&a, &guard, start, end, protection))
             },
         )
     }
@@ -37,6 +37,7 @@ impl<O: Os> Space<O> {
     fn protect_held(
         &self,
         a: &crate::os::linux::metaheap::MetaArc<super::Allocation>,
+        guard: &super::allocation::OpGuard<'_>,
         start: usize,
         end: usize,
         protection: Protection,
@@ -68,7 +69,8 @@ impl<O: Os> Space<O> {
         self.sync(a, s, e);
         // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
         // are ignored, the allocation's stay.
-        let plan = a.read(|t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
+        let plan =
+            a.read_held(guard, |t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
         if protection.guard {
             if !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));

@@ -1,6 +1,7 @@
 //! VirtualQuery: what one address looks like, Windows-style.
 
 use super::fault_state::effective_state;
+use super::directory::Lookup;
 use super::Space;
 use crate::error::{Error, Result};
 use crate::os::{Backing, KernelRegion, Os};
@@ -86,18 +87,18 @@ impl<O: Os> Space<O> {
         // Fast path, entirely under the index's read lock: no allocation, no reference
         // counting, no syscall — unless faults may have changed the allocation's pages.
         let fast = {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            match index.floor(page) {
-                Some((_, a)) if page < a.end() => {
-                    if (a.fault_driven() && self.os.real_memory())
-                        || a.kind == super::AllocKind::View
-                    {
-                        None
-                    } else {
-                        Some(Some(self.describe(a, page)))
+            let pin = super::snapshot::pin();
+            match self.index.lookup(&pin, page) {
+                Lookup::In(a) => self.describe_fast(a, page).map(Some),
+                Lookup::Free => Some(None),
+                Lookup::Ask => {
+                    drop(pin);
+                    let index = self.index.read();
+                    match index.floor(page) {
+                        Some((_, a)) if page < a.end() => self.describe_fast(a, page).map(Some),
+                        _ => Some(None),
                     }
                 }
-                _ => Some(None),
             }
         };
         match fast {
@@ -181,10 +182,24 @@ impl<O: Os> Space<O> {
     }
 
     /// A region of an allocation without fault-driven state: its runs tell everything.
+    /// [`Space::describe`], unless faults may have changed the allocation's pages or it is a
+    /// view (those need the slow path).
+    #[inline]
+    fn describe_fast(&self, a: &super::Allocation, page: usize) -> Option<MemoryInfo> {
+        if (a.fault_driven() && self.os.real_memory()) || a.kind == super::AllocKind::View {
+            None
+        } else {
+            Some(self.describe(a, page))
+        }
+    }
+
     fn describe(&self, a: &super::Allocation, page: usize) -> MemoryInfo {
         let p = self.page();
-        let idx = (page - a.base) / p;
-        let (first, end) = a.read(|t| {
+        let idx = (page - a.base) >> p.trailing_zeros();
+        let (first, end) = if let Some(st) = a.single_state() {
+            (st, a.pages())
+        } else {
+            a.read(|t| {
             let first = t.run_at(idx).state;
             let end = t
                 .runs_in(idx, t.pages())
@@ -194,8 +209,9 @@ impl<O: Os> Space<O> {
                 })
                 .last()
                 .map_or(idx + 1, |r| r.end);
-            (first, end)
-        });
+                (first, end)
+            })
+        };
         let (state, protect) = if first.committed {
             (State::Commit, first.protect | a.modifiers)
         } else {

@@ -19,6 +19,58 @@ static EPOCH: AtomicUsize = AtomicUsize::new(0);
 /// Readers active in epochs of each parity.
 static READERS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
+/// A reader's registration in an epoch ([`pin`]): while it lives, nothing retired from now
+/// on is freed, so pointers loaded from published places stay valid. Only atomics: usable
+/// in a signal handler.
+pub(crate) struct Pin {
+    epoch: usize,
+}
+
+/// Registers the calling thread as a reader until the returned [`Pin`] is dropped.
+pub(crate) fn pin() -> Pin {
+    loop {
+        let e = EPOCH.load(SeqCst);
+        READERS[e & 1].fetch_add(1, SeqCst);
+        if EPOCH.load(SeqCst) == e {
+            return Pin { epoch: e };
+        }
+        READERS[e & 1].fetch_sub(1, SeqCst);
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        READERS[self.epoch & 1].fetch_sub(1, SeqCst);
+    }
+}
+
+/// The current epoch (what a retirement made now is tagged with).
+pub(crate) fn epoch_now() -> usize {
+    EPOCH.load(SeqCst)
+}
+
+/// Advances the epoch (at most twice) while the readers of the epoch before the current one
+/// are gone; returns the epoch then. Lock-free: writers never wait for each other here.
+///
+/// Advancing from `e` needs no reader left in `e - 1` (its counter is shared with `e + 1`):
+/// a reader registering meanwhile sees `e` (or later) when it re-checks, or leaves again. The
+/// compare-exchange makes each step happen once, whoever wins.
+pub(crate) fn try_advance() -> usize {
+    for _ in 0..2 {
+        let e = EPOCH.load(SeqCst);
+        if READERS[(e + 1) & 1].load(SeqCst) != 0 {
+            break;
+        }
+        let _ = EPOCH.compare_exchange(e, e + 1, SeqCst, SeqCst);
+    }
+    EPOCH.load(SeqCst)
+}
+
+/// Whether something retired in epoch `retired` can no longer be seen by any reader.
+pub(crate) fn reclaimable(retired: usize, now: usize) -> bool {
+    retired + 2 <= now
+}
+
 /// Retired snapshots waiting for a moment without readers (on the metadata heap, like the
 /// snapshots themselves: publishing never calls `malloc`).
 static RETIRED: Mutex<MetaVec<Retired>> = Mutex::new(MetaVec::new_in(Meta));
@@ -49,21 +101,12 @@ impl<T: Send + Sync + 'static> SnapshotCell<T> {
     /// Runs `f` on the current snapshot. Lock-free, allocation-free and async-signal-safe as
     /// long as `f` is.
     pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        let e = loop {
-            let e = EPOCH.load(SeqCst);
-            READERS[e & 1].fetch_add(1, SeqCst);
-            if EPOCH.load(SeqCst) == e {
-                break e;
-            }
-            READERS[e & 1].fetch_sub(1, SeqCst);
-        };
+        let _pin = pin();
         let p = self.ptr.load(SeqCst);
         // SAFETY: `p` came from `MetaBox::into_raw` and is freed only two epochs after it was
-        // swapped out; we registered in epoch `e` before loading it, and the epoch cannot pass
-        // `e + 1` until we leave.
-        let r = f(unsafe { &*p });
-        READERS[e & 1].fetch_sub(1, SeqCst);
-        r
+        // swapped out; we are pinned (registered in the current epoch before loading it), and
+        // the epoch cannot pass ours + 1 until we leave.
+        f(unsafe { &*p })
     }
 
     /// Publishes `value`, retiring the previous snapshot.
@@ -81,27 +124,28 @@ unsafe fn drop_box<T>(p: *mut ()) {
 }
 
 fn retire<T: Send + Sync + 'static>(old: *mut T) {
+    // SAFETY: `old` came from `MetaBox::<T>::into_raw` and is no longer published.
+    unsafe { retire_raw(old as *mut (), drop_box::<T>) };
+}
+
+/// Retires `ptr`: `drop_fn(ptr)` runs once no reader pinned before now can still hold it.
+///
+/// # Safety
+/// `ptr` must no longer be reachable from anything a reader can load from now on, and
+/// `drop_fn(ptr)` must be sound to call once, from any thread, later.
+pub(crate) unsafe fn retire_raw(ptr: *mut (), drop_fn: unsafe fn(*mut ())) {
     let ready: MetaVec<Retired> = {
         let mut list = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
         list.push(Retired {
-            ptr: old as *mut (),
-            drop_fn: drop_box::<T>,
+            ptr,
+            drop_fn,
             epoch: EPOCH.load(SeqCst),
         });
-        // Advance (at most twice) while the readers of the epoch before the current one are
-        // gone.
-        for _ in 0..2 {
-            let e = EPOCH.load(SeqCst);
-            if READERS[(e + 1) & 1].load(SeqCst) != 0 {
-                break;
-            }
-            EPOCH.store(e + 1, SeqCst);
-        }
-        let now = EPOCH.load(SeqCst);
+        let now = try_advance();
         let mut ready = MetaVec::new_in(Meta);
         let mut i = 0;
         while i < list.len() {
-            if list[i].epoch + 2 <= now {
+            if reclaimable(list[i].epoch, now) {
                 ready.push(list.swap_remove(i));
             } else {
                 i += 1;

@@ -320,8 +320,8 @@ impl<O: Os> Space<O> {
             } else {
                 self.remove(a.base);
                 if let Err(e) = self.os.unmap_view(a.base, a.size) {
-                    let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-                    index.insert(a.base, a.clone());
+                    let mut index = self.index.write();
+                    index.insert(a.clone());
                     drop(index);
                     return restore(e);
                 }
@@ -559,7 +559,7 @@ impl<O: Os> Space<O> {
     /// time.
     pub(crate) fn spread_commit(&self, id: u64, section: &Arc<Section>) {
         let others: Vec<MetaArc<Allocation>> = {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let index = self.index.read();
             index
                 .from(0)
                 .filter(|(_, x)| {

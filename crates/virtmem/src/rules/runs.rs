@@ -6,6 +6,72 @@
 
 use crate::os::linux::metaheap::{Meta, MetaVec};
 
+/// Runs a table keeps inline, without any heap block: enough for an allocation with one
+/// page changed in its middle (three runs), so a VirtualProtect of one run plans and
+/// publishes without allocating.
+const INLINE: usize = 3;
+
+/// The run starts of a table: inline up to [`INLINE`], else on the metadata heap.
+#[derive(Clone, Debug)]
+enum Starts {
+    /// `items[..len]`; `hint` is the capacity to ask for if the runs outgrow the inline room.
+    Inline {
+        len: u32,
+        hint: u32,
+        items: [(usize, PageState); INLINE],
+    },
+    /// More runs than fit inline.
+    Heap(MetaVec<(usize, PageState)>),
+}
+
+impl Starts {
+    /// An empty list that may grow to about `n` runs: inline until it outgrows the inline
+    /// room (a table whose runs merge back stays allocation-free).
+    fn with_capacity(n: usize) -> Starts {
+        Starts::Inline {
+            len: 0,
+            hint: u32::try_from(n).unwrap_or(u32::MAX),
+            items: [(0, PageState::RESERVED); INLINE],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, x: (usize, PageState)) {
+        match self {
+            Starts::Inline { len, items, .. } if (*len as usize) < INLINE => {
+                items[*len as usize] = x;
+                *len += 1;
+            }
+            Starts::Inline { len, hint, items } => {
+                let cap = (*hint as usize).max(2 * INLINE);
+                let mut v = MetaVec::with_capacity_in(cap, Meta);
+                v.extend_from_slice(&items[..*len as usize]);
+                v.push(x);
+                *self = Starts::Heap(v);
+            }
+            Starts::Heap(v) => v.push(x),
+        }
+    }
+}
+
+impl std::ops::Deref for Starts {
+    type Target = [(usize, PageState)];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Starts::Inline { len, items, .. } => &items[..*len as usize],
+            Starts::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Starts {
+    fn eq(&self, other: &Starts) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Starts {}
+
 /// The state of one page of an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct PageState {
@@ -60,9 +126,9 @@ pub struct Run {
 /// The pages of an allocation as sorted, adjacent, maximal runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunTable {
-    /// Start page of each run (ascending, first is 0) and its state, on the metadata heap
-    /// (never the process heap: see `os::linux::metaheap`).
-    starts: MetaVec<(usize, PageState)>,
+    /// Start page of each run (ascending, first is 0) and its state: inline for a few runs,
+    /// else on the metadata heap (never the process heap: see `os::linux::metaheap`).
+    starts: Starts,
     /// Number of pages in the allocation.
     pages: usize,
 }
@@ -70,9 +136,16 @@ pub struct RunTable {
 impl RunTable {
     /// A table of `pages` pages, all in `state`.
     pub fn new(pages: usize, state: PageState) -> RunTable {
-        let mut starts = MetaVec::with_capacity_in(1, Meta);
-        starts.push((0, state));
-        RunTable { starts, pages }
+        let mut items = [(0, PageState::RESERVED); INLINE];
+        items[0].1 = state;
+        RunTable {
+            starts: Starts::Inline {
+                len: 1,
+                hint: 1,
+                items,
+            },
+            pages,
+        }
     }
 
     /// Number of pages.
@@ -124,7 +197,7 @@ impl RunTable {
     /// maximal. Costs O(runs).
     pub fn with(&self, start: usize, end: usize, f: impl Fn(PageState) -> PageState) -> RunTable {
         let end = end.min(self.pages);
-        let mut out = MetaVec::with_capacity_in(self.starts.len() + 2, Meta);
+        let mut out = Starts::with_capacity(self.starts.len() + 2);
         let mut push = |s: usize, st: PageState| {
             if let Some(&(_, last)) = out.last() {
                 if last == st {
@@ -161,7 +234,7 @@ impl RunTable {
         segments: &[(usize, usize, X)],
         f: impl Fn(PageState, X) -> PageState,
     ) -> RunTable {
-        let mut out = MetaVec::with_capacity_in(self.starts.len() + 2 * segments.len(), Meta);
+        let mut out = Starts::with_capacity(self.starts.len() + 2 * segments.len());
         let mut push = |s: usize, st: PageState| {
             if let Some(&(_, last)) = out.last() {
                 if last == st {

@@ -320,6 +320,62 @@ impl<T> MetaArc<T> {
         &raw const unsafe { this.ptr.as_ref() }.value
     }
 
+    /// Gives this reference up as a raw pointer (to the shared block, at least 16-aligned);
+    /// [`MetaArc::from_raw`] takes it back, [`MetaArc::clone_raw`] makes another reference.
+    pub(crate) fn into_raw(this: MetaArc<T>) -> *mut () {
+        let p = this.ptr.as_ptr().cast();
+        std::mem::forget(this);
+        p
+    }
+
+    /// Takes back a reference given up by [`MetaArc::into_raw`].
+    ///
+    /// # Safety
+    /// `p` came from `MetaArc::<T>::into_raw`, and each such pointer is taken back once.
+    pub(crate) unsafe fn from_raw(p: *mut ()) -> MetaArc<T> {
+        MetaArc {
+            // SAFETY: `into_raw` gave a non-null pointer to a live block (caller's contract).
+            ptr: unsafe { NonNull::new_unchecked(p.cast()) },
+        }
+    }
+
+    /// The block of this reference as a raw pointer, without giving the reference up.
+    pub(crate) fn as_raw(this: &MetaArc<T>) -> *const () {
+        this.ptr.as_ptr().cast_const().cast()
+    }
+
+    /// The value in the block `p` (from [`MetaArc::as_raw`] or [`MetaArc::into_raw`]).
+    ///
+    /// # Safety
+    /// Some reference to the block must live for `'a`.
+    pub(crate) unsafe fn value_of_raw<'a>(p: *const ()) -> &'a T {
+        // SAFETY: a live block (caller's contract).
+        &unsafe { &*p.cast::<ArcInner<T>>() }.value
+    }
+
+    /// The block holding `value`, a reference obtained from a `MetaArc<T>` (its `Deref`).
+    pub(crate) fn raw_of_value(value: &T) -> *const () {
+        (value as *const T)
+            .cast::<u8>()
+            .wrapping_sub(std::mem::offset_of!(ArcInner<T>, value))
+            .cast()
+    }
+
+    /// A new reference to the block `p` (from [`MetaArc::as_raw`]).
+    ///
+    /// # Safety
+    /// Some reference to the block must live during the call (the count is not zero).
+    pub(crate) unsafe fn clone_raw(p: *const ()) -> MetaArc<T> {
+        // SAFETY: a live block (caller's contract).
+        unsafe { &*p.cast::<ArcInner<T>>() }
+            .count
+            .fetch_add(1, Ordering::Relaxed);
+        MetaArc {
+            // SAFETY: non-null: a live block.
+            ptr: unsafe { NonNull::new_unchecked(p.cast_mut().cast()) },
+        }
+    }
+
     /// How many references there are (for tests).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn strong_count(this: &MetaArc<T>) -> usize {
