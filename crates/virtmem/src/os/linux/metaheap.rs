@@ -220,6 +220,8 @@ fn is_small(layout: Layout) -> bool {
 // refused), and stay valid until `deallocate`.
 unsafe impl Allocator for Meta {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        #[cfg(feature = "internals")]
+        THREAD_ALLOCATIONS.with(|c| c.set(c.get() + 1));
         if is_small(layout) {
             let (i, size) = class_of(layout.size());
             let p = CLASS[i].pop().or_else(|| refill(i, size)).ok_or(AllocError)?;
@@ -250,6 +252,19 @@ unsafe impl Allocator for Meta {
             LARGE[i].push_list(f, f);
         }
     }
+}
+
+#[cfg(feature = "internals")]
+thread_local! {
+    /// Blocks this thread has taken from the metadata heap (virtmem's own tests count them).
+    static THREAD_ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many blocks the calling thread has taken from the metadata heap so far (virtmem's own
+/// tests: the hot paths must not allocate metadata either).
+#[cfg(feature = "internals")]
+pub fn thread_allocations() -> usize {
+    THREAD_ALLOCATIONS.with(|c| c.get())
 }
 
 /// Bytes the metadata heap has mapped (chunks and large blocks).

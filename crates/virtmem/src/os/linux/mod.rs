@@ -15,6 +15,8 @@ mod large;
 pub(crate) mod pagemap;
 pub(crate) mod files;
 pub(crate) mod metaheap;
+#[cfg(feature = "internals")]
+pub use metaheap::thread_allocations as metaheap_thread_allocations;
 pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
