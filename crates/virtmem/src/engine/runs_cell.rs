@@ -147,9 +147,13 @@ impl RunsCell {
         if self.spare.load(SeqCst).is_null() {
             return None;
         }
-        let now = try_advance();
+        // `stash` advanced the epoch already: usually nothing is left to do here.
+        let mut now = epoch_now();
         if !reclaimable(self.spare_epoch.load(SeqCst), now) {
-            return None;
+            now = try_advance();
+            if !reclaimable(self.spare_epoch.load(SeqCst), now) {
+                return None;
+            }
         }
         let p = self.spare.swap(std::ptr::null_mut(), SeqCst);
         // The epoch read above is at or after the retirement of whatever was the spare then,
