@@ -44,6 +44,9 @@ pub(crate) struct ViewOf {
 /// One allocation ("region" in Microsoft's words). Its identity (base, size,
 /// AllocationProtect) never changes; its pages change only under [`Allocation::begin`], and
 /// readers see them through a lock-free snapshot.
+/// `repr(C)`, hot fields first: what VirtualQuery reads (base, size, protections, the runs
+/// word, kind, fault flag) shares the first cache line with the reference count.
+#[repr(C)]
 pub(crate) struct Allocation {
     /// Base address (a multiple of the granularity).
     pub base: usize,
@@ -53,36 +56,36 @@ pub(crate) struct Allocation {
     pub alloc_protect: u32,
     /// The allocation-wide modifiers (PAGE_NOCACHE / PAGE_WRITECOMBINE bits).
     pub modifiers: u32,
-    /// A process-unique number; the Rust face uses it to tell a reused base from its own.
-    pub id: u64,
-    /// MEM_WRITE_WATCH, and how writes are tracked.
-    pub watch: Option<WatchKind>,
+    /// The page runs, published as immutable snapshots (one run packed in a word).
+    runs: RunsCell,
     /// What kind of memory this is.
     pub kind: AllocKind,
-    /// Made by replacing a placeholder (MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER may turn it back).
-    pub from_placeholder: bool,
-    /// For a view: its section and offset.
-    pub view: Option<ViewOf>,
-    /// The page size (for page-index arithmetic, also in the signal handler).
-    pub page_size: usize,
-    /// Serializes the operations that change this allocation (held across their syscalls).
-    op: Mutex<()>,
-    /// The signal handler's lock: the thread id of the holder, 0 when free. Operations hold
-    /// it for their whole duration (after `op`); the handler takes it for a few syscalls.
-    busy: AtomicU32,
     /// Whether page state may change behind our back by faults (guard pages consumed,
     /// signal-driven write watch): operations then read the kernel's protections first.
     fault_driven: AtomicBool,
-    /// The page runs, published as immutable snapshots (one run packed in a word).
-    runs: RunsCell,
+    /// MEM_WRITE_WATCH, and how writes are tracked.
+    pub watch: Option<WatchKind>,
+    /// Made by replacing a placeholder (MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER may turn it back).
+    pub from_placeholder: bool,
     /// False once the allocation no longer owns its pages (released, or swapped out of the
     /// index by a placeholder split, coalesce, replace or preserve). Changed only while
     /// holding `busy`, before the kernel range changes hands, so the handler, which reads it
     /// after taking `busy`, never acts on pages another owner may hold.
     live: AtomicBool,
+    /// The signal handler's lock: the thread id of the holder, 0 when free. Operations hold
+    /// it for their whole duration (after `op`); the handler takes it for a few syscalls.
+    busy: AtomicU32,
+    /// The page size (for page-index arithmetic, also in the signal handler).
+    pub page_size: usize,
+    /// A process-unique number; the Rust face uses it to tell a reused base from its own.
+    pub id: u64,
+    /// Serializes the operations that change this allocation (held across their syscalls).
+    op: Mutex<()>,
     /// Counts the operations begun on this allocation (bumped under `busy`): the handler's
     /// retry bound tells "nothing changed since the last retry" from "an operation ran".
     generation: AtomicU64,
+    /// For a view: its section and offset.
+    pub view: Option<ViewOf>,
 }
 
 thread_local! {
@@ -293,6 +296,10 @@ impl Allocation {
         self.size >> self.page_size.trailing_zeros()
     }
 
+    /// The size of `Allocation` (for the metadata measurements).
+    #[cfg(test)]
+    pub(crate) const SIZE: usize = std::mem::size_of::<Allocation>();
+
     /// The state of every page, if all pages share one (one load: no epoch, no table).
     #[inline]
     pub(crate) fn single_state(&self) -> Option<PageState> {
@@ -331,5 +338,18 @@ impl Allocation {
     /// The number of operations begun on this allocation (read under the handler lock).
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What VirtualQuery reads lies in the first cache line of the shared block (8 bytes of
+    /// reference count, then the value), and the whole block stays within 128 bytes.
+    #[test]
+    fn hot_fields_share_the_first_cache_line() {
+        assert!(std::mem::offset_of!(Allocation, from_placeholder) + 8 < 64);
+        assert!(Allocation::SIZE + 8 <= 128, "{} bytes", Allocation::SIZE);
     }
 }

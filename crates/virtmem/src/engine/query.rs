@@ -197,7 +197,7 @@ impl<O: Os> Space<O> {
         let p = self.page();
         let idx = (page - a.base) >> p.trailing_zeros();
         let (first, end) = if let Some(st) = a.single_state() {
-            (st, a.pages())
+            (st, a.size >> p.trailing_zeros())
         } else {
             a.read(|t| {
             let first = t.run_at(idx).state;
