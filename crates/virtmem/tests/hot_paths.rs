@@ -65,7 +65,10 @@ fn allocations(f: impl FnOnce()) -> (usize, usize) {
 fn protect(p: usize, prot: u32) {
     let mut old = 0;
     // SAFETY: `p` is a committed page of an allocation of this test.
-    assert_eq!(unsafe { VirtualProtect(p as *const c_void, P, prot, &mut old) }, TRUE);
+    assert_eq!(
+        unsafe { VirtualProtect(p as *const c_void, P, prot, &mut old) },
+        TRUE
+    );
 }
 
 fn query(p: usize) -> MEMORY_BASIC_INFORMATION {
@@ -124,7 +127,11 @@ fn protect_and_query_allocate_nothing_after_warm_up() {
             assert_eq!(query(mid + P).RegionSize, K64 / 2 - P);
         }
     });
-    assert_eq!((heap, meta), (0, 0), "VirtualQuery of a three-run allocation");
+    assert_eq!(
+        (heap, meta),
+        (0, 0),
+        "VirtualQuery of a three-run allocation"
+    );
     protect(mid, PAGE_READWRITE);
     let (heap, meta) = allocations(|| {
         for _ in 0..1000 {
@@ -133,7 +140,10 @@ fn protect_and_query_allocate_nothing_after_warm_up() {
     });
     assert_eq!((heap, meta), (0, 0), "VirtualQuery of a one-run allocation");
     // SAFETY: the allocation made above.
-    assert_eq!(unsafe { VirtualFree(base as *mut c_void, 0, MEM_RELEASE) }, TRUE);
+    assert_eq!(
+        unsafe { VirtualFree(base as *mut c_void, 0, MEM_RELEASE) },
+        TRUE
+    );
     let (heap, meta) = allocations(|| {
         for _ in 0..1000 {
             assert_eq!(query(base).State, MEM_FREE);
