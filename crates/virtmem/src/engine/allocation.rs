@@ -296,10 +296,6 @@ impl Allocation {
         self.size >> self.page_size.trailing_zeros()
     }
 
-    /// The size of `Allocation` (for the metadata measurements).
-    #[cfg(test)]
-    pub(crate) const SIZE: usize = std::mem::size_of::<Allocation>();
-
     /// The state of every page, if all pages share one (one load: no epoch, no table).
     #[inline]
     pub(crate) fn single_state(&self) -> Option<PageState> {
@@ -341,15 +337,7 @@ impl Allocation {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What VirtualQuery reads lies in the first cache line of the shared block (8 bytes of
-    /// reference count, then the value), and the whole block stays within 128 bytes.
-    #[test]
-    fn hot_fields_share_the_first_cache_line() {
-        assert!(std::mem::offset_of!(Allocation, from_placeholder) + 8 < 64);
-        assert!(Allocation::SIZE + 8 <= 128, "{} bytes", Allocation::SIZE);
-    }
-}
+// What VirtualQuery reads lies in the first cache line of the shared block (8 bytes of
+// reference count, then the value), and the whole block stays within 128 bytes.
+const _: () = assert!(std::mem::offset_of!(Allocation, from_placeholder) + 8 < 64);
+const _: () = assert!(std::mem::size_of::<Allocation>() + 8 <= 128);
