@@ -232,7 +232,10 @@ impl Allocation {
             // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
             std::hint::spin_loop();
         }
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        // Under the handler lock, which every writer of `generation` holds: no locked
+        // instruction needed.
+        self.generation
+            .store(self.generation.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let g = OpGuard {
             _op: op,
             busy: &self.busy,
@@ -315,7 +318,9 @@ impl Allocation {
     /// Publishes new page runs. Call only while holding [`Allocation::begin`]'s guard, or
     /// before anyone else can see the allocation ([`Allocation::read_held`] relies on it).
     pub(crate) fn publish(&self, table: RunTable) {
-        self.runs.publish(table);
+        // SAFETY: publications are serialized: every caller holds the operation guard, or
+        // publishes before the allocation is shared (this function's contract).
+        unsafe { self.runs.publish(table) };
     }
 
     /// Marks the allocation as no longer owning its pages (or owning them again after a

@@ -75,7 +75,7 @@ impl Directory {
                 }
             }
         }
-    }
+        }
 
     /// A counted reference to `a`, found by [`Directory::lookup`] under `pin`.
     pub(crate) fn counted(&self, _pin: &Pin, a: &Allocation) -> Arc<Allocation> {

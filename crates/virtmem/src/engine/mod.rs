@@ -54,6 +54,43 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use crate::os::linux::metaheap::MetaArc as Arc;
 use std::sync::{Mutex, OnceLock};
 
+/// What [`Space::begin_at`] found.
+pub(crate) enum BeginAt<'s> {
+    /// The allocation, its operation guard held.
+    Held(Held<'s>),
+    /// No allocation (of the expected owner) contains the address.
+    Nothing,
+    /// The allocation was released while we waited for its guard: look again.
+    Lost,
+}
+
+/// An allocation whose operation guard is held ([`Space::begin_at`]).
+pub(crate) struct Held<'s> {
+    // Dropped first (fields drop in order): the guard, then what keeps `a` alive.
+    guard: allocation::OpGuard<'s>,
+    a: &'s Allocation,
+    _keep: Option<Arc<Allocation>>,
+}
+
+impl<'s> Held<'s> {
+    /// The allocation.
+    pub(crate) fn a(&self) -> &Allocation {
+        self.a
+    }
+
+    /// Its operation guard.
+    pub(crate) fn guard(&self) -> &allocation::OpGuard<'s> {
+        &self.guard
+    }
+
+    /// A counted reference to it (for code that keeps or needs one).
+    pub(crate) fn counted(&self) -> Arc<Allocation> {
+        // SAFETY: while the guard is held the allocation is live, so in the index: its block
+        // is alive and its count is not zero.
+        unsafe { Arc::clone_raw(Arc::raw_of_value(self.a)) }
+    }
+}
+
 /// An address space governed by the Windows rules.
 ///
 /// [`Space::native`] is this process's real address space, shared by every face of virtmem.
@@ -168,6 +205,49 @@ impl<O: Os> Space<O> {
         let index = self.index.read();
         let (_, a) = index.floor(addr)?;
         (addr < a.end() && owner::admits(a.id)).then(|| a.clone())
+    }
+
+    /// Finds the allocation containing `addr` (only the expected owner's inside
+    /// [`as_owner`]) and takes its operation guard, without touching a reference count: the
+    /// lookup is lock-free, under an epoch pin that is dropped once the guard is held (a live
+    /// allocation whose guard is held stays in the index, whose reference keeps it alive).
+    pub(crate) fn begin_at(&self, addr: usize) -> BeginAt<'_> {
+        let pin = snapshot::pin();
+        match self.index.lookup(&pin, addr) {
+            directory::Lookup::In(a) if owner::admits(a.id) => {
+                // SAFETY: the pin keeps `a` alive until the guard is taken; from then on, the
+                // guard keeps it live and so in the index (removal needs the guard), and the
+                // index's reference keeps it alive. `Held` drops its guard before anything
+                // else and never hands out `a` beyond its own lifetime.
+                let a: &Allocation = unsafe { &*(a as *const Allocation) };
+                let Some(guard) = a.begin() else {
+                    return BeginAt::Lost;
+                };
+                drop(pin);
+                BeginAt::Held(Held {
+                    guard,
+                    a,
+                    _keep: None,
+                })
+            }
+            directory::Lookup::In(_) | directory::Lookup::Free => BeginAt::Nothing,
+            directory::Lookup::Ask => {
+                drop(pin);
+                let Some(arc) = self.find(addr) else {
+                    return BeginAt::Nothing;
+                };
+                // SAFETY: `arc` is kept in the `Held` (dropped after the guard).
+                let a: &Allocation = unsafe { &*Arc::as_ptr(&arc) };
+                match a.begin() {
+                    Some(guard) => BeginAt::Held(Held {
+                        guard,
+                        a,
+                        _keep: Some(arc),
+                    }),
+                    None => BeginAt::Lost,
+                }
+            }
+        }
     }
 
     /// The allocations overlapping `[start, end)`, ascending (only the expected owner's

@@ -23,12 +23,10 @@ impl<O: Os> Space<O> {
         // `crate::os::retry`; if it keeps changing, 487 as for a range leaving its allocation).
         crate::os::retry::bounded(
             Error::InvalidAddress("the allocation kept being released"),
-            || {
-                let Some(a) = self.find(start) else {
-                    return Some(self.protect_foreign(start, end, protection));
-                };
-                let guard = a.begin()?;
-                Some(self.protect_held(&a, &guard, start, end, protection))
+            || match self.begin_at(start) {
+                super::BeginAt::Held(held) => Some(self.protect_held(&held, start, end, protection)),
+                super::BeginAt::Nothing => Some(self.protect_foreign(start, end, protection)),
+                super::BeginAt::Lost => None,
             },
         )
     }
@@ -36,12 +34,12 @@ impl<O: Os> Space<O> {
     /// VirtualProtect of `[start, end)` starting in `a`, whose operation lock is held.
     fn protect_held(
         &self,
-        a: &crate::os::linux::metaheap::MetaArc<super::Allocation>,
-        guard: &super::allocation::OpGuard<'_>,
+        held: &super::Held<'_>,
         start: usize,
         end: usize,
         protection: Protection,
     ) -> Result<u32> {
+        let (a, guard) = (held.a(), held.guard());
         if end > a.end() {
             return Err(Error::InvalidAddress("the range leaves its allocation"));
         }
@@ -56,7 +54,7 @@ impl<O: Os> Space<O> {
                     Err(Error::InvalidAddress("large pages keep their protection"))
                 };
             }
-            AllocKind::View => return self.view_protect(a, start, end, protection),
+            AllocKind::View => return self.view_protect(&held.counted(), start, end, protection),
             AllocKind::Physical => {
                 if protection.guard || protection.modifiers() != 0 {
                     return Err(Error::InvalidAddress("AWE windows take no modifiers"));
@@ -75,9 +73,13 @@ impl<O: Os> Space<O> {
             if !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));
             }
-            self.make_fault_driven(a);
+            self.make_fault_driven(&held.counted());
         }
         let old = plan.old_first | a.modifiers;
+        if plan.hull.is_none() && a.read_held(guard, |t| *t == plan.new) {
+            // Nothing changes (the pages have this protection already): publish nothing.
+            return Ok(old);
+        }
         self.apply_protect_plan(a, plan)?;
         Ok(old)
     }

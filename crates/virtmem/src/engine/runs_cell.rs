@@ -13,10 +13,10 @@
 //! page (one run ↔ three runs) therefore never allocates, frees or takes a lock after its
 //! first call. Everything here is atomics: async-signal-safe.
 
-use super::snapshot::{epoch_now, pin, reclaimable, retire_raw, try_advance};
+use super::snapshot::{epoch_now, pin, quiescent, reclaimable, retire_raw, try_advance};
 use crate::os::linux::metaheap::{Meta, MetaBox};
 use crate::rules::runs::{PageState, RunTable};
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst};
 
 /// Bit 0 of the word: the word holds one run's state, not a pointer.
 const PACKED: u64 = 1;
@@ -49,7 +49,7 @@ pub(crate) struct RunsCell {
     word: AtomicU64,
     /// A retired table block kept for reuse (null if none).
     spare: AtomicPtr<RunTable>,
-    /// An epoch at or after the spare's retirement (only ever raised).
+    /// The epoch when the spare was retired.
     spare_epoch: AtomicUsize,
 }
 
@@ -127,60 +127,56 @@ impl RunsCell {
         f(unsafe { &*(w as *const RunTable) })
     }
 
-    /// Publishes `table`. Writers are serialized by the allocation's operation lock; the
-    /// cell stays sound without it (every hand-over is an atomic swap), only a spare may then
-    /// go through the global retire list.
-    pub(crate) fn publish(&self, table: RunTable) {
+    /// Publishes `table`.
+    ///
+    /// # Safety
+    /// Publications to one cell must not overlap (the allocation's operation guard
+    /// serializes them, or the cell is not shared yet): the spare slot and the word are
+    /// updated with plain loads and stores, not read-modify-writes.
+    pub(crate) unsafe fn publish(&self, table: RunTable) {
         let reuse = if table.run_count() > 1 {
             self.take_spare()
         } else {
             None
         };
-        let old = self.word.swap(Self::word_for(table, reuse), SeqCst);
-        if old & PACKED == 0 {
+        let new = Self::word_for(table, reuse);
+        let old = self.word.load(Relaxed);
+        if old & PACKED != 0 {
+            // Nothing to retire: readers only need to see the new word whole.
+            self.word.store(new, Release);
+        } else {
+            // The block is retired after this swap; the swap (a full barrier) orders it before
+            // the epoch and reader-counter loads that decide when the block is free.
+            self.word.swap(new, SeqCst);
             self.stash(old as *mut RunTable);
         }
     }
 
     /// The spare block, if no reader can see it any more.
     fn take_spare(&self) -> Option<*mut RunTable> {
-        if self.spare.load(SeqCst).is_null() {
-            return None;
-        }
-        // `stash` advanced the epoch already: usually nothing is left to do here.
-        let mut now = epoch_now();
-        if !reclaimable(self.spare_epoch.load(SeqCst), now) {
-            now = try_advance();
-            if !reclaimable(self.spare_epoch.load(SeqCst), now) {
-                return None;
-            }
-        }
-        let p = self.spare.swap(std::ptr::null_mut(), SeqCst);
-        // The epoch read above is at or after the retirement of whatever was the spare then,
-        // and a block stashed since has a later one: check again for the block we now own.
+        let p = self.spare.load(Relaxed);
         if p.is_null() {
             return None;
         }
-        if reclaimable(self.spare_epoch.load(SeqCst), now) {
-            Some(p)
-        } else {
-            self.stash(p);
-            None
+        // Usually nobody is reading at all: two loads. Else the epochs decide.
+        if !quiescent() && !reclaimable(self.spare_epoch.load(Relaxed), try_advance()) {
+            return None;
         }
+        self.spare.store(std::ptr::null_mut(), Relaxed);
+        Some(p)
     }
 
     /// Keeps the just-unpublished block `old` as the spare; a spare already there goes to the
     /// global retire list.
     fn stash(&self, old: *mut RunTable) {
-        self.spare_epoch.fetch_max(epoch_now(), SeqCst);
-        let prev = self.spare.swap(old, SeqCst);
+        let prev = self.spare.load(Relaxed);
+        self.spare_epoch.store(epoch_now(), Relaxed);
+        self.spare.store(old, Relaxed);
         if !prev.is_null() {
-            // SAFETY: `prev` was unpublished before it became the spare, and nothing else
-            // holds it now that we swapped it out.
+            // SAFETY: `prev` was unpublished before it became the spare, and is no longer
+            // the spare: nothing else holds it.
             unsafe { retire_raw(prev.cast(), drop_table) };
         }
-        // Let the epoch move on now, so the spare is usually reusable by the next publish.
-        try_advance();
     }
 }
 
@@ -239,14 +235,17 @@ mod tests {
         let three = RunTable::new(16, PageState::committed(4)).with(5, 6, |_| {
             PageState::committed(2)
         });
-        c.publish(three.clone());
+        // SAFETY: this test's only writer.
+        unsafe { c.publish(three.clone()) };
         assert_eq!(c.word.load(SeqCst) & PACKED, 0);
         let first = c.word.load(SeqCst);
         c.read(16, |t| assert_eq!(*t, three));
-        c.publish(RunTable::new(16, PageState::committed(4)));
+        // SAFETY: this test's only writer.
+        unsafe { c.publish(RunTable::new(16, PageState::committed(4))) };
         c.read(16, |t| assert_eq!(t.run_count(), 1));
         assert!(!c.spare.load(SeqCst).is_null());
-        c.publish(three.clone());
+        // SAFETY: this test's only writer.
+        unsafe { c.publish(three.clone()) };
         c.read(16, |t| assert_eq!(*t, three));
         // Other tests pin concurrently: the spare is reused whenever its epoch has passed.
         let reused = c.word.load(SeqCst) == first;
@@ -263,8 +262,10 @@ mod tests {
                 for i in 1..20_000u32 {
                     let s = PageState::committed(i);
                     let t = RunTable::new(8, s).with(2, 3, |_| PageState::committed(i + 1));
-                    c.publish(t);
-                    c.publish(RunTable::new(8, s));
+                    // SAFETY: this test's only writer.
+                    unsafe { c.publish(t) };
+                    // SAFETY: this test's only writer.
+                    unsafe { c.publish(RunTable::new(8, s)) };
                 }
             })
         };

@@ -66,6 +66,13 @@ pub(crate) fn try_advance() -> usize {
     EPOCH.load(SeqCst)
 }
 
+/// Whether no reader is pinned at all right now: then nothing unpublished before this call
+/// can still be held by one (a reader pinning later loads what is published now). Two plain
+/// loads: the cheap check a writer makes before reusing what it retired itself.
+pub(crate) fn quiescent() -> bool {
+    READERS[0].load(SeqCst) == 0 && READERS[1].load(SeqCst) == 0
+}
+
 /// Whether something retired in epoch `retired` can no longer be seen by any reader.
 pub(crate) fn reclaimable(retired: usize, now: usize) -> bool {
     retired + 2 <= now

@@ -142,13 +142,28 @@ pub fn plan_protect(
     protect: u32,
     armed: bool,
 ) -> Result<ProtectPlan> {
-    if table.runs_in(start, end).any(|r| !r.state.committed) {
-        return Err(Error::InvalidAddress(
-            "the range has pages that are not committed",
-        ));
+    // One pass over the old runs: every page must be committed, and the hull is where the
+    // kernel protection changes (each old piece becomes the same state with `protect`).
+    let mut lo = usize::MAX;
+    let mut hi = 0;
+    for r in table.runs_in(start, end) {
+        if !r.state.committed {
+            return Err(Error::InvalidAddress(
+                "the range has pages that are not committed",
+            ));
+        }
+        let new = PageState { protect, ..r.state };
+        if kernel_prot(r.state, armed) != kernel_prot(new, armed) {
+            lo = lo.min(r.start);
+            hi = hi.max(r.end);
+        }
     }
-    let new = table.with(start, end, |s| PageState { protect, ..s });
-    Ok(protect_plan(table, start, end, new, armed))
+    Ok(ProtectPlan {
+        new: table.with(start, end, |s| PageState { protect, ..s }),
+        hull: (lo < hi).then_some((lo, hi)),
+        old_first: table.run_at(start).state.protect,
+        armed,
+    })
 }
 
 /// MEM_DECOMMIT of pages `[start, end)`: the new table, and the hull of committed pages to

@@ -35,22 +35,38 @@ impl Starts {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, x: (usize, PageState)) {
         match self {
             Starts::Inline { len, items, .. } if (*len as usize) < INLINE => {
                 items[*len as usize] = x;
                 *len += 1;
             }
-            Starts::Inline { len, hint, items } => {
-                let cap = (*hint as usize).max(2 * INLINE);
-                let mut v = MetaVec::with_capacity_in(cap, Meta);
-                v.extend_from_slice(&items[..*len as usize]);
-                v.push(x);
-                *self = Starts::Heap(v);
-            }
             Starts::Heap(v) => v.push(x),
+            Starts::Inline { .. } => self.spill(x),
         }
+    }
+
+    /// Moves the inline runs to the metadata heap and appends `x`.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, x: (usize, PageState)) {
+        if let Starts::Inline { len, hint, items } = self {
+            let cap = (*hint as usize).max(2 * INLINE);
+            let mut v = MetaVec::with_capacity_in(cap, Meta);
+            v.extend_from_slice(&items[..*len as usize]);
+            v.push(x);
+            *self = Starts::Heap(v);
+        }
+    }
+
+    /// Appends `(start, state)` unless the last run has that state (runs stay maximal).
+    #[inline(always)]
+    fn push_merged(&mut self, start: usize, state: PageState) {
+        if self.last().is_some_and(|&(_, last)| last == state) {
+            return;
+        }
+        self.push((start, state));
     }
 }
 
@@ -197,26 +213,20 @@ impl RunTable {
     /// maximal. Costs O(runs).
     pub fn with(&self, start: usize, end: usize, f: impl Fn(PageState) -> PageState) -> RunTable {
         let end = end.min(self.pages);
-        let mut out = Starts::with_capacity(self.starts.len() + 2);
-        let mut push = |s: usize, st: PageState| {
-            if let Some(&(_, last)) = out.last() {
-                if last == st {
-                    return;
-                }
-            }
-            out.push((s, st));
-        };
-        for r in self.runs() {
-            if r.end <= start || r.start >= end {
-                push(r.start, r.state);
+        let src = &self.starts[..];
+        let mut out = Starts::with_capacity(src.len() + 2);
+        for (i, &(rs, st)) in src.iter().enumerate() {
+            let re = src.get(i + 1).map_or(self.pages, |&(s, _)| s);
+            if re <= start || rs >= end {
+                out.push_merged(rs, st);
                 continue;
             }
-            if r.start < start {
-                push(r.start, r.state);
+            if rs < start {
+                out.push_merged(rs, st);
             }
-            push(r.start.max(start), f(r.state));
-            if r.end > end {
-                push(end, r.state);
+            out.push_merged(rs.max(start), f(st));
+            if re > end {
+                out.push_merged(end, st);
             }
         }
         RunTable {
@@ -235,14 +245,7 @@ impl RunTable {
         f: impl Fn(PageState, X) -> PageState,
     ) -> RunTable {
         let mut out = Starts::with_capacity(self.starts.len() + 2 * segments.len());
-        let mut push = |s: usize, st: PageState| {
-            if let Some(&(_, last)) = out.last() {
-                if last == st {
-                    return;
-                }
-            }
-            out.push((s, st));
-        };
+        let mut push = |s: usize, st: PageState| out.push_merged(s, st);
         let mut seg = segments.iter().peekable();
         for r in self.runs() {
             let mut at = r.start;
