@@ -48,8 +48,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use virtmem::win32::{
-    VirtualAlloc, VirtualFree, VirtualProtect, VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT,
-    MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, TRUE,
+    GetLastError, VirtualAlloc, VirtualFree, VirtualProtect, VirtualQuery,
+    MEMORY_BASIC_INFORMATION, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READONLY,
+    PAGE_READWRITE, TRUE,
 };
 
 /// The allocation granularity, and the size of the small allocations.
@@ -401,8 +402,9 @@ fn query1m(c: &mut Criterion) {
         match RAW.try_map(K64, libc::PROT_NONE, K64) {
             Some(p) => bases[i] = p,
             None => {
+                let e = std::io::Error::last_os_error();
                 bases[..i].iter().for_each(|&p| munmap(p, K64));
-                return skip(&format!("raw mmap failed after {i} mappings"));
+                return skip(&format!("raw mmap failed after {i} mappings: {e}"));
             }
         }
     }
@@ -425,8 +427,11 @@ fn query1m(c: &mut Criterion) {
         // SAFETY: a plain reservation, released below.
         let p = unsafe { VirtualAlloc(null(), K64, MEM_RESERVE, PAGE_NOACCESS) };
         if p.is_null() {
+            let e = GetLastError();
             release_all(&bases[..i]);
-            return skip(&format!("VirtualAlloc failed after {i} reservations"));
+            return skip(&format!(
+                "VirtualAlloc failed after {i} reservations, GetLastError {e}"
+            ));
         }
         bases[i] = p as usize;
     }
