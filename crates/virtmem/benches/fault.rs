@@ -39,7 +39,7 @@
 
 mod common;
 
-use common::{run_group, selected};
+use common::{mmap_anon, mprotect, munmap, release, run_group, selected, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::ffi::c_void;
 use std::mem::{size_of, MaybeUninit};
@@ -47,14 +47,11 @@ use std::ptr::{self, null};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use virtmem::win32::{
-    GetWriteWatch, ResetWriteWatch, VirtualAlloc, VirtualFree, VirtualProtect, MEM_COMMIT,
-    MEM_RELEASE, MEM_RESERVE, MEM_WRITE_WATCH, PAGE_GUARD, PAGE_READWRITE, TRUE,
-    WRITE_WATCH_FLAG_RESET,
+    GetWriteWatch, ResetWriteWatch, VirtualAlloc, VirtualProtect, MEM_COMMIT, MEM_RESERVE,
+    MEM_WRITE_WATCH, PAGE_GUARD, PAGE_READWRITE, TRUE, WRITE_WATCH_FLAG_RESET,
 };
 use virtmem::WatchKind;
 
-/// One page (the host page size is 4 KiB on the machines these figures are for).
-const PAGE: usize = 4 << 10;
 /// Pages re-armed at once and then written one by one (64 MiB).
 const BATCH: usize = 16 << 10;
 /// The scanned region of the scan groups.
@@ -69,38 +66,9 @@ const DIRTY: usize = SCAN_PAGES.div_ceil(DIRTY_EVERY);
 // Raw building blocks
 // ---------------------------------------------------------------------------------------------
 
+/// A read-write anonymous mapping of `len` bytes where the kernel likes.
 fn mmap_rw(len: usize) -> usize {
-    // SAFETY: a fresh anonymous private mapping; nothing else is replaced.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED, "mmap");
-    p as usize
-}
-
-fn munmap(addr: usize, len: usize) {
-    // SAFETY: only mappings this file created, which nothing references any more.
-    assert_eq!(
-        unsafe { libc::munmap(addr as *mut c_void, len) },
-        0,
-        "munmap"
-    );
-}
-
-fn mprotect(addr: usize, len: usize, prot: i32) {
-    // SAFETY: changes the protection of pages this file mapped and nothing else uses.
-    assert_eq!(
-        unsafe { libc::mprotect(addr as *mut c_void, len, prot) },
-        0,
-        "mprotect"
-    );
+    mmap_anon(0, len, libc::PROT_READ | libc::PROT_WRITE, 0).expect("mmap")
 }
 
 /// Writes one byte to each of the first `pages` pages at `base`.
@@ -509,14 +477,6 @@ fn get_ww_reset(p: usize, len: usize, out: &mut [*mut c_void]) -> usize {
     };
     assert_eq!(r, 0, "GetWriteWatch");
     count
-}
-
-fn release(p: usize) {
-    // SAFETY: releases an allocation made in this file.
-    assert_eq!(
-        unsafe { VirtualFree(p as *mut c_void, 0, MEM_RELEASE) },
-        TRUE
-    );
 }
 
 fn skipped(group: &str) {

@@ -39,11 +39,11 @@
 
 mod common;
 
-use common::{run_group, selected, timed};
+use common::{mmap_anon, mprotect, munmap, release, run_group, selected, timed, touch, K64, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::ffi::c_void;
 use std::hint::black_box;
-use std::ptr::{self, null};
+use std::ptr::null;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -53,12 +53,6 @@ use virtmem::win32::{
     PAGE_READWRITE, TRUE,
 };
 
-/// The allocation granularity, and the size of the small allocations.
-const K64: usize = 64 << 10;
-/// Touch stride: one byte per 4 KiB.
-const TOUCH: usize = 4 << 10;
-/// One page (the host page size is 4 KiB on the machines these figures are for).
-const PAGE: usize = 4 << 10;
 /// The big reservation.
 const TIB: usize = 1 << 40;
 /// Live allocations for `query10k`.
@@ -90,27 +84,6 @@ static RAW: RawMapper = RawMapper {
     maps: AtomicU64::new(0),
     misses: AtomicU64::new(0),
 };
-
-fn mmap_anon(addr: usize, len: usize, prot: i32, extra: i32) -> Option<usize> {
-    // SAFETY: an anonymous private mapping, never MAP_FIXED: no existing memory is replaced.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut c_void,
-            len,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p as usize)
-}
-
-fn munmap(addr: usize, len: usize) {
-    // SAFETY: only mappings this file created, which nothing else references.
-    let r = unsafe { libc::munmap(addr as *mut c_void, len) };
-    assert_eq!(r, 0, "munmap");
-}
 
 impl RawMapper {
     /// An `align`-aligned anonymous mapping of `len` bytes with protection `prot`.
@@ -150,26 +123,9 @@ impl RawMapper {
     }
 }
 
-fn mprotect(addr: usize, len: usize, prot: i32) {
-    // SAFETY: changes the protection of a page this file mapped and nothing else uses.
-    let r = unsafe { libc::mprotect(addr as *mut c_void, len, prot) };
-    assert_eq!(r, 0, "mprotect");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
-
-/// Writes one byte per 4 KiB of `[p, p+len)`.
-///
-/// # Safety
-/// The range must be mapped writable.
-unsafe fn touch(p: *mut u8, len: usize) {
-    for off in (0..len).step_by(TOUCH) {
-        // SAFETY: inside the writable range (caller's contract).
-        unsafe { ptr::write_volatile(p.add(off), 1) };
-    }
-}
 
 /// One virtmem alloc64k cycle: reserve+commit 64 KiB RW, touch every page, release.
 fn virtmem_cycle() {
@@ -323,11 +279,7 @@ fn reserve_many(count: usize) -> Option<Vec<usize>> {
 
 fn release_all(bases: &[usize]) {
     for &base in bases {
-        // SAFETY: releases a reservation this file made.
-        assert_eq!(
-            unsafe { VirtualFree(base as *mut c_void, 0, MEM_RELEASE) },
-            TRUE
-        );
+        release(base);
     }
 }
 
@@ -525,8 +477,7 @@ fn protect_toggle(c: &mut Criterion) {
         ],
     );
 
-    // SAFETY: releases the allocation made above.
-    assert_eq!(unsafe { VirtualFree(v, 0, MEM_RELEASE) }, TRUE);
+    release(v as usize);
     munmap(r, K64);
 }
 

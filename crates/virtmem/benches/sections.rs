@@ -29,23 +29,17 @@
 
 mod common;
 
-use common::{run_group, selected, timed, Side};
+use common::{munmap, release, run_group, selected, timed, touch, Side, K64, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::ffi::c_void;
 use std::hint::black_box;
 use std::ptr::{self, null, null_mut};
 use std::time::Duration;
 use virtmem::win32::{
-    CloseHandle, CreateFileMappingW, MapViewOfFile, UnmapViewOfFile, VirtualAlloc, VirtualFree,
-    VirtualQuery, FILE_MAP_COPY, FILE_MAP_WRITE, HANDLE, INVALID_HANDLE_VALUE,
-    MEMORY_BASIC_INFORMATION, MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, MEM_MAPPED, MEM_PRIVATE,
-    MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE, PAGE_WRITECOPY, TRUE,
+    CloseHandle, CreateFileMappingW, MapViewOfFile, UnmapViewOfFile, VirtualAlloc, VirtualQuery,
+    FILE_MAP_COPY, FILE_MAP_WRITE, HANDLE, INVALID_HANDLE_VALUE, MEMORY_BASIC_INFORMATION,
+    MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, MEM_MAPPED, MEM_PRIVATE, MEM_RESERVE, PAGE_READWRITE,
+    PAGE_WRITECOPY, TRUE,
 };
-
-/// The view and section size.
-const K64: usize = 64 << 10;
-/// Touch stride: one byte per 4 KiB page.
-const PAGE: usize = 4 << 10;
 
 // ---------------------------------------------------------------------------------------------
 // Raw building blocks
@@ -82,22 +76,6 @@ fn raw_map_shared(fd: i32, len: usize) -> *mut u8 {
     };
     assert_ne!(p, libc::MAP_FAILED, "mmap");
     p.cast()
-}
-
-fn raw_munmap(p: *mut u8, len: usize) {
-    // SAFETY: a mapping this file made, which nothing references any more.
-    assert_eq!(unsafe { libc::munmap(p.cast(), len) }, 0, "munmap");
-}
-
-/// Writes one byte per 4 KiB page of `[p, p+len)`.
-///
-/// # Safety
-/// The range must be mapped writable.
-unsafe fn touch(p: *mut u8, len: usize) {
-    for off in (0..len).step_by(PAGE) {
-        // SAFETY: inside the writable range (caller's contract).
-        unsafe { ptr::write_volatile(p.add(off), 1) };
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +151,7 @@ fn view64k(c: &mut Criterion) {
     let r = raw_map_shared(fd, K64);
     // SAFETY: a read-write shared mapping of 64 KiB.
     unsafe { touch(r, K64) };
-    raw_munmap(r, K64);
+    munmap(r as usize, K64);
 
     run_group(
         c,
@@ -198,7 +176,7 @@ fn view64k(c: &mut Criterion) {
                         let r = raw_map_shared(fd, K64);
                         // SAFETY: a read-write shared mapping of 64 KiB.
                         unsafe { touch(black_box(r), K64) };
-                        raw_munmap(r, K64);
+                        munmap(r as usize, K64);
                     })
                 }),
             ),
@@ -289,9 +267,7 @@ fn query_view(c: &mut Criterion) {
             ("private", side(qp)),
         ],
     );
-    // SAFETY: the allocation made above.
-    let r = unsafe { VirtualFree(p.cast::<c_void>(), 0, MEM_RELEASE) };
-    assert_eq!(r, TRUE);
+    release(p as usize);
     unmap(v);
     unmap(w);
     close(h);

@@ -1,5 +1,6 @@
 //! What the benchmark files (`ops.rs`, `sections.rs`, `fault.rs`) share: running a group of
-//! sides with criterion and then the interleaved cross-check, and reading the command line.
+//! sides with criterion and then the interleaved cross-check, reading the command line, and the
+//! raw building blocks they all use (anonymous mmap, munmap, mprotect, touching pages).
 //!
 //! Criterion measures the sides of a group one after the other, so a machine whose speed
 //! drifts over seconds (a busy host, a small VM) moves their ratio. After each group the
@@ -13,7 +14,16 @@
 #![allow(dead_code)] // each benchmark file uses its own part of this
 
 use criterion::Criterion;
+use std::ffi::c_void;
+use std::ptr;
 use std::time::{Duration, Instant};
+use virtmem::win32::{VirtualFree, MEM_RELEASE, TRUE};
+
+/// One page (the host page size is 4 KiB on the machines these figures are for), and the
+/// touch stride: one byte per 4 KiB.
+pub const PAGE: usize = 4 << 10;
+/// The allocation granularity, and the size of the small allocations and views.
+pub const K64: usize = 64 << 10;
 
 /// Alternating rounds of the interleaved cross-check.
 pub const INTERLEAVED_ROUNDS: usize = 10;
@@ -135,4 +145,55 @@ pub fn run_group(c: &mut Criterion, group: &str, per_round: u64, mut sides: Vec<
             median(ratios)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw building blocks
+// ---------------------------------------------------------------------------------------------
+
+/// An anonymous private mapping of `len` bytes with protection `prot` at the hint `addr` (0:
+/// where the kernel likes), with `extra` flags; `None` if the kernel refuses.
+pub fn mmap_anon(addr: usize, len: usize, prot: i32, extra: i32) -> Option<usize> {
+    // SAFETY: an anonymous private mapping, never MAP_FIXED: no existing memory is replaced.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as usize)
+}
+
+pub fn munmap(addr: usize, len: usize) {
+    // SAFETY: only mappings the benchmark created, which nothing references any more.
+    let r = unsafe { libc::munmap(addr as *mut c_void, len) };
+    assert_eq!(r, 0, "munmap");
+}
+
+pub fn mprotect(addr: usize, len: usize, prot: i32) {
+    // SAFETY: changes the protection of pages the benchmark mapped and nothing else uses.
+    let r = unsafe { libc::mprotect(addr as *mut c_void, len, prot) };
+    assert_eq!(r, 0, "mprotect");
+}
+
+/// Writes one byte per 4 KiB of `[p, p+len)`.
+///
+/// # Safety
+/// The range must be mapped writable.
+pub unsafe fn touch(p: *mut u8, len: usize) {
+    for off in (0..len).step_by(PAGE) {
+        // SAFETY: inside the writable range (caller's contract).
+        unsafe { ptr::write_volatile(p.add(off), 1) };
+    }
+}
+
+/// VirtualFree(MEM_RELEASE) of the allocation at `p`.
+pub fn release(p: usize) {
+    // SAFETY: releases an allocation the benchmark made and nothing references any more.
+    let r = unsafe { VirtualFree(p as *mut c_void, 0, MEM_RELEASE) };
+    assert_eq!(r, TRUE, "VirtualFree");
 }
