@@ -12,11 +12,20 @@
 #   scripts/bench-ratios.sh --report-only    # only print the table from the last run
 #
 # Two ratios per group: `ratio`, from criterion's estimates (one side measured, then the
-# other), and `inter`, from the interleaved cross-check that `sections` prints after each group
-# (`interleaved <group> <side> <ns> <reference> <ns> ratio <r>`: the two sides alternated ten
-# times, median of the per-round ratios), which drifts in machine speed move much less. `met`
-# judges `inter` when there is one, else `ratio`. With --rounds N every figure is the median
-# over the rounds.
+# other), and `inter`, from the interleaved cross-check that both benchmarks print after each
+# group but threads2 (`interleaved <group> <side> <ns> <reference> <ns> ratio <r>`: the two
+# sides alternated ten times, median of the per-round ratios; benches/common/mod.rs), which
+# drifts in machine speed move much less. `met` judges `inter` when there is one, else `ratio`.
+# With --rounds N every figure is the median over the rounds.
+#
+# query1m (VirtualQuery among 10^6 live reservations) also times its setup and teardown once
+# per run against the raw counterparts, and measures virtmem's bookkeeping per reservation;
+# the rows reserve1m and release1m (seconds, no goal) and meta_per_alloc (bytes, goal <= 256)
+# come from the lines it prints:
+#   reserve1m virtmem <s> s raw <s> s ratio <r>
+#   release1m virtmem <s> s raw <s> s ratio <r>
+#   meta_per_alloc <bytes> B
+# or, where the 10^6 reservations cannot be made, `query1m: skipped (<why>)`.
 #
 # threads2: scaling = 2-thread throughput / 1-thread throughput = 2 × t(1t) / t(2t), where one
 # iteration is one alloc64k cycle on each thread; the goal is scaling(virtmem)/scaling(raw) ≥ 0.9.
@@ -52,7 +61,7 @@ median() {
 # "-" means none is set (the ratio is reported only). A row's name is the group, or
 # group/side when the side is not `virtmem`.
 pairs=(
-    alloc64k:1.15 query10k:4 protect_toggle:1.10 reserve1t:2
+    alloc64k:1.10 query10k:2 query1m:1.0 protect_toggle:1.05 reserve1t:2
     view64k:1.15 section_create:1.2
     query_view:-:view:private query_view:-:writecopy:private
 )
@@ -103,6 +112,18 @@ interleaved() {
         print row ".iv", $4; print row ".ir", $6; print row ".iratio", $8 }' "$1"
 }
 
+# query1m's one-off lines of a run's output, as figures: reserve1m.{sv,sr,sratio},
+# release1m.{sv,sr,sratio}, meta_per_alloc.b.
+oneoff() {
+    awk '($1 == "reserve1m" || $1 == "release1m") && $2 == "virtmem" && $5 == "raw" && $8 == "ratio" {
+            print $1 ".sv", $3; print $1 ".sr", $6; print $1 ".sratio", $9 }
+         $1 == "meta_per_alloc" && $3 == "B" { print "meta_per_alloc.b", $2 }' "$1"
+}
+
+# The lines of a run's output that are kept for --report-only, and the group each belongs to.
+kept='$1 == "interleaved" || $1 == "reserve1m" || $1 == "release1m" || $1 == "meta_per_alloc" || $1 == "query1m:"'
+group_of='function group_of() { return ($1 == "interleaved") ? $2 : "query1m" }'
+
 figures="$(mktemp)"
 stamp="$(mktemp)"
 log="$(mktemp)"
@@ -123,19 +144,28 @@ if ((run)); then
         done
         collect "$stamp" >>"$figures"
         interleaved "$log" >>"$figures"
+        oneoff "$log" >>"$figures"
         # Replace this run's groups in the kept lines, keep the others' (a filtered run).
         mkdir -p "$crit"
-        { grep '^interleaved ' "$log" || true
+        { awk "$kept" "$log"
           if [[ -f "$last" ]]; then
-              awk 'NR == FNR { if ($1 == "interleaved") seen[$2 " " $3] = 1; next }
-                   !(($2 " " $3) in seen)' "$log" "$last"
+              awk "$group_of"' NR == FNR { if ('"$kept"') seen[group_of()] = 1; next }
+                   !(group_of() in seen)' "$log" "$last"
           fi
         } >"$last.new"
         mv "$last.new" "$last"
     done
 else
     collect "" >>"$figures"
-    if [[ -f "$last" ]]; then interleaved "$last" >>"$figures"; fi
+    if [[ -f "$last" ]]; then
+        interleaved "$last" >>"$figures"
+        oneoff "$last" >>"$figures"
+    fi
+fi
+# Why query1m did not run, if it said so (in the last run that had it).
+skipped1m=""
+if [[ -f "$last" ]]; then
+    skipped1m="$(awk '$1 == "query1m:" { sub(/^query1m: /, ""); s = $0 } END { print s }' "$last")"
 fi
 
 # Median over rounds of <key>, and the list of per-round values of <key>.
@@ -151,11 +181,36 @@ echo
 [[ "$n" -gt 1 ]] && echo "medians over $n rounds (per-round ratios in brackets: criterion | interleaved)"
 printf '%-20s %14s %14s %8s %8s %8s %5s\n' group virtmem raw ratio inter goal met
 printf '%-20s %14s %14s %8s %8s %8s %5s\n' -------------------- -------------- -------------- -------- -------- -------- -----
+# The rows of query1m's one-off figures: reserve1m and release1m in seconds (no goal), then
+# meta_per_alloc in bytes (goal <= 256).
+oneoff_rows() {
+    local k ratio v r m
+    for k in reserve1m release1m; do
+        ratio="$(med "$k.sratio")"
+        [[ -n "$ratio" ]] || continue
+        v="$(med "$k.sv")" r="$(med "$k.sr")"
+        printf '%-20s %12.3f s %12.3f s %8s %8s %8s %5s' "$k" "$v" "$r" "$ratio" - - -
+        [[ "$n" -gt 1 ]] && printf '  [%s]' "$(each "$k.sratio")"
+        echo
+    done
+    m="$(med meta_per_alloc.b)"
+    if [[ -n "$m" ]]; then
+        printf '%-20s %12.1f B %14s %8s %8s %8s %5s' meta_per_alloc "$m" "" - - "<= 256" "$(ok "$m" "<=" 256)"
+        [[ "$n" -gt 1 ]] && printf '  [%s]' "$(each meta_per_alloc.b)"
+        echo
+    fi
+}
+
 for p in "${pairs[@]}"; do
     split_pair "$p"
     ratio="$(med "$row.ratio")" inter="$(med "$row.iratio")"
     if [[ -z "$ratio" && -z "$inter" ]]; then
-        printf '%-20s %14s\n' "$row" "(not run)"
+        if [[ "$row" == query1m && -n "$skipped1m" ]]; then
+            printf '%-20s %s\n' "$row" "$skipped1m"
+        else
+            printf '%-20s %14s\n' "$row" "(not run)"
+        fi
+        [[ "$row" == query1m ]] && oneoff_rows
         continue
     fi
     judged="${inter:-$ratio}"
@@ -169,8 +224,10 @@ for p in "${pairs[@]}"; do
         "${ratio:--}" "${inter:--}" "$goal_s" "$met"
     [[ "$n" -gt 1 ]] && printf '  [%s | %s]' "$(each "$row.ratio")" "$(each "$row.iratio")"
     echo
+    [[ "$row" == query1m ]] && oneoff_rows
 done
 echo "(query_view: virtmem = VirtualQuery of a view (view) or of a FILE_MAP_COPY view (writecopy), raw = of private memory)"
+echo "(reserve1m, release1m: 10^6 64 KiB reservations made / released once, seconds; meta_per_alloc: resident anonymous bytes per reservation)"
 
 if [[ -n "$(med threads2.ratio)" ]]; then
     printf '\nthreads2 (ns per iteration = one alloc64k cycle on each thread)\n'

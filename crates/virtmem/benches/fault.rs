@@ -29,13 +29,17 @@
 //! Criterion measures the two sides of a pair one after the other, so a machine whose speed
 //! drifts over seconds (a busy host, a small VM) moves its ratio. After each group an
 //! interleaved cross-check therefore alternates the two sides ten times and prints
-//! `interleaved <group> virtmem <ns> raw <ns> ratio <r>` (median of the per-round ratios);
+//! `interleaved <group> virtmem <ns> raw <ns> ratio <r>` (median of the per-round ratios;
+//! `benches/common/mod.rs`, shared with `ops.rs` and `sections.rs`);
 //! `scripts/bench-fault-ratios.sh` shows both ratios, and `--rounds N` takes medians over runs.
 //! A filter on the command line skips the other groups' setup and cross-checks too.
 //!
 //! The kernel-path groups need Linux 6.7+ (PAGEMAP_SCAN) with userfaultfd available (root, or
 //! `UFFD_USER_MODE_ONLY`); where virtmem falls back to signals they are skipped with a note.
 
+mod common;
+
+use common::{mmap_anon, mprotect, munmap, release, run_group, selected, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::ffi::c_void;
 use std::mem::{size_of, MaybeUninit};
@@ -43,14 +47,11 @@ use std::ptr::{self, null};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use virtmem::win32::{
-    GetWriteWatch, ResetWriteWatch, VirtualAlloc, VirtualFree, VirtualProtect, MEM_COMMIT,
-    MEM_RELEASE, MEM_RESERVE, MEM_WRITE_WATCH, PAGE_GUARD, PAGE_READWRITE, TRUE,
-    WRITE_WATCH_FLAG_RESET,
+    GetWriteWatch, ResetWriteWatch, VirtualAlloc, VirtualProtect, MEM_COMMIT, MEM_RESERVE,
+    MEM_WRITE_WATCH, PAGE_GUARD, PAGE_READWRITE, TRUE, WRITE_WATCH_FLAG_RESET,
 };
 use virtmem::WatchKind;
 
-/// One page (the host page size is 4 KiB on the machines these figures are for).
-const PAGE: usize = 4 << 10;
 /// Pages re-armed at once and then written one by one (64 MiB).
 const BATCH: usize = 16 << 10;
 /// The scanned region of the scan groups.
@@ -65,38 +66,9 @@ const DIRTY: usize = SCAN_PAGES.div_ceil(DIRTY_EVERY);
 // Raw building blocks
 // ---------------------------------------------------------------------------------------------
 
+/// A read-write anonymous mapping of `len` bytes where the kernel likes.
 fn mmap_rw(len: usize) -> usize {
-    // SAFETY: a fresh anonymous private mapping; nothing else is replaced.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED, "mmap");
-    p as usize
-}
-
-fn munmap(addr: usize, len: usize) {
-    // SAFETY: only mappings this file created, which nothing references any more.
-    assert_eq!(
-        unsafe { libc::munmap(addr as *mut c_void, len) },
-        0,
-        "munmap"
-    );
-}
-
-fn mprotect(addr: usize, len: usize, prot: i32) {
-    // SAFETY: changes the protection of pages this file mapped and nothing else uses.
-    assert_eq!(
-        unsafe { libc::mprotect(addr as *mut c_void, len, prot) },
-        0,
-        "mprotect"
-    );
+    mmap_anon(0, len, libc::PROT_READ | libc::PROT_WRITE, 0).expect("mmap")
 }
 
 /// Writes one byte to each of the first `pages` pages at `base`.
@@ -507,120 +479,9 @@ fn get_ww_reset(p: usize, len: usize, out: &mut [*mut c_void]) -> usize {
     count
 }
 
-fn release(p: usize) {
-    // SAFETY: releases an allocation made in this file.
-    assert_eq!(
-        unsafe { VirtualFree(p as *mut c_void, 0, MEM_RELEASE) },
-        TRUE
-    );
-}
-
 fn skipped(group: &str) {
     eprintln!(
         "{group}: skipped (no asynchronous userfaultfd write-protection + PAGEMAP_SCAN here)"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running a pair
-// ---------------------------------------------------------------------------------------------
-
-/// One side of a pair: `iters` timed operations (re-arming untimed); returns the timed total.
-type Side<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
-
-/// Alternating rounds of the interleaved cross-check.
-const INTERLEAVED_ROUNDS: usize = 10;
-
-/// What the command line asks for: `(filter, interleaved cross-check wanted)`. Criterion's own
-/// parser is not public; this only needs the positional filter and the modes that run each
-/// benchmark once or not at all.
-fn cli() -> (Option<String>, bool) {
-    // Criterion options that take a value.
-    const WITH_VALUE: [&str; 14] = [
-        "--color",
-        "--save-baseline",
-        "--baseline",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--plotting-backend",
-        "--output-format",
-        "--profile-time",
-    ];
-    let mut filter = None;
-    // Criterion measures only with `--bench` (what `cargo bench` passes); without it, it runs
-    // each benchmark once as a test (`cargo test --benches`).
-    let (mut bench, mut one_shot) = (false, false);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if WITH_VALUE.contains(&a.as_str()) {
-            one_shot |= a == "--profile-time";
-            args.next();
-        } else if a == "--bench" {
-            bench = true;
-        } else if a == "--test" || a == "--list" || a.starts_with("--profile-time=") {
-            one_shot = true;
-        } else if !a.starts_with('-') && filter.is_none() {
-            filter = Some(a);
-        }
-    }
-    (filter, bench && !one_shot)
-}
-
-/// Whether `group` can match the command line's filter (a substring either way round, which
-/// covers `group`, `group/virtmem` and prefixes; criterion itself applies the exact filter).
-fn selected(group: &str) -> bool {
-    match cli().0 {
-        None => true,
-        Some(f) => group.contains(&f) || f.contains(group),
-    }
-}
-
-/// Criterion measures the two sides one after the other; then, unless criterion runs in a
-/// one-shot mode, an interleaved cross-check alternates them `INTERLEAVED_ROUNDS` times
-/// (`per_round` operations each, the order flipping every round) and prints the median of the
-/// per-round ratios, which a machine whose speed drifts over seconds moves far less:
-///
-/// `interleaved <group> virtmem <ns> raw <ns> ratio <r>`
-fn run_pair(c: &mut Criterion, group: &str, per_round: u64, mut v: Side<'_>, mut r: Side<'_>) {
-    let mut g = c.benchmark_group(group);
-    g.bench_function("virtmem", |b| b.iter_custom(&mut v));
-    g.bench_function("raw", |b| b.iter_custom(&mut r));
-    g.finish();
-    if !cli().1 {
-        return;
-    }
-    let per_op = |d: Duration| d.as_nanos() as f64 / per_round as f64;
-    let (mut tv, mut tr, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    v(per_round);
-    r(per_round);
-    for round in 0..INTERLEAVED_ROUNDS {
-        let (a, b) = if round % 2 == 0 {
-            let a = per_op(v(per_round));
-            (a, per_op(r(per_round)))
-        } else {
-            let b = per_op(r(per_round));
-            (per_op(v(per_round)), b)
-        };
-        tv.push(a);
-        tr.push(b);
-        ratios.push(a / b);
-    }
-    let median = |mut x: Vec<f64>| {
-        x.sort_by(f64::total_cmp);
-        let n = x.len();
-        (x[(n - 1) / 2] + x[n / 2]) / 2.0
-    };
-    println!(
-        "interleaved {group} virtmem {:.1} raw {:.1} ratio {:.3}",
-        median(tv),
-        median(tr),
-        median(ratios)
     );
 }
 
@@ -656,26 +517,34 @@ fn ww_write(c: &mut Criterion) {
     let mut raw_out = vec![0usize; BATCH];
     assert_eq!(RawScanner::new().scan_reset(r, len, &mut raw_out), 100);
 
-    run_pair(
+    run_group(
         c,
         "ww_write",
         BATCH as u64,
-        Box::new(|iters| {
-            batched(
-                iters,
-                |n| reset_ww(v, n * PAGE),
-                // SAFETY: watched pages, writable on the kernel path.
-                |n| unsafe { write_pages(v, n) },
-            )
-        }),
-        Box::new(|iters| {
-            batched(
-                iters,
-                |n| uffd.protect(r, n * PAGE),
-                // SAFETY: our mapping; async uffd-wp resolves the faults in the kernel.
-                |n| unsafe { write_pages(r, n) },
-            )
-        }),
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    batched(
+                        iters,
+                        |n| reset_ww(v, n * PAGE),
+                        // SAFETY: watched pages, writable on the kernel path.
+                        |n| unsafe { write_pages(v, n) },
+                    )
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    batched(
+                        iters,
+                        |n| uffd.protect(r, n * PAGE),
+                        // SAFETY: our mapping; async uffd-wp resolves the faults in the kernel.
+                        |n| unsafe { write_pages(r, n) },
+                    )
+                }),
+            ),
+        ],
     );
 
     release(v);
@@ -717,34 +586,42 @@ fn ww_scan_reset(c: &mut Criterion) {
     assert_eq!(scanner.scan_reset(r, SCAN_LEN, &mut raw_out), DIRTY);
     assert_eq!(scanner.scan_reset(r, SCAN_LEN, &mut raw_out), 0);
 
-    run_pair(
+    run_group(
         c,
         "ww_scan_reset",
         50,
-        Box::new(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                // SAFETY: as above.
-                unsafe { dirty_layout(v) };
-                let t = Instant::now();
-                let n = get_ww_reset(v, SCAN_LEN, &mut out);
-                total += t.elapsed();
-                assert_eq!(n, DIRTY);
-            }
-            total
-        }),
-        Box::new(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                // SAFETY: as above.
-                unsafe { dirty_layout(r) };
-                let t = Instant::now();
-                let n = scanner.scan_reset(r, SCAN_LEN, &mut raw_out);
-                total += t.elapsed();
-                assert_eq!(n, DIRTY);
-            }
-            total
-        }),
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        // SAFETY: as above.
+                        unsafe { dirty_layout(v) };
+                        let t = Instant::now();
+                        let n = get_ww_reset(v, SCAN_LEN, &mut out);
+                        total += t.elapsed();
+                        assert_eq!(n, DIRTY);
+                    }
+                    total
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        // SAFETY: as above.
+                        unsafe { dirty_layout(r) };
+                        let t = Instant::now();
+                        let n = scanner.scan_reset(r, SCAN_LEN, &mut raw_out);
+                        total += t.elapsed();
+                        assert_eq!(n, DIRTY);
+                    }
+                    total
+                }),
+            ),
+        ],
     );
 
     release(v);
@@ -778,34 +655,42 @@ fn ww_signal_write(c: &mut Criterion) {
         assert_eq!(raw_signal_scan_reset(r, BATCH, &mut raw_out), 100);
     });
 
-    run_pair(
+    run_group(
         c,
         "ww_signal_write",
         BATCH as u64,
-        Box::new(|iters| {
-            batched(
-                iters,
-                |n| reset_ww(v, n * PAGE),
-                // SAFETY: as above.
-                |n| unsafe { write_pages(v, n) },
-            )
-        }),
-        Box::new(|iters| {
-            with_raw_handler(tracking_handler, r, len, || {
-                batched(
-                    iters,
-                    |n| {
-                        // Re-arm as raw_signal_scan_reset does: clear the bits, take write away.
-                        for w in &RAW_DIRTY[..n.div_ceil(64)] {
-                            w.store(0, Ordering::Relaxed);
-                        }
-                        mprotect(r, n * PAGE, libc::PROT_READ);
-                    },
-                    // SAFETY: read-only pages of the raw region: the handler makes them writable.
-                    |n| unsafe { write_pages(r, n) },
-                )
-            })
-        }),
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    batched(
+                        iters,
+                        |n| reset_ww(v, n * PAGE),
+                        // SAFETY: as above.
+                        |n| unsafe { write_pages(v, n) },
+                    )
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    with_raw_handler(tracking_handler, r, len, || {
+                        batched(
+                            iters,
+                            |n| {
+                                // Re-arm as raw_signal_scan_reset does: clear the bits, take write away.
+                                for w in &RAW_DIRTY[..n.div_ceil(64)] {
+                                    w.store(0, Ordering::Relaxed);
+                                }
+                                mprotect(r, n * PAGE, libc::PROT_READ);
+                            },
+                            // SAFETY: read-only pages of the raw region: the handler makes them writable.
+                            |n| unsafe { write_pages(r, n) },
+                        )
+                    })
+                }),
+            ),
+        ],
     );
 
     release(v);
@@ -838,36 +723,44 @@ fn ww_signal_scan_reset(c: &mut Criterion) {
         assert_eq!(raw_signal_scan_reset(r, SCAN_PAGES, &mut raw_out), 0);
     });
 
-    run_pair(
+    run_group(
         c,
         "ww_signal_scan_reset",
         5,
-        Box::new(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                // SAFETY: as above.
-                unsafe { dirty_layout(v) };
-                let t = Instant::now();
-                let n = get_ww_reset(v, SCAN_LEN, &mut out);
-                total += t.elapsed();
-                assert_eq!(n, DIRTY);
-            }
-            total
-        }),
-        Box::new(|iters| {
-            with_raw_handler(tracking_handler, r, SCAN_LEN, || {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    // SAFETY: as above.
-                    unsafe { dirty_layout(r) };
-                    let t = Instant::now();
-                    let n = raw_signal_scan_reset(r, SCAN_PAGES, &mut raw_out);
-                    total += t.elapsed();
-                    assert_eq!(n, DIRTY);
-                }
-                total
-            })
-        }),
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        // SAFETY: as above.
+                        unsafe { dirty_layout(v) };
+                        let t = Instant::now();
+                        let n = get_ww_reset(v, SCAN_LEN, &mut out);
+                        total += t.elapsed();
+                        assert_eq!(n, DIRTY);
+                    }
+                    total
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    with_raw_handler(tracking_handler, r, SCAN_LEN, || {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            // SAFETY: as above.
+                            unsafe { dirty_layout(r) };
+                            let t = Instant::now();
+                            let n = raw_signal_scan_reset(r, SCAN_PAGES, &mut raw_out);
+                            total += t.elapsed();
+                            assert_eq!(n, DIRTY);
+                        }
+                        total
+                    })
+                }),
+            ),
+        ],
     );
 
     release(v);
@@ -925,28 +818,36 @@ fn guard_hit(c: &mut Criterion) {
     unsafe { write_pages(v, 100) };
     assert_eq!(GUARD_HITS.load(Ordering::Relaxed) - before, 100);
 
-    run_pair(
+    run_group(
         c,
         "guard_hit",
         BATCH as u64,
-        Box::new(|iters| {
-            batched(
-                iters,
-                arm,
-                // SAFETY: guard pages of our allocation; the handler continues.
-                |n| unsafe { write_pages(v, n) },
-            )
-        }),
-        Box::new(|iters| {
-            with_raw_handler(bare_handler, r, len, || {
-                batched(
-                    iters,
-                    |n| mprotect(r, n * PAGE, libc::PROT_NONE),
-                    // SAFETY: PROT_NONE pages of the raw region: the handler makes them RW.
-                    |n| unsafe { write_pages(r, n) },
-                )
-            })
-        }),
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    batched(
+                        iters,
+                        arm,
+                        // SAFETY: guard pages of our allocation; the handler continues.
+                        |n| unsafe { write_pages(v, n) },
+                    )
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    with_raw_handler(bare_handler, r, len, || {
+                        batched(
+                            iters,
+                            |n| mprotect(r, n * PAGE, libc::PROT_NONE),
+                            // SAFETY: PROT_NONE pages of the raw region: the handler makes them RW.
+                            |n| unsafe { write_pages(r, n) },
+                        )
+                    })
+                }),
+            ),
+        ],
     );
 
     release(v);

@@ -7,38 +7,60 @@
 //!
 //! | group | virtmem | raw | goal |
 //! |---|---|---|---|
-//! | `alloc64k` | VirtualAlloc 64 KiB RW + touch + VirtualFree | aligned mmap + touch + munmap | ≤ 1.15× |
-//! | `query10k` | VirtualQuery, 10,000 live allocations | binary search of a sorted table | ≤ 4× |
-//! | `protect_toggle` | VirtualProtect one page RW→R→RW | mprotect RW→R→RW | ≤ 1.10× |
+//! | `alloc64k` | VirtualAlloc 64 KiB RW + touch + VirtualFree | aligned mmap + touch + munmap | ≤ 1.10× |
+//! | `query10k` | VirtualQuery, 10,000 live allocations | binary search of a sorted table | ≤ 2× |
+//! | `query1m` | VirtualQuery, 1,000,000 live allocations, 2^16 random addresses | binary search of a sorted table of the 10^6 | ≤ 1.0× |
+//! | `protect_toggle` | VirtualProtect one page RW→R→RW | mprotect RW→R→RW | ≤ 1.05× |
 //! | `reserve1t` | VirtualAlloc 1 TiB MEM_RESERVE + VirtualFree | mmap PROT_NONE 1 TiB + munmap | ≤ 2× |
 //! | `threads2` | alloc64k cycles on 1 and 2 threads | the same, raw | scaling ratio ≥ 0.9 |
+//!
+//! Except `threads2`, each group is followed by the interleaved cross-check of
+//! `benches/common/mod.rs` (the two sides alternated ten times):
+//! `interleaved <group> virtmem <ns> raw <ns> ratio <r>`.
+//!
+//! `query1m` also times its setup and teardown once, against their raw counterparts (10^6
+//! 64 KiB-aligned `PROT_NONE` mappings placed as below, then `munmap` of each), and measures
+//! virtmem's bookkeeping per reservation as the growth of the resident anonymous memory
+//! (`RssAnon`) while the 10^6 reservations are made (goal ≤ 256 bytes):
+//!
+//! ```text
+//! reserve1m virtmem <s> s raw <s> s ratio <r>
+//! release1m virtmem <s> s raw <s> s ratio <r>
+//! meta_per_alloc <bytes> B
+//! ```
+//!
+//! The 10^6 reservations fit under `vm.max_map_count` only because the kernel merges adjacent
+//! `PROT_NONE` mappings; where a reservation fails anyway the group prints
+//! `query1m: skipped (...)` and is left out.
 //!
 //! The raw 64 KiB mappings are 64 KiB-aligned the way `linux.md` §2.1 measured and virtmem's
 //! backend does it: a `MAP_FIXED_NOREPLACE` hint just below the previous mapping, and
 //! over-reserve-and-trim on a miss. Like virtmem's, the raw hint is one per process.
 
+mod common;
+
+use common::{mmap_anon, mprotect, munmap, release, run_group, selected, timed, touch, K64, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::ffi::c_void;
 use std::hint::black_box;
-use std::ptr::{self, null};
+use std::ptr::null;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use virtmem::win32::{
-    VirtualAlloc, VirtualFree, VirtualProtect, VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT,
-    MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, TRUE,
+    GetLastError, VirtualAlloc, VirtualFree, VirtualProtect, VirtualQuery,
+    MEMORY_BASIC_INFORMATION, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READONLY,
+    PAGE_READWRITE, TRUE,
 };
 
-/// The allocation granularity, and the size of the small allocations.
-const K64: usize = 64 << 10;
-/// Touch stride: one byte per 4 KiB.
-const TOUCH: usize = 4 << 10;
-/// One page (the host page size is 4 KiB on the machines these figures are for).
-const PAGE: usize = 4 << 10;
 /// The big reservation.
 const TIB: usize = 1 << 40;
 /// Live allocations for `query10k`.
 const LIVE: usize = 10_000;
+/// Live allocations for `query1m`.
+const LIVE1M: usize = 1_000_000;
+/// Random addresses `query1m` cycles through: far more than any cache keeps warm.
+const ADDRS1M: usize = 1 << 16;
 /// Lowest address a hint may use (Windows' and Linux' effective minimum).
 const MIN_ADDR: usize = 0x10000;
 
@@ -63,30 +85,14 @@ static RAW: RawMapper = RawMapper {
     misses: AtomicU64::new(0),
 };
 
-fn mmap_anon(addr: usize, len: usize, prot: i32, extra: i32) -> Option<usize> {
-    // SAFETY: an anonymous private mapping, never MAP_FIXED: no existing memory is replaced.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut c_void,
-            len,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p as usize)
-}
-
-fn munmap(addr: usize, len: usize) {
-    // SAFETY: only mappings this file created, which nothing else references.
-    let r = unsafe { libc::munmap(addr as *mut c_void, len) };
-    assert_eq!(r, 0, "munmap");
-}
-
 impl RawMapper {
     /// An `align`-aligned anonymous mapping of `len` bytes with protection `prot`.
     fn map(&self, len: usize, prot: i32, align: usize) -> usize {
+        self.try_map(len, prot, align).expect("mmap (over-reserve)")
+    }
+
+    /// [`RawMapper::map`], or `None` if the kernel refuses the mapping.
+    fn try_map(&self, len: usize, prot: i32, align: usize) -> Option<usize> {
         self.maps.fetch_add(1, Ordering::Relaxed);
         let h = self.hint.load(Ordering::Relaxed);
         if h > len {
@@ -95,7 +101,7 @@ impl RawMapper {
                 if let Some(p) = mmap_anon(cand, len, prot, libc::MAP_FIXED_NOREPLACE) {
                     if p == cand {
                         self.hint.store(p, Ordering::Relaxed);
-                        return p;
+                        return Some(p);
                     }
                     // A kernel before 4.17 takes MAP_FIXED_NOREPLACE as a hint.
                     munmap(p, len);
@@ -104,7 +110,7 @@ impl RawMapper {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let over = len + align - PAGE;
-        let raw = mmap_anon(0, over, prot, 0).expect("mmap (over-reserve)");
+        let raw = mmap_anon(0, over, prot, 0)?;
         let base = (raw + align - 1) & !(align - 1);
         if base > raw {
             munmap(raw, base - raw);
@@ -113,30 +119,13 @@ impl RawMapper {
             munmap(base + len, raw + over - (base + len));
         }
         self.hint.store(base, Ordering::Relaxed);
-        base
+        Some(base)
     }
-}
-
-fn mprotect(addr: usize, len: usize, prot: i32) {
-    // SAFETY: changes the protection of a page this file mapped and nothing else uses.
-    let r = unsafe { libc::mprotect(addr as *mut c_void, len, prot) };
-    assert_eq!(r, 0, "mprotect");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
-
-/// Writes one byte per 4 KiB of `[p, p+len)`.
-///
-/// # Safety
-/// The range must be mapped writable.
-unsafe fn touch(p: *mut u8, len: usize) {
-    for off in (0..len).step_by(TOUCH) {
-        // SAFETY: inside the writable range (caller's contract).
-        unsafe { ptr::write_volatile(p.add(off), 1) };
-    }
-}
 
 /// One virtmem alloc64k cycle: reserve+commit 64 KiB RW, touch every page, release.
 fn virtmem_cycle() {
@@ -178,14 +167,22 @@ impl Rng {
 // ---------------------------------------------------------------------------------------------
 
 fn alloc64k(c: &mut Criterion) {
-    let mut g = c.benchmark_group("alloc64k");
-    g.bench_function("virtmem", |b| b.iter(virtmem_cycle));
-    g.bench_function("raw", |b| b.iter(raw_cycle));
-    g.finish();
+    if !selected("alloc64k") {
+        return;
+    }
+    run_group(
+        c,
+        "alloc64k",
+        2000,
+        vec![
+            ("virtmem", Box::new(|iters| timed(iters, virtmem_cycle))),
+            ("raw", Box::new(|iters| timed(iters, raw_cycle))),
+        ],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. query10k
+// 2. query10k, query1m
 // ---------------------------------------------------------------------------------------------
 
 /// The bare lookup virtmem's query is measured against: the entry containing `addr`.
@@ -195,30 +192,24 @@ fn table_lookup(table: &[(usize, usize)], addr: usize) -> Option<(usize, usize)>
     (addr < base + size).then_some((base, size))
 }
 
-fn query10k(c: &mut Criterion) {
-    // 10,000 live 64 KiB reservations, and the same bases in a sorted table.
-    let mut table: Vec<(usize, usize)> = (0..LIVE)
-        .map(|_| {
-            // SAFETY: a plain reservation, released at the end of this function.
-            let p = unsafe { VirtualAlloc(null(), K64, MEM_RESERVE, PAGE_NOACCESS) };
-            assert!(!p.is_null(), "VirtualAlloc (reserve)");
-            (p as usize, K64)
-        })
-        .collect();
-    table.sort_unstable();
-
-    // Random interior addresses of random live allocations (a power-of-two count to cycle).
+/// `n` (a power of two, to cycle through with a mask) random interior addresses of random
+/// entries of `table`, the same on every run.
+fn random_addrs(table: &[(usize, usize)], n: usize) -> Vec<usize> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let addrs: Vec<usize> = (0..4096)
+    (0..n)
         .map(|_| {
-            let (base, size) = table[rng.below(LIVE)];
+            let (base, size) = table[rng.below(table.len())];
             base + rng.below(size)
         })
-        .collect();
-    let mask = addrs.len() - 1;
+        .collect()
+}
 
-    // Both sides must find the same allocation.
-    for &a in &addrs {
+/// The query pair over live MEM_RESERVE allocations: VirtualQuery (`virtmem`) against
+/// [`table_lookup`] in `table` (`raw`), both at `addrs` in turn. Both sides must find the same
+/// allocation at every address first.
+fn query_group(c: &mut Criterion, group: &str, table: &[(usize, usize)], addrs: &[usize]) {
+    assert!(addrs.len().is_power_of_two());
+    for &a in addrs {
         let mut mbi = std::mem::MaybeUninit::<MEMORY_BASIC_INFORMATION>::zeroed();
         let n = std::mem::size_of::<MEMORY_BASIC_INFORMATION>();
         // SAFETY: a writable buffer of the right size.
@@ -230,42 +221,206 @@ fn query10k(c: &mut Criterion) {
         let mbi = unsafe { mbi.assume_init() };
         assert_eq!(
             Some(mbi.AllocationBase as usize),
-            table_lookup(&table, a).map(|e| e.0)
+            table_lookup(table, a).map(|e| e.0)
         );
         assert_eq!(mbi.State, MEM_RESERVE);
     }
 
-    let mut g = c.benchmark_group("query10k");
-    g.bench_function("virtmem", |b| {
-        // SAFETY: MEMORY_BASIC_INFORMATION is plain data; all zeroes is a valid value.
-        let mut mbi: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
-        let n = std::mem::size_of::<MEMORY_BASIC_INFORMATION>();
-        let mut i = 0usize;
-        b.iter(|| {
-            let a = addrs[i & mask];
-            i = i.wrapping_add(1);
-            // SAFETY: a writable buffer of the right size.
-            let r = unsafe { VirtualQuery(black_box(a) as *const c_void, &mut mbi, n) };
-            black_box((r, mbi.AllocationBase, mbi.RegionSize));
-        })
-    });
-    g.bench_function("raw", |b| {
-        let mut i = 0usize;
-        b.iter(|| {
-            let a = addrs[i & mask];
-            i = i.wrapping_add(1);
-            black_box(table_lookup(black_box(&table), black_box(a)))
-        })
-    });
-    g.finish();
+    let mask = addrs.len() - 1;
+    let (mut iv, mut ir) = (0usize, 0usize);
+    // SAFETY: MEMORY_BASIC_INFORMATION is plain data; all zeroes is a valid value.
+    let mut mbi: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
+    let n = std::mem::size_of::<MEMORY_BASIC_INFORMATION>();
+    // At least 2^16 queries per cross-check round, several passes over a short address list.
+    run_group(
+        c,
+        group,
+        addrs.len().max(1 << 16) as u64,
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        let a = addrs[iv & mask];
+                        iv = iv.wrapping_add(1);
+                        // SAFETY: a writable buffer of the right size.
+                        let r = unsafe { VirtualQuery(black_box(a) as *const c_void, &mut mbi, n) };
+                        black_box((r, mbi.AllocationBase, mbi.RegionSize));
+                    })
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        let a = addrs[ir & mask];
+                        ir = ir.wrapping_add(1);
+                        black_box(table_lookup(black_box(table), black_box(a)));
+                    })
+                }),
+            ),
+        ],
+    );
+}
 
-    for &(base, _) in &table {
-        // SAFETY: releases a reservation made above.
-        assert_eq!(
-            unsafe { VirtualFree(base as *mut c_void, 0, MEM_RELEASE) },
-            TRUE
+/// `count` live 64 KiB MEM_RESERVE allocations, or `None` (none left) if VirtualAlloc fails.
+fn reserve_many(count: usize) -> Option<Vec<usize>> {
+    let mut bases = Vec::with_capacity(count);
+    for _ in 0..count {
+        // SAFETY: a plain reservation, released by the caller.
+        let p = unsafe { VirtualAlloc(null(), K64, MEM_RESERVE, PAGE_NOACCESS) };
+        if p.is_null() {
+            release_all(&bases);
+            return None;
+        }
+        bases.push(p as usize);
+    }
+    Some(bases)
+}
+
+fn release_all(bases: &[usize]) {
+    for &base in bases {
+        release(base);
+    }
+}
+
+/// A sorted table of 64 KiB entries at `bases`.
+fn table_of(bases: &[usize]) -> Vec<(usize, usize)> {
+    let mut table: Vec<(usize, usize)> = bases.iter().map(|&b| (b, K64)).collect();
+    table.sort_unstable();
+    table
+}
+
+fn query10k(c: &mut Criterion) {
+    if !selected("query10k") {
+        return;
+    }
+    // 10,000 live 64 KiB reservations, and the same bases in a sorted table.
+    let bases = reserve_many(LIVE).expect("VirtualAlloc (reserve)");
+    let table = table_of(&bases);
+    // Random interior addresses of random live allocations.
+    let addrs = random_addrs(&table, 4096);
+    query_group(c, "query10k", &table, &addrs);
+    release_all(&bases);
+}
+
+/// Resident anonymous bytes of the process (`RssAnon` of /proc/self/status; `VmRSS` on a
+/// kernel without it), or `None` if neither is there.
+fn rss_anon() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|l| {
+            let kib: usize = l
+                .strip_prefix(name)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kib << 10)
+        })
+    };
+    field("RssAnon:").or_else(|| field("VmRSS:"))
+}
+
+/// Prints `<what> virtmem <s> s raw <s> s ratio <r>` for a one-off timing of both sides.
+fn print_once(what: &str, v: Duration, r: Duration) {
+    println!(
+        "{what} virtmem {:.6} s raw {:.6} s ratio {:.3}",
+        v.as_secs_f64(),
+        r.as_secs_f64(),
+        v.as_secs_f64() / r.as_secs_f64()
+    );
+}
+
+fn query1m(c: &mut Criterion) {
+    if !selected("query1m") {
+        return;
+    }
+    let skip = |why: &str| {
+        println!(
+            "query1m: skipped ({why}; vm.max_map_count = {})",
+            max_map_count()
+        );
+    };
+    // Written through at once (not zeroes, which the allocator would map lazily), so that
+    // filling it in changes no figure.
+    let mut bases = vec![usize::MAX; LIVE1M];
+
+    // The raw counterparts of setup and teardown: 10^6 64 KiB-aligned PROT_NONE mappings the
+    // way the raw side places them (RawMapper), then munmap of each in the same order.
+    let misses0 = RAW.misses.load(Ordering::Relaxed);
+    let t = Instant::now();
+    for i in 0..LIVE1M {
+        match RAW.try_map(K64, libc::PROT_NONE, K64) {
+            Some(p) => bases[i] = p,
+            None => {
+                let e = std::io::Error::last_os_error();
+                bases[..i].iter().for_each(|&p| munmap(p, K64));
+                return skip(&format!("raw mmap failed after {i} mappings: {e}"));
+            }
+        }
+    }
+    let raw_reserve = t.elapsed();
+    let raw_misses = RAW.misses.load(Ordering::Relaxed) - misses0;
+    let t = Instant::now();
+    for &p in &bases {
+        munmap(p, K64);
+    }
+    let raw_release = t.elapsed();
+
+    // virtmem's: 10^6 VirtualAlloc MEM_RESERVE of 64 KiB, then VirtualFree of each in the same
+    // order. One allocation first, so that what virtmem sets up once is not counted.
+    if let Some(b) = reserve_many(1) {
+        release_all(&b);
+    }
+    let rss0 = rss_anon();
+    let t = Instant::now();
+    for i in 0..LIVE1M {
+        // SAFETY: a plain reservation, released below.
+        let p = unsafe { VirtualAlloc(null(), K64, MEM_RESERVE, PAGE_NOACCESS) };
+        if p.is_null() {
+            let e = GetLastError();
+            release_all(&bases[..i]);
+            return skip(&format!(
+                "VirtualAlloc failed after {i} reservations, GetLastError {e}"
+            ));
+        }
+        bases[i] = p as usize;
+    }
+    let reserve = t.elapsed();
+    let rss1 = rss_anon();
+
+    let table = table_of(&bases);
+    let addrs = random_addrs(&table, ADDRS1M);
+    query_group(c, "query1m", &table, &addrs);
+    drop((table, addrs));
+
+    let t = Instant::now();
+    release_all(&bases);
+    let release = t.elapsed();
+
+    print_once("reserve1m", reserve, raw_reserve);
+    print_once("release1m", release, raw_release);
+    if raw_misses > 0 {
+        eprintln!("reserve1m: the raw hint missed {raw_misses} times of {LIVE1M}");
+    }
+    // Virtmem's bookkeeping (its metadata heap and the process heap) as the growth of the
+    // resident anonymous memory while the reservations were made: an upper bound, unless
+    // virtmem reused heap memory freed earlier in this process.
+    if let (Some(a), Some(b)) = (rss0, rss1) {
+        println!(
+            "meta_per_alloc {:.1} B",
+            b.saturating_sub(a) as f64 / LIVE1M as f64
         );
     }
+}
+
+/// `vm.max_map_count`, for the skip note (`?` if unreadable).
+fn max_map_count() -> String {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +428,9 @@ fn query10k(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 
 fn protect_toggle(c: &mut Criterion) {
+    if !selected("protect_toggle") {
+        return;
+    }
     // A page in the middle of a committed, populated 64 KiB allocation, on both sides. The
     // middle, so that both sides split their mapping into the same three VMAs whatever their
     // neighbours are: the first page of a 64 KiB mapping that the kernel merged with an
@@ -288,29 +446,39 @@ fn protect_toggle(c: &mut Criterion) {
     unsafe { touch(r as *mut u8, K64) };
     let (vp, rp) = (v as usize + K64 / 2, r + K64 / 2);
 
-    let mut g = c.benchmark_group("protect_toggle");
-    g.bench_function("virtmem", |b| {
-        let mut old = 0u32;
-        b.iter(|| {
-            let p = black_box(vp) as *const c_void;
-            // SAFETY: the page is committed; `old` is writable.
-            unsafe {
-                assert_eq!(VirtualProtect(p, PAGE, PAGE_READONLY, &mut old), TRUE);
-                assert_eq!(VirtualProtect(p, PAGE, PAGE_READWRITE, &mut old), TRUE);
-            }
-            black_box(old)
-        })
-    });
-    g.bench_function("raw", |b| {
-        b.iter(|| {
-            mprotect(black_box(rp), PAGE, libc::PROT_READ);
-            mprotect(black_box(rp), PAGE, libc::PROT_READ | libc::PROT_WRITE);
-        })
-    });
-    g.finish();
+    let mut old = 0u32;
+    run_group(
+        c,
+        "protect_toggle",
+        5000,
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        let p = black_box(vp) as *const c_void;
+                        // SAFETY: the page is committed; `old` is writable.
+                        unsafe {
+                            assert_eq!(VirtualProtect(p, PAGE, PAGE_READONLY, &mut old), TRUE);
+                            assert_eq!(VirtualProtect(p, PAGE, PAGE_READWRITE, &mut old), TRUE);
+                        }
+                        black_box(old);
+                    })
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        mprotect(black_box(rp), PAGE, libc::PROT_READ);
+                        mprotect(black_box(rp), PAGE, libc::PROT_READ | libc::PROT_WRITE);
+                    })
+                }),
+            ),
+        ],
+    );
 
-    // SAFETY: releases the allocation made above.
-    assert_eq!(unsafe { VirtualFree(v, 0, MEM_RELEASE) }, TRUE);
+    release(v as usize);
     munmap(r, K64);
 }
 
@@ -319,24 +487,38 @@ fn protect_toggle(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 
 fn reserve1t(c: &mut Criterion) {
-    let mut g = c.benchmark_group("reserve1t");
-    g.bench_function("virtmem", |b| {
-        b.iter(|| {
-            // SAFETY: a reservation, released at once.
-            unsafe {
-                let p = VirtualAlloc(null(), TIB, MEM_RESERVE, PAGE_NOACCESS);
-                assert!(!p.is_null(), "VirtualAlloc 1 TiB");
-                assert_eq!(VirtualFree(black_box(p), 0, MEM_RELEASE), TRUE);
-            }
-        })
-    });
-    g.bench_function("raw", |b| {
-        b.iter(|| {
-            let p = mmap_anon(0, TIB, libc::PROT_NONE, 0).expect("mmap 1 TiB");
-            munmap(black_box(p), TIB);
-        })
-    });
-    g.finish();
+    if !selected("reserve1t") {
+        return;
+    }
+    run_group(
+        c,
+        "reserve1t",
+        5000,
+        vec![
+            (
+                "virtmem",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        // SAFETY: a reservation, released at once.
+                        unsafe {
+                            let p = VirtualAlloc(null(), TIB, MEM_RESERVE, PAGE_NOACCESS);
+                            assert!(!p.is_null(), "VirtualAlloc 1 TiB");
+                            assert_eq!(VirtualFree(black_box(p), 0, MEM_RELEASE), TRUE);
+                        }
+                    })
+                }),
+            ),
+            (
+                "raw",
+                Box::new(|iters| {
+                    timed(iters, || {
+                        let p = mmap_anon(0, TIB, libc::PROT_NONE, 0).expect("mmap 1 TiB");
+                        munmap(black_box(p), TIB);
+                    })
+                }),
+            ),
+        ],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,6 +587,6 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(30);
-    targets = alloc64k, query10k, protect_toggle, reserve1t, threads2, raw_hint_report
+    targets = alloc64k, query10k, query1m, protect_toggle, reserve1t, threads2, raw_hint_report
 }
 criterion_main!(benches);

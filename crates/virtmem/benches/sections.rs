@@ -22,28 +22,24 @@
 //!
 //! Criterion measures the two sides one after the other, so a machine whose speed drifts over
 //! seconds moves its ratio. After each group an interleaved cross-check therefore alternates
-//! the two sides `INTERLEAVED_ROUNDS` times and prints
+//! the two sides ten times and prints
 //! `interleaved <group> <side> <ns> <reference> <ns> ratio <r>` (median of the per-round
-//! ratios), as `benches/fault.rs` does; `scripts/bench-ratios.sh` shows both ratios.
+//! ratios; `benches/common/mod.rs`, shared with `ops.rs` and `fault.rs`);
+//! `scripts/bench-ratios.sh` shows both ratios.
 
+mod common;
+
+use common::{munmap, release, run_group, selected, timed, touch, Side, K64, PAGE};
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::ffi::c_void;
 use std::hint::black_box;
 use std::ptr::{self, null, null_mut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use virtmem::win32::{
-    CloseHandle, CreateFileMappingW, MapViewOfFile, UnmapViewOfFile, VirtualAlloc, VirtualFree,
-    VirtualQuery, FILE_MAP_COPY, FILE_MAP_WRITE, HANDLE, INVALID_HANDLE_VALUE,
-    MEMORY_BASIC_INFORMATION, MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, MEM_MAPPED, MEM_PRIVATE,
-    MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE, PAGE_WRITECOPY, TRUE,
+    CloseHandle, CreateFileMappingW, MapViewOfFile, UnmapViewOfFile, VirtualAlloc, VirtualQuery,
+    FILE_MAP_COPY, FILE_MAP_WRITE, HANDLE, INVALID_HANDLE_VALUE, MEMORY_BASIC_INFORMATION,
+    MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, MEM_MAPPED, MEM_PRIVATE, MEM_RESERVE, PAGE_READWRITE,
+    PAGE_WRITECOPY, TRUE,
 };
-
-/// The view and section size.
-const K64: usize = 64 << 10;
-/// Touch stride: one byte per 4 KiB page.
-const PAGE: usize = 4 << 10;
-/// Alternating rounds of the interleaved cross-check.
-const INTERLEAVED_ROUNDS: usize = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Raw building blocks
@@ -80,22 +76,6 @@ fn raw_map_shared(fd: i32, len: usize) -> *mut u8 {
     };
     assert_ne!(p, libc::MAP_FAILED, "mmap");
     p.cast()
-}
-
-fn raw_munmap(p: *mut u8, len: usize) {
-    // SAFETY: a mapping this file made, which nothing references any more.
-    assert_eq!(unsafe { libc::munmap(p.cast(), len) }, 0, "munmap");
-}
-
-/// Writes one byte per 4 KiB page of `[p, p+len)`.
-///
-/// # Safety
-/// The range must be mapped writable.
-unsafe fn touch(p: *mut u8, len: usize) {
-    for off in (0..len).step_by(PAGE) {
-        // SAFETY: inside the writable range (caller's contract).
-        unsafe { ptr::write_volatile(p.add(off), 1) };
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,117 +129,6 @@ fn query(p: *const u8) -> MEMORY_BASIC_INFORMATION {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running a pair
-// ---------------------------------------------------------------------------------------------
-
-/// One side of a pair: runs `iters` operations and returns the time they took.
-type Side<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
-
-/// Times `iters` calls of `f`.
-fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed()
-}
-
-/// The command line's positional filter, and whether criterion really measures (`--bench`
-/// without a one-shot mode such as `--test`, `--list` or `--profile-time`).
-fn cli() -> (Option<String>, bool) {
-    // Criterion options followed by a value, which is then not a filter.
-    const TAKES_VALUE: [&str; 14] = [
-        "--baseline",
-        "--color",
-        "--confidence-level",
-        "--load-baseline",
-        "--measurement-time",
-        "--noise-threshold",
-        "--nresamples",
-        "--output-format",
-        "--plotting-backend",
-        "--profile-time",
-        "--sample-size",
-        "--save-baseline",
-        "--significance-level",
-        "--warm-up-time",
-    ];
-    let (mut filter, mut bench, mut once) = (None, false, false);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if TAKES_VALUE.contains(&a.as_str()) {
-            once |= a == "--profile-time";
-            let _ = args.next();
-        } else if a == "--bench" {
-            bench = true;
-        } else if matches!(a.as_str(), "--test" | "--list") || a.starts_with("--profile-time=") {
-            once = true;
-        } else if !a.starts_with('-') && filter.is_none() {
-            filter = Some(a);
-        }
-    }
-    (filter, bench && !once)
-}
-
-/// Whether a group can match the filter (criterion applies the exact filter itself; this
-/// only skips the setup of groups that cannot).
-fn selected(group: &str) -> bool {
-    cli()
-        .0
-        .is_none_or(|f| group.contains(f.as_str()) || f.contains(group))
-}
-
-fn median(mut x: Vec<f64>) -> f64 {
-    x.sort_by(f64::total_cmp);
-    let n = x.len();
-    (x[(n - 1) / 2] + x[n / 2]) / 2.0
-}
-
-/// Measures the sides of `group` with criterion; the last side is the reference, the
-/// denominator of every ratio. Then, when criterion really measures, alternates each other
-/// side with the reference `INTERLEAVED_ROUNDS` times (`per_round` operations each, the order
-/// flipping every round) and prints the median of the per-round ratios:
-///
-/// `interleaved <group> <side> <ns> <reference> <ns> ratio <r>`
-fn run_group(c: &mut Criterion, group: &str, per_round: u64, mut sides: Vec<(&str, Side<'_>)>) {
-    let mut g = c.benchmark_group(group);
-    for (name, side) in sides.iter_mut() {
-        g.bench_function(*name, |b| b.iter_custom(&mut *side));
-    }
-    g.finish();
-    if !cli().1 {
-        return;
-    }
-    let ns = |d: Duration| d.as_nanos() as f64 / per_round as f64;
-    let (reference, others) = sides.split_last_mut().expect("a pair");
-    for (name, side) in others {
-        let (mut ts, mut tr, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        // One untimed round each: caches and page tables as in the timed rounds.
-        side(per_round);
-        (reference.1)(per_round);
-        for round in 0..INTERLEAVED_ROUNDS {
-            let (a, b) = if round % 2 == 0 {
-                let a = ns(side(per_round));
-                (a, ns((reference.1)(per_round)))
-            } else {
-                let b = ns((reference.1)(per_round));
-                (ns(side(per_round)), b)
-            };
-            ts.push(a);
-            tr.push(b);
-            ratios.push(a / b);
-        }
-        println!(
-            "interleaved {group} {name} {:.1} {} {:.1} ratio {:.3}",
-            median(ts),
-            reference.0,
-            median(tr),
-            median(ratios)
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // 1. view64k
 // ---------------------------------------------------------------------------------------------
 
@@ -282,7 +151,7 @@ fn view64k(c: &mut Criterion) {
     let r = raw_map_shared(fd, K64);
     // SAFETY: a read-write shared mapping of 64 KiB.
     unsafe { touch(r, K64) };
-    raw_munmap(r, K64);
+    munmap(r as usize, K64);
 
     run_group(
         c,
@@ -307,7 +176,7 @@ fn view64k(c: &mut Criterion) {
                         let r = raw_map_shared(fd, K64);
                         // SAFETY: a read-write shared mapping of 64 KiB.
                         unsafe { touch(black_box(r), K64) };
-                        raw_munmap(r, K64);
+                        munmap(r as usize, K64);
                     })
                 }),
             ),
@@ -398,9 +267,7 @@ fn query_view(c: &mut Criterion) {
             ("private", side(qp)),
         ],
     );
-    // SAFETY: the allocation made above.
-    let r = unsafe { VirtualFree(p.cast::<c_void>(), 0, MEM_RELEASE) };
-    assert_eq!(r, TRUE);
+    release(p as usize);
     unmap(v);
     unmap(w);
     close(h);
