@@ -194,39 +194,83 @@ impl Radix {
         value: usize,
         emptied: &mut Emptied,
     ) {
-        let block = 1usize << s;
+        let mask = (1usize << s) - 1;
         let first = (lo - base) >> s;
         let last = (hi - 1 - base) >> s;
-        for i in first..=last {
-            let b_lo = base + (i << s);
-            let b_hi = b_lo + block;
-            let slot = &node.slots[i];
-            if lo <= b_lo && b_hi <= hi {
-                let old = slot.swap(value, Release);
-                if old & CHILD != 0 && old != SHARED {
-                    self.retire_subtree(old & !CHILD);
-                }
-                continue;
-            }
-            // Part of the block: go down, pushing a whole-block value into a new child.
-            let cur = slot.load(Acquire);
-            let child = if cur & CHILD != 0 && cur != SHARED {
-                cur & !CHILD
+        // Slots `first..=last`; only the first and the last can be partial.
+        let head_partial = (lo - base) & mask != 0;
+        let tail_partial = (hi - base) & mask != 0;
+        if first == last {
+            if head_partial || tail_partial {
+                self.set_part(node, first, s, base, lo, hi, value, emptied);
             } else {
-                if cur == value {
-                    continue;
-                }
-                let c = Node::new(cur) as usize;
-                slot.store(c | CHILD, Release);
-                c
-            };
-            // SAFETY: a child we hold linked; only writers (us) unlink nodes.
-            let c = unsafe { &*(child as *const Node) };
-            self.set_in(c, s - BITS, b_lo, lo.max(b_lo), hi.min(b_hi), value, emptied);
-            if value == 0 && c.is_empty() && emptied.len < emptied.items.len() {
-                emptied.items[emptied.len] = (child, s - BITS, b_lo);
-                emptied.len += 1;
+                self.set_whole(&node.slots[first], value);
             }
+            return;
+        }
+        let mut from = first;
+        if head_partial {
+            self.set_part(node, first, s, base, lo, hi, value, emptied);
+            from += 1;
+        }
+        let to = if tail_partial { last } else { last + 1 };
+        for slot in &node.slots[from..to] {
+            self.set_whole(slot, value);
+        }
+        if tail_partial {
+            self.set_part(node, last, s, base, lo, hi, value, emptied);
+        }
+    }
+
+    /// Sets a slot whose whole block gets `value`.
+    #[inline]
+    fn set_whole(&self, slot: &AtomicUsize, value: usize) {
+        // One writer at a time (the index's write lock): a load and a store, no
+        // read-modify-write.
+        let old = slot.load(Acquire);
+        if old == value {
+            return;
+        }
+        slot.store(value, Release);
+        if old & CHILD != 0 && old != SHARED {
+            self.retire_subtree(old & !CHILD);
+        }
+    }
+
+    /// Sets the part `[lo, hi)` of slot `i`'s block: goes down, pushing a whole-block value
+    /// into a new child.
+    #[allow(clippy::too_many_arguments)]
+    fn set_part(
+        &self,
+        node: &Node,
+        i: usize,
+        s: u32,
+        base: usize,
+        lo: usize,
+        hi: usize,
+        value: usize,
+        emptied: &mut Emptied,
+    ) {
+        let b_lo = base + (i << s);
+        let b_hi = b_lo + (1usize << s);
+        let slot = &node.slots[i];
+        let cur = slot.load(Acquire);
+        let child = if cur & CHILD != 0 && cur != SHARED {
+            cur & !CHILD
+        } else {
+            if cur == value {
+                return;
+            }
+            let c = Node::new(cur) as usize;
+            slot.store(c | CHILD, Release);
+            c
+        };
+        // SAFETY: a child we hold linked; only writers (us) unlink nodes.
+        let c = unsafe { &*(child as *const Node) };
+        self.set_in(c, s - BITS, b_lo, lo.max(b_lo), hi.min(b_hi), value, emptied);
+        if value == 0 && c.is_empty() && emptied.len < emptied.items.len() {
+            emptied.items[emptied.len] = (child, s - BITS, b_lo);
+            emptied.len += 1;
         }
     }
 
