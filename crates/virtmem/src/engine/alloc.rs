@@ -453,8 +453,9 @@ impl<O: Os> Space<O> {
 
     /// Page indices of `[start, end)` within `a`.
     pub(crate) fn pages_of(&self, a: &Allocation, start: usize, end: usize) -> (usize, usize) {
-        let p = self.page();
-        ((start - a.base) / p, (end - a.base) / p)
+        // The page size is a power of two: shifts, not divisions (this is on every path).
+        let shift = self.page().trailing_zeros();
+        ((start - a.base) >> shift, (end - a.base) >> shift)
     }
 
     /// Lists `a` for the fault handler: its page state may now change by faults.
