@@ -470,21 +470,39 @@ impl<O: Os> Space<O> {
 
     /// Applies a protection plan (commit or VirtualProtect) with rollback, then records it.
     pub(crate) fn apply_protect_plan(&self, a: &Allocation, plan: ProtectPlan) -> Result<()> {
-        let p = self.page();
         if let Some((lo, hi)) = plan.hull {
-            for span in prot_spans(&plan.new, lo, hi, plan.armed) {
-                let (addr, len) = (a.base + span.start * p, (span.end - span.start) * p);
-                if let Err(e) = self.os.protect(addr, len, span.prot) {
-                    // The old table is still the published one: put its protections back.
-                    let undo: Vec<ProtSpan> =
-                        a.read(|t| prot_spans(t, lo, hi, plan.armed).collect());
-                    self.restore_protections(a, &undo);
-                    return Err(Error::from_os(e));
-                }
+            let shift = self.page().trailing_zeros();
+            let r = match plan.uniform {
+                Some(prot) => self.os.protect(a.base + (lo << shift), (hi - lo) << shift, prot),
+                None => prot_spans(&plan.new, lo, hi, plan.armed).try_for_each(|span| {
+                    let addr = a.base + (span.start << shift);
+                    self.os.protect(addr, (span.end - span.start) << shift, span.prot)
+                }),
+            };
+            if let Err(e) = r {
+                return Err(self.undo_protect(a, lo, hi, plan.armed, e));
             }
         }
         a.publish(plan.new);
         Ok(())
+    }
+
+    /// A protection change of pages `[lo, hi)` failed with `e`: the old table is still the
+    /// published one, so its protections are put back.
+    #[cold]
+    #[inline(never)]
+    fn undo_protect(
+        &self,
+        a: &Allocation,
+        lo: usize,
+        hi: usize,
+        armed: bool,
+        e: crate::os::OsError,
+    ) -> Error {
+        use crate::os::linux::metaheap::{CollectMeta, MetaVec};
+        let undo: MetaVec<ProtSpan> = a.read(|t| prot_spans(t, lo, hi, armed).collect_meta());
+        self.restore_protections(a, &undo);
+        Error::from_os(e)
     }
 
     /// Puts back the kernel protections of `undo`. A run whose protection cannot be restored

@@ -48,6 +48,9 @@ pub struct ProtectPlan {
     pub old_first: u32,
     /// Signal-driven write watch: clean writable pages lack write permission.
     pub armed: bool,
+    /// The one kernel protection of the whole hull, when it is known to be uniform (a plain
+    /// VirtualProtect): one `mprotect`, no span walk.
+    pub uniform: Option<HostProt>,
 }
 
 /// The maximal spans of equal kernel protection of `table` over pages `[lo, hi)`.
@@ -100,6 +103,7 @@ fn protect_plan(
         hull: (lo < hi).then_some((lo, hi)),
         old_first: table.run_at(start).state.protect,
         armed,
+        uniform: None,
     }
 }
 
@@ -163,6 +167,9 @@ pub fn plan_protect(
         hull: (lo < hi).then_some((lo, hi)),
         old_first: table.run_at(start).state.protect,
         armed,
+        // Every page of the hull is committed and gets `protect`; only write watch's clean
+        // pages would differ.
+        uniform: (!armed).then(|| host_prot(protect)),
     })
 }
 
