@@ -19,7 +19,7 @@
 
 use super::snapshot::retire_raw;
 use crate::os::linux::metaheap::{Meta, MetaBox, MetaVec};
-use std::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Release, Ordering::SeqCst};
 
 /// Key bits per level.
 const BITS: u32 = 6;
@@ -132,7 +132,9 @@ impl Radix {
         loop {
             // SAFETY: `node` is the root or a child loaded from a slot while pinned: nodes
             // are freed only after every reader pinned when they were unlinked has left.
-            let v = unsafe { &*node }.slots[(g >> s) & (FANOUT - 1)].load(Acquire);
+            // SeqCst (a plain load on x86): ordered after the pin's read-modify-write, as
+            // the epoch argument needs on weaker architectures too.
+            let v = unsafe { &*node }.slots[(g >> s) & (FANOUT - 1)].load(SeqCst);
             match v {
                 0 => return Found::Nothing,
                 SHARED => return Found::Shared,

@@ -78,6 +78,9 @@ pub(crate) fn reclaimable(retired: usize, now: usize) -> bool {
     retired + 2 <= now
 }
 
+/// How many retired values wait in [`RETIRED`] (kept under its lock; read without it).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
 /// Retired snapshots waiting for a moment without readers (on the metadata heap, like the
 /// snapshots themselves: publishing never calls `malloc`).
 static RETIRED: Mutex<MetaVec<Retired>> = Mutex::new(MetaVec::new_in(Meta));
@@ -141,29 +144,50 @@ fn retire<T: Send + Sync + 'static>(old: *mut T) {
 /// `ptr` must no longer be reachable from anything a reader can load from now on, and
 /// `drop_fn(ptr)` must be sound to call once, from any thread, later.
 pub(crate) unsafe fn retire_raw(ptr: *mut (), drop_fn: unsafe fn(*mut ())) {
-    let ready: MetaVec<Retired> = {
-        let mut list = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-        list.push(Retired {
-            ptr,
-            drop_fn,
-            epoch: EPOCH.load(SeqCst),
-        });
-        let now = try_advance();
-        let mut ready = MetaVec::new_in(Meta);
-        let mut i = 0;
-        while i < list.len() {
-            if reclaimable(list[i].epoch, now) {
-                ready.push(list.swap_remove(i));
-            } else {
-                i += 1;
+    // No reader pinned at all, and nothing waiting: free at once, without the list's lock.
+    // The fence orders the caller's unpublishing store before the counter loads (a reader
+    // pinning after them loads what is published now, not `ptr`).
+    std::sync::atomic::fence(SeqCst);
+    if quiescent() && PENDING.load(SeqCst) == 0 {
+        // SAFETY: unpublished (the caller's contract) and no reader could have loaded it.
+        unsafe { drop_fn(ptr) };
+        return;
+    }
+    let mut first = Some(Retired {
+        ptr,
+        drop_fn,
+        epoch: EPOCH.load(SeqCst),
+    });
+    loop {
+        // What is ready, taken out under the lock in batches on the stack (no allocation),
+        // freed outside it: dropping a snapshot may drop cells that retire in turn.
+        let mut ready: [Option<Retired>; 16] = Default::default();
+        let mut n = 0;
+        let more = {
+            let mut list = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = first.take() {
+                list.push(r);
             }
+            let now = try_advance();
+            let mut i = 0;
+            while i < list.len() && n < ready.len() {
+                if reclaimable(list[i].epoch, now) {
+                    ready[n] = Some(list.swap_remove(i));
+                    n += 1;
+                } else {
+                    i += 1;
+                }
+            }
+            PENDING.store(list.len(), SeqCst);
+            n == ready.len()
+        };
+        for r in ready.iter_mut().filter_map(Option::take) {
+            // SAFETY: retired two epochs ago: no reader can still hold it.
+            unsafe { (r.drop_fn)(r.ptr) };
         }
-        ready
-    };
-    // Freed outside the lock: dropping a snapshot may drop cells that retire in turn.
-    for r in ready {
-        // SAFETY: retired two epochs ago: no reader can still hold it.
-        unsafe { (r.drop_fn)(r.ptr) };
+        if !more {
+            return;
+        }
     }
 }
 
