@@ -56,16 +56,16 @@
 //!    epoch after it was stashed, and reading the block without reloading the word once
 //!    pinned are caught.
 //! 3. **Directory lookups** (`directory.rs`, `radix.rs`): a reader pins, loads a radix slot
-//!    (`Acquire`) and dereferences the allocation it names; the writer replaces it (a slot
+//!    (`SeqCst`) and dereferences the allocation it names; the writer replaces it (a slot
 //!    `Release` store) and retires the old allocation, then removes the new one the same
-//!    way, while another thread advances the epoch lock-free. Checked: no reader dereferences
-//!    a freed allocation, and it sees each one whole. **This model passes only under the
-//!    leading-fence mapping**: under the trailing one (`directory_lookup_trailing_fences`,
-//!    ignored) loom finds a use-after-free that the C++20 model allows too: the slot store is
-//!    `Release`, so nothing orders it before the `SeqCst` load of the epoch that tags the
-//!    retirement, and an epoch step taken meanwhile by another thread (lock-free, outside the
-//!    retire list's lock) lets a reader pin in the next epoch and still load the old slot
-//!    value. See that test's comment (the interleaving, and a fix checked with this model).
+//!    way, while another thread advances the epoch lock-free. Checked under both mappings: no
+//!    reader dereferences a freed allocation, and it sees each one whole. Mutation check:
+//!    without the `SeqCst` fence at the start of `retire_raw`, the trailing-fence run finds a
+//!    use-after-free (the C++20 model allows it too): the slot store is `Release`, so nothing
+//!    orders it before the epoch tag or the reader-counter loads, and an epoch step taken
+//!    meanwhile by another thread (lock-free, outside the retire list's lock) lets a reader
+//!    pin in the next epoch and still load the old slot value. This model found that hole
+//!    when the advance became lock-free; `directory_lookup_trailing_fences` pins the fix.
 //! 4. **Operation lock + handler spin lock** (`engine/allocation.rs`): an operation takes the
 //!    allocation's mutex, then spins the handler lock from 0 to its thread id; the fault
 //!    handler spins it from 0 to its thread id, or proceeds without it if its own thread
@@ -164,6 +164,8 @@ struct Epochs {
     epoch: AtomicUsize,
     readers: [AtomicUsize; 2],
     retired: Mutex<Vec<Retired>>,
+    /// `snapshot::PENDING`: how many wait in `retired`.
+    pending: AtomicUsize,
     /// Snapshots freed.
     freed: AtomicUsize,
     /// Blocks (sections 2 and 3) freed: poisoned, and kept here until the model ends so that
@@ -212,6 +214,7 @@ impl Epochs {
             epoch: AtomicUsize::new(0),
             readers: [AtomicUsize::new(0), AtomicUsize::new(0)],
             retired: Mutex::new(Vec::new()),
+            pending: AtomicUsize::new(0),
             freed: AtomicUsize::new(0),
             graveyard: std::sync::Mutex::new(Vec::new()),
         }
@@ -231,6 +234,9 @@ impl Epochs {
         self.sc
             .around(|| a.compare_exchange(current, new, AcqRel, Acquire))
             .is_ok()
+    }
+    fn store(&self, a: &AtomicUsize, v: usize) {
+        self.sc.around(|| a.store(v, Release))
     }
     fn swap(&self, a: &AtomicUsize, v: usize) -> usize {
         self.sc.around(|| a.swap(v, AcqRel))
@@ -297,8 +303,15 @@ impl Epochs {
         self.retire(old.cast(), free_node);
     }
 
-    /// `snapshot::retire_raw`: the advance stays inside the list lock, the frees outside.
+    /// `snapshot::retire_raw`: a `SeqCst` fence after the caller's unpublishing store; freed
+    /// at once if no reader is pinned and nothing waits; else tagged with the epoch, the
+    /// advance inside the list lock, the frees outside.
     fn retire(&self, ptr: *mut (), free: fn(&Epochs, *mut ())) {
+        fence(SeqCst);
+        if self.quiescent() && self.load(&self.pending) == 0 {
+            free(self, ptr);
+            return;
+        }
         let ready: Vec<Retired> = {
             let mut list = self.retired.lock().unwrap();
             list.push(Retired {
@@ -307,8 +320,10 @@ impl Epochs {
                 epoch: self.load(&self.epoch),
             });
             let now = self.try_advance();
-            let (ready, keep) = list.drain(..).partition(|r| reclaimable(r.epoch, now));
+            let (ready, keep): (Vec<Retired>, Vec<Retired>) =
+                list.drain(..).partition(|r| reclaimable(r.epoch, now));
             *list = keep;
+            self.store(&self.pending, list.len());
             ready
         };
         for r in ready {
@@ -712,7 +727,8 @@ fn directory_model(sc: Sc) {
         thread::spawn(move || {
             // `Directory::lookup` under a pin; a found allocation is read whole.
             let e = ep.pin();
-            let p = slot.load(Acquire);
+            // `Radix::lookup` loads slots `SeqCst`.
+            let p = ep.sc.around(|| slot.load(Acquire));
             if p != 0 {
                 let v = read_block(p as *const Block);
                 assert!(v == 1 || v == 2, "a torn allocation: {v}");
@@ -745,32 +761,24 @@ fn directory_lookup_never_sees_a_freed_allocation() {
     model(|| directory_model(Sc::Leading));
 }
 
-/// A use-after-free the C++20 memory model allows (hidden by the leading-fence mapping):
+/// The directory model under the trailing-fence mapping. Without the fence at the start of
+/// `retire_raw` it finds this use-after-free (allowed by the C++20 model, hidden by the
+/// leading-fence mapping):
 ///
-/// 1. writer W: `slot.store(0, Release)` (removing allocation A); `retire_raw`: takes the
-///    list lock, tags A with `EPOCH.load(SeqCst)` = 0;
+/// 1. writer W: `slot.store(0, Release)` (removing allocation A); `retire_raw` tags A with
+///    `EPOCH.load(SeqCst)` = 0;
 /// 2. thread T (another cell's `take_spare` → `try_advance`, outside the list lock): EPOCH
 ///    0 → 1 (`READERS[1]` is 0);
-/// 3. reader R: `pin` in epoch 1 (`READERS[1]` = 1), `slot.load(Acquire)` reads A: nothing
-///    orders W's `Release` store before R's load (W's later `SeqCst` loads do not order an
-///    earlier non-`SeqCst` store; R synchronized with T only);
-/// 4. W: `try_advance`: epoch 1, `READERS[0]` = 0, 1 → 2; now 2 ≥ 0 + 2: A is freed while R
+/// 3. reader R: `pin` in epoch 1, loads the slot and still reads A: nothing orders W's
+///    `Release` store before R's load (W's later `SeqCst` loads do not order an earlier
+///    non-`SeqCst` store);
+/// 4. W: `try_advance`: epoch 1, `READERS[0]` = 0, 1 → 2; 2 ≥ 0 + 2: A is freed while R
 ///    dereferences it.
 ///
-/// The same holds for radix nodes unlinked by `unlink_if_empty` / `set_whole` (a reader
-/// walking to a child). Without T (no advance outside the list lock) the model passes: an
-/// epoch step by a later lock holder happens after W's store. Under C++20 rules a `SeqCst`
-/// slot store or a `fence(SeqCst)` in `retire_raw` would not be enough while lookups load the
-/// slots with `Acquire` and readers have no fence (both pass here only because the model's
-/// pin acts as a fence). A fix that needs no `SeqCst` reasoning, checked here under both
-/// mappings (by swapping it into `Epochs::retire`): tag the retirement with a
-/// read-modify-write, `EPOCH.fetch_add(0, SeqCst)`: every later epoch step is a
-/// compare-exchange, so it continues that release's release sequence, and a reader pinned in
-/// a later epoch happens after W's slot store. (On x86-64 and AArch64
-/// the list lock's locked instruction, resp. `stlr` before `ldar`, orders the store in
-/// practice; the hazard is the language model's and the compiler's.)
+/// With the fence (and `SeqCst` slot loads in `Radix::lookup`), W's store precedes, in the
+/// single total order, either R's pin (then R's `SeqCst` load sees it) or W's counter loads
+/// see R pinned. The same holds for radix nodes unlinked by `unlink_if_empty` / `set_whole`.
 #[test]
-#[ignore = "finds a use-after-free in the directory's unlink + retire (see the comment)"]
 fn directory_lookup_trailing_fences() {
     model(|| directory_model(Sc::Trailing));
 }
