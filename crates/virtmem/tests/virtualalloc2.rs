@@ -338,11 +338,45 @@ fn cases_127_to_131_address_requirements() {
         let p = va2_req(G, rc, 0, &mut requirements(0, top, 0)) as usize;
         assert_ne!(p, 0, "highest = max: {}", le());
         VirtualFree(p as _, 0, MEM_RELEASE);
-        // Case 129.
-        assert!(va2_req(G, MEM_COMMIT, 0, &mut requirements(0, 0, 0)).is_null());
+        // Case 129: MEM_COMMIT without MEM_RESERVE, with requirements (Windows' test gives an
+        // alignment) → 87. An all-zero structure is no requirement at all: the call is the
+        // plain one.
+        assert!(va2_req(G, MEM_COMMIT, 0, &mut requirements(0, 0, 0x40000)).is_null());
         assert_eq!(le(), 87);
-        assert!(va2_req(G, rc, 0x3000_0000, &mut requirements(0, 0, 0)).is_null());
-        assert_eq!(le(), 87);
+        let plain = va2(0, G, MEM_COMMIT, PAGE_READWRITE) as usize;
+        let zero = va2_req(G, MEM_COMMIT, 0, &mut requirements(0, 0, 0)) as usize;
+        assert_eq!(
+            zero == 0,
+            plain == 0,
+            "an all-zero structure changes nothing"
+        );
+        for p in [plain, zero] {
+            if p != 0 {
+                VirtualFree(p as _, 0, MEM_RELEASE);
+            }
+        }
+        // A non-NULL BaseAddress with requirements → 87; with an all-zero structure, which
+        // "is the same as not specifying one at all" (Microsoft's reference), the address is
+        // used as given: Windows' own test accepts it (or answers CONFLICTING_ADDRESSES where
+        // the range is taken). Issue 15: virtmem returned 87 here.
+        let free = va2_req(G, rc, 0, &mut requirements(0, 0, 0)) as usize;
+        assert_ne!(free, 0);
+        VirtualFree(free as _, 0, MEM_RELEASE);
+        for r in [
+            requirements(0, 0x7FFF_FFFE_FFFF, 0),
+            requirements(0, 0, 0x40000),
+            requirements(0x1_0000, 0, 0),
+        ] {
+            let mut r = r;
+            assert!(va2_req(G, rc, free, &mut r).is_null());
+            assert_eq!(le(), 87);
+        }
+        let p = va2_req(G, rc, free, &mut requirements(0, 0, 0)) as usize;
+        assert_eq!(p, free, "all-zero requirements with an address: {}", le());
+        // The same address again: taken → 487, as without the structure.
+        assert!(va2_req(G, rc, free, &mut requirements(0, 0, 0)).is_null());
+        assert_eq!(le(), 487);
+        VirtualFree(p as _, 0, MEM_RELEASE);
         // Case 130: alignment.
         let p = va2_req(G, rc, 0, &mut requirements(0, 0, 0x40000)) as usize;
         assert!(p != 0 && p % 0x40000 == 0, "{p:#x}");
@@ -376,5 +410,69 @@ fn cases_127_to_131_address_requirements() {
             le()
         );
         VirtualFree(p as _, 0, MEM_RELEASE);
+    }
+}
+
+/// The lowest (or, `top`, highest) `G`-aligned base of `size` free bytes in `[lo, hi]`, as
+/// VirtualQuery sees the address space now.
+fn free_base(lo: usize, hi: usize, size: usize, top: bool) -> Option<usize> {
+    let mut fits = Vec::new();
+    let mut at = lo;
+    while at <= hi {
+        let m = vq(at);
+        let (start, end) = (
+            m.BaseAddress as usize,
+            m.BaseAddress as usize + m.RegionSize,
+        );
+        if m.State == MEM_FREE {
+            let first = start.max(lo).next_multiple_of(G);
+            let last_end = end.min(hi + 1);
+            if first + size <= last_end {
+                fits.push((first, (last_end - size) / G * G));
+            }
+        }
+        at = end;
+    }
+    if top {
+        fits.last().map(|f| f.1)
+    } else {
+        fits.first().map(|f| f.0)
+    }
+}
+
+/// Issue 15: inside a window given by MEM_ADDRESS_REQUIREMENTS, Windows places bottom-up
+/// unless MEM_TOP_DOWN asks for the top (its default order everywhere); virtmem filled such
+/// a window from the top.
+#[test]
+fn a_window_is_filled_from_the_bottom_unless_top_down() {
+    unsafe {
+        // A window no other test of this binary uses (they run in parallel).
+        let (lo, hi) = (0x5000_0000usize, 0x5FFF_FFFF);
+        let rc = MEM_RESERVE | MEM_COMMIT;
+        let mut taken = Vec::new();
+        for _ in 0..3 {
+            let want = free_base(lo, hi, G, false).expect("a free range in the window");
+            let p = va2_req(G, rc, 0, &mut requirements(lo, hi, 0)) as usize;
+            assert_eq!(p, want, "bottom-up: {}", le());
+            taken.push(p);
+        }
+        let want = free_base(lo, hi, G, true).expect("a free range in the window");
+        let p = va2_req(G, rc | MEM_TOP_DOWN, 0, &mut requirements(lo, hi, 0)) as usize;
+        assert_eq!(p, want, "top-down: {}", le());
+        taken.push(p);
+        // An alignment inside the window: the lowest aligned free base.
+        let want = {
+            let mut b = lo.next_multiple_of(0x40_0000);
+            while free_base(b, b + G - 1, G, false) != Some(b) {
+                b += 0x40_0000;
+            }
+            b
+        };
+        let p = va2_req(G, rc, 0, &mut requirements(lo, hi, 0x40_0000)) as usize;
+        assert_eq!(p, want, "bottom-up aligned: {}", le());
+        taken.push(p);
+        for p in taken {
+            assert_eq!(VirtualFree(p as _, 0, MEM_RELEASE), TRUE);
+        }
     }
 }

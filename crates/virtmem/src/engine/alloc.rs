@@ -137,7 +137,9 @@ impl<O: Os> Space<O> {
                         highest_end,
                     }
                 } else {
-                    OsPlacement::Anywhere {
+                    // Inside an address window Windows fills from the bottom unless asked
+                    // for MEM_TOP_DOWN (issue 15).
+                    OsPlacement::BottomUp {
                         align,
                         lowest,
                         highest_end,

@@ -76,6 +76,16 @@ pub enum Placement {
         /// Highest acceptable end (exclusive).
         highest_end: usize,
     },
+    /// The lowest free range that fits, aligned to `align`, inside `[lowest, highest_end)`
+    /// (Windows' own order inside an address window without MEM_TOP_DOWN).
+    BottomUp {
+        /// Required alignment of the base (a power of two).
+        align: usize,
+        /// Lowest acceptable base.
+        lowest: usize,
+        /// Highest acceptable end (exclusive).
+        highest_end: usize,
+    },
     /// The highest free range that fits, aligned to `align`, inside `[lowest, highest_end)`.
     TopDown {
         /// Required alignment of the base (a power of two).

@@ -665,6 +665,11 @@ impl SimOs {
                 align,
                 lowest,
                 highest_end,
+            }
+            | Placement::BottomUp {
+                align,
+                lowest,
+                highest_end,
             } => {
                 let hi = highest_end.min(self.top());
                 for (s, e) in Self::gaps(st, lowest, hi) {

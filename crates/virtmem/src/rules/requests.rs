@@ -198,6 +198,10 @@ pub fn validate_alloc2(
     // Everything VirtualAlloc checks, with the placeholder bits taken out.
     let plain = t & !(MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER);
     let req = validate_alloc(layout, addr, size, plain, protect, flavor)?;
+    // "A MEM_ADDRESS_REQUIREMENTS structure with all fields set to 0 is the same as not
+    // specifying one at all" (Microsoft's reference; Windows accepts it with an address too).
+    // Given twice, it is still 87 (checked above).
+    let requirements = requirements.filter(|&r| r != (0, 0, 0));
     if let Some((lowest, highest, alignment)) = requirements {
         let mut placement = requirements_placement(layout, lowest, highest, alignment)?;
         if let Placement::Within { top_down, .. } = &mut placement {

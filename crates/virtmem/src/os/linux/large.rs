@@ -80,25 +80,31 @@ pub(crate) fn map_large(
             // rather than leave it mapped and look elsewhere.
             os.munmap(p, len)
                 .map_err(|e| err(Syscall::MapLarge, e, OsErrorKind::MapCountLimit))?;
-            top_down(len, prot, align.max(page), lowest, highest_end)
+            search(len, prot, align.max(page), lowest, highest_end, true)
         }
         Placement::TopDown {
             align,
             lowest,
             highest_end,
-        } => top_down(len, prot, align.max(page), lowest, highest_end),
+        } => search(len, prot, align.max(page), lowest, highest_end, true),
+        Placement::BottomUp {
+            align,
+            lowest,
+            highest_end,
+        } => search(len, prot, align.max(page), lowest, highest_end, false),
     }
 }
 
-/// The highest free `align`-aligned range inside `[lowest, highest_end)`, in huge pages.
-/// Another thread may map the range between the search and the mmap: search again
+/// The highest (`top`) or lowest free `align`-aligned range inside `[lowest, highest_end)`,
+/// in huge pages. Another thread may map the range between the search and the mmap: search again
 /// (bounded, `crate::os::retry`; then out of address space, 8).
-fn top_down(
+fn search(
     len: usize,
     prot: HostProt,
     align: usize,
     lowest: usize,
     highest_end: usize,
+    top: bool,
 ) -> Result<usize, OsError> {
     let none = err(
         Syscall::MapLarge,
@@ -106,7 +112,12 @@ fn top_down(
         OsErrorKind::OutOfAddressSpace,
     );
     crate::os::retry::bounded(none, || {
-        let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
+        let found = if top {
+            procmaps::highest_free_range(len, align, lowest, highest_end)
+        } else {
+            procmaps::lowest_free_range(len, align, lowest, highest_end)
+        };
+        let Some(base) = found else {
             return Some(Err(none));
         };
         match hugetlb(base, len, prot, true) {

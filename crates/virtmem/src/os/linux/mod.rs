@@ -266,6 +266,29 @@ impl LinuxOs {
         self.map_top_down(len, prot, align, lowest, highest_end)
     }
 
+    /// The lowest free `align`-aligned range inside `[lowest, highest_end)`.
+    fn map_bottom_up(
+        &self,
+        len: usize,
+        prot: HostProt,
+        align: usize,
+        lowest: usize,
+        highest_end: usize,
+    ) -> Result<usize, OsError> {
+        // As `map_top_down`: a range taken between the search and the mmap is searched again.
+        let none = err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace);
+        crate::os::retry::bounded(none, || {
+            let Some(base) = procmaps::lowest_free_range(len, align, lowest, highest_end) else {
+                return Some(Err(none));
+            };
+            match self.mmap(base, len, prot, true) {
+                Ok(p) => Some(Ok(p)),
+                Err(Errno::EXIST) => None,
+                Err(e) => Some(Err(self.map_error(e, len, prot))),
+            }
+        })
+    }
+
     /// The highest free `align`-aligned range inside `[lowest, highest_end)`.
     fn map_top_down(
         &self,
@@ -341,6 +364,11 @@ unsafe impl Os for LinuxOs {
                 lowest,
                 highest_end,
             } => self.map_top_down(len, prot, align, lowest, highest_end),
+            Placement::BottomUp {
+                align,
+                lowest,
+                highest_end,
+            } => self.map_bottom_up(len, prot, align, lowest, highest_end),
         }
     }
 

@@ -661,6 +661,22 @@ pub(crate) fn highest_free_range(
     lowest: usize,
     highest_end: usize,
 ) -> Option<usize> {
+    free_range(len, align, lowest, highest_end, true)
+}
+
+/// The lowest `align`-aligned base of a free range of `len` bytes inside
+/// `[lowest, highest_end)` (the same rules as [`highest_free_range`]).
+pub(crate) fn lowest_free_range(
+    len: usize,
+    align: usize,
+    lowest: usize,
+    highest_end: usize,
+) -> Option<usize> {
+    free_range(len, align, lowest, highest_end, false)
+}
+
+/// [`highest_free_range`] (`top`) or [`lowest_free_range`].
+fn free_range(len: usize, align: usize, lowest: usize, highest_end: usize, top: bool) -> Option<usize> {
     let ps = rustix::param::page_size();
     let align = align.max(1);
     let align = if ps % align == 0 {
@@ -674,7 +690,7 @@ pub(crate) fn highest_free_range(
         return None;
     }
     let ok = std::cell::Cell::new(true);
-    let found = highest_free_in(
+    let found = free_in(
         |f| {
             if !for_each_mapping(&mut |start, end, stack| f(start, end, stack)) {
                 ok.set(false);
@@ -684,6 +700,7 @@ pub(crate) fn highest_free_range(
         align,
         lowest,
         highest_end,
+        top,
     );
     found.filter(|_| ok.get())
 }
@@ -748,14 +765,16 @@ pub(crate) fn for_each_line(path: &std::ffi::CStr, f: &mut dyn FnMut(&[u8])) -> 
     }
 }
 
-/// The highest fitting base among the gaps between the mappings `each` lists (called twice:
-/// `each(f)` must call `f(start, end, is_stack)` for every mapping in ascending order).
-fn highest_free_in(
+/// The highest (`top`) or lowest fitting base among the gaps between the mappings `each`
+/// lists (called twice: `each(f)` must call `f(start, end, is_stack)` for every mapping in
+/// ascending order).
+fn free_in(
     each: impl Fn(&mut dyn FnMut(usize, usize, bool)),
     len: usize,
     align: usize,
     lowest: usize,
     highest_end: usize,
+    top: bool,
 ) -> Option<usize> {
     // First pass: where the stack starts (the 1 MiB below it stays free).
     let mut guard = None;
@@ -764,15 +783,23 @@ fn highest_free_in(
             guard = Some(start.saturating_sub(STACK_GUARD_GAP)..start);
         }
     });
-    // Second pass: the gaps from the bottom up; a higher fitting gap replaces a lower one.
+    // Second pass: the gaps from the bottom up; top-down, a higher fitting gap replaces a
+    // lower one; bottom-up, the first fitting gap stays.
     let mut best = None;
     let mut cur_end = 0usize;
     let mut consider = |lo: usize, hi: usize| {
+        if !top && best.is_some() {
+            return;
+        }
         let lo = lo.max(lowest);
         let hi = hi.min(highest_end);
         if hi >= lo && hi - lo >= len {
-            let base = (hi - len) / align * align;
-            if base >= lo {
+            let base = if top {
+                Some((hi - len) / align * align)
+            } else {
+                lo.checked_next_multiple_of(align)
+            };
+            if let Some(base) = base.filter(|&b| b >= lo && b.checked_add(len).is_some_and(|e| e <= hi)) {
                 best = Some(base);
             }
         }
@@ -1362,7 +1389,17 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
                 f(m.start, m.end, m.path.as_deref() == Some("[stack]"));
             }
         };
-        let f = |len, align, lo, hi| highest_free_in(each, len, align, lo, hi);
+        let f = |len, align, lo, hi| free_in(each, len, align, lo, hi, true);
+        let low = |len, align, lo, hi| free_in(each, len, align, lo, hi, false);
+        // Bottom-up: the first gap that fits, at its lowest aligned base.
+        assert_eq!(low(0x1000, 0x1000, 0, usize::MAX), Some(0));
+        assert_eq!(low(0x1000, 0x1000, 0x10_0000, usize::MAX), Some(0x20_0000));
+        assert_eq!(low(0x10_0000, 0x10_0000, 0x10_0000, usize::MAX), Some(0x20_0000));
+        // [0x20_0000, 0x30_0000) is too small for 0x10_1000: past the stack's gap.
+        assert_eq!(low(0x10_1000, 0x1000, 0x10_0000, usize::MAX), Some(0x50_0000));
+        assert_eq!(low(0x1000, 0x4_0000, 0x20_0001, 0x30_0000), Some(0x24_0000));
+        assert_eq!(low(0x10_1000, 0x1000, 0x10_0000, 0x90_0000), Some(0x50_0000));
+        assert_eq!(low(0x50_0000, 0x1000, 0x10_0000, 0x90_0000), None);
         assert_eq!(f(0x1000, 0x1000, 0, usize::MAX), Some(usize::MAX - 0x1fff));
         assert_eq!(f(0x1000, 0x1000, 0, 0xb0_0000), Some(0xaf_f000));
         assert_eq!(f(0x1000, 0x1000, 0, 0xa0_0000), Some(0x8f_f000));

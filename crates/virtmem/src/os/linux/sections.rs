@@ -255,7 +255,7 @@ pub(super) fn map_view(
                 .map(|c| c & !(align - 1))
                 .filter(|&c| c >= lowest && c.checked_add(len).is_some_and(|e| e <= highest_end))
         }
-        Placement::TopDown { .. } => None,
+        Placement::TopDown { .. } | Placement::BottomUp { .. } => None,
     };
     if let Some(addr) = direct {
         match os.map_noreplace_view(addr, len, m) {
