@@ -189,6 +189,102 @@ fn case_104_decommit_clears_the_written_state() {
     }
 }
 
+/// Case 105 (issue 15: virtmem lost these pages): a page written *before* a VirtualProtect
+/// is latched by it and stays reported through MEM_DECOMMIT and a new commit, until a reset;
+/// a page written after the VirtualProtect is cleared by the decommit (case 104).
+#[test]
+fn case_105_virtualprotect_latches_the_written_state() {
+    for k in kinds() {
+        let b = watched(k, 0x10000, MEM_RESERVE, PAGE_READWRITE);
+        let mut old = 0;
+        unsafe {
+            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
+            assert_eq!(
+                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
+            *b.add(3 * P) = 1;
+            assert_eq!(
+                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
+            assert_eq!(old, PAGE_READWRITE);
+            *b.add(5 * P) = 1;
+        }
+        assert_eq!(written(b, false), [3 * P, 5 * P], "{k:?}");
+        assert_eq!(unsafe { VirtualFree(b as _, 0x10000, MEM_DECOMMIT) }, TRUE);
+        assert_eq!(written(b, false), [3 * P], "{k:?} after decommit");
+        unsafe { assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_READWRITE).is_null()) };
+        assert_eq!(written(b, false), [3 * P], "{k:?} after recommit");
+        unsafe {
+            *b.add(4 * P) = 1;
+            *b.add(2 * P) = 1;
+            *b.add(6 * P) = 1;
+        }
+        assert_eq!(written(b, false), [2 * P, 3 * P, 4 * P, 6 * P], "{k:?}");
+        // A reset clears the latch too.
+        assert_eq!(written(b, true), [2 * P, 3 * P, 4 * P, 6 * P], "{k:?}");
+        assert_eq!(written(b, false), Vec::<usize>::new(), "{k:?} after reset");
+        release(b);
+    }
+}
+
+/// Windows' own test (Wine's `test_write_watch`, end): written while read-write, then
+/// VirtualProtect to NOACCESS, then the whole region decommitted: still reported; reported
+/// pages limited by the count, and ResetWriteWatch, clear it.
+#[test]
+fn a_latched_page_survives_decommit_and_resets_cleanly() {
+    for k in kinds() {
+        let b = watched(k, 0x10000, MEM_RESERVE, PAGE_NOACCESS);
+        let mut old = 0;
+        unsafe {
+            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
+            assert_eq!(
+                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
+                TRUE
+            );
+            *b.add(5 * P + 200) = 3;
+            assert_eq!(VirtualProtect(b as _, 6 * P, PAGE_NOACCESS, &mut old), TRUE);
+            assert_eq!(old, PAGE_READWRITE);
+        }
+        assert_eq!(written(b, false), [5 * P], "{k:?}");
+        assert_eq!(unsafe { VirtualFree(b as _, 0x10000, MEM_DECOMMIT) }, TRUE);
+        assert_eq!(written(b, false), [5 * P], "{k:?} after decommit");
+        // Latched and freshly written pages together, one at a time with the reset flag.
+        unsafe {
+            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_READWRITE).is_null());
+            *b.add(P) = 1;
+            *b.add(7 * P) = 1;
+        }
+        let one = |b| {
+            let (r, _, pages, _) = gww(WRITE_WATCH_FLAG_RESET, b, b as usize, 0x10000, 1);
+            assert_eq!(r, 0);
+            pages
+        };
+        assert_eq!(one(b), [P], "{k:?}");
+        assert_eq!(one(b), [5 * P], "{k:?}");
+        assert_eq!(one(b), [7 * P], "{k:?}");
+        assert_eq!(one(b), Vec::<usize>::new(), "{k:?}");
+        // ResetWriteWatch clears a latched page.
+        unsafe {
+            *b.add(2 * P) = 1;
+            assert_eq!(
+                VirtualProtect(b as _, 0x10000, PAGE_READONLY, &mut old),
+                TRUE
+            );
+            assert_eq!(VirtualFree(b as _, 0x10000, MEM_DECOMMIT), TRUE);
+        }
+        assert_eq!(written(b, false), [2 * P], "{k:?}");
+        assert_eq!(unsafe { ResetWriteWatch(b as _, 0x10000) }, 0);
+        assert_eq!(
+            written(b, false),
+            Vec::<usize>::new(),
+            "{k:?} after ResetWriteWatch"
+        );
+        release(b);
+    }
+}
+
 #[test]
 fn case_24_write_watch_does_not_show_in_virtualquery() {
     for k in kinds() {

@@ -107,7 +107,12 @@ impl<O: Os> Space<O> {
                     // mapping can land there (never touching one that already did), and
                     // record the range as reserved.
                     self.refill_hole(addr, len);
-                    a.publish(a.read(|t| t.with(hs, he, |_| PageState::RESERVED)));
+                    a.publish(a.read(|t| {
+                        t.with(hs, he, |st| PageState {
+                            latched: st.latched,
+                            ..PageState::RESERVED
+                        })
+                    }));
                     return Err(Error::from_os(err));
                 }
                 if a.watch == Some(super::WatchKind::Kernel) {

@@ -6,6 +6,7 @@ use crate::os::{HostProt, KernelRegion, Os};
 use crate::rules::plan::plan_protect;
 use crate::rules::protection::{host_prot, win32_from_host};
 use crate::rules::requests::validate_range;
+use crate::rules::runs::PageState;
 use crate::rules::Protection;
 
 impl<O: Os> Space<O> {
@@ -67,8 +68,22 @@ impl<O: Os> Space<O> {
         self.sync(a, s, e);
         // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
         // are ignored, the allocation's stay.
-        let plan =
-            a.read_held(guard, |t| plan_protect(t, s, e, protection.page_value(), a.armed()))?;
+        // Write watch: the pages written now are latched (reported through decommit and
+        // recommit until a reset, case 105). Nothing to do elsewhere.
+        let latch = if a.watch.is_some() {
+            self.latch_written(a, s, e)?
+        } else {
+            Vec::new()
+        };
+        let plan = a.read_held(guard, |t| {
+            let page = protection.page_value();
+            if latch.is_empty() {
+                plan_protect(t, s, e, page, a.armed())
+            } else {
+                let marked = t.with_segments(&latch, |st, ()| PageState { latched: true, ..st });
+                plan_protect(&marked, s, e, page, a.armed())
+            }
+        })?;
         if protection.guard {
             if !self.faults_work() {
                 return Err(Error::NotSupported("PAGE_GUARD on this backend"));

@@ -28,6 +28,7 @@ fn pack(s: PageState) -> u64 {
         | u64::from(s.locked) << 2
         | u64::from(s.reset) << 3
         | u64::from(s.dirty) << 4
+        | u64::from(s.latched) << 5
         | u64::from(s.protect) << 32
 }
 
@@ -38,6 +39,7 @@ fn unpack(w: u64) -> PageState {
         locked: w & 1 << 2 != 0,
         reset: w & 1 << 3 != 0,
         dirty: w & 1 << 4 != 0,
+        latched: w & 1 << 5 != 0,
         protect: (w >> 32) as u32,
     }
 }
@@ -222,6 +224,7 @@ mod tests {
                 locked: true,
                 reset: true,
                 dirty: true,
+                latched: true,
             },
         ] {
             assert_eq!(unpack(pack(s)), s);

@@ -32,9 +32,94 @@ impl<O: Os> Space<O> {
         })
     }
 
+    /// The pages of `[ps, pe)` (page indices) written now as the kernel (kernel path) or the
+    /// runs (signal path, after `sync`) know it, ascending, at most `max`; latched pages are
+    /// not included. The caller holds the allocation's operation lock.
+    pub(crate) fn written_now(
+        &self,
+        a: &Allocation,
+        ps: usize,
+        pe: usize,
+        max: usize,
+    ) -> Result<Vec<usize>> {
+        let p = self.page();
+        let mut out = Vec::new();
+        match a.watch {
+            Some(WatchKind::Kernel) => {
+                // Only committed pages can have been written (and only they are ever
+                // write-protected): scan the committed spans.
+                let mut spans: Vec<(usize, usize)> = Vec::new();
+                a.read(|t| {
+                    for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
+                        match spans.last_mut() {
+                            Some(last) if last.1 == r.start => last.1 = r.end,
+                            _ => spans.push((r.start, r.end)),
+                        }
+                    }
+                });
+                let mut part = Vec::new();
+                for (rs, re) in spans {
+                    if out.len() >= max {
+                        break;
+                    }
+                    let (addr, len) = (a.base + rs * p, (re - rs) * p);
+                    let left = max - out.len();
+                    if self.os.watch_scan(addr, len, false, left, &mut part).is_err() {
+                        // The registration is gone (a child after fork whose fork handler
+                        // could not carry the parent's state over): take it over. Every
+                        // present page then reads as written until reset — over-reporting,
+                        // never under-reporting.
+                        self.os
+                            .watch_adopt(a.base, a.size)
+                            .map_err(Error::from_os)?;
+                        self.os
+                            .watch_scan(addr, len, false, left, &mut part)
+                            .map_err(Error::from_os)?;
+                    }
+                    out.extend(part.drain(..).map(|x| (x - a.base) / p));
+                }
+            }
+            Some(WatchKind::Signal) => {
+                self.sync(a, ps, pe);
+                a.read(|t| {
+                    'runs: for r in t.runs_in(ps, pe).filter(|r| r.state.committed && r.state.dirty) {
+                        for i in r.start..r.end {
+                            if out.len() >= max {
+                                break 'runs;
+                            }
+                            out.push(i);
+                        }
+                    }
+                });
+            }
+            None => {}
+        }
+        Ok(out)
+    }
+
+    /// VirtualProtect on a write-watched allocation: the pages of `[ps, pe)` written now are
+    /// latched (they stay reported through decommit and recommit until a reset, case 105).
+    /// Returns runs `(start, end, ())` of them for `RunTable::with_segments`.
+    pub(crate) fn latch_written(
+        &self,
+        a: &Allocation,
+        ps: usize,
+        pe: usize,
+    ) -> Result<Vec<(usize, usize, ())>> {
+        let mut runs: Vec<(usize, usize, ())> = Vec::new();
+        for i in self.written_now(a, ps, pe, usize::MAX)? {
+            match runs.last_mut() {
+                Some(last) if last.1 == i => last.1 = i + 1,
+                _ => runs.push((i, i + 1, ())),
+            }
+        }
+        Ok(runs)
+    }
+
     /// GetWriteWatch: up to `max` pages of `[base, base+size)` written since the allocation
-    /// was made or last reset, ascending. With `reset`, exactly the pages reported become
-    /// clean again (when the list is full, later written pages stay written).
+    /// was made or last reset, ascending — what is written now, and what a VirtualProtect
+    /// latched (case 105). With `reset`, exactly the pages reported become clean again (when
+    /// the list is full, later written pages stay written).
     pub fn get_write_watch(
         &self,
         base: usize,
@@ -43,96 +128,123 @@ impl<O: Os> Space<O> {
         max: usize,
     ) -> Result<Vec<usize>> {
         self.in_watched(base, size, |a, s, e| {
-            let mut out = Vec::new();
-            match a.watch {
-                Some(WatchKind::Kernel) => {
-                    // Only committed pages can have been written (and only they are ever
-                    // write-protected): scan the committed spans.
-                    let p = self.page();
-                    let (ps, pe) = ((s - a.base) / p, (e - a.base) / p);
-                    let mut spans: Vec<(usize, usize)> = Vec::new();
-                    a.read(|t| {
-                        for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
-                            match spans.last_mut() {
-                                Some(last) if last.1 == r.start => last.1 = r.end,
-                                _ => spans.push((r.start, r.end)),
-                            }
-                        }
-                    });
-                    let mut part = Vec::new();
-                    for (rs, re) in spans {
-                        if out.len() >= max {
-                            break;
-                        }
-                        let (addr, len) = (a.base + rs * p, (re - rs) * p);
-                        let left = max - out.len();
-                        if self
-                            .os
-                            .watch_scan(addr, len, reset, left, &mut part)
-                            .is_err()
-                        {
-                            // The registration is gone (a child after fork whose fork handler
-                            // could not carry the parent's state over): take it over. Every
-                            // present page then reads as written until reset — over-reporting,
-                            // never under-reporting.
-                            self.os
-                                .watch_adopt(a.base, a.size)
-                                .map_err(Error::from_os)?;
-                            self.os
-                                .watch_scan(addr, len, reset, left, &mut part)
-                                .map_err(Error::from_os)?;
-                        }
-                        out.append(&mut part);
-                    }
-                }
-                _ => {
-                    let p = self.page();
-                    let (ps, pe) = ((s - a.base) / p, (e - a.base) / p);
-                    self.sync(a, ps, pe);
-                    let dirty: Vec<(usize, usize)> = a.read(|t| {
-                        t.runs_in(ps, pe)
-                            .filter(|r| r.state.committed && r.state.dirty)
-                            .map(|r| (r.start, r.end))
-                            .collect()
-                    });
-                    let mut last = ps;
-                    'outer: for (rs, re) in dirty {
-                        for i in rs..re {
-                            if out.len() >= max {
-                                break 'outer;
-                            }
-                            out.push(a.base + i * p);
-                            last = i + 1;
-                        }
-                    }
-                    if reset && !out.is_empty() {
-                        self.clean_signal(a, ps, last)?;
-                    }
+            let p = self.page();
+            let (ps, pe) = ((s - a.base) / p, (e - a.base) / p);
+            let latched: Vec<usize> = a.read(|t| {
+                t.runs_in(ps, pe)
+                    .filter(|r| r.state.latched)
+                    .flat_map(|r| r.start..r.end)
+                    .take(max)
+                    .collect()
+            });
+            let now = self.written_now(a, ps, pe, max)?;
+            let pages = merge_first(&now, &latched, max);
+            if !reset || pages.is_empty() {
+                return Ok(pages.into_iter().map(|i| a.base + i * p).collect());
+            }
+            // Every page written or latched below the cut is in the list (both lists are
+            // complete up to `max`).
+            let cut = if pages.len() < max {
+                pe
+            } else {
+                pages[pages.len() - 1] + 1
+            };
+            let latched_below = latched.iter().take_while(|&&i| i < cut).count();
+            let pages = if a.watch == Some(WatchKind::Kernel) {
+                // The kernel keeps tracking while we look: report and clean in one step what
+                // is written below the cut now (at most what the list has room for; a page
+                // written meanwhile beyond that stays written, reported next time).
+                let mut fresh = Vec::new();
+                self.scan_reset(a, ps, cut, max - latched_below, &mut fresh)?;
+                let fresh: Vec<usize> = fresh.into_iter().map(|x| (x - a.base) / p).collect();
+                self.unlatch(a, ps, cut);
+                merge_first(&fresh, &latched[..latched_below], max)
+            } else {
+                self.unlatch(a, ps, cut);
+                self.sync(a, ps, cut);
+                self.clean_signal(a, ps, cut)?;
+                pages
+            };
+            Ok(pages.into_iter().map(|i| a.base + i * p).collect())
+        })
+    }
+
+    /// Kernel path: lists (addresses) and cleans at most `max` pages of `[ps, pe)` written now,
+    /// committed spans only.
+    fn scan_reset(
+        &self,
+        a: &Allocation,
+        ps: usize,
+        pe: usize,
+        max: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<()> {
+        let p = self.page();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        a.read(|t| {
+            for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
+                match spans.last_mut() {
+                    Some(last) if last.1 == r.start => last.1 = r.end,
+                    _ => spans.push((r.start, r.end)),
                 }
             }
-            Ok(out)
-        })
+        });
+        let mut part = Vec::new();
+        for (rs, re) in spans {
+            if out.len() >= max {
+                break;
+            }
+            let (addr, len) = (a.base + rs * p, (re - rs) * p);
+            let left = max - out.len();
+            if self.os.watch_scan(addr, len, true, left, &mut part).is_err() {
+                self.os
+                    .watch_adopt(a.base, a.size)
+                    .map_err(Error::from_os)?;
+                self.os
+                    .watch_scan(addr, len, true, left, &mut part)
+                    .map_err(Error::from_os)?;
+            }
+            out.append(&mut part);
+        }
+        Ok(())
+    }
+
+    /// Pages `[ps, pe)` are no longer latched.
+    fn unlatch(&self, a: &Allocation, ps: usize, pe: usize) {
+        if a.read(|t| t.runs_in(ps, pe).any(|r| r.state.latched)) {
+            let table = a.read(|t| t.with(ps, pe, |st| PageState { latched: false, ..st }));
+            a.publish(table);
+        }
     }
 
     /// ResetWriteWatch: every page of `[base, base+size)` becomes clean.
     pub fn reset_write_watch(&self, base: usize, size: usize) -> Result<()> {
-        self.in_watched(base, size, |a, s, e| match a.watch {
+        self.in_watched(base, size, |a, s, e| {
+            let p = self.page();
+            self.clean(a, (s - a.base) / p, (e - a.base) / p)
+        })
+    }
+
+    /// Makes pages `[ps, pe)` clean: not written, not latched.
+    fn clean(&self, a: &Allocation, ps: usize, pe: usize) -> Result<()> {
+        self.unlatch(a, ps, pe);
+        match a.watch {
             Some(WatchKind::Kernel) => {
-                if self.os.watch_clean(s, e - s).is_err() {
+                let p = self.page();
+                let (s, len) = (a.base + ps * p, (pe - ps) * p);
+                if self.os.watch_clean(s, len).is_err() {
                     self.os
                         .watch_adopt(a.base, a.size)
                         .map_err(Error::from_os)?;
-                    self.os.watch_clean(s, e - s).map_err(Error::from_os)?;
+                    self.os.watch_clean(s, len).map_err(Error::from_os)?;
                 }
                 Ok(())
             }
             _ => {
-                let p = self.page();
-                let (ps, pe) = ((s - a.base) / p, (e - a.base) / p);
                 self.sync(a, ps, pe);
                 self.clean_signal(a, ps, pe)
             }
-        })
+        }
     }
 
     /// Signal-driven watch: marks pages `[ps, pe)` clean and takes write access away from the
@@ -144,4 +256,34 @@ impl<O: Os> Space<O> {
         });
         self.apply_protect_plan(a, plan)
     }
+}
+
+/// The first `max` of two ascending lists merged, without duplicates.
+fn merge_first(x: &[usize], y: &[usize], max: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity((x.len() + y.len()).min(max));
+    let (mut i, mut j) = (0, 0);
+    while out.len() < max {
+        let next = match (x.get(i), y.get(j)) {
+            (Some(&a), Some(&b)) if a == b => {
+                i += 1;
+                j += 1;
+                a
+            }
+            (Some(&a), Some(&b)) if a < b => {
+                i += 1;
+                a
+            }
+            (Some(&a), None) => {
+                i += 1;
+                a
+            }
+            (_, Some(&b)) => {
+                j += 1;
+                b
+            }
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
 }

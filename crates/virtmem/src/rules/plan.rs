@@ -134,6 +134,8 @@ pub fn plan_commit(
         locked: s.committed && s.locked,
         reset: s.committed && s.reset,
         dirty: s.committed && s.dirty,
+        // A latched written page stays so through decommit and a new commit.
+        latched: s.latched,
     });
     protect_plan(table, start, end, new, armed)
 }
@@ -186,7 +188,11 @@ pub fn plan_decommit(
         lo = lo.min(r.start);
         hi = hi.max(r.end);
     }
-    let new = table.with(start, end, |_| PageState::RESERVED);
+    // A written page a VirtualProtect latched stays reported as written (case 105).
+    let new = table.with(start, end, |s| PageState {
+        latched: s.latched,
+        ..PageState::RESERVED
+    });
     (new, (lo < hi).then_some((lo, hi)))
 }
 

@@ -104,6 +104,10 @@ pub struct PageState {
     /// watch only; the kernel's page protections may know of more writes, see
     /// `engine::watch`).
     pub dirty: bool,
+    /// Written, and latched by a VirtualProtect since (write watch): Windows keeps such a page
+    /// reported as written through MEM_DECOMMIT and a new commit, until a reset
+    /// (`windows-cases.md` case 105).
+    pub latched: bool,
 }
 
 impl PageState {
@@ -114,6 +118,7 @@ impl PageState {
         locked: false,
         reset: false,
         dirty: false,
+        latched: false,
     };
 
     /// A freshly committed page with this page protection.
@@ -124,6 +129,7 @@ impl PageState {
             locked: false,
             reset: false,
             dirty: false,
+            latched: false,
         }
     }
 }
