@@ -722,6 +722,24 @@ static __inline__ PVOID MapViewOfFile2(HANDLE FileMappingHandle, HANDLE ProcessH
 }
 /* ---- end sections ---- */
 
+/* ---- pointer probes (winbase.h) ---- */
+/* Obsolete on Windows, still called by ported code. virtmem answers from page state and never
+   touches the memory, so a probe cannot crash; as on Windows, a guard page met reports bad and
+   loses its guard. Nonzero means "bad". */
+typedef INT_PTR (WINAPI *FARPROC)(void);
+WINBASEAPI BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadWritePtr(LPVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadHugeReadPtr(LPCVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadHugeWritePtr(LPVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadCodePtr(FARPROC lpfn);
+WINBASEAPI BOOL WINAPI IsBadStringPtrA(LPCSTR lpsz, UINT_PTR ucchMax);
+WINBASEAPI BOOL WINAPI IsBadStringPtrW(LPCWSTR lpsz, UINT_PTR ucchMax);
+#ifdef UNICODE
+#define IsBadStringPtr IsBadStringPtrW
+#else
+#define IsBadStringPtr IsBadStringPtrA
+#endif
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

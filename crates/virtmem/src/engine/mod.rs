@@ -26,6 +26,7 @@ mod fork;
 mod free;
 mod lock;
 mod placeholder;
+mod probe;
 mod protect;
 mod query;
 mod radix;

@@ -127,6 +127,8 @@ pub enum Syscall {
     /// A section's backing object or a view of it (memfd / file: size, allocation, mapping,
     /// flushing).
     Section,
+    /// `process_vm_readv` on this process (a read that cannot fault).
+    ReadOwn,
 }
 
 /// Why the kernel refused, classified for the Win32 error mapping.
@@ -347,6 +349,17 @@ pub unsafe trait Os: Send + Sync + 'static {
 
     /// What the kernel has at `addr` (used only for addresses virtmem does not manage).
     fn kernel_region(&self, addr: usize) -> KernelRegion;
+
+    /// Copies `out.len()` bytes of this process's memory at `addr` into `out` without ever
+    /// faulting: an unreadable byte fails the call (IsBadStringPtr reads strings this way).
+    fn read_own(&self, addr: usize, out: &mut [u8]) -> Result<(), OsError> {
+        let _ = (addr, out);
+        Err(OsError {
+            call: Syscall::ReadOwn,
+            errno: 95, // EOPNOTSUPP
+            kind: OsErrorKind::Unsupported,
+        })
+    }
 
     /// Makes instruction fetches see data written to `[addr, addr+len)`.
     fn flush_instruction_cache(&self, addr: usize, len: usize);

@@ -427,6 +427,8 @@ pub type PCWSTR = *const u16;
 pub type PSTR = *mut u8;
 /// A UTF-16 string buffer to write (`windows_sys::core::PWSTR`).
 pub type PWSTR = *mut u16;
+/// A procedure address (`windows_sys::Win32::Foundation::FARPROC`), as IsBadCodePtr takes it.
+pub type FARPROC = Option<unsafe extern "system" fn() -> isize>;
 /// Generic access rights (`GENERIC_*`), mapped onto the `FILE_*` rights of a file.
 pub type GENERIC_ACCESS_RIGHTS = u32;
 /// Specific and standard access rights of a file (`FILE_*`, `DELETE`, ...).
