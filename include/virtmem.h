@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -409,6 +410,52 @@ WINBASEAPI BOOL WINAPI VirtualUnlockEx(HANDLE Process, LPVOID Address, SIZE_T Si
 WINBASEAPI UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress, SIZE_T dwRegionSize, PVOID *lpAddresses, ULONG_PTR *lpdwCount, LPDWORD lpdwGranularity);
 WINBASEAPI UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize);
 WINBASEAPI SIZE_T WINAPI GetLargePageMinimum(VOID);
+
+/* sysinfoapi.h: the machine's memory. Physical memory from the kernel; the "page file" is the
+   commit limit (vm.overcommit_memory = 2: the kernel's CommitLimit, else physical memory plus
+   swap) and what is left of it; the virtual figures are this process's address space. */
+typedef struct _MEMORYSTATUSEX {
+    DWORD dwLength;
+    DWORD dwMemoryLoad;
+    ULONGLONG ullTotalPhys;
+    ULONGLONG ullAvailPhys;
+    ULONGLONG ullTotalPageFile;
+    ULONGLONG ullAvailPageFile;
+    ULONGLONG ullTotalVirtual;
+    ULONGLONG ullAvailVirtual;
+    ULONGLONG ullAvailExtendedVirtual;
+} MEMORYSTATUSEX, *LPMEMORYSTATUSEX;
+typedef struct _MEMORYSTATUS {
+    DWORD dwLength;
+    DWORD dwMemoryLoad;
+    SIZE_T dwTotalPhys;
+    SIZE_T dwAvailPhys;
+    SIZE_T dwTotalPageFile;
+    SIZE_T dwAvailPageFile;
+    SIZE_T dwTotalVirtual;
+    SIZE_T dwAvailVirtual;
+} MEMORYSTATUS, *LPMEMORYSTATUS;
+WINBASEAPI BOOL WINAPI GlobalMemoryStatusEx(LPMEMORYSTATUSEX lpBuffer);
+WINBASEAPI VOID WINAPI GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
+WINBASEAPI BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes);
+
+/* The memory macros of winnt.h / minwinbase.h. SecureZeroMemory's stores are never elided. */
+#define MoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
+#define CopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
+#define FillMemory(Destination, Length, Fill) memset((Destination), (Fill), (Length))
+#define ZeroMemory(Destination, Length) memset((Destination), 0, (Length))
+#define RtlMoveMemory MoveMemory
+#define RtlCopyMemory CopyMemory
+#define RtlFillMemory FillMemory
+#define RtlZeroMemory ZeroMemory
+static __inline__ PVOID SecureZeroMemory(PVOID ptr, SIZE_T cnt)
+{
+    volatile char *p = (volatile char *)ptr;
+    while (cnt--)
+        *p++ = 0;
+    return ptr;
+}
+#define RtlSecureZeroMemory SecureZeroMemory
 WINBASEAPI DWORD WINAPI DiscardVirtualMemory(PVOID VirtualAddress, SIZE_T Size);
 WINBASEAPI DWORD WINAPI OfferVirtualMemory(PVOID VirtualAddress, SIZE_T Size, OFFER_PRIORITY Priority);
 WINBASEAPI DWORD WINAPI ReclaimVirtualMemory(LPCVOID VirtualAddress, SIZE_T Size);

@@ -51,13 +51,15 @@ mod spaces;
 pub mod win32;
 
 pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
-pub use engine::{Created, MapRequest, MemoryInfo, RegionType, SectionSource, State, WatchKind};
+pub use engine::{
+    Created, MapRequest, MemoryInfo, MemoryStatus, RegionType, SectionSource, State, WatchKind,
+};
 pub use error::{Error, Result};
 pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;
 pub use safe::{
-    allocations, query, regions, set_write_watch_mode, system_info, write_watch_mode, GrowableFile,
-    GrowableView, PhysicalPages, Protect, Reservation, Section, SectionOptions, SectionProtect,
-    SystemInfo, UniqueView, View, ViewAccess,
+    allocations, memory_status, query, regions, set_write_watch_mode, system_info,
+    write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Protect, Reservation, Section,
+    SectionOptions, SectionProtect, SystemInfo, UniqueView, View, ViewAccess,
 };
 pub use vocab::layout::Layout;

@@ -575,7 +575,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     let structs = sizes!(
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
-        SECURITY_ATTRIBUTES OVERLAPPED
+        SECURITY_ATTRIBUTES OVERLAPPED MEMORYSTATUSEX MEMORYSTATUS
     );
 
     macro_rules! plain_fields {
@@ -598,6 +598,12 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEM_ADDRESS_REQUIREMENTS:
         LowestStartingAddress HighestEndingAddress Alignment));
     fields.extend(plain_fields!(WIN32_MEMORY_RANGE_ENTRY: VirtualAddress NumberOfBytes));
+    fields.extend(plain_fields!(MEMORYSTATUSEX:
+        dwLength dwMemoryLoad ullTotalPhys ullAvailPhys ullTotalPageFile ullAvailPageFile
+        ullTotalVirtual ullAvailVirtual ullAvailExtendedVirtual));
+    fields.extend(plain_fields!(MEMORYSTATUS:
+        dwLength dwMemoryLoad dwTotalPhys dwAvailPhys dwTotalPageFile dwAvailPageFile
+        dwTotalVirtual dwAvailVirtual));
     fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
         nLength lpSecurityDescriptor bInheritHandle));
     fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
@@ -969,6 +975,9 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("PULONG_PTR", "*mut usize"),
     ("PMEMORY_BASIC_INFORMATION", "*mut MEMORY_BASIC_INFORMATION"),
     ("LPSYSTEM_INFO", "*mut SYSTEM_INFO"),
+    ("LPMEMORYSTATUSEX", "*mut MEMORYSTATUSEX"),
+    ("LPMEMORYSTATUS", "*mut MEMORYSTATUS"),
+    ("PULONGLONG", "*mut u64"),
     ("PWIN32_MEMORY_RANGE_ENTRY", "*mut WIN32_MEMORY_RANGE_ENTRY"),
     ("PMEM_EXTENDED_PARAMETER", "*mut MEM_EXTENDED_PARAMETER"),
     ("MEM_EXTENDED_PARAMETER", "MEM_EXTENDED_PARAMETER"),

@@ -733,6 +733,18 @@ pub struct SystemInfo {
     pub large_page_minimum: usize,
 }
 
+/// The machine's memory (GlobalMemoryStatusEx): physical memory, the commit limit and what
+/// is left of it, and this process's unmapped address space.
+///
+/// ```
+/// let m = virtmem::memory_status()?;
+/// assert!(m.avail_phys <= m.total_phys && m.load <= 100);
+/// # Ok::<(), virtmem::Error>(())
+/// ```
+pub fn memory_status() -> Result<crate::engine::MemoryStatus> {
+    native().memory_status()
+}
+
 /// The page size, granularity and limits of this process.
 ///
 /// ```

@@ -117,3 +117,80 @@ pub unsafe extern "system" fn FlushInstructionCache(
         Ok(TRUE)
     })
 }
+
+/// The machine's memory: physical (from the kernel), the commit limit and what is left of it
+/// (`vm.overcommit_memory` = 2: the kernel's `CommitLimit`; else physical memory plus swap),
+/// and the process's address space. `dwLength` must be `size_of::<MEMORYSTATUSEX>()` (else
+/// ERROR_INVALID_PARAMETER).
+#[no_mangle]
+pub unsafe extern "system" fn GlobalMemoryStatusEx(lpbuffer: *mut MEMORYSTATUSEX) -> BOOL {
+    win32_call(FALSE, || {
+        if lpbuffer.is_null() {
+            return Err(Error::NoAccess("lpBuffer is NULL"));
+        }
+        // SAFETY: non-NULL; the caller passes a MEMORYSTATUSEX (its length is read first).
+        let len = unsafe { std::ptr::addr_of!((*lpbuffer).dwLength).read_unaligned() };
+        if len as usize != std::mem::size_of::<MEMORYSTATUSEX>() {
+            return Err(Error::InvalidParameter(
+                "dwLength is not sizeof(MEMORYSTATUSEX)",
+            ));
+        }
+        let s = crate::engine::Space::native().memory_status()?;
+        let out = MEMORYSTATUSEX {
+            dwLength: len,
+            dwMemoryLoad: s.load,
+            ullTotalPhys: s.total_phys,
+            ullAvailPhys: s.avail_phys,
+            ullTotalPageFile: s.total_page_file,
+            ullAvailPageFile: s.avail_page_file,
+            ullTotalVirtual: s.total_virtual,
+            ullAvailVirtual: s.avail_virtual,
+            ullAvailExtendedVirtual: 0,
+        };
+        // SAFETY: as above; the caller's buffer is writable.
+        unsafe { lpbuffer.write_unaligned(out) };
+        Ok(TRUE)
+    })
+}
+
+/// GlobalMemoryStatusEx in the legacy form (sets `dwLength` itself; figures clamp to
+/// `usize::MAX`, which on 64-bit targets never happens).
+#[no_mangle]
+pub unsafe extern "system" fn GlobalMemoryStatus(lpbuffer: *mut MEMORYSTATUS) {
+    if lpbuffer.is_null() {
+        return; // Windows would raise an access violation; there is nothing to fill.
+    }
+    let Ok(s) = crate::engine::Space::native().memory_status() else {
+        return;
+    };
+    let z = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let out = MEMORYSTATUS {
+        dwLength: std::mem::size_of::<MEMORYSTATUS>() as u32,
+        dwMemoryLoad: s.load,
+        dwTotalPhys: z(s.total_phys),
+        dwAvailPhys: z(s.avail_phys),
+        dwTotalPageFile: z(s.total_page_file),
+        dwAvailPageFile: z(s.avail_page_file),
+        dwTotalVirtual: z(s.total_virtual),
+        dwAvailVirtual: z(s.avail_virtual),
+    };
+    // SAFETY: non-NULL; the caller passes a writable MEMORYSTATUS.
+    unsafe { lpbuffer.write_unaligned(out) };
+}
+
+/// The machine's memory in KiB (what the kernel manages: Linux gives unprivileged programs
+/// no access to the firmware's list of memory modules). NULL → ERROR_INVALID_PARAMETER.
+#[no_mangle]
+pub unsafe extern "system" fn GetPhysicallyInstalledSystemMemory(
+    totalmemoryinkilobytes: *mut u64,
+) -> BOOL {
+    win32_call(FALSE, || {
+        if totalmemoryinkilobytes.is_null() {
+            return Err(Error::InvalidParameter("TotalMemoryInKilobytes is NULL"));
+        }
+        let kib = crate::engine::Space::native().installed_memory_kib()?;
+        // SAFETY: non-NULL; the caller passes a writable u64.
+        unsafe { totalmemoryinkilobytes.write_unaligned(kib) };
+        Ok(TRUE)
+    })
+}

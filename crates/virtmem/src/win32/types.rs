@@ -479,3 +479,49 @@ pub struct MEMORY_MAPPED_VIEW_ADDRESS {
     /// The address.
     pub Value: *mut core::ffi::c_void,
 }
+
+/// The machine's memory, as `GlobalMemoryStatusEx` fills it in (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct MEMORYSTATUSEX {
+    /// `size_of::<MEMORYSTATUSEX>()`, set by the caller.
+    pub dwLength: u32,
+    /// Percent of physical memory in use.
+    pub dwMemoryLoad: u32,
+    /// Physical memory, bytes.
+    pub ullTotalPhys: u64,
+    /// Physical memory available now, bytes.
+    pub ullAvailPhys: u64,
+    /// The commit limit, bytes.
+    pub ullTotalPageFile: u64,
+    /// What can still be committed, bytes.
+    pub ullAvailPageFile: u64,
+    /// The user address space, bytes.
+    pub ullTotalVirtual: u64,
+    /// The unmapped part of it, bytes.
+    pub ullAvailVirtual: u64,
+    /// Always 0.
+    pub ullAvailExtendedVirtual: u64,
+}
+
+/// The legacy form `GlobalMemoryStatus` fills in (figures in `usize`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct MEMORYSTATUS {
+    /// `size_of::<MEMORYSTATUS>()` (set by the function).
+    pub dwLength: u32,
+    /// Percent of physical memory in use.
+    pub dwMemoryLoad: u32,
+    /// Physical memory, bytes.
+    pub dwTotalPhys: usize,
+    /// Physical memory available now, bytes.
+    pub dwAvailPhys: usize,
+    /// The commit limit, bytes.
+    pub dwTotalPageFile: usize,
+    /// What can still be committed, bytes.
+    pub dwAvailPageFile: usize,
+    /// The user address space, bytes.
+    pub dwTotalVirtual: usize,
+    /// The unmapped part of it, bytes.
+    pub dwAvailVirtual: usize,
+}

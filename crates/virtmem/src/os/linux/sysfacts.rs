@@ -104,9 +104,14 @@ fn read_small_file(path: &std::ffi::CStr, buf: &mut [u8]) -> usize {
 
 /// The value of the `Hugepagesize:` line of /proc/meminfo, in kB.
 fn hugepagesize_kb(meminfo: &[u8]) -> Option<usize> {
+    meminfo_kb(meminfo, b"Hugepagesize:")
+}
+
+/// The value of line `key` (e.g. `b"MemTotal:"`) of /proc/meminfo, in kB.
+fn meminfo_kb(meminfo: &[u8], key: &[u8]) -> Option<usize> {
     let line = meminfo
         .split(|&b| b == b'\n')
-        .find_map(|l| l.strip_prefix(b"Hugepagesize:"))?;
+        .find_map(|l| l.strip_prefix(key))?;
     let digits = line.iter().skip_while(|b| b.is_ascii_whitespace());
     let mut v: usize = 0;
     let mut any = false;
@@ -151,4 +156,58 @@ mod tests {
         assert!(cpu_count() >= 1);
         assert!(page_size() >= 0x1000);
     }
+}
+
+/// The kernel's memory figures (/proc/meminfo, now), in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemInfo {
+    /// `MemTotal`: usable physical memory.
+    pub total: u64,
+    /// `MemAvailable`: what can be given to programs without swapping.
+    pub available: u64,
+    /// `SwapTotal` and `SwapFree`.
+    pub swap_total: u64,
+    pub swap_free: u64,
+    /// `CommitLimit`: the commit charge the kernel allows under strict accounting.
+    pub commit_limit: u64,
+    /// `Committed_AS`: the commit charge of every process.
+    pub committed: u64,
+    /// Whether the kernel enforces `CommitLimit` (`vm.overcommit_memory` = 2).
+    pub strict: bool,
+}
+
+/// Reads [`MemInfo`] (no heap). `None` if /proc/meminfo cannot be read.
+pub(crate) fn meminfo() -> Option<MemInfo> {
+    let mut buf = [0u8; 8192];
+    let n = read_small_file(c"/proc/meminfo", &mut buf);
+    let m = &buf[..n];
+    let kb = |key: &[u8]| meminfo_kb(m, key).map(|v| v as u64 * 1024);
+    let mut policy = [0u8; 8];
+    let p = read_small_file(c"/proc/sys/vm/overcommit_memory", &mut policy);
+    Some(MemInfo {
+        total: kb(b"MemTotal:")?,
+        available: kb(b"MemAvailable:").or(kb(b"MemFree:"))?,
+        swap_total: kb(b"SwapTotal:").unwrap_or(0),
+        swap_free: kb(b"SwapFree:").unwrap_or(0),
+        commit_limit: kb(b"CommitLimit:").unwrap_or(0),
+        committed: kb(b"Committed_AS:").unwrap_or(0),
+        strict: policy[..p].first() == Some(&b'2'),
+    })
+}
+
+/// Bytes of this process's address space mapped inside `[lo, hi)` (from /proc/self/maps).
+pub(crate) fn mapped_bytes(lo: u64, hi: u64) -> u64 {
+    let mut total = 0u64;
+    super::procmaps::for_each_line(c"/proc/self/maps", &mut |line| {
+        let range = line.split(|&b| b == b' ').next().unwrap_or(&[]);
+        let mut parts = range.split(|&b| b == b'-');
+        let hex = |s: Option<&[u8]>| {
+            s.and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+        };
+        if let (Some(a), Some(b)) = (hex(parts.next()), hex(parts.next())) {
+            total += b.min(hi).saturating_sub(a.max(lo));
+        }
+    });
+    total
 }
