@@ -47,7 +47,8 @@ unsafe fn check_large_allocation(p: usize, size: usize, lp: usize) {
     *(p as *mut u8) = 1;
     // Huge pages really: the kernel says so.
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let head = format!("{:x}-", p);
+    // /proc/self/smaps pads addresses to at least eight hex digits.
+    let head = format!("{:08x}-", p);
     let block: String = smaps
         .split("\n")
         .skip_while(|l| !l.starts_with(&head))

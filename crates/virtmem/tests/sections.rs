@@ -4565,7 +4565,8 @@ fn lp1_large_page_sections() {
     v.write(0, 1);
     assert_eq!(vq(v.at(0)), mapped(v.at(0), v.at(0), RW, lp, RW), "LP2");
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
-    let head = format!("{:x}-", v.at(0));
+    // /proc/self/smaps pads addresses to at least eight hex digits.
+    let head = format!("{:08x}-", v.at(0));
     let block: Vec<&str> = smaps
         .lines()
         .skip_while(|l| !l.starts_with(&head))
