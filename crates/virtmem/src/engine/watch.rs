@@ -46,19 +46,8 @@ impl<O: Os> Space<O> {
         let mut out = Vec::new();
         match a.watch {
             Some(WatchKind::Kernel) => {
-                // Only committed pages can have been written (and only they are ever
-                // write-protected): scan the committed spans.
-                let mut spans: Vec<(usize, usize)> = Vec::new();
-                a.read(|t| {
-                    for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
-                        match spans.last_mut() {
-                            Some(last) if last.1 == r.start => last.1 = r.end,
-                            _ => spans.push((r.start, r.end)),
-                        }
-                    }
-                });
                 let mut part = Vec::new();
-                for (rs, re) in spans {
+                for (rs, re) in committed_spans(a, ps, pe) {
                     if out.len() >= max {
                         break;
                     }
@@ -180,17 +169,8 @@ impl<O: Os> Space<O> {
         out: &mut Vec<usize>,
     ) -> Result<()> {
         let p = self.page();
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        a.read(|t| {
-            for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
-                match spans.last_mut() {
-                    Some(last) if last.1 == r.start => last.1 = r.end,
-                    _ => spans.push((r.start, r.end)),
-                }
-            }
-        });
         let mut part = Vec::new();
-        for (rs, re) in spans {
+        for (rs, re) in committed_spans(a, ps, pe) {
             if out.len() >= max {
                 break;
             }
@@ -286,4 +266,19 @@ fn merge_first(x: &[usize], y: &[usize], max: usize) -> Vec<usize> {
         out.push(next);
     }
     out
+}
+
+/// The maximal spans of committed pages of `[ps, pe)`: only they can have been written (and
+/// only they are ever write-protected), so the kernel path scans just these.
+fn committed_spans(a: &Allocation, ps: usize, pe: usize) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    a.read(|t| {
+        for r in t.runs_in(ps, pe).filter(|r| r.state.committed) {
+            match spans.last_mut() {
+                Some(last) if last.1 == r.start => last.1 = r.end,
+                _ => spans.push((r.start, r.end)),
+            }
+        }
+    });
+    spans
 }
