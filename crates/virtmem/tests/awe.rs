@@ -326,3 +326,72 @@ fn two_spaces_have_separate_physical_pages() {
         s.virtual_free(*w, 0, MEM_RELEASE).unwrap();
     }
 }
+
+/// RELIABILITY O5: a window released by one thread while another thread makes a window at
+/// the same address and maps frames into it. The release used to clean the AWE table after
+/// the range was unmapped, so it could drop the new window's records (and a forked child
+/// then shared that frame with its parent). The new window's frames stay recorded: a
+/// second map call rebuilds the window's pages from the table, and the first page must still
+/// read as mapped. The second thread takes each address the moment it is released.
+#[test]
+fn a_released_window_never_takes_a_new_windows_frames() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let stop = AtomicBool::new(false);
+    let last = AtomicUsize::new(0);
+    // Stops the releasing thread however the checking loop ends (a failed assertion too).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    std::thread::scope(|s| {
+        let _stop = Stop(&stop);
+        s.spawn(|| {
+            while !stop.load(SeqCst) {
+                let w = window(2);
+                last.store(w, SeqCst);
+                // SAFETY: our window.
+                assert_eq!(unsafe { VirtualFree(w as _, 0, MEM_RELEASE) }, TRUE);
+            }
+        });
+        let mut taken = 0;
+        for round in 0..3000 {
+            // The address the other thread is releasing (or just released), else anywhere.
+            let x = last.load(SeqCst);
+            let w = (0..200)
+                .find_map(|_| {
+                    // SAFETY: a new window at `x` if it is free.
+                    let p = unsafe {
+                        VirtualAlloc(x as _, 2 * P, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE)
+                    } as usize;
+                    (p != 0).then_some(p)
+                })
+                .inspect(|_| taken += 1)
+                .unwrap_or_else(|| window(2));
+            let f = alloc_pages(2);
+            // SAFETY: our window and frames.
+            unsafe {
+                assert_ne!(MapUserPhysicalPages(w as _, 1, f.as_ptr()), 0);
+                assert_ne!(MapUserPhysicalPages((w + P) as _, 1, f[1..].as_ptr()), 0);
+            }
+            let m = vq(w);
+            assert_eq!(
+                (m.State, m.Protect),
+                (MEM_COMMIT, PAGE_READWRITE),
+                "round {round}: the first frame's record was lost"
+            );
+            // SAFETY: our window and frames.
+            unsafe {
+                assert_ne!(MapUserPhysicalPages(w as _, 2, null()), 0);
+                let mut n = f.len();
+                assert_ne!(
+                    FreeUserPhysicalPages(GetCurrentProcess(), &mut n, f.as_ptr()),
+                    0
+                );
+                assert_eq!(VirtualFree(w as _, 0, MEM_RELEASE), TRUE);
+            }
+        }
+        eprintln!("{taken} of 3000 windows took an address just released");
+    });
+}

@@ -90,7 +90,7 @@ fn bad(why: &'static str) -> Error {
 }
 
 impl<O: Os> Space<O> {
-    fn awe(&self) -> std::sync::MutexGuard<'_, Awe> {
+    pub(crate) fn awe(&self) -> std::sync::MutexGuard<'_, Awe> {
         self.awe.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -478,8 +478,11 @@ impl<O: Os> Space<O> {
     }
 
     /// A window is being released (its lock is held): its pages are no longer mapped.
-    pub(crate) fn awe_window_released(&self, w: &Allocation) {
-        let mut awe = self.awe();
+    ///
+    /// The caller holds the table (`awe`) from before the window's range was unmapped until
+    /// now: a window made meanwhile at the same address, and the frames mapped into it, must
+    /// not be taken for this one's.
+    pub(crate) fn awe_window_released(awe: &mut Awe, w: &Allocation) {
         awe.protect.remove(&w.base);
         let gone: Vec<usize> = awe
             .at

@@ -55,7 +55,12 @@ impl<O: Os> Space<O> {
             if a.fault_driven() && self.os.real_memory() {
                 crate::engine::fault::remove(a.base);
             }
+            // An AWE window's mappings leave the table under its lock, taken before the range
+            // is unmapped: a window made at the same address once it is free waits for that,
+            // and its frames are never taken for ours (lock order: window, then table).
+            let mut awe = (a.kind == super::AllocKind::Physical).then(|| self.awe());
             if let Err(e) = self.os.unmap(a.base, a.size) {
+                drop(awe);
                 if a.fault_driven() && self.os.real_memory() {
                     crate::engine::fault::add(a);
                 }
@@ -64,8 +69,8 @@ impl<O: Os> Space<O> {
                 index.insert(a.clone());
                 return Err(Error::from_os(e));
             }
-            if a.kind == super::AllocKind::Physical {
-                self.awe_window_released(a);
+            if let Some(awe) = awe.as_mut() {
+                Self::awe_window_released(awe, a);
             }
             Ok(())
         })
