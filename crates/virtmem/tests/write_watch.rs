@@ -155,17 +155,26 @@ fn case_100_reserve_only_and_commit_later() {
     }
 }
 
+/// Cases 104–105's start: 64 KiB reserved with write watch (`reserve_prot`), committed
+/// PAGE_NOACCESS, its first six pages made read-write.
+fn watched_then_opened(k: WatchKind, reserve_prot: u32) -> *mut u8 {
+    let b = watched(k, 0x10000, MEM_RESERVE, reserve_prot);
+    let mut old = 0;
+    unsafe {
+        assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
+        assert_eq!(
+            VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
+            TRUE
+        );
+    }
+    b
+}
+
 #[test]
 fn case_104_decommit_clears_the_written_state() {
     for k in kinds() {
-        let b = watched(k, 0x10000, MEM_RESERVE, PAGE_READWRITE);
-        let mut old = 0;
+        let b = watched_then_opened(k, PAGE_READWRITE);
         unsafe {
-            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
-            assert_eq!(
-                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
-                TRUE
-            );
             *b.add(3 * P) = 1;
             *b.add(5 * P) = 1;
         }
@@ -195,14 +204,9 @@ fn case_104_decommit_clears_the_written_state() {
 #[test]
 fn case_105_virtualprotect_latches_the_written_state() {
     for k in kinds() {
-        let b = watched(k, 0x10000, MEM_RESERVE, PAGE_READWRITE);
+        let b = watched_then_opened(k, PAGE_READWRITE);
         let mut old = 0;
         unsafe {
-            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
-            assert_eq!(
-                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
-                TRUE
-            );
             *b.add(3 * P) = 1;
             assert_eq!(
                 VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
@@ -235,14 +239,9 @@ fn case_105_virtualprotect_latches_the_written_state() {
 #[test]
 fn a_latched_page_survives_decommit_and_resets_cleanly() {
     for k in kinds() {
-        let b = watched(k, 0x10000, MEM_RESERVE, PAGE_NOACCESS);
+        let b = watched_then_opened(k, PAGE_NOACCESS);
         let mut old = 0;
         unsafe {
-            assert!(!VirtualAlloc(b as _, 0x10000, MEM_COMMIT, PAGE_NOACCESS).is_null());
-            assert_eq!(
-                VirtualProtect(b as _, 6 * P, PAGE_READWRITE, &mut old),
-                TRUE
-            );
             *b.add(5 * P + 200) = 3;
             assert_eq!(VirtualProtect(b as _, 6 * P, PAGE_NOACCESS, &mut old), TRUE);
             assert_eq!(old, PAGE_READWRITE);

@@ -89,12 +89,9 @@ impl<O: Os> Space<O> {
                     t.runs_in(ps, pe)
                         .find(|r| {
                             let base = host_prot(r.state.protect & !PAGE_GUARD);
-                            let ok = if write {
-                                base.write()
-                            } else {
-                                base.read() || base.exec()
-                            };
-                            !r.state.committed || r.state.protect & PAGE_GUARD != 0 || !ok
+                            !r.state.committed
+                                || r.state.protect & PAGE_GUARD != 0
+                                || !allows(base, write)
                         })
                         .map(|r| (r.start, r.state))
                 });
@@ -116,21 +113,21 @@ impl<O: Os> Space<O> {
             }
             BeginAt::Lost => Probe::Lost,
             BeginAt::Nothing => match self.os.kernel_region(at) {
-                KernelRegion::Mapped(m) => {
-                    let ok = if write {
-                        m.prot.write()
-                    } else {
-                        m.prot.read() || m.prot.exec()
-                    };
-                    if ok {
-                        Probe::Good(m.end.min(end))
-                    } else {
-                        Probe::Bad
-                    }
-                }
+                KernelRegion::Mapped(m) if allows(m.prot, write) => Probe::Good(m.end.min(end)),
+                KernelRegion::Mapped(_) => Probe::Bad,
                 KernelRegion::Free { .. } => Probe::Bad,
             },
         }
+    }
+}
+
+/// Whether protection `p` lets a probe read (`write` false) or write. Executable pages count
+/// as readable: a reading probe succeeds on them on x64 hardware.
+fn allows(p: crate::os::HostProt, write: bool) -> bool {
+    if write {
+        p.write()
+    } else {
+        p.read() || p.exec()
     }
 }
 

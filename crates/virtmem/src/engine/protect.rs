@@ -66,8 +66,6 @@ impl<O: Os> Space<O> {
         }
         let (s, e) = self.pages_of(a, start, end);
         self.sync(a, s, e);
-        // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
-        // are ignored, the allocation's stay.
         // Write watch: the pages written now are latched (reported through decommit and
         // recommit until a reset, case 105). Nothing to do elsewhere.
         let latch = if a.watch.is_some() {
@@ -75,6 +73,8 @@ impl<O: Os> Space<O> {
         } else {
             Vec::new()
         };
+        // PAGE_NOCACHE / PAGE_WRITECOMBINE belong to the allocation: the request's modifiers
+        // are ignored, the allocation's stay.
         let plan = a.read_held(guard, |t| {
             let page = protection.page_value();
             if latch.is_empty() {

@@ -97,25 +97,20 @@ impl RunsCell {
     /// Runs `f` on the current table of `pages` pages. Lock-free, allocation-free and
     /// async-signal-safe as long as `f` is.
     pub(crate) fn read<R>(&self, pages: usize, f: impl FnOnce(&RunTable) -> R) -> R {
-        let w = self.word.load(SeqCst);
-        if w & PACKED != 0 {
-            return f(&RunTable::new(pages, unpack(w)));
+        if let Some(s) = self.single() {
+            return f(&RunTable::new(pages, s));
         }
         let _pin = pin();
-        let w = self.word.load(SeqCst);
-        if w & PACKED != 0 {
-            return f(&RunTable::new(pages, unpack(w)));
-        }
         // SAFETY: a published block is retired (never freed at once) when replaced, and we
-        // are pinned since before loading it: it outlives this read.
-        f(unsafe { &*(w as *const RunTable) })
+        // are pinned since before loading it (inside `read_exclusive`): it outlives this read.
+        unsafe { self.read_exclusive(pages, f) }
     }
 
     /// Runs `f` on the current table without pinning an epoch.
     ///
     /// # Safety
-    /// No other thread may publish to this cell meanwhile (the caller holds the lock that
-    /// serializes the cell's writers): the current block cannot then be retired under us.
+    /// The current block must outlive `f`: no other thread publishes to this cell meanwhile
+    /// (the caller holds the lock that serializes the cell's writers), or the caller is pinned.
     pub(crate) unsafe fn read_exclusive<R>(
         &self,
         pages: usize,
@@ -125,7 +120,8 @@ impl RunsCell {
         if w & PACKED != 0 {
             return f(&RunTable::new(pages, unpack(w)));
         }
-        // SAFETY: the block is current and, by the caller's contract, stays so during `f`.
+        // SAFETY: the block is current when loaded and, by the caller's contract, stays alive
+        // during `f`.
         f(unsafe { &*(w as *const RunTable) })
     }
 

@@ -33,8 +33,9 @@ impl<O: Os> Space<O> {
     }
 
     /// The pages of `[ps, pe)` (page indices) written now as the kernel (kernel path) or the
-    /// runs (signal path, after `sync`) know it, ascending, at most `max`; latched pages are
-    /// not included. The caller holds the allocation's operation lock.
+    /// runs (signal path) know it, ascending, at most `max`; latched pages are not included.
+    /// The caller holds the allocation's operation lock and, on the signal path, has folded
+    /// the faults into the runs (`sync`).
     pub(crate) fn written_now(
         &self,
         a: &Allocation,
@@ -42,48 +43,17 @@ impl<O: Os> Space<O> {
         pe: usize,
         max: usize,
     ) -> Result<Vec<usize>> {
-        let p = self.page();
-        let mut out = Vec::new();
         match a.watch {
-            Some(WatchKind::Kernel) => {
-                let mut part = Vec::new();
-                for (rs, re) in committed_spans(a, ps, pe) {
-                    if out.len() >= max {
-                        break;
-                    }
-                    let (addr, len) = (a.base + rs * p, (re - rs) * p);
-                    let left = max - out.len();
-                    if self.os.watch_scan(addr, len, false, left, &mut part).is_err() {
-                        // The registration is gone (a child after fork whose fork handler
-                        // could not carry the parent's state over): take it over. Every
-                        // present page then reads as written until reset — over-reporting,
-                        // never under-reporting.
-                        self.os
-                            .watch_adopt(a.base, a.size)
-                            .map_err(Error::from_os)?;
-                        self.os
-                            .watch_scan(addr, len, false, left, &mut part)
-                            .map_err(Error::from_os)?;
-                    }
-                    out.extend(part.drain(..).map(|x| (x - a.base) / p));
-                }
-            }
-            Some(WatchKind::Signal) => {
-                self.sync(a, ps, pe);
-                a.read(|t| {
-                    'runs: for r in t.runs_in(ps, pe).filter(|r| r.state.committed && r.state.dirty) {
-                        for i in r.start..r.end {
-                            if out.len() >= max {
-                                break 'runs;
-                            }
-                            out.push(i);
-                        }
-                    }
-                });
-            }
-            None => {}
+            Some(WatchKind::Kernel) => self.kernel_scan(a, ps, pe, false, max),
+            Some(WatchKind::Signal) => Ok(a.read(|t| {
+                t.runs_in(ps, pe)
+                    .filter(|r| r.state.committed && r.state.dirty)
+                    .flat_map(|r| r.start..r.end)
+                    .take(max)
+                    .collect()
+            })),
+            None => Ok(Vec::new()),
         }
-        Ok(out)
     }
 
     /// VirtualProtect on a write-watched allocation: the pages of `[ps, pe)` written now are
@@ -126,6 +96,7 @@ impl<O: Os> Space<O> {
                     .take(max)
                     .collect()
             });
+            self.sync(a, ps, pe);
             let now = self.written_now(a, ps, pe, max)?;
             let pages = merge_first(&now, &latched, max);
             if !reset || pages.is_empty() {
@@ -143,14 +114,11 @@ impl<O: Os> Space<O> {
                 // The kernel keeps tracking while we look: report and clean in one step what
                 // is written below the cut now (at most what the list has room for; a page
                 // written meanwhile beyond that stays written, reported next time).
-                let mut fresh = Vec::new();
-                self.scan_reset(a, ps, cut, max - latched_below, &mut fresh)?;
-                let fresh: Vec<usize> = fresh.into_iter().map(|x| (x - a.base) / p).collect();
+                let fresh = self.kernel_scan(a, ps, cut, true, max - latched_below)?;
                 self.unlatch(a, ps, cut);
                 merge_first(&fresh, &latched[..latched_below], max)
             } else {
                 self.unlatch(a, ps, cut);
-                self.sync(a, ps, cut);
                 self.clean_signal(a, ps, cut)?;
                 pages
             };
@@ -158,35 +126,39 @@ impl<O: Os> Space<O> {
         })
     }
 
-    /// Kernel path: lists (addresses) and cleans at most `max` pages of `[ps, pe)` written now,
-    /// committed spans only.
-    fn scan_reset(
+    /// Kernel path: at most `max` pages (indices) of `[ps, pe)` written now, committed spans
+    /// only (only they can have been written, and only they are write-protected); with
+    /// `reset`, the pages listed are cleaned in the same step.
+    fn kernel_scan(
         &self,
         a: &Allocation,
         ps: usize,
         pe: usize,
+        reset: bool,
         max: usize,
-        out: &mut Vec<usize>,
-    ) -> Result<()> {
+    ) -> Result<Vec<usize>> {
         let p = self.page();
-        let mut part = Vec::new();
+        let (mut out, mut part) = (Vec::new(), Vec::new());
         for (rs, re) in committed_spans(a, ps, pe) {
             if out.len() >= max {
                 break;
             }
             let (addr, len) = (a.base + rs * p, (re - rs) * p);
             let left = max - out.len();
-            if self.os.watch_scan(addr, len, true, left, &mut part).is_err() {
+            if self.os.watch_scan(addr, len, reset, left, &mut part).is_err() {
+                // The registration is gone (a child after fork whose fork handler could not
+                // carry the parent's state over): take it over. Every present page then reads
+                // as written until reset — over-reporting, never under-reporting.
                 self.os
                     .watch_adopt(a.base, a.size)
                     .map_err(Error::from_os)?;
                 self.os
-                    .watch_scan(addr, len, true, left, &mut part)
+                    .watch_scan(addr, len, reset, left, &mut part)
                     .map_err(Error::from_os)?;
             }
-            out.append(&mut part);
+            out.extend(part.drain(..).map(|x| (x - a.base) / p));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Pages `[ps, pe)` are no longer latched.
