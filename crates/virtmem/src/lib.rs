@@ -52,7 +52,7 @@ pub mod win32;
 
 pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
 pub use engine::{
-    Created, MapRequest, MemoryInfo, MemoryStatus, RegionType, SectionSource, State, WatchKind,
+    Created, MapRequest, MappedName, MemoryInfo, RegionInfo, SameFile, WorkingSetPage, MemoryStatus, RegionType, SectionSource, State, WatchKind,
 };
 pub use error::{Error, Result};
 pub use native::NativeSpace;

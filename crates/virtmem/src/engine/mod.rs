@@ -25,6 +25,8 @@ pub mod fault;
 mod fork;
 mod free;
 mod lock;
+// The NT layer's engine requests (win32/nt).
+mod nt;
 mod placeholder;
 mod probe;
 mod protect;
@@ -46,6 +48,7 @@ pub use query::{MemoryInfo, RegionType, State};
 pub use status::MemoryStatus;
 pub use section::{Created, SectionSource};
 pub use view::MapRequest;
+pub use nt::{MappedName, RegionInfo, SameFile, WorkingSetPage};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};

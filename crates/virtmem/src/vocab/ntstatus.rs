@@ -102,8 +102,3 @@ pub const fn nt_status_to_dos_error(status: NTSTATUS) -> u32 {
 pub const fn status_from_win32(code: u32) -> NTSTATUS {
     (0xC007_0000 | (code & 0xFFFF)) as NTSTATUS
 }
-
-/// Whether `status` is a success (including informational codes such as STATUS_WAS_LOCKED).
-pub const fn nt_success(status: NTSTATUS) -> bool {
-    status >= 0
-}

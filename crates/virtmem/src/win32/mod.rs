@@ -24,6 +24,8 @@ mod files;
 mod handles;
 mod last_error;
 mod memory;
+// The native layer (Nt* functions, RtlNtStatusToDosError, working sets).
+pub mod nt;
 mod probe;
 mod sections;
 mod system;
@@ -34,6 +36,7 @@ pub use files::*;
 pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
+pub use nt::*;
 pub use probe::*;
 pub use sections::*;
 pub use system::*;
