@@ -52,7 +52,8 @@ pub mod win32;
 
 pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
 pub use engine::{
-    Created, MapRequest, MappedName, MemoryInfo, RegionInfo, SameFile, WorkingSetPage, MemoryStatus, RegionType, SectionSource, State, WatchKind,
+    Created, MapRequest, MappedName, MemoryInfo, MemoryStatus, RegionInfo, RegionType, SameFile,
+    SectionSource, State, WatchKind, WorkingSetPage,
 };
 pub use error::{Error, Result};
 pub use native::NativeSpace;

@@ -1,6 +1,6 @@
 //! NtAllocateVirtualMemory(Ex), NtFreeVirtualMemory, NtProtectVirtualMemory,
-#![allow(non_upper_case_globals)]
 //! NtQueryVirtualMemory, NtLockVirtualMemory, NtUnlockVirtualMemory.
+#![allow(non_upper_case_globals)]
 
 use super::super::consts::*;
 use super::super::types::*;
@@ -155,7 +155,8 @@ pub unsafe extern "system" fn NtAllocateVirtualMemory(
 ) -> NTSTATUS {
     nt_call(|| {
         let limit = zero_bits_end(zerobits)?;
-        let mut params = crate::os::linux::metaheap::MetaVec::new_in(crate::os::linux::metaheap::Meta);
+        let mut params =
+            crate::os::linux::metaheap::MetaVec::new_in(crate::os::linux::metaheap::Meta);
         // SAFETY: forwarded caller contract.
         unsafe {
             allocate(
@@ -189,15 +190,17 @@ pub unsafe extern "system" fn NtAllocateVirtualMemoryEx(
         if extendedparametercount > 0 {
             probe_bytes(
                 extendedparameters as usize,
-                (extendedparametercount as usize).saturating_mul(size_of::<MEM_EXTENDED_PARAMETER>()),
+                (extendedparametercount as usize)
+                    .saturating_mul(size_of::<MEM_EXTENDED_PARAMETER>()),
                 false,
             )
             .map_err(|_| STATUS_INVALID_PARAMETER)?;
         }
         // SAFETY: probed: `extendedparametercount` readable parameters.
-        let mut params =
-            unsafe { super::super::memory::decode_params(extendedparameters, extendedparametercount) }
-                .map_err(|e| e.nt_status())?;
+        let mut params = unsafe {
+            super::super::memory::decode_params(extendedparameters, extendedparametercount)
+        }
+        .map_err(|e| e.nt_status())?;
         // SAFETY: forwarded caller contract.
         unsafe {
             allocate(
@@ -240,7 +243,11 @@ pub unsafe extern "system" fn NtFreeVirtualMemory(
         process(processhandle)?;
         let space = Space::native();
         let layout = *space.layout();
-        if addr > layout.max_address || addr.checked_add(len).is_none_or(|e| e - 1 > layout.max_address && len > 0) {
+        if addr > layout.max_address
+            || addr
+                .checked_add(len)
+                .is_none_or(|e| e - 1 > layout.max_address && len > 0)
+        {
             return Err(STATUS_INVALID_PARAMETER_2);
         }
         if space.is_view(addr) {
@@ -248,11 +255,7 @@ pub unsafe extern "system" fn NtFreeVirtualMemory(
             return Err(STATUS_UNABLE_TO_DELETE_SECTION);
         }
         // What the first page is, to tell the address statuses apart.
-        let free_here = || {
-            space
-                .query(addr)
-                .map_or(true, |i| i.state == State::Free)
-        };
+        let free_here = || space.query(addr).map_or(true, |i| i.state == State::Free);
         let at_base_status = || {
             if free_here() {
                 STATUS_MEMORY_NOT_ALLOCATED
@@ -272,12 +275,18 @@ pub unsafe extern "system" fn NtFreeVirtualMemory(
         } else if len == 0 {
             return Err(STATUS_INVALID_PARAMETER_3); // case 135
         } else {
-            let (s, e) = layout.touched_pages(addr, len).ok_or(STATUS_INVALID_PARAMETER_2)?;
+            let (s, e) = layout
+                .touched_pages(addr, len)
+                .ok_or(STATUS_INVALID_PARAMETER_2)?;
             (s, e - s)
         };
         let r = match freetype {
             MEM_RELEASE if len > 0 => space.release_part(out_base, out_base + out_size),
-            _ => space.virtual_free(addr, if freetype == MEM_RELEASE { 0 } else { len }, freetype),
+            _ => space.virtual_free(
+                addr,
+                if freetype == MEM_RELEASE { 0 } else { len },
+                freetype,
+            ),
         };
         r.map_err(|e| match e {
             Error::InvalidParameter(_) if !placeholder => STATUS_UNABLE_TO_FREE_VM,
@@ -348,7 +357,6 @@ pub unsafe extern "system" fn NtProtectVirtualMemory(
         }
     })
 }
-
 
 /// Describes memory (VirtualQuery's native call), by information class:
 /// MemoryBasicInformation (0, a MEMORY_BASIC_INFORMATION), MemoryWorkingSetInformation (1,
@@ -505,8 +513,7 @@ unsafe fn lock_args(
     if maptype & MAP_SYSTEM != 0 {
         return Err(STATUS_PRIVILEGE_NOT_HELD);
     }
-    let (s, e) =
-        validate_range(Space::native().layout(), addr, len).map_err(|e| e.nt_status())?;
+    let (s, e) = validate_range(Space::native().layout(), addr, len).map_err(|e| e.nt_status())?;
     Ok((addr, len, s, e))
 }
 
@@ -521,7 +528,8 @@ pub unsafe extern "system" fn NtLockVirtualMemory(
 ) -> NTSTATUS {
     nt_call(|| {
         // SAFETY: forwarded caller contract.
-        let (addr, len, s, e) = unsafe { lock_args(processhandle, baseaddress, regionsize, maptype) }?;
+        let (addr, len, s, e) =
+            unsafe { lock_args(processhandle, baseaddress, regionsize, maptype) }?;
         let space = Space::native();
         let was = space.all_locked(s, e);
         space.virtual_lock(addr, len).map_err(|e| e.nt_status())?;
@@ -530,7 +538,11 @@ pub unsafe extern "system" fn NtLockVirtualMemory(
             baseaddress.write_unaligned(s as *mut c_void);
             regionsize.write_unaligned(e - s);
         }
-        Ok(if was { STATUS_WAS_LOCKED } else { STATUS_SUCCESS })
+        Ok(if was {
+            STATUS_WAS_LOCKED
+        } else {
+            STATUS_SUCCESS
+        })
     })
 }
 
@@ -545,7 +557,8 @@ pub unsafe extern "system" fn NtUnlockVirtualMemory(
 ) -> NTSTATUS {
     nt_call(|| {
         // SAFETY: forwarded caller contract.
-        let (addr, len, s, e) = unsafe { lock_args(processhandle, baseaddress, regionsize, maptype) }?;
+        let (addr, len, s, e) =
+            unsafe { lock_args(processhandle, baseaddress, regionsize, maptype) }?;
         Space::native()
             .virtual_unlock(addr, len)
             .map_err(|e| e.nt_status())?;

@@ -107,7 +107,6 @@ pub fn flush_process_write_buffers_mechanism() -> &'static str {
     crate::os::linux::barrier::mechanism()
 }
 
-
 /// Writes `n` through the optional `*ReturnLength` of NtQueryVirtualMemory.
 ///
 /// # Safety

@@ -58,11 +58,7 @@ unsafe fn map_and_report(req: MapRequest, base: *mut *mut c_void, size: *mut usi
                 .is_some_and(|s| req.offset >= s || req.offset + req.size as u64 > s);
         map_status(e, past)
     })?;
-    let view = space
-        .region_info(got)
-        .ok()
-        .flatten()
-        .map_or(0, |r| r.size);
+    let view = space.region_info(got).ok().flatten().map_or(0, |r| r.size);
     // SAFETY: probed by the caller.
     unsafe {
         base.write_unaligned(got as *mut c_void);
@@ -219,7 +215,11 @@ pub unsafe extern "system" fn NtMapViewOfSection(
             size,
             base: (base != 0).then_some(base),
             replace_placeholder: false,
-            highest_end: if base == 0 { limit.map(|e| e - 1) } else { None },
+            highest_end: if base == 0 {
+                limit.map(|e| e - 1)
+            } else {
+                None
+            },
         };
         if let (Some(end), true) = (limit, base != 0) {
             if base.checked_add(size).is_none_or(|e| e > end) {

@@ -73,7 +73,9 @@ pub(super) unsafe fn query_working_set(buf: usize, len: usize, ret: *mut usize) 
     let space = Space::native();
     let mut pages = Vec::new();
     space
-        .working_set(0, space.layout().max_address + 1, &mut |w| pages.push(block(&w)))
+        .working_set(0, space.layout().max_address + 1, &mut |w| {
+            pages.push(block(&w))
+        })
         .map_err(|e| e.nt_status())?;
     let need = word * (1 + pages.len());
     // SAFETY: the count word was probed writable.
@@ -115,8 +117,11 @@ pub(super) unsafe fn query_working_set_ex(buf: usize, len: usize, ret: *mut usiz
         let w = space.working_set_page(addr).map_err(|e| e.nt_status())?;
         // SAFETY: as above.
         unsafe {
-            core::ptr::addr_of_mut!((*e).VirtualAttributes)
-                .write_unaligned(PSAPI_WORKING_SET_EX_BLOCK { Flags: ex_block(&w) })
+            core::ptr::addr_of_mut!((*e).VirtualAttributes).write_unaligned(
+                PSAPI_WORKING_SET_EX_BLOCK {
+                    Flags: ex_block(&w),
+                },
+            )
         };
     }
     // SAFETY: forwarded caller contract.
@@ -143,7 +148,9 @@ fn psapi(h: HANDLE, query: impl FnOnce() -> NtResult) -> BOOL {
 #[no_mangle]
 pub unsafe extern "system" fn QueryWorkingSet(hprocess: HANDLE, pv: *mut c_void, cb: u32) -> BOOL {
     // SAFETY: forwarded caller contract.
-    psapi(hprocess, || unsafe { query_working_set(pv as usize, cb as usize, core::ptr::null_mut()) })
+    psapi(hprocess, || unsafe {
+        query_working_set(pv as usize, cb as usize, core::ptr::null_mut())
+    })
 }
 
 /// QueryWorkingSet under its kernel32 name.
