@@ -56,11 +56,9 @@ pub(crate) fn flush_process_write_buffers() {
             return;
         }
     }
-    if mode == GLOBAL || mode == UNKNOWN || mode == PRIVATE {
-        if membarrier(MembarrierCommand::Global).is_ok() {
-            MODE.store(GLOBAL, Ordering::Release);
-            return;
-        }
+    if mode != MPROTECT && membarrier(MembarrierCommand::Global).is_ok() {
+        MODE.store(GLOBAL, Ordering::Release);
+        return;
     }
     MODE.store(MPROTECT, Ordering::Release);
     mprotect_trick();
