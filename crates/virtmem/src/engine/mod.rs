@@ -11,6 +11,7 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+mod commit;
 mod handles;
 pub(crate) mod section;
 mod view;
@@ -322,7 +323,8 @@ impl<O: Os> Space<O> {
     }
 
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
-        let a = Arc::new(a);
+        let charge = self.charges_commit(&a);
+        let a = Arc::new(a.charged(charge));
         let mut index = self.index.write();
         debug_assert!(index.below(a.end()).is_none_or(|(_, p)| p.end() <= a.base));
         index.insert(a.clone());
