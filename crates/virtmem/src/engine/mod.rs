@@ -27,6 +27,9 @@ mod fork;
 mod free;
 mod lock;
 mod placeholder;
+// Process memory status, working set, resource notifications, DEP (issue 15 item 2).
+pub(crate) mod process_status;
+pub(crate) mod working_set;
 mod probe;
 mod protect;
 mod query;
@@ -377,7 +380,7 @@ impl<O: Os> Space<O> {
     /// What closing a handle does to its object (a file closes when its last handle does).
     fn handle_closed(&self, entry: handles::Entry) {
         match entry.object {
-            handles::Object::File(_) => {}
+            handles::Object::File(_) | handles::Object::MemoryNotification(_) => {}
             handles::Object::Section(s) => self.section_handle_closed(&s),
         }
     }
