@@ -59,6 +59,16 @@ pub struct MemoryResourceState {
     pub high: bool,
 }
 
+impl MemoryResourceState {
+    /// Whether a notification object watching `condition` is signalled.
+    pub fn signalled(&self, condition: MemoryCondition) -> bool {
+        match condition {
+            MemoryCondition::Low => self.low,
+            MemoryCondition::High => self.high,
+        }
+    }
+}
+
 /// PSI `full avg10` (percent of the last 10 s during which every runnable task was stalled
 /// on memory) from which memory counts as low whatever MemAvailable says [ours].
 pub const THRASHING_FULL_AVG10: f32 = 10.0;
@@ -127,6 +137,22 @@ impl Space<LinuxOs> {
             private_usage: private as u64,
             peak_private_usage: peak as u64,
         })
+    }
+
+    /// CreateMemoryResourceNotification: a handle (in the one handle table) to an object
+    /// watching `condition`.
+    pub fn create_memory_notification(&self, condition: MemoryCondition) -> usize {
+        self.handles().insert(super::handles::Entry {
+            object: super::handles::Object::MemoryNotification(condition),
+            access: 0,
+        })
+    }
+
+    /// The condition a memory resource notification handle watches; ERROR_INVALID_HANDLE for
+    /// a closed handle or another kind of object.
+    pub fn memory_notification(&self, h: usize) -> Result<MemoryCondition> {
+        self.handles()
+            .with(h, super::handles::Entry::memory_notification)?
     }
 
     /// The memory resource notification state, now.
