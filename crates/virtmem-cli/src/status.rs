@@ -41,8 +41,16 @@ fn gather() -> Result<Report, virtmem::Error> {
 }
 
 fn flags_text(f: u32) -> String {
-    let min = if f & 0x1 != 0 { "hard minimum" } else { "soft minimum" };
-    let max = if f & 0x4 != 0 { "hard maximum" } else { "soft maximum" };
+    let min = if f & 0x1 != 0 {
+        "hard minimum"
+    } else {
+        "soft minimum"
+    };
+    let max = if f & 0x4 != 0 {
+        "hard maximum"
+    } else {
+        "soft maximum"
+    };
     format!("{min}, {max} (flags {f:#x})")
 }
 
@@ -96,7 +104,11 @@ fn table(st: &Style, r: &Report) -> String {
         "DEP",
         format!(
             "{} (nx {}, READ_IMPLIES_EXEC {})",
-            if r.d.enforced() { "enabled" } else { "disabled" },
+            if r.d.enforced() {
+                "enabled"
+            } else {
+                "disabled"
+            },
             if r.d.nx { "yes" } else { "no" },
             if r.d.read_implies_exec { "yes" } else { "no" }
         ),
@@ -147,7 +159,10 @@ pub fn status(st: &Style, as_json: bool) -> i32 {
     match gather() {
         Ok(r) => {
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&json_of(&r)).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_of(&r)).unwrap_or_default()
+                );
             } else {
                 print!("{}", table(st, &r));
             }

@@ -804,7 +804,10 @@ fn a_circular_buffer_of_two_views_in_placeholders() {
 /// A /proc/meminfo value in bytes.
 fn meminfo_bytes(key: &str) -> u64 {
     let t = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let l = t.lines().find(|l| l.starts_with(&format!("{key}:"))).unwrap();
+    let l = t
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap();
     l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
@@ -826,7 +829,10 @@ fn status_table_and_json() {
     ] {
         assert!(t.contains(k), "{k} missing in:\n{t}");
     }
-    assert!(t.contains(&format!("({})", meminfo_bytes("MemTotal"))), "{t}");
+    assert!(
+        t.contains(&format!("({})", meminfo_bytes("MemTotal"))),
+        "{t}"
+    );
 
     let out = run(&["status", "--format", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -840,7 +846,10 @@ fn status_table_and_json() {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) }, 0);
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) },
+        0
+    );
     if lim.rlim_cur != libc::RLIM_INFINITY {
         assert_eq!(p["working_set_minimum"], lim.rlim_cur);
     }

@@ -43,33 +43,67 @@ fn private_usage_follows_commit_and_decommit_exactly() {
         assert_eq!(counters().PrivateUsage, base.PrivateUsage, "reserve");
         // Committing charges exactly the pages committed (touched or not).
         assert!(!VirtualAlloc(r, 64 * P, MEM_COMMIT, PAGE_READWRITE).is_null());
-        assert_eq!(counters().PrivateUsage, base.PrivateUsage + 64 * P, "commit");
+        assert_eq!(
+            counters().PrivateUsage,
+            base.PrivateUsage + 64 * P,
+            "commit"
+        );
         // Recommitting committed pages (another protection) charges nothing more.
         assert!(!VirtualAlloc(r, 64 * P, MEM_COMMIT, PAGE_READONLY).is_null());
-        assert_eq!(counters().PrivateUsage, base.PrivateUsage + 64 * P, "recommit");
+        assert_eq!(
+            counters().PrivateUsage,
+            base.PrivateUsage + 64 * P,
+            "recommit"
+        );
         // Protection changes are no commit change.
         let mut old = 0;
         assert_eq!(VirtualProtect(r, 16 * P, PAGE_NOACCESS, &mut old), TRUE);
-        assert_eq!(counters().PrivateUsage, base.PrivateUsage + 64 * P, "protect");
+        assert_eq!(
+            counters().PrivateUsage,
+            base.PrivateUsage + 64 * P,
+            "protect"
+        );
         // Decommitting part gives exactly that back.
-        assert_eq!(VirtualFree(r.cast::<u8>().add(48 * P).cast(), 16 * P, MEM_DECOMMIT), TRUE);
+        assert_eq!(
+            VirtualFree(r.cast::<u8>().add(48 * P).cast(), 16 * P, MEM_DECOMMIT),
+            TRUE
+        );
         let c = counters();
         assert_eq!(c.PrivateUsage, base.PrivateUsage + 48 * P, "decommit");
-        assert!(c.PeakPagefileUsage >= base.PrivateUsage + 64 * P, "peak kept");
+        assert!(
+            c.PeakPagefileUsage >= base.PrivateUsage + 64 * P,
+            "peak kept"
+        );
         // Reserve + commit in one call.
         let b = VirtualAlloc(null(), 40 * P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         assert!(!b.is_null());
-        assert_eq!(counters().PrivateUsage, base.PrivateUsage + 88 * P, "reserve|commit");
+        assert_eq!(
+            counters().PrivateUsage,
+            base.PrivateUsage + 88 * P,
+            "reserve|commit"
+        );
         // A failed commit (into free memory) charges nothing.
-        assert!(VirtualAlloc(r.cast::<u8>().add(1 << 20).cast(), P, MEM_COMMIT, PAGE_READWRITE)
-            .is_null());
-        assert_eq!(counters().PrivateUsage, base.PrivateUsage + 88 * P, "failed commit");
+        assert!(VirtualAlloc(
+            r.cast::<u8>().add(1 << 20).cast(),
+            P,
+            MEM_COMMIT,
+            PAGE_READWRITE
+        )
+        .is_null());
+        assert_eq!(
+            counters().PrivateUsage,
+            base.PrivateUsage + 88 * P,
+            "failed commit"
+        );
         // Releasing gives the whole allocation's commit back; the peak stays.
         assert_eq!(VirtualFree(r, 0, MEM_RELEASE), TRUE);
         assert_eq!(VirtualFree(b, 0, MEM_RELEASE), TRUE);
         let c = counters();
         assert_eq!(c.PrivateUsage, base.PrivateUsage, "release");
-        assert!(c.PeakPagefileUsage >= base.PrivateUsage + 88 * P, "peak after release");
+        assert!(
+            c.PeakPagefileUsage >= base.PrivateUsage + 88 * P,
+            "peak after release"
+        );
         assert!(c.PeakPagefileUsage >= c.PagefileUsage);
     }
     // The safe face reports the same figures.
@@ -123,7 +157,10 @@ fn cb_selects_the_structure_and_bad_arguments_fail_as_on_windows() {
         assert_eq!(GetProcessMemoryInfo(0x1234 as HANDLE, out, 0), FALSE);
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
         // NULL counters with a valid size: ERROR_NOACCESS.
-        assert_eq!(GetProcessMemoryInfo(GetCurrentProcess(), null_mut(), 72), FALSE);
+        assert_eq!(
+            GetProcessMemoryInfo(GetCurrentProcess(), null_mut(), 72),
+            FALSE
+        );
         assert_eq!(GetLastError(), ERROR_NOACCESS);
         // cb 72..79: the basic structure, cb = 72, nothing past it.
         assert_eq!(GetProcessMemoryInfo(GetCurrentProcess(), out, 79), TRUE);
@@ -131,7 +168,10 @@ fn cb_selects_the_structure_and_bad_arguments_fail_as_on_windows() {
         assert!(buf[72..].iter().all(|&b| b == 0xAA));
         // cb >= 80: the _EX structure, cb = 80, PrivateUsage = PagefileUsage.
         assert_eq!(GetProcessMemoryInfo(GetCurrentProcess(), out, 96), TRUE);
-        let ex = buf.as_ptr().cast::<PROCESS_MEMORY_COUNTERS_EX>().read_unaligned();
+        let ex = buf
+            .as_ptr()
+            .cast::<PROCESS_MEMORY_COUNTERS_EX>()
+            .read_unaligned();
         assert_eq!(ex.cb, 80);
         assert!(buf[80..].iter().all(|&b| b == 0xAA));
         assert!(ex.WorkingSetSize > 0);

@@ -36,14 +36,18 @@ fn rlimit() -> libc::rlimit {
 
 fn limits() -> (usize, usize, u32) {
     let (mut min, mut max, mut flags) = (0usize, 0usize, 0u32);
-    let ok = unsafe { GetProcessWorkingSetSizeEx(GetCurrentProcess(), &mut min, &mut max, &mut flags) };
+    let ok =
+        unsafe { GetProcessWorkingSetSizeEx(GetCurrentProcess(), &mut min, &mut max, &mut flags) };
     assert_eq!(ok, TRUE, "{}", GetLastError());
     (min, max, flags)
 }
 
 fn meminfo(key: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let l = text.lines().find(|l| l.starts_with(&format!("{key}:"))).unwrap();
+    let l = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap();
     l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
@@ -61,7 +65,11 @@ fn the_minimum_is_the_lock_limit_and_defaults_are_windows() {
     let (min, max, flags) = limits();
     let l = rlimit();
     if l.rlim_cur == libc::RLIM_INFINITY {
-        assert_eq!(min as u64, meminfo("MemTotal"), "unlimited: all physical memory");
+        assert_eq!(
+            min as u64,
+            meminfo("MemTotal"),
+            "unlimited: all physical memory"
+        );
     } else {
         assert_eq!(min as u64, l.rlim_cur, "minimum = soft RLIMIT_MEMLOCK");
     }
@@ -71,7 +79,10 @@ fn the_minimum_is_the_lock_limit_and_defaults_are_windows() {
         QUOTA_LIMITS_HARDWS_MIN_DISABLE
     );
     let (mut a, mut b) = (0, 0);
-    assert_eq!(unsafe { GetProcessWorkingSetSize(GetCurrentProcess(), &mut a, &mut b) }, TRUE);
+    assert_eq!(
+        unsafe { GetProcessWorkingSetSize(GetCurrentProcess(), &mut a, &mut b) },
+        TRUE
+    );
     assert_eq!((a, b), (min, max));
     assert_eq!(virtmem::working_set_limits().minimum, min);
 }
@@ -105,21 +116,35 @@ fn bad_arguments_fail_as_windows_documents() {
     for &(min, max, flags, err) in cases {
         SetLastError(0);
         let ok = unsafe { SetProcessWorkingSetSizeEx(h, min, max, flags) };
-        assert_eq!((ok, GetLastError()), (FALSE, err), "({min:#x}, {max:#x}, {flags:#x})");
+        assert_eq!(
+            (ok, GetLastError()),
+            (FALSE, err),
+            "({min:#x}, {max:#x}, {flags:#x})"
+        );
     }
     // Bad handles and NULL outputs.
     unsafe {
         assert_eq!(SetProcessWorkingSetSize(null_mut(), 50 * P, 400 * P), FALSE);
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
         let mut v = 0;
-        assert_eq!(GetProcessWorkingSetSize(0x40 as HANDLE, &mut v, &mut v), FALSE);
+        assert_eq!(
+            GetProcessWorkingSetSize(0x40 as HANDLE, &mut v, &mut v),
+            FALSE
+        );
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
-        assert_eq!(GetProcessWorkingSetSize(GetCurrentProcess(), null_mut(), &mut v), FALSE);
+        assert_eq!(
+            GetProcessWorkingSetSize(GetCurrentProcess(), null_mut(), &mut v),
+            FALSE
+        );
         assert_eq!(GetLastError(), ERROR_NOACCESS);
         assert_eq!(EmptyWorkingSet(null_mut()), FALSE);
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
     }
-    assert_eq!((limits(), rlimit().rlim_cur), before, "failures change nothing");
+    assert_eq!(
+        (limits(), rlimit().rlim_cur),
+        before,
+        "failures change nothing"
+    );
 }
 
 #[test]
@@ -131,9 +156,18 @@ fn virtual_lock_is_held_to_the_minimum_and_raising_it_lets_the_lock_through() {
         let m = VirtualAlloc(null(), 256 * P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         assert!(!m.is_null());
         // Minimum 64 pages: the lock quota is 256 KiB (small minimums round up to 20 pages).
-        assert_eq!(SetProcessWorkingSetSizeEx(h, 64 * P, 512 * P, 0), TRUE, "{}", GetLastError());
+        assert_eq!(
+            SetProcessWorkingSetSizeEx(h, 64 * P, 512 * P, 0),
+            TRUE,
+            "{}",
+            GetLastError()
+        );
         assert_eq!(limits().0, 64 * P);
-        assert_eq!(rlimit().rlim_cur, 64 * P as u64, "one number: RLIMIT_MEMLOCK");
+        assert_eq!(
+            rlimit().rlim_cur,
+            64 * P as u64,
+            "one number: RLIMIT_MEMLOCK"
+        );
         // 128 pages is more than the minimum allows.
         SetLastError(0);
         assert_eq!(VirtualLock(m, 128 * P), FALSE);
@@ -145,7 +179,12 @@ fn virtual_lock_is_held_to_the_minimum_and_raising_it_lets_the_lock_through() {
         assert_eq!(VirtualLock(m, 32 * P), TRUE, "{}", GetLastError());
         assert_eq!(VirtualUnlock(m, 32 * P), TRUE);
         // Raise the minimum (the usual Windows pattern after 1453): the lock goes through.
-        assert_eq!(SetProcessWorkingSetSize(h, 192 * P, 1024 * P), TRUE, "{}", GetLastError());
+        assert_eq!(
+            SetProcessWorkingSetSize(h, 192 * P, 1024 * P),
+            TRUE,
+            "{}",
+            GetLastError()
+        );
         assert_eq!(limits(), (192 * P, 1024 * P, limits().2));
         assert_eq!(VirtualLock(m, 128 * P), TRUE, "{}", GetLastError());
         // Flags are recorded and reported (not enforced).
@@ -260,9 +299,17 @@ fn emptying_the_working_set_keeps_data_locks_and_write_watch() {
         }
         assert_eq!(VirtualLock(a.cast(), 4 * P), TRUE, "{}", GetLastError());
 
-        assert_eq!(EmptyWorkingSet(GetCurrentProcess()), TRUE, "{}", GetLastError());
+        assert_eq!(
+            EmptyWorkingSet(GetCurrentProcess()),
+            TRUE,
+            "{}",
+            GetLastError()
+        );
         assert_eq!(K32EmptyWorkingSet(GetCurrentProcess()), TRUE);
-        assert_eq!(SetProcessWorkingSetSize(GetCurrentProcess(), usize::MAX, usize::MAX), TRUE);
+        assert_eq!(
+            SetProcessWorkingSetSize(GetCurrentProcess(), usize::MAX, usize::MAX),
+            TRUE
+        );
 
         for i in 0..n * P {
             assert_eq!(a.add(i).read(), (i % 251) as u8, "byte {i:#x}");
@@ -270,10 +317,20 @@ fn emptying_the_working_set_keeps_data_locks_and_write_watch() {
         let mut addrs = [null_mut::<c_void>(); 16];
         let (mut count, mut gran) = (16usize, 0u32);
         assert_eq!(
-            GetWriteWatch(0, w.cast(), 16 * P, addrs.as_mut_ptr(), &mut count, &mut gran),
+            GetWriteWatch(
+                0,
+                w.cast(),
+                16 * P,
+                addrs.as_mut_ptr(),
+                &mut count,
+                &mut gran
+            ),
             0
         );
-        let want: Vec<*mut c_void> = [1usize, 5, 9].iter().map(|&i| w.add(i * P).cast()).collect();
+        let want: Vec<*mut c_void> = [1usize, 5, 9]
+            .iter()
+            .map(|&i| w.add(i * P).cast())
+            .collect();
         assert_eq!(&addrs[..count], &want[..], "write watch survives");
         assert_eq!(w.add(5 * P + 7).read(), 0x5A);
         // The lock stayed: one unlock of exactly those pages succeeds.
@@ -295,7 +352,12 @@ fn memory_resource_notifications_agree_with_meminfo() {
         let high = CreateMemoryResourceNotification(HighMemoryResourceNotification);
         assert!(!low.is_null() && !high.is_null() && low != high);
         let (mut l, mut h) = (-1, -1);
-        assert_eq!(QueryMemoryResourceNotification(low, &mut l), TRUE, "{}", GetLastError());
+        assert_eq!(
+            QueryMemoryResourceNotification(low, &mut l),
+            TRUE,
+            "{}",
+            GetLastError()
+        );
         assert_eq!(QueryMemoryResourceNotification(high, &mut h), TRUE);
         assert!(l == 0 || l == 1);
         assert!(!(l == TRUE && h == TRUE), "never both");
@@ -316,7 +378,14 @@ fn memory_resource_notifications_agree_with_meminfo() {
         // NULL state → 998; another object's handle and closed handles → 6.
         assert_eq!(QueryMemoryResourceNotification(low, null_mut()), FALSE);
         assert_eq!(GetLastError(), ERROR_NOACCESS);
-        let section = CreateFileMappingW(INVALID_HANDLE_VALUE, null(), PAGE_READWRITE, 0, 0x1000, null());
+        let section = CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE,
+            0,
+            0x1000,
+            null(),
+        );
         assert!(!section.is_null());
         assert_eq!(QueryMemoryResourceNotification(section, &mut l), FALSE);
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
@@ -351,7 +420,11 @@ fn dep_answers_agree_with_the_processor_and_the_personality() {
     let nx = cpu_has_nx();
     assert_eq!(
         GetSystemDEPPolicy(),
-        if nx { DEPPolicyOptOut } else { DEPPolicyAlwaysOff }
+        if nx {
+            DEPPolicyOptOut
+        } else {
+            DEPPolicyAlwaysOff
+        }
     );
     let rie = unsafe { libc::personality(0xffff_ffff) } as u32 & 0x0040_0000 != 0;
     let want = if nx && !rie {
@@ -366,7 +439,10 @@ fn dep_answers_agree_with_the_processor_and_the_personality() {
         assert_eq!(SetProcessDEPPolicy(PROCESS_DEP_ENABLE), FALSE);
         assert_eq!(GetLastError(), ERROR_NOT_SUPPORTED);
         let mut f = 0;
-        assert_eq!(GetProcessDEPPolicy(GetCurrentProcess(), &mut f, null_mut()), FALSE);
+        assert_eq!(
+            GetProcessDEPPolicy(GetCurrentProcess(), &mut f, null_mut()),
+            FALSE
+        );
         assert_eq!(GetLastError(), ERROR_NOACCESS);
         assert_eq!(GetProcessDEPPolicy(null_mut(), &mut f, &mut 0), FALSE);
         assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);

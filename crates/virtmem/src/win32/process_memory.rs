@@ -53,7 +53,11 @@ pub unsafe extern "system" fn K32GetProcessMemoryInfo(
         };
         if (cb as usize) >= size_of::<PROCESS_MEMORY_COUNTERS_EX>() {
             // SAFETY: non-NULL; the caller says `cb` writable bytes are there.
-            unsafe { ppsmemcounters.cast::<PROCESS_MEMORY_COUNTERS_EX>().write_unaligned(ex) };
+            unsafe {
+                ppsmemcounters
+                    .cast::<PROCESS_MEMORY_COUNTERS_EX>()
+                    .write_unaligned(ex)
+            };
         } else {
             let basic = PROCESS_MEMORY_COUNTERS {
                 cb: size_of::<PROCESS_MEMORY_COUNTERS>() as u32,
@@ -122,7 +126,12 @@ pub unsafe extern "system" fn GetProcessWorkingSetSize(
     let mut f = 0u32;
     // SAFETY: forwarded contract; `f` is ours.
     unsafe {
-        GetProcessWorkingSetSizeEx(hprocess, lpminimumworkingsetsize, lpmaximumworkingsetsize, &mut f)
+        GetProcessWorkingSetSizeEx(
+            hprocess,
+            lpminimumworkingsetsize,
+            lpmaximumworkingsetsize,
+            &mut f,
+        )
     }
 }
 
@@ -156,7 +165,12 @@ pub unsafe extern "system" fn SetProcessWorkingSetSize(
 ) -> BOOL {
     // SAFETY: forwarded contract.
     unsafe {
-        SetProcessWorkingSetSizeEx(hprocess, dwminimumworkingsetsize, dwmaximumworkingsetsize, 0)
+        SetProcessWorkingSetSizeEx(
+            hprocess,
+            dwminimumworkingsetsize,
+            dwmaximumworkingsetsize,
+            0,
+        )
     }
 }
 
