@@ -576,6 +576,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
         SECURITY_ATTRIBUTES OVERLAPPED MEMORYSTATUSEX MEMORYSTATUS
+        PROCESS_MEMORY_COUNTERS PROCESS_MEMORY_COUNTERS_EX
     );
 
     macro_rules! plain_fields {
@@ -604,6 +605,15 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEMORYSTATUS:
         dwLength dwMemoryLoad dwTotalPhys dwAvailPhys dwTotalPageFile dwAvailPageFile
         dwTotalVirtual dwAvailVirtual));
+    // Process memory counters (issue 15 item 2).
+    fields.extend(plain_fields!(PROCESS_MEMORY_COUNTERS:
+        cb PageFaultCount PeakWorkingSetSize WorkingSetSize QuotaPeakPagedPoolUsage
+        QuotaPagedPoolUsage QuotaPeakNonPagedPoolUsage QuotaNonPagedPoolUsage PagefileUsage
+        PeakPagefileUsage));
+    fields.extend(plain_fields!(PROCESS_MEMORY_COUNTERS_EX:
+        cb PageFaultCount PeakWorkingSetSize WorkingSetSize QuotaPeakPagedPoolUsage
+        QuotaPagedPoolUsage QuotaPeakNonPagedPoolUsage QuotaNonPagedPoolUsage PagefileUsage
+        PeakPagefileUsage PrivateUsage));
     fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
         nLength lpSecurityDescriptor bInheritHandle));
     fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
@@ -996,6 +1006,12 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("LPHANDLE", "*mut *mut c_void"),
     ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
     ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
+    // Process memory status, working set, notifications, DEP (issue 15 item 2).
+    ("PPROCESS_MEMORY_COUNTERS", "*mut PROCESS_MEMORY_COUNTERS"),
+    ("PSIZE_T", "*mut usize"),
+    ("PBOOL", "*mut i32"),
+    ("MEMORY_RESOURCE_NOTIFICATION_TYPE", "i32"),
+    ("DEP_SYSTEM_POLICY_TYPE", "i32"),
 ];
 
 /// Windows type names that are not the C type of their Rust counterpart but pass the same way

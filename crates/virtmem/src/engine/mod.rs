@@ -11,6 +11,7 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+mod commit;
 mod handles;
 pub(crate) mod section;
 mod view;
@@ -26,6 +27,9 @@ mod fork;
 mod free;
 mod lock;
 mod placeholder;
+// Process memory status, working set, resource notifications, DEP (issue 15 item 2).
+pub(crate) mod process_status;
+pub(crate) mod working_set;
 mod probe;
 mod protect;
 mod query;
@@ -322,7 +326,8 @@ impl<O: Os> Space<O> {
     }
 
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
-        let a = Arc::new(a);
+        let charge = self.charges_commit(&a);
+        let a = Arc::new(a.charged(charge));
         let mut index = self.index.write();
         debug_assert!(index.below(a.end()).is_none_or(|(_, p)| p.end() <= a.base));
         index.insert(a.clone());
@@ -375,7 +380,7 @@ impl<O: Os> Space<O> {
     /// What closing a handle does to its object (a file closes when its last handle does).
     fn handle_closed(&self, entry: handles::Entry) {
         match entry.object {
-            handles::Object::File(_) => {}
+            handles::Object::File(_) | handles::Object::MemoryNotification(_) => {}
             handles::Object::Section(s) => self.section_handle_closed(&s),
         }
     }

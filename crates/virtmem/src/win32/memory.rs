@@ -13,7 +13,7 @@ use std::ptr::null_mut;
 
 /// The process handle check of every `...Ex` function: only the current process (the
 /// pseudo-handle `GetCurrentProcess()` returns) is reachable.
-fn check_process(h: HANDLE) -> Result<()> {
+pub(crate) fn check_process(h: HANDLE) -> Result<()> {
     if h == CURRENT_PROCESS {
         Ok(())
     } else {

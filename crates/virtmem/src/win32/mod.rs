@@ -25,6 +25,9 @@ mod handles;
 mod last_error;
 mod memory;
 mod probe;
+// Process memory status, working set, resource notifications, DEP, Rtl* memory (issue 15 item 2).
+mod process_memory;
+mod rtl_memory;
 mod sections;
 mod system;
 pub mod types;
@@ -35,6 +38,8 @@ pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
 pub use probe::*;
+pub use process_memory::*;
+pub use rtl_memory::*;
 pub use sections::*;
 pub use system::*;
 pub use types::*;
