@@ -439,23 +439,29 @@ WINBASEAPI BOOL WINAPI GlobalMemoryStatusEx(LPMEMORYSTATUSEX lpBuffer);
 WINBASEAPI VOID WINAPI GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
 WINBASEAPI BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes);
 
-/* The memory macros of winnt.h / minwinbase.h. SecureZeroMemory's stores are never elided. */
-#define MoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
-#define CopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
-#define FillMemory(Destination, Length, Fill) memset((Destination), (Fill), (Length))
-#define ZeroMemory(Destination, Length) memset((Destination), 0, (Length))
-#define RtlMoveMemory MoveMemory
-#define RtlCopyMemory CopyMemory
-#define RtlFillMemory FillMemory
-#define RtlZeroMemory ZeroMemory
-static __inline__ PVOID SecureZeroMemory(PVOID ptr, SIZE_T cnt)
-{
-    volatile char *p = (volatile char *)ptr;
-    while (cnt--)
-        *p++ = 0;
-    return ptr;
-}
-#define RtlSecureZeroMemory SecureZeroMemory
+/* The memory routines of winnt.h / minwinbase.h. virtmem exports the Rtl* functions (as
+   kernel32 does); as in Windows' headers, the Rtl*Memory names are then macros over the C
+   library (declared first, so the prototypes are not macro-expanded; `&RtlMoveMemory` still
+   names the export) and ZeroMemory / CopyMemory / MoveMemory / FillMemory / SecureZeroMemory
+   name the Rtl* ones. SecureZeroMemory is the exported RtlSecureZeroMemory, whose volatile
+   stores no compiler can elide. */
+WINBASEAPI VOID WINAPI RtlZeroMemory(PVOID Destination, SIZE_T Length);
+WINBASEAPI VOID WINAPI RtlFillMemory(PVOID Destination, SIZE_T Length, BYTE Fill);
+WINBASEAPI VOID WINAPI RtlMoveMemory(PVOID Destination, LPCVOID Source, SIZE_T Length);
+WINBASEAPI VOID WINAPI RtlCopyMemory(PVOID Destination, LPCVOID Source, SIZE_T Length);
+WINBASEAPI PVOID WINAPI RtlSecureZeroMemory(PVOID ptr, SIZE_T cnt);
+WINBASEAPI SIZE_T WINAPI RtlCompareMemory(LPCVOID Source1, LPCVOID Source2, SIZE_T Length);
+#define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
+#define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
+#define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
+#define RtlFillMemory(Destination, Length, Fill) memset((Destination), (Fill), (Length))
+#define RtlZeroMemory(Destination, Length) memset((Destination), 0, (Length))
+#define EqualMemory RtlEqualMemory
+#define MoveMemory RtlMoveMemory
+#define CopyMemory RtlCopyMemory
+#define FillMemory RtlFillMemory
+#define ZeroMemory RtlZeroMemory
+#define SecureZeroMemory RtlSecureZeroMemory
 WINBASEAPI DWORD WINAPI DiscardVirtualMemory(PVOID VirtualAddress, SIZE_T Size);
 WINBASEAPI DWORD WINAPI OfferVirtualMemory(PVOID VirtualAddress, SIZE_T Size, OFFER_PRIORITY Priority);
 WINBASEAPI DWORD WINAPI ReclaimVirtualMemory(LPCVOID VirtualAddress, SIZE_T Size);
@@ -817,7 +823,6 @@ WINBASEAPI BOOL WINAPI IsBadStringPtrW(LPCWSTR lpsz, UINT_PTR ucchMax);
 
 #define ERROR_INVALID_FUNCTION          1
 #define ERROR_NOT_SAME_DEVICE           17
-#define ERROR_INSUFFICIENT_BUFFER       122
 #define ERROR_MORE_DATA                 234
 #define ERROR_WAS_UNLOCKED              715
 #define ERROR_WAS_LOCKED                717
@@ -949,6 +954,80 @@ WINBASEAPI BOOL WINAPI QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb);
 WINBASEAPI BOOL WINAPI K32QueryWorkingSet(HANDLE hProcess, PVOID pv, DWORD cb);
 WINBASEAPI BOOL WINAPI K32QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb);
 /* ---- end the native layer ---- */
+
+/* ---- process memory status, working set, resource notifications, DEP (issue 15 item 2) ---- */
+#define ERROR_INSUFFICIENT_BUFFER       122
+/* psapi.h: the working set is VmRSS/VmHWM; the paged pool is 0, the non-paged pool the page
+   tables (VmPTE); PagefileUsage = PrivateUsage = virtmem's private commit. cb selects the
+   structure (>= sizeof(PROCESS_MEMORY_COUNTERS_EX): the _EX one). */
+typedef struct _PROCESS_MEMORY_COUNTERS {
+    DWORD cb;
+    DWORD PageFaultCount;
+    SIZE_T PeakWorkingSetSize;
+    SIZE_T WorkingSetSize;
+    SIZE_T QuotaPeakPagedPoolUsage;
+    SIZE_T QuotaPagedPoolUsage;
+    SIZE_T QuotaPeakNonPagedPoolUsage;
+    SIZE_T QuotaNonPagedPoolUsage;
+    SIZE_T PagefileUsage;
+    SIZE_T PeakPagefileUsage;
+} PROCESS_MEMORY_COUNTERS, *PPROCESS_MEMORY_COUNTERS;
+typedef struct _PROCESS_MEMORY_COUNTERS_EX {
+    DWORD cb;
+    DWORD PageFaultCount;
+    SIZE_T PeakWorkingSetSize;
+    SIZE_T WorkingSetSize;
+    SIZE_T QuotaPeakPagedPoolUsage;
+    SIZE_T QuotaPagedPoolUsage;
+    SIZE_T QuotaPeakNonPagedPoolUsage;
+    SIZE_T QuotaNonPagedPoolUsage;
+    SIZE_T PagefileUsage;
+    SIZE_T PeakPagefileUsage;
+    SIZE_T PrivateUsage;
+} PROCESS_MEMORY_COUNTERS_EX, *PPROCESS_MEMORY_COUNTERS_EX;
+WINBASEAPI BOOL WINAPI GetProcessMemoryInfo(HANDLE Process, PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb);
+WINBASEAPI BOOL WINAPI K32GetProcessMemoryInfo(HANDLE Process, PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb);
+/* memoryapi.h: the minimum working set is the VirtualLock quota (RLIMIT_MEMLOCK); the maximum
+   and the flags are kept and reported, not enforced. (SIZE_T)-1, (SIZE_T)-1 trims. */
+#define QUOTA_LIMITS_HARDWS_MIN_ENABLE  0x00000001
+#define QUOTA_LIMITS_HARDWS_MIN_DISABLE 0x00000002
+#define QUOTA_LIMITS_HARDWS_MAX_ENABLE  0x00000004
+#define QUOTA_LIMITS_HARDWS_MAX_DISABLE 0x00000008
+typedef SIZE_T *PSIZE_T;
+WINBASEAPI BOOL WINAPI GetProcessWorkingSetSize(HANDLE hProcess, PSIZE_T lpMinimumWorkingSetSize, PSIZE_T lpMaximumWorkingSetSize);
+WINBASEAPI BOOL WINAPI GetProcessWorkingSetSizeEx(HANDLE hProcess, PSIZE_T lpMinimumWorkingSetSize, PSIZE_T lpMaximumWorkingSetSize, PDWORD Flags);
+WINBASEAPI BOOL WINAPI SetProcessWorkingSetSize(HANDLE hProcess, SIZE_T dwMinimumWorkingSetSize, SIZE_T dwMaximumWorkingSetSize);
+WINBASEAPI BOOL WINAPI SetProcessWorkingSetSizeEx(HANDLE hProcess, SIZE_T dwMinimumWorkingSetSize, SIZE_T dwMaximumWorkingSetSize, DWORD Flags);
+WINBASEAPI BOOL WINAPI EmptyWorkingSet(HANDLE hProcess);
+WINBASEAPI BOOL WINAPI K32EmptyWorkingSet(HANDLE hProcess);
+/* Memory resource notifications: handles of the one handle table (CloseHandle). Low below
+   ~32 MiB of MemAvailable per 4 GiB of memory (at most 64 MiB), high above three times that.
+   There is no WaitForSingleObject: poll with QueryMemoryResourceNotification. */
+typedef int32_t MEMORY_RESOURCE_NOTIFICATION_TYPE; /* an enum in the SDK; int32_t as in windows-sys */
+enum {
+    LowMemoryResourceNotification = 0,
+    HighMemoryResourceNotification = 1
+};
+typedef BOOL *PBOOL;
+WINBASEAPI HANDLE WINAPI CreateMemoryResourceNotification(MEMORY_RESOURCE_NOTIFICATION_TYPE NotificationType);
+WINBASEAPI BOOL WINAPI QueryMemoryResourceNotification(HANDLE ResourceNotificationHandle, PBOOL ResourceState);
+/* winbase.h: DEP as the process really gets it (the nx CPU flag, the READ_IMPLIES_EXEC
+   personality). SetProcessDEPPolicy fails with ERROR_NOT_SUPPORTED, as in 64-bit Windows. */
+typedef int32_t DEP_SYSTEM_POLICY_TYPE; /* an enum in the SDK; int32_t as in windows-sys */
+enum {
+    DEPPolicyAlwaysOff = 0,
+    DEPPolicyAlwaysOn = 1,
+    DEPPolicyOptIn = 2,
+    DEPPolicyOptOut = 3,
+    DEPTotalPolicyCount = 4
+};
+#define PROCESS_DEP_NONE                        0x00000000
+#define PROCESS_DEP_ENABLE                      0x00000001
+#define PROCESS_DEP_DISABLE_ATL_THUNK_EMULATION 0x00000002
+WINBASEAPI DEP_SYSTEM_POLICY_TYPE WINAPI GetSystemDEPPolicy(VOID);
+WINBASEAPI BOOL WINAPI GetProcessDEPPolicy(HANDLE hProcess, LPDWORD lpFlags, PBOOL lpPermanent);
+WINBASEAPI BOOL WINAPI SetProcessDEPPolicy(DWORD dwFlags);
+/* ---- end process memory status ---- */
 
 #ifdef __cplusplus
 } /* extern "C" */

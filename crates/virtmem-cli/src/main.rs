@@ -11,6 +11,8 @@ mod machine;
 mod map;
 mod repl;
 mod session;
+// `virtmem status` (issue 15 item 6).
+mod status;
 mod style;
 mod tour;
 
@@ -100,6 +102,21 @@ enum Cmd {
         #[command(flatten)]
         space: SpaceArgs,
     },
+    /// The machine's memory (GlobalMemoryStatusEx) and this process's: GetProcessMemoryInfo,
+    /// the working-set limits (the minimum is the VirtualLock quota), memory resource
+    /// notifications and DEP.
+    Status {
+        /// table (readable) or json.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
+    },
+}
+
+/// `virtmem status` output formats.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StatusFormat {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -262,6 +279,7 @@ fn main() -> ExitCode {
             around_allocations,
             &space,
         ),
+        Cmd::Status { format } => status::status(&st, format == StatusFormat::Json),
     };
     ExitCode::from((code & 0xFF) as u8)
 }

@@ -798,3 +798,64 @@ fn a_circular_buffer_of_two_views_in_placeholders() {
         );
     }
 }
+
+// --- `virtmem status` (issue 15 item 6). ---
+
+/// A /proc/meminfo value in bytes.
+fn meminfo_bytes(key: &str) -> u64 {
+    let t = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let l = t
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap();
+    l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn status_table_and_json() {
+    let out = run(&["status", "--no-color"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    for k in [
+        "GlobalMemoryStatusEx",
+        "physical total",
+        "commit limit",
+        "GetProcessMemoryInfo",
+        "working set",
+        "private usage",
+        "working set minimum",
+        "VirtualLock quota",
+        "DEP",
+    ] {
+        assert!(t.contains(k), "{k} missing in:\n{t}");
+    }
+    assert!(
+        t.contains(&format!("({})", meminfo_bytes("MemTotal"))),
+        "{t}"
+    );
+
+    let out = run(&["status", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["system"]["total_phys"], meminfo_bytes("MemTotal"));
+    let p = &v["process"];
+    let ws = p["working_set_size"].as_u64().unwrap();
+    assert!(ws > 0 && p["peak_working_set_size"].as_u64().unwrap() >= ws);
+    // The working-set minimum is the lock limit the child inherited from this process.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) },
+        0
+    );
+    if lim.rlim_cur != libc::RLIM_INFINITY {
+        assert_eq!(p["working_set_minimum"], lim.rlim_cur);
+    }
+    assert!(p["working_set_maximum"].as_u64() >= p["working_set_minimum"].as_u64());
+    assert!(p["dep"]["enabled"].is_boolean());
+    assert!(!(v["system"]["low_memory"] == true && v["system"]["high_memory"] == true));
+    // The tool allocates nothing through virtmem before printing: no private commit.
+    assert_eq!(p["private_usage"], 0);
+}

@@ -88,6 +88,10 @@ pub enum Error {
     /// file view).
     #[error("the file is mapped: {0}")]
     UserMappedFile(&'static str),
+    /// ERROR_INSUFFICIENT_BUFFER (122): an output structure's declared size is too small
+    /// (GetProcessMemoryInfo's `cb`).
+    #[error("the data area passed is too small")]
+    InsufficientBuffer,
     /// Another Win32 code, for file-system errors with no variant of their own (the errno
     /// mapped by `os::linux::files`).
     #[error("system error {0}")]
@@ -127,6 +131,7 @@ impl Error {
             Error::FileInvalid => 1006,
             Error::MappedAlignment(_) => 1132,
             Error::UserMappedFile(_) => 1224,
+            Error::InsufficientBuffer => 122,
             Error::Code(c) => c,
         }
     }
@@ -187,6 +192,7 @@ impl Error {
             Error::FileInvalid => STATUS_MAPPED_FILE_SIZE_ZERO,
             Error::MappedAlignment(_) => STATUS_MAPPED_ALIGNMENT,
             Error::UserMappedFile(_) => STATUS_USER_MAPPED_FILE,
+            Error::InsufficientBuffer => STATUS_BUFFER_TOO_SMALL,
             Error::Code(c) if c <= 0xFFFF => status_from_win32(c),
             // No NTSTATUS carries a wider code: the generic failure.
             Error::Code(_) => STATUS_UNSUCCESSFUL,

@@ -55,6 +55,11 @@ pub use engine::{
     Created, MapRequest, MappedName, MemoryInfo, MemoryStatus, RegionInfo, RegionType, SameFile,
     SectionSource, State, WatchKind, WorkingSetPage,
 };
+// This process's memory status, working set and DEP (issue 15 item 2).
+pub use engine::process_status::{
+    DepStatus, MemoryCondition, MemoryResourceState, ProcessCounters,
+};
+pub use engine::working_set::WorkingSetLimits;
 pub use error::{Error, Result};
 pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;
@@ -62,5 +67,9 @@ pub use safe::{
     allocations, memory_status, query, regions, set_write_watch_mode, system_info,
     write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Protect, Reservation, Section,
     SectionOptions, SectionProtect, SystemInfo, UniqueView, View, ViewAccess,
+};
+pub use safe::{
+    dep_status, empty_working_set, memory_resource_state, process_memory_counters,
+    set_working_set_limits, working_set_limits,
 };
 pub use vocab::layout::Layout;

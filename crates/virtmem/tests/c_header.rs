@@ -579,6 +579,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         PSAPI_WORKING_SET_BLOCK PSAPI_WORKING_SET_INFORMATION PSAPI_WORKING_SET_EX_BLOCK
         PSAPI_WORKING_SET_EX_INFORMATION UNICODE_STRING OBJECT_ATTRIBUTES
         WIN32_MEMORY_REGION_INFORMATION
+        PROCESS_MEMORY_COUNTERS PROCESS_MEMORY_COUNTERS_EX
     );
 
     macro_rules! plain_fields {
@@ -607,6 +608,15 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(MEMORYSTATUS:
         dwLength dwMemoryLoad dwTotalPhys dwAvailPhys dwTotalPageFile dwAvailPageFile
         dwTotalVirtual dwAvailVirtual));
+    // Process memory counters (issue 15 item 2).
+    fields.extend(plain_fields!(PROCESS_MEMORY_COUNTERS:
+        cb PageFaultCount PeakWorkingSetSize WorkingSetSize QuotaPeakPagedPoolUsage
+        QuotaPagedPoolUsage QuotaPeakNonPagedPoolUsage QuotaNonPagedPoolUsage PagefileUsage
+        PeakPagefileUsage));
+    fields.extend(plain_fields!(PROCESS_MEMORY_COUNTERS_EX:
+        cb PageFaultCount PeakWorkingSetSize WorkingSetSize QuotaPeakPagedPoolUsage
+        QuotaPagedPoolUsage QuotaPeakNonPagedPoolUsage QuotaNonPagedPoolUsage PagefileUsage
+        PeakPagefileUsage PrivateUsage));
     fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
         nLength lpSecurityDescriptor bInheritHandle));
     fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
@@ -1103,12 +1113,17 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
     ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
     // The native layer (win32/nt).
-    ("PSIZE_T", "*mut usize"),
     ("PHANDLE", "*mut *mut c_void"),
     ("ACCESS_MASK", "u32"),
     ("POBJECT_ATTRIBUTES", "*mut OBJECT_ATTRIBUTES"),
     ("SECTION_INHERIT", "i32"),
     ("MEMORY_INFORMATION_CLASS", "i32"),
+    // Process memory status, working set, notifications, DEP (issue 15 item 2).
+    ("PPROCESS_MEMORY_COUNTERS", "*mut PROCESS_MEMORY_COUNTERS"),
+    ("PSIZE_T", "*mut usize"),
+    ("PBOOL", "*mut i32"),
+    ("MEMORY_RESOURCE_NOTIFICATION_TYPE", "i32"),
+    ("DEP_SYSTEM_POLICY_TYPE", "i32"),
 ];
 
 /// Windows type names that are not the C type of their Rust counterpart but pass the same way

@@ -931,6 +931,7 @@ fn every_error_round_trips_through_its_status() {
         E::FileInvalid,
         E::MappedAlignment(""),
         E::UserMappedFile(""),
+        E::InsufficientBuffer,
         E::Code(ERROR_GEN_FAILURE),
         E::Code(ERROR_WRITE_PROTECT),
         E::Code(ERROR_LOCK_VIOLATION),
@@ -964,6 +965,7 @@ fn every_error_round_trips_through_its_status() {
             | E::FileInvalid
             | E::MappedAlignment(_)
             | E::UserMappedFile(_)
+            | E::InsufficientBuffer
             | E::Code(_) => {}
         }
         assert_eq!(

@@ -86,6 +86,9 @@ pub(crate) struct Allocation {
     generation: AtomicU64,
     /// For a view: its section and offset.
     pub view: Option<ViewOf>,
+    /// Private commit accounting (`engine/commit.rs`): whether this allocation's committed
+    /// pages count towards the process's private commit.
+    charged: bool,
 }
 
 thread_local! {
@@ -170,7 +173,33 @@ impl Allocation {
             runs: RunsCell::new(RunTable::new(size / page_size, initial)),
             live: AtomicBool::new(true),
             generation: AtomicU64::new(0),
+            charged: false,
         }
+    }
+
+    /// The same allocation, its committed pages charged to the process's private commit
+    /// (`engine/commit.rs`) when `on`. Call before the allocation is shared.
+    pub(crate) fn charged(mut self, on: bool) -> Allocation {
+        debug_assert!(!self.charged, "charged twice");
+        if on {
+            self.charged = true;
+            if self.is_live() {
+                super::commit::add(self.committed_bytes());
+            }
+        }
+        self
+    }
+
+    /// Committed bytes of the current run table (for the commit accounting; O(runs)). Call
+    /// only where no other thread can publish: under the operation guard, or before the
+    /// allocation is shared.
+    fn committed_bytes(&self) -> usize {
+        // SAFETY: the caller rules out concurrent publications (this function's contract).
+        let pages = unsafe {
+            self.runs
+                .read_exclusive(self.pages(), super::commit::committed_pages)
+        };
+        pages * self.page_size
     }
 
     /// The same allocation, of another kind.
@@ -318,6 +347,13 @@ impl Allocation {
     /// Publishes new page runs. Call only while holding [`Allocation::begin`]'s guard, or
     /// before anyone else can see the allocation ([`Allocation::read_held`] relies on it).
     pub(crate) fn publish(&self, table: RunTable) {
+        if self.charged && self.is_live() {
+            // Serialized like the publication itself (this function's contract).
+            let new = super::commit::committed_pages(&table) * self.page_size;
+            let old = self.committed_bytes();
+            super::commit::add(new.saturating_sub(old));
+            super::commit::sub(old.saturating_sub(new));
+        }
         // SAFETY: publications are serialized: every caller holds the operation guard, or
         // publishes before the allocation is shared (this function's contract).
         unsafe { self.runs.publish(table) };
@@ -327,7 +363,17 @@ impl Allocation {
     /// failed release). Call only while holding [`Allocation::begin`]'s guard (the handler
     /// lock), and before the kernel range changes hands.
     pub(crate) fn set_live(&self, live: bool) {
-        self.live.store(live, Ordering::Release);
+        let was = self.live.swap(live, Ordering::AcqRel);
+        if self.charged && was != live {
+            // Pages given away no longer count; pages taken back count again (under the
+            // operation guard: no publication meanwhile).
+            let bytes = self.committed_bytes();
+            if live {
+                super::commit::add(bytes);
+            } else {
+                super::commit::sub(bytes);
+            }
+        }
     }
 
     /// Whether the allocation still owns its pages. The signal handler reads it after taking
@@ -339,6 +385,17 @@ impl Allocation {
     /// The number of operations begun on this allocation (read under the handler lock).
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Allocation {
+    fn drop(&mut self) {
+        // An allocation dropped while it still owns its pages (never inserted, or its space
+        // dropped) stops counting now; a released one stopped at `set_live(false)`.
+        if self.charged && *self.live.get_mut() {
+            // `&mut self`: nobody else can see it.
+            super::commit::sub(self.committed_bytes());
+        }
     }
 }
 

@@ -17,6 +17,9 @@ pub(crate) enum Object {
     Section(Arc<Section>),
     /// An open file.
     File(Arc<HostFile>),
+    /// A memory resource notification (CreateMemoryResourceNotification): the condition it
+    /// watches; its state is read from the kernel when queried.
+    MemoryNotification(super::process_status::MemoryCondition),
 }
 
 /// One open handle: its object and its access mask.
@@ -134,6 +137,14 @@ impl Entry {
     pub(crate) fn file(&self) -> Result<&Arc<HostFile>> {
         match &self.object {
             Object::File(f) => Ok(f),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// The condition of a memory resource notification handle, or ERROR_INVALID_HANDLE.
+    pub(crate) fn memory_notification(&self) -> Result<super::process_status::MemoryCondition> {
+        match &self.object {
+            Object::MemoryNotification(c) => Ok(*c),
             _ => Err(Error::InvalidHandle),
         }
     }

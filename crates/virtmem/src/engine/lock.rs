@@ -150,6 +150,15 @@ impl<O: Os> Space<O> {
             self.undo_lock(allocs, &segs);
             return Err(Error::from_os(e));
         }
+        // The lock quota is the working-set minimum (`engine/working_set.rs`: one number,
+        // RLIMIT_MEMLOCK's soft limit). The kernel enforces it itself (mlock fails above), except
+        // for a process with CAP_IPC_LOCK: then we check after the fact and take the lock back
+        // (never more than the quota stays locked; two threads locking at once near the quota
+        // may both be refused).
+        if self.os.lock_quota_exceeded() {
+            self.undo_lock(allocs, &segs);
+            return Err(Error::WorkingSetQuota);
+        }
         // Locking touches the pages for writing where they are writable, which write watch
         // sees as a write (case 114): with signal-driven watch, record it as such — only now
         // that the lock held (RELIABILITY O2: recording first left the pages reported as

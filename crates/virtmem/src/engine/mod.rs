@@ -11,6 +11,7 @@
 //! from lock-free snapshots, so they never wait behind a syscall.
 
 mod alloc;
+mod commit;
 mod handles;
 pub(crate) mod section;
 mod view;
@@ -28,6 +29,9 @@ mod lock;
 // The NT layer's engine requests (win32/nt).
 mod nt;
 mod placeholder;
+// Process memory status, working set, resource notifications, DEP (issue 15 item 2).
+pub(crate) mod process_status;
+pub(crate) mod working_set;
 mod probe;
 mod protect;
 mod query;
@@ -325,7 +329,8 @@ impl<O: Os> Space<O> {
     }
 
     fn insert(&self, a: Allocation) -> Arc<Allocation> {
-        let a = Arc::new(a);
+        let charge = self.charges_commit(&a);
+        let a = Arc::new(a.charged(charge));
         let mut index = self.index.write();
         debug_assert!(index.below(a.end()).is_none_or(|(_, p)| p.end() <= a.base));
         index.insert(a.clone());
@@ -378,7 +383,7 @@ impl<O: Os> Space<O> {
     /// What closing a handle does to its object (a file closes when its last handle does).
     fn handle_closed(&self, entry: handles::Entry) {
         match entry.object {
-            handles::Object::File(_) => {}
+            handles::Object::File(_) | handles::Object::MemoryNotification(_) => {}
             handles::Object::Section(s) => self.section_handle_closed(&s),
         }
     }

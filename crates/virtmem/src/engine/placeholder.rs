@@ -51,7 +51,8 @@ impl<O: Os> Space<O> {
     ) -> MetaVec<Arc<Allocation>> {
         let mut out = meta_vec();
         for a in new {
-            out.push(Arc::new(a));
+            let charge = self.charges_commit(&a);
+            out.push(Arc::new(a.charged(charge)));
         }
         let mut bases = meta_vec::<usize>();
         let mut index = self.index.write();

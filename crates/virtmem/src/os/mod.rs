@@ -347,6 +347,21 @@ pub unsafe trait Os: Send + Sync + 'static {
     /// Unlocks `[addr, addr+len)` (`munlock`).
     fn unlock(&self, addr: usize, len: usize) -> Result<(), OsError>;
 
+    // --- The working set (engine/working_set.rs): EmptyWorkingSet and the lock quota. ---
+
+    /// Asks the kernel to take `[addr, addr+len)` out of the resident set now, without losing
+    /// data (written to swap where there is swap). Default: nothing to do.
+    fn page_out(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        let _ = (addr, len);
+        Ok(())
+    }
+
+    /// Whether the process now has more memory locked than its lock quota (the working-set
+    /// minimum) where the kernel does not enforce that quota itself. Default: never.
+    fn lock_quota_exceeded(&self) -> bool {
+        false
+    }
+
     /// What the kernel has at `addr` (used only for addresses virtmem does not manage).
     fn kernel_region(&self, addr: usize) -> KernelRegion;
 

@@ -745,6 +745,61 @@ pub fn memory_status() -> Result<crate::engine::MemoryStatus> {
     native().memory_status()
 }
 
+// --- This process's memory (issue 15 item 2). ---
+
+/// This process's memory counters (GetProcessMemoryInfo): faults, working set and peak,
+/// pools, and virtmem's private commit and its peak.
+///
+/// ```
+/// let c = virtmem::process_memory_counters()?;
+/// assert!(c.working_set > 0 && c.peak_working_set >= c.working_set);
+/// assert!(c.peak_private_usage >= c.private_usage);
+/// # Ok::<(), virtmem::Error>(())
+/// ```
+pub fn process_memory_counters() -> Result<crate::engine::process_status::ProcessCounters> {
+    native().process_counters()
+}
+
+/// The working-set limits (GetProcessWorkingSetSizeEx). The minimum is the VirtualLock
+/// quota (`RLIMIT_MEMLOCK`).
+///
+/// ```
+/// let w = virtmem::working_set_limits();
+/// assert!(w.minimum <= w.maximum);
+/// ```
+pub fn working_set_limits() -> crate::engine::working_set::WorkingSetLimits {
+    native().working_set_limits()
+}
+
+/// Sets the working-set limits (SetProcessWorkingSetSizeEx; `flags` are
+/// QUOTA_LIMITS_HARDWS_* values, 0 to keep them). Raising the minimum raises the VirtualLock
+/// quota. Errors as the Win32 call.
+pub fn set_working_set_limits(minimum: usize, maximum: usize, flags: u32) -> Result<()> {
+    native().set_working_set_limits(minimum, maximum, flags)
+}
+
+/// Pages out what can be paged out of virtmem's memory without losing data
+/// (EmptyWorkingSet).
+pub fn empty_working_set() -> Result<()> {
+    native().empty_working_set()
+}
+
+/// Whether available memory is low or high now, by Windows' thresholds
+/// (QueryMemoryResourceNotification's answer).
+pub fn memory_resource_state() -> Result<crate::engine::process_status::MemoryResourceState> {
+    native().memory_resource_state()
+}
+
+/// What data-execution prevention this process gets (no-execute pages, `READ_IMPLIES_EXEC`).
+///
+/// ```
+/// let d = virtmem::dep_status();
+/// assert_eq!(d.enforced(), d.nx && !d.read_implies_exec);
+/// ```
+pub fn dep_status() -> crate::engine::process_status::DepStatus {
+    crate::engine::process_status::dep_status()
+}
+
 /// The page size, granularity and limits of this process.
 ///
 /// ```

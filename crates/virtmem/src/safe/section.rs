@@ -413,7 +413,7 @@ impl Section {
         let s = native();
         match s.handles().get(h)?.object {
             HandleObject::Section(object) => Ok(Section { handle: h, object }),
-            HandleObject::File(_) => {
+            HandleObject::File(_) | HandleObject::MemoryNotification(_) => {
                 let _ = s.close_handle(h);
                 Err(Error::InvalidHandle)
             }

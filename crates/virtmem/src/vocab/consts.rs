@@ -357,8 +357,6 @@ pub const STATUS_USER_MAPPED_FILE: NTSTATUS = 0xC0000243_u32 as i32;
 pub const ERROR_INVALID_FUNCTION: WIN32_ERROR = 1;
 /// The system cannot move the file to a different disk drive (STATUS_NOT_SAME_DEVICE).
 pub const ERROR_NOT_SAME_DEVICE: WIN32_ERROR = 17;
-/// The data area passed to a system call is too small (STATUS_BUFFER_TOO_SMALL).
-pub const ERROR_INSUFFICIENT_BUFFER: WIN32_ERROR = 122;
 /// More data is available (STATUS_BUFFER_OVERFLOW).
 pub const ERROR_MORE_DATA: WIN32_ERROR = 234;
 /// The pages were unlocked (STATUS_WAS_UNLOCKED).
@@ -661,3 +659,47 @@ pub const ERROR_IO_DEVICE: WIN32_ERROR = 1117;
 pub const ERROR_USER_MAPPED_FILE: WIN32_ERROR = 1224;
 /// The name of the file cannot be resolved by the system (a symbolic link loop).
 pub const ERROR_CANT_RESOLVE_FILENAME: WIN32_ERROR = 1921;
+
+// --- Process memory status, working set, resource notifications, DEP (issue 15 item 2). ---
+// Values and types as in windows-sys 0.61.
+
+/// The data area passed to a system call is too small (GetProcessMemoryInfo's `cb`).
+pub const ERROR_INSUFFICIENT_BUFFER: WIN32_ERROR = 122;
+/// SetProcessWorkingSetSizeEx: the working set may fall below the minimum when memory is
+/// short (Windows' default).
+pub const QUOTA_LIMITS_HARDWS_MIN_DISABLE: u32 = 0x2;
+/// SetProcessWorkingSetSizeEx: the working set never falls below the minimum.
+pub const QUOTA_LIMITS_HARDWS_MIN_ENABLE: u32 = 0x1;
+/// SetProcessWorkingSetSizeEx: the working set may exceed the maximum when memory is
+/// plentiful (Windows' default).
+pub const QUOTA_LIMITS_HARDWS_MAX_DISABLE: u32 = 0x8;
+/// SetProcessWorkingSetSizeEx: the working set never exceeds the maximum.
+pub const QUOTA_LIMITS_HARDWS_MAX_ENABLE: u32 = 0x4;
+/// The flags type of SetProcessWorkingSetSizeEx.
+pub type SETPROCESSWORKINGSETSIZEEX_FLAGS = u32;
+/// The type of CreateMemoryResourceNotification's argument.
+pub type MEMORY_RESOURCE_NOTIFICATION_TYPE = i32;
+/// Signalled when available physical memory is low.
+pub const LowMemoryResourceNotification: MEMORY_RESOURCE_NOTIFICATION_TYPE = 0;
+/// Signalled when available physical memory is high.
+pub const HighMemoryResourceNotification: MEMORY_RESOURCE_NOTIFICATION_TYPE = 1;
+/// GetSystemDEPPolicy's result type.
+pub type DEP_SYSTEM_POLICY_TYPE = i32;
+/// DEP is off for the whole system.
+pub const DEPPolicyAlwaysOff: DEP_SYSTEM_POLICY_TYPE = 0;
+/// DEP is on for every process; none can opt out.
+pub const DEPPolicyAlwaysOn: DEP_SYSTEM_POLICY_TYPE = 1;
+/// DEP is on only for processes that opt in.
+pub const DEPPolicyOptIn: DEP_SYSTEM_POLICY_TYPE = 2;
+/// DEP is on for every process except those that opt out.
+pub const DEPPolicyOptOut: DEP_SYSTEM_POLICY_TYPE = 3;
+/// The number of DEP system policies.
+pub const DEPTotalPolicyCount: DEP_SYSTEM_POLICY_TYPE = 4;
+/// The flags type of Get/SetProcessDEPPolicy.
+pub type PROCESS_DEP_FLAGS = u32;
+/// DEP is enabled for the process.
+pub const PROCESS_DEP_ENABLE: PROCESS_DEP_FLAGS = 0x1;
+/// DEP-ATL thunk emulation is disabled for the process.
+pub const PROCESS_DEP_DISABLE_ATL_THUNK_EMULATION: PROCESS_DEP_FLAGS = 0x2;
+/// No DEP flags.
+pub const PROCESS_DEP_NONE: PROCESS_DEP_FLAGS = 0x0;

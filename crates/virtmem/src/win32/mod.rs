@@ -27,6 +27,9 @@ mod memory;
 // The native layer (Nt* functions, RtlNtStatusToDosError, working sets).
 pub mod nt;
 mod probe;
+// Process memory status, working set, resource notifications, DEP, Rtl* memory (issue 15 item 2).
+mod process_memory;
+mod rtl_memory;
 mod sections;
 mod system;
 pub mod types;
@@ -38,6 +41,8 @@ pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
 pub use nt::*;
 pub use probe::*;
+pub use process_memory::*;
+pub use rtl_memory::*;
 pub use sections::*;
 pub use system::*;
 pub use types::*;

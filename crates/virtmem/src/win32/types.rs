@@ -709,3 +709,58 @@ const _: () = {
     assert!(offset_of!(WIN32_MEMORY_REGION_INFORMATION, CommitSize) == 24);
 };
 // ---- end of the NT layer's block ----
+// --- Process memory counters (GetProcessMemoryInfo; issue 15 item 2), windows-sys layouts. ---
+
+/// A process's memory use, as `GetProcessMemoryInfo` fills it in (72 bytes on 64-bit).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct PROCESS_MEMORY_COUNTERS {
+    /// The structure's size (set by GetProcessMemoryInfo).
+    pub cb: u32,
+    /// Page faults so far.
+    pub PageFaultCount: u32,
+    /// The largest working set so far, bytes.
+    pub PeakWorkingSetSize: usize,
+    /// The working set now, bytes.
+    pub WorkingSetSize: usize,
+    /// The largest paged pool usage so far, bytes.
+    pub QuotaPeakPagedPoolUsage: usize,
+    /// Paged pool usage now, bytes.
+    pub QuotaPagedPoolUsage: usize,
+    /// The largest non-paged pool usage so far, bytes.
+    pub QuotaPeakNonPagedPoolUsage: usize,
+    /// Non-paged pool usage now, bytes.
+    pub QuotaNonPagedPoolUsage: usize,
+    /// The commit charge of the process, bytes (the same as `PrivateUsage`).
+    pub PagefileUsage: usize,
+    /// The largest commit charge so far, bytes.
+    pub PeakPagefileUsage: usize,
+}
+
+/// [`PROCESS_MEMORY_COUNTERS`] with `PrivateUsage` (80 bytes on 64-bit).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct PROCESS_MEMORY_COUNTERS_EX {
+    /// The structure's size (set by GetProcessMemoryInfo).
+    pub cb: u32,
+    /// Page faults so far.
+    pub PageFaultCount: u32,
+    /// The largest working set so far, bytes.
+    pub PeakWorkingSetSize: usize,
+    /// The working set now, bytes.
+    pub WorkingSetSize: usize,
+    /// The largest paged pool usage so far, bytes.
+    pub QuotaPeakPagedPoolUsage: usize,
+    /// Paged pool usage now, bytes.
+    pub QuotaPagedPoolUsage: usize,
+    /// The largest non-paged pool usage so far, bytes.
+    pub QuotaPeakNonPagedPoolUsage: usize,
+    /// Non-paged pool usage now, bytes.
+    pub QuotaNonPagedPoolUsage: usize,
+    /// The commit charge of the process, bytes.
+    pub PagefileUsage: usize,
+    /// The largest commit charge so far, bytes.
+    pub PeakPagefileUsage: usize,
+    /// The private commit of the process, bytes.
+    pub PrivateUsage: usize,
+}

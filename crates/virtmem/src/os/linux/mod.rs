@@ -21,6 +21,7 @@ pub use metaheap::thread_allocations as metaheap_thread_allocations;
 pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
+pub(crate) mod procstat;
 pub(crate) mod reset_undo;
 pub(crate) mod sections;
 pub(crate) mod sysfacts;
@@ -524,6 +525,23 @@ unsafe impl Os for LinuxOs {
         // SAFETY: munlock only unpins pages.
         unsafe { mm::munlock(addr as *mut c_void, len) }
             .map_err(|e| err(Syscall::Unlock, e, OsErrorKind::Other))
+    }
+
+    // --- The working set (engine/working_set.rs). ---
+
+    fn page_out(&self, addr: usize, len: usize) -> Result<(), OsError> {
+        procstat::page_out(addr, len)
+    }
+
+    fn lock_quota_exceeded(&self) -> bool {
+        // Without CAP_IPC_LOCK the kernel enforces RLIMIT_MEMLOCK itself (mlock fails).
+        if !procstat::has_cap_ipc_lock() {
+            return false;
+        }
+        match (procstat::memlock_limit().0, procstat::status()) {
+            (Some(limit), Some(s)) => s.locked > limit,
+            _ => false,
+        }
     }
 
     fn kernel_region(&self, addr: usize) -> KernelRegion {

@@ -87,7 +87,7 @@ fn read_large_page_size() -> usize {
 }
 
 /// Reads at most `buf.len()` bytes of a procfs file into `buf`; 0 on any error.
-fn read_small_file(path: &std::ffi::CStr, buf: &mut [u8]) -> usize {
+pub(super) fn read_small_file(path: &std::ffi::CStr, buf: &mut [u8]) -> usize {
     use rustix::fs::{Mode, OFlags};
     let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
         return 0;
@@ -108,7 +108,7 @@ fn hugepagesize_kb(meminfo: &[u8]) -> Option<usize> {
 }
 
 /// The value of line `key` (e.g. `b"MemTotal:"`) of /proc/meminfo, in kB.
-fn meminfo_kb(meminfo: &[u8], key: &[u8]) -> Option<usize> {
+pub(super) fn meminfo_kb(meminfo: &[u8], key: &[u8]) -> Option<usize> {
     let line = meminfo
         .split(|&b| b == b'\n')
         .find_map(|l| l.strip_prefix(key))?;
