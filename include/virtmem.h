@@ -793,6 +793,167 @@ WINBASEAPI BOOL WINAPI IsBadStringPtrW(LPCWSTR lpsz, UINT_PTR ucchMax);
 #define IsBadStringPtr IsBadStringPtrA
 #endif
 
+/* ---- the native layer (winternl.h, ntifs.h, ntddk.h, psapi.h) ---- */
+/* Nt* functions return an NTSTATUS and never set the last error; RtlNtStatusToDosError maps
+   a status onto the Win32 error the Win32 functions give. NtCurrentProcess() is (HANDLE)-1. */
+#define STATUS_OBJECT_NAME_EXISTS       ((NTSTATUS)0x40000000)
+#define STATUS_WAS_UNLOCKED             ((NTSTATUS)0x40000017)
+#define STATUS_BUFFER_OVERFLOW          ((NTSTATUS)0x80000005)
+#define STATUS_UNSUCCESSFUL             ((NTSTATUS)0xC0000001)
+#define STATUS_NOT_IMPLEMENTED          ((NTSTATUS)0xC0000002)
+#define STATUS_BUFFER_TOO_SMALL         ((NTSTATUS)0xC0000023)
+#define STATUS_OBJECT_TYPE_MISMATCH     ((NTSTATUS)0xC0000024)
+#define STATUS_OBJECT_NAME_NOT_FOUND    ((NTSTATUS)0xC0000034)
+#define STATUS_OBJECT_NAME_COLLISION    ((NTSTATUS)0xC0000035)
+#define STATUS_OBJECT_PATH_NOT_FOUND    ((NTSTATUS)0xC000003A)
+#define STATUS_SHARING_VIOLATION        ((NTSTATUS)0xC0000043)
+#define STATUS_INVALID_IMAGE_FORMAT     ((NTSTATUS)0xC000007B)
+#define STATUS_DISK_FULL                ((NTSTATUS)0xC000007F)
+#define STATUS_FILE_INVALID             ((NTSTATUS)0xC0000098)
+#define STATUS_INSUFFICIENT_RESOURCES   ((NTSTATUS)0xC000009A)
+#define STATUS_NOT_SAME_DEVICE          ((NTSTATUS)0xC00000D4)
+#define STATUS_INTERNAL_ERROR           ((NTSTATUS)0xC00000E5)
+#define STATUS_NAME_TOO_LONG            ((NTSTATUS)0xC0000106)
+#define STATUS_MAPPED_FILE_SIZE_ZERO    ((NTSTATUS)0xC000011E)
+#define STATUS_USER_MAPPED_FILE         ((NTSTATUS)0xC0000243)
+#define NT_SUCCESS(Status)              (((NTSTATUS)(Status)) >= 0)
+#ifndef NtCurrentProcess
+#define NtCurrentProcess()              ((HANDLE)(LONG_PTR)-1)
+#endif
+
+#define ERROR_INVALID_FUNCTION          1
+#define ERROR_NOT_SAME_DEVICE           17
+#define ERROR_MORE_DATA                 234
+#define ERROR_WAS_UNLOCKED              715
+#define ERROR_WAS_LOCKED                717
+
+#define OBJ_CASE_INSENSITIVE            0x00000040
+#define OBJ_OPENIF                      0x00000080
+
+typedef int32_t MEMORY_INFORMATION_CLASS;
+#define MemoryBasicInformation          0
+#define MemoryWorkingSetInformation     1
+#define MemoryMappedFilenameInformation 2
+#define MemoryRegionInformation         3
+#define MemoryWorkingSetExInformation   4
+
+#define MAP_PROCESS                     1
+#define MAP_SYSTEM                      2
+
+typedef int32_t SECTION_INHERIT;
+#define ViewShare                       1
+#define ViewUnmap                       2
+
+typedef DWORD ACCESS_MASK;
+
+typedef struct _UNICODE_STRING {
+    USHORT Length;
+    USHORT MaximumLength;
+    PWSTR Buffer;
+} UNICODE_STRING, *PUNICODE_STRING;
+
+typedef struct _OBJECT_ATTRIBUTES {
+    ULONG Length;
+    HANDLE RootDirectory;
+    PUNICODE_STRING ObjectName;
+    ULONG Attributes;
+    PVOID SecurityDescriptor;
+    PVOID SecurityQualityOfService;
+} OBJECT_ATTRIBUTES, *POBJECT_ATTRIBUTES;
+
+/* NtQueryVirtualMemory(MemoryRegionInformation); QueryVirtualMemoryInformation's name for it. */
+typedef struct _WIN32_MEMORY_REGION_INFORMATION {
+    PVOID AllocationBase;
+    ULONG AllocationProtect;
+    union {
+        ULONG Flags;
+        struct {
+            ULONG Private : 1;
+            ULONG MappedDataFile : 1;
+            ULONG MappedImage : 1;
+            ULONG MappedPageFile : 1;
+            ULONG MappedPhysical : 1;
+            ULONG DirectMapped : 1;
+            ULONG Reserved : 26;
+        };
+    };
+    SIZE_T RegionSize;
+    SIZE_T CommitSize;
+} WIN32_MEMORY_REGION_INFORMATION, MEMORY_REGION_INFORMATION, *PMEMORY_REGION_INFORMATION;
+
+typedef union _PSAPI_WORKING_SET_BLOCK {
+    ULONG_PTR Flags;
+    struct {
+        ULONG_PTR Protection : 5;
+        ULONG_PTR ShareCount : 3;
+        ULONG_PTR Shared : 1;
+        ULONG_PTR Reserved : 3;
+#if (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8) || (defined(UINTPTR_MAX) && UINTPTR_MAX > 0xFFFFFFFFu)
+        ULONG_PTR VirtualPage : 52;
+#else
+        ULONG_PTR VirtualPage : 20;
+#endif
+    };
+} PSAPI_WORKING_SET_BLOCK, *PPSAPI_WORKING_SET_BLOCK;
+
+typedef struct _PSAPI_WORKING_SET_INFORMATION {
+    ULONG_PTR NumberOfEntries;
+    PSAPI_WORKING_SET_BLOCK WorkingSetInfo[1];
+} PSAPI_WORKING_SET_INFORMATION, *PPSAPI_WORKING_SET_INFORMATION;
+
+typedef union _PSAPI_WORKING_SET_EX_BLOCK {
+    ULONG_PTR Flags;
+    union {
+        struct {
+            ULONG_PTR Valid : 1;
+            ULONG_PTR ShareCount : 3;
+            ULONG_PTR Win32Protection : 11;
+            ULONG_PTR Shared : 1;
+            ULONG_PTR Node : 6;
+            ULONG_PTR Locked : 1;
+            ULONG_PTR LargePage : 1;
+            ULONG_PTR Reserved : 7;
+            ULONG_PTR Bad : 1;
+        };
+        struct {
+            ULONG_PTR Valid : 1;
+            ULONG_PTR Reserved0 : 14;
+            ULONG_PTR Shared : 1;
+            ULONG_PTR Reserved1 : 15;
+            ULONG_PTR Bad : 1;
+        } Invalid;
+    };
+} PSAPI_WORKING_SET_EX_BLOCK, *PPSAPI_WORKING_SET_EX_BLOCK;
+
+typedef struct _PSAPI_WORKING_SET_EX_INFORMATION {
+    PVOID VirtualAddress;
+    PSAPI_WORKING_SET_EX_BLOCK VirtualAttributes;
+} PSAPI_WORKING_SET_EX_INFORMATION, *PPSAPI_WORKING_SET_EX_INFORMATION;
+/* The NT names of the same layouts. */
+typedef PSAPI_WORKING_SET_EX_INFORMATION MEMORY_WORKING_SET_EX_INFORMATION;
+typedef PSAPI_WORKING_SET_INFORMATION MEMORY_WORKING_SET_INFORMATION;
+
+WINBASEAPI ULONG WINAPI RtlNtStatusToDosError(NTSTATUS Status);
+WINBASEAPI NTSTATUS WINAPI NtAllocateVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, ULONG_PTR ZeroBits, PSIZE_T RegionSize, ULONG AllocationType, ULONG Protect);
+WINBASEAPI NTSTATUS WINAPI NtAllocateVirtualMemoryEx(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG AllocationType, ULONG PageProtection, PMEM_EXTENDED_PARAMETER ExtendedParameters, ULONG ExtendedParameterCount);
+WINBASEAPI NTSTATUS WINAPI NtFreeVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG FreeType);
+WINBASEAPI NTSTATUS WINAPI NtProtectVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T NumberOfBytesToProtect, ULONG NewAccessProtection, PULONG OldAccessProtection);
+WINBASEAPI NTSTATUS WINAPI NtQueryVirtualMemory(HANDLE ProcessHandle, LPCVOID BaseAddress, MEMORY_INFORMATION_CLASS MemoryInformationClass, PVOID MemoryInformation, SIZE_T MemoryInformationLength, PSIZE_T ReturnLength);
+WINBASEAPI NTSTATUS WINAPI NtLockVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG MapType);
+WINBASEAPI NTSTATUS WINAPI NtUnlockVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG MapType);
+WINBASEAPI NTSTATUS WINAPI NtCreateSection(PHANDLE SectionHandle, ACCESS_MASK DesiredAccess, POBJECT_ATTRIBUTES ObjectAttributes, PLARGE_INTEGER MaximumSize, ULONG SectionPageProtection, ULONG AllocationAttributes, HANDLE FileHandle);
+WINBASEAPI NTSTATUS WINAPI NtMapViewOfSection(HANDLE SectionHandle, HANDLE ProcessHandle, PVOID *BaseAddress, ULONG_PTR ZeroBits, SIZE_T CommitSize, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, SECTION_INHERIT InheritDisposition, ULONG AllocationType, ULONG Win32Protect);
+WINBASEAPI NTSTATUS WINAPI NtMapViewOfSectionEx(HANDLE SectionHandle, HANDLE ProcessHandle, PVOID *BaseAddress, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, ULONG AllocationType, ULONG PageProtection, PMEM_EXTENDED_PARAMETER ExtendedParameters, ULONG ExtendedParameterCount);
+WINBASEAPI NTSTATUS WINAPI NtUnmapViewOfSection(HANDLE ProcessHandle, LPCVOID BaseAddress);
+WINBASEAPI NTSTATUS WINAPI NtUnmapViewOfSectionEx(HANDLE ProcessHandle, LPCVOID BaseAddress, ULONG Flags);
+WINBASEAPI NTSTATUS WINAPI NtAreMappedFilesTheSame(LPCVOID File1MappedAsAnImage, LPCVOID File2MappedAsFile);
+WINBASEAPI VOID WINAPI FlushProcessWriteBuffers(VOID);
+/* psapi.h (and kernel32's K32 names): current process only. */
+WINBASEAPI BOOL WINAPI QueryWorkingSet(HANDLE hProcess, PVOID pv, DWORD cb);
+WINBASEAPI BOOL WINAPI QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb);
+WINBASEAPI BOOL WINAPI K32QueryWorkingSet(HANDLE hProcess, PVOID pv, DWORD cb);
+WINBASEAPI BOOL WINAPI K32QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb);
+/* ---- end the native layer ---- */
 
 /* ---- process memory status, working set, resource notifications, DEP (issue 15 item 2) ---- */
 #define ERROR_INSUFFICIENT_BUFFER       122

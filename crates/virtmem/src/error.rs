@@ -155,6 +155,52 @@ impl Error {
     }
 }
 
+// ---- The NT layer: each error's NTSTATUS (RtlNtStatusToDosError(nt_status) == win32_code) ----
+impl Error {
+    /// The NTSTATUS an NT function (`win32::nt`) returns for this error when its context
+    /// gives no more exact status: `RtlNtStatusToDosError(e.nt_status()) == e.win32_code()`
+    /// for every variant (for `Code(c)`, for every `c` up to 0xFFFF). Errors without a
+    /// status of their own (ERROR_FILE_EXISTS, ERROR_NEGATIVE_SEEK, `Code`) travel as the
+    /// Win32 code wrapped in facility 7, which RtlNtStatusToDosError unwraps.
+    pub const fn nt_status(self) -> i32 {
+        use crate::vocab::consts::*;
+        use crate::vocab::ntstatus::status_from_win32;
+        match self {
+            Error::InvalidParameter(_) => STATUS_INVALID_PARAMETER,
+            Error::InvalidAddress(_) => STATUS_CONFLICTING_ADDRESSES,
+            Error::NoAccess(_) => STATUS_ACCESS_VIOLATION,
+            Error::InvalidHandle => STATUS_INVALID_HANDLE,
+            Error::NotEnoughMemory(_) => STATUS_NO_MEMORY,
+            Error::CommitmentLimit => STATUS_COMMITMENT_LIMIT,
+            Error::NotLocked => STATUS_NOT_LOCKED,
+            Error::WorkingSetQuota => STATUS_WORKING_SET_QUOTA,
+            Error::BadLength => STATUS_INFO_LENGTH_MISMATCH,
+            Error::NotSupported(_) => STATUS_NOT_SUPPORTED,
+            Error::ResetDataLost => STATUS_IN_PAGE_ERROR,
+            Error::GuardPageViolation => STATUS_GUARD_PAGE_VIOLATION,
+            Error::PrivilegeNotHeld(_) => STATUS_PRIVILEGE_NOT_HELD,
+            Error::NoSystemResources(_) => STATUS_INSUFFICIENT_RESOURCES,
+            Error::FileNotFound(_) => STATUS_OBJECT_NAME_NOT_FOUND,
+            Error::PathNotFound(_) => STATUS_OBJECT_PATH_NOT_FOUND,
+            Error::AccessDenied(_) => STATUS_ACCESS_DENIED,
+            Error::SharingViolation => STATUS_SHARING_VIOLATION,
+            Error::FileExists => status_from_win32(ERROR_FILE_EXISTS),
+            Error::DiskFull => STATUS_DISK_FULL,
+            Error::NegativeSeek => status_from_win32(ERROR_NEGATIVE_SEEK),
+            Error::BadExeFormat => STATUS_INVALID_IMAGE_FORMAT,
+            Error::FilenameTooLong => STATUS_NAME_TOO_LONG,
+            Error::FileInvalid => STATUS_MAPPED_FILE_SIZE_ZERO,
+            Error::MappedAlignment(_) => STATUS_MAPPED_ALIGNMENT,
+            Error::UserMappedFile(_) => STATUS_USER_MAPPED_FILE,
+            Error::InsufficientBuffer => STATUS_BUFFER_TOO_SMALL,
+            Error::Code(c) if c <= 0xFFFF => status_from_win32(c),
+            // No NTSTATUS carries a wider code: the generic failure.
+            Error::Code(_) => STATUS_UNSUCCESSFUL,
+        }
+    }
+}
+// ---- end of the NT layer's block ----
+
 impl From<Error> for u32 {
     fn from(e: Error) -> u32 {
         e.win32_code()

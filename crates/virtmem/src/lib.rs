@@ -52,7 +52,8 @@ pub mod win32;
 
 pub use engine::fault::{set_guard_page_handler, Access, GuardHandler, GuardViolation};
 pub use engine::{
-    Created, MapRequest, MemoryInfo, MemoryStatus, RegionType, SectionSource, State, WatchKind,
+    Created, MapRequest, MappedName, MemoryInfo, MemoryStatus, RegionInfo, RegionType, SameFile,
+    SectionSource, State, WatchKind, WorkingSetPage,
 };
 // This process's memory status, working set and DEP (issue 15 item 2).
 pub use engine::process_status::{

@@ -576,6 +576,9 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION32 MEMORY_BASIC_INFORMATION64
         SYSTEM_INFO MEM_EXTENDED_PARAMETER MEM_ADDRESS_REQUIREMENTS WIN32_MEMORY_RANGE_ENTRY
         SECURITY_ATTRIBUTES OVERLAPPED MEMORYSTATUSEX MEMORYSTATUS
+        PSAPI_WORKING_SET_BLOCK PSAPI_WORKING_SET_INFORMATION PSAPI_WORKING_SET_EX_BLOCK
+        PSAPI_WORKING_SET_EX_INFORMATION UNICODE_STRING OBJECT_ATTRIBUTES
+        WIN32_MEMORY_REGION_INFORMATION
         PROCESS_MEMORY_COUNTERS PROCESS_MEMORY_COUNTERS_EX
     );
 
@@ -729,6 +732,109 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         )*};
     }
     union_members!(ULong64 Pointer Size Handle ULong);
+
+    // ---- The native layer (win32/nt): working sets, names, object attributes, regions ----
+    fields.extend(plain_fields!(PSAPI_WORKING_SET_INFORMATION: NumberOfEntries WorkingSetInfo));
+    fields
+        .extend(plain_fields!(PSAPI_WORKING_SET_EX_INFORMATION: VirtualAddress VirtualAttributes));
+    fields.extend(plain_fields!(UNICODE_STRING: Length MaximumLength Buffer));
+    fields.extend(plain_fields!(OBJECT_ATTRIBUTES:
+        Length RootDirectory ObjectName Attributes SecurityDescriptor SecurityQualityOfService));
+    fields.extend(plain_fields!(WIN32_MEMORY_REGION_INFORMATION:
+        AllocationBase AllocationProtect RegionSize CommitSize));
+    // The bit-field unions: C reaches every member as one word at offset 0 (Flags).
+    let word = |owner: &'static str, field: &'static str, rust, c_owner: &str| {
+        nested(
+            owner,
+            field,
+            rust,
+            &format!("offsetof({c_owner}, Flags)"),
+            &format!("sizeof((({c_owner} *)0)->Flags)"),
+        )
+    };
+    fields.push(word(
+        "PSAPI_WORKING_SET_BLOCK",
+        "Flags",
+        field!(PSAPI_WORKING_SET_BLOCK, Flags),
+        "PSAPI_WORKING_SET_BLOCK",
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_BLOCK",
+        "Anonymous",
+        field!(PSAPI_WORKING_SET_BLOCK, Anonymous),
+        "PSAPI_WORKING_SET_BLOCK",
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_BLOCK_0",
+        "_bitfield",
+        field!(PSAPI_WORKING_SET_BLOCK, Anonymous._bitfield),
+        "PSAPI_WORKING_SET_BLOCK",
+    ));
+    let ex = "PSAPI_WORKING_SET_EX_BLOCK";
+    fields.push(word(
+        ex,
+        "Flags",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Flags),
+        ex,
+    ));
+    fields.push(word(
+        ex,
+        "Anonymous",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Anonymous),
+        ex,
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_EX_BLOCK_0",
+        "Anonymous",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Anonymous.Anonymous),
+        ex,
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_EX_BLOCK_0",
+        "Invalid",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Anonymous.Invalid),
+        ex,
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_EX_BLOCK_0_0",
+        "_bitfield",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Anonymous.Anonymous._bitfield),
+        ex,
+    ));
+    fields.push(word(
+        "PSAPI_WORKING_SET_EX_BLOCK_0_1",
+        "_bitfield",
+        field!(PSAPI_WORKING_SET_EX_BLOCK, Anonymous.Invalid._bitfield),
+        ex,
+    ));
+    let mri = "WIN32_MEMORY_REGION_INFORMATION";
+    fields.push(word(
+        mri,
+        "Anonymous",
+        field!(WIN32_MEMORY_REGION_INFORMATION, Anonymous),
+        mri,
+    ));
+    fields.push(word(
+        "WIN32_MEMORY_REGION_INFORMATION_0",
+        "Flags",
+        field!(WIN32_MEMORY_REGION_INFORMATION, Anonymous.Flags),
+        mri,
+    ));
+    fields.push(word(
+        "WIN32_MEMORY_REGION_INFORMATION_0",
+        "Anonymous",
+        field!(WIN32_MEMORY_REGION_INFORMATION, Anonymous.Anonymous),
+        mri,
+    ));
+    fields.push(word(
+        "WIN32_MEMORY_REGION_INFORMATION_0_0",
+        "_bitfield",
+        field!(
+            WIN32_MEMORY_REGION_INFORMATION,
+            Anonymous.Anonymous._bitfield
+        ),
+        mri,
+    ));
 
     (structs, fields)
 }
@@ -1006,6 +1112,12 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("LPHANDLE", "*mut *mut c_void"),
     ("SECURITY_ATTRIBUTES", "SECURITY_ATTRIBUTES"),
     ("PSECURITY_ATTRIBUTES", "*mut SECURITY_ATTRIBUTES"),
+    // The native layer (win32/nt).
+    ("PHANDLE", "*mut *mut c_void"),
+    ("ACCESS_MASK", "u32"),
+    ("POBJECT_ATTRIBUTES", "*mut OBJECT_ATTRIBUTES"),
+    ("SECTION_INHERIT", "i32"),
+    ("MEMORY_INFORMATION_CLASS", "i32"),
     // Process memory status, working set, notifications, DEP (issue 15 item 2).
     ("PPROCESS_MEMORY_COUNTERS", "*mut PROCESS_MEMORY_COUNTERS"),
     ("PSIZE_T", "*mut usize"),

@@ -313,3 +313,18 @@ fn sections_conformance_cases_pass_through_the_c_symbols() {
         }
     }
 }
+
+#[test]
+fn nt_layer_from_c() {
+    let Some(cc) = c_compiler_or_skip("nt_layer") else {
+        return;
+    };
+    let dir = scratch("nt_layer");
+    let exe = dir.join("nt_layer");
+    compile_static(&cc, FLAGS, &[example("nt_layer.c")], &exe);
+    let (out, stdout) = run(&exe);
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "failed checks:\n{stdout}");
+    assert!(passed >= 18, "only {passed} checks ran");
+    assert!(out.status.success(), "exit status {}", out.status);
+}

@@ -26,6 +26,8 @@ pub mod fault;
 mod fork;
 mod free;
 mod lock;
+// The NT layer's engine requests (win32/nt).
+mod nt;
 mod placeholder;
 // Process memory status, working set, resource notifications, DEP (issue 15 item 2).
 pub(crate) mod process_status;
@@ -50,6 +52,7 @@ pub use query::{MemoryInfo, RegionType, State};
 pub use status::MemoryStatus;
 pub use section::{Created, SectionSource};
 pub use view::MapRequest;
+pub use nt::{MappedName, RegionInfo, SameFile, WorkingSetPage};
 pub use simulate::AccessError;
 
 use crate::error::{Error, Result};

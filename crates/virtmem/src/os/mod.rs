@@ -540,4 +540,63 @@ pub unsafe trait Os: Send + Sync + 'static {
     fn flush_view(&self, _addr: usize, _len: usize) -> Result<(), OsError> {
         Err(no_sections())
     }
+
+    // ---- The NT layer's requests: working sets, mapped files ----
+
+    /// Calls `f(page, facts)` for every page of `[addr, addr+len)` (page aligned) that is
+    /// present in memory, in address order, without touching (faulting in) any page.
+    /// Default: [`Os::resident`] a chunk at a time, with no sharing facts.
+    fn present_pages(
+        &self,
+        addr: usize,
+        len: usize,
+        f: &mut dyn FnMut(usize, PresentPage),
+    ) -> Result<(), OsError> {
+        let page = self.page_size();
+        let mut buf = [false; 512];
+        let mut at = addr;
+        let end = addr + len;
+        while at < end {
+            let n = ((end - at) / page).min(buf.len());
+            self.resident(at, n * page, &mut buf[..n])?;
+            for (i, &r) in buf[..n].iter().enumerate() {
+                if r {
+                    f(at + i * page, PresentPage::default());
+                }
+            }
+            at += n * page;
+        }
+        Ok(())
+    }
+
+    /// The file mapped at `addr` (a kernel file mapping), if the backend can tell.
+    fn mapped_file(&self, _addr: usize) -> Option<MappedFile> {
+        None
+    }
 }
+
+/// What the page tables say about one present page (the NT layer's working-set queries).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PresentPage {
+    /// A page of a file or of shared memory (it can be shared with other mappings).
+    pub shared: bool,
+    /// How many mappings map the page: exact when the kernel tells (privileged), else 1 when
+    /// only this mapping maps it and 2 ("at least two") otherwise.
+    pub map_count: u32,
+    /// Part of a huge page.
+    pub huge: bool,
+    /// The page is hardware-poisoned (only known where the kernel's page flags are readable).
+    pub bad: bool,
+    /// The NUMA node holding the page.
+    pub node: u32,
+}
+
+/// A file a kernel mapping maps: its path and identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedFile {
+    /// The path as the kernel names it.
+    pub path: String,
+    /// Device and inode: two mappings map the same file exactly when these are equal.
+    pub id: (u64, u64),
+}
+// ---- end of the NT layer's block ----

@@ -308,6 +308,96 @@ pub const STATUS_INVALID_ADDRESS: NTSTATUS = 0xC0000141_u32 as i32;
 /// The base address or file offset is not properly aligned.
 pub const STATUS_MAPPED_ALIGNMENT: NTSTATUS = 0xC0000220_u32 as i32;
 
+// ---- The NT layer (win32/nt): further statuses, the Win32 codes they map to, and the ------
+// ---- NtQueryVirtualMemory / NtLockVirtualMemory / NtMapViewOfSection vocabulary. ----------
+// Values from windows-sys 0.61 `Win32::Foundation` unless a comment names another source.
+
+/// Success, informational: the object name existed and the call opened it (OBJ_OPENIF).
+pub const STATUS_OBJECT_NAME_EXISTS: NTSTATUS = 0x40000000;
+/// Success, informational: NtUnlockVirtualMemory's "the pages were unlocked" code.
+pub const STATUS_WAS_UNLOCKED: NTSTATUS = 0x40000017;
+/// Warning: the buffer was too small for the whole answer (the needed length is returned).
+pub const STATUS_BUFFER_OVERFLOW: NTSTATUS = 0x80000005_u32 as i32;
+/// The operation failed (no more specific status).
+pub const STATUS_UNSUCCESSFUL: NTSTATUS = 0xC0000001_u32 as i32;
+/// The requested operation is not implemented.
+pub const STATUS_NOT_IMPLEMENTED: NTSTATUS = 0xC0000002_u32 as i32;
+/// The buffer is too small.
+pub const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC0000023_u32 as i32;
+/// The handle is of the wrong object type.
+pub const STATUS_OBJECT_TYPE_MISMATCH: NTSTATUS = 0xC0000024_u32 as i32;
+/// No object of that name.
+pub const STATUS_OBJECT_NAME_NOT_FOUND: NTSTATUS = 0xC0000034_u32 as i32;
+/// An object of that name exists (and OBJ_OPENIF was not given).
+pub const STATUS_OBJECT_NAME_COLLISION: NTSTATUS = 0xC0000035_u32 as i32;
+/// A directory of the object path does not exist.
+pub const STATUS_OBJECT_PATH_NOT_FOUND: NTSTATUS = 0xC000003A_u32 as i32;
+/// Another handle's share mode forbids this access.
+pub const STATUS_SHARING_VIOLATION: NTSTATUS = 0xC0000043_u32 as i32;
+/// The image file is not a valid executable.
+pub const STATUS_INVALID_IMAGE_FORMAT: NTSTATUS = 0xC000007B_u32 as i32;
+/// The disk is full.
+pub const STATUS_DISK_FULL: NTSTATUS = 0xC000007F_u32 as i32;
+/// The file (object) is invalid: a view of a section that has no file.
+pub const STATUS_FILE_INVALID: NTSTATUS = 0xC0000098_u32 as i32;
+/// Insufficient system resources.
+pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000009A_u32 as i32;
+/// NtAreMappedFilesTheSame: the two addresses do not map the same file.
+pub const STATUS_NOT_SAME_DEVICE: NTSTATUS = 0xC00000D4_u32 as i32;
+/// An internal error (a panic inside an NT function).
+pub const STATUS_INTERNAL_ERROR: NTSTATUS = 0xC00000E5_u32 as i32;
+/// A name is too long.
+pub const STATUS_NAME_TOO_LONG: NTSTATUS = 0xC0000106_u32 as i32;
+/// A section of an empty file with size 0 cannot be made.
+pub const STATUS_MAPPED_FILE_SIZE_ZERO: NTSTATUS = 0xC000011E_u32 as i32;
+/// The file has a user-mapped section (shrinking it, MEM_RESET on a file view).
+pub const STATUS_USER_MAPPED_FILE: NTSTATUS = 0xC0000243_u32 as i32;
+
+/// Incorrect function (what STATUS_NOT_IMPLEMENTED maps to).
+pub const ERROR_INVALID_FUNCTION: WIN32_ERROR = 1;
+/// The system cannot move the file to a different disk drive (STATUS_NOT_SAME_DEVICE).
+pub const ERROR_NOT_SAME_DEVICE: WIN32_ERROR = 17;
+/// More data is available (STATUS_BUFFER_OVERFLOW).
+pub const ERROR_MORE_DATA: WIN32_ERROR = 234;
+/// The pages were unlocked (STATUS_WAS_UNLOCKED).
+pub const ERROR_WAS_UNLOCKED: WIN32_ERROR = 715;
+/// The pages were already locked (STATUS_WAS_LOCKED).
+pub const ERROR_WAS_LOCKED: WIN32_ERROR = 717;
+
+/// `OBJECT_ATTRIBUTES.Attributes`: names compare case-insensitively.
+pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
+/// `OBJECT_ATTRIBUTES.Attributes`: open the object if the name exists (else the create fails).
+pub const OBJ_OPENIF: u32 = 0x80;
+
+/// `MEMORY_INFORMATION_CLASS` (windows-sys `Wdk::Storage::FileSystem`).
+pub type MEMORY_INFORMATION_CLASS = i32;
+/// NtQueryVirtualMemory: a MEMORY_BASIC_INFORMATION.
+pub const MemoryBasicInformation: MEMORY_INFORMATION_CLASS = 0;
+/// NtQueryVirtualMemory: the working set (MEMORY_WORKING_SET_INFORMATION, the layout of
+/// PSAPI_WORKING_SET_INFORMATION). Value from the WDK's `ntifs.h` enumeration.
+pub const MemoryWorkingSetInformation: MEMORY_INFORMATION_CLASS = 1;
+/// NtQueryVirtualMemory: the mapped file's name (a UNICODE_STRING and its buffer). `ntifs.h`.
+pub const MemoryMappedFilenameInformation: MEMORY_INFORMATION_CLASS = 2;
+/// NtQueryVirtualMemory: the whole allocation (MEMORY_REGION_INFORMATION). `ntifs.h`.
+pub const MemoryRegionInformation: MEMORY_INFORMATION_CLASS = 3;
+/// NtQueryVirtualMemory: per-page working-set attributes (MEMORY_WORKING_SET_EX_INFORMATION,
+/// the layout of PSAPI_WORKING_SET_EX_INFORMATION). `ntifs.h`.
+pub const MemoryWorkingSetExInformation: MEMORY_INFORMATION_CLASS = 4;
+
+/// NtLockVirtualMemory: lock the pages in the working set (VirtualLock). WDK `ntddk.h`.
+pub const MAP_PROCESS: u32 = 1;
+/// NtLockVirtualMemory: lock the pages in physical memory (needs SeLockMemoryPrivilege).
+/// WDK `ntddk.h`.
+pub const MAP_SYSTEM: u32 = 2;
+
+/// `SECTION_INHERIT` (windows-sys `Wdk::System::Memory`).
+pub type SECTION_INHERIT = i32;
+/// NtMapViewOfSection: the view is inherited by child processes.
+pub const ViewShare: SECTION_INHERIT = 1;
+/// NtMapViewOfSection: the view is not inherited.
+pub const ViewUnmap: SECTION_INHERIT = 2;
+// ---- end of the NT layer's block -------------------------------------------------------------
+
 // ---------------------------------------------------------------------------------------------
 // Access-violation kinds (EXCEPTION_RECORD.ExceptionInformation[0])
 // ---------------------------------------------------------------------------------------------

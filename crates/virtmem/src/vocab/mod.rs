@@ -3,4 +3,5 @@
 //! nothing from the rest of the crate.
 
 pub mod consts;
+pub mod ntstatus;
 pub mod layout;

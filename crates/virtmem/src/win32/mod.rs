@@ -24,6 +24,8 @@ mod files;
 mod handles;
 mod last_error;
 mod memory;
+// The native layer (Nt* functions, RtlNtStatusToDosError, working sets).
+pub mod nt;
 mod probe;
 // Process memory status, working set, resource notifications, DEP, Rtl* memory (issue 15 item 2).
 mod process_memory;
@@ -37,6 +39,7 @@ pub use files::*;
 pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
+pub use nt::*;
 pub use probe::*;
 pub use process_memory::*;
 pub use rtl_memory::*;

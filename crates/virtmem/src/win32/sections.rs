@@ -362,6 +362,77 @@ pub unsafe extern "system" fn MapViewOfFileFromApp(
     )
 }
 
+/// MapViewOfFile3's checks after the process (M3-2 … M3-7): the request to map, or the
+/// error. Shared with NtMapViewOfSectionEx.
+///
+/// # Safety
+///
+/// `extendedparameters` points to `parametercount` readable parameters (or is NULL).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn map3_request(
+    filemapping: HANDLE,
+    baseaddress: *const c_void,
+    offset: u64,
+    viewsize: usize,
+    allocationtype: u32,
+    pageprotection: u32,
+    extendedparameters: *mut MEM_EXTENDED_PARAMETER,
+    parametercount: u32,
+) -> Result<MapRequest> {
+    // SAFETY: forwarded caller contract.
+    let params = unsafe { decode_params(extendedparameters, parametercount) }?;
+    let mut highest_end = None;
+    for p in params.iter() {
+        match *p {
+            ExtendedParameter::AddressRequirements {
+                lowest: _,
+                highest,
+                alignment,
+            } => {
+                if alignment != 0 {
+                    return Err(Error::InvalidParameter(
+                        "views take no alignment requirement",
+                    ));
+                }
+                if highest != 0 {
+                    let space = Space::native();
+                    if highest
+                        .checked_add(1)
+                        .is_none_or(|h| h % space.layout().page_size != 0)
+                        || highest > space.layout().max_address
+                        || !baseaddress.is_null()
+                    {
+                        return Err(Error::InvalidParameter("invalid HighestEndingAddress"));
+                    }
+                    highest_end = Some(highest);
+                }
+            }
+            ExtendedParameter::NumaNode(_) => {}
+            ExtendedParameter::Other(_) => {
+                return Err(Error::InvalidParameter("unknown extended parameter"))
+            }
+        }
+    }
+    if allocationtype & !(MEM_REPLACE_PLACEHOLDER | MEM_LARGE_PAGES | MEM_RESERVE) != 0 {
+        return Err(Error::InvalidParameter("unknown allocation type"));
+    }
+    if allocationtype & MEM_RESERVE != 0 {
+        return Err(Error::NotSupported("reserved views (MEM_RESERVE)"));
+    }
+    let protect = validate_view_protection(pageprotection)?;
+    let replace = allocationtype & MEM_REPLACE_PLACEHOLDER != 0;
+    let base = (!baseaddress.is_null()).then_some(baseaddress as usize);
+    Ok(MapRequest {
+        handle: filemapping as usize,
+        protect,
+        offset,
+        size: viewsize,
+        base,
+        replace_placeholder: replace,
+        highest_end,
+    })
+}
+
 /// MapViewOfFile3's checks and mapping (M3-1 … M3-7).
 ///
 /// # Safety
@@ -384,59 +455,19 @@ unsafe fn map3(
             return Err(Error::InvalidHandle);
         }
         // SAFETY: forwarded caller contract.
-        let params = unsafe { decode_params(extendedparameters, parametercount) }?;
-        let mut highest_end = None;
-        for p in params.iter() {
-            match *p {
-                ExtendedParameter::AddressRequirements {
-                    lowest: _,
-                    highest,
-                    alignment,
-                } => {
-                    if alignment != 0 {
-                        return Err(Error::InvalidParameter(
-                            "views take no alignment requirement",
-                        ));
-                    }
-                    if highest != 0 {
-                        let space = Space::native();
-                        if highest
-                            .checked_add(1)
-                            .is_none_or(|h| h % space.layout().page_size != 0)
-                            || highest > space.layout().max_address
-                            || !baseaddress.is_null()
-                        {
-                            return Err(Error::InvalidParameter("invalid HighestEndingAddress"));
-                        }
-                        highest_end = Some(highest);
-                    }
-                }
-                ExtendedParameter::NumaNode(_) => {}
-                ExtendedParameter::Other(_) => {
-                    return Err(Error::InvalidParameter("unknown extended parameter"))
-                }
-            }
-        }
-        if allocationtype & !(MEM_REPLACE_PLACEHOLDER | MEM_LARGE_PAGES | MEM_RESERVE) != 0 {
-            return Err(Error::InvalidParameter("unknown allocation type"));
-        }
-        if allocationtype & MEM_RESERVE != 0 {
-            return Err(Error::NotSupported("reserved views (MEM_RESERVE)"));
-        }
-        let protect = validate_view_protection(pageprotection)?;
-        let replace = allocationtype & MEM_REPLACE_PLACEHOLDER != 0;
-        let base = (!baseaddress.is_null()).then_some(baseaddress as usize);
-        Space::native()
-            .map_view(MapRequest {
-                handle: filemapping as usize,
-                protect,
+        let req = unsafe {
+            map3_request(
+                filemapping,
+                baseaddress,
                 offset,
-                size: viewsize,
-                base,
-                replace_placeholder: replace,
-                highest_end,
-            })
-            .map(|b| b as *mut c_void)
+                viewsize,
+                allocationtype,
+                pageprotection,
+                extendedparameters,
+                parametercount,
+            )
+        }?;
+        Space::native().map_view(req).map(|b| b as *mut c_void)
     });
     MEMORY_MAPPED_VIEW_ADDRESS { Value: v }
 }

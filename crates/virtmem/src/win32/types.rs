@@ -526,6 +526,189 @@ pub struct MEMORYSTATUS {
     pub dwAvailVirtual: usize,
 }
 
+// ---- The NT layer (win32/nt): working sets, names, object attributes, whole regions ----
+// Layouts of windows-sys 0.61 (`Win32::System::ProcessStatus`, `Win32::Foundation`,
+// `Wdk::Foundation`, `Win32::System::Memory`); sizes checked at compile time below.
+
+/// One page of the working set (QueryWorkingSet): `Protection : 5` (the NT protection index),
+/// `ShareCount : 3`, `Shared : 1`, `Reserved : 3`, `VirtualPage : 52` (20 on 32-bit).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PSAPI_WORKING_SET_BLOCK {
+    /// The whole word.
+    pub Flags: usize,
+    /// The bit fields.
+    pub Anonymous: PSAPI_WORKING_SET_BLOCK_0,
+}
+
+/// The bit fields of [`PSAPI_WORKING_SET_BLOCK`].
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PSAPI_WORKING_SET_BLOCK_0 {
+    /// The bits.
+    pub _bitfield: usize,
+}
+
+/// QueryWorkingSet's buffer: the number of pages, then one block per page.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PSAPI_WORKING_SET_INFORMATION {
+    /// How many pages the working set has (set also when the buffer is too small).
+    pub NumberOfEntries: usize,
+    /// The first of `NumberOfEntries` blocks.
+    pub WorkingSetInfo: [PSAPI_WORKING_SET_BLOCK; 1],
+}
+
+/// A page's working-set attributes (QueryWorkingSetEx): `Valid : 1`, `ShareCount : 3`,
+/// `Win32Protection : 11`, `Shared : 1`, `Node : 6`, `Locked : 1`, `LargePage : 1`,
+/// `Reserved : 7`, `Bad : 1` (and 32 reserved bits on 64-bit); when not valid, only `Shared`
+/// (bit 15) and `Bad` (bit 31) mean something.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PSAPI_WORKING_SET_EX_BLOCK {
+    /// The whole word.
+    pub Flags: usize,
+    /// The bit fields.
+    pub Anonymous: PSAPI_WORKING_SET_EX_BLOCK_0,
+}
+
+/// The two readings of [`PSAPI_WORKING_SET_EX_BLOCK`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PSAPI_WORKING_SET_EX_BLOCK_0 {
+    /// A valid page's fields.
+    pub Anonymous: PSAPI_WORKING_SET_EX_BLOCK_0_0,
+    /// An invalid page's fields.
+    pub Invalid: PSAPI_WORKING_SET_EX_BLOCK_0_1,
+}
+
+/// The bit fields of a valid page.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PSAPI_WORKING_SET_EX_BLOCK_0_0 {
+    /// The bits.
+    pub _bitfield: usize,
+}
+
+/// The bit fields of a page that is not in the working set.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PSAPI_WORKING_SET_EX_BLOCK_0_1 {
+    /// The bits.
+    pub _bitfield: usize,
+}
+
+/// QueryWorkingSetEx's entries: the caller sets `VirtualAddress`, the call fills
+/// `VirtualAttributes`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PSAPI_WORKING_SET_EX_INFORMATION {
+    /// The page asked about.
+    pub VirtualAddress: *mut c_void,
+    /// Its attributes.
+    pub VirtualAttributes: PSAPI_WORKING_SET_EX_BLOCK,
+}
+
+/// A counted UTF-16 string (`Win32::Foundation::UNICODE_STRING`): lengths in bytes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UNICODE_STRING {
+    /// Bytes of text, without a terminating NUL.
+    pub Length: u16,
+    /// Bytes of `Buffer`.
+    pub MaximumLength: u16,
+    /// The text.
+    pub Buffer: *mut u16,
+}
+
+/// An object's name and attributes for NtCreateSection (`Wdk::Foundation::OBJECT_ATTRIBUTES`;
+/// the security members are opaque pointers here).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OBJECT_ATTRIBUTES {
+    /// `size_of::<OBJECT_ATTRIBUTES>()`.
+    pub Length: u32,
+    /// A directory the name is relative to (NULL: the name is absolute).
+    pub RootDirectory: HANDLE,
+    /// The name, or NULL for an unnamed object.
+    pub ObjectName: *const UNICODE_STRING,
+    /// OBJ_* flags (OBJ_OPENIF, OBJ_CASE_INSENSITIVE, ...).
+    pub Attributes: u32,
+    /// A SECURITY_DESCRIPTOR (ignored).
+    pub SecurityDescriptor: *const c_void,
+    /// A SECURITY_QUALITY_OF_SERVICE (ignored).
+    pub SecurityQualityOfService: *const c_void,
+}
+
+/// The whole allocation around an address (NtQueryVirtualMemory(MemoryRegionInformation),
+/// QueryVirtualMemoryInformation): C programs know it as MEMORY_REGION_INFORMATION.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WIN32_MEMORY_REGION_INFORMATION {
+    /// The allocation's base.
+    pub AllocationBase: *mut c_void,
+    /// Its AllocationProtect.
+    pub AllocationProtect: u32,
+    /// The region's type bits.
+    pub Anonymous: WIN32_MEMORY_REGION_INFORMATION_0,
+    /// The whole allocation's size.
+    pub RegionSize: usize,
+    /// Its committed bytes.
+    pub CommitSize: usize,
+}
+
+/// The type bits of [`WIN32_MEMORY_REGION_INFORMATION`]: `Private : 1`, `MappedDataFile : 1`,
+/// `MappedImage : 1`, `MappedPageFile : 1`, `MappedPhysical : 1`, `DirectMapped : 1`,
+/// `Reserved : 26`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union WIN32_MEMORY_REGION_INFORMATION_0 {
+    /// The whole word.
+    pub Flags: u32,
+    /// The bit fields.
+    pub Anonymous: WIN32_MEMORY_REGION_INFORMATION_0_0,
+}
+
+/// The bit fields of [`WIN32_MEMORY_REGION_INFORMATION_0`].
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct WIN32_MEMORY_REGION_INFORMATION_0_0 {
+    /// The bits.
+    pub _bitfield: u32,
+}
+
+macro_rules! zeroed_default {
+    ($($t:ident)*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                // SAFETY: integers and raw pointers only, for which all-zero is valid.
+                unsafe { core::mem::zeroed() }
+            }
+        }
+    )*};
+}
+zeroed_default!(
+    PSAPI_WORKING_SET_BLOCK PSAPI_WORKING_SET_INFORMATION PSAPI_WORKING_SET_EX_BLOCK
+    PSAPI_WORKING_SET_EX_BLOCK_0 PSAPI_WORKING_SET_EX_INFORMATION UNICODE_STRING
+    OBJECT_ATTRIBUTES WIN32_MEMORY_REGION_INFORMATION WIN32_MEMORY_REGION_INFORMATION_0
+);
+
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<PSAPI_WORKING_SET_BLOCK>() == 8);
+    assert!(size_of::<PSAPI_WORKING_SET_INFORMATION>() == 16);
+    assert!(size_of::<PSAPI_WORKING_SET_EX_BLOCK>() == 8);
+    assert!(size_of::<PSAPI_WORKING_SET_EX_INFORMATION>() == 16);
+    assert!(size_of::<UNICODE_STRING>() == 16);
+    assert!(offset_of!(UNICODE_STRING, Buffer) == 8);
+    assert!(size_of::<OBJECT_ATTRIBUTES>() == 48);
+    assert!(offset_of!(OBJECT_ATTRIBUTES, Attributes) == 24);
+    assert!(size_of::<WIN32_MEMORY_REGION_INFORMATION>() == 32);
+    assert!(offset_of!(WIN32_MEMORY_REGION_INFORMATION, RegionSize) == 16);
+    assert!(offset_of!(WIN32_MEMORY_REGION_INFORMATION, CommitSize) == 24);
+};
+// ---- end of the NT layer's block ----
 // --- Process memory counters (GetProcessMemoryInfo; issue 15 item 2), windows-sys layouts. ---
 
 /// A process's memory use, as `GetProcessMemoryInfo` fills it in (72 bytes on 64-bit).

@@ -13,6 +13,7 @@
 
 mod large;
 pub(crate) mod pagemap;
+pub(crate) mod barrier;
 pub(crate) mod files;
 pub(crate) mod metaheap;
 #[cfg(feature = "internals")]
@@ -687,6 +688,33 @@ unsafe impl Os for LinuxOs {
 
     fn flush_view(&self, addr: usize, len: usize) -> Result<(), OsError> {
         sections::flush_view(addr, len)
+    }
+
+    // ---- The NT layer's requests ----
+
+    fn present_pages(
+        &self,
+        addr: usize,
+        len: usize,
+        f: &mut dyn FnMut(usize, crate::os::PresentPage),
+    ) -> Result<(), OsError> {
+        pagemap::present_pages(addr, addr + len, f)
+            .map_err(|e| err(Syscall::ReadOwn, Errno::from_raw_os_error(e), OsErrorKind::Other))
+    }
+
+    fn mapped_file(&self, addr: usize) -> Option<crate::os::MappedFile> {
+        let KernelRegion::Mapped(m) = self.kernel_region(addr) else {
+            return None;
+        };
+        // The kernel names every file mapping of this process here (readable by the process
+        // itself since Linux 4.3): the link's target is the path, `stat` through it the file.
+        let link = format!("/proc/self/map_files/{:x}-{:x}", m.start, m.end);
+        let path = rustix::fs::readlink(link.as_str(), Vec::new()).ok()?;
+        let st = rustix::fs::stat(link.as_str()).ok()?;
+        Some(crate::os::MappedFile {
+            path: path.to_string_lossy().into_owned(),
+            id: (st.st_dev as u64, st.st_ino as u64),
+        })
     }
 
     fn read_own(&self, addr: usize, out: &mut [u8]) -> Result<(), OsError> {

@@ -352,6 +352,194 @@ pub(crate) fn copied_run(start: usize, end: usize) -> Option<(bool, usize)> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// The NT layer's working-set queries: the present pages of a range, with sharing facts
+// ---------------------------------------------------------------------------------------------
+
+/// `PAGE_IS_HUGE`: the page is part of a huge page (THP or hugetlb).
+const PAGE_IS_HUGE: u64 = 1 << 6;
+/// `/proc/self/pagemap` bit 61: the page is a file page or shared anonymous memory.
+const PM_FILE_OR_SHARED: u64 = 1 << 61;
+/// `/proc/self/pagemap` bit 56: the page is mapped exactly once.
+const PM_EXCLUSIVE: u64 = 1 << 56;
+/// `/proc/self/pagemap` bits 0–54: the page frame number (zero for unprivileged readers).
+const PM_PFN: u64 = (1 << 55) - 1;
+/// `/proc/kpageflags` bits (Documentation/admin-guide/mm/pagemap.rst).
+const KPF_HUGE: u64 = 1 << 17;
+const KPF_HWPOISON: u64 = 1 << 19;
+const KPF_THP: u64 = 1 << 22;
+
+/// Pages handled per batch (one `pread` of pagemap entries, one `move_pages`).
+const BATCH: usize = 256;
+
+/// Calls `f(page, facts)` for every present page of `[start, end)` (page aligned), in address
+/// order. Reads the page tables only (`PAGEMAP_SCAN` to skip absent ranges where the kernel
+/// has it, `/proc/self/pagemap` entries, `/proc/kpageflags` and `/proc/kpagecount` when the
+/// process may read frame numbers, `move_pages` for the node): no page is faulted in.
+pub(crate) fn present_pages(
+    start: usize,
+    end: usize,
+    f: &mut dyn FnMut(usize, crate::os::PresentPage),
+) -> Result<(), i32> {
+    let ps = rustix::param::page_size();
+    if start >= end {
+        return Ok(());
+    }
+    let pagemap = PAGEMAP_FILE.get().map_err(|e| e.raw_os_error())?;
+    let kpageflags = std::fs::File::open("/proc/kpageflags").ok();
+    let kpagecount = std::fs::File::open("/proc/kpagecount").ok();
+    let mut ctx = Batcher {
+        pagemap: pagemap.as_fd(),
+        kpageflags,
+        kpagecount,
+        ps,
+    };
+    if can_detect_zero_page() {
+        let mut regions = [PageRegion::default(); REGIONS_PER_CALL];
+        let mut cur = start;
+        let mut ioctl_ok = true;
+        while cur < end {
+            let mut arg = PmScanArg {
+                size: size_of::<PmScanArg>() as u64,
+                start: cur as u64,
+                end: end as u64,
+                vec: regions.as_mut_ptr() as u64,
+                vec_len: REGIONS_PER_CALL as u64,
+                category_mask: PAGE_IS_PRESENT,
+                return_mask: PAGE_IS_PRESENT | PAGE_IS_HUGE,
+                ..PmScanArg::default()
+            };
+            // SAFETY: as in `scan_ioctl`: `arg` reproduces `struct pm_scan_arg`, `regions` is
+            // valid for `vec_len` `struct page_region`s, and without flags the call only
+            // reads the page tables.
+            let r = unsafe {
+                rustix::ioctl::ioctl(pagemap.as_fd(), UpdateIoctl::<PAGEMAP_SCAN, _>::new(&mut arg))
+            };
+            let Ok(n) = r else {
+                ioctl_ok = false;
+                break;
+            };
+            let n = usize::try_from(n).unwrap_or(0).min(REGIONS_PER_CALL);
+            for r in &regions[..n] {
+                let (s, e) = ((r.start as usize).max(cur), (r.end as usize).min(end));
+                ctx.run(s, e, r.categories & PAGE_IS_HUGE != 0, f)?;
+            }
+            let walk_end = arg.walk_end as usize;
+            if walk_end <= cur {
+                return Err(libc::EIO);
+            }
+            cur = walk_end;
+        }
+        if ioctl_ok {
+            return Ok(());
+        }
+    }
+    // Without PAGEMAP_SCAN: every entry of the range, the present bit deciding.
+    ctx.run(start, end, false, f)
+}
+
+struct Batcher<'a> {
+    pagemap: BorrowedFd<'a>,
+    kpageflags: Option<std::fs::File>,
+    kpagecount: Option<std::fs::File>,
+    ps: usize,
+}
+
+impl Batcher<'_> {
+    /// Reports the present pages of `[s, e)` (`huge`: the scan said they are huge).
+    fn run(
+        &mut self,
+        s: usize,
+        e: usize,
+        huge: bool,
+        f: &mut dyn FnMut(usize, crate::os::PresentPage),
+    ) -> Result<(), i32> {
+        use std::os::unix::fs::FileExt;
+        let ps = self.ps;
+        let mut at = s;
+        let mut raw = [0u8; BATCH * 8];
+        while at < e {
+            let n = ((e - at) / ps).min(BATCH);
+            let want = n * 8;
+            let got = rustix::io::pread(self.pagemap, &mut raw[..want], (at / ps) as u64 * 8)
+                .map_err(|e| e.raw_os_error())?;
+            let entries = got / 8;
+            if entries == 0 {
+                break;
+            }
+            let mut pages = [0usize; BATCH];
+            let mut facts = [crate::os::PresentPage::default(); BATCH];
+            let mut k = 0;
+            for i in 0..entries {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+                let v = u64::from_ne_bytes(w);
+                if v & PM_PRESENT == 0 {
+                    continue;
+                }
+                let pfn = v & PM_PFN;
+                let mut fact = crate::os::PresentPage {
+                    shared: v & PM_FILE_OR_SHARED != 0,
+                    map_count: if v & PM_EXCLUSIVE != 0 { 1 } else { 2 },
+                    huge,
+                    bad: false,
+                    node: 0,
+                };
+                if pfn != 0 {
+                    let mut b = [0u8; 8];
+                    if let Some(kf) = &self.kpageflags {
+                        if kf.read_exact_at(&mut b, pfn * 8).is_ok() {
+                            let flags = u64::from_ne_bytes(b);
+                            fact.huge |= flags & (KPF_HUGE | KPF_THP) != 0;
+                            fact.bad = flags & KPF_HWPOISON != 0;
+                        }
+                    }
+                    if let Some(kc) = &self.kpagecount {
+                        if kc.read_exact_at(&mut b, pfn * 8).is_ok() {
+                            let c = u64::from_ne_bytes(b);
+                            if c > 0 {
+                                fact.map_count = u32::try_from(c).unwrap_or(u32::MAX);
+                            }
+                        }
+                    }
+                }
+                pages[k] = at + i * ps;
+                facts[k] = fact;
+                k += 1;
+            }
+            if k > 0 {
+                let mut ptrs = [core::ptr::null_mut::<c_void>(); BATCH];
+                for (p, &a) in ptrs.iter_mut().zip(&pages[..k]) {
+                    *p = a as *mut c_void;
+                }
+                let mut status = [0i32; BATCH];
+                // SAFETY: move_pages(2) with a NULL node array only reports, for each of the
+                // `k` addresses in `ptrs`, the node of its page into `status` (k entries); it
+                // moves nothing and does not fault pages in. pid 0 is this process.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_move_pages,
+                        0,
+                        k as libc::c_ulong,
+                        ptrs.as_mut_ptr(),
+                        core::ptr::null::<i32>(),
+                        status.as_mut_ptr(),
+                        0,
+                    )
+                };
+                for i in 0..k {
+                    if rc == 0 && status[i] >= 0 {
+                        facts[i].node = status[i] as u32;
+                    }
+                    f(pages[i], facts[i]);
+                }
+            }
+            at += entries * ps;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -1,0 +1,122 @@
+//! The native layer beneath the Win32 functions, as ntdll has it: `Nt*` functions returning
+//! NTSTATUS values (`windows-sys` `Wdk::System::Memory`, `Wdk::Storage::FileSystem`, and
+//! Microsoft's ntifs/ntddk documentation for the ones windows-sys lacks), and
+//! `RtlNtStatusToDosError`, which maps them onto the Win32 errors the Win32 functions give.
+//!
+//! Conventions, as on Windows:
+//! * every function returns an NTSTATUS and never touches the thread's last error (the
+//!   psapi functions built here, QueryWorkingSet*, are Win32 functions and do set it);
+//! * in/out parameters (`*BaseAddress`, `*RegionSize`, `*ViewSize`) receive the rounded
+//!   values on success and are left unchanged on failure;
+//! * a NULL pointer argument, or one pointing to memory the call cannot read or write, gives
+//!   STATUS_ACCESS_VIOLATION (the pointers are probed without faulting, as Windows' probes
+//!   catch the fault);
+//! * the process handle is the current process, `NtCurrentProcess()` = `(HANDLE)-1`; NULL
+//!   gives STATUS_INVALID_HANDLE, a handle of another process STATUS_NOT_SUPPORTED (every
+//!   check goes through [`process`]);
+//! * a panic becomes STATUS_INTERNAL_ERROR.
+//!
+//! The Win32 functions stay thin translations over the engine beside this layer rather than
+//! wrappers of it: their checks come before the NT call on Windows too (VirtualFree's size
+//! rule, VirtualAlloc2's NULL process, VirtualProtect's output pointer), and turning the
+//! engine's typed error into a status and back would add a layer without removing one.
+
+mod memory;
+mod sections;
+mod working_set;
+
+pub use memory::*;
+pub use sections::*;
+pub use working_set::*;
+
+use super::consts::*;
+use crate::engine::Space;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The result of an NT function's body: a status either way (`Err` for the early returns).
+type NtResult = core::result::Result<NTSTATUS, NTSTATUS>;
+
+/// Runs an NT function's body: its status, or STATUS_INTERNAL_ERROR if it panicked.
+fn nt_call(f: impl FnOnce() -> NtResult) -> NTSTATUS {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(s)) | Ok(Err(s)) => s,
+        Err(_) => STATUS_INTERNAL_ERROR,
+    }
+}
+
+/// The one process-handle check of the NT layer: the current process passes; NULL is
+/// STATUS_INVALID_HANDLE (cases 44, 129); what the Win32 layer's `check_process` refuses keeps
+/// its error as a status; a handle it accepts for another process is STATUS_NOT_SUPPORTED
+/// (virtmem cannot change another process's memory). NtReadVirtualMemory /
+/// NtWriteVirtualMemory will take their handles here too.
+fn process(h: HANDLE) -> core::result::Result<(), NTSTATUS> {
+    if h.is_null() {
+        return Err(STATUS_INVALID_HANDLE);
+    }
+    super::memory::check_process(h).map_err(|e| e.nt_status())?;
+    if h != CURRENT_PROCESS {
+        return Err(STATUS_NOT_SUPPORTED);
+    }
+    Ok(())
+}
+
+/// Probes `len` bytes at `p` for reading (and writing): STATUS_ACCESS_VIOLATION if NULL or
+/// not accessible. Never faults.
+fn probe<T>(p: *const T, write: bool) -> core::result::Result<(), NTSTATUS> {
+    probe_bytes(p as usize, size_of::<T>(), write)
+}
+
+/// [`probe`] for a byte range.
+fn probe_bytes(p: usize, len: usize, write: bool) -> core::result::Result<(), NTSTATUS> {
+    if p == 0 || (len > 0 && Space::native().is_bad_range(p, len, write)) {
+        return Err(STATUS_ACCESS_VIOLATION);
+    }
+    Ok(())
+}
+
+/// Reads an in/out parameter after probing it for reading and writing.
+///
+/// # Safety
+///
+/// `p` is NULL or a pointer the caller passed for a `T` (probed here).
+unsafe fn read_inout<T: Copy>(p: *mut T) -> core::result::Result<T, NTSTATUS> {
+    probe(p, true)?;
+    // SAFETY: probed readable; unaligned reads are fine for C callers.
+    Ok(unsafe { p.read_unaligned() })
+}
+
+/// Maps an NTSTATUS onto the Win32 error code Windows gives for it (see `constants.md`):
+/// 0 and customer codes unchanged, Win32 codes wrapped in facility 7 unwrapped, the memory
+/// statuses per Windows' table, unknown statuses ERROR_MR_MID_NOT_FOUND (317).
+#[no_mangle]
+pub extern "system" fn RtlNtStatusToDosError(status: NTSTATUS) -> u32 {
+    crate::vocab::ntstatus::nt_status_to_dos_error(status)
+}
+
+/// A process-wide memory barrier: when it returns, every thread of the process has executed
+/// a full memory barrier (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, else
+/// `MEMBARRIER_CMD_GLOBAL`, else a TLB-shootdown through `mprotect` of a page of ours).
+#[no_mangle]
+pub extern "system" fn FlushProcessWriteBuffers() {
+    let _ = catch_unwind(crate::os::linux::barrier::flush_process_write_buffers);
+}
+
+/// Which mechanism FlushProcessWriteBuffers uses here: "membarrier-private-expedited",
+/// "membarrier-global" or "mprotect" (virtmem's own; for tests and diagnostics).
+pub fn flush_process_write_buffers_mechanism() -> &'static str {
+    crate::os::linux::barrier::mechanism()
+}
+
+/// Writes `n` through the optional `*ReturnLength` of NtQueryVirtualMemory.
+///
+/// # Safety
+///
+/// `ret` is NULL or the caller's pointer to a `usize` (probed here).
+unsafe fn memory_return_length(ret: *mut usize, n: usize) -> core::result::Result<(), NTSTATUS> {
+    if !ret.is_null() {
+        probe(ret, true)?;
+        // SAFETY: probed writable.
+        unsafe { ret.write_unaligned(n) };
+    }
+    Ok(())
+}
