@@ -92,6 +92,11 @@ pub enum Error {
     /// mapped by `os::linux::files`).
     #[error("system error {0}")]
     Code(u32),
+    // ---- Other processes (ReadProcessMemory / WriteProcessMemory) ----
+    /// ERROR_PARTIAL_COPY (299): only part of a ReadProcessMemory / WriteProcessMemory
+    /// request was done (a page of the other process's range cannot be read or written).
+    #[error("only part of the memory could be copied")]
+    PartialCopy,
 }
 
 /// Result alias used throughout virtmem.
@@ -128,6 +133,7 @@ impl Error {
             Error::MappedAlignment(_) => 1132,
             Error::UserMappedFile(_) => 1224,
             Error::Code(c) => c,
+            Error::PartialCopy => 299,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The handle table: kernel32-style handles for sections and files, one table per space
+//! The handle table: kernel32-style handles for sections, files and processes, one table per space
 //! (`sections.md` O5). Handle values are multiples of 4, never 0 and never -1 (the current
 //! process's pseudo-handle); a closed value may be given out again, as on Windows.
 //!
@@ -8,6 +8,7 @@
 use super::section::Section;
 use crate::error::{Error, Result};
 use crate::os::linux::files::HostFile;
+use crate::os::linux::process::HostProcess;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What a handle refers to.
@@ -17,6 +18,9 @@ pub(crate) enum Object {
     Section(Arc<Section>),
     /// An open file.
     File(Arc<HostFile>),
+    // ---- Other processes ----
+    /// A process (OpenProcess): held by its pidfd, so a recycled pid is never taken for it.
+    Process(Arc<HostProcess>),
 }
 
 /// One open handle: its object and its access mask.
@@ -134,6 +138,14 @@ impl Entry {
     pub(crate) fn file(&self) -> Result<&Arc<HostFile>> {
         match &self.object {
             Object::File(f) => Ok(f),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// The process this handle refers to, or ERROR_INVALID_HANDLE.
+    pub(crate) fn process(&self) -> Result<&Arc<HostProcess>> {
+        match &self.object {
+            Object::Process(p) => Ok(p),
             _ => Err(Error::InvalidHandle),
         }
     }

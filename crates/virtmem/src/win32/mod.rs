@@ -25,6 +25,8 @@ mod handles;
 mod last_error;
 mod memory;
 mod probe;
+// Processes (OpenProcess, ReadProcessMemory, ...) and the one process-handle check.
+pub(crate) mod process;
 mod sections;
 mod system;
 pub mod types;
@@ -35,6 +37,9 @@ pub use handles::*;
 pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
 pub use probe::*;
+pub use process::{
+    GetCurrentProcessId, GetProcessId, OpenProcess, ReadProcessMemory, WriteProcessMemory,
+};
 pub use sections::*;
 pub use system::*;
 pub use types::*;

@@ -20,6 +20,8 @@ pub use metaheap::thread_allocations as metaheap_thread_allocations;
 pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
+// Other processes (OpenProcess, ReadProcessMemory, ...).
+pub(crate) mod process;
 pub(crate) mod reset_undo;
 pub(crate) mod sections;
 pub(crate) mod sysfacts;
