@@ -186,6 +186,39 @@ impl HostProcess {
         (done, None)
     }
 
+    /// Whether the process shares this process's address space (`kcmp(KCMP_VM)`: the same
+    /// kernel `mm`), which a pid comparison cannot tell: a `vfork`/`CLONE_VM` child has a pid
+    /// of its own and our memory, a `fork` child our pid's old name and a memory of its own.
+    /// An error when the kernel cannot answer (no `kcmp`, refused) or the process is gone.
+    pub(crate) fn shares_our_memory(&self) -> Result<bool, Errno> {
+        const KCMP_VM: libc::c_long = 1;
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        // SAFETY: kcmp takes two pids, a type and two unused integers; it touches no memory
+        // of ours (libc: rustix has no kcmp).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_kcmp,
+                me as libc::c_long,
+                self.pid as libc::c_long,
+                KCMP_VM,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        };
+        let answer = if r < 0 {
+            Err(Errno::from_raw_os_error(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOSYS),
+            ))
+        } else {
+            Ok(r == 0)
+        };
+        if self.running() {
+            answer
+        } else {
+            Err(Errno::SRCH)
+        }
+    }
+
     /// What the process has at `addr` (see [`super::procmaps::kernel_region_in`]); `ESRCH`
     /// once it has exited, `EACCES` if the kernel refuses its maps.
     pub(crate) fn kernel_region(&self, addr: usize, top: usize) -> Result<KernelRegion, Errno> {
@@ -305,6 +338,7 @@ mod tests {
         let me = HostProcess::open(std::process::id()).unwrap();
         assert!(me.running());
         assert_eq!(me.attach(), Attach::Allowed);
+        assert_eq!(me.shares_our_memory(), Ok(true));
         let v = [1u8, 2, 3, 4];
         let mut out = [0u8; 4];
         // SAFETY: `out` is 4 writable bytes.
@@ -317,6 +351,7 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let p = HostProcess::open(child.id()).unwrap();
         assert!(p.running());
+        assert_eq!(p.shares_our_memory(), Ok(false));
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!p.running());
