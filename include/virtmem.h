@@ -787,6 +787,40 @@ WINBASEAPI BOOL WINAPI IsBadStringPtrW(LPCWSTR lpsz, UINT_PTR ucchMax);
 #define IsBadStringPtr IsBadStringPtrA
 #endif
 
+/* ---- processes (processthreadsapi.h, memoryapi.h) ---- */
+/* A process is named by its Linux pid. Another process's memory can be read, written and
+   queried; VirtualAllocEx / VirtualFreeEx / VirtualProtectEx / VirtualUnlockEx / views / AWE on
+   another process fail with ERROR_NOT_SUPPORTED (after the access right check). */
+typedef DWORD PROCESS_ACCESS_RIGHTS;
+#define PROCESS_TERMINATE                 0x0001
+#define PROCESS_CREATE_THREAD             0x0002
+#define PROCESS_SET_SESSIONID             0x0004
+#define PROCESS_VM_OPERATION              0x0008
+#define PROCESS_VM_READ                   0x0010
+#define PROCESS_VM_WRITE                  0x0020
+#define PROCESS_DUP_HANDLE                0x0040
+#define PROCESS_CREATE_PROCESS            0x0080
+#define PROCESS_SET_QUOTA                 0x0100
+#define PROCESS_SET_INFORMATION           0x0200
+#define PROCESS_QUERY_INFORMATION         0x0400
+#define PROCESS_SUSPEND_RESUME            0x0800
+#define PROCESS_QUERY_LIMITED_INFORMATION 0x1000
+#define PROCESS_SET_LIMITED_INFORMATION   0x2000
+#define PROCESS_ALL_ACCESS                0x001FFFFF
+#define PROCESS_DELETE                    0x00010000
+#define PROCESS_READ_CONTROL              0x00020000
+#define PROCESS_WRITE_DAC                 0x00040000
+#define PROCESS_WRITE_OWNER               0x00080000
+#define PROCESS_SYNCHRONIZE               0x00100000
+#define PROCESS_STANDARD_RIGHTS_REQUIRED  0x000F0000
+#define MAXIMUM_ALLOWED                   0x02000000
+WINBASEAPI HANDLE WINAPI OpenProcess(PROCESS_ACCESS_RIGHTS dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId);
+WINBASEAPI DWORD WINAPI GetCurrentProcessId(VOID);
+WINBASEAPI DWORD WINAPI GetProcessId(HANDLE Process);
+WINBASEAPI BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesRead);
+WINBASEAPI BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesWritten);
+/* ---- end processes ---- */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
