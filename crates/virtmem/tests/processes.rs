@@ -806,7 +806,7 @@ fn the_safe_process_type() {
 
 #[test]
 fn safe_code_cannot_write_this_process() {
-    let mut v = vec![1u8; 64];
+    let mut v = [1u8; 64];
     let addr = v.as_ptr() as usize;
     let cur = virtmem::Process::current();
     assert_eq!(cur.id(), std::process::id());
