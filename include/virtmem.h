@@ -940,6 +940,8 @@ WINBASEAPI NTSTATUS WINAPI NtFreeVirtualMemory(HANDLE ProcessHandle, PVOID *Base
 WINBASEAPI NTSTATUS WINAPI NtProtectVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T NumberOfBytesToProtect, ULONG NewAccessProtection, PULONG OldAccessProtection);
 WINBASEAPI NTSTATUS WINAPI NtQueryVirtualMemory(HANDLE ProcessHandle, LPCVOID BaseAddress, MEMORY_INFORMATION_CLASS MemoryInformationClass, PVOID MemoryInformation, SIZE_T MemoryInformationLength, PSIZE_T ReturnLength);
 WINBASEAPI NTSTATUS WINAPI NtLockVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG MapType);
+WINBASEAPI NTSTATUS WINAPI NtReadVirtualMemory(HANDLE ProcessHandle, PVOID BaseAddress, PVOID Buffer, SIZE_T NumberOfBytesToRead, PSIZE_T NumberOfBytesRead);
+WINBASEAPI NTSTATUS WINAPI NtWriteVirtualMemory(HANDLE ProcessHandle, PVOID BaseAddress, PVOID Buffer, SIZE_T NumberOfBytesToWrite, PSIZE_T NumberOfBytesWritten);
 WINBASEAPI NTSTATUS WINAPI NtUnlockVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, ULONG MapType);
 WINBASEAPI NTSTATUS WINAPI NtCreateSection(PHANDLE SectionHandle, ACCESS_MASK DesiredAccess, POBJECT_ATTRIBUTES ObjectAttributes, PLARGE_INTEGER MaximumSize, ULONG SectionPageProtection, ULONG AllocationAttributes, HANDLE FileHandle);
 WINBASEAPI NTSTATUS WINAPI NtMapViewOfSection(HANDLE SectionHandle, HANDLE ProcessHandle, PVOID *BaseAddress, ULONG_PTR ZeroBits, SIZE_T CommitSize, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, SECTION_INHERIT InheritDisposition, ULONG AllocationType, ULONG Win32Protect);
@@ -1028,6 +1030,39 @@ WINBASEAPI DEP_SYSTEM_POLICY_TYPE WINAPI GetSystemDEPPolicy(VOID);
 WINBASEAPI BOOL WINAPI GetProcessDEPPolicy(HANDLE hProcess, LPDWORD lpFlags, PBOOL lpPermanent);
 WINBASEAPI BOOL WINAPI SetProcessDEPPolicy(DWORD dwFlags);
 /* ---- end process memory status ---- */
+/* ---- processes (processthreadsapi.h, memoryapi.h) ---- */
+/* A process is named by its Linux pid. Another process's memory can be read, written and
+   queried; VirtualAllocEx / VirtualFreeEx / VirtualProtectEx / VirtualUnlockEx / views / AWE on
+   another process fail with ERROR_NOT_SUPPORTED (after the access right check). */
+typedef DWORD PROCESS_ACCESS_RIGHTS;
+#define PROCESS_TERMINATE                 0x0001
+#define PROCESS_CREATE_THREAD             0x0002
+#define PROCESS_SET_SESSIONID             0x0004
+#define PROCESS_VM_OPERATION              0x0008
+#define PROCESS_VM_READ                   0x0010
+#define PROCESS_VM_WRITE                  0x0020
+#define PROCESS_DUP_HANDLE                0x0040
+#define PROCESS_CREATE_PROCESS            0x0080
+#define PROCESS_SET_QUOTA                 0x0100
+#define PROCESS_SET_INFORMATION           0x0200
+#define PROCESS_QUERY_INFORMATION         0x0400
+#define PROCESS_SUSPEND_RESUME            0x0800
+#define PROCESS_QUERY_LIMITED_INFORMATION 0x1000
+#define PROCESS_SET_LIMITED_INFORMATION   0x2000
+#define PROCESS_ALL_ACCESS                0x001FFFFF
+#define PROCESS_DELETE                    0x00010000
+#define PROCESS_READ_CONTROL              0x00020000
+#define PROCESS_WRITE_DAC                 0x00040000
+#define PROCESS_WRITE_OWNER               0x00080000
+#define PROCESS_SYNCHRONIZE               0x00100000
+#define PROCESS_STANDARD_RIGHTS_REQUIRED  0x000F0000
+#define MAXIMUM_ALLOWED                   0x02000000
+WINBASEAPI HANDLE WINAPI OpenProcess(PROCESS_ACCESS_RIGHTS dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId);
+WINBASEAPI DWORD WINAPI GetCurrentProcessId(VOID);
+WINBASEAPI DWORD WINAPI GetProcessId(HANDLE Process);
+WINBASEAPI BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesRead);
+WINBASEAPI BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesWritten);
+/* ---- end processes ---- */
 
 #ifdef __cplusplus
 } /* extern "C" */

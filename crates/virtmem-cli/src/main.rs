@@ -99,6 +99,9 @@ enum Cmd {
         /// The native map: only the regions around virtmem's allocations.
         #[arg(long)]
         around_allocations: bool,
+        /// Another process's address space (a Linux pid), as VirtualQueryEx describes it.
+        #[arg(long, value_name = "PID", conflicts_with_all = ["script", "around_allocations"])]
+        pid: Option<u32>,
         #[command(flatten)]
         space: SpaceArgs,
     },
@@ -270,15 +273,23 @@ fn main() -> ExitCode {
             format,
             output,
             around_allocations,
+            pid,
             space,
-        } => map_cmd(
-            st,
-            script.as_deref(),
-            format,
-            output.as_deref(),
-            around_allocations,
-            &space,
-        ),
+        } => match pid {
+            // ---- map --pid: another process ----
+            Some(pid) => match session::map_of_process(pid) {
+                Ok(mp) => emit_map(st, &mp, format, output.as_deref()),
+                Err(e) => fail(&st, code::FAILURE, &e),
+            },
+            None => map_cmd(
+                st,
+                script.as_deref(),
+                format,
+                output.as_deref(),
+                around_allocations,
+                &space,
+            ),
+        },
         Cmd::Status { format } => status::status(&st, format == StatusFormat::Json),
     };
     ExitCode::from((code & 0xFF) as u8)
@@ -355,6 +366,11 @@ fn map_cmd(
         }
     }
     let mp = session::map_of(&m, &[], !around || !m.is_native());
+    emit_map(st, &mp, format, output)
+}
+
+/// Writes a map in `format` to `output` (or standard output).
+fn emit_map(st: Style, mp: &map::Map, format: Format, output: Option<&str>) -> i32 {
     let text = match format {
         Format::Table => {
             let st = if output.is_some() {

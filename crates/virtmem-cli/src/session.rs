@@ -6,6 +6,7 @@ use crate::machine::Machine;
 use crate::map::Map;
 use crate::style::Style;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Write;
 use std::rc::Rc;
 
@@ -208,4 +209,44 @@ pub fn map_of(m: &Machine, focus: &[u64], whole_native: bool) -> Map {
         regions,
         names,
     }
+}
+
+/// The map of another process (`virtmem map --pid`): its regions as VirtualQueryEx describes
+/// them (through [`virtmem::Process`], the same answer), file mappings named from its
+/// `/proc/<pid>/maps`. An error message when the process cannot be opened or read.
+pub fn map_of_process(pid: u32) -> Result<Map, String> {
+    use virtmem::win32::PROCESS_QUERY_INFORMATION;
+    let p = virtmem::Process::open(pid, PROCESS_QUERY_INFORMATION)
+        .map_err(|e| format!("cannot open process {pid}: {e}"))?;
+    // The first query tells an unreadable process from an empty map.
+    p.query(0)
+        .map_err(|e| format!("cannot read the address space of process {pid}: {e}"))?;
+    let regions: Vec<virtmem::MemoryInfo> = p.regions().collect();
+    let paths: HashMap<usize, String> = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let start = usize::from_str_radix(f.next()?.split('-').next()?, 16).ok()?;
+            let path = f.nth(4)?;
+            Some((start, path.to_string()))
+        })
+        .collect();
+    let names = regions
+        .iter()
+        .filter(|r| r.state != virtmem::State::Free)
+        .filter_map(|r| Some((r.allocation_base, paths.get(&r.allocation_base)?.clone())))
+        .collect();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let info = virtmem::system_info();
+    Ok(Map {
+        title: format!(
+            "process {pid} ({}, native, as VirtualQueryEx sees it)",
+            comm.trim()
+        ),
+        ptr: std::mem::size_of::<usize>() as u8,
+        page: info.page_size as u64,
+        regions,
+        names,
+    })
 }

@@ -859,3 +859,89 @@ fn status_table_and_json() {
     // The tool allocates nothing through virtmem before printing: no private commit.
     assert_eq!(p["private_usage"], 0);
 }
+
+// ---- map --pid: another process ----
+
+/// A `sleep 30` child, killed when dropped.
+struct Sleeper(std::process::Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn map_pid_draws_another_process_in_every_format() {
+    let kid = Sleeper(Command::new("sleep").arg("30").spawn().expect("sleep runs"));
+    let pid = kid.0.id().to_string();
+    // The sleeper's stack, as its kernel lists it, must show up in every format.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
+    let stack_start = u64::from_str_radix(stack.split('-').next().unwrap(), 16).unwrap();
+
+    let o = run(&["map", "--pid", &pid, "--color", "never"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let t = text(&o.stdout);
+    assert!(t.contains(&format!("process {pid} (sleep")), "{t}");
+    assert!(t.contains(&format!("{stack_start:x}")), "{t}");
+    assert!(
+        t.contains("image") && t.contains("private") && t.contains("free"),
+        "{t}"
+    );
+    assert!(
+        t.contains("sleep"),
+        "the executable's mappings are named: {t}"
+    );
+
+    let o = run(&["map", "--pid", &pid, "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let regions = j["regions"].as_array().unwrap();
+    assert!(regions.len() > 5);
+    assert!(text(&o.stdout).contains(&format!("{stack_start:x}")));
+
+    for (format, marker) in [("svg", "<svg"), ("html", "<html")] {
+        let o = run(&["map", "--pid", &pid, "--format", format]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(text(&o.stdout).contains(marker), "{format}");
+    }
+}
+
+#[test]
+fn map_pid_of_no_process_is_an_error() {
+    let max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
+    let o = run(&["map", "--pid", max.trim(), "--color", "never"]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains(&format!("cannot open process {}", max.trim())),
+        "{e}"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn map_pid_we_may_not_read_is_a_clear_error() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid only reads this process's credentials.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("skipped: needs root, to run the command as uid nobody");
+        return;
+    }
+    let o = bin()
+        .args(["map", "--pid", "1", "--color", "never"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("virtmem runs as nobody");
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("cannot open process 1: access denied"), "{e}");
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

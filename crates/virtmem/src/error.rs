@@ -96,6 +96,11 @@ pub enum Error {
     /// mapped by `os::linux::files`).
     #[error("system error {0}")]
     Code(u32),
+    // ---- Other processes (ReadProcessMemory / WriteProcessMemory) ----
+    /// ERROR_PARTIAL_COPY (299): only part of a ReadProcessMemory / WriteProcessMemory
+    /// request was done (a page of the other process's range cannot be read or written).
+    #[error("only part of the memory could be copied")]
+    PartialCopy,
 }
 
 /// Result alias used throughout virtmem.
@@ -133,6 +138,7 @@ impl Error {
             Error::UserMappedFile(_) => 1224,
             Error::InsufficientBuffer => 122,
             Error::Code(c) => c,
+            Error::PartialCopy => 299,
         }
     }
 
@@ -193,6 +199,7 @@ impl Error {
             Error::MappedAlignment(_) => STATUS_MAPPED_ALIGNMENT,
             Error::UserMappedFile(_) => STATUS_USER_MAPPED_FILE,
             Error::InsufficientBuffer => STATUS_BUFFER_TOO_SMALL,
+            Error::PartialCopy => STATUS_PARTIAL_COPY,
             Error::Code(c) if c <= 0xFFFF => status_from_win32(c),
             // No NTSTATUS carries a wider code: the generic failure.
             Error::Code(_) => STATUS_UNSUCCESSFUL,

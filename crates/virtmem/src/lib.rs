@@ -65,8 +65,8 @@ pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;
 pub use safe::{
     allocations, memory_status, query, regions, set_write_watch_mode, system_info,
-    write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Protect, Reservation, Section,
-    SectionOptions, SectionProtect, SystemInfo, UniqueView, View, ViewAccess,
+    write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Process, Protect, Reservation,
+    Section, SectionOptions, SectionProtect, SystemInfo, UniqueView, View, ViewAccess,
 };
 pub use safe::{
     dep_status, empty_working_set, memory_resource_state, process_memory_counters,

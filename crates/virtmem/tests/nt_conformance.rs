@@ -932,6 +932,7 @@ fn every_error_round_trips_through_its_status() {
         E::MappedAlignment(""),
         E::UserMappedFile(""),
         E::InsufficientBuffer,
+        E::PartialCopy,
         E::Code(ERROR_GEN_FAILURE),
         E::Code(ERROR_WRITE_PROTECT),
         E::Code(ERROR_LOCK_VIOLATION),
@@ -966,6 +967,7 @@ fn every_error_round_trips_through_its_status() {
             | E::MappedAlignment(_)
             | E::UserMappedFile(_)
             | E::InsufficientBuffer
+            | E::PartialCopy
             | E::Code(_) => {}
         }
         assert_eq!(

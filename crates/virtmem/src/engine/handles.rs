@@ -1,4 +1,4 @@
-//! The handle table: kernel32-style handles for sections and files, one table per space
+//! The handle table: kernel32-style handles for sections, files and processes, one table per space
 //! (`sections.md` O5). Handle values are multiples of 4, never 0 and never -1 (the current
 //! process's pseudo-handle); a closed value may be given out again, as on Windows.
 //!
@@ -8,6 +8,7 @@
 use super::section::Section;
 use crate::error::{Error, Result};
 use crate::os::linux::files::HostFile;
+use crate::os::linux::process::HostProcess;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What a handle refers to.
@@ -20,6 +21,9 @@ pub(crate) enum Object {
     /// A memory resource notification (CreateMemoryResourceNotification): the condition it
     /// watches; its state is read from the kernel when queried.
     MemoryNotification(super::process_status::MemoryCondition),
+    // ---- Other processes ----
+    /// A process (OpenProcess): held by its pidfd, so a recycled pid is never taken for it.
+    Process(Arc<HostProcess>),
 }
 
 /// One open handle: its object and its access mask.
@@ -145,6 +149,14 @@ impl Entry {
     pub(crate) fn memory_notification(&self) -> Result<super::process_status::MemoryCondition> {
         match &self.object {
             Object::MemoryNotification(c) => Ok(*c),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// The process this handle refers to, or ERROR_INVALID_HANDLE.
+    pub(crate) fn process(&self) -> Result<&Arc<HostProcess>> {
+        match &self.object {
+            Object::Process(p) => Ok(p),
             _ => Err(Error::InvalidHandle),
         }
     }

@@ -33,6 +33,7 @@ mod placeholder;
 pub(crate) mod process_status;
 pub(crate) mod working_set;
 mod probe;
+mod process;
 mod protect;
 mod query;
 mod radix;
@@ -49,6 +50,7 @@ pub(crate) use handles::{Entry as HandleEntry, Object as HandleObject};
 pub(crate) use owner::as_owner;
 pub use allocation::{AllocKind, WatchKind};
 pub use query::{MemoryInfo, RegionType, State};
+pub(crate) use process::Target;
 pub use status::MemoryStatus;
 pub use section::{Created, SectionSource};
 pub use view::MapRequest;
@@ -383,7 +385,9 @@ impl<O: Os> Space<O> {
     /// What closing a handle does to its object (a file closes when its last handle does).
     fn handle_closed(&self, entry: handles::Entry) {
         match entry.object {
-            handles::Object::File(_) | handles::Object::MemoryNotification(_) => {}
+            handles::Object::File(_)
+            | handles::Object::MemoryNotification(_)
+            | handles::Object::Process(_) => {}
             handles::Object::Section(s) => self.section_handle_closed(&s),
         }
     }

@@ -275,35 +275,7 @@ impl<O: Os> Space<O> {
         // foreign mapping with one of ours).
         let (prev_end, next_base) = self.neighbours(page);
         let top = self.layout.max_address + 1;
-        match self.os.kernel_region(page) {
-            KernelRegion::Free { end, .. } => MemoryInfo {
-                base_address: page,
-                allocation_base: 0,
-                allocation_protect: 0,
-                region_size: end.min(next_base).min(top) - page,
-                state: State::Free,
-                protect: PAGE_NOACCESS,
-                kind: RegionType::None,
-                managed: false,
-            },
-            KernelRegion::Mapped(m) => {
-                let protect = win32_from_host(m.prot);
-                MemoryInfo {
-                    base_address: page,
-                    allocation_base: m.start.max(prev_end),
-                    allocation_protect: protect,
-                    region_size: m.end.min(next_base).min(top) - page,
-                    state: State::Commit,
-                    protect,
-                    kind: match m.backing {
-                        Backing::Anonymous => RegionType::Private,
-                        Backing::Image => RegionType::Image,
-                        Backing::File => RegionType::Mapped,
-                    },
-                    managed: false,
-                }
-            }
-        }
+        foreign_info(page, self.os.kernel_region(page), prev_end, next_base, top)
     }
 
     /// Every region from `start` up to the top of user space, in address order.
@@ -330,5 +302,50 @@ impl<O: Os> Iterator for Regions<'_, O> {
         let end = info.base_address.checked_add(info.region_size);
         self.next = end.filter(|&e| e > at && e <= self.space.layout.max_address);
         Some(info)
+    }
+}
+
+/// The one classifier of memory virtmem does not manage: what the kernel has at `page` as
+/// VirtualQuery reports it, for foreign mappings of this process and for every mapping of
+/// another process (VirtualQueryEx). A mapping is committed with the protection the kernel
+/// gives it (a `PROT_NONE` mapping is PAGE_NOACCESS), anonymous memory is MEM_PRIVATE, a file
+/// mapping MEM_MAPPED, a mapping of a loaded executable MEM_IMAGE. The region is clipped to
+/// `[prev_end, next_base)` (the neighbouring allocations of this process; nothing for another
+/// one) and to `top`.
+pub(crate) fn foreign_info(
+    page: usize,
+    region: KernelRegion,
+    prev_end: usize,
+    next_base: usize,
+    top: usize,
+) -> MemoryInfo {
+    match region {
+        KernelRegion::Free { end, .. } => MemoryInfo {
+            base_address: page,
+            allocation_base: 0,
+            allocation_protect: 0,
+            region_size: end.min(next_base).min(top) - page,
+            state: State::Free,
+            protect: PAGE_NOACCESS,
+            kind: RegionType::None,
+            managed: false,
+        },
+        KernelRegion::Mapped(m) => {
+            let protect = win32_from_host(m.prot);
+            MemoryInfo {
+                base_address: page,
+                allocation_base: m.start.max(prev_end),
+                allocation_protect: protect,
+                region_size: m.end.min(next_base).min(top) - page,
+                state: State::Commit,
+                protect,
+                kind: match m.backing {
+                    Backing::Anonymous => RegionType::Private,
+                    Backing::Image => RegionType::Image,
+                    Backing::File => RegionType::Mapped,
+                },
+                managed: false,
+            }
+        }
     }
 }

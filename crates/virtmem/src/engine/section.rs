@@ -488,7 +488,7 @@ impl<O: Os> Space<O> {
         }
     }
 
-    /// DuplicateHandle of a section or file handle: a new handle to the same object with
+    /// DuplicateHandle of a section, file or process handle: a new handle to the same object with
     /// `access` (or the source's, with `same_access`); `close_source` closes the source.
     pub fn duplicate_handle(
         &self,
@@ -497,6 +497,20 @@ impl<O: Os> Space<O> {
         same_access: bool,
         close_source: bool,
     ) -> Result<usize> {
+        // ---- Other processes: a process handle's new access is granted as OpenProcess
+        // grants it (the kernel is asked again whether this process may trace it).
+        let access = match self.handles().get(h)?.object {
+            Object::Process(p) if !same_access => match self.grant_process_access(&p, access) {
+                Ok(a) => a,
+                Err(e) => {
+                    if close_source {
+                        let _ = self.close_handle(h);
+                    }
+                    return Err(e);
+                }
+            },
+            _ => access,
+        };
         // The new handle's counts are taken while the source is certainly open (under the
         // table's lock): a CloseHandle of the source racing this call cannot end the
         // section. With DUPLICATE_CLOSE_SOURCE the source's counts move to the new handle.

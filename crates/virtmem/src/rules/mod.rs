@@ -3,6 +3,7 @@
 //! untagged = observed on Windows, `[doc]`, `[I]`, `[ours]`). Every backend obeys these.
 
 pub mod plan;
+pub(crate) mod process;
 pub mod protection;
 pub mod requests;
 pub mod runs;

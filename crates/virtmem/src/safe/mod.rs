@@ -7,6 +7,9 @@ use crate::rules::protection::{readable, writable};
 use crate::rules::requests::AllocFlavor;
 use crate::vocab::consts::*;
 
+// Other processes (the safe face of OpenProcess, ReadProcessMemory, ...).
+mod process;
+pub use process::Process;
 mod section;
 pub use section::{
     GrowableFile, GrowableView, Section, SectionOptions, SectionProtect, UniqueView, View,

@@ -413,7 +413,9 @@ impl Section {
         let s = native();
         match s.handles().get(h)?.object {
             HandleObject::Section(object) => Ok(Section { handle: h, object }),
-            HandleObject::File(_) | HandleObject::MemoryNotification(_) => {
+            HandleObject::File(_)
+            | HandleObject::MemoryNotification(_)
+            | HandleObject::Process(_) => {
                 let _ = s.close_handle(h);
                 Err(Error::InvalidHandle)
             }

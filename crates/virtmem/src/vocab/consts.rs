@@ -703,3 +703,53 @@ pub const PROCESS_DEP_ENABLE: PROCESS_DEP_FLAGS = 0x1;
 pub const PROCESS_DEP_DISABLE_ATL_THUNK_EMULATION: PROCESS_DEP_FLAGS = 0x2;
 /// No DEP flags.
 pub const PROCESS_DEP_NONE: PROCESS_DEP_FLAGS = 0x0;
+// ---------------------------------------------------------------------------------------------
+// Processes (OpenProcess, ReadProcessMemory, ...): windows-sys `Win32::System::Threading`
+// ---------------------------------------------------------------------------------------------
+
+/// Access rights of a process handle (`PROCESS_*`).
+pub type PROCESS_ACCESS_RIGHTS = u32;
+/// Terminate the process.
+pub const PROCESS_TERMINATE: PROCESS_ACCESS_RIGHTS = 0x0001;
+/// Create a thread in the process.
+pub const PROCESS_CREATE_THREAD: PROCESS_ACCESS_RIGHTS = 0x0002;
+/// Set the session id.
+pub const PROCESS_SET_SESSIONID: PROCESS_ACCESS_RIGHTS = 0x0004;
+/// Change the address space (VirtualAllocEx, VirtualProtectEx, WriteProcessMemory, ...).
+pub const PROCESS_VM_OPERATION: PROCESS_ACCESS_RIGHTS = 0x0008;
+/// Read the process's memory (ReadProcessMemory).
+pub const PROCESS_VM_READ: PROCESS_ACCESS_RIGHTS = 0x0010;
+/// Write the process's memory (WriteProcessMemory, with PROCESS_VM_OPERATION).
+pub const PROCESS_VM_WRITE: PROCESS_ACCESS_RIGHTS = 0x0020;
+/// Duplicate handles of or into the process.
+pub const PROCESS_DUP_HANDLE: PROCESS_ACCESS_RIGHTS = 0x0040;
+/// Create a process with this one as parent.
+pub const PROCESS_CREATE_PROCESS: PROCESS_ACCESS_RIGHTS = 0x0080;
+/// Set memory quotas.
+pub const PROCESS_SET_QUOTA: PROCESS_ACCESS_RIGHTS = 0x0100;
+/// Set information (priority class, ...).
+pub const PROCESS_SET_INFORMATION: PROCESS_ACCESS_RIGHTS = 0x0200;
+/// Query information (VirtualQueryEx, tokens, ...); implies the limited right.
+pub const PROCESS_QUERY_INFORMATION: PROCESS_ACCESS_RIGHTS = 0x0400;
+/// Suspend or resume the process.
+pub const PROCESS_SUSPEND_RESUME: PROCESS_ACCESS_RIGHTS = 0x0800;
+/// Query some information (GetProcessId, exit code, ...).
+pub const PROCESS_QUERY_LIMITED_INFORMATION: PROCESS_ACCESS_RIGHTS = 0x1000;
+/// Set some information.
+pub const PROCESS_SET_LIMITED_INFORMATION: PROCESS_ACCESS_RIGHTS = 0x2000;
+/// Every right on a process object.
+pub const PROCESS_ALL_ACCESS: PROCESS_ACCESS_RIGHTS = 0x001F_FFFF;
+/// Delete (standard right, process flavour).
+pub const PROCESS_DELETE: PROCESS_ACCESS_RIGHTS = 0x0001_0000;
+/// Read the security descriptor (standard right, process flavour).
+pub const PROCESS_READ_CONTROL: PROCESS_ACCESS_RIGHTS = 0x0002_0000;
+/// Change the DACL (standard right, process flavour).
+pub const PROCESS_WRITE_DAC: PROCESS_ACCESS_RIGHTS = 0x0004_0000;
+/// Change the owner (standard right, process flavour).
+pub const PROCESS_WRITE_OWNER: PROCESS_ACCESS_RIGHTS = 0x0008_0000;
+/// Wait on the process (standard right, process flavour).
+pub const PROCESS_SYNCHRONIZE: PROCESS_ACCESS_RIGHTS = 0x0010_0000;
+/// The standard rights every object type has (process flavour).
+pub const PROCESS_STANDARD_RIGHTS_REQUIRED: PROCESS_ACCESS_RIGHTS = 0x000F_0000;
+/// Ask for every right the caller may have (`Win32::Security`).
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;

@@ -4,22 +4,14 @@
 use super::consts::*;
 use super::last_error::win32_call;
 use super::types::*;
-use crate::engine::{MemoryInfo, Space};
+use crate::engine::{MemoryInfo, Space, Target};
 use crate::error::{Error, Result};
 use crate::rules::requests::{extended_parameter_type, AllocFlavor};
 use crate::rules::ExtendedParameter;
 use core::ffi::c_void;
 use std::ptr::null_mut;
 
-/// The process handle check of every `...Ex` function: only the current process (the
-/// pseudo-handle `GetCurrentProcess()` returns) is reachable.
-pub(crate) fn check_process(h: HANDLE) -> Result<()> {
-    if h == CURRENT_PROCESS {
-        Ok(())
-    } else {
-        Err(Error::InvalidHandle)
-    }
-}
+use super::process::{current_only, resolve, Need};
 
 fn alloc(
     addr: *const c_void,
@@ -52,8 +44,10 @@ pub unsafe extern "system" fn VirtualAlloc(
     alloc(lpaddress, dwsize, flallocationtype, flprotect, false)
 }
 
-/// VirtualAlloc in a process: only the current process (`GetCurrentProcess()`) is supported;
-/// any other handle fails with ERROR_INVALID_HANDLE.
+/// VirtualAlloc in a process: this process (`GetCurrentProcess()`, or a handle to our own pid
+/// with PROCESS_VM_OPERATION). Another process → ERROR_NOT_SUPPORTED (see `win32::process`);
+/// a handle without PROCESS_VM_OPERATION → ERROR_ACCESS_DENIED; not a process handle →
+/// ERROR_INVALID_HANDLE.
 #[no_mangle]
 pub unsafe extern "system" fn VirtualAllocEx(
     hprocess: HANDLE,
@@ -62,7 +56,7 @@ pub unsafe extern "system" fn VirtualAllocEx(
     flallocationtype: VIRTUAL_ALLOCATION_TYPE,
     flprotect: PAGE_PROTECTION_FLAGS,
 ) -> *mut c_void {
-    if let Err(e) = check_process(hprocess) {
+    if let Err(e) = current_only(hprocess, Need::Operation) {
         return win32_call(null_mut(), || Err(e));
     }
     alloc(lpaddress, dwsize, flallocationtype, flprotect, false)
@@ -163,7 +157,7 @@ unsafe fn alloc2(
 ) -> *mut c_void {
     win32_call(null_mut(), || {
         if !process.is_null() {
-            check_process(process)?; // NULL means the current process.
+            current_only(process, Need::Operation)?; // NULL means the current process.
         }
         // SAFETY: forwarded caller contract.
         let params = unsafe { decode_params(extendedparameters, parametercount) }?;
@@ -248,7 +242,8 @@ pub unsafe extern "system" fn VirtualFree(
     })
 }
 
-/// VirtualFree in a process (current process only).
+/// VirtualFree in a process: this process only (another one → ERROR_NOT_SUPPORTED, after the
+/// PROCESS_VM_OPERATION check).
 #[no_mangle]
 pub unsafe extern "system" fn VirtualFreeEx(
     hprocess: HANDLE,
@@ -257,7 +252,7 @@ pub unsafe extern "system" fn VirtualFreeEx(
     dwfreetype: VIRTUAL_FREE_TYPE,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::Operation)?;
         Space::native()
             .virtual_free(lpaddress as usize, dwsize, dwfreetype)
             .map(|()| TRUE)
@@ -302,7 +297,8 @@ pub unsafe extern "system" fn VirtualProtect(
     protect(lpaddress, dwsize, flnewprotect, lpfloldprotect)
 }
 
-/// VirtualProtect in a process (current process only).
+/// VirtualProtect in a process: this process only (another one → ERROR_NOT_SUPPORTED, after
+/// the PROCESS_VM_OPERATION check).
 #[no_mangle]
 pub unsafe extern "system" fn VirtualProtectEx(
     hprocess: HANDLE,
@@ -311,7 +307,7 @@ pub unsafe extern "system" fn VirtualProtectEx(
     flnewprotect: PAGE_PROTECTION_FLAGS,
     lpfloldprotect: *mut PAGE_PROTECTION_FLAGS,
 ) -> BOOL {
-    if let Err(e) = check_process(hprocess) {
+    if let Err(e) = current_only(hprocess, Need::Operation) {
         return win32_call(FALSE, || Err(e));
     }
     protect(lpaddress, dwsize, flnewprotect, lpfloldprotect)
@@ -368,7 +364,10 @@ pub unsafe extern "system" fn VirtualQuery(
     query(lpaddress, lpbuffer, dwlength)
 }
 
-/// VirtualQuery in a process (current process only).
+/// VirtualQuery in a process (PROCESS_QUERY_INFORMATION needed): this process as VirtualQuery
+/// describes it; another one as its kernel knows it — mappings committed with their
+/// protections, MEM_PRIVATE / MEM_MAPPED / MEM_IMAGE, free gaps — classified as VirtualQuery
+/// classifies memory virtmem did not allocate. An exited process → ERROR_ACCESS_DENIED.
 #[no_mangle]
 pub unsafe extern "system" fn VirtualQueryEx(
     hprocess: HANDLE,
@@ -376,10 +375,25 @@ pub unsafe extern "system" fn VirtualQueryEx(
     lpbuffer: *mut MEMORY_BASIC_INFORMATION,
     dwlength: usize,
 ) -> usize {
-    if let Err(e) = check_process(hprocess) {
-        return win32_call(0, || Err(e));
+    let target = match resolve(hprocess, Need::Query) {
+        Ok(t) => t,
+        Err(e) => return win32_call(0, || Err(e)),
+    };
+    match target {
+        Target::Current => query(lpaddress, lpbuffer, dwlength),
+        Target::Other(_) => win32_call(0, || {
+            if dwlength < size_of::<MEMORY_BASIC_INFORMATION>() {
+                return Err(Error::BadLength);
+            }
+            if lpbuffer.is_null() {
+                return Err(Error::NoAccess("lpBuffer is NULL"));
+            }
+            let info = Space::native().query_process(&target, lpaddress as usize)?;
+            // SAFETY: checked non-NULL and at least one structure long.
+            unsafe { lpbuffer.write_unaligned(to_mbi(&info)) };
+            Ok(size_of::<MEMORY_BASIC_INFORMATION>())
+        }),
     }
-    query(lpaddress, lpbuffer, dwlength)
 }
 
 /// Locks committed, accessible pages in memory (see `semantics.md` §6).
@@ -402,7 +416,8 @@ pub unsafe extern "system" fn VirtualUnlock(lpaddress: *const c_void, dwsize: us
     })
 }
 
-/// VirtualUnlock in a process (current process only).
+/// VirtualUnlock in a process: this process only (another one → ERROR_NOT_SUPPORTED, after
+/// the PROCESS_VM_OPERATION check).
 #[no_mangle]
 pub unsafe extern "system" fn VirtualUnlockEx(
     process: HANDLE,
@@ -410,7 +425,7 @@ pub unsafe extern "system" fn VirtualUnlockEx(
     size: usize,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(process)?;
+        current_only(process, Need::Operation)?;
         Space::native()
             .virtual_unlock(address as usize, size)
             .map(|()| TRUE)
@@ -560,7 +575,8 @@ pub unsafe extern "system" fn ReclaimVirtualMemory(
     })
 }
 
-/// A prefetch hint: validated, then accepted (Linux reads memory in on demand anyway).
+/// A prefetch hint: validated, then accepted (Linux reads memory in on demand anyway), for
+/// this process or another one (a hint; Windows documents no access right for it).
 #[no_mangle]
 pub unsafe extern "system" fn PrefetchVirtualMemory(
     hprocess: HANDLE,
@@ -569,7 +585,7 @@ pub unsafe extern "system" fn PrefetchVirtualMemory(
     flags: u32,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        resolve(hprocess, Need::Nothing)?;
         if numberofentries == 0 || virtualaddresses.is_null() || flags != 0 {
             return Err(Error::InvalidParameter("PrefetchVirtualMemory arguments"));
         }
@@ -586,7 +602,7 @@ pub unsafe extern "system" fn AllocateUserPhysicalPages(
     pagearray: *mut usize,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::Operation)?;
         if numberofpages.is_null() || pagearray.is_null() {
             return Err(Error::NoAccess("NULL argument"));
         }
@@ -685,7 +701,7 @@ pub unsafe extern "system" fn FreeUserPhysicalPages(
     pagearray: *const usize,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::Operation)?;
         if numberofpages.is_null() || pagearray.is_null() {
             return Err(Error::NoAccess("NULL argument"));
         }

@@ -30,6 +30,8 @@ mod probe;
 // Process memory status, working set, resource notifications, DEP, Rtl* memory (issue 15 item 2).
 mod process_memory;
 mod rtl_memory;
+// Processes (OpenProcess, ReadProcessMemory, ...) and the one process-handle check.
+pub(crate) mod process;
 mod sections;
 mod system;
 pub mod types;
@@ -41,6 +43,9 @@ pub use last_error::{GetLastError, SetLastError};
 pub use memory::*;
 pub use nt::*;
 pub use probe::*;
+pub use process::{
+    GetCurrentProcessId, GetProcessId, OpenProcess, ReadProcessMemory, WriteProcessMemory,
+};
 pub use process_memory::*;
 pub use rtl_memory::*;
 pub use sections::*;

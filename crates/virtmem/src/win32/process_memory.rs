@@ -1,12 +1,13 @@
 //! The process's memory status: GetProcessMemoryInfo, the working-set calls, EmptyWorkingSet,
 //! the memory resource notifications and the DEP calls (issue 15 item 2).
 //!
-//! Process handles go through [`check_process`](super::memory::check_process), the one place
-//! that decides which process a handle names.
+//! Process handles go through [`current_only`](super::process::current_only), the one check of
+//! a process handle: another process's counters are not available (ERROR_NOT_SUPPORTED, after
+//! the handle's access right was checked).
 
 use super::consts::*;
 use super::last_error::win32_call;
-use super::memory::check_process;
+use super::process::{current_only, Need};
 use super::types::*;
 use crate::engine::process_status::{dep_status, MemoryCondition};
 use crate::engine::Space;
@@ -29,7 +30,7 @@ pub unsafe extern "system" fn K32GetProcessMemoryInfo(
     cb: u32,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(process)?;
+        current_only(process, Need::QueryRead)?;
         if (cb as usize) < size_of::<PROCESS_MEMORY_COUNTERS>() {
             return Err(Error::InsufficientBuffer);
         }
@@ -100,7 +101,7 @@ pub unsafe extern "system" fn GetProcessWorkingSetSizeEx(
     flags: *mut u32,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::QueryLimited)?;
         if lpminimumworkingsetsize.is_null() || lpmaximumworkingsetsize.is_null() || flags.is_null()
         {
             return Err(Error::NoAccess("an output pointer is NULL"));
@@ -149,7 +150,7 @@ pub unsafe extern "system" fn SetProcessWorkingSetSizeEx(
     flags: SETPROCESSWORKINGSETSIZEEX_FLAGS,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::SetQuota)?;
         Space::native()
             .set_working_set_limits(dwminimumworkingsetsize, dwmaximumworkingsetsize, flags)
             .map(|()| TRUE)
@@ -181,7 +182,7 @@ pub unsafe extern "system" fn SetProcessWorkingSetSize(
 #[no_mangle]
 pub unsafe extern "system" fn K32EmptyWorkingSet(hprocess: HANDLE) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::SetQuota)?;
         Space::native().empty_working_set().map(|()| TRUE)
     })
 }
@@ -261,7 +262,7 @@ pub unsafe extern "system" fn GetProcessDEPPolicy(
     lppermanent: *mut BOOL,
 ) -> BOOL {
     win32_call(FALSE, || {
-        check_process(hprocess)?;
+        current_only(hprocess, Need::QueryLimited)?;
         if lpflags.is_null() || lppermanent.is_null() {
             return Err(Error::NoAccess("an output pointer is NULL"));
         }

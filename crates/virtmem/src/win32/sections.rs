@@ -451,8 +451,8 @@ unsafe fn map3(
     parametercount: u32,
 ) -> MEMORY_MAPPED_VIEW_ADDRESS {
     let v = win32_call(null_mut(), || {
-        if !process.is_null() && process != CURRENT_PROCESS {
-            return Err(Error::InvalidHandle);
+        if !process.is_null() {
+            super::process::current_only(process, super::process::Need::Operation)?;
         }
         // SAFETY: forwarded caller contract.
         let req = unsafe {
@@ -583,15 +583,16 @@ pub unsafe extern "system" fn UnmapViewOfFileEx(
     unmap(baseaddress.Value, unmapflags)
 }
 
-/// UnmapViewOfFileEx in a process: only GetCurrentProcess() (NULL is 6, U6).
+/// UnmapViewOfFileEx in a process: this process only (NULL is 6, U6; another process →
+/// ERROR_NOT_SUPPORTED after the PROCESS_VM_OPERATION check).
 #[no_mangle]
 pub unsafe extern "system" fn UnmapViewOfFile2(
     process: HANDLE,
     baseaddress: MEMORY_MAPPED_VIEW_ADDRESS,
     unmapflags: UNMAP_VIEW_OF_FILE_FLAGS,
 ) -> BOOL {
-    if process != CURRENT_PROCESS {
-        return win32_call(FALSE, || Err(Error::InvalidHandle));
+    if let Err(e) = super::process::current_only(process, super::process::Need::Operation) {
+        return win32_call(FALSE, || Err(e));
     }
     unmap(baseaddress.Value, unmapflags)
 }

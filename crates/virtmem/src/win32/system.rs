@@ -100,7 +100,9 @@ pub extern "system" fn GetCurrentProcess() -> HANDLE {
     CURRENT_PROCESS
 }
 
-/// Makes newly written code visible to instruction fetch. Returns TRUE.
+/// Makes newly written code visible to instruction fetch. Returns TRUE. For another process
+/// there is nothing to do: the only way virtmem writes into one (WriteProcessMemory, through
+/// the kernel's `/proc/<pid>/mem`) keeps its instruction cache coherent already.
 #[no_mangle]
 pub unsafe extern "system" fn FlushInstructionCache(
     hprocess: HANDLE,
@@ -108,12 +110,12 @@ pub unsafe extern "system" fn FlushInstructionCache(
     dwsize: usize,
 ) -> BOOL {
     win32_call(FALSE, || {
-        if hprocess != CURRENT_PROCESS {
-            return Err(Error::InvalidHandle);
+        let target = super::process::resolve(hprocess, super::process::Need::Nothing)?;
+        if let crate::engine::Target::Current = target {
+            Space::native()
+                .os()
+                .flush_instruction_cache(lpbaseaddress as usize, dwsize);
         }
-        Space::native()
-            .os()
-            .flush_instruction_cache(lpbaseaddress as usize, dwsize);
         Ok(TRUE)
     })
 }

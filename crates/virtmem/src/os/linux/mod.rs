@@ -22,6 +22,8 @@ pub(crate) mod names;
 pub(crate) mod physical;
 pub(crate) mod procmaps;
 pub(crate) mod procstat;
+// Other processes (OpenProcess, ReadProcessMemory, ...).
+pub(crate) mod process;
 pub(crate) mod reset_undo;
 pub(crate) mod sections;
 pub(crate) mod sysfacts;

@@ -333,6 +333,38 @@ pub(crate) fn kernel_region(addr: usize, top: usize) -> KernelRegion {
     }
 }
 
+/// [`kernel_region`] for another process: `maps` is its `/proc/<pid>/maps`, opened once and
+/// kept (it stays bound to that process). The same classification as for this process; the
+/// text of the file (read from its start) where the kernel lacks `PROCMAP_QUERY`. `ESRCH`
+/// once the process's address space is gone.
+pub(crate) fn kernel_region_in(
+    maps: BorrowedFd<'_>,
+    addr: usize,
+    top: usize,
+) -> rustix::io::Result<KernelRegion> {
+    let ps = rustix::param::page_size();
+    let page = addr & !(ps - 1);
+    if QUERY_MODE.load(Ordering::Relaxed) != MODE_TEXT {
+        match region_by_query(maps, page, top, ps) {
+            Ok(region) => return Ok(region),
+            Err(e) if e == Errno::NOTTY || e == Errno::INVAL => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut text = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match rustix::io::pread(maps, &mut chunk[..], text.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = parse_maps(&text).map_err(|_| Errno::INVAL)?;
+    Ok(region_from_list(&list, page, top, ps))
+}
+
 /// One `PROCMAP_QUERY` with `COVERING_OR_NEXT`: the VMA covering `addr`, or else the first
 /// one above it, or `None` when there is nothing at or above `addr`.
 fn query(fd: BorrowedFd<'_>, addr: usize) -> rustix::io::Result<Option<Vma>> {

@@ -4,7 +4,7 @@
 
 use super::super::consts::*;
 use super::super::types::*;
-use super::{nt_call, probe, probe_bytes, process, read_inout, NtResult};
+use super::{nt_call, probe, probe_bytes, process, read_inout, Need, NtResult};
 use crate::engine::{MappedName, Space, State};
 use crate::error::Error;
 use crate::rules::requests::{validate_alloc2, validate_range, AllocFlavor};
@@ -97,7 +97,7 @@ unsafe fn allocate(
     let addr = unsafe { read_inout(base) }? as usize;
     // SAFETY: as above.
     let len = unsafe { read_inout(size) }?;
-    process(h)?;
+    process(h, Need::Operation)?;
     if len == 0 {
         return Err(STATUS_INVALID_PARAMETER); // case 1
     }
@@ -240,7 +240,7 @@ pub unsafe extern "system" fn NtFreeVirtualMemory(
         if freetype != MEM_DECOMMIT && freetype != MEM_RELEASE && !placeholder {
             return Err(STATUS_INVALID_PARAMETER_4); // case 139
         }
-        process(processhandle)?;
+        process(processhandle, Need::Operation)?;
         let space = Space::native();
         let layout = *space.layout();
         if addr > layout.max_address
@@ -320,7 +320,7 @@ pub unsafe extern "system" fn NtProtectVirtualMemory(
         // SAFETY: as above.
         let len = unsafe { read_inout(numberofbytestoprotect) }?;
         probe(oldaccessprotection, true)?;
-        process(processhandle)?;
+        process(processhandle, Need::Operation)?;
         let p = Protection::parse_for_views(newaccessprotection, false)
             .map_err(|_| STATUS_INVALID_PAGE_PROTECTION)?; // case 39
         let space = Space::native();
@@ -376,7 +376,7 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
     returnlength: *mut usize,
 ) -> NTSTATUS {
     nt_call(|| {
-        process(processhandle)?;
+        process(processhandle, Need::Query)?;
         let space = Space::native();
         let addr = baseaddress as usize;
         let buf = memoryinformation as usize;
@@ -509,7 +509,7 @@ unsafe fn lock_args(
     if maptype == 0 || maptype & !(MAP_PROCESS | MAP_SYSTEM) != 0 {
         return Err(STATUS_INVALID_PARAMETER_4);
     }
-    process(h)?;
+    process(h, Need::Operation)?;
     if maptype & MAP_SYSTEM != 0 {
         return Err(STATUS_PRIVILEGE_NOT_HELD);
     }

@@ -11,9 +11,11 @@
 //! * a NULL pointer argument, or one pointing to memory the call cannot read or write, gives
 //!   STATUS_ACCESS_VIOLATION (the pointers are probed without faulting, as Windows' probes
 //!   catch the fault);
-//! * the process handle is the current process, `NtCurrentProcess()` = `(HANDLE)-1`; NULL
-//!   gives STATUS_INVALID_HANDLE, a handle of another process STATUS_NOT_SUPPORTED (every
-//!   check goes through [`process`]);
+//! * the process handle is the current process, `NtCurrentProcess()` = `(HANDLE)-1`, or a
+//!   handle from OpenProcess to our own pid; NULL gives STATUS_INVALID_HANDLE, a missing
+//!   access right STATUS_ACCESS_DENIED, and a handle of another process STATUS_NOT_SUPPORTED —
+//!   except for NtReadVirtualMemory / NtWriteVirtualMemory, which reach other processes (every
+//!   check goes through the library's one process check, `win32::process::resolve`);
 //! * a panic becomes STATUS_INTERNAL_ERROR.
 //!
 //! The Win32 functions stay thin translations over the engine beside this layer rather than
@@ -22,14 +24,17 @@
 //! engine's typed error into a status and back would add a layer without removing one.
 
 mod memory;
+mod process;
 mod sections;
 mod working_set;
 
 pub use memory::*;
+pub use process::*;
 pub use sections::*;
 pub use working_set::*;
 
 use super::consts::*;
+pub(crate) use super::process::Need;
 use crate::engine::Space;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -44,20 +49,16 @@ fn nt_call(f: impl FnOnce() -> NtResult) -> NTSTATUS {
     }
 }
 
-/// The one process-handle check of the NT layer: the current process passes; NULL is
-/// STATUS_INVALID_HANDLE (cases 44, 129); what the Win32 layer's `check_process` refuses keeps
-/// its error as a status; a handle it accepts for another process is STATUS_NOT_SUPPORTED
-/// (virtmem cannot change another process's memory). NtReadVirtualMemory /
-/// NtWriteVirtualMemory will take their handles here too.
-fn process(h: HANDLE) -> core::result::Result<(), NTSTATUS> {
+/// The NT layer's process-handle check, through the library's one check
+/// ([`current_only`](super::process::current_only)): the current process (the pseudo-handle,
+/// or a handle to our own pid holding `need`'s rights) passes; NULL is STATUS_INVALID_HANDLE
+/// (cases 44, 129); a missing right is STATUS_ACCESS_DENIED; another process is
+/// STATUS_NOT_SUPPORTED (virtmem cannot change another process's address space).
+fn process(h: HANDLE, need: Need) -> core::result::Result<(), NTSTATUS> {
     if h.is_null() {
         return Err(STATUS_INVALID_HANDLE);
     }
-    super::memory::check_process(h).map_err(|e| e.nt_status())?;
-    if h != CURRENT_PROCESS {
-        return Err(STATUS_NOT_SUPPORTED);
-    }
-    Ok(())
+    super::process::current_only(h, need).map_err(|e| e.nt_status())
 }
 
 /// Probes `len` bytes at `p` for reading (and writing): STATUS_ACCESS_VIOLATION if NULL or

@@ -3,7 +3,7 @@
 use super::super::consts::*;
 use super::super::types::*;
 use super::memory::zero_bits_end;
-use super::{nt_call, probe, probe_bytes, process, read_inout, NtResult};
+use super::{nt_call, probe, probe_bytes, process, read_inout, Need, NtResult};
 use crate::engine::{MapRequest, SameFile, SectionSource, Space};
 use crate::error::Error;
 use crate::os::linux::names::parse_name_w;
@@ -207,7 +207,7 @@ pub unsafe extern "system" fn NtMapViewOfSection(
         }
         let protect =
             validate_view_protection(win32protect).map_err(|_| STATUS_INVALID_PAGE_PROTECTION)?;
-        process(processhandle)?;
+        process(processhandle, Need::Operation)?;
         let req = MapRequest {
             handle: sectionhandle as usize,
             protect,
@@ -257,7 +257,7 @@ pub unsafe extern "system" fn NtMapViewOfSectionEx(
             let o = unsafe { read_inout(sectionoffset) }?;
             u64::try_from(o).map_err(|_| STATUS_INVALID_PARAMETER_4)?
         };
-        process(processhandle)?;
+        process(processhandle, Need::Operation)?;
         if extendedparametercount > 0 {
             probe_bytes(
                 extendedparameters as usize,
@@ -312,7 +312,7 @@ pub unsafe extern "system" fn NtUnmapViewOfSectionEx(
     unmapflags: u32,
 ) -> NTSTATUS {
     nt_call(|| {
-        process(processhandle)?;
+        process(processhandle, Need::Operation)?;
         let preserve = validate_unmap_flags(unmapflags).map_err(|_| STATUS_INVALID_PARAMETER_3)?;
         let space = Space::native();
         let addr = baseaddress as usize;

@@ -8,7 +8,7 @@
 use super::super::consts::*;
 use super::super::last_error::win32_call;
 use super::super::types::*;
-use super::{probe_bytes, process, NtResult};
+use super::{probe_bytes, process, Need, NtResult};
 use crate::engine::{Space, WorkingSetPage};
 use crate::error::Error;
 use crate::vocab::ntstatus::nt_status_to_dos_error;
@@ -133,8 +133,7 @@ pub(super) unsafe fn query_working_set_ex(buf: usize, len: usize, ret: *mut usiz
 /// error on failure.
 fn psapi(h: HANDLE, query: impl FnOnce() -> NtResult) -> BOOL {
     win32_call(FALSE, || {
-        super::super::memory::check_process(h)?;
-        process(h).map_err(|s| Error::Code(nt_status_to_dos_error(s)))?;
+        process(h, Need::QueryRead).map_err(|s| Error::Code(nt_status_to_dos_error(s)))?;
         match query() {
             Ok(_) => Ok(TRUE),
             Err(s) => Err(Error::Code(nt_status_to_dos_error(s))),
