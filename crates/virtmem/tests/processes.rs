@@ -987,3 +987,63 @@ fn nt_copies_within_this_process() {
         assert_eq!(VirtualFree(a.cast(), 0, MEM_RELEASE), TRUE);
     }
 }
+
+#[test]
+fn nt_query_virtual_memory_of_another_process() {
+    let kid = Kid::spawn();
+    let h = kid.open(PROCESS_QUERY_INFORMATION);
+    unsafe {
+        let mut mbi = std::mem::zeroed::<MEMORY_BASIC_INFORMATION>();
+        let mut n = 0usize;
+        let st = NtQueryVirtualMemory(
+            h,
+            kid.ro as *const _,
+            MemoryBasicInformation,
+            (&mut mbi as *mut MEMORY_BASIC_INFORMATION).cast(),
+            size_of::<MEMORY_BASIC_INFORMATION>(),
+            &mut n,
+        );
+        assert_eq!(st, STATUS_SUCCESS);
+        assert_eq!(n, size_of::<MEMORY_BASIC_INFORMATION>());
+        // The same answer as VirtualQueryEx.
+        let mut ex = std::mem::zeroed::<MEMORY_BASIC_INFORMATION>();
+        assert_ne!(
+            VirtualQueryEx(
+                h,
+                kid.ro as *const _,
+                &mut ex,
+                size_of::<MEMORY_BASIC_INFORMATION>()
+            ),
+            0
+        );
+        assert_eq!(
+            (mbi.BaseAddress, mbi.RegionSize, mbi.State, mbi.Protect),
+            (ex.BaseAddress, ex.RegionSize, ex.State, ex.Protect)
+        );
+        assert_eq!(mbi.Protect, PAGE_READONLY);
+        // Another class of another process: not supported.
+        let mut region = [0u8; 64];
+        let st = NtQueryVirtualMemory(
+            h,
+            kid.ro as *const _,
+            MemoryRegionInformation,
+            region.as_mut_ptr().cast(),
+            region.len(),
+            &mut n,
+        );
+        assert_eq!(st, STATUS_NOT_SUPPORTED);
+        // Without PROCESS_QUERY_INFORMATION: access denied.
+        let r = kid.open(PROCESS_VM_READ);
+        let st = NtQueryVirtualMemory(
+            r,
+            kid.ro as *const _,
+            MemoryBasicInformation,
+            (&mut mbi as *mut MEMORY_BASIC_INFORMATION).cast(),
+            size_of::<MEMORY_BASIC_INFORMATION>(),
+            &mut n,
+        );
+        assert_eq!(st, STATUS_ACCESS_DENIED);
+        CloseHandle(r);
+        CloseHandle(h);
+    }
+}

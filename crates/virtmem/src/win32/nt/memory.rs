@@ -366,6 +366,8 @@ pub unsafe extern "system" fn NtProtectVirtualMemory(
 /// allocation; STATUS_INVALID_ADDRESS for free memory, case 84), MemoryWorkingSetExInformation
 /// (4, per-page attributes for the addresses in the buffer). A buffer too small is
 /// STATUS_INFO_LENGTH_MISMATCH (STATUS_BUFFER_OVERFLOW for a name, with the length needed).
+/// MemoryBasicInformation also describes another process (PROCESS_QUERY_INFORMATION), as
+/// VirtualQueryEx does; the other classes of another process → STATUS_NOT_SUPPORTED.
 #[no_mangle]
 pub unsafe extern "system" fn NtQueryVirtualMemory(
     processhandle: HANDLE,
@@ -376,7 +378,16 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
     returnlength: *mut usize,
 ) -> NTSTATUS {
     nt_call(|| {
-        process(processhandle, Need::Query)?;
+        // MemoryBasicInformation reaches another process too (as VirtualQueryEx does); the
+        // other classes describe this process only.
+        if processhandle.is_null() {
+            return Err(STATUS_INVALID_HANDLE);
+        }
+        let target = super::super::process::resolve(processhandle, Need::Query)
+            .map_err(|e| e.nt_status())?;
+        if memoryinformationclass != MemoryBasicInformation {
+            process(processhandle, Need::Query)?;
+        }
         let space = Space::native();
         let addr = baseaddress as usize;
         let buf = memoryinformation as usize;
@@ -388,7 +399,9 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
                     return Err(STATUS_INFO_LENGTH_MISMATCH);
                 }
                 probe_bytes(buf, n, true)?;
-                let info = space.query(addr).map_err(|e| e.nt_status())?;
+                let info = space
+                    .query_process(&target, addr)
+                    .map_err(|e| e.nt_status())?;
                 // SAFETY: probed writable for one structure.
                 unsafe {
                     (buf as *mut MEMORY_BASIC_INFORMATION)
