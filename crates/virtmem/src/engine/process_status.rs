@@ -47,9 +47,9 @@ pub enum MemoryCondition {
 pub struct MemoryResourceState {
     /// Available physical memory (`MemAvailable`), bytes.
     pub available: u64,
-    /// The low threshold: about 32 MiB per 4 GiB of physical memory, at most 64 MiB [doc].
+    /// The low threshold: about 32 MiB per 4 GiB of physical memory, at most 64 MiB (Microsoft's documentation).
     pub low_threshold: u64,
-    /// The high threshold: three times the low one [doc].
+    /// The high threshold: three times the low one (Microsoft's documentation).
     pub high_threshold: u64,
     /// The `full avg10` of `/proc/pressure/memory` (percent), where the kernel has PSI.
     pub full_pressure: Option<f32>,
@@ -70,12 +70,12 @@ impl MemoryResourceState {
 }
 
 /// PSI `full avg10` (percent of the last 10 s during which every runnable task was stalled
-/// on memory) from which memory counts as low whatever MemAvailable says [ours].
+/// on memory) from which memory counts as low whatever MemAvailable says (our decision).
 pub const THRASHING_FULL_AVG10: f32 = 10.0;
 
 /// Windows' rule [doc: CreateMemoryResourceNotification]: low below about 32 MiB per 4 GiB of
 /// physical memory (at most 64 MiB), high above three times that; neither in between. virtmem
-/// adds PSI where the kernel has it [ours]: when every task stalled on memory for
+/// adds PSI where the kernel has it (our decision): when every task stalled on memory for
 /// [`THRASHING_FULL_AVG10`] % of the last ten seconds, memory is low (and not high).
 pub fn memory_resource_state(
     total: u64,

@@ -16,7 +16,7 @@
 //! QUOTA_LIMITS_HARDWS_MAX_DISABLE) does not enforce them either [doc: Windows Internals:
 //! "unless you have configured the process to use hard working set limits, these limits are
 //! ignored"]. A hard minimum or maximum (the ENABLE flags) is recorded and reported only
-//! [ours].
+//! (our decision).
 //!
 //! **Trimming** (`EmptyWorkingSet`, or both sizes `(SIZE_T)-1`) asks the kernel to page out
 //! the committed pages of virtmem's allocations (`MADV_PAGEOUT`): contents are never lost (the
@@ -25,7 +25,7 @@
 //! skipped (their data may be discarded, which would make a later MEM_RESET_UNDO fail), and
 //! write-watch state survives (userfaultfd write-protection is kept in the swap entry —
 //! `pte_swp_uffd_wp`; signal-driven watch is page protection, untouched). Memory virtmem did
-//! not allocate (the heap, stacks, libraries) is not trimmed [ours].
+//! not allocate (the heap, stacks, libraries) is not trimmed (our decision).
 
 use super::{AllocKind, Space};
 use crate::error::{Error, Result};
@@ -39,11 +39,11 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// Windows' default maximum working set: 345 pages [doc: SetProcessWorkingSetSize].
 pub const DEFAULT_MAXIMUM_PAGES: usize = 345;
-/// The smallest minimum: a smaller non-zero minimum becomes 20 pages [doc].
+/// The smallest minimum: a smaller non-zero minimum becomes 20 pages (Microsoft's documentation).
 pub const MINIMUM_PAGES: usize = 20;
-/// The smallest maximum: 13 pages [doc].
+/// The smallest maximum: 13 pages (Microsoft's documentation).
 pub const MAXIMUM_PAGES: usize = 13;
-/// The system-wide ceiling of the maximum: physical pages minus 512 [doc].
+/// The system-wide ceiling of the maximum: physical pages minus 512 (Microsoft's documentation).
 pub const SYSTEM_RESERVE_PAGES: usize = 512;
 
 /// The maximum set by SetProcessWorkingSetSize (0: never set).
@@ -80,7 +80,7 @@ enum Request {
 /// Validates SetProcessWorkingSetSizeEx's arguments (no system call): flags first (unknown
 /// bits, or ENABLE with DISABLE of the same limit → 87), then `(-1, -1)` (trim), then the sizes:
 /// zero, minimum above maximum, maximum below 13 pages → 87; a minimum below 20 pages becomes
-/// 20 pages (and the maximum at least that) [doc]; sizes are rounded up to pages.
+/// 20 pages (and the maximum at least that) (Microsoft's documentation); sizes are rounded up to pages.
 fn validate(minimum: usize, maximum: usize, flags: u32, page: usize) -> Result<Request> {
     let known = QUOTA_LIMITS_HARDWS_MIN_ENABLE
         | QUOTA_LIMITS_HARDWS_MIN_DISABLE
@@ -144,7 +144,7 @@ impl Space<LinuxOs> {
     ///
     /// Errors: ERROR_INVALID_PARAMETER for the argument rules of [`validate`];
     /// ERROR_NO_SYSTEM_RESOURCES (1450) for a maximum at or above the system ceiling
-    /// (physical pages minus 512 [doc]), or a minimum above what the process may lock (above
+    /// (physical pages minus 512 (Microsoft's documentation)), or a minimum above what the process may lock (above
     /// the hard `RLIMIT_MEMLOCK` without CAP_SYS_RESOURCE) — Windows' answer when it cannot
     /// grant a working set [ours: the code follows NT's STATUS_INSUFFICIENT_RESOURCES]. Nothing
     /// changes on failure.

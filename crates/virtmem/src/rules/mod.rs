@@ -1,6 +1,6 @@
 //! The Windows rules, free of syscalls: validation of every request and the plans that turn a
 //! valid request into page-state changes. Each rule names its source (`semantics.md` tags:
-//! untagged = observed on Windows, `[doc]`, `[I]`, `[ours]`). Every backend obeys these.
+//! untagged = observed on Windows, `(Microsoft's documentation)`, `[I]`, `(our decision)`). Every backend obeys these.
 
 pub mod plan;
 pub(crate) mod process;

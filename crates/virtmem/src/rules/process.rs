@@ -50,7 +50,7 @@ pub(crate) struct Requested {
 /// Decodes OpenProcess's / DuplicateHandle's `dwDesiredAccess`: generic rights become the
 /// process rights they stand for, `PROCESS_QUERY_INFORMATION` implies
 /// `PROCESS_QUERY_LIMITED_INFORMATION` (and SET_INFORMATION the limited SET right), as on
-/// Windows since Vista. Bits that are no process right are ignored [ours].
+/// Windows since Vista. Bits that are no process right are ignored (our decision).
 pub(crate) fn requested(desired: u32) -> Requested {
     let mut rights = desired & PROCESS_ALL_ACCESS;
     if desired & GENERIC_READ != 0 {

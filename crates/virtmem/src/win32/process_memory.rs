@@ -253,7 +253,7 @@ pub extern "system" fn GetSystemDEPPolicy() -> DEP_SYSTEM_POLICY_TYPE {
 /// are not executable (no-execute pages and no `READ_IMPLIES_EXEC` personality), else 0;
 /// `*lpPermanent` = TRUE (SetProcessDEPPolicy cannot change it). Windows documents this call
 /// as failing with ERROR_NOT_SUPPORTED in 64-bit processes, whose DEP is always on and
-/// permanent; on Linux DEP can really be off, so virtmem answers instead [ours]. NULL
+/// permanent; on Linux DEP can really be off, so virtmem answers instead (our decision). NULL
 /// pointers → ERROR_NOACCESS.
 #[no_mangle]
 pub unsafe extern "system" fn GetProcessDEPPolicy(
@@ -280,7 +280,7 @@ pub unsafe extern "system" fn GetProcessDEPPolicy(
     })
 }
 
-/// Always fails with ERROR_NOT_SUPPORTED, as on Windows in a 64-bit process [doc].
+/// Always fails with ERROR_NOT_SUPPORTED, as on Windows in a 64-bit process (Microsoft's documentation).
 #[no_mangle]
 pub extern "system" fn SetProcessDEPPolicy(_dwflags: PROCESS_DEP_FLAGS) -> BOOL {
     win32_call(FALSE, || {
