@@ -30,9 +30,13 @@ const WAYS: usize = 4;
 /// Slots cached per class.
 pub(crate) const K: usize = 16;
 
+/// A cached slot: its block pointer and the address of its page's state byte for it (so
+/// handing it out needs no lookup).
+pub(crate) type Item = (usize, usize);
+
 struct Block {
     n: [u8; LFH_CLASSES],
-    items: [[usize; K]; LFH_CLASSES],
+    items: [[Item; K]; LFH_CLASSES],
 }
 
 #[derive(Clone, Copy)]
@@ -145,7 +149,7 @@ fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
 
 /// Pops a cached slot of class `c` of `heap`.
 #[inline]
-pub(crate) fn pop(heap: &Heap, c: usize) -> Option<usize> {
+pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
     TLS.try_with(|t| {
         // SAFETY: this thread's cache; no reference to it outlives this closure.
         let t = unsafe { &mut *t.get() };
@@ -169,7 +173,7 @@ pub(crate) fn pop(heap: &Heap, c: usize) -> Option<usize> {
 /// Caches the free slot `p` of class `c`; when the stack is full, half of it goes back to the
 /// pages first. Without a cache (thread exiting) the slot goes straight back.
 #[inline]
-pub(crate) fn push(heap: &Heap, c: usize, p: usize) {
+pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
     let gen = heap.generation();
     let done = TLS
         .try_with(|t| {
@@ -201,7 +205,7 @@ pub(crate) fn push(heap: &Heap, c: usize, p: usize) {
 }
 
 /// Caches several free slots of class `c` (a refill's surplus); what does not fit goes back.
-pub(crate) fn fill(heap: &Heap, c: usize, slots: &[usize]) {
+pub(crate) fn fill(heap: &Heap, c: usize, slots: &[Item]) {
     let gen = heap.generation();
     let rest = TLS
         .try_with(|t| {

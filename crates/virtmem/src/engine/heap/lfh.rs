@@ -188,9 +188,9 @@ impl Front {
         });
     }
 
-    /// Takes up to `out.len()` free slots of class `c` (their block pointers); returns how
-    /// many. The slots stay "not live" (state 0) until handed out.
-    pub(crate) fn take(&self, c: usize, out: &mut [usize]) -> usize {
+    /// Takes up to `out.len()` free slots of class `c` (block pointer, state byte address);
+    /// returns how many. The slots stay "not live" (state 0) until handed out.
+    pub(crate) fn take(&self, c: usize, out: &mut [(usize, usize)]) -> usize {
         self.classes[c].with(|cs| {
             let mut n = 0;
             while n < out.len() {
@@ -206,7 +206,8 @@ impl Front {
                     let b = l.free[w].trailing_zeros() as usize;
                     l.free[w] &= !(1 << b);
                     l.nfree -= 1;
-                    out[n] = page.slot_ptr(w * 64 + b);
+                    let i = w * 64 + b;
+                    out[n] = (page.slot_ptr(i), page.state[i].as_ptr() as usize);
                     n += 1;
                 }
                 if l.nfree == 0 {
@@ -227,14 +228,14 @@ impl Front {
         gen: &AtomicU64,
         want_gen: u64,
         c: usize,
-        slots: &[usize],
+        slots: &[(usize, usize)],
         map: &GranuleMap,
     ) {
         self.classes[c].with(|cs| {
             if gen.load(Ordering::Relaxed) != want_gen {
                 return;
             }
-            for &p in slots {
+            for &(p, _) in slots {
                 let Some((Tag::Page, d)) = map.get(p) else { continue };
                 // SAFETY: descriptors live forever.
                 let page = unsafe { &*(d as *const Page) };

@@ -110,7 +110,7 @@ impl Heap {
     }
 
     /// Gives front-end slots back to their pages (per-thread cache overflow or flush).
-    fn give_back(&self, gen: u64, c: usize, slots: &[usize]) {
+    fn give_back(&self, gen: u64, c: usize, slots: &[cache::Item]) {
         // SAFETY: the map lives as long as the `Heaps` that made this descriptor, which
         // lives for the program (`Heaps::new` leaks it).
         let map = unsafe { &*self.map };
@@ -550,9 +550,9 @@ impl<'s, O: Os> Heaps<'s, O> {
     fn resolve_slot(&self, heap: &Heap, p: usize, d: usize) -> Option<Block> {
         // SAFETY: descriptors live forever.
         let page = unsafe { &*(d as *const Page) };
-        if page.owner.load(Ordering::Acquire) != heap.id()
-            || page.gen.load(Ordering::Relaxed) != heap.generation()
-        {
+        // A page of a destroyed heap has no owner (HeapDestroy clears it before the
+        // descriptor is reused), so the owner check also rules out old generations.
+        if page.owner.load(Ordering::Acquire) != heap.id() {
             return None;
         }
         let i = page.slot_of(p)?;
@@ -620,17 +620,13 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     #[inline]
     fn front_alloc(&self, heap: &Heap, h: usize, c: usize, req: usize, fl: u32) -> Option<usize> {
-        let p = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
-            Some(p) => p,
+        let (p, state) = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
+            Some(x) => x,
             None => self.refill(heap, h, c)?,
         };
-        let Some((Tag::Page, d)) = self.map.get(p) else {
-            return None;
-        };
-        // SAFETY: descriptors live forever.
-        let page = unsafe { &*(d as *const Page) };
-        let i = page.slot_of(p)?;
-        page.state[i].store(1, Ordering::Release);
+        // SAFETY: `state` is the address of the slot's state byte in its page descriptor,
+        // which lives forever (`lfh::Front::take`).
+        unsafe { &*(state as *const std::sync::atomic::AtomicU8) }.store(1, Ordering::Release);
         self.space.heap_store(p - 8, heap.encode(p, req));
         if fl & rules::ZERO_MEMORY != 0 {
             self.space.heap_zero(p, req);
@@ -639,8 +635,8 @@ impl<'s, O: Os> Heaps<'s, O> {
     }
 
     /// Takes a batch of free slots of class `c`, adding a page if there are none.
-    fn refill(&self, heap: &Heap, h: usize, c: usize) -> Option<usize> {
-        let mut buf = [0usize; cache::K / 2];
+    fn refill(&self, heap: &Heap, h: usize, c: usize) -> Option<cache::Item> {
+        let mut buf = [(0usize, 0usize); cache::K / 2];
         let want = if heap.cached { buf.len() } else { 1 };
         for _ in 0..4 {
             let n = heap.front.take(c, &mut buf[..want]);
@@ -853,10 +849,11 @@ impl<'s, O: Os> Heaps<'s, O> {
     fn free_slot(&self, heap: &Heap, page: &Page, i: usize, p: usize) {
         page.state[i].store(0, Ordering::Release);
         let c = page.class.load(Ordering::Relaxed);
+        let item = (p, page.state[i].as_ptr() as usize);
         if heap.cached {
-            cache::push(heap, c, p);
+            cache::push(heap, c, item);
         } else {
-            heap.give_back(heap.generation(), c, &[p]);
+            heap.give_back(heap.generation(), c, &[item]);
         }
     }
 
