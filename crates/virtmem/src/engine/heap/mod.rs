@@ -733,8 +733,15 @@ impl<'s, O: Os> Heaps<'s, O> {
                 && heap.front.counts[c].fetch_add(1, Ordering::Relaxed) + 1
                     >= rules::LFH_ACTIVATION
             {
-                heap.front.active.fetch_or(1 << c, Ordering::Relaxed);
-                heap.compat.store(2, Ordering::Relaxed);
+                if !heap.front.is_active(c) {
+                    // The class's first page now, under the lock we hold: later front-end
+                    // calls then never wait for a HeapLock holder (case 46). Without one, the
+                    // class simply stays on the back end.
+                    if self.add_page(heap, st, c).is_ok() {
+                        heap.front.active.fetch_or(1 << c, Ordering::Relaxed);
+                        heap.compat.store(2, Ordering::Relaxed);
+                    }
+                }
             }
         }
         Ok(p)
