@@ -55,7 +55,10 @@ fn small(c: &mut Criterion) {
                 "virtmem",
                 Box::new(move |iters| timed(iters, || heap_cycle(hh as HANDLE, 0, n))),
             ),
-            ("malloc", Box::new(move |iters| timed(iters, || malloc_cycle(n)))),
+            (
+                "malloc",
+                Box::new(move |iters| timed(iters, || malloc_cycle(n))),
+            ),
         ];
         run_group(c, &group, 200_000, sides);
     }
@@ -93,8 +96,14 @@ fn two_threads(c: &mut Criterion) {
     // heap64 for scaling.
     let (v2, m2) = (v.clone(), m.clone());
     let sides: Vec<(&str, Side<'_>)> = vec![
-        ("virtmem", Box::new(move |iters| on_threads(2, iters, v2.clone()))),
-        ("malloc", Box::new(move |iters| on_threads(2, iters, m2.clone()))),
+        (
+            "virtmem",
+            Box::new(move |iters| on_threads(2, iters, v2.clone())),
+        ),
+        (
+            "malloc",
+            Box::new(move |iters| on_threads(2, iters, m2.clone())),
+        ),
     ];
     run_group(c, "heap64_2t", 200_000, sides);
 }
@@ -109,7 +118,10 @@ fn large(c: &mut Criterion) {
             "virtmem",
             Box::new(move |iters| timed(iters, || heap_cycle(hh as HANDLE, 0, 1 << 20))),
         ),
-        ("malloc", Box::new(|iters| timed(iters, || malloc_cycle(1 << 20)))),
+        (
+            "malloc",
+            Box::new(|iters| timed(iters, || malloc_cycle(1 << 20))),
+        ),
     ];
     run_group(c, "heap1m", 20_000, sides);
 }
@@ -125,7 +137,10 @@ fn fixed(c: &mut Criterion) {
             "virtmem",
             Box::new(move |iters| timed(iters, || heap_cycle(h as HANDLE, 0, 64))),
         ),
-        ("malloc", Box::new(|iters| timed(iters, || malloc_cycle(64)))),
+        (
+            "malloc",
+            Box::new(|iters| timed(iters, || malloc_cycle(64))),
+        ),
     ];
     run_group(c, "heap64_fixed", 200_000, sides);
 }

@@ -623,8 +623,16 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         "sizeof(PROCESS_HEAP_ENTRY) - offsetof(PROCESS_HEAP_ENTRY, Block)",
     ));
     for (f, rust, c) in [
-        ("Block", field!(PROCESS_HEAP_ENTRY, Anonymous.Block), "Block"),
-        ("Region", field!(PROCESS_HEAP_ENTRY, Anonymous.Region), "Region"),
+        (
+            "Block",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Block),
+            "Block",
+        ),
+        (
+            "Region",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region),
+            "Region",
+        ),
     ] {
         fields.push(nested(
             "PROCESS_HEAP_ENTRY_0",
@@ -636,7 +644,10 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     }
     for (f, rust) in [
         ("hMem", field!(PROCESS_HEAP_ENTRY, Anonymous.Block.hMem)),
-        ("dwReserved", field!(PROCESS_HEAP_ENTRY, Anonymous.Block.dwReserved)),
+        (
+            "dwReserved",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Block.dwReserved),
+        ),
     ] {
         fields.push(nested(
             "PROCESS_HEAP_ENTRY_0_0",
@@ -647,10 +658,22 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         ));
     }
     for (f, rust) in [
-        ("dwCommittedSize", field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwCommittedSize)),
-        ("dwUnCommittedSize", field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwUnCommittedSize)),
-        ("lpFirstBlock", field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpFirstBlock)),
-        ("lpLastBlock", field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpLastBlock)),
+        (
+            "dwCommittedSize",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwCommittedSize),
+        ),
+        (
+            "dwUnCommittedSize",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwUnCommittedSize),
+        ),
+        (
+            "lpFirstBlock",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpFirstBlock),
+        ),
+        (
+            "lpLastBlock",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpLastBlock),
+        ),
     ] {
         fields.push(nested(
             "PROCESS_HEAP_ENTRY_0_1",

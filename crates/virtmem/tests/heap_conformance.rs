@@ -84,7 +84,11 @@ fn case_4_fixed_heap_reservations() {
         for n in (0x100..=0xFF00usize).step_by(0x700) {
             let h = HeapCreate(0, n, n);
             assert!(!h.is_null());
-            assert_eq!(alloc_extent(h as usize), n.div_ceil(0x2000) * 0x2000, "n={n:#x}");
+            assert_eq!(
+                alloc_extent(h as usize),
+                n.div_ceil(0x2000) * 0x2000,
+                "n={n:#x}"
+            );
             assert_eq!(HeapDestroy(h), TRUE);
         }
     }
@@ -112,7 +116,10 @@ fn case_5_growable_segments() {
                 sizes.push(alloc_extent(base));
             }
         }
-        assert_eq!(&sizes[..5], &[0x100000, 0x200000, 0x400000, 0x800000, 0xFD0000]);
+        assert_eq!(
+            &sizes[..5],
+            &[0x100000, 0x200000, 0x400000, 0x800000, 0xFD0000]
+        );
         assert_eq!(HeapDestroy(h), TRUE);
         // HeapDestroy released every reservation.
         for b in bases {
@@ -203,7 +210,10 @@ fn cases_17_to_21_large_and_summary() {
         let mut s = HEAP_SUMMARY::default();
         assert_eq!(HeapSummary(h, 0, &mut s), FALSE);
         assert_eq!(le(), ERROR_INVALID_PARAMETER);
-        let ps: Vec<_> = [0x100, 0x200, 0x300, 0x60000].iter().map(|&n| HeapAlloc(h, 0, n)).collect();
+        let ps: Vec<_> = [0x100, 0x200, 0x300, 0x60000]
+            .iter()
+            .map(|&n| HeapAlloc(h, 0, n))
+            .collect();
         HeapFree(h, 0, ps[2]);
         s.cb = std::mem::size_of::<HEAP_SUMMARY>() as u32;
         assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
@@ -237,19 +247,25 @@ fn cases_22_to_28_alignment_zeroing_layout() {
             // 24
             let p = HeapAlloc(h, HEAP_ZERO_MEMORY, n);
             assert_eq!(HeapSize(h, 0, p), n);
-            assert!(std::slice::from_raw_parts(p as *const u8, n).iter().all(|&b| b == 0));
+            assert!(std::slice::from_raw_parts(p as *const u8, n)
+                .iter()
+                .all(|&b| b == 0));
         }
         let p = HeapAlloc(h, HEAP_ZERO_MEMORY, A); // 25
         let p = HeapReAlloc(h, HEAP_ZERO_MEMORY, p, 3 * A);
         assert_eq!(HeapSize(h, 0, p), 3 * A);
-        assert!(std::slice::from_raw_parts(p as *const u8, 3 * A).iter().all(|&b| b == 0));
+        assert!(std::slice::from_raw_parts(p as *const u8, 3 * A)
+            .iter()
+            .all(|&b| b == 0));
         assert_eq!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 3 * A / 2), p);
         assert_eq!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A), p);
         let p = HeapReAlloc(h, HEAP_ZERO_MEMORY, p, 1);
         assert_eq!(HeapSize(h, 0, p), 1);
         let p = HeapReAlloc(h, HEAP_ZERO_MEMORY, p, 1 << 20);
         assert_eq!(HeapSize(h, 0, p), 1 << 20);
-        assert!(std::slice::from_raw_parts(p as *const u8, 1 << 20).iter().all(|&b| b == 0));
+        assert!(std::slice::from_raw_parts(p as *const u8, 1 << 20)
+            .iter()
+            .all(|&b| b == 0));
         assert_eq!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 3 * A / 2), p);
         SetLastError(0xdeadbeef);
         assert!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A).is_null());
@@ -259,7 +275,9 @@ fn cases_22_to_28_alignment_zeroing_layout() {
         let mut s = 0xFD000usize;
         while s >= 16 {
             let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
-            let p: Vec<usize> = (0..3).map(|_| HeapAlloc(h, HEAP_ZERO_MEMORY, s) as usize).collect();
+            let p: Vec<usize> = (0..3)
+                .map(|_| HeapAlloc(h, HEAP_ZERO_MEMORY, s) as usize)
+                .collect();
             let d = (p[1].abs_diff(p[0])).min(p[2].abs_diff(p[1]));
             assert_eq!(d, (s + 8).div_ceil(16) * 16, "s={s:#x}");
             HeapDestroy(h);
@@ -268,7 +286,9 @@ fn cases_22_to_28_alignment_zeroing_layout() {
         // 28: large blocks.
         let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
         let s = 0xFF000;
-        let p: Vec<usize> = (0..3).map(|_| HeapAlloc(h, HEAP_ZERO_MEMORY, s) as usize).collect();
+        let p: Vec<usize> = (0..3)
+            .map(|_| HeapAlloc(h, HEAP_ZERO_MEMORY, s) as usize)
+            .collect();
         for &q in &p {
             assert_eq!(q % 64, 0);
             assert_eq!(*((q + s) as *const u8), 0);
@@ -302,7 +322,9 @@ fn cases_29_to_32_fixed_heaps() {
         let p = HeapAlloc(h, HEAP_ZERO_MEMORY, A);
         let p = HeapReAlloc(h, HEAP_ZERO_MEMORY, p, 2 * A);
         assert_eq!(HeapSize(h, 0, p), 2 * A);
-        assert!(std::slice::from_raw_parts(p as *const u8, 2 * A).iter().all(|&b| b == 0));
+        assert!(std::slice::from_raw_parts(p as *const u8, 2 * A)
+            .iter()
+            .all(|&b| b == 0));
         assert_eq!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 3 * A / 2), p);
         assert_eq!(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A), p);
         HeapDestroy(h);
@@ -339,8 +361,14 @@ fn cases_33_to_35_walk() {
         let r = e[0].Anonymous.Region;
         assert_eq!(r.dwCommittedSize, 0x2000);
         assert_eq!(r.dwUnCommittedSize, 0x10000 - 0x2000);
-        assert_eq!(r.lpFirstBlock as usize, h as usize + e[0].cbData as usize + 16);
-        assert_eq!(r.lpLastBlock as usize, e[2].lpData as usize + e[2].cbData as usize);
+        assert_eq!(
+            r.lpFirstBlock as usize,
+            h as usize + e[0].cbData as usize + 16
+        );
+        assert_eq!(
+            r.lpLastBlock as usize,
+            e[2].lpData as usize + e[2].cbData as usize
+        );
         assert_eq!(e[1].wFlags, 0);
         assert_eq!(e[1].cbOverhead, 0x20);
         assert_ne!(e[1].cbData, 0);
@@ -356,7 +384,8 @@ fn cases_33_to_35_walk() {
         let e2 = walk(h);
         assert_eq!(e2.len(), 4);
         let bytes = |x: &PROCESS_HEAP_ENTRY| {
-            std::slice::from_raw_parts(x as *const _ as *const u8, std::mem::size_of_val(x)).to_vec()
+            std::slice::from_raw_parts(x as *const _ as *const u8, std::mem::size_of_val(x))
+                .to_vec()
         };
         for k in 0..3 {
             assert_eq!(bytes(&e2[k]), bytes(&e[k]));
@@ -395,10 +424,16 @@ fn cases_33_to_35_walk() {
         assert_eq!(e6.len(), 5);
         assert_eq!(e6[2].lpData, q);
         assert_eq!(e6[2].cbData, 456);
-        assert_eq!(e6[3].lpData as usize, q as usize + 456 + e6[2].cbOverhead as usize + 16);
+        assert_eq!(
+            e6[3].lpData as usize,
+            q as usize + 456 + e6[2].cbOverhead as usize + 16
+        );
         // H59: two walks of an unchanged heap are identical.
         let e7 = walk(h);
-        assert_eq!(e6.iter().map(bytes).collect::<Vec<_>>(), e7.iter().map(bytes).collect::<Vec<_>>());
+        assert_eq!(
+            e6.iter().map(bytes).collect::<Vec<_>>(),
+            e7.iter().map(bytes).collect::<Vec<_>>()
+        );
         HeapDestroy(h);
     }
 }
@@ -409,20 +444,38 @@ fn cases_37_to_43_information_and_lfh() {
         let mut len = 0usize;
         let mut v = 0u32;
         assert_eq!(
-            HeapQueryInformation(null_mut(), HeapCompatibilityInformation, &mut v as *mut u32 as *mut c_void, 4, &mut len),
+            HeapQueryInformation(
+                null_mut(),
+                HeapCompatibilityInformation,
+                &mut v as *mut u32 as *mut c_void,
+                4,
+                &mut len
+            ),
             FALSE
         ); // 38
         assert_eq!(le(), ERROR_NOACCESS);
         assert_eq!(len, 0);
         let h = HeapCreate(0, 0, 0);
-        assert_eq!(HeapQueryInformation(h, HeapCompatibilityInformation, null_mut(), 0, &mut len), FALSE); // 39
+        assert_eq!(
+            HeapQueryInformation(h, HeapCompatibilityInformation, null_mut(), 0, &mut len),
+            FALSE
+        ); // 39
         assert_eq!(le(), ERROR_INSUFFICIENT_BUFFER);
         assert_eq!(len, 4);
-        assert_eq!(HeapQueryInformation(h, HeapCompatibilityInformation, null_mut(), 0, null_mut()), FALSE);
+        assert_eq!(
+            HeapQueryInformation(h, HeapCompatibilityInformation, null_mut(), 0, null_mut()),
+            FALSE
+        );
         assert_eq!(le(), ERROR_INSUFFICIENT_BUFFER);
         let mut buf = [0xFFu8; 5];
         assert_eq!(
-            HeapQueryInformation(h, HeapCompatibilityInformation, buf.as_mut_ptr().cast(), 5, null_mut()),
+            HeapQueryInformation(
+                h,
+                HeapCompatibilityInformation,
+                buf.as_mut_ptr().cast(),
+                5,
+                null_mut()
+            ),
             TRUE
         );
         assert_eq!(u32::from_ne_bytes(buf[..4].try_into().unwrap()), 0);
@@ -430,16 +483,31 @@ fn cases_37_to_43_information_and_lfh() {
         let zero = 0u32;
         let one = 1u32;
         let ptr = |x: &u32| x as *const u32 as *const c_void;
-        assert_eq!(HeapSetInformation(h, HeapCompatibilityInformation, ptr(&two), 4), TRUE);
+        assert_eq!(
+            HeapSetInformation(h, HeapCompatibilityInformation, ptr(&two), 4),
+            TRUE
+        );
         let query = |h| {
             let mut v = 9u32;
-            HeapQueryInformation(h, HeapCompatibilityInformation, &mut v as *mut u32 as *mut c_void, 4, null_mut());
+            HeapQueryInformation(
+                h,
+                HeapCompatibilityInformation,
+                &mut v as *mut u32 as *mut c_void,
+                4,
+                null_mut(),
+            );
             v
         };
         assert_eq!(query(h), 2);
-        assert_eq!(HeapSetInformation(h, HeapCompatibilityInformation, ptr(&zero), 4), FALSE);
+        assert_eq!(
+            HeapSetInformation(h, HeapCompatibilityInformation, ptr(&zero), 4),
+            FALSE
+        );
         assert_eq!(le(), ERROR_GEN_FAILURE);
-        assert_eq!(HeapSetInformation(h, HeapCompatibilityInformation, ptr(&one), 4), FALSE);
+        assert_eq!(
+            HeapSetInformation(h, HeapCompatibilityInformation, ptr(&one), 4),
+            FALSE
+        );
         assert_eq!(le(), ERROR_GEN_FAILURE);
         assert_eq!(query(h), 2);
         // 37: setting 2 does not change the layout until 0x12 allocations of a class.
@@ -452,7 +520,10 @@ fn cases_37_to_43_information_and_lfh() {
         HeapDestroy(h);
         let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0); // 41
         assert_eq!(query(h), 0);
-        assert_eq!(HeapSetInformation(h, HeapCompatibilityInformation, ptr(&two), 4), FALSE);
+        assert_eq!(
+            HeapSetInformation(h, HeapCompatibilityInformation, ptr(&two), 4),
+            FALSE
+        );
         assert_eq!(le(), ERROR_INVALID_PARAMETER);
         assert_eq!(query(h), 0);
         HeapDestroy(h);
@@ -471,13 +542,24 @@ fn cases_37_to_43_information_and_lfh() {
         let e = walk(h);
         assert!(e.len() > 24);
         for &p in &live {
-            let hit = e.iter().find(|x| x.lpData == p).expect("live block in the walk");
+            let hit = e
+                .iter()
+                .find(|x| x.lpData == p)
+                .expect("live block in the walk");
             assert_eq!(hit.wFlags as u32, PROCESS_HEAP_ENTRY_BUSY);
             assert_eq!(hit.cbOverhead, 8);
             assert_eq!(hit.cbData, 0);
         }
         HeapDestroy(h);
-        assert_eq!(HeapSetInformation(null_mut(), HeapEnableTerminationOnCorruption + 100, std::ptr::null(), 0), FALSE);
+        assert_eq!(
+            HeapSetInformation(
+                null_mut(),
+                HeapEnableTerminationOnCorruption + 100,
+                std::ptr::null(),
+                0
+            ),
+            FALSE
+        );
         assert_eq!(le(), ERROR_INVALID_PARAMETER);
     }
 }

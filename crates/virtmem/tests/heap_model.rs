@@ -67,7 +67,10 @@ fn walk_busy(h: HANDLE) -> BTreeMap<usize, usize> {
     unsafe {
         while HeapWalk(h, &mut e) == TRUE {
             if e.wFlags as u32 & PROCESS_HEAP_ENTRY_BUSY != 0 {
-                assert!(out.insert(e.lpData as usize, e.cbData as usize).is_none(), "twice");
+                assert!(
+                    out.insert(e.lpData as usize, e.cbData as usize).is_none(),
+                    "twice"
+                );
             }
         }
         assert_eq!(GetLastError(), ERROR_NO_MORE_ITEMS);
@@ -95,7 +98,11 @@ fn size() -> impl Strategy<Value = usize> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let flags = prop_oneof![Just(0u32), Just(HEAP_ZERO_MEMORY), Just(HEAP_REALLOC_IN_PLACE_ONLY)];
+    let flags = prop_oneof![
+        Just(0u32),
+        Just(HEAP_ZERO_MEMORY),
+        Just(HEAP_REALLOC_IN_PLACE_ONLY)
+    ];
     prop_oneof![
         6 => (size(), any::<bool>()).prop_map(|(n, z)| Op::Alloc(n, z)),
         3 => (any::<usize>(), size(), flags).prop_map(|(i, n, f)| Op::Realloc(i, n, f)),
@@ -121,7 +128,10 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
                     }
                     *seed = seed.wrapping_add(1);
                     fill(p, n, *seed);
-                    assert!(m.insert(p, (n, *seed)).is_none(), "pointer handed out twice");
+                    assert!(
+                        m.insert(p, (n, *seed)).is_none(),
+                        "pointer handed out twice"
+                    );
                 }
                 Op::Realloc(i, n, f) if !m.is_empty() => {
                     let (&p, &(old, s)) = m.iter().nth(i % m.len()).unwrap();
@@ -153,7 +163,10 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
                     SetLastError(0xdeadbeef);
                     // Freed: refused, nothing changes.
                     if HeapFree(h, 0, p as *const c_void) == FALSE {
-                        assert!(matches!(GetLastError(), ERROR_INVALID_PARAMETER | ERROR_NOACCESS));
+                        assert!(matches!(
+                            GetLastError(),
+                            ERROR_INVALID_PARAMETER | ERROR_NOACCESS
+                        ));
                     } else {
                         panic!("double free accepted");
                     }
@@ -165,7 +178,8 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
                 Op::Validate => assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE),
                 Op::Walk if exact_walk => {
                     let w = walk_busy(h);
-                    let want: BTreeMap<usize, usize> = m.iter().map(|(&p, &(n, _))| (p, n)).collect();
+                    let want: BTreeMap<usize, usize> =
+                        m.iter().map(|(&p, &(n, _))| (p, n)).collect();
                     assert_eq!(w, want);
                 }
                 _ => {}
@@ -244,11 +258,19 @@ proptest! {
 fn hostile_pointers_are_refused_and_change_nothing() {
     unsafe {
         let ph = GetProcessHeap();
-        for h in [HeapCreate(0, 0, 0), HeapCreate(HEAP_NO_SERIALIZE, 0, 0x100000), ph] {
+        for h in [
+            HeapCreate(0, 0, 0),
+            HeapCreate(HEAP_NO_SERIALIZE, 0, 0x100000),
+            ph,
+        ] {
             let other = HeapCreate(0, 0, 0);
             // Make the 64-byte class hot on h (front end) and keep live blocks of each kind.
             let hot: Vec<_> = (0..0x14).map(|_| HeapAlloc(h, 0, 64)).collect();
-            let keep = [HeapAlloc(h, 0, 64), HeapAlloc(h, 0, 3000), HeapAlloc(h, 0, 0x10_0000)];
+            let keep = [
+                HeapAlloc(h, 0, 64),
+                HeapAlloc(h, 0, 3000),
+                HeapAlloc(h, 0, 0x10_0000),
+            ];
             for (k, &p) in keep.iter().enumerate() {
                 if !p.is_null() {
                     fill(p as usize, 64, k as u8);
@@ -267,9 +289,18 @@ fn hostile_pointers_are_refused_and_change_nothing() {
                 (foreign, ERROR_INVALID_PARAMETER),
                 (mal, ERROR_INVALID_PARAMETER),
                 (stat.cast(), ERROR_INVALID_PARAMETER),
-                ((keep[1] as usize + 16) as *mut c_void, ERROR_INVALID_PARAMETER),
-                ((keep[0] as usize + 8) as *mut c_void, ERROR_INVALID_PARAMETER),
-                ((keep[0] as usize + 1) as *mut c_void, ERROR_INVALID_PARAMETER),
+                (
+                    (keep[1] as usize + 16) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
+                (
+                    (keep[0] as usize + 8) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
+                (
+                    (keep[0] as usize + 1) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
                 (0xdeadbe00usize as *mut c_void, ERROR_NOACCESS),
             ];
             for &(p, code) in &bad {
@@ -316,7 +347,10 @@ fn stat_addr() -> usize {
 #[test]
 fn virtual_query_shows_segments_and_destroy_releases_everything() {
     unsafe {
-        for (flags, prot) in [(0, PAGE_READWRITE), (HEAP_CREATE_ENABLE_EXECUTE, PAGE_EXECUTE_READWRITE)] {
+        for (flags, prot) in [
+            (0, PAGE_READWRITE),
+            (HEAP_CREATE_ENABLE_EXECUTE, PAGE_EXECUTE_READWRITE),
+        ] {
             let h = HeapCreate(flags, 0, 0);
             let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
             VirtualQuery(h, &mut m, std::mem::size_of_val(&m));
@@ -325,7 +359,11 @@ fn virtual_query_shows_segments_and_destroy_releases_everything() {
             assert_eq!(m.State, MEM_COMMIT);
             assert_eq!(m.Protect, prot);
             assert_eq!(m.RegionSize, 0x2000);
-            VirtualQuery((h as usize + 0x2000) as *const c_void, &mut m, std::mem::size_of_val(&m));
+            VirtualQuery(
+                (h as usize + 0x2000) as *const c_void,
+                &mut m,
+                std::mem::size_of_val(&m),
+            );
             assert_eq!(m.State, MEM_RESERVE);
             assert_eq!(m.Protect, 0);
             // Blocks of every kind, then destroy: every reservation is free.
@@ -352,8 +390,13 @@ fn virtual_query_shows_segments_and_destroy_releases_everything() {
 fn compact_gives_memory_back() {
     unsafe {
         let h = HeapCreate(0, 0, 0);
-        let ps: Vec<_> = (0..200).map(|i| HeapAlloc(h, 0, 100 + (i % 7) * 300)).collect();
-        let mut s = HEAP_SUMMARY { cb: std::mem::size_of::<HEAP_SUMMARY>() as u32, ..Default::default() };
+        let ps: Vec<_> = (0..200)
+            .map(|i| HeapAlloc(h, 0, 100 + (i % 7) * 300))
+            .collect();
+        let mut s = HEAP_SUMMARY {
+            cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+            ..Default::default()
+        };
         HeapSummary(h, 0, &mut s);
         let before = s.cbCommitted;
         for p in ps {
@@ -467,7 +510,10 @@ fn unhandled_exception_aborts_naming_the_status() {
         }
         let mut st = 0;
         libc::waitpid(pid, &mut st, 0);
-        assert!(libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGABRT, "status {st:#x}");
+        assert!(
+            libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGABRT,
+            "status {st:#x}"
+        );
     }
 }
 
@@ -494,7 +540,10 @@ fn the_process_heap_survives_fork() {
                 let mut ok = GetProcessHeap() == ph;
                 for (k, &p) in ps.iter().enumerate() {
                     let b = std::slice::from_raw_parts(p as *const u8, 48);
-                    ok &= b.iter().enumerate().all(|(i, &x)| x == (k as u8).wrapping_add(i as u8));
+                    ok &= b
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &x)| x == (k as u8).wrapping_add(i as u8));
                     ok &= HeapFree(ph, 0, p) == TRUE;
                 }
                 for n in [16usize, 48, 3000, 0x10_0000] {
@@ -508,7 +557,10 @@ fn the_process_heap_survives_fork() {
             }
             let mut st = 0;
             libc::waitpid(pid, &mut st, 0);
-            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "child failed: {st:#x}");
+            assert!(
+                libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+                "child failed: {st:#x}"
+            );
         }
         stop.store(true, Ordering::Relaxed);
         busy.join().unwrap();

@@ -134,7 +134,7 @@ pub const fn class_of(req: usize) -> Option<usize> {
         return None;
     }
     let r = if req < BLOCK_HEADER { BLOCK_HEADER } else { req };
-    Some((r + BLOCK_HEADER + GRANULE - 1) / GRANULE - 1)
+    Some((r + BLOCK_HEADER).div_ceil(GRANULE) - 1)
 }
 
 /// Slot size in bytes of a front-end class.

@@ -68,8 +68,7 @@ fn raise_no_memory(function: &str, size: usize) {
 
 /// A refused pointer: terminate if the process asked for it (H73).
 fn corruption(e: Error) -> Error {
-    if TERMINATE_ON_CORRUPTION.load(Ordering::Relaxed) && matches!(e, Error::InvalidParameter(_))
-    {
+    if TERMINATE_ON_CORRUPTION.load(Ordering::Relaxed) && matches!(e, Error::InvalidParameter(_)) {
         die("STATUS_HEAP_CORRUPTION (0xC0000374): a heap function was given an invalid block");
     }
     e
@@ -117,7 +116,10 @@ pub unsafe extern "system" fn GetProcessHeap() -> HANDLE {
 /// Stores up to `numberofheaps` heap handles, the process heap first, and returns the number
 /// of heaps (H12, H52).
 #[no_mangle]
-pub unsafe extern "system" fn GetProcessHeaps(numberofheaps: u32, processheaps: *mut HANDLE) -> u32 {
+pub unsafe extern "system" fn GetProcessHeaps(
+    numberofheaps: u32,
+    processheaps: *mut HANDLE,
+) -> u32 {
     win32_call(0, || {
         let all = heaps().handles();
         if !processheaps.is_null() {
@@ -132,7 +134,11 @@ pub unsafe extern "system" fn GetProcessHeaps(numberofheaps: u32, processheaps: 
 
 /// Allocates a block (H13–H28).
 #[no_mangle]
-pub unsafe extern "system" fn HeapAlloc(hheap: HANDLE, dwflags: HEAP_FLAGS, dwbytes: usize) -> *mut c_void {
+pub unsafe extern "system" fn HeapAlloc(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    dwbytes: usize,
+) -> *mut c_void {
     match heaps().alloc(hheap as usize, dwflags, dwbytes) {
         Ok(p) => p as *mut c_void,
         Err(e) => {
@@ -174,7 +180,11 @@ pub unsafe extern "system" fn HeapReAlloc(
 
 /// Frees a block; a NULL pointer succeeds, even with a NULL heap (H32–H36).
 #[no_mangle]
-pub unsafe extern "system" fn HeapFree(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> BOOL {
+pub unsafe extern "system" fn HeapFree(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    lpmem: *const c_void,
+) -> BOOL {
     if lpmem.is_null() {
         return TRUE;
     }
@@ -188,7 +198,11 @@ pub unsafe extern "system" fn HeapFree(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem
 
 /// The requested size of a block, or `(SIZE_T)-1` (H29–H31).
 #[no_mangle]
-pub unsafe extern "system" fn HeapSize(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> usize {
+pub unsafe extern "system" fn HeapSize(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    lpmem: *const c_void,
+) -> usize {
     win32_call(usize::MAX, || {
         heaps()
             .size(hheap as usize, dwflags, lpmem as usize)
@@ -198,7 +212,11 @@ pub unsafe extern "system" fn HeapSize(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem
 
 /// Checks one block, or the whole heap with a NULL pointer (H45–H47).
 #[no_mangle]
-pub unsafe extern "system" fn HeapValidate(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> BOOL {
+pub unsafe extern "system" fn HeapValidate(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    lpmem: *const c_void,
+) -> BOOL {
     win32_call(FALSE, || {
         heaps()
             .validate(hheap as usize, dwflags, lpmem as usize)
@@ -289,7 +307,11 @@ pub unsafe extern "system" fn HeapWalk(hheap: HANDLE, lpentry: *mut PROCESS_HEAP
 
 /// The heap's allocated, committed and reserved bytes (H67, H68).
 #[no_mangle]
-pub unsafe extern "system" fn HeapSummary(hheap: HANDLE, dwflags: u32, lpsummary: *mut HEAP_SUMMARY) -> BOOL {
+pub unsafe extern "system" fn HeapSummary(
+    hheap: HANDLE,
+    dwflags: u32,
+    lpsummary: *mut HEAP_SUMMARY,
+) -> BOOL {
     win32_call(FALSE, || {
         if lpsummary.is_null() {
             return Err(Error::NoAccess("no summary"));
@@ -371,7 +393,9 @@ pub unsafe extern "system" fn HeapSetInformation(
                     || heapinformationlength
                         != core::mem::size_of::<HEAP_OPTIMIZE_RESOURCES_INFORMATION>()
                 {
-                    return Err(Error::InvalidParameter("bad HEAP_OPTIMIZE_RESOURCES_INFORMATION"));
+                    return Err(Error::InvalidParameter(
+                        "bad HEAP_OPTIMIZE_RESOURCES_INFORMATION",
+                    ));
                 }
                 // SAFETY: the caller's buffer holds the structure.
                 let info = unsafe {

@@ -125,10 +125,11 @@ fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
         register(t);
     }
     let w = &mut t.ways[heap.slot & (WAYS - 1)];
-    if w.heap != heap as *const Heap || w.gen != gen {
-        let stale_same_heap = w.heap == heap as *const Heap;
+    if !std::ptr::eq(w.heap, heap) || w.gen != gen {
+        let stale_same_heap = std::ptr::eq(w.heap, heap);
         if stale_same_heap {
             // A destroyed generation of this heap: its slots are gone.
+            // SAFETY: the block is this thread's (or null).
             if let Some(b) = unsafe { w.block.as_mut() } {
                 b.n = [0; LFH_CLASSES];
             }
@@ -154,7 +155,7 @@ pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
         // SAFETY: this thread's cache; no reference to it outlives this closure.
         let t = unsafe { &mut *t.get() };
         let w = &mut t.ways[heap.slot & (WAYS - 1)];
-        if w.heap != heap as *const Heap || w.gen != heap.generation() {
+        if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
             return None;
         }
         // SAFETY: a way with a heap has a block (set in `claim`).
@@ -180,7 +181,7 @@ pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
             // SAFETY: this thread's cache; no reference to it outlives this closure.
             let t = unsafe { &mut *t.get() };
             let w = &mut t.ways[heap.slot & (WAYS - 1)];
-            let b = if w.heap == heap as *const Heap && w.gen == gen {
+            let b = if std::ptr::eq(w.heap, heap) && w.gen == gen {
                 // SAFETY: a way with a heap has a block.
                 unsafe { &mut *w.block }
             } else {
@@ -230,7 +231,7 @@ pub(crate) fn flush_heap(heap: &Heap) {
         // SAFETY: this thread's cache.
         let t = unsafe { &mut *t.get() };
         let w = &mut t.ways[heap.slot & (WAYS - 1)];
-        if w.heap == heap as *const Heap {
+        if std::ptr::eq(w.heap, heap) {
             flush(w);
         }
     });

@@ -85,7 +85,7 @@ impl Page {
         self.base.store(base, Ordering::Relaxed);
         self.class.store(class, Ordering::Relaxed);
         self.nslots.store(n, Ordering::Relaxed);
-        self.magic.store(((1u64 << 32) + k - 1) / k, Ordering::Relaxed);
+        self.magic.store((1u64 << 32).div_ceil(k), Ordering::Relaxed);
         for st in &self.state[..n] {
             st.store(0, Ordering::Relaxed);
         }

@@ -451,7 +451,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         st.large.clear();
         heap.lock.unlock();
         self.registry.with(|r| {
-            r.live.retain(|&x| x != heap as *const Heap);
+            r.live.retain(|&x| !std::ptr::eq(x, heap));
             r.spare_heaps.push(heap);
             r.spare_segments.extend(segs.iter().copied());
             r.spare_pages.extend(pages.iter().copied());
@@ -732,8 +732,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             if rules::lfh_eligible(heap.flags())
                 && heap.front.counts[c].fetch_add(1, Ordering::Relaxed) + 1
                     >= rules::LFH_ACTIVATION
-            {
-                if !heap.front.is_active(c) {
+                && !heap.front.is_active(c) {
                     // The class's first page now, under the lock we hold: later front-end
                     // calls then never wait for a HeapLock holder (case 46). Without one, the
                     // class simply stays on the back end.
@@ -742,7 +741,6 @@ impl<'s, O: Os> Heaps<'s, O> {
                         heap.compat.store(2, Ordering::Relaxed);
                     }
                 }
-            }
         }
         Ok(p)
     }
@@ -880,7 +878,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 let size = large.size.load(Ordering::Relaxed);
                 self.map.set(base, base + size, Tag::Large, 0);
                 large.owner.store(0, Ordering::Release);
-                st.large.retain(|&l| l != large as *const Large);
+                st.large.retain(|&l| !std::ptr::eq(l, large));
                 // One fully committed reservation is kept for the next large block;
                 // HeapCompact and HeapDestroy release it.
                 if st.spare.is_none()
