@@ -1063,6 +1063,96 @@ WINBASEAPI DWORD WINAPI GetProcessId(HANDLE Process);
 WINBASEAPI BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesRead);
 WINBASEAPI BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer, SIZE_T nSize, SIZE_T *lpNumberOfBytesWritten);
 /* ---- end processes ---- */
+/* ------------------------------------------------------------------------------------------
+ * Heaps (issue 16; docs/heap-spec.md): HeapCreate ... GetProcessHeaps.
+ * HEAP_GENERATE_EXCEPTIONS: on Linux an allocation failure calls the hook set from Rust with
+ * virtmem::win32::set_heap_exception_hook, else aborts naming STATUS_NO_MEMORY.
+ * ------------------------------------------------------------------------------------------ */
+typedef DWORD HEAP_FLAGS;
+typedef int HEAP_INFORMATION_CLASS;
+#define HEAP_NONE                       0x0
+#define HEAP_NO_SERIALIZE               0x1
+#define HEAP_GROWABLE                   0x2
+#define HEAP_GENERATE_EXCEPTIONS        0x4
+#define HEAP_ZERO_MEMORY                0x8
+#define HEAP_REALLOC_IN_PLACE_ONLY      0x10
+#define HEAP_TAIL_CHECKING_ENABLED      0x20
+#define HEAP_FREE_CHECKING_ENABLED      0x40
+#define HEAP_DISABLE_COALESCE_ON_FREE   0x80
+#define HEAP_CREATE_SEGMENT_HEAP        0x100
+#define HEAP_CREATE_HARDENED            0x200
+#define HEAP_CREATE_ALIGN_16            0x10000
+#define HEAP_CREATE_ENABLE_TRACING      0x20000
+#define HEAP_CREATE_ENABLE_EXECUTE      0x40000
+#define HEAP_MAXIMUM_TAG                0xFFF
+#define HEAP_PSEUDO_TAG_FLAG            0x8000
+#define HEAP_TAG_SHIFT                  18
+#define MEMORY_ALLOCATION_ALIGNMENT     16
+#define HeapCompatibilityInformation        0
+#define HeapEnableTerminationOnCorruption   1
+#define HeapOptimizeResources               3
+#define HeapTag                             7
+#define HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION 1
+#define PROCESS_HEAP_REGION             0x1
+#define PROCESS_HEAP_UNCOMMITTED_RANGE  0x2
+#define PROCESS_HEAP_ENTRY_BUSY         0x4
+#define PROCESS_HEAP_SEG_ALLOC          0x8
+#define PROCESS_HEAP_ENTRY_MOVEABLE     0x10
+#define PROCESS_HEAP_ENTRY_DDESHARE     0x20
+#define ERROR_NO_MORE_ITEMS             259
+#define STATUS_HEAP_CORRUPTION          ((NTSTATUS)0xC0000374)
+
+/* One HeapWalk item: 40 bytes on 64-bit targets, 28 on 32-bit ones. */
+typedef struct _PROCESS_HEAP_ENTRY {
+    PVOID lpData;
+    DWORD cbData;
+    BYTE cbOverhead;
+    BYTE iRegionIndex;
+    WORD wFlags;
+    union {
+        struct {
+            HANDLE hMem;
+            DWORD dwReserved[3];
+        } Block;
+        struct {
+            DWORD dwCommittedSize;
+            DWORD dwUnCommittedSize;
+            LPVOID lpFirstBlock;
+            LPVOID lpLastBlock;
+        } Region;
+    };
+} PROCESS_HEAP_ENTRY, *LPPROCESS_HEAP_ENTRY, *PPROCESS_HEAP_ENTRY;
+
+typedef struct _HEAP_SUMMARY {
+    DWORD cb;
+    SIZE_T cbAllocated;
+    SIZE_T cbCommitted;
+    SIZE_T cbReserved;
+    SIZE_T cbMaxReserve;
+} HEAP_SUMMARY, *PHEAP_SUMMARY, *LPHEAP_SUMMARY;
+
+typedef struct _HEAP_OPTIMIZE_RESOURCES_INFORMATION {
+    DWORD Version;
+    DWORD Flags;
+} HEAP_OPTIMIZE_RESOURCES_INFORMATION, *PHEAP_OPTIMIZE_RESOURCES_INFORMATION;
+
+WINBASEAPI HANDLE WINAPI HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwMaximumSize);
+WINBASEAPI BOOL WINAPI HeapDestroy(HANDLE hHeap);
+WINBASEAPI HANDLE WINAPI GetProcessHeap(VOID);
+WINBASEAPI DWORD WINAPI GetProcessHeaps(DWORD NumberOfHeaps, PHANDLE ProcessHeaps);
+WINBASEAPI LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes);
+WINBASEAPI LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
+WINBASEAPI BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+WINBASEAPI SIZE_T WINAPI HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+WINBASEAPI BOOL WINAPI HeapValidate(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+WINBASEAPI SIZE_T WINAPI HeapCompact(HANDLE hHeap, DWORD dwFlags);
+WINBASEAPI BOOL WINAPI HeapLock(HANDLE hHeap);
+WINBASEAPI BOOL WINAPI HeapUnlock(HANDLE hHeap);
+WINBASEAPI BOOL WINAPI HeapWalk(HANDLE hHeap, LPPROCESS_HEAP_ENTRY lpEntry);
+WINBASEAPI BOOL WINAPI HeapSummary(HANDLE hHeap, DWORD dwFlags, LPHEAP_SUMMARY lpSummary);
+WINBASEAPI BOOL WINAPI HeapQueryInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass, PVOID HeapInformation, SIZE_T HeapInformationLength, PSIZE_T ReturnLength);
+WINBASEAPI BOOL WINAPI HeapSetInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass, PVOID HeapInformation, SIZE_T HeapInformationLength);
+/* ---------------------------------- end of heaps ---------------------------------------- */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -7,7 +7,7 @@
 #   scripts/bench-ratios.sh --rounds 3       # run 3 times; report the median of the per-round
 #                                            # ratios (steadier on a noisy machine)
 #   scripts/bench-ratios.sh --bench sections # only this benchmark file (repeatable; default:
-#                                            # ops and sections)
+#                                            # ops, sections and heap)
 #   scripts/bench-ratios.sh query10k         # other arguments go to criterion (a filter here)
 #   scripts/bench-ratios.sh --report-only    # only print the table from the last run
 #
@@ -46,7 +46,7 @@ while (($#)); do
         *) args+=("$1"); shift ;;
     esac
 done
-((${#benches[@]})) || benches=(ops sections)
+((${#benches[@]})) || benches=(ops sections heap)
 
 command -v jq >/dev/null || { echo "bench-ratios: jq is needed to read criterion's JSON" >&2; exit 1; }
 crit="${CARGO_TARGET_DIR:-$root/target}/criterion"
@@ -64,6 +64,9 @@ pairs=(
     alloc64k:1.10 query10k:2 query1m:1.0 protect_toggle:1.05 reserve1t:2
     view64k:1.15 section_create:1.2
     query_view:-:view:private query_view:-:writecopy:private
+    # Heaps (issue 16, benches/heap.rs): against glibc malloc/free in the same run.
+    heap16:1.0:virtmem:malloc heap64:1.0:virtmem:malloc heap256:1.0:virtmem:malloc
+    heap64_2t:1.0:virtmem:malloc heap1m:1.2:virtmem:malloc heap64_fixed:1.0:virtmem:malloc
 )
 
 # Splits a pair into the globals g (group), goal, side, ref and row (the row's name).

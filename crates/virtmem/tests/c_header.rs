@@ -587,6 +587,7 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
         PSAPI_WORKING_SET_EX_INFORMATION UNICODE_STRING OBJECT_ATTRIBUTES
         WIN32_MEMORY_REGION_INFORMATION
         PROCESS_MEMORY_COUNTERS PROCESS_MEMORY_COUNTERS_EX
+        PROCESS_HEAP_ENTRY HEAP_SUMMARY HEAP_OPTIMIZE_RESOURCES_INFORMATION
     );
 
     macro_rules! plain_fields {
@@ -627,6 +628,81 @@ fn struct_table() -> (Vec<(&'static str, usize, usize)>, Vec<Field>) {
     fields.extend(plain_fields!(SECURITY_ATTRIBUTES:
         nLength lpSecurityDescriptor bInheritHandle));
     fields.extend(plain_fields!(OVERLAPPED: Internal InternalHigh hEvent));
+    // Heaps (issue 16): PROCESS_HEAP_ENTRY's union is named Anonymous in Rust and is
+    // anonymous in C (its members Block and Region are reached directly).
+    fields.extend(plain_fields!(PROCESS_HEAP_ENTRY:
+        lpData cbData cbOverhead iRegionIndex wFlags));
+    fields.extend(plain_fields!(HEAP_SUMMARY:
+        cb cbAllocated cbCommitted cbReserved cbMaxReserve));
+    fields.extend(plain_fields!(HEAP_OPTIMIZE_RESOURCES_INFORMATION: Version Flags));
+    fields.push(nested(
+        "PROCESS_HEAP_ENTRY",
+        "Anonymous",
+        field!(PROCESS_HEAP_ENTRY, Anonymous),
+        "offsetof(PROCESS_HEAP_ENTRY, Block)",
+        "sizeof(PROCESS_HEAP_ENTRY) - offsetof(PROCESS_HEAP_ENTRY, Block)",
+    ));
+    for (f, rust, c) in [
+        (
+            "Block",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Block),
+            "Block",
+        ),
+        (
+            "Region",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region),
+            "Region",
+        ),
+    ] {
+        fields.push(nested(
+            "PROCESS_HEAP_ENTRY_0",
+            f,
+            rust,
+            &format!("offsetof(PROCESS_HEAP_ENTRY, {c})"),
+            &format!("sizeof(((PROCESS_HEAP_ENTRY *)0)->{c})"),
+        ));
+    }
+    for (f, rust) in [
+        ("hMem", field!(PROCESS_HEAP_ENTRY, Anonymous.Block.hMem)),
+        (
+            "dwReserved",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Block.dwReserved),
+        ),
+    ] {
+        fields.push(nested(
+            "PROCESS_HEAP_ENTRY_0_0",
+            f,
+            rust,
+            &format!("offsetof(PROCESS_HEAP_ENTRY, Block.{f})"),
+            &format!("sizeof(((PROCESS_HEAP_ENTRY *)0)->Block.{f})"),
+        ));
+    }
+    for (f, rust) in [
+        (
+            "dwCommittedSize",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwCommittedSize),
+        ),
+        (
+            "dwUnCommittedSize",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.dwUnCommittedSize),
+        ),
+        (
+            "lpFirstBlock",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpFirstBlock),
+        ),
+        (
+            "lpLastBlock",
+            field!(PROCESS_HEAP_ENTRY, Anonymous.Region.lpLastBlock),
+        ),
+    ] {
+        fields.push(nested(
+            "PROCESS_HEAP_ENTRY_0_1",
+            f,
+            rust,
+            &format!("offsetof(PROCESS_HEAP_ENTRY, Region.{f})"),
+            &format!("sizeof(((PROCESS_HEAP_ENTRY *)0)->Region.{f})"),
+        ));
+    }
 
     // OVERLAPPED's anonymous union { struct { DWORD Offset; DWORD OffsetHigh; }; PVOID
     // Pointer; }, which Rust names Anonymous: OVERLAPPED_0 { Anonymous: OVERLAPPED_0_0
@@ -1078,6 +1154,12 @@ const WINDOWS_TYPES: &[(&str, &str)] = &[
     ("LPVOID", "*mut c_void"),
     ("LPCVOID", "*const c_void"),
     ("HANDLE", "*mut c_void"),
+    // Heaps (issue 16).
+    ("HEAP_INFORMATION_CLASS", "i32"),
+    ("PHANDLE", "*mut *mut c_void"),
+    ("PSIZE_T", "*mut usize"),
+    ("LPPROCESS_HEAP_ENTRY", "*mut PROCESS_HEAP_ENTRY"),
+    ("LPHEAP_SUMMARY", "*mut HEAP_SUMMARY"),
     ("BOOL", "i32"),
     ("DWORD", "u32"),
     ("ULONG", "u32"),

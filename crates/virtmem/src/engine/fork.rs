@@ -162,6 +162,11 @@ extern "C" fn prepare() {
     // A lazily computed fact left half-initialized by another thread would block the child
     // forever: settle it now (a one-time probe).
     let _ = space.os.watch_supported();
+    // Heaps (issue 16): heap locks are taken before any engine lock (heap operations call
+    // the engine while holding them); released last in parent and child.
+    if let Some(heaps) = super::heap::native_if_any() {
+        heaps.fork_prepare();
+    }
     let mut held = lock_all(space);
     // Nothing can change now: read the kernel-watched allocations' written pages for the
     // child (from the metadata heap, before its locks are taken).
@@ -317,6 +322,9 @@ extern "C" fn parent() {
         }
         drop(held);
     }
+    if let Some(heaps) = super::heap::native_if_any() {
+        heaps.fork_release();
+    }
     set_errno(e);
 }
 
@@ -344,6 +352,9 @@ extern "C" fn child() {
         // Closing our ends tells the parent the store is ours now.
         drop(held.pipe.take());
         drop(held);
+    }
+    if let Some(heaps) = super::heap::native_if_any() {
+        heaps.fork_release();
     }
     set_errno(e);
 }

@@ -45,6 +45,10 @@ pub mod snapshot;
 mod sync;
 mod watch;
 
+// Heaps (issue 16): HeapCreate/HeapAlloc/... on this engine's reserve and commit.
+pub mod heap;
+pub use heap::{Heaps, WalkEntry as HeapWalkEntry};
+
 pub(crate) use allocation::Allocation;
 pub(crate) use handles::{Entry as HandleEntry, Object as HandleObject};
 pub(crate) use owner::as_owner;

@@ -753,3 +753,74 @@ pub const PROCESS_SYNCHRONIZE: PROCESS_ACCESS_RIGHTS = 0x0010_0000;
 pub const PROCESS_STANDARD_RIGHTS_REQUIRED: PROCESS_ACCESS_RIGHTS = 0x000F_0000;
 /// Ask for every right the caller may have (`Win32::Security`).
 pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+// ---------------------------------------------------------------------------------------------
+// Heaps (issue 16; docs/heap-spec.md §2): HeapCreate/HeapAlloc flags, HeapWalk entry flags,
+// heap information classes, and the codes the heap functions report.
+// ---------------------------------------------------------------------------------------------
+
+/// Flags of HeapCreate / HeapAlloc (`Win32::System::Memory::HEAP_FLAGS`).
+pub type HEAP_FLAGS = u32;
+/// A heap information class (`Win32::System::Memory::HEAP_INFORMATION_CLASS`).
+pub type HEAP_INFORMATION_CLASS = i32;
+/// No heap flags.
+pub const HEAP_NONE: HEAP_FLAGS = 0x0;
+/// The heap takes no lock (creation or per call).
+pub const HEAP_NO_SERIALIZE: HEAP_FLAGS = 0x1;
+/// The heap may grow (internal mark of growable heaps).
+pub const HEAP_GROWABLE: HEAP_FLAGS = 0x2;
+/// Allocation failures raise STATUS_NO_MEMORY (on Linux: the exception hook, then abort).
+pub const HEAP_GENERATE_EXCEPTIONS: HEAP_FLAGS = 0x4;
+/// The block is zeroed.
+pub const HEAP_ZERO_MEMORY: HEAP_FLAGS = 0x8;
+/// HeapReAlloc fails rather than move the block.
+pub const HEAP_REALLOC_IN_PLACE_ONLY: HEAP_FLAGS = 0x10;
+/// Debug tail checking (stripped by HeapCreate).
+pub const HEAP_TAIL_CHECKING_ENABLED: HEAP_FLAGS = 0x20;
+/// Debug free checking (stripped by HeapCreate).
+pub const HEAP_FREE_CHECKING_ENABLED: HEAP_FLAGS = 0x40;
+/// Do not coalesce free blocks (ignored).
+pub const HEAP_DISABLE_COALESCE_ON_FREE: HEAP_FLAGS = 0x80;
+/// Segment heap (ignored: every heap here is an NT-style heap).
+pub const HEAP_CREATE_SEGMENT_HEAP: HEAP_FLAGS = 0x100;
+/// Hardened heap (ignored).
+pub const HEAP_CREATE_HARDENED: HEAP_FLAGS = 0x200;
+/// 16-byte alignment (always the case).
+pub const HEAP_CREATE_ALIGN_16: HEAP_FLAGS = 0x10000;
+/// Tracing (ignored).
+pub const HEAP_CREATE_ENABLE_TRACING: HEAP_FLAGS = 0x20000;
+/// Heap pages are PAGE_EXECUTE_READWRITE.
+pub const HEAP_CREATE_ENABLE_EXECUTE: HEAP_FLAGS = 0x40000;
+/// Largest heap tag.
+pub const HEAP_MAXIMUM_TAG: HEAP_FLAGS = 0xFFF;
+/// Pseudo-tag flag.
+pub const HEAP_PSEUDO_TAG_FLAG: HEAP_FLAGS = 0x8000;
+/// Shift of a tag in the flags.
+pub const HEAP_TAG_SHIFT: HEAP_FLAGS = 18;
+/// Alignment of every heap block (`Win32::System::SystemServices`).
+pub const MEMORY_ALLOCATION_ALIGNMENT: u32 = 16;
+/// HeapQueryInformation / HeapSetInformation: 0 standard, 2 low-fragmentation heap.
+pub const HeapCompatibilityInformation: HEAP_INFORMATION_CLASS = 0;
+/// HeapSetInformation: terminate the process on heap corruption.
+pub const HeapEnableTerminationOnCorruption: HEAP_INFORMATION_CLASS = 1;
+/// HeapSetInformation: trim caches and decommit.
+pub const HeapOptimizeResources: HEAP_INFORMATION_CLASS = 3;
+/// Heap tags (not supported: ERROR_INVALID_PARAMETER).
+pub const HeapTag: HEAP_INFORMATION_CLASS = 7;
+/// `HEAP_OPTIMIZE_RESOURCES_INFORMATION::Version` this implementation accepts.
+pub const HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION: u32 = 1;
+/// HeapWalk: the entry is a region (segment) of the heap.
+pub const PROCESS_HEAP_REGION: u32 = 0x1;
+/// HeapWalk: the entry is an uncommitted range of a region.
+pub const PROCESS_HEAP_UNCOMMITTED_RANGE: u32 = 0x2;
+/// HeapWalk: the entry is an allocated block.
+pub const PROCESS_HEAP_ENTRY_BUSY: u32 = 0x4;
+/// HeapWalk: segment allocation (never set here).
+pub const PROCESS_HEAP_SEG_ALLOC: u32 = 0x8;
+/// HeapWalk: moveable block (never set on current Windows, nor here).
+pub const PROCESS_HEAP_ENTRY_MOVEABLE: u32 = 0x10;
+/// HeapWalk: DDE-shared block (never set on current Windows, nor here).
+pub const PROCESS_HEAP_ENTRY_DDESHARE: u32 = 0x20;
+/// No more data is available (the end of a HeapWalk).
+pub const ERROR_NO_MORE_ITEMS: WIN32_ERROR = 259;
+/// A heap has been corrupted (what HeapEnableTerminationOnCorruption terminates with).
+pub const STATUS_HEAP_CORRUPTION: NTSTATUS = 0xC0000374_u32 as i32;

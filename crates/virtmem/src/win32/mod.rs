@@ -22,6 +22,9 @@
 pub use crate::vocab::consts;
 mod files;
 mod handles;
+// Heaps (issue 16).
+mod heap;
+pub use heap::*;
 mod last_error;
 mod memory;
 // The native layer (Nt* functions, RtlNtStatusToDosError, working sets).

@@ -764,3 +764,125 @@ pub struct PROCESS_MEMORY_COUNTERS_EX {
     /// The private commit of the process, bytes.
     pub PrivateUsage: usize,
 }
+// ---------------------------------------------------------------------------------------------
+// Heaps (issue 16): HeapWalk's entry, HeapSummary's figures, HeapOptimizeResources' input.
+// ---------------------------------------------------------------------------------------------
+
+/// One item of a HeapWalk (region, uncommitted range, busy or free block).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PROCESS_HEAP_ENTRY {
+    /// The block's data, the region's base, or the uncommitted range's start.
+    pub lpData: *mut c_void,
+    /// Size in bytes of the data (requested size of a busy block).
+    pub cbData: u32,
+    /// Bytes the heap uses around the data.
+    pub cbOverhead: u8,
+    /// The region's index (64 for large blocks).
+    pub iRegionIndex: u8,
+    /// `PROCESS_HEAP_*` flags (0 for a free block).
+    pub wFlags: u16,
+    /// Region details (PROCESS_HEAP_REGION) or moveable-block details.
+    pub Anonymous: PROCESS_HEAP_ENTRY_0,
+}
+
+/// The union of [`PROCESS_HEAP_ENTRY`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PROCESS_HEAP_ENTRY_0 {
+    /// For busy moveable blocks (never reported on current Windows).
+    pub Block: PROCESS_HEAP_ENTRY_0_0,
+    /// For PROCESS_HEAP_REGION entries.
+    pub Region: PROCESS_HEAP_ENTRY_0_1,
+}
+
+impl Default for PROCESS_HEAP_ENTRY_0 {
+    fn default() -> Self {
+        PROCESS_HEAP_ENTRY_0 {
+            Region: PROCESS_HEAP_ENTRY_0_1::default(),
+        }
+    }
+}
+
+/// Moveable-block part of [`PROCESS_HEAP_ENTRY_0`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PROCESS_HEAP_ENTRY_0_0 {
+    /// The block's handle.
+    pub hMem: HANDLE,
+    /// Reserved.
+    pub dwReserved: [u32; 3],
+}
+
+impl Default for PROCESS_HEAP_ENTRY_0_0 {
+    fn default() -> Self {
+        PROCESS_HEAP_ENTRY_0_0 {
+            hMem: core::ptr::null_mut(),
+            dwReserved: [0; 3],
+        }
+    }
+}
+
+/// Region part of [`PROCESS_HEAP_ENTRY_0`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PROCESS_HEAP_ENTRY_0_1 {
+    /// Committed bytes of the region.
+    pub dwCommittedSize: u32,
+    /// Uncommitted (reserved) bytes of the region.
+    pub dwUnCommittedSize: u32,
+    /// The region's first block.
+    pub lpFirstBlock: *mut c_void,
+    /// The end of the region's last block.
+    pub lpLastBlock: *mut c_void,
+}
+
+impl Default for PROCESS_HEAP_ENTRY_0_1 {
+    fn default() -> Self {
+        PROCESS_HEAP_ENTRY_0_1 {
+            dwCommittedSize: 0,
+            dwUnCommittedSize: 0,
+            lpFirstBlock: core::ptr::null_mut(),
+            lpLastBlock: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// HeapSummary's figures.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct HEAP_SUMMARY {
+    /// Must be `size_of::<HEAP_SUMMARY>()` on input.
+    pub cb: u32,
+    /// Sum of the requested sizes of live blocks.
+    pub cbAllocated: usize,
+    /// Committed bytes.
+    pub cbCommitted: usize,
+    /// Reserved bytes.
+    pub cbReserved: usize,
+    /// Maximum reservation.
+    pub cbMaxReserve: usize,
+}
+
+/// Input of HeapSetInformation(HeapOptimizeResources).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct HEAP_OPTIMIZE_RESOURCES_INFORMATION {
+    /// HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION.
+    pub Version: u32,
+    /// 0.
+    pub Flags: u32,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(core::mem::size_of::<PROCESS_HEAP_ENTRY>() == 40);
+    assert!(core::mem::offset_of!(PROCESS_HEAP_ENTRY, Anonymous) == 16);
+    assert!(core::mem::size_of::<HEAP_SUMMARY>() == 40);
+    assert!(core::mem::size_of::<HEAP_OPTIMIZE_RESOURCES_INFORMATION>() == 8);
+};
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    assert!(core::mem::size_of::<PROCESS_HEAP_ENTRY>() == 28);
+    assert!(core::mem::size_of::<HEAP_SUMMARY>() == 20);
+};

@@ -1,0 +1,156 @@
+//! Heap benchmarks (issue 16, item 3): each group pits a virtmem heap operation against glibc
+//! `malloc`/`free` in the same run (the last side is the reference), and prints the
+//! interleaved cross-check ratio (`benches/common/mod.rs`):
+//!
+//! * `heap16`, `heap64`, `heap256`: HeapAlloc + HeapFree on the process heap (goal ≤ 1.0×);
+//! * `heap64_2t`: the same on two threads at once (scaling against malloc's);
+//! * `heap1m`: 1 MiB blocks (large blocks: own reservation; goal ≤ 1.2×);
+//! * `heap64_fixed`: a fixed-size HEAP_NO_SERIALIZE private heap (goal < 1.0×).
+//!
+//! Every cycle writes one byte of the block, so neither side can skip the allocation.
+mod common;
+
+use common::{run_group, selected, timed, Side};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use virtmem::win32::*;
+
+fn heap_cycle(h: HANDLE, flags: u32, n: usize) {
+    // SAFETY: a valid heap; the block is written within its size and freed once.
+    unsafe {
+        let p = HeapAlloc(h, flags, n) as *mut u8;
+        assert!(!p.is_null());
+        p.write_volatile(1);
+        HeapFree(h, flags, black_box(p).cast());
+    }
+}
+
+fn malloc_cycle(n: usize) {
+    // SAFETY: malloc/free of a block written within its size.
+    unsafe {
+        let p = libc::malloc(n) as *mut u8;
+        assert!(!p.is_null());
+        p.write_volatile(1);
+        libc::free(black_box(p).cast());
+    }
+}
+
+fn ph() -> HANDLE {
+    // SAFETY: no arguments.
+    unsafe { GetProcessHeap() }
+}
+
+fn small(c: &mut Criterion) {
+    for n in [16usize, 64, 256] {
+        let group = format!("heap{n}");
+        if !selected(&group) {
+            continue;
+        }
+        let h = ph();
+        let hh = h as usize;
+        let sides: Vec<(&str, Side<'_>)> = vec![
+            (
+                "virtmem",
+                Box::new(move |iters| timed(iters, || heap_cycle(hh as HANDLE, 0, n))),
+            ),
+            (
+                "malloc",
+                Box::new(move |iters| timed(iters, || malloc_cycle(n))),
+            ),
+        ];
+        run_group(c, &group, 200_000, sides);
+    }
+}
+
+fn on_threads(threads: usize, iters: u64, cycle: Arc<dyn Fn() + Send + Sync>) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads));
+    let hs: Vec<_> = (0..threads)
+        .map(|_| {
+            let (b, cycle) = (barrier.clone(), cycle.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                let s = Instant::now();
+                for _ in 0..iters {
+                    cycle();
+                }
+                (s, Instant::now())
+            })
+        })
+        .collect();
+    let spans: Vec<_> = hs.into_iter().map(|h| h.join().expect("thread")).collect();
+    let s = spans.iter().map(|x| x.0).min().expect("a thread");
+    let e = spans.iter().map(|x| x.1).max().expect("a thread");
+    e - s
+}
+
+fn two_threads(c: &mut Criterion) {
+    if !selected("heap64_2t") {
+        return;
+    }
+    let hh = ph() as usize;
+    let v: Arc<dyn Fn() + Send + Sync> = Arc::new(move || heap_cycle(hh as HANDLE, 0, 64));
+    let m: Arc<dyn Fn() + Send + Sync> = Arc::new(|| malloc_cycle(64));
+    // One iteration = one cycle on each of two threads; compare with the 1-thread figures of
+    // heap64 for scaling.
+    let (v2, m2) = (v.clone(), m.clone());
+    let sides: Vec<(&str, Side<'_>)> = vec![
+        (
+            "virtmem",
+            Box::new(move |iters| on_threads(2, iters, v2.clone())),
+        ),
+        (
+            "malloc",
+            Box::new(move |iters| on_threads(2, iters, m2.clone())),
+        ),
+    ];
+    run_group(c, "heap64_2t", 200_000, sides);
+}
+
+fn large(c: &mut Criterion) {
+    if !selected("heap1m") {
+        return;
+    }
+    let hh = ph() as usize;
+    let sides: Vec<(&str, Side<'_>)> = vec![
+        (
+            "virtmem",
+            Box::new(move |iters| timed(iters, || heap_cycle(hh as HANDLE, 0, 1 << 20))),
+        ),
+        (
+            "malloc",
+            Box::new(|iters| timed(iters, || malloc_cycle(1 << 20))),
+        ),
+    ];
+    run_group(c, "heap1m", 20_000, sides);
+}
+
+fn fixed(c: &mut Criterion) {
+    if !selected("heap64_fixed") {
+        return;
+    }
+    // SAFETY: creates a private heap used by this thread only.
+    let h = unsafe { HeapCreate(HEAP_NO_SERIALIZE, 0, 1 << 20) } as usize;
+    let sides: Vec<(&str, Side<'_>)> = vec![
+        (
+            "virtmem",
+            Box::new(move |iters| timed(iters, || heap_cycle(h as HANDLE, 0, 64))),
+        ),
+        (
+            "malloc",
+            Box::new(|iters| timed(iters, || malloc_cycle(64))),
+        ),
+    ];
+    run_group(c, "heap64_fixed", 200_000, sides);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30);
+    targets = small, two_threads, large, fixed
+}
+criterion_main!(benches);

@@ -1,0 +1,244 @@
+//! The back end's segments: one reservation each (H76), a [`SEGMENT_HEADER`] then a grid of
+//! 16-byte granules. A block of `n` granules at granule `g` has its 8-byte header at
+//! `origin + 16g` and its pointer 8 bytes later (16-aligned); blocks are exactly
+//! `align16(max(size, 16) + 8)` apart (H27). Out of band, under the heap lock:
+//!
+//! * `busy`: one bit per granule, set where a live block starts — exact, so a pointer that is
+//!   not a live block's start is refused before anything changes (H34);
+//! * `free`: the free ranges, sorted by start and always coalesced (a freed block merges with
+//!   free neighbours at once);
+//! * `commit`: the committed prefix of the reservation (commit on demand; HeapCompact gives
+//!   back the free tail).
+//!
+//! The header holds the requested size, encoded with the heap's key and the block address;
+//! it is trusted only after the busy bit says a block starts there, and only if the size it
+//! decodes to ends exactly where the next block or free range begins.
+
+use crate::os::linux::metaheap::{meta_vec, MetaVec};
+use crate::rules::heap::{GRANULE, SEGMENT_HEADER};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// A back-end segment's descriptor (pooled, never freed).
+pub(crate) struct Segment {
+    /// The owning heap's descriptor address (0: unassigned).
+    pub owner: AtomicUsize,
+    /// Its generation when assigned.
+    pub gen: AtomicU64,
+    /// The reservation's base.
+    pub base: AtomicUsize,
+    /// Under the owning heap's lock.
+    inner: UnsafeCell<Inner>,
+}
+
+// SAFETY: `inner` is reached only under the owning heap's lock (or by its single
+// HEAP_NO_SERIALIZE caller); the rest is atomic.
+unsafe impl Sync for Segment {}
+// SAFETY: as above.
+unsafe impl Send for Segment {}
+
+/// A segment's layout and lists.
+pub(crate) struct Inner {
+    /// Base of the reservation.
+    pub base: usize,
+    /// Bytes reserved.
+    pub reserve: usize,
+    /// Bytes committed from the base.
+    pub commit: usize,
+    /// Number of granules.
+    pub ngran: usize,
+    busy: MetaVec<u64>,
+    /// Free ranges `(granule, count)`, sorted, coalesced.
+    pub free: MetaVec<(usize, usize)>,
+}
+
+impl Segment {
+    /// An unassigned descriptor.
+    pub(crate) fn new() -> Segment {
+        Segment {
+            owner: AtomicUsize::new(0),
+            gen: AtomicU64::new(0),
+            base: AtomicUsize::new(0),
+            inner: UnsafeCell::new(Inner {
+                base: 0,
+                reserve: 0,
+                commit: 0,
+                ngran: 0,
+                busy: meta_vec(),
+                free: meta_vec(),
+            }),
+        }
+    }
+
+    /// Sets the descriptor up for a fresh reservation (one free range over every granule).
+    pub(crate) fn assign(&self, owner: usize, gen: u64, base: usize, reserve: usize, commit: usize) {
+        // SAFETY: not yet published: nobody else reaches it.
+        let i = unsafe { &mut *self.inner.get() };
+        i.base = base;
+        i.reserve = reserve;
+        i.commit = commit;
+        i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
+        i.busy.clear();
+        i.busy.resize(i.ngran.div_ceil(64) + 1, 0);
+        i.free.clear();
+        i.free.push((0, i.ngran));
+        self.base.store(base, Ordering::Relaxed);
+        self.gen.store(gen, Ordering::Relaxed);
+        self.owner.store(owner, Ordering::Release);
+    }
+
+    /// The lists.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the owning heap's lock (or is its HEAP_NO_SERIALIZE caller), and no
+    /// other reference from this function is live.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn inner(&self) -> &mut Inner {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.inner.get() }
+    }
+}
+
+impl Inner {
+    /// Address of granule `g`'s header.
+    #[inline]
+    pub(crate) fn header_of(&self, g: usize) -> usize {
+        self.base + SEGMENT_HEADER + 8 + g * GRANULE
+    }
+
+    /// Block pointer of granule `g`.
+    #[inline]
+    pub(crate) fn ptr_of(&self, g: usize) -> usize {
+        self.header_of(g) + 8
+    }
+
+    /// The granule whose block pointer is `p`, if `p` is one.
+    #[inline]
+    pub(crate) fn granule_of(&self, p: usize) -> Option<usize> {
+        let off = p.checked_sub(self.ptr_of(0))?;
+        (off % GRANULE == 0 && off / GRANULE < self.ngran).then_some(off / GRANULE)
+    }
+
+    /// Whether a live block starts at granule `g`.
+    #[inline]
+    pub(crate) fn is_busy(&self, g: usize) -> bool {
+        g < self.ngran && self.busy[g / 64] & (1 << (g % 64)) != 0
+    }
+
+    fn set_busy(&mut self, g: usize, on: bool) {
+        if on {
+            self.busy[g / 64] |= 1 << (g % 64);
+        } else {
+            self.busy[g / 64] &= !(1 << (g % 64));
+        }
+    }
+
+    /// Index of the free range starting at `g`, if any.
+    fn free_at(&self, g: usize) -> Option<usize> {
+        self.free.binary_search_by_key(&g, |r| r.0).ok()
+    }
+
+    /// Whether a live block of `n` granules at `g` ends where something begins: the next
+    /// block, a free range, or the end of the grid (the header consistency check).
+    pub(crate) fn ends_cleanly(&self, g: usize, n: usize) -> bool {
+        let e = g + n;
+        e == self.ngran || (e < self.ngran && (self.is_busy(e) || self.free_at(e).is_some()))
+    }
+
+    /// Takes `n` granules first-fit; the busy bit of the result is set.
+    pub(crate) fn take(&mut self, n: usize) -> Option<usize> {
+        let i = self.free.iter().position(|r| r.1 >= n)?;
+        let (g, len) = self.free[i];
+        if len == n {
+            self.free.remove(i);
+        } else {
+            self.free[i] = (g + n, len - n);
+        }
+        self.set_busy(g, true);
+        Some(g)
+    }
+
+    /// Frees `[g, g + n)`, merging with free neighbours; clears the busy bit at `g` if
+    /// `block` (a whole block), keeps it otherwise (a shrunk block's tail).
+    pub(crate) fn give(&mut self, g: usize, n: usize, block: bool) {
+        if block {
+            self.set_busy(g, false);
+        }
+        if n == 0 {
+            return;
+        }
+        let i = self.free.partition_point(|r| r.0 < g);
+        let merge_prev = i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == g;
+        let merge_next = i < self.free.len() && self.free[i].0 == g + n;
+        match (merge_prev, merge_next) {
+            (true, true) => {
+                self.free[i - 1].1 += n + self.free[i].1;
+                self.free.remove(i);
+            }
+            (true, false) => self.free[i - 1].1 += n,
+            (false, true) => self.free[i] = (g, n + self.free[i].1),
+            (false, false) => self.free.insert(i, (g, n)),
+        }
+    }
+
+    /// Grows the block `[g, g + n)` to `m > n` granules in place if the free range right
+    /// after it is large enough.
+    pub(crate) fn grow(&mut self, g: usize, n: usize, m: usize) -> bool {
+        let Some(i) = self.free_at(g + n) else {
+            return false;
+        };
+        let (s, len) = self.free[i];
+        let extra = m - n;
+        if len < extra {
+            return false;
+        }
+        if len == extra {
+            self.free.remove(i);
+        } else {
+            self.free[i] = (s + extra, len - extra);
+        }
+        true
+    }
+
+    /// Gives back a grown block's extra granules (undo of [`Inner::grow`]).
+    pub(crate) fn ungrow(&mut self, g: usize, n: usize, m: usize) {
+        self.give(g + n, m - n, false);
+    }
+
+    /// Bytes from the base to the end of granule range `[.., e)`.
+    pub(crate) fn end_offset(&self, e: usize) -> usize {
+        SEGMENT_HEADER + 8 + e * GRANULE
+    }
+
+    /// First live block starting at or after granule `g`.
+    pub(crate) fn next_busy(&self, g: usize) -> Option<usize> {
+        let mut w = g / 64;
+        if w >= self.busy.len() {
+            return None;
+        }
+        let mut bits = self.busy[w] & (!0u64 << (g % 64));
+        loop {
+            if bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                return (b < self.ngran).then_some(b);
+            }
+            w += 1;
+            if w >= self.busy.len() {
+                return None;
+            }
+            bits = self.busy[w];
+        }
+    }
+
+    /// First free range starting at or after granule `g`.
+    pub(crate) fn next_free(&self, g: usize) -> Option<(usize, usize)> {
+        let i = self.free.partition_point(|r| r.0 < g);
+        self.free.get(i).copied()
+    }
+
+    /// The free range reaching the end of the grid, if any (the tail HeapCompact trims).
+    pub(crate) fn free_tail(&self) -> Option<(usize, usize)> {
+        self.free.last().copied().filter(|r| r.0 + r.1 == self.ngran)
+    }
+}

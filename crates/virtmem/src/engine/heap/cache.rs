@@ -1,0 +1,238 @@
+//! Per-thread caches of front-end slots (the fast path of HeapAlloc/HeapFree): a thread keeps,
+//! for up to [`WAYS`] heaps at a time, a small stack of free slots per size class. Alloc pops,
+//! free pushes: no lock and no atomic read-modify-write. Refills and overflows move half a
+//! stack at a time between the cache and the class's pages under the class spin lock
+//! (`lfh.rs`).
+//!
+//! * Each way is tagged with its heap and that heap's generation. HeapDestroy changes the
+//!   generation, so a way of a destroyed heap is dropped at its next use without touching
+//!   the (released) memory; its slots were the heap's and are gone with it.
+//! * A thread that exits gives its slots back (a `pthread_key_create` destructor, registered
+//!   on the thread's first use; it allocates nothing). The cache memory comes from the
+//!   metadata heap, never `malloc`; the thread-local itself is a constant with no destructor.
+//! * After `fork` the child's only thread keeps its cache; slots cached by the parent's other
+//!   threads stay unavailable in the child (they are neither live nor on a page's free list:
+//!   a bounded leak of at most `WAYS · classes · K` slots per such thread).
+//!
+//! Only heaps on real memory use caches (`Heap::cached`).
+
+use super::Heap;
+use crate::os::linux::metaheap::Meta;
+use crate::rules::heap::LFH_CLASSES;
+use allocator_api2::alloc::{Allocator, Layout};
+use std::cell::UnsafeCell;
+use std::ptr::null;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+/// Heaps a thread caches at once (direct-mapped by the heap's slot number).
+const WAYS: usize = 4;
+/// Slots cached per class.
+pub(crate) const K: usize = 16;
+
+/// A cached slot: its block pointer and the address of its page's state byte for it (so
+/// handing it out needs no lookup).
+pub(crate) type Item = (usize, usize);
+
+struct Block {
+    n: [u8; LFH_CLASSES],
+    items: [[Item; K]; LFH_CLASSES],
+}
+
+#[derive(Clone, Copy)]
+struct Way {
+    heap: *const Heap,
+    gen: u64,
+    block: *mut Block,
+}
+
+struct Tls {
+    ways: [Way; WAYS],
+    registered: bool,
+}
+
+thread_local! {
+    static TLS: UnsafeCell<Tls> = const {
+        UnsafeCell::new(Tls {
+            ways: [Way { heap: null(), gen: 0, block: std::ptr::null_mut() }; WAYS],
+            registered: false,
+        })
+    };
+}
+
+static KEY_ONCE: Once = Once::new();
+static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+
+unsafe extern "C" fn thread_exit(_: *mut libc::c_void) {
+    let _ = TLS.try_with(|t| {
+        // SAFETY: this thread's own cache; no other reference to it is live (destructors run
+        // outside any heap call of this thread).
+        let t = unsafe { &mut *t.get() };
+        for w in &mut t.ways {
+            flush(w);
+            if !w.block.is_null() {
+                // SAFETY: allocated in `claim` with this layout.
+                unsafe {
+                    Meta.deallocate(
+                        std::ptr::NonNull::new_unchecked(w.block.cast()),
+                        Layout::new::<Block>(),
+                    )
+                };
+                w.block = std::ptr::null_mut();
+            }
+        }
+        t.registered = false;
+    });
+}
+
+fn register(t: &mut Tls) {
+    KEY_ONCE.call_once(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: valid out-pointer and a destructor that lives forever.
+        if unsafe { libc::pthread_key_create(&mut k, Some(thread_exit)) } == 0 {
+            KEY.store(k, Ordering::Relaxed);
+        }
+    });
+    let k = KEY.load(Ordering::Relaxed);
+    if k != u32::MAX {
+        // SAFETY: a key we created; any non-null value makes the destructor run.
+        unsafe { libc::pthread_setspecific(k, 1 as *const libc::c_void) };
+    }
+    t.registered = true;
+}
+
+/// Gives a way's slots back to its heap (if that heap still has the way's generation).
+fn flush(w: &mut Way) {
+    if w.heap.is_null() || w.block.is_null() {
+        w.heap = null();
+        return;
+    }
+    // SAFETY: heap descriptors live forever; the block is this thread's.
+    let (heap, b) = unsafe { (&*w.heap, &mut *w.block) };
+    for c in 0..LFH_CLASSES {
+        let n = b.n[c] as usize;
+        if n > 0 {
+            heap.give_back(w.gen, c, &b.items[c][..n]);
+            b.n[c] = 0;
+        }
+    }
+    w.heap = null();
+}
+
+/// Makes this thread's way for `heap` current, flushing what it held for another heap.
+fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
+    if !t.registered {
+        register(t);
+    }
+    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    if !std::ptr::eq(w.heap, heap) || w.gen != gen {
+        let stale_same_heap = std::ptr::eq(w.heap, heap);
+        if stale_same_heap {
+            // A destroyed generation of this heap: its slots are gone.
+            // SAFETY: the block is this thread's (or null).
+            if let Some(b) = unsafe { w.block.as_mut() } {
+                b.n = [0; LFH_CLASSES];
+            }
+            w.heap = null();
+        } else {
+            flush(w);
+        }
+        if w.block.is_null() {
+            let b = Meta.allocate_zeroed(Layout::new::<Block>()).ok()?;
+            w.block = b.as_ptr().cast();
+        }
+        w.heap = heap;
+        w.gen = gen;
+    }
+    // SAFETY: this thread's own block.
+    unsafe { w.block.as_mut() }
+}
+
+/// Pops a cached slot of class `c` of `heap`.
+#[inline]
+pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
+    TLS.try_with(|t| {
+        // SAFETY: this thread's cache; no reference to it outlives this closure.
+        let t = unsafe { &mut *t.get() };
+        let w = &mut t.ways[heap.slot & (WAYS - 1)];
+        if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
+            return None;
+        }
+        // SAFETY: a way with a heap has a block (set in `claim`).
+        let b = unsafe { &mut *w.block };
+        let n = b.n[c] as usize;
+        if n == 0 {
+            return None;
+        }
+        b.n[c] = (n - 1) as u8;
+        Some(b.items[c][n - 1])
+    })
+    .ok()
+    .flatten()
+}
+
+/// Caches the free slot `p` of class `c`; when the stack is full, half of it goes back to the
+/// pages first. Without a cache (thread exiting) the slot goes straight back.
+#[inline]
+pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
+    let gen = heap.generation();
+    let done = TLS
+        .try_with(|t| {
+            // SAFETY: this thread's cache; no reference to it outlives this closure.
+            let t = unsafe { &mut *t.get() };
+            let w = &mut t.ways[heap.slot & (WAYS - 1)];
+            let b = if std::ptr::eq(w.heap, heap) && w.gen == gen {
+                // SAFETY: a way with a heap has a block.
+                unsafe { &mut *w.block }
+            } else {
+                match claim(t, heap, gen) {
+                    Some(b) => b,
+                    None => return false,
+                }
+            };
+            let mut n = b.n[c] as usize;
+            if n == K {
+                heap.give_back(gen, c, &b.items[c][K / 2..]);
+                n = K / 2;
+            }
+            b.items[c][n] = p;
+            b.n[c] = (n + 1) as u8;
+            true
+        })
+        .unwrap_or(false);
+    if !done {
+        heap.give_back(gen, c, &[p]);
+    }
+}
+
+/// Caches several free slots of class `c` (a refill's surplus); what does not fit goes back.
+pub(crate) fn fill(heap: &Heap, c: usize, slots: &[Item]) {
+    let gen = heap.generation();
+    let rest = TLS
+        .try_with(|t| {
+            // SAFETY: this thread's cache.
+            let t = unsafe { &mut *t.get() };
+            let Some(b) = claim(t, heap, gen) else { return 0 };
+            let n = b.n[c] as usize;
+            let take = slots.len().min(K - n);
+            b.items[c][n..n + take].copy_from_slice(&slots[..take]);
+            b.n[c] = (n + take) as u8;
+            take
+        })
+        .unwrap_or(0);
+    if rest < slots.len() {
+        heap.give_back(gen, c, &slots[rest..]);
+    }
+}
+
+/// Gives back everything this thread caches for `heap` (HeapCompact, HeapDestroy).
+pub(crate) fn flush_heap(heap: &Heap) {
+    let _ = TLS.try_with(|t| {
+        // SAFETY: this thread's cache.
+        let t = unsafe { &mut *t.get() };
+        let w = &mut t.ways[heap.slot & (WAYS - 1)];
+        if std::ptr::eq(w.heap, heap) {
+            flush(w);
+        }
+    });
+}

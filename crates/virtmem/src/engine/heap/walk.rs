@@ -1,0 +1,305 @@
+//! HeapWalk (H58–H66): the heap's items in a fixed order — each region (the back-end
+//! segments, then the front-end arenas) followed by its blocks and uncommitted ranges in
+//! address order, then the large blocks (iRegionIndex 64) in allocation order. The walk keeps
+//! no state: the next item is the first one after the entry the caller passes back (H66: found
+//! by address, so a heap changed between calls never yields an item twice).
+
+use super::backend::Inner;
+use super::lfh::{Page, FIRST, PAGE};
+use super::{Arena, Heap, Heaps, State, ARENA_PAGES};
+use crate::error::{Error, Result};
+use crate::os::Os;
+use crate::rules::heap::{slot_size, SEGMENT_HEADER};
+use std::sync::atomic::Ordering;
+
+/// PROCESS_HEAP_REGION.
+pub const REGION: u16 = 0x1;
+/// PROCESS_HEAP_UNCOMMITTED_RANGE.
+pub const UNCOMMITTED: u16 = 0x2;
+/// PROCESS_HEAP_ENTRY_BUSY.
+pub const BUSY: u16 = 0x4;
+/// iRegionIndex of large blocks (H62).
+pub const LARGE_INDEX: u8 = 64;
+
+/// One HeapWalk item (the fields of PROCESS_HEAP_ENTRY; the region fields are 0 for other
+/// items).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkEntry {
+    /// lpData.
+    pub data: usize,
+    /// cbData.
+    pub size: usize,
+    /// cbOverhead.
+    pub overhead: u8,
+    /// iRegionIndex.
+    pub region_index: u8,
+    /// wFlags.
+    pub flags: u16,
+    /// Region.dwCommittedSize.
+    pub committed: usize,
+    /// Region.dwUnCommittedSize.
+    pub uncommitted: usize,
+    /// Region.lpFirstBlock.
+    pub first_block: usize,
+    /// Region.lpLastBlock.
+    pub last_block: usize,
+}
+
+enum Region<'a> {
+    Seg(&'a Inner),
+    Arena(&'a Arena),
+}
+
+impl Region<'_> {
+    fn span(&self) -> (usize, usize) {
+        match self {
+            Region::Seg(i) => (i.base, i.base + i.reserve),
+            Region::Arena(a) => (a.base, a.base + ARENA_PAGES * PAGE),
+        }
+    }
+}
+
+fn regions(st: &State) -> impl Iterator<Item = Region<'_>> {
+    st.segments
+        .iter()
+        // SAFETY: descriptors live forever; the heap lock is held by the walk.
+        .map(|&s| Region::Seg(unsafe { (*s).inner() }))
+        .chain(st.arenas.iter().map(Region::Arena))
+}
+
+/// The reported end of a region's uncommitted tail: its last page is not reported (H60).
+fn uncommitted_entry(at: usize, len: usize, idx: u8) -> WalkEntry {
+    WalkEntry {
+        data: at,
+        size: if len > 0x1000 { len - 0x1000 } else { len },
+        region_index: idx,
+        flags: UNCOMMITTED,
+        ..WalkEntry::default()
+    }
+}
+
+impl<O: Os> Heaps<'_, O> {
+    fn region_entry(&self, r: &Region<'_>, idx: u8) -> WalkEntry {
+        match r {
+            Region::Seg(i) => {
+                let unc = i.reserve - i.commit;
+                WalkEntry {
+                    data: i.base,
+                    size: SEGMENT_HEADER,
+                    region_index: idx,
+                    flags: REGION,
+                    committed: i.commit,
+                    uncommitted: unc,
+                    first_block: i.base + SEGMENT_HEADER + 16,
+                    last_block: i.base + i.commit + uncommitted_entry(0, unc, 0).size,
+                    ..WalkEntry::default()
+                }
+            }
+            Region::Arena(a) => {
+                let used = a.used.count_ones() as usize * PAGE;
+                WalkEntry {
+                    data: a.base,
+                    size: 0,
+                    region_index: idx,
+                    flags: REGION,
+                    committed: used,
+                    uncommitted: ARENA_PAGES * PAGE - used,
+                    first_block: a.base + FIRST,
+                    last_block: a.base + ARENA_PAGES * PAGE,
+                    ..WalkEntry::default()
+                }
+            }
+        }
+    }
+
+    /// The first item of a segment whose key (header address; the commit end for the
+    /// uncommitted range) is above `after`.
+    fn seg_next(&self, heap: &Heap, i: &Inner, after: usize, idx: u8) -> Option<WalkEntry> {
+        let h0 = i.header_of(0);
+        let g0 = if after < h0 { 0 } else { (after - h0) / 16 + 1 };
+        let cend = i.base + i.commit;
+        let busy = i.next_busy(g0);
+        let free = i.next_free(g0).filter(|f| i.header_of(f.0) < cend);
+        let pick_busy = match (busy, free) {
+            (Some(b), Some(f)) => b < f.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => {
+                return (i.commit < i.reserve && cend > after)
+                    .then(|| uncommitted_entry(cend, i.reserve - i.commit, idx));
+            }
+        };
+        if pick_busy {
+            let g = busy?;
+            let p = i.ptr_of(g);
+            let req = heap.decode(p, self.space.heap_load(p - 8));
+            let n = crate::rules::heap::granules(req).unwrap_or(1);
+            Some(WalkEntry {
+                data: p,
+                size: req.min(u32::MAX as usize),
+                overhead: (n * 16).saturating_sub(req + 8).min(255) as u8,
+                region_index: idx,
+                flags: BUSY,
+                ..WalkEntry::default()
+            })
+        } else {
+            let (g, n) = free?;
+            let s = i.header_of(g);
+            let e = i.header_of(g + n).min(cend);
+            let data = s + 16;
+            let (size, overhead) = if e >= data + 0x40 {
+                (e - data - 0x40, 0x20)
+            } else {
+                (e.saturating_sub(data), 0)
+            };
+            Some(WalkEntry {
+                data,
+                size,
+                overhead,
+                region_index: idx,
+                flags: 0,
+                ..WalkEntry::default()
+            })
+        }
+    }
+
+    /// The first item of an arena whose key `(address, 1)` is above `after`.
+    fn arena_next(&self, heap: &Heap, a: &Arena, after: usize, idx: u8) -> Option<WalkEntry> {
+        let mut k = 0;
+        while k < ARENA_PAGES {
+            let pb = a.base + k * PAGE;
+            if a.pages[k].is_null() {
+                let mut e = k;
+                while e < ARENA_PAGES && a.pages[e].is_null() {
+                    e += 1;
+                }
+                if pb > after {
+                    return Some(WalkEntry {
+                        data: pb,
+                        size: (e - k) * PAGE,
+                        region_index: idx,
+                        flags: UNCOMMITTED,
+                        ..WalkEntry::default()
+                    });
+                }
+                k = e;
+                continue;
+            }
+            // SAFETY: descriptors live forever.
+            let page: &Page = unsafe { &*a.pages[k] };
+            let s = slot_size(page.class.load(Ordering::Relaxed));
+            let n = page.nslots.load(Ordering::Relaxed);
+            let first = if after < pb + FIRST {
+                0
+            } else {
+                (after - pb - FIRST) / s + 1
+            };
+            if first < n {
+                let p = page.slot_ptr(first);
+                let busy = page.state[first].load(Ordering::Acquire) == 1;
+                return Some(if busy {
+                    let req = heap.decode(p, self.space.heap_load(p - 8));
+                    WalkEntry {
+                        data: p,
+                        size: req.min(u32::MAX as usize),
+                        overhead: 8,
+                        region_index: idx,
+                        flags: BUSY,
+                        ..WalkEntry::default()
+                    }
+                } else {
+                    WalkEntry {
+                        data: p,
+                        size: s,
+                        overhead: 16,
+                        region_index: idx,
+                        flags: 0,
+                        ..WalkEntry::default()
+                    }
+                });
+            }
+            k += 1;
+        }
+        None
+    }
+
+    fn large_entry(&self, st: &State, k: usize) -> Option<WalkEntry> {
+        // SAFETY: descriptors live forever.
+        let l = unsafe { &**st.large.get(k)? };
+        Some(WalkEntry {
+            data: l.ptr(),
+            size: l.req.load(Ordering::Relaxed).min(u32::MAX as usize),
+            region_index: LARGE_INDEX,
+            flags: BUSY,
+            ..WalkEntry::default()
+        })
+    }
+
+    /// HeapWalk: the item after `cur` (`cur.data == 0`: the first), or `None` at the end.
+    pub fn walk(&self, h: usize, cur: &WalkEntry) -> Result<Option<WalkEntry>> {
+        let heap = self.lookup(h)?;
+        self.locked(heap, h, 0, |st| {
+            let idx_of = |k: usize| k.min(63) as u8;
+            let nreg = st.segments.len() + st.arenas.len();
+            let first_after = |k: usize| -> Option<WalkEntry> {
+                match regions(st).nth(k) {
+                    Some(r) => Some(self.region_entry(&r, idx_of(k))),
+                    None => self.large_entry(st, 0),
+                }
+            };
+            if cur.data == 0 {
+                return Ok(first_after(0));
+            }
+            if cur.flags & BUSY != 0 && cur.region_index == LARGE_INDEX {
+                for k in 0..st.large.len() {
+                    if self.large_entry(st, k).map(|e| e.data) == Some(cur.data) {
+                        return Ok(self.large_entry(st, k + 1));
+                    }
+                }
+                return Err(Error::InvalidParameter("the entry is no longer in the heap"));
+            }
+            let found = regions(st).enumerate().find(|(_, r)| {
+                let (b, e) = r.span();
+                if cur.flags & REGION != 0 {
+                    cur.data == b
+                } else {
+                    cur.data >= b && cur.data < e
+                }
+            });
+            let Some((k, r)) = found else {
+                return Err(Error::InvalidParameter("the entry is no longer in the heap"));
+            };
+            let next = match r {
+                Region::Seg(i) => {
+                    let after = if cur.flags & REGION != 0 {
+                        i.base
+                    } else if cur.flags & UNCOMMITTED != 0 {
+                        usize::MAX
+                    } else if cur.flags & BUSY != 0 {
+                        cur.data - 8
+                    } else {
+                        cur.data - 16
+                    };
+                    if after == usize::MAX {
+                        None
+                    } else {
+                        self.seg_next(heap, i, after, idx_of(k))
+                    }
+                }
+                Region::Arena(a) => {
+                    let after = if cur.flags & REGION != 0 {
+                        a.base.wrapping_sub(1)
+                    } else {
+                        cur.data
+                    };
+                    self.arena_next(heap, a, after, idx_of(k))
+                }
+            };
+            Ok(match next {
+                Some(e) => Some(e),
+                None if k + 1 < nreg => first_after(k + 1),
+                None => self.large_entry(st, 0),
+            })
+        })
+    }
+}

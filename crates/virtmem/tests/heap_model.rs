@@ -1,0 +1,598 @@
+//! Model-based and adversarial tests of the heap functions (issue 16, item 5): random
+//! alloc / realloc / free / size / validate / walk sequences checked against a reference model
+//! of the live blocks (pointer → requested size and contents), on one and on several threads;
+//! hostile pointers; VirtualQuery of heap memory; HeapDestroy's releases; locking; fork; the
+//! HEAP_GENERATE_EXCEPTIONS hook; and that HeapAlloc/HeapFree take nothing from the process
+//! heap after warm-up.
+
+use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use virtmem::win32::*;
+
+struct Counting;
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static CALLS: Cell<usize> = const { Cell::new(0) };
+}
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            CALLS.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: the caller's layout contract is passed on.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        if COUNTING.with(Cell::get) {
+            CALLS.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: `p` came from `alloc` with `l`.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static A: Counting = Counting;
+
+/// The model: live blocks by address → (requested size, pattern seed).
+type Model = BTreeMap<usize, (usize, u8)>;
+
+fn fill(p: usize, n: usize, seed: u8) {
+    // SAFETY: `[p, p+n)` is a live block of the test's heap.
+    let b = unsafe { std::slice::from_raw_parts_mut(p as *mut u8, n) };
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = seed.wrapping_add(i as u8);
+    }
+}
+
+fn check(p: usize, n: usize, seed: u8) {
+    // SAFETY: `[p, p+n)` is a live block of the test's heap.
+    let b = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
+    for (i, &x) in b.iter().enumerate() {
+        assert_eq!(x, seed.wrapping_add(i as u8), "block {p:#x}+{i} of {n}");
+    }
+}
+
+fn walk_busy(h: HANDLE) -> BTreeMap<usize, usize> {
+    let mut out = BTreeMap::new();
+    // SAFETY: a zeroed entry filled by HeapWalk.
+    let mut e: PROCESS_HEAP_ENTRY = unsafe { std::mem::zeroed() };
+    unsafe {
+        while HeapWalk(h, &mut e) == TRUE {
+            if e.wFlags as u32 & PROCESS_HEAP_ENTRY_BUSY != 0 {
+                assert!(
+                    out.insert(e.lpData as usize, e.cbData as usize).is_none(),
+                    "twice"
+                );
+            }
+        }
+        assert_eq!(GetLastError(), ERROR_NO_MORE_ITEMS);
+    }
+    out
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Alloc(usize, bool),
+    Realloc(usize, usize, u32),
+    Free(usize),
+    Size(usize),
+    Validate,
+    Walk,
+}
+
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        8 => 0usize..64,
+        6 => 0usize..1100,
+        2 => 1000usize..70_000,
+        1 => 0xF0000usize..0x110000,
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let flags = prop_oneof![
+        Just(0u32),
+        Just(HEAP_ZERO_MEMORY),
+        Just(HEAP_REALLOC_IN_PLACE_ONLY)
+    ];
+    prop_oneof![
+        6 => (size(), any::<bool>()).prop_map(|(n, z)| Op::Alloc(n, z)),
+        3 => (any::<usize>(), size(), flags).prop_map(|(i, n, f)| Op::Realloc(i, n, f)),
+        5 => any::<usize>().prop_map(Op::Free),
+        1 => any::<usize>().prop_map(Op::Size),
+        1 => Just(Op::Validate),
+        1 => Just(Op::Walk),
+    ]
+}
+
+/// Runs `ops` on heap `h` with the model `m` (blocks this caller owns). `exact_walk`: the
+/// model holds every live block of the heap.
+fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
+    unsafe {
+        for o in ops {
+            match *o {
+                Op::Alloc(n, zero) => {
+                    let p = HeapAlloc(h, if zero { HEAP_ZERO_MEMORY } else { 0 }, n) as usize;
+                    assert_ne!(p, 0);
+                    assert_eq!(p % 16, 0);
+                    if zero {
+                        check_zero(p, n);
+                    }
+                    *seed = seed.wrapping_add(1);
+                    fill(p, n, *seed);
+                    assert!(
+                        m.insert(p, (n, *seed)).is_none(),
+                        "pointer handed out twice"
+                    );
+                }
+                Op::Realloc(i, n, f) if !m.is_empty() => {
+                    let (&p, &(old, s)) = m.iter().nth(i % m.len()).unwrap();
+                    let q = HeapReAlloc(h, f, p as *const c_void, n) as usize;
+                    if q == 0 {
+                        assert_ne!(f & HEAP_REALLOC_IN_PLACE_ONLY, 0, "realloc failed");
+                        assert_eq!(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+                        assert_eq!(HeapSize(h, 0, p as *const c_void), old);
+                        check(p, old, s);
+                        continue;
+                    }
+                    if f & HEAP_REALLOC_IN_PLACE_ONLY != 0 {
+                        assert_eq!(q, p);
+                    }
+                    check(q, old.min(n), s);
+                    if f & HEAP_ZERO_MEMORY != 0 && n > old {
+                        check_zero(q + old, n - old);
+                    }
+                    m.remove(&p);
+                    *seed = seed.wrapping_add(1);
+                    fill(q, n, *seed);
+                    assert!(m.insert(q, (n, *seed)).is_none());
+                }
+                Op::Free(i) if !m.is_empty() => {
+                    let p = *m.keys().nth(i % m.len()).unwrap();
+                    let (n, s) = m.remove(&p).unwrap();
+                    check(p, n, s);
+                    assert_eq!(HeapFree(h, 0, p as *const c_void), TRUE);
+                    SetLastError(0xdeadbeef);
+                    // Freed: refused, nothing changes.
+                    if HeapFree(h, 0, p as *const c_void) == FALSE {
+                        assert!(matches!(
+                            GetLastError(),
+                            ERROR_INVALID_PARAMETER | ERROR_NOACCESS
+                        ));
+                    } else {
+                        panic!("double free accepted");
+                    }
+                }
+                Op::Size(i) if !m.is_empty() => {
+                    let (&p, &(n, _)) = m.iter().nth(i % m.len()).unwrap();
+                    assert_eq!(HeapSize(h, 0, p as *const c_void), n);
+                }
+                Op::Validate => assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE),
+                Op::Walk if exact_walk => {
+                    let w = walk_busy(h);
+                    let want: BTreeMap<usize, usize> =
+                        m.iter().map(|(&p, &(n, _))| (p, n)).collect();
+                    assert_eq!(w, want);
+                }
+                _ => {}
+            }
+            // No two live blocks overlap.
+            let mut end = 0;
+            for (&p, &(n, _)) in m.iter() {
+                assert!(p >= end, "overlap at {p:#x}");
+                end = p + n.max(1);
+            }
+        }
+        for (&p, &(n, s)) in m.iter() {
+            check(p, n, s);
+        }
+    }
+}
+
+fn check_zero(p: usize, n: usize) {
+    // SAFETY: `[p, p+n)` is a live block.
+    let b = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
+    assert!(b.iter().all(|&x| x == 0), "not zeroed");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn one_heap_matches_the_model(ops in proptest::collection::vec(op(), 1..160), ns in any::<bool>()) {
+        unsafe {
+            let h = HeapCreate(if ns { HEAP_NO_SERIALIZE } else { 0 }, 0, 0);
+            let mut m = Model::new();
+            let mut seed = 0;
+            run(h, &ops, &mut m, &mut seed, true);
+            let mut s = HEAP_SUMMARY { cb: std::mem::size_of::<HEAP_SUMMARY>() as u32, ..Default::default() };
+            prop_assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
+            prop_assert_eq!(s.cbAllocated, m.values().map(|v| v.0).sum::<usize>());
+            prop_assert_eq!(HeapDestroy(h), TRUE);
+        }
+    }
+
+    #[test]
+    fn threads_share_a_heap(ops in proptest::collection::vec(proptest::collection::vec(op(), 1..120), 2..4)) {
+        unsafe {
+            let h = HeapCreate(0, 0, 0) as usize;
+            // Make a few classes hot so the front end and its caches are in play.
+            for n in [0usize, 24, 40, 100] {
+                let ps: Vec<_> = (0..0x12).map(|_| HeapAlloc(h as HANDLE, 0, n)).collect();
+                for p in ps { HeapFree(h as HANDLE, 0, p); }
+            }
+            let (tx, rx) = std::sync::mpsc::channel::<Model>();
+            let rx = Arc::new(std::sync::Mutex::new(rx));
+            let ts: Vec<_> = ops.into_iter().enumerate().map(|(k, ops)| {
+                let (tx, rx) = (tx.clone(), rx.clone());
+                std::thread::spawn(move || {
+                    let mut m = Model::new();
+                    let mut seed = (k as u8) * 61;
+                    run(h as HANDLE, &ops, &mut m, &mut seed, false);
+                    // Hand the blocks to another thread, which checks and frees them.
+                    tx.send(m).unwrap();
+                    let theirs = rx.lock().unwrap().recv().unwrap();
+                    for (&p, &(n, s)) in theirs.iter() {
+                        check(p, n, s);
+                        assert_eq!(HeapFree(h as HANDLE, 0, p as *const c_void), TRUE);
+                    }
+                })
+            }).collect();
+            for t in ts { t.join().unwrap(); }
+            prop_assert_eq!(HeapValidate(h as HANDLE, 0, std::ptr::null()), TRUE);
+            prop_assert!(walk_busy(h as HANDLE).is_empty());
+            prop_assert_eq!(HeapDestroy(h as HANDLE), TRUE);
+        }
+    }
+}
+
+#[test]
+fn hostile_pointers_are_refused_and_change_nothing() {
+    unsafe {
+        let ph = GetProcessHeap();
+        for h in [
+            HeapCreate(0, 0, 0),
+            HeapCreate(HEAP_NO_SERIALIZE, 0, 0x100000),
+            ph,
+        ] {
+            let other = HeapCreate(0, 0, 0);
+            // Make the 64-byte class hot on h (front end) and keep live blocks of each kind.
+            let hot: Vec<_> = (0..0x14).map(|_| HeapAlloc(h, 0, 64)).collect();
+            let keep = [
+                HeapAlloc(h, 0, 64),
+                HeapAlloc(h, 0, 3000),
+                HeapAlloc(h, 0, 0x10_0000),
+            ];
+            for (k, &p) in keep.iter().enumerate() {
+                if !p.is_null() {
+                    fill(p as usize, 64, k as u8);
+                }
+            }
+            let freed = HeapAlloc(h, 0, 64);
+            HeapFree(h, 0, freed);
+            let freed_back = HeapAlloc(h, 0, 5000);
+            HeapFree(h, 0, freed_back);
+            let foreign = HeapAlloc(other, 0, 64);
+            let mal = libc::malloc(64);
+            let stat = Box::leak(Box::new([0u8; 256])).as_mut_ptr().add(64);
+            let bad: Vec<(*mut c_void, u32)> = vec![
+                (freed, ERROR_INVALID_PARAMETER),
+                (freed_back, ERROR_INVALID_PARAMETER),
+                (foreign, ERROR_INVALID_PARAMETER),
+                (mal, ERROR_INVALID_PARAMETER),
+                (stat.cast(), ERROR_INVALID_PARAMETER),
+                (
+                    (keep[1] as usize + 16) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
+                (
+                    (keep[0] as usize + 8) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
+                (
+                    (keep[0] as usize + 1) as *mut c_void,
+                    ERROR_INVALID_PARAMETER,
+                ),
+                (0xdeadbe00usize as *mut c_void, ERROR_NOACCESS),
+            ];
+            for &(p, code) in &bad {
+                SetLastError(0);
+                assert_eq!(HeapFree(h, 0, p), FALSE, "{p:?}");
+                assert_eq!(GetLastError(), code, "{p:?}");
+                assert_eq!(HeapSize(h, 0, p), usize::MAX);
+                assert!(HeapReAlloc(h, 0, p, 10).is_null());
+                SetLastError(0xdeadbeef);
+                assert_eq!(HeapValidate(h, 0, p), FALSE);
+            }
+            assert_eq!(HeapFree(h, 0, std::ptr::null()), TRUE);
+            assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE);
+            for (k, &p) in keep.iter().enumerate() {
+                if !p.is_null() {
+                    check(p as usize, 64, k as u8);
+                    assert_eq!(HeapFree(h, 0, p), TRUE);
+                }
+            }
+            for p in hot {
+                assert_eq!(HeapFree(h, 0, p), TRUE);
+            }
+            assert_eq!(HeapFree(other, 0, foreign), TRUE);
+            libc::free(mal);
+            HeapDestroy(other);
+            if h != ph {
+                HeapDestroy(h);
+            }
+        }
+        // Handles that are not heaps (H50).
+        for bogus in [0usize, 1, 0x10000, stat_addr()] {
+            SetLastError(0);
+            assert!(HeapAlloc(bogus as HANDLE, 0, 1).is_null());
+            assert_eq!(GetLastError(), ERROR_INVALID_HANDLE);
+        }
+    }
+}
+
+fn stat_addr() -> usize {
+    static X: [u8; 0x20000] = [0; 0x20000];
+    (X.as_ptr() as usize + 0xFFFF) & !0xFFFF
+}
+
+#[test]
+fn virtual_query_shows_segments_and_destroy_releases_everything() {
+    unsafe {
+        for (flags, prot) in [
+            (0, PAGE_READWRITE),
+            (HEAP_CREATE_ENABLE_EXECUTE, PAGE_EXECUTE_READWRITE),
+        ] {
+            let h = HeapCreate(flags, 0, 0);
+            let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+            VirtualQuery(h, &mut m, std::mem::size_of_val(&m));
+            assert_eq!(m.AllocationBase, h);
+            assert_eq!(m.Type, MEM_PRIVATE);
+            assert_eq!(m.State, MEM_COMMIT);
+            assert_eq!(m.Protect, prot);
+            assert_eq!(m.RegionSize, 0x2000);
+            VirtualQuery(
+                (h as usize + 0x2000) as *const c_void,
+                &mut m,
+                std::mem::size_of_val(&m),
+            );
+            assert_eq!(m.State, MEM_RESERVE);
+            assert_eq!(m.Protect, 0);
+            // Blocks of every kind, then destroy: every reservation is free.
+            let ps: Vec<_> = (0..40).map(|_| HeapAlloc(h, 0, 32)).collect();
+            let big = HeapAlloc(h, 0, 0x20_0000);
+            let mid: Vec<_> = (0..20).map(|_| HeapAlloc(h, 0, 0x60000)).collect();
+            let mut bases = vec![h as usize];
+            for p in ps.iter().chain(mid.iter()).chain([&big]) {
+                VirtualQuery(*p, &mut m, std::mem::size_of_val(&m));
+                assert_eq!(m.Type, MEM_PRIVATE);
+                assert_eq!(m.Protect, prot);
+                bases.push(m.AllocationBase as usize);
+            }
+            assert_eq!(HeapDestroy(h), TRUE);
+            for b in bases {
+                VirtualQuery(b as *const c_void, &mut m, std::mem::size_of_val(&m));
+                assert_eq!(m.State, MEM_FREE, "{b:#x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn compact_gives_memory_back() {
+    unsafe {
+        let h = HeapCreate(0, 0, 0);
+        let ps: Vec<_> = (0..200)
+            .map(|i| HeapAlloc(h, 0, 100 + (i % 7) * 300))
+            .collect();
+        let mut s = HEAP_SUMMARY {
+            cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+            ..Default::default()
+        };
+        HeapSummary(h, 0, &mut s);
+        let before = s.cbCommitted;
+        for p in ps {
+            HeapFree(h, 0, p);
+        }
+        let largest = HeapCompact(h, 0);
+        assert!(largest > 0);
+        HeapSummary(h, 0, &mut s);
+        assert_eq!(s.cbAllocated, 0);
+        assert!(s.cbCommitted < before);
+        assert!(s.cbCommitted <= 0x10000, "{:#x}", s.cbCommitted);
+        HeapDestroy(h);
+    }
+}
+
+#[test]
+fn locking_excludes_back_end_but_not_the_front_end() {
+    unsafe {
+        let h = HeapCreate(0, 0, 0) as usize;
+        SetLastError(0);
+        assert_eq!(HeapUnlock(h as HANDLE), FALSE);
+        assert_eq!(GetLastError(), ERROR_NOT_LOCKED);
+        assert_eq!(HeapLock(h as HANDLE), TRUE);
+        assert_eq!(HeapLock(h as HANDLE), TRUE); // recursive
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let t = std::thread::spawn(move || {
+            let p = HeapAlloc(h as HANDLE, 0, 5000); // back end: waits (case 45)
+            HeapFree(h as HANDLE, 0, p);
+            d.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!done.load(Ordering::SeqCst));
+        // HEAP_NO_SERIALIZE per call bypasses the lock (case 45).
+        let q = std::thread::spawn(move || {
+            let p = HeapAlloc(h as HANDLE, HEAP_NO_SERIALIZE, 10);
+            HeapFree(h as HANDLE, HEAP_NO_SERIALIZE, p)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(q, TRUE);
+        assert_eq!(HeapUnlock(h as HANDLE), TRUE);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!done.load(Ordering::SeqCst));
+        assert_eq!(HeapUnlock(h as HANDLE), TRUE);
+        t.join().unwrap();
+        assert!(done.load(Ordering::SeqCst));
+        // Case 46: after the front end took class 0 over, its blocks come and go while the
+        // lock is held.
+        let ps: Vec<_> = (0..0x12).map(|_| HeapAlloc(h as HANDLE, 0, 0)).collect();
+        for p in ps {
+            HeapFree(h as HANDLE, 0, p);
+        }
+        assert_eq!(HeapLock(h as HANDLE), TRUE);
+        let r = std::thread::spawn(move || {
+            let p = HeapAlloc(h as HANDLE, 0, 0);
+            HeapFree(h as HANDLE, 0, p)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(r, TRUE);
+        assert_eq!(HeapUnlock(h as HANDLE), TRUE);
+        // Case 44: a HEAP_NO_SERIALIZE heap locks nothing.
+        let n = HeapCreate(HEAP_NO_SERIALIZE, 0, 0) as usize;
+        assert_eq!(HeapLock(n as HANDLE), TRUE);
+        let r = std::thread::spawn(move || {
+            HeapLock(n as HANDLE);
+            let p = HeapAlloc(n as HANDLE, 0, 0);
+            HeapFree(n as HANDLE, 0, p);
+            HeapUnlock(n as HANDLE)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(r, TRUE);
+        assert_eq!(HeapUnlock(n as HANDLE), TRUE);
+        HeapDestroy(n as HANDLE);
+        HeapDestroy(h as HANDLE);
+    }
+}
+
+static HOOKED: AtomicU32 = AtomicU32::new(0);
+
+#[test]
+fn generate_exceptions_calls_the_hook() {
+    fn hook(status: u32, size: usize) -> bool {
+        assert_eq!(size, 0x20000);
+        HOOKED.store(status, Ordering::SeqCst);
+        true
+    }
+    unsafe {
+        let old = set_heap_exception_hook(Some(hook));
+        let h = HeapCreate(HEAP_GENERATE_EXCEPTIONS, 0x10000, 0x10000);
+        assert!(HeapAlloc(h, 0, 0x20000).is_null());
+        assert_eq!(HOOKED.load(Ordering::SeqCst), 0xC0000017);
+        assert_eq!(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+        set_heap_exception_hook(old);
+        HeapDestroy(h);
+    }
+}
+
+#[test]
+fn unhandled_exception_aborts_naming_the_status() {
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            // Child: no hook; stderr into /dev/null is not needed: the parent only checks the
+            // signal.
+            let h = HeapCreate(0, 0x10000, 0x10000);
+            HeapAlloc(h, HEAP_GENERATE_EXCEPTIONS, 0x20000);
+            libc::_exit(0);
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+        assert!(
+            libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGABRT,
+            "status {st:#x}"
+        );
+    }
+}
+
+#[test]
+fn the_process_heap_survives_fork() {
+    unsafe {
+        let ph = GetProcessHeap();
+        let ps: Vec<_> = (0..0x20).map(|_| HeapAlloc(ph, 0, 48)).collect();
+        for (k, &p) in ps.iter().enumerate() {
+            fill(p as usize, 48, k as u8);
+        }
+        // Another thread keeps allocating while we fork.
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let busy = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let p = HeapAlloc(GetProcessHeap(), 0, 3000);
+                HeapFree(GetProcessHeap(), 0, p);
+            }
+        });
+        for _ in 0..5 {
+            let pid = libc::fork();
+            if pid == 0 {
+                let mut ok = GetProcessHeap() == ph;
+                for (k, &p) in ps.iter().enumerate() {
+                    let b = std::slice::from_raw_parts(p as *const u8, 48);
+                    ok &= b
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &x)| x == (k as u8).wrapping_add(i as u8));
+                    ok &= HeapFree(ph, 0, p) == TRUE;
+                }
+                for n in [16usize, 48, 3000, 0x10_0000] {
+                    let p = HeapAlloc(ph, 0, n);
+                    ok &= !p.is_null() && HeapFree(ph, 0, p) == TRUE;
+                }
+                ok &= HeapValidate(ph, 0, std::ptr::null()) == TRUE;
+                let h = HeapCreate(0, 0, 0);
+                ok &= !h.is_null() && HeapDestroy(h) == TRUE;
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            assert!(
+                libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+                "child failed: {st:#x}"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        for p in ps {
+            assert_eq!(HeapFree(ph, 0, p), TRUE);
+        }
+    }
+}
+
+#[test]
+fn hot_path_takes_nothing_from_the_process_heap() {
+    unsafe {
+        let ph = GetProcessHeap();
+        let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0x100000);
+        // Warm-up: activates the front end for these classes, fills this thread's cache.
+        for _ in 0..100 {
+            for n in [16usize, 64, 256, 3000] {
+                HeapFree(ph, 0, HeapAlloc(ph, 0, n));
+                HeapFree(h, 0, HeapAlloc(h, 0, n));
+            }
+        }
+        let c0 = CALLS.with(Cell::get);
+        COUNTING.with(|c| c.set(true));
+        for _ in 0..1000 {
+            for n in [16usize, 64, 256, 3000] {
+                HeapFree(ph, 0, HeapAlloc(ph, 0, n));
+                HeapFree(h, 0, HeapAlloc(h, 0, n));
+            }
+        }
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(CALLS.with(Cell::get) - c0, 0);
+        HeapDestroy(h);
+        let _ = null_mut::<u8>();
+    }
+}
