@@ -129,7 +129,9 @@ pub unsafe extern "system" fn GlobalSize(hmem: HGLOBAL) -> usize {
 /// a bad value (G15).
 #[no_mangle]
 pub unsafe extern "system" fn GlobalFlags(hmem: HGLOBAL) -> u32 {
-    answer(GMEM_INVALID_HANDLE, || globals().flags(Api::Global, hmem as usize))
+    answer(GMEM_INVALID_HANDLE, || {
+        globals().flags(Api::Global, hmem as usize)
+    })
 }
 
 /// The handle of a moveable block's data pointer; a fixed pointer itself (G17).
@@ -215,7 +217,9 @@ pub unsafe extern "system" fn LocalSize(hmem: HLOCAL) -> usize {
 /// Lock count | LMEM_DISCARDABLE (0x0F00) | LMEM_DISCARDED (G15).
 #[no_mangle]
 pub unsafe extern "system" fn LocalFlags(hmem: HLOCAL) -> u32 {
-    answer(LMEM_INVALID_HANDLE, || globals().flags(Api::Local, hmem as usize))
+    answer(LMEM_INVALID_HANDLE, || {
+        globals().flags(Api::Local, hmem as usize)
+    })
 }
 
 /// The handle of a moveable block's data pointer; a fixed pointer itself (G17).
