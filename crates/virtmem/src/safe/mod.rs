@@ -7,6 +7,8 @@ use crate::rules::protection::{readable, writable};
 use crate::rules::requests::AllocFlavor;
 use crate::vocab::consts::*;
 
+// Heaps (issue 16 item 4).
+pub(crate) mod heap;
 mod section;
 pub use section::{
     GrowableFile, GrowableView, Section, SectionOptions, SectionProtect, UniqueView, View,
