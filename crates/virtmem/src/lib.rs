@@ -56,11 +56,11 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use native::NativeSpace;
+pub use rules::requests::ExtendedParameter;
 pub use safe::heap::{
     Heap, HeapAllocator, HeapBox, HeapEntry, HeapEntryKind, HeapOptions, HeapSummary, HeapVec,
     HeapWalk,
 };
-pub use rules::requests::ExtendedParameter;
 pub use safe::{
     allocations, memory_status, query, regions, set_write_watch_mode, system_info,
     write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Protect, Reservation, Section,

@@ -9,6 +9,14 @@ use virtmem::win32::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+type AllocFn = unsafe extern "system" fn(u32, usize) -> HGLOBAL;
+type ReAllocFn = unsafe extern "system" fn(HGLOBAL, usize, u32) -> HGLOBAL;
+type LockFn = unsafe extern "system" fn(HGLOBAL) -> *mut c_void;
+type UnlockFn = unsafe extern "system" fn(HGLOBAL) -> BOOL;
+type SizeFn = unsafe extern "system" fn(HGLOBAL) -> usize;
+type FlagsFn = unsafe extern "system" fn(HGLOBAL) -> u32;
+type HandleFn = unsafe extern "system" fn(*const c_void) -> HGLOBAL;
+
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -284,11 +292,11 @@ fn case_57_lock_unlock_sequence() {
     unsafe {
         for local in [false, true] {
             let (alloc, lock, unlock, flags, handle): (
-                unsafe extern "system" fn(u32, usize) -> HGLOBAL,
-                unsafe extern "system" fn(HGLOBAL) -> *mut c_void,
-                unsafe extern "system" fn(HGLOBAL) -> BOOL,
-                unsafe extern "system" fn(HGLOBAL) -> u32,
-                unsafe extern "system" fn(*const c_void) -> HGLOBAL,
+                AllocFn,
+                LockFn,
+                UnlockFn,
+                FlagsFn,
+                HandleFn,
             ) = if local {
                 (LocalAlloc, LocalLock, LocalUnlock, LocalFlags, LocalHandle)
             } else {
@@ -480,15 +488,9 @@ unsafe fn fixed_row(local: bool, size0: usize, n: usize, f: u32, want: Want) {
     let alloc = if local { LocalAlloc } else { GlobalAlloc };
     let realloc = if local { LocalReAlloc } else { GlobalReAlloc };
     let (size, lock) = if local {
-        (
-            LocalSize as unsafe extern "system" fn(HGLOBAL) -> usize,
-            LocalLock as unsafe extern "system" fn(HGLOBAL) -> *mut c_void,
-        )
+        (LocalSize as SizeFn, LocalLock as LockFn)
     } else {
-        (
-            GlobalSize as unsafe extern "system" fn(HGLOBAL) -> usize,
-            GlobalLock as unsafe extern "system" fn(HGLOBAL) -> *mut c_void,
-        )
+        (GlobalSize as SizeFn, GlobalLock as LockFn)
     };
     let p = alloc(0, size0);
     let f = if local && f & GMEM_DISCARDABLE != 0 {
@@ -588,11 +590,11 @@ fn cases_72_to_78_realloc_matrix_moveable() {
     unsafe {
         for local in [false, true] {
             let (alloc, realloc, lock, unlock, size): (
-                unsafe extern "system" fn(u32, usize) -> HGLOBAL,
-                unsafe extern "system" fn(HGLOBAL, usize, u32) -> HGLOBAL,
-                unsafe extern "system" fn(HGLOBAL) -> *mut c_void,
-                unsafe extern "system" fn(HGLOBAL) -> BOOL,
-                unsafe extern "system" fn(HGLOBAL) -> usize,
+                AllocFn,
+                ReAllocFn,
+                LockFn,
+                UnlockFn,
+                SizeFn,
             ) = if local {
                 (LocalAlloc, LocalReAlloc, LocalLock, LocalUnlock, LocalSize)
             } else {
@@ -702,12 +704,7 @@ fn cases_79_to_81_refill_and_fixed_resizes() {
     let _s = serial();
     unsafe {
         for local in [false, true] {
-            let (alloc, realloc, size, lock): (
-                unsafe extern "system" fn(u32, usize) -> HGLOBAL,
-                unsafe extern "system" fn(HGLOBAL, usize, u32) -> HGLOBAL,
-                unsafe extern "system" fn(HGLOBAL) -> usize,
-                unsafe extern "system" fn(HGLOBAL) -> *mut c_void,
-            ) = if local {
+            let (alloc, realloc, size, lock): (AllocFn, ReAllocFn, SizeFn, LockFn) = if local {
                 (LocalAlloc, LocalReAlloc, LocalSize, LocalLock)
             } else {
                 (GlobalAlloc, GlobalReAlloc, GlobalSize, GlobalLock)
@@ -871,4 +868,42 @@ fn scribbled_entry_words_change_nothing() {
         assert!(GlobalFree(m).is_null());
         assert_eq!(HeapValidate(ph, 0, std::ptr::null()), TRUE);
     }
+}
+
+/// The same engine on a simulated process (issue 16 item 6): heap blocks and the handle
+/// table's words live in simulated memory.
+#[test]
+fn simulated_process_heaps_and_handles() {
+    let s = virtmem::sim::SimSpace::new(virtmem::Layout::WIN32);
+    assert!(!s.heaps_started());
+    let ph = s.process_heap().unwrap();
+    let p = s.heap_alloc(ph, HEAP_ZERO_MEMORY, 100).unwrap();
+    assert_eq!(s.heap_size(ph, 0, p).unwrap(), 100);
+    assert!(
+        s.heap_free(ph, 0, p + 8).is_err(),
+        "an interior pointer is refused"
+    );
+    let (m, le) = s.global_call(false, "Alloc", GMEM_MOVEABLE as usize, 64, 0);
+    assert_eq!((m % 16, le), (8, None));
+    let (d, _) = s.global_call(false, "Lock", m, 0, 0);
+    let mut w = [0u8; 16];
+    s.read(m - 8, &mut w).unwrap();
+    assert_eq!(
+        u64::from_le_bytes(w[..8].try_into().unwrap()),
+        (1 << 16) | 3
+    );
+    assert_eq!(u64::from_le_bytes(w[8..].try_into().unwrap()), d as u64);
+    assert_eq!(s.global_call(false, "Unlock", m, 0, 0), (0, Some(0)));
+    assert_eq!(
+        s.global_call(true, "Unlock", 0xdeadbee0, 0, 0),
+        (0, Some(ERROR_NOT_LOCKED))
+    );
+    assert_eq!(s.global_call(false, "Free", m, 0, 0), (0, None));
+    assert_eq!(
+        s.global_call(false, "Free", m, 0, 0),
+        (m, Some(ERROR_INVALID_HANDLE))
+    );
+    assert!(s.heap_validate(ph, 0, 0).unwrap());
+    let (base, size) = s.global_handle_table().unwrap();
+    assert!(m > base && m < base + size);
 }

@@ -24,9 +24,14 @@ fn boxes_vectors_and_sizes() {
     // A pointer that is not a block of this heap is refused, never read.
     assert!(heap.size(b.as_ptr().cast::<u8>().wrapping_add(4)).is_err());
     assert!(heap.size(0xdead_bee0usize as *const u8).is_err());
-    let busy = heap.walk().filter(|e| e.kind == HeapEntryKind::Busy).count();
+    let busy = heap
+        .walk()
+        .filter(|e| e.kind == HeapEntryKind::Busy)
+        .count();
     assert_eq!(busy, 3, "{:?}", heap.walk().collect::<Vec<_>>());
-    assert!(heap.walk().any(|e| e.kind == HeapEntryKind::Region && e.committed > 0));
+    assert!(heap
+        .walk()
+        .any(|e| e.kind == HeapEntryKind::Region && e.committed > 0));
     let s = heap.summary().unwrap();
     assert_eq!(s.allocated, 1000 + 32 + v.capacity() * 8);
     assert!(s.committed >= s.allocated && s.reserved >= s.committed);
@@ -57,14 +62,18 @@ fn alignments_above_16_are_honoured() {
     assert_eq!(p.0[99], 5);
     for align in [32usize, 128, 1 << 16] {
         let layout = Layout::from_size_align(24, align).unwrap();
-        let blk = (&heap).allocate_zeroed(layout).unwrap();
+        let blk = heap.allocate_zeroed(layout).unwrap();
         assert_eq!(blk.as_ptr().cast::<u8>() as usize % align, 0);
         // SAFETY: just allocated with this layout.
-        unsafe { (&heap).deallocate(blk.cast(), layout) };
+        unsafe { heap.deallocate(blk.cast(), layout) };
     }
     drop(keep);
     drop(p);
-    assert_eq!(heap.summary().unwrap().allocated, 0, "the over-allocated blocks were freed");
+    assert_eq!(
+        heap.summary().unwrap().allocated,
+        0,
+        "the over-allocated blocks were freed"
+    );
 }
 
 #[test]
@@ -105,7 +114,10 @@ fn the_process_heap_is_shared_and_never_destroyed() {
     assert!(std::ptr::eq(p, Heap::process().unwrap()));
     let b = p.boxed(42u64).unwrap();
     // SAFETY: query only.
-    assert_eq!(unsafe { HeapSize(GetProcessHeap(), 0, &*b as *const u64 as *const _) }, 8);
+    assert_eq!(
+        unsafe { HeapSize(GetProcessHeap(), 0, &*b as *const u64 as *const _) },
+        8
+    );
     // Raw blocks: freed by an unsafe call, refused twice.
     let r = p.alloc_raw(10).unwrap();
     // SAFETY: `r` is ours and unused afterwards.

@@ -190,12 +190,6 @@ impl<'s, O: Os> Globals<'s, O> {
         (t.base != 0).then_some((t.base, MAX_HANDLES * ENTRY))
     }
 
-    /// Moveable handles live now (G6).
-    pub fn live_handles(&self) -> usize {
-        let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        t.entries.len() - t.free.len()
-    }
-
     /// Runs `f` with the process heap's lock and the table held; `fail_value` with
     /// ERROR_NOT_ENOUGH_MEMORY if there is no process heap.
     fn run<T>(&self, fail_value: T, f: impl FnOnce(&mut Table, usize) -> Reply<T>) -> Reply<T> {

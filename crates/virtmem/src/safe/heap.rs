@@ -25,8 +25,8 @@ use crate::engine::{HeapWalkEntry, Heaps};
 use crate::error::{Error, Result};
 use crate::os::linux::LinuxOs;
 use crate::vocab::consts::{
-    HEAP_CREATE_ENABLE_EXECUTE, HEAP_ZERO_MEMORY, PROCESS_HEAP_ENTRY_BUSY,
-    PROCESS_HEAP_REGION, PROCESS_HEAP_UNCOMMITTED_RANGE,
+    HEAP_CREATE_ENABLE_EXECUTE, HEAP_ZERO_MEMORY, PROCESS_HEAP_ENTRY_BUSY, PROCESS_HEAP_REGION,
+    PROCESS_HEAP_UNCOMMITTED_RANGE,
 };
 use allocator_api2::alloc::{AllocError, Allocator};
 use core::alloc::Layout;
@@ -411,7 +411,8 @@ impl HeapAllocator {
                         .is_ok()
                     {
                         // SAFETY: gettid has no preconditions.
-                        self.maker.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+                        self.maker
+                            .store(unsafe { libc::gettid() }, Ordering::Relaxed);
                         match heaps().create(0, 0, 0) {
                             Ok(h) => {
                                 self.state.store(h, Ordering::Release);
