@@ -1154,6 +1154,69 @@ WINBASEAPI BOOL WINAPI HeapQueryInformation(HANDLE HeapHandle, HEAP_INFORMATION_
 WINBASEAPI BOOL WINAPI HeapSetInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass, PVOID HeapInformation, SIZE_T HeapInformationLength);
 /* ---------------------------------- end of heaps ---------------------------------------- */
 
+/* ------------------------- Global and Local memory (issue 16 item 2) ------------------------ */
+/* A fixed block is a process-heap pointer; a moveable block is a handle: the address of a    */
+/* pointer-sized slot holding the data pointer (h % 16 == 8 on x64), the entry's flags word    */
+/* (lock count in bits 16-23) just below it. 0x10000 handles per process, Global and Local.   */
+
+typedef HANDLE HGLOBAL;
+typedef HANDLE HLOCAL;
+
+#define GMEM_FIXED                      0x0000
+#define GMEM_MOVEABLE                   0x0002
+#define GMEM_NOCOMPACT                  0x0010
+#define GMEM_NODISCARD                  0x0020
+#define GMEM_ZEROINIT                   0x0040
+#define GMEM_MODIFY                     0x0080
+#define GMEM_DISCARDABLE                0x0100
+#define GMEM_NOT_BANKED                 0x1000
+#define GMEM_LOWER                      0x1000
+#define GMEM_DDESHARE                   0x2000
+#define GMEM_SHARE                      0x2000
+#define GMEM_NOTIFY                     0x4000
+#define GMEM_VALID_FLAGS                0x7F72
+#define GMEM_INVALID_HANDLE             0x8000
+#define GMEM_DISCARDED                  0x4000
+#define GMEM_LOCKCOUNT                  0x00FF
+#define GHND                            0x0042
+#define GPTR                            0x0040
+#define LMEM_FIXED                      0x0000
+#define LMEM_MOVEABLE                   0x0002
+#define LMEM_NOCOMPACT                  0x0010
+#define LMEM_NODISCARD                  0x0020
+#define LMEM_ZEROINIT                   0x0040
+#define LMEM_MODIFY                     0x0080
+#define LMEM_DISCARDABLE                0x0F00
+#define LMEM_VALID_FLAGS                0x0F72
+#define LMEM_INVALID_HANDLE             0x8000
+#define LMEM_DISCARDED                  0x4000
+#define LMEM_LOCKCOUNT                  0x00FF
+#define LHND                            0x0042
+#define LPTR                            0x0040
+#define NONZEROLHND                     0x0002
+#define NONZEROLPTR                     0x0000
+#define ERROR_DISCARDED                 157
+
+WINBASEAPI HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes);
+WINBASEAPI HGLOBAL WINAPI GlobalReAlloc(HGLOBAL hMem, SIZE_T dwBytes, UINT uFlags);
+WINBASEAPI HGLOBAL WINAPI GlobalFree(HGLOBAL hMem);
+WINBASEAPI LPVOID WINAPI GlobalLock(HGLOBAL hMem);
+WINBASEAPI BOOL WINAPI GlobalUnlock(HGLOBAL hMem);
+WINBASEAPI SIZE_T WINAPI GlobalSize(HGLOBAL hMem);
+WINBASEAPI UINT WINAPI GlobalFlags(HGLOBAL hMem);
+WINBASEAPI HGLOBAL WINAPI GlobalHandle(LPCVOID pMem);
+WINBASEAPI HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes);
+WINBASEAPI HLOCAL WINAPI LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags);
+WINBASEAPI HLOCAL WINAPI LocalFree(HLOCAL hMem);
+WINBASEAPI LPVOID WINAPI LocalLock(HLOCAL hMem);
+WINBASEAPI BOOL WINAPI LocalUnlock(HLOCAL hMem);
+WINBASEAPI SIZE_T WINAPI LocalSize(HLOCAL hMem);
+WINBASEAPI UINT WINAPI LocalFlags(HLOCAL hMem);
+WINBASEAPI HLOCAL WINAPI LocalHandle(LPCVOID pMem);
+#define GlobalDiscard(h)                GlobalReAlloc((h), 0, GMEM_MOVEABLE)
+#define LocalDiscard(h)                 LocalReAlloc((h), 0, LMEM_MOVEABLE)
+/* ----------------------------- end of Global and Local memory ------------------------------- */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -186,6 +186,39 @@ impl Machine {
         Machine::Native(Native::new())
     }
 
+    /// The simulated process, if the program runs in one (heaps and Global/Local memory are
+    /// offered to simulated programs only).
+    pub fn sim_space(&self) -> Option<&SimSpace> {
+        match self {
+            Machine::Sim { space, .. } => Some(space),
+            Machine::Native(_) => None,
+        }
+    }
+
+    /// Map labels of heap memory, by allocation base (as VMMap names heaps): "heap (process)",
+    /// "heap 0x…" for each reservation of a heap, "heap handle table (Global/Local)".
+    pub fn heap_labels(&self) -> std::collections::HashMap<usize, String> {
+        let mut out = std::collections::HashMap::new();
+        let Some(s) = self.sim_space().filter(|s| s.heaps_started()) else {
+            return out;
+        };
+        let process = s.process_heap().ok();
+        for h in s.heap_handles() {
+            let label = if Some(h) == process {
+                "heap (process)".to_string()
+            } else {
+                format!("heap {h:#x}")
+            };
+            for (base, _) in s.heap_reservations(h).unwrap_or_default() {
+                out.insert(base, label.clone());
+            }
+        }
+        if let Some((base, _)) = s.global_handle_table() {
+            out.insert(base, "heap handle table (Global/Local)".to_string());
+        }
+        out
+    }
+
     pub fn layout(&self) -> Layout {
         on_space!(self, s => s.layout())
     }

@@ -3,7 +3,8 @@
 //! Views of sections are regions of type `mapped` (MEM_MAPPED); every format also names
 //! them when there is a name: the file of a file-backed section, or the name a pagefile-backed
 //! section was created or opened with (`Local\\name`). An unnamed pagefile section's views
-//! have no name.
+//! have no name. Heap memory of a simulated process is labelled the same way, as VMMap does:
+//! "heap (process)", "heap 0x…" (a private heap's handle), "heap handle table (Global/Local)".
 
 use crate::style::Style;
 use serde::Serialize;
@@ -65,7 +66,7 @@ pub struct Map {
     pub ptr: u8,
     pub page: u64,
     pub regions: Vec<MemoryInfo>,
-    /// The names of views, by allocation base (see the module documentation).
+    /// The names of views and heap labels, by allocation base (see the module documentation).
     pub names: HashMap<usize, String>,
 }
 
@@ -96,9 +97,9 @@ struct JsonRegion {
 }
 
 impl Map {
-    /// The name of the view a region belongs to, if it has one.
+    /// The name of the view or heap a region belongs to, if it has one.
     pub fn name(&self, r: &MemoryInfo) -> Option<&str> {
-        if r.kind != RegionType::Mapped || r.state == State::Free {
+        if r.state == State::Free {
             return None;
         }
         self.names.get(&r.allocation_base).map(String::as_str)

@@ -197,11 +197,13 @@ pub fn map_of(m: &Machine, focus: &[u64], whole_native: bool) -> Map {
             out
         }
     };
-    let names = regions
+    let mut names: std::collections::HashMap<usize, String> = regions
         .iter()
         .filter(|r| r.kind == virtmem::RegionType::Mapped && r.state != virtmem::State::Free)
         .filter_map(|r| Some((r.allocation_base, m.view_name(r.allocation_base)?)))
         .collect();
+    // Heap memory is labelled as VMMap labels it (issue 16 item 6).
+    names.extend(m.heap_labels());
     Map {
         title,
         ptr: m.ptr_bytes(),

@@ -945,3 +945,55 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// Heaps and Global/Local memory in a simulated process (issue 16 item 6): the program's
+/// results, and the map labelling the heaps' reservations as heaps (table and JSON).
+#[test]
+fn heap_program_runs_and_the_map_labels_heaps() {
+    let prog = examples().join("heap.c");
+    for sim in ["win32", "win64"] {
+        let o = bin()
+            .args(["run", "--no-color", "--sim", sim, "--map"])
+            .arg(&prog)
+            .output()
+            .expect("virtmem runs");
+        let s = text(&o.stdout);
+        assert!(o.status.success(), "{sim}: {s}{}", text(&o.stderr));
+        for want in [
+            "size 100, first byte 0",
+            "grown to 20000, last byte kept: 7",
+            "refused: error 87",
+            "HeapWalk: 1 busy block(s), then error 259",
+            "flags 1",
+            "size 4096, text \"moveable\"",
+        ] {
+            assert!(s.contains(want), "{sim}: no {want:?} in\n{s}");
+        }
+        let heap_rows = s.lines().filter(|l| l.ends_with("heap (process)")).count();
+        assert!(heap_rows >= 2, "{sim}: committed and reserved parts\n{s}");
+        assert!(s.lines().any(|l| l.contains("heap 0x")), "{sim}: {s}");
+        assert!(s.contains("heap handle table (Global/Local)"), "{sim}: {s}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&prog, dir.path().join("s.c")).expect("copy");
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["map", "--no-color", "--script", "s.c", "--format", "json"])
+        .output()
+        .expect("virtmem runs");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let names: Vec<&str> = j["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(names.contains(&"heap (process)"), "{names:?}");
+    // Native programs do not get the tool's heaps.
+    let o = run_src(
+        "n.c",
+        "void *p = HeapAlloc(GetProcessHeap(), 0, 8);\nprintf(\"%p %d\\n\", p, (int)GetLastError());\n",
+        &["--native"],
+    );
+    assert!(text(&o.stdout).contains(" 120"), "{}", text(&o.stdout));
+}

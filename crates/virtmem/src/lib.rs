@@ -63,6 +63,10 @@ pub use engine::working_set::WorkingSetLimits;
 pub use error::{Error, Result};
 pub use native::NativeSpace;
 pub use rules::requests::ExtendedParameter;
+pub use safe::heap::{
+    Heap, HeapAllocator, HeapBox, HeapEntry, HeapEntryKind, HeapOptions, HeapSummary, HeapVec,
+    HeapWalk,
+};
 pub use safe::{
     allocations, memory_status, query, regions, set_write_watch_mode, system_info,
     write_watch_mode, GrowableFile, GrowableView, PhysicalPages, Process, Protect, Reservation,

@@ -48,11 +48,12 @@
 //! # Ok::<(), virtmem::Error>(())
 //! ```
 
-use crate::engine::{Created, SectionSource, Space};
+use crate::engine::{Created, Globals, Heaps, SectionSource, Space};
 use crate::error::Error;
 use crate::os::linux::names::ObjectName;
 use crate::os::sim::{SectionStore, SimOs};
 use crate::os::BackingId;
+use crate::rules::global::{Api, LastError, Reply};
 use crate::rules::sections::{handle_access, validate_create};
 use crate::vocab::consts::{FILE_MAP_COPY, FILE_MAP_READ};
 use crate::vocab::layout::Layout;
@@ -60,6 +61,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use crate::engine::AccessError;
+pub use crate::engine::HeapWalkEntry;
 pub use crate::os::sim::{check_layout, preset, PRESETS, WIN32_3GB};
 
 /// Checks a `PAGE_*` value (with its modifiers) the way VirtualProtect and VirtualAlloc do
@@ -174,9 +176,13 @@ impl SimMachine {
     /// [`check_layout`]).
     pub fn space(&self, layout: Layout) -> SimSpace {
         SimSpace {
-            space: Space::new(layout, SimOs::with_store(layout, self.inner.store.clone())),
+            space: Box::new(Space::new(
+                layout,
+                SimOs::with_store(layout, self.inner.store.clone()),
+            )),
             machine: self.clone(),
             named: Mutex::new(HashMap::new()),
+            globals: std::sync::OnceLock::new(),
         }
     }
 
@@ -209,22 +215,26 @@ fn display_name(n: &ObjectName) -> String {
 
 /// A simulated process's address space (see the module documentation).
 pub struct SimSpace {
-    space: Space<SimOs>,
+    /// Boxed: the heaps refer to it, so it must not move with the `SimSpace`.
+    space: Box<Space<SimOs>>,
     machine: SimMachine,
     /// This process's handles to named sections, with their names.
     named: Mutex<HashMap<usize, ObjectName>>,
+    /// The heaps and Global/Local memory of the process, made on first use.
+    globals: std::sync::OnceLock<&'static Globals<'static, SimOs>>,
 }
 
 impl SimSpace {
     /// A new, empty simulated address space with this layout (see [`check_layout`]), alone
     /// on a machine of its own.
     pub fn new(layout: Layout) -> SimSpace {
-        let space = Space::simulated(layout);
+        let space = Box::new(Space::simulated(layout));
         let machine = SimMachine::with_store(space.os().store().clone());
         SimSpace {
             space,
             machine,
             named: Mutex::new(HashMap::new()),
+            globals: std::sync::OnceLock::new(),
         }
     }
 
@@ -461,5 +471,163 @@ impl std::fmt::Debug for SimSpace {
         f.debug_struct("SimSpace")
             .field("layout", self.space.layout())
             .finish_non_exhaustive()
+    }
+}
+
+/// The heap and Global/Local calls of a simulated process (issue 16 item 6): the same engine
+/// as the Win32 face, on simulated memory (heap headers and the handle table are read and
+/// written through the simulated contents). Handles and pointers are the simulated
+/// process's addresses; every value is checked against the heaps' tables, so any value is
+/// safe to pass. The handle table keeps the 64-bit layout (16-byte entries, `h % 16 == 8`)
+/// even in a 32-bit simulated process [ours].
+impl SimSpace {
+    fn globals(&self) -> &Globals<'_, SimOs> {
+        self.globals.get_or_init(|| {
+            // SAFETY: the space is boxed and neither moved nor replaced while this `SimSpace`
+            // lives, and the (leaked) heaps made here are reachable only through `&self`, so
+            // they are never used after the space is dropped.
+            let space: &'static Space<SimOs> = unsafe { &*(&*self.space as *const Space<SimOs>) };
+            Globals::new(Heaps::new(space))
+        })
+    }
+
+    fn heaps(&self) -> &Heaps<'_, SimOs> {
+        self.globals().heaps()
+    }
+
+    /// Whether the process has used its heaps yet (a simulated process's heaps, the process
+    /// heap included, are made on its first heap or Global/Local call).
+    pub fn heaps_started(&self) -> bool {
+        self.globals.get().is_some()
+    }
+
+    /// HeapCreate: the new heap's handle.
+    pub fn heap_create(
+        &self,
+        options: u32,
+        initial: usize,
+        maximum: usize,
+    ) -> crate::Result<usize> {
+        self.heaps().create(options, initial, maximum)
+    }
+
+    /// HeapDestroy.
+    pub fn heap_destroy(&self, heap: usize) -> crate::Result<()> {
+        self.heaps().destroy(heap)
+    }
+
+    /// GetProcessHeap (made on first use).
+    pub fn process_heap(&self) -> crate::Result<usize> {
+        self.heaps().process_heap()
+    }
+
+    /// GetProcessHeaps: every heap's handle, the process heap first.
+    pub fn heap_handles(&self) -> Vec<usize> {
+        self.heaps().handles().iter().copied().collect()
+    }
+
+    /// HeapAlloc.
+    pub fn heap_alloc(&self, heap: usize, flags: u32, size: usize) -> crate::Result<usize> {
+        self.heaps().alloc(heap, flags, size)
+    }
+
+    /// HeapReAlloc.
+    pub fn heap_realloc(
+        &self,
+        heap: usize,
+        flags: u32,
+        block: usize,
+        size: usize,
+    ) -> crate::Result<usize> {
+        self.heaps().realloc(heap, flags, block, size)
+    }
+
+    /// HeapFree (a NULL block succeeds).
+    pub fn heap_free(&self, heap: usize, flags: u32, block: usize) -> crate::Result<()> {
+        if block == 0 {
+            return Ok(());
+        }
+        self.heaps().free(heap, flags, block)
+    }
+
+    /// HeapSize.
+    pub fn heap_size(&self, heap: usize, flags: u32, block: usize) -> crate::Result<usize> {
+        self.heaps().size(heap, flags, block)
+    }
+
+    /// HeapValidate (a NULL block checks the whole heap).
+    pub fn heap_validate(&self, heap: usize, flags: u32, block: usize) -> crate::Result<bool> {
+        self.heaps().validate(heap, flags, block)
+    }
+
+    /// HeapCompact: the largest committed free block.
+    pub fn heap_compact(&self, heap: usize, flags: u32) -> crate::Result<usize> {
+        self.heaps().compact(heap, flags)
+    }
+
+    /// HeapWalk: the entry after `cur` (a default entry starts the walk), `None` at the end.
+    pub fn heap_walk(
+        &self,
+        heap: usize,
+        cur: &HeapWalkEntry,
+    ) -> crate::Result<Option<HeapWalkEntry>> {
+        self.heaps().walk(heap, cur)
+    }
+
+    /// HeapSummary.
+    pub fn heap_summary(&self, heap: usize) -> crate::Result<crate::HeapSummary> {
+        let s = self.heaps().summary(heap, 0)?;
+        Ok(crate::HeapSummary {
+            allocated: s.allocated,
+            committed: s.committed,
+            reserved: s.reserved,
+            max_reserve: s.max_reserve,
+        })
+    }
+
+    /// Every reservation `(base, size)` of a heap (segments, front-end arenas, large blocks).
+    pub fn heap_reservations(&self, heap: usize) -> crate::Result<Vec<(usize, usize)>> {
+        self.heaps().reservations(heap)
+    }
+
+    /// The Global/Local handle table's reservation, once a moveable block was made.
+    pub fn global_handle_table(&self) -> Option<(usize, usize)> {
+        self.globals().table_range()
+    }
+
+    /// A Global* (`local` false) or Local* call: `name` without its prefix — "Alloc" (`a`
+    /// flags, `b` size), "ReAlloc" (`a` handle, `b` size, `c` flags), "Free", "Lock",
+    /// "Unlock", "Size", "Flags", "Handle", "Discard" (`a` the handle or pointer). Returns the
+    /// value (a BOOL as 0/1) and what the last error becomes (`None`: untouched), exactly as
+    /// the Win32 face answers; an unknown name is ERROR_CALL_NOT_IMPLEMENTED.
+    pub fn global_call(
+        &self,
+        local: bool,
+        name: &str,
+        a: usize,
+        b: usize,
+        c: u32,
+    ) -> (usize, Option<u32>) {
+        let api = if local { Api::Local } else { Api::Global };
+        let g = self.globals();
+        fn out<T>(r: Reply<T>, f: impl FnOnce(T) -> usize) -> (usize, Option<u32>) {
+            let le = match r.last_error {
+                LastError::Keep => None,
+                LastError::Set(c) => Some(c),
+            };
+            (f(r.value), le)
+        }
+        match name {
+            "Alloc" => out(g.alloc(api, a as u32, b), |v| v),
+            "ReAlloc" => out(g.realloc(api, a, b, c), |v| v),
+            "Free" => out(g.free(api, a), |v| v),
+            "Lock" => out(g.lock(api, a), |v| v),
+            "Unlock" => out(g.unlock(api, a), usize::from),
+            "Size" => out(g.size(api, a), |v| v),
+            "Flags" => out(g.flags(api, a), |v| v as usize),
+            "Handle" => out(g.handle(api, a), |v| v),
+            "Discard" => out(g.discard(api, a), |v| v),
+            _ => (0, Some(crate::vocab::consts::ERROR_CALL_NOT_IMPLEMENTED)),
+        }
     }
 }

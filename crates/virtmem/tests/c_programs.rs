@@ -328,3 +328,21 @@ fn nt_layer_from_c() {
     assert!(passed >= 18, "only {passed} checks ran");
     assert!(out.status.success(), "exit status {}", out.status);
 }
+
+/// Heaps and moveable Global memory through the C symbols and header (issue 16): a private
+/// heap walked with HeapWalk, a GMEM_MOVEABLE block locked, moved, discarded and freed.
+#[test]
+fn heap_demo_runs_through_the_c_symbols() {
+    let Some(cc) = c_compiler_or_skip("heap_demo") else {
+        return;
+    };
+    let dir = scratch("heap_demo");
+    let exe = dir.join("heap_demo");
+    compile_static(&cc, FLAGS, &[example("heap_demo.c")], &exe);
+    let (out, stdout) = run(&exe);
+    assert!(out.status.success(), "exit status {}\n{stdout}", out.status);
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "{stdout}");
+    assert!(passed >= 40, "{stdout}");
+    assert!(stdout.contains("9 busy blocks"), "{stdout}");
+}

@@ -16,6 +16,57 @@ enum K {
 }
 
 const TABLE: &[(&str, u64, K)] = &[
+    // Heaps and Global/Local memory (issue 16).
+    ("HEAP_NO_SERIALIZE", c::HEAP_NO_SERIALIZE as u64, K::D),
+    (
+        "HEAP_GENERATE_EXCEPTIONS",
+        c::HEAP_GENERATE_EXCEPTIONS as u64,
+        K::D,
+    ),
+    ("HEAP_ZERO_MEMORY", c::HEAP_ZERO_MEMORY as u64, K::D),
+    (
+        "HEAP_REALLOC_IN_PLACE_ONLY",
+        c::HEAP_REALLOC_IN_PLACE_ONLY as u64,
+        K::D,
+    ),
+    (
+        "HEAP_CREATE_ENABLE_EXECUTE",
+        c::HEAP_CREATE_ENABLE_EXECUTE as u64,
+        K::D,
+    ),
+    ("PROCESS_HEAP_REGION", c::PROCESS_HEAP_REGION as u64, K::D),
+    (
+        "PROCESS_HEAP_UNCOMMITTED_RANGE",
+        c::PROCESS_HEAP_UNCOMMITTED_RANGE as u64,
+        K::D,
+    ),
+    (
+        "PROCESS_HEAP_ENTRY_BUSY",
+        c::PROCESS_HEAP_ENTRY_BUSY as u64,
+        K::D,
+    ),
+    ("GMEM_FIXED", c::GMEM_FIXED as u64, K::D),
+    ("GMEM_MOVEABLE", c::GMEM_MOVEABLE as u64, K::D),
+    ("GMEM_ZEROINIT", c::GMEM_ZEROINIT as u64, K::D),
+    ("GMEM_MODIFY", c::GMEM_MODIFY as u64, K::D),
+    ("GMEM_DISCARDABLE", c::GMEM_DISCARDABLE as u64, K::D),
+    ("GMEM_DDESHARE", c::GMEM_DDESHARE as u64, K::D),
+    ("GMEM_DISCARDED", c::GMEM_DISCARDED as u64, K::D),
+    ("GMEM_INVALID_HANDLE", c::GMEM_INVALID_HANDLE as u64, K::D),
+    ("GMEM_LOCKCOUNT", c::GMEM_LOCKCOUNT as u64, K::D),
+    ("GHND", c::GHND as u64, K::D),
+    ("GPTR", c::GPTR as u64, K::D),
+    ("LMEM_FIXED", c::LMEM_FIXED as u64, K::D),
+    ("LMEM_MOVEABLE", c::LMEM_MOVEABLE as u64, K::D),
+    ("LMEM_ZEROINIT", c::LMEM_ZEROINIT as u64, K::D),
+    ("LMEM_MODIFY", c::LMEM_MODIFY as u64, K::D),
+    ("LMEM_DISCARDABLE", c::LMEM_DISCARDABLE as u64, K::D),
+    ("LMEM_DISCARDED", c::LMEM_DISCARDED as u64, K::D),
+    ("LMEM_INVALID_HANDLE", c::LMEM_INVALID_HANDLE as u64, K::D),
+    ("LHND", c::LHND as u64, K::D),
+    ("LPTR", c::LPTR as u64, K::D),
+    ("ERROR_DISCARDED", c::ERROR_DISCARDED as u64, K::D),
+    ("ERROR_NO_MORE_ITEMS", c::ERROR_NO_MORE_ITEMS as u64, K::D),
     ("MEM_COMMIT", c::MEM_COMMIT as u64, K::D),
     ("MEM_RESERVE", c::MEM_RESERVE as u64, K::D),
     (
@@ -609,6 +660,147 @@ pub struct Sig {
 use Show::*;
 
 pub const WIN32: &[Sig] = &[
+    // Heaps and Global/Local memory (issue 16; simulated processes only).
+    Sig {
+        name: "GetProcessHeap",
+        params: &[],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "HeapCreate",
+        params: &[Flags, Size, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "HeapDestroy",
+        params: &[Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "HeapAlloc",
+        params: &[Addr, Flags, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "HeapReAlloc",
+        params: &[Addr, Flags, Addr, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "HeapFree",
+        params: &[Addr, Flags, Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "HeapSize",
+        params: &[Addr, Flags, Addr],
+        ret: Some(Size),
+    },
+    Sig {
+        name: "HeapValidate",
+        params: &[Addr, Flags, Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "HeapCompact",
+        params: &[Addr, Flags],
+        ret: Some(Size),
+    },
+    Sig {
+        name: "HeapWalk",
+        params: &[Addr, Out],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "GlobalAlloc",
+        params: &[Flags, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "GlobalReAlloc",
+        params: &[Addr, Size, Flags],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "GlobalFree",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "GlobalLock",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "GlobalUnlock",
+        params: &[Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "GlobalSize",
+        params: &[Addr],
+        ret: Some(Size),
+    },
+    Sig {
+        name: "GlobalFlags",
+        params: &[Addr],
+        ret: Some(Flags),
+    },
+    Sig {
+        name: "GlobalHandle",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "GlobalDiscard",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalAlloc",
+        params: &[Flags, Size],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalReAlloc",
+        params: &[Addr, Size, Flags],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalFree",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalLock",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalUnlock",
+        params: &[Addr],
+        ret: Some(Bool),
+    },
+    Sig {
+        name: "LocalSize",
+        params: &[Addr],
+        ret: Some(Size),
+    },
+    Sig {
+        name: "LocalFlags",
+        params: &[Addr],
+        ret: Some(Flags),
+    },
+    Sig {
+        name: "LocalHandle",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
+    Sig {
+        name: "LocalDiscard",
+        params: &[Addr],
+        ret: Some(Addr),
+    },
     Sig {
         name: "VirtualAlloc",
         params: &[Addr, Size, AllocType, Protect],

@@ -222,6 +222,35 @@ pub fn call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Value, Option<u32>) 
             },
         ),
         "DuplicateHandle" => (boolean, 0, duplicate(it, a)),
+        n if n.starts_with("Heap") || n == "GetProcessHeap" => heap_call(it, n, a),
+        n if n.starts_with("Global") || n.starts_with("Local") => {
+            let Some(space) = m.sim_space() else {
+                return (
+                    Value {
+                        ty: ptr_ty,
+                        bits: 0,
+                    },
+                    Some(ERROR_CALL_NOT_IMPLEMENTED),
+                );
+            };
+            let local = n.starts_with("Local");
+            let op = n.trim_start_matches("Global").trim_start_matches("Local");
+            let (v, le) = match op {
+                "ReAlloc" => {
+                    space.global_call(local, op, a[0] as usize, a[1] as usize, a[2] as u32)
+                }
+                "Alloc" => space.global_call(local, op, a[0] as usize, a[1] as usize, 0),
+                _ => space.global_call(local, op, a[0] as usize, 0, 0),
+            };
+            let ty = match op {
+                "Unlock" => boolean,
+                "Size" => size_t,
+                "Flags" => uint,
+                _ => ptr_ty,
+            };
+            // These set (or keep) the last error on success too (G13: unlock sets 0).
+            return (Value { ty, bits: v as u64 }, le);
+        }
         _ => (Ty::Void, 0, Err(ERROR_CALL_NOT_IMPLEMENTED)),
     };
     match r {
@@ -717,4 +746,130 @@ fn free_physical(it: &mut Interp<'_>, count: u64, array: u64) -> Res {
     let w = it.ptr as usize;
     it.out(count, &(freed as u64).to_le_bytes()[..w]);
     r.map(|()| 1).map_err(code)
+}
+
+// ---- Heaps (issue 16; simulated processes) --------------------------------------------------
+
+/// The heap functions on a simulated process's heaps; on real memory they are not available
+/// to programs (ERROR_CALL_NOT_IMPLEMENTED): the tool's own heap would be reachable.
+fn heap_call(it: &mut Interp<'_>, name: &str, a: &[u64]) -> (Ty, u64, Res) {
+    let ptr_ty = Ty::void_ptr();
+    let size_t = Ty::Int {
+        size: it.ptr,
+        signed: false,
+    };
+    let m = it.m;
+    let Some(s) = m.sim_space() else {
+        return (ptr_ty, 0, Err(ERROR_CALL_NOT_IMPLEMENTED));
+    };
+    let u = |v: u64| v as usize;
+    let bool_of = |r: virtmem::Result<()>| r.map(|()| 1).map_err(code);
+    match name {
+        "GetProcessHeap" => (ptr_ty, 0, s.process_heap().map(|h| h as u64).map_err(code)),
+        "HeapCreate" => (
+            ptr_ty,
+            0,
+            s.heap_create(a[0] as u32, u(a[1]), u(a[2]))
+                .map(|h| h as u64)
+                .map_err(code),
+        ),
+        "HeapDestroy" => (Ty::INT, 0, bool_of(s.heap_destroy(u(a[0])))),
+        "HeapAlloc" => (
+            ptr_ty,
+            0,
+            s.heap_alloc(u(a[0]), a[1] as u32, u(a[2]))
+                .map(|p| p as u64)
+                .map_err(code),
+        ),
+        "HeapReAlloc" => (
+            ptr_ty,
+            0,
+            s.heap_realloc(u(a[0]), a[1] as u32, u(a[2]), u(a[3]))
+                .map(|p| p as u64)
+                .map_err(code),
+        ),
+        "HeapFree" => (
+            Ty::INT,
+            0,
+            bool_of(s.heap_free(u(a[0]), a[1] as u32, u(a[2]))),
+        ),
+        "HeapSize" => (
+            size_t,
+            if it.ptr == 4 { 0xFFFF_FFFF } else { u64::MAX },
+            s.heap_size(u(a[0]), a[1] as u32, u(a[2]))
+                .map(|n| n as u64)
+                .map_err(code),
+        ),
+        "HeapValidate" => (
+            Ty::INT,
+            0,
+            s.heap_validate(u(a[0]), a[1] as u32, u(a[2]))
+                .map(u64::from)
+                .map_err(code),
+        ),
+        "HeapCompact" => (
+            size_t,
+            0,
+            s.heap_compact(u(a[0]), a[1] as u32)
+                .map(|n| n as u64)
+                .map_err(code),
+        ),
+        "HeapWalk" => (Ty::INT, 0, heap_walk(it, u(a[0]), a[1])),
+        _ => (ptr_ty, 0, Err(ERROR_CALL_NOT_IMPLEMENTED)),
+    }
+}
+
+/// HeapWalk through the program's PROCESS_HEAP_ENTRY (40 bytes on x64, 28 on x86).
+fn heap_walk(it: &mut Interp<'_>, heap: usize, at: u64) -> Res {
+    let p = it.ptr as usize;
+    let size = if p == 8 { 40 } else { 28 };
+    let mut b = vec![0u8; size];
+    if at == 0 || !it.inp(at, &mut b) {
+        return Err(ERROR_NOACCESS);
+    }
+    let word = |b: &[u8], o: usize| {
+        let mut w = [0u8; 8];
+        w[..p].copy_from_slice(&b[o..o + p]);
+        u64::from_le_bytes(w) as usize
+    };
+    let u32_at =
+        |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4")) as usize;
+    let cur = virtmem::sim::HeapWalkEntry {
+        data: word(&b, 0),
+        size: u32_at(&b, p),
+        overhead: b[p + 4],
+        region_index: b[p + 5],
+        flags: u16::from_le_bytes([b[p + 6], b[p + 7]]),
+        ..Default::default()
+    };
+    let cur = if cur.data == 0 {
+        virtmem::sim::HeapWalkEntry::default()
+    } else {
+        cur
+    };
+    let Some(s) = it.m.sim_space() else {
+        return Err(ERROR_CALL_NOT_IMPLEMENTED);
+    };
+    let next = s
+        .heap_walk(heap, &cur)
+        .map_err(code)?
+        .ok_or(ERROR_NO_MORE_ITEMS)?;
+    let mut o = vec![0u8; size];
+    o[..p].copy_from_slice(&(next.data as u64).to_le_bytes()[..p]);
+    o[p..p + 4].copy_from_slice(&(next.size.min(u32::MAX as usize) as u32).to_le_bytes());
+    o[p + 4] = next.overhead;
+    o[p + 5] = next.region_index;
+    o[p + 6..p + 8].copy_from_slice(&next.flags.to_le_bytes());
+    if next.flags as u32 & PROCESS_HEAP_REGION != 0 {
+        let u = p + 8;
+        o[u..u + 4].copy_from_slice(&(next.committed.min(u32::MAX as usize) as u32).to_le_bytes());
+        o[u + 4..u + 8]
+            .copy_from_slice(&(next.uncommitted.min(u32::MAX as usize) as u32).to_le_bytes());
+        o[u + 8..u + 8 + p].copy_from_slice(&(next.first_block as u64).to_le_bytes()[..p]);
+        o[u + 8 + p..u + 8 + 2 * p].copy_from_slice(&(next.last_block as u64).to_le_bytes()[..p]);
+    }
+    if !it.out(at, &o) {
+        return Err(ERROR_NOACCESS);
+    }
+    Ok(1)
 }

@@ -48,6 +48,9 @@ mod watch;
 // Heaps (issue 16): HeapCreate/HeapAlloc/... on this engine's reserve and commit.
 pub mod heap;
 pub use heap::{Heaps, WalkEntry as HeapWalkEntry};
+// Global and Local memory (issue 16 item 2) on the process heap.
+pub mod global;
+pub use global::Globals;
 
 pub(crate) use allocation::Allocation;
 pub(crate) use handles::{Entry as HandleEntry, Object as HandleObject};

@@ -2,6 +2,7 @@
 //! valid request into page-state changes. Each rule names its source (`semantics.md` tags:
 //! untagged = observed on Windows, `(Microsoft's documentation)`, `[I]`, `(our decision)`). Every backend obeys these.
 
+pub mod global;
 pub mod heap;
 pub mod plan;
 pub(crate) mod process;

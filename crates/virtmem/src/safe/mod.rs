@@ -10,6 +10,8 @@ use crate::vocab::consts::*;
 // Other processes (the safe face of OpenProcess, ReadProcessMemory, ...).
 mod process;
 pub use process::Process;
+// Heaps (issue 16 item 4).
+pub(crate) mod heap;
 mod section;
 pub use section::{
     GrowableFile, GrowableView, Section, SectionOptions, SectionProtect, UniqueView, View,

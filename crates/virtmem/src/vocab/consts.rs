@@ -824,3 +824,84 @@ pub const PROCESS_HEAP_ENTRY_DDESHARE: u32 = 0x20;
 pub const ERROR_NO_MORE_ITEMS: WIN32_ERROR = 259;
 /// A heap has been corrupted (what HeapEnableTerminationOnCorruption terminates with).
 pub const STATUS_HEAP_CORRUPTION: NTSTATUS = 0xC0000374_u32 as i32;
+
+// ---------------------------------------------------------------------------------------------
+// Global and Local memory (issue 16 item 2, `docs/heap-spec.md` §2, §4).
+// ---------------------------------------------------------------------------------------------
+
+/// A Global memory handle or fixed pointer (`Win32::Foundation::HGLOBAL`).
+pub type HGLOBAL = *mut core::ffi::c_void;
+/// A Local memory handle or fixed pointer (`Win32::Foundation::HLOCAL`).
+pub type HLOCAL = *mut core::ffi::c_void;
+/// GlobalAlloc's flags (`Win32::System::Memory::GLOBAL_ALLOC_FLAGS`).
+pub type GLOBAL_ALLOC_FLAGS = u32;
+/// LocalAlloc's flags (`Win32::System::Memory::LOCAL_ALLOC_FLAGS`).
+pub type LOCAL_ALLOC_FLAGS = u32;
+/// A fixed block: the return value is the pointer.
+pub const GMEM_FIXED: GLOBAL_ALLOC_FLAGS = 0x0000;
+/// A moveable block: the return value is a handle (lock it for a pointer).
+pub const GMEM_MOVEABLE: GLOBAL_ALLOC_FLAGS = 0x0002;
+/// Obsolete, ignored.
+pub const GMEM_NOCOMPACT: u32 = 0x0010;
+/// Obsolete, ignored.
+pub const GMEM_NODISCARD: u32 = 0x0020;
+/// The block is zeroed.
+pub const GMEM_ZEROINIT: GLOBAL_ALLOC_FLAGS = 0x0040;
+/// GlobalReAlloc: change the block's attributes only.
+pub const GMEM_MODIFY: u32 = 0x0080;
+/// A moveable block that GlobalReAlloc(h, 0, GMEM_MOVEABLE) may discard.
+pub const GMEM_DISCARDABLE: u32 = 0x0100;
+/// Obsolete, ignored.
+pub const GMEM_NOT_BANKED: u32 = 0x1000;
+/// Obsolete, ignored (same as GMEM_NOT_BANKED).
+pub const GMEM_LOWER: u32 = 0x1000;
+/// DDE sharing (shown by GlobalFlags, otherwise no effect).
+pub const GMEM_DDESHARE: u32 = 0x2000;
+/// Same as GMEM_DDESHARE.
+pub const GMEM_SHARE: u32 = 0x2000;
+/// Obsolete, ignored.
+pub const GMEM_NOTIFY: u32 = 0x4000;
+/// Every flag GlobalAlloc accepts.
+pub const GMEM_VALID_FLAGS: u32 = 0x7F72;
+/// GlobalFlags: not a valid handle.
+pub const GMEM_INVALID_HANDLE: u32 = 0x8000;
+/// GlobalFlags: the block has no data (discarded or size 0).
+pub const GMEM_DISCARDED: u32 = 0x4000;
+/// GlobalFlags: the lock-count bits.
+pub const GMEM_LOCKCOUNT: u32 = 0x00FF;
+/// GMEM_MOVEABLE | GMEM_ZEROINIT.
+pub const GHND: GLOBAL_ALLOC_FLAGS = 0x0042;
+/// GMEM_FIXED | GMEM_ZEROINIT.
+pub const GPTR: GLOBAL_ALLOC_FLAGS = 0x0040;
+/// A fixed block: the return value is the pointer.
+pub const LMEM_FIXED: LOCAL_ALLOC_FLAGS = 0x0000;
+/// A moveable block: the return value is a handle.
+pub const LMEM_MOVEABLE: LOCAL_ALLOC_FLAGS = 0x0002;
+/// Obsolete, ignored.
+pub const LMEM_NOCOMPACT: u32 = 0x0010;
+/// Obsolete, ignored.
+pub const LMEM_NODISCARD: u32 = 0x0020;
+/// The block is zeroed.
+pub const LMEM_ZEROINIT: LOCAL_ALLOC_FLAGS = 0x0040;
+/// LocalReAlloc: change the block's attributes only.
+pub const LMEM_MODIFY: u32 = 0x0080;
+/// A moveable block that may be discarded (note: 0x0F00, not GMEM_DISCARDABLE's 0x0100).
+pub const LMEM_DISCARDABLE: u32 = 0x0F00;
+/// Every flag LocalAlloc accepts.
+pub const LMEM_VALID_FLAGS: u32 = 0x0F72;
+/// LocalFlags: not a valid handle.
+pub const LMEM_INVALID_HANDLE: u32 = 0x8000;
+/// LocalFlags: the block has no data (discarded or size 0).
+pub const LMEM_DISCARDED: u32 = 0x4000;
+/// LocalFlags: the lock-count bits.
+pub const LMEM_LOCKCOUNT: u32 = 0x00FF;
+/// LMEM_MOVEABLE | LMEM_ZEROINIT.
+pub const LHND: LOCAL_ALLOC_FLAGS = 0x0042;
+/// LMEM_FIXED | LMEM_ZEROINIT.
+pub const LPTR: LOCAL_ALLOC_FLAGS = 0x0040;
+/// LMEM_MOVEABLE.
+pub const NONZEROLHND: LOCAL_ALLOC_FLAGS = 0x0002;
+/// LMEM_FIXED.
+pub const NONZEROLPTR: LOCAL_ALLOC_FLAGS = 0x0000;
+/// The block has been discarded (GlobalLock of a block without data).
+pub const ERROR_DISCARDED: WIN32_ERROR = 157;

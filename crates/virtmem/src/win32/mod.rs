@@ -25,6 +25,9 @@ mod handles;
 // Heaps (issue 16).
 mod heap;
 pub use heap::*;
+// Global and Local memory (issue 16 item 2).
+mod global;
+pub use global::*;
 mod last_error;
 mod memory;
 // The native layer (Nt* functions, RtlNtStatusToDosError, working sets).

@@ -1303,3 +1303,19 @@ impl<'s, O: Os> Heaps<'s, O> {
 pub(crate) fn native_if_any() -> Option<&'static Heaps<'static, crate::os::linux::LinuxOs>> {
     NATIVE.get().copied()
 }
+
+// ----- Global/Local support (issue 16 item 2, `engine/global.rs`) ----------------------------
+// The moveable-handle table sits on top of the process heap and needs two facts the heap
+// keeps private: the space it lives in, and whether a block is a front-end slot (such a block
+// never changes size in place for GlobalReAlloc / LocalReAlloc, G19).
+impl<'s, O: Os> Heaps<'s, O> {
+    /// The address space these heaps live in.
+    pub(crate) fn space(&self) -> &'s Space<O> {
+        self.space
+    }
+
+    /// Whether `p` lies in a front-end (low-fragmentation) page of some heap.
+    pub(crate) fn in_front_end(&self, p: usize) -> bool {
+        matches!(self.map.get(p), Some((Tag::Page, d)) if d != 0)
+    }
+}
