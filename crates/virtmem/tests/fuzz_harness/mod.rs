@@ -34,6 +34,9 @@
 
 #![allow(dead_code)]
 
+mod heap;
+pub use heap::HEAP_MAGIC;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -159,6 +162,9 @@ fn env() -> &'static Env {
         // A guard-page violation must not end the process: continue (the guard is consumed).
         // SAFETY: the handler only uses atomics and memory it owns.
         unsafe { virtmem::set_guard_page_handler(Some(Box::new(|_| true))) };
+        // HEAP_GENERATE_EXCEPTIONS failures call the hook (counted, continued) instead of
+        // aborting the process.
+        heap::install_hook();
         let arena = find_arena();
         let mut canaries = Vec::new();
         for _ in 0..2 {
@@ -530,6 +536,8 @@ struct Harness<'e> {
     outbuf: Vec<u64>,
     /// Sections: handles, views, what was written through them.
     sec: Sections,
+    /// Heaps, their blocks, Global/Local handles (`heap.rs`).
+    hm: heap::HeapModel,
 }
 
 /// What the harness knows of the sections of one input.
@@ -577,6 +585,7 @@ pub fn run_input(data: &[u8]) -> Stats {
         foreign_locked: Vec::new(),
         outbuf: vec![0u64; 1024],
         sec: Sections::default(),
+        hm: heap::HeapModel::default(),
     };
     for &c in &env.canaries {
         for i in 0..CANARY_PAGES {
@@ -587,13 +596,27 @@ pub fn run_input(data: &[u8]) -> Stats {
     virtmem::set_write_watch_mode(WatchKind::Kernel);
     let stack_var = 0u64;
     let stack = &stack_var as *const u64 as usize;
-    let mut b = Bytes::new(data);
+    // Inputs that start with HEAP_MAGIC make heap and Global/Local calls most of the time.
+    let heap_mode = data.starts_with(HEAP_MAGIC);
+    let mut b = Bytes::new(if heap_mode {
+        &data[HEAP_MAGIC.len()..]
+    } else {
+        data
+    });
+    // The heaps' reservations (the process heap's, the handle table) are learned first: they
+    // are the heaps', not the input's.
+    let start = state();
+    h.heap_begin(&start);
     let start = state();
     h.check_bookkeeping(&start);
     let mut before = start;
     for _ in 0..MAX_CALLS {
         if b.done() {
             break;
+        }
+        if heap_mode && b.u8() % 8 != 0 {
+            before = h.heap_step(&mut b, stack, before);
+            continue;
         }
         before = h.step(&mut b, stack, before);
     }
@@ -626,7 +649,7 @@ impl Harness<'_> {
     fn mine<'s>(&self, st: &'s State) -> Vec<&'s (usize, usize, u64)> {
         st.allocs
             .iter()
-            .filter(|a| !self.is_baseline(a.2))
+            .filter(|a| !self.is_baseline(a.2) && !self.hm.owned.contains_key(&a.2))
             .collect()
     }
 
@@ -866,7 +889,7 @@ impl Harness<'_> {
                     .push(format!("write-watch mode signal={}", self.signal_mode));
                 None
             }
-            _ => self.op_alloc(b, &before, stack, &mut effects),
+            _ => return self.heap_step(b, stack, before),
         };
         let Some(out) = out else {
             return before;
@@ -3164,6 +3187,8 @@ impl Harness<'_> {
     }
 
     fn finish(&mut self) {
+        // Heaps first: destroy the input's heaps, free its blocks and handles.
+        self.heap_finish();
         // Release everything this input made, free its frames, undo its foreign locks.
         let st = state();
         if !self.frames.is_empty() {
