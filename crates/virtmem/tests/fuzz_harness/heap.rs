@@ -173,6 +173,9 @@ fn zero_samples(p: usize, from: usize, n: usize) -> Option<usize> {
     None
 }
 
+/// Each live heap's full walk.
+type Walks = BTreeMap<usize, Vec<PROCESS_HEAP_ENTRY>>;
+
 /// A full HeapWalk, or the failure code.
 pub(super) fn walk(h: usize) -> Result<Vec<PROCESS_HEAP_ENTRY>, u32> {
     let mut out = Vec::new();
@@ -398,8 +401,8 @@ impl Harness<'_> {
             &after,
             &[],
         );
-        self.heap_learn(&before, &after, compacted);
-        self.heap_check(&after);
+        let walks = self.heap_learn(&before, &after, compacted);
+        self.heap_check(&after, &walks);
         after
     }
 
@@ -1532,10 +1535,11 @@ impl Harness<'_> {
 
     /// Learns the heaps' reservations from their walks; every allocation a heap call made must
     /// be one of them. `compacted`: a heap that was just compacted or destroyed (no spare).
-    fn heap_learn(&mut self, before: &State, after: &State, compacted: Option<usize>) {
+    fn heap_learn(&mut self, before: &State, after: &State, compacted: Option<usize>) -> Walks {
         let log = &self.log;
         let mut owned: BTreeMap<u64, Own> = BTreeMap::new();
         let id_of = |a: usize| self.ours(after, a).map(|x| x.2);
+        let mut walks = Walks::new();
         for &h in self.hm.heaps.keys() {
             let w =
                 walk(h).unwrap_or_else(|c| panic!("{log}: H58: walk of {h:#x} failed with {c}"));
@@ -1553,6 +1557,7 @@ impl Harness<'_> {
                     owned.insert(id, Own::Large(h));
                 }
             }
+            walks.insert(h, w);
         }
         let t = TABLE.load(std::sync::atomic::Ordering::Relaxed);
         if t != 0 {
@@ -1588,10 +1593,11 @@ impl Harness<'_> {
             );
         }
         self.hm.owned = owned;
+        walks
     }
 
     /// The model against the heaps after every step.
-    pub(super) fn heap_check(&mut self, st: &State) {
+    pub(super) fn heap_check(&mut self, st: &State, walks: &Walks) {
         let log = &self.log;
         // Blocks: contents, HeapSize, no overlap, inside a reservation of their heap.
         let mut prev_end = 0usize;
@@ -1630,9 +1636,9 @@ impl Harness<'_> {
         }
         // The walks: exactly the model's blocks with their requested sizes (H61, H62).
         for &h in self.hm.heaps.keys() {
-            let w = walk(h).unwrap_or_else(|c| panic!("{log}: walk of {h:#x}: {c}"));
+            let w = &walks[&h];
             let mut busy: BTreeMap<usize, usize> = BTreeMap::new();
-            for e in &w {
+            for e in w {
                 let f = e.wFlags as u32;
                 assert_eq!(f & (PROCESS_HEAP_ENTRY_MOVEABLE | 0x20), 0, "{log}: G9");
                 if f & PROCESS_HEAP_ENTRY_BUSY != 0 {
@@ -1674,7 +1680,8 @@ impl Harness<'_> {
         }
         let ph = self.hm.ph;
         let st = state();
-        self.heap_check(&st);
+        let walks = self.heap_learn(&st, &st, None);
+        self.heap_check(&st, &walks);
         // Balance the harness's locks.
         for (&h, r) in &self.hm.heaps {
             for _ in 0..r.locks {
@@ -1696,7 +1703,7 @@ impl Harness<'_> {
                 self.log
             );
         }
-        for (&h, _) in &self.hm.moveable {
+        for &h in self.hm.moveable.keys() {
             // SAFETY: our handle.
             assert_eq!(
                 unsafe { GlobalFree(h as _) } as usize,
@@ -1724,7 +1731,7 @@ impl Harness<'_> {
         self.hm.blocks.clear();
         self.hm.moveable.clear();
         let after = state();
-        self.heap_learn(&st, &after, Some(ph));
+        let walks = self.heap_learn(&st, &after, Some(ph));
         for (id, o) in &self.hm.owned {
             if let Own::Region(h) | Own::Large(h) | Own::Spare(h) = o {
                 assert!(
@@ -1734,7 +1741,7 @@ impl Harness<'_> {
                 );
             }
         }
-        self.heap_check(&after);
+        self.heap_check(&after, &walks);
         // SAFETY: counting only.
         let n = unsafe { GetProcessHeaps(0, null_mut()) } as usize;
         assert_eq!(n, 1 + self.hm.others, "{}: H12: heaps left", self.log);

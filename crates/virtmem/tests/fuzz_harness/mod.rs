@@ -26,7 +26,13 @@
 //!    committed, protected and unmapped; views are MEM_MAPPED (and nothing else is), their
 //!    pages are mapped `MAP_SHARED` except copy-on-write ones (`p`), the data written through
 //!    one view of a section reads back through every other shared view of it, a handle the
-//!    input holds always closes, and every section is gone (its memfd closed) at the end.
+//!    input holds always closes, and every section is gone (its memfd closed) at the end;
+//! 8. **heaps** (`heap.rs`, `docs/heap-spec.md`): HeapCreate … HeapWalk and Global*/Local*
+//!    with hostile heaps, pointers, handles and sizes (selector 19, or most steps of an input
+//!    that starts with `HEAP_MAGIC`): every block keeps its contents and HeapSize, blocks never
+//!    overlap, a full walk of every heap reports exactly the live blocks, refused calls change
+//!    nothing and give the spec's codes, the heaps' reservations (learned from their walks)
+//!    are the only allocations heap calls make.
 //!
 //! Each input starts from and returns to the same state: what it allocated is released, its
 //! views unmapped and its handles closed, its AWE pages freed, foreign locks undone, canaries
