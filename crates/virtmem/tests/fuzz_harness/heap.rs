@@ -26,7 +26,7 @@ pub const HEAP_MAGIC: &[u8; 4] = b"HEAP";
 const LARGE: usize = 0xFF000;
 /// ERROR_NO_MORE_ITEMS, ERROR_DISCARDED, ERROR_NOT_LOCKED, ERROR_NOACCESS.
 const NO_MORE: u32 = 259;
-const DISCARDED: u32 = 330;
+const DISCARDED: u32 = 157;
 const NOT_LOCKED: u32 = 158;
 const NOACCESS: u32 = 998;
 const INVALID_HANDLE: u32 = 6;
