@@ -651,6 +651,19 @@ impl Harness<'_> {
         self.env.baseline.contains(&id)
     }
 
+    /// Whether `[addr, addr+size)` (at least a page) touches a heap's reservation: freeing,
+    /// decommitting, reprotecting or resetting a heap's memory behind its back is the caller's
+    /// bug (as on Windows), not a case. Hostile addresses still reach them (one past the end
+    /// of an allocation is often the next one, a heap segment); such calls are not made.
+    fn heap_range(&self, st: &State, addr: usize, size: usize) -> bool {
+        let end = addr.saturating_add(size.max(P));
+        let i = st.allocs.partition_point(|a| a.0 + a.1 <= addr);
+        st.allocs[i..]
+            .iter()
+            .take_while(|a| a.0 < end)
+            .any(|a| self.hm.owned.contains_key(&a.2))
+    }
+
     /// Our allocations (not the baseline's), for picking.
     fn mine<'s>(&self, st: &'s State) -> Vec<&'s (usize, usize, u64)> {
         st.allocs
@@ -950,6 +963,9 @@ impl Harness<'_> {
         if t & MEM_COMMIT != 0 && !self.commit_is_safe(st, addr, size) {
             return None;
         }
+        if addr != 0 && self.heap_range(st, addr, size) {
+            return None;
+        }
         if !self.watch_is_safe(t, size) {
             return None;
         }
@@ -1031,6 +1047,9 @@ impl Harness<'_> {
             return None;
         }
         if !self.watch_is_safe(t, size) {
+            return None;
+        }
+        if addr != 0 && self.heap_range(st, addr, size) {
             return None;
         }
         let from_app = b.u8() % 3 == 0;
@@ -1138,6 +1157,9 @@ impl Harness<'_> {
         } else {
             null_mut()
         };
+        if self.heap_range(st, addr, size) {
+            return None;
+        }
         let (ok, code) = self.call(
             format!("VirtualFree(ex={ex}, {addr:#x}, {size:#x}, {t:#x})"),
             || {
@@ -1206,6 +1228,9 @@ impl Harness<'_> {
                     _ => return None,
                 }
             }
+        }
+        if self.heap_range(st, addr, size) {
+            return None;
         }
         let pre = query(addr);
         let (ok, code) = self.call(
@@ -1650,7 +1675,11 @@ impl Harness<'_> {
     ) -> Option<Outcome> {
         let addr = self.addr(b, st, stack);
         let size = self.size(b, addr, st);
-        match b.u8() % 5 {
+        let what = b.u8() % 5;
+        if what < 3 && self.heap_range(st, addr, size) {
+            return None;
+        }
+        match what {
             0 | 1 => {
                 let offer = b.u8() % 2 == 0;
                 let mut r = 0;
