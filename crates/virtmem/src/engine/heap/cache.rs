@@ -30,9 +30,8 @@ const WAYS: usize = 4;
 /// Slots cached per class.
 pub(crate) const K: usize = 16;
 
-/// A cached slot: its block pointer and the address of its page's state byte for it (so
-/// handing it out needs no lookup).
-pub(crate) type Item = (usize, usize);
+/// A cached slot: its block pointer.
+pub(crate) type Item = usize;
 
 struct Block {
     n: [u8; LFH_CLASSES],

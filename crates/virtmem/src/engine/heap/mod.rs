@@ -117,12 +117,22 @@ impl Heap {
         self.front.give_back(self.id(), &self.gen, gen, c, slots, map);
     }
 
+    #[inline]
     fn encode(&self, p: usize, req: usize) -> u64 {
         (req as u64) ^ self.key.load(Ordering::Relaxed) ^ (p as u64).rotate_left(17)
     }
 
+    #[inline]
     fn decode(&self, p: usize, word: u64) -> usize {
         (word ^ self.key.load(Ordering::Relaxed) ^ (p as u64).rotate_left(17)) as usize
+    }
+
+    /// The requested size of the front-end slot `p` of class `class`, if it is live: its header
+    /// decodes to a size of that class (a free slot's header is 0, which never does: `lfh.rs`).
+    #[inline]
+    fn live_slot(&self, p: usize, class: usize, word: u64) -> Option<usize> {
+        let req = self.decode(p, word);
+        (class_of(req) == Some(class)).then_some(req)
     }
 }
 
@@ -197,7 +207,8 @@ fn random_key() -> u64 {
     if n != 8 {
         k = (&k as *const u64 as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
     }
-    k | 1
+    // Bit 17: a zero header never decodes to a live slot's size (`lfh.rs`).
+    k | 1 | 1 << 17
 }
 
 fn nomem(_: Error) -> Error {
@@ -556,15 +567,12 @@ impl<'s, O: Os> Heaps<'s, O> {
             return None;
         }
         let i = page.slot_of(p)?;
-        if page.state[i].load(Ordering::Acquire) != 1 {
-            return None;
-        }
-        let req = heap.decode(p, self.space.heap_load(p - 8));
-        (class_of(req) == Some(page.class.load(Ordering::Relaxed))).then_some(Block::Slot {
-            page,
-            i,
-            req,
-        })
+        let req = heap.live_slot(
+            p,
+            page.class.load(Ordering::Relaxed),
+            self.space.heap_load(p - 8),
+        )?;
+        Some(Block::Slot { page, i, req })
     }
 
     /// Resolves a back-end or large pointer (heap lock held).
@@ -620,13 +628,11 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     #[inline]
     fn front_alloc(&self, heap: &Heap, h: usize, c: usize, req: usize, fl: u32) -> Option<usize> {
-        let (p, state) = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
+        let p = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
             Some(x) => x,
             None => self.refill(heap, h, c)?,
         };
-        // SAFETY: `state` is the address of the slot's state byte in its page descriptor,
-        // which lives forever (`lfh::Front::take`).
-        unsafe { &*(state as *const std::sync::atomic::AtomicU8) }.store(1, Ordering::Release);
+        // The header makes the slot live (`lfh.rs`).
         self.space.heap_store(p - 8, heap.encode(p, req));
         if fl & rules::ZERO_MEMORY != 0 {
             self.space.heap_zero(p, req);
@@ -636,7 +642,7 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     /// Takes a batch of free slots of class `c`, adding a page if there are none.
     fn refill(&self, heap: &Heap, h: usize, c: usize) -> Option<cache::Item> {
-        let mut buf = [(0usize, 0usize); cache::K / 2];
+        let mut buf = [0usize; cache::K / 2];
         let want = if heap.cached { buf.len() } else { 1 };
         for _ in 0..4 {
             let n = heap.front.take(c, &mut buf[..want]);
@@ -815,6 +821,31 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- free, size, validate ---------------------------------------------------------
 
+    /// HeapFree's fast path: frees `p` and returns `true` if it is a live front-end slot of
+    /// heap `h`; otherwise changes nothing and returns `false`, and the caller goes on with
+    /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
+    /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
+    #[inline]
+    pub fn free_front(&self, h: usize, p: usize) -> bool {
+        let Ok(heap) = self.lookup(h) else {
+            return false;
+        };
+        let Some((Tag::Page, d)) = self.map.get(p) else {
+            return false;
+        };
+        // SAFETY: descriptors live forever.
+        let page = unsafe { &*(d as *const Page) };
+        if page.owner.load(Ordering::Acquire) != heap.id() || page.slot_of(p).is_none() {
+            return false;
+        }
+        let class = page.class.load(Ordering::Relaxed);
+        if heap.live_slot(p, class, self.space.heap_load(p - 8)).is_none() {
+            return false;
+        }
+        self.free_slot(heap, page, p);
+        true
+    }
+
     /// HeapFree (H32–H36).
     #[inline]
     pub fn free(&self, h: usize, flags: u32, p: usize) -> Result<()> {
@@ -824,8 +855,8 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
         match self.map.get(p) {
             Some((Tag::Page, d)) => match self.resolve_slot(heap, p, d) {
-                Some(Block::Slot { page, i, .. }) => {
-                    self.free_slot(heap, page, i, p);
+                Some(Block::Slot { page, .. }) => {
+                    self.free_slot(heap, page, p);
                     Ok(())
                 }
                 _ => Err(self.bad(p)),
@@ -851,14 +882,14 @@ impl<'s, O: Os> Heaps<'s, O> {
     }
 
     #[inline]
-    fn free_slot(&self, heap: &Heap, page: &Page, i: usize, p: usize) {
-        page.state[i].store(0, Ordering::Release);
+    fn free_slot(&self, heap: &Heap, page: &Page, p: usize) {
+        // A zero header: the slot is no longer live (`lfh.rs`).
+        self.space.heap_store(p - 8, 0);
         let c = page.class.load(Ordering::Relaxed);
-        let item = (p, page.state[i].as_ptr() as usize);
         if heap.cached {
-            cache::push(heap, c, item);
+            cache::push(heap, c, p);
         } else {
-            heap.give_back(heap.generation(), c, &[item]);
+            heap.give_back(heap.generation(), c, &[p]);
         }
     }
 
@@ -867,7 +898,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         match b {
             Block::Slot { page, i, .. } => {
                 let p = page.slot_ptr(i);
-                self.free_slot(heap, page, i, p)
+                self.free_slot(heap, page, p)
             }
             Block::Seg { seg, g, n, .. } => {
                 // SAFETY: heap lock held.
@@ -1085,14 +1116,12 @@ impl<'s, O: Os> Heaps<'s, O> {
                     let page = unsafe { &*pg };
                     let class = page.class.load(Ordering::Relaxed);
                     for i in 0..page.nslots.load(Ordering::Relaxed) {
-                        if page.state[i].load(Ordering::Acquire) == 1 {
-                            let p = page.slot_ptr(i);
-                            let req = heap.decode(p, self.space.heap_load(p - 8));
-                            if class_of(req) == Some(class) {
-                                s.allocated += req;
-                            } else {
-                                s.intact = false;
-                            }
+                        let p = page.slot_ptr(i);
+                        let word = self.space.heap_load(p - 8);
+                        match heap.live_slot(p, class, word) {
+                            Some(req) => s.allocated += req,
+                            // A free slot's header is always 0: anything else is damage.
+                            None => s.intact &= word == 0,
                         }
                     }
                 }

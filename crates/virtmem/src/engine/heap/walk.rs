@@ -196,9 +196,9 @@ impl<O: Os> Heaps<'_, O> {
             };
             if first < n {
                 let p = page.slot_ptr(first);
-                let busy = page.state[first].load(Ordering::Acquire) == 1;
-                return Some(if busy {
-                    let req = heap.decode(p, self.space.heap_load(p - 8));
+                let class = page.class.load(Ordering::Relaxed);
+                let live = heap.live_slot(p, class, self.space.heap_load(p - 8));
+                return Some(if let Some(req) = live {
                     WalkEntry {
                         data: p,
                         size: req.min(u32::MAX as usize),
