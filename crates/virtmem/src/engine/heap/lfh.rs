@@ -45,6 +45,13 @@ pub(crate) struct Page {
     pub nslots: AtomicUsize,
     /// `ceil(2^32 / (slot / 16))`: slot index by multiplication.
     magic: AtomicU64,
+    /// Bytes from the first slot's pointer to the end of the last slot.
+    limit: AtomicUsize,
+    /// Slot-start test without division (`rules::heap::divisibility`): inverse, shift, limit.
+    div: (AtomicU64, AtomicU32, AtomicU64),
+    /// The class's requests (`rules::heap::class_range`): lowest, and highest − lowest.
+    req_lo: AtomicUsize,
+    req_span: AtomicUsize,
     /// Under the class lock.
     lists: UnsafeCell<PageLists>,
 }
@@ -70,6 +77,10 @@ impl Page {
             class: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
             magic: AtomicU64::new(0),
+            limit: AtomicUsize::new(0),
+            div: (AtomicU64::new(0), AtomicU32::new(0), AtomicU64::new(0)),
+            req_lo: AtomicUsize::new(0),
+            req_span: AtomicUsize::new(0),
             lists: UnsafeCell::new(PageLists {
                 free: [0; MAX_SLOTS / 64],
                 nfree: 0,
@@ -88,6 +99,14 @@ impl Page {
         self.class.store(class, Ordering::Relaxed);
         self.nslots.store(n, Ordering::Relaxed);
         self.magic.store((1u64 << 32).div_ceil(k), Ordering::Relaxed);
+        self.limit.store(n * s, Ordering::Relaxed);
+        let (inv, sh, lim) = crate::rules::heap::divisibility(s as u64);
+        self.div.0.store(inv, Ordering::Relaxed);
+        self.div.1.store(sh, Ordering::Relaxed);
+        self.div.2.store(lim, Ordering::Relaxed);
+        let (lo, hi) = crate::rules::heap::class_range(class);
+        self.req_lo.store(lo, Ordering::Relaxed);
+        self.req_span.store(hi - lo, Ordering::Relaxed);
         // SAFETY: not yet published: nobody else reaches the lists.
         let l = unsafe { &mut *self.lists.get() };
         l.free = [0; MAX_SLOTS / 64];
@@ -112,6 +131,24 @@ impl Page {
         let k = (slot_size(self.class.load(Ordering::Relaxed)) / GRANULE) as u64;
         let i = (q * self.magic.load(Ordering::Relaxed)) >> 32;
         (i * k == q && (i as usize) < self.nslots.load(Ordering::Relaxed)).then_some(i as usize)
+    }
+
+    /// Whether `p` is exactly a slot's block pointer ([`Page::slot_of`] without the index:
+    /// a subtraction, a multiplication and a rotation).
+    #[inline(always)]
+    pub(crate) fn is_slot(&self, p: usize) -> bool {
+        let off = p.wrapping_sub(self.base.load(Ordering::Relaxed)).wrapping_sub(FIRST);
+        let x = (off as u64)
+            .wrapping_mul(self.div.0.load(Ordering::Relaxed))
+            .rotate_right(self.div.1.load(Ordering::Relaxed));
+        off < self.limit.load(Ordering::Relaxed) && x <= self.div.2.load(Ordering::Relaxed)
+    }
+
+    /// Whether `req` is a request of the page's class (`class_of(req) == class`, by range).
+    #[inline(always)]
+    pub(crate) fn fits(&self, req: usize) -> bool {
+        req.wrapping_sub(self.req_lo.load(Ordering::Relaxed))
+            <= self.req_span.load(Ordering::Relaxed)
     }
 
     /// Block pointer of slot `i`.

@@ -220,6 +220,7 @@ static NATIVE: std::sync::OnceLock<&'static Heaps<'static, crate::os::linux::Lin
 
 impl Heaps<'static, crate::os::linux::LinuxOs> {
     /// The heaps of this process's real address space.
+    #[inline(always)]
     pub(crate) fn native() -> &'static Heaps<'static, crate::os::linux::LinuxOs> {
         NATIVE.get_or_init(|| Heaps::new(Space::native()))
     }
@@ -611,6 +612,24 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- allocation -------------------------------------------------------------------
 
+    /// HeapAlloc's fast path: a block from this thread's cache of an active front-end class,
+    /// or `None` (nothing changed; the caller goes on with [`Heaps::alloc`]).
+    #[inline(always)]
+    pub fn alloc_front(&self, h: usize, flags: u32, req: usize) -> Option<usize> {
+        let heap = self.lookup(h).ok()?;
+        let c = class_of(req)?;
+        if !heap.front.is_active(c) || !heap.cached {
+            return None;
+        }
+        let p = cache::pop(heap, c)?;
+        // The header makes the slot live (`lfh.rs`).
+        self.space.heap_store(p - 8, heap.encode(p, req));
+        if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
+            self.space.heap_zero(p, req);
+        }
+        Some(p)
+    }
+
     /// HeapAlloc (H13–H28).
     #[inline]
     pub fn alloc(&self, h: usize, flags: u32, req: usize) -> Result<usize> {
@@ -626,7 +645,6 @@ impl<'s, O: Os> Heaps<'s, O> {
         self.alloc_slow(heap, h, fl, req)
     }
 
-    #[inline]
     fn front_alloc(&self, heap: &Heap, h: usize, c: usize, req: usize, fl: u32) -> Option<usize> {
         let p = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
             Some(x) => x,
@@ -825,7 +843,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// heap `h`; otherwise changes nothing and returns `false`, and the caller goes on with
     /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
     /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
-    #[inline]
+    #[inline(always)]
     pub fn free_front(&self, h: usize, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
             return false;
@@ -835,11 +853,10 @@ impl<'s, O: Os> Heaps<'s, O> {
         };
         // SAFETY: descriptors live forever.
         let page = unsafe { &*(d as *const Page) };
-        if page.owner.load(Ordering::Acquire) != heap.id() || page.slot_of(p).is_none() {
-            return false;
-        }
-        let class = page.class.load(Ordering::Relaxed);
-        if heap.live_slot(p, class, self.space.heap_load(p - 8)).is_none() {
+        if page.owner.load(Ordering::Acquire) != heap.id()
+            || !page.is_slot(p)
+            || !page.fits(heap.decode(p, self.space.heap_load(p - 8)))
+        {
             return false;
         }
         self.free_slot(heap, page, p);
@@ -881,11 +898,20 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_slot(&self, heap: &Heap, page: &Page, p: usize) {
         // A zero header: the slot is no longer live (`lfh.rs`).
         self.space.heap_store(p - 8, 0);
         let c = page.class.load(Ordering::Relaxed);
+        if !(heap.cached && cache::try_push(heap, c, p)) {
+            Self::free_slot_slow(heap, c, p);
+        }
+    }
+
+    /// A freed slot the thread's cache does not take at once.
+    #[cold]
+    #[inline(never)]
+    fn free_slot_slow(heap: &Heap, c: usize, p: usize) {
         if heap.cached {
             cache::push(heap, c, p);
         } else {
