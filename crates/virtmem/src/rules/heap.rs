@@ -273,7 +273,7 @@ mod tests {
             assert_ne!(class_of(hi + 1), Some(c));
             let s = slot_size(c) as u64;
             let (inv, sh, lim) = divisibility(s);
-            for n in 0..(70_000u64) {
+            for n in 0..70_000u64 {
                 assert_eq!(n % s == 0, n.wrapping_mul(inv).rotate_right(sh) <= lim, "{n} {s}");
             }
             for n in [u64::MAX, u64::MAX - s + 1, 1 << 63] {
