@@ -3023,7 +3023,8 @@ fn m3_9_map_view_of_file_numa2() {
 /// free, with Protect PAGE_NOACCESS (K:1113-1123).
 #[test]
 fn u1_u3_any_address_unmaps_the_whole_view() {
-    let _t = shared();
+    // Asserts that an address is free: alone, or another test may allocate there.
+    let _t = alone();
     let s = pagefile("U1", RO, 0x3000);
     for off in [0, 100, 0x1000, 0x1064, 0x2fff] {
         let v = map("U1", s.h(), READ, 0, 0x3000, OK).unwrap().into_raw();
@@ -3080,7 +3081,8 @@ fn u2_not_a_view() {
 /// unmapping succeeds and the range is free.
 #[test]
 fn u4_last_view_of_a_closed_section() {
-    let _t = shared();
+    // Asserts that an address is free: alone, or another test may allocate there.
+    let _t = alone();
     let s = pagefile("U4", RW, 0x2000);
     let v = map("U4", s.h(), WRITE, 0, 0, OK).unwrap();
     let w = map("U4", s.h(), WRITE, 0, 0, OK).unwrap();
@@ -3099,7 +3101,8 @@ fn u4_last_view_of_a_closed_section() {
 /// anything else fails with 87 (KB:326-327 for MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER).
 #[test]
 fn u5_unmap_flags() {
-    let _t = shared();
+    // Asserts that an address is free: alone, or another test may allocate there.
+    let _t = alone();
     let s = pagefile("U5", RW, G as u64);
     for flags in [
         4,
@@ -3170,7 +3173,8 @@ fn u6_unmap2_process() {
 /// UnmapViewOfFile no longer takes (KB:341-342); without the flag such a range becomes free.
 #[test]
 fn u7_preserve_placeholder() {
-    let _t = shared();
+    // Asserts that an address is free: alone, or another test may allocate there.
+    let _t = alone();
     let size = 0x80000;
     let s = pagefile("U7", RW, size as u64);
     let v = map3("U7", s.h(), null_mut(), 0, 0, size, 0, RW, &mut [], OK).unwrap();
@@ -4823,7 +4827,8 @@ fn ph3_circular_buffer() {
 /// section and sets 0 (K:1052-1107).
 #[test]
 fn ns2_the_name_goes_with_the_last_handle() {
-    let _t = shared();
+    // Asserts that an address is free: alone, or another test may allocate there.
+    let _t = alone();
     let name = unique("ns2");
     let size = 0x20000;
     let s = check_create("NS2", CREATED, || create_a(RW, size as u32, &name)).unwrap();

@@ -143,6 +143,30 @@ pub const fn slot_size(class: usize) -> usize {
     (class + 1) * GRANULE
 }
 
+/// The requests of a front-end class: `(lowest, highest)` with `class_of(r) == Some(class)`
+/// exactly for `lowest <= r <= highest`.
+pub const fn class_range(class: usize) -> (usize, usize) {
+    let hi = slot_size(class) - BLOCK_HEADER;
+    let lo = if class == 0 { 0 } else { hi - GRANULE + 1 };
+    (lo, hi)
+}
+
+/// An exact divisibility test by `d` (> 0) without a division: `(inverse, shift, limit)` such
+/// that `n % d == 0` exactly when `n.wrapping_mul(inverse).rotate_right(shift) <= limit`
+/// (Granlund and Montgomery: `d = 2^shift · m` with `m` odd, `inverse = m⁻¹ mod 2^64`).
+pub const fn divisibility(d: u64) -> (u64, u32, u64) {
+    let shift = d.trailing_zeros();
+    let m = d >> shift;
+    // Newton's iteration doubles the correct low bits each step: 3 → 6 → … → 96 ≥ 64.
+    let mut x = m;
+    let mut k = 0;
+    while k < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
+        k += 1;
+    }
+    (x, shift, u64::MAX / d)
+}
+
 /// The flags that apply to one call (H13): the heap's creation flags or the call's, for the
 /// four that matter per call.
 #[inline]
@@ -236,6 +260,25 @@ mod tests {
         for r in 0..=LFH_MAX_REQUEST {
             let s = slot_size(class_of(r).unwrap());
             assert!(s >= r + BLOCK_HEADER && s - r - BLOCK_HEADER < GRANULE + 8);
+        }
+    }
+
+    #[test]
+    fn class_ranges_and_divisibility() {
+        for c in 0..LFH_CLASSES {
+            let (lo, hi) = class_range(c);
+            assert!(lo == 0 || class_of(lo - 1) == Some(c - 1));
+            assert_eq!(class_of(lo), Some(c));
+            assert_eq!(class_of(hi), Some(c));
+            assert_ne!(class_of(hi + 1), Some(c));
+            let s = slot_size(c) as u64;
+            let (inv, sh, lim) = divisibility(s);
+            for n in 0..70_000u64 {
+                assert_eq!(n % s == 0, n.wrapping_mul(inv).rotate_right(sh) <= lim, "{n} {s}");
+            }
+            for n in [u64::MAX, u64::MAX - s + 1, 1 << 63] {
+                assert_eq!(n % s == 0, n.wrapping_mul(inv).rotate_right(sh) <= lim);
+            }
         }
     }
 

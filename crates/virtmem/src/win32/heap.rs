@@ -139,6 +139,17 @@ pub unsafe extern "system" fn HeapAlloc(
     dwflags: HEAP_FLAGS,
     dwbytes: usize,
 ) -> *mut c_void {
+    // The front end's fast path (a cached small block); no panic barrier beyond the C ABI's
+    // own (a panic cannot unwind out of an `extern "system"` function: the process aborts).
+    match heaps().alloc_front(hheap as usize, dwflags, dwbytes) {
+        Some(p) => p as *mut c_void,
+        None => heap_alloc_slow(hheap, dwflags, dwbytes),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn heap_alloc_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, dwbytes: usize) -> *mut c_void {
     match heaps().alloc(hheap as usize, dwflags, dwbytes) {
         Ok(p) => p as *mut c_void,
         Err(e) => {
@@ -188,6 +199,18 @@ pub unsafe extern "system" fn HeapFree(
     if lpmem.is_null() {
         return TRUE;
     }
+    // The front end's fast path (a live small block): no panic barrier beyond the C ABI's own
+    // (a panic cannot unwind out of an `extern "system"` function: the process aborts), as in
+    // HeapAlloc. Anything else goes through `win32_call`.
+    if heaps().free_front(hheap as usize, lpmem as usize) {
+        return TRUE;
+    }
+    heap_free_slow(hheap, dwflags, lpmem)
+}
+
+#[cold]
+#[inline(never)]
+fn heap_free_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> BOOL {
     win32_call(FALSE, || {
         heaps()
             .free(hheap as usize, dwflags, lpmem as usize)

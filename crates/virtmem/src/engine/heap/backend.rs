@@ -7,6 +7,11 @@
 //!   not a live block's start is refused before anything changes (H34);
 //! * `free`: the free ranges, sorted by start and always coalesced (a freed block merges with
 //!   free neighbours at once);
+//! * `la`: one bit per granule, set where a freed block waits in the heap's look-aside
+//!   (`Heap` heaps without a front end keep small freed blocks per size for reuse, as Windows'
+//!   look-aside lists did). Such a block keeps its busy bit (so nothing coalesces into it) but
+//!   is not live: [`Inner::is_live`] is "busy and not look-aside". Every pass that reads the
+//!   free ranges or enumerates blocks first drains the look-aside (`Heaps::drain_lookaside`);
 //! * `commit`: the committed prefix of the reservation (commit on demand; HeapCompact gives
 //!   back the free tail).
 //!
@@ -48,6 +53,7 @@ pub(crate) struct Inner {
     /// Number of granules.
     pub ngran: usize,
     busy: MetaVec<u64>,
+    la: MetaVec<u64>,
     /// Free ranges `(granule, count)`, sorted, coalesced.
     pub free: MetaVec<(usize, usize)>,
 }
@@ -65,6 +71,7 @@ impl Segment {
                 commit: 0,
                 ngran: 0,
                 busy: meta_vec(),
+                la: meta_vec(),
                 free: meta_vec(),
             }),
         }
@@ -80,6 +87,8 @@ impl Segment {
         i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
         i.busy.clear();
         i.busy.resize(i.ngran.div_ceil(64) + 1, 0);
+        i.la.clear();
+        i.la.resize(i.ngran.div_ceil(64) + 1, 0);
         i.free.clear();
         i.free.push((0, i.ngran));
         self.base.store(base, Ordering::Relaxed);
@@ -126,6 +135,22 @@ impl Inner {
         g < self.ngran && self.busy[g / 64] & (1 << (g % 64)) != 0
     }
 
+    /// Whether a live block starts at granule `g` (busy, and not waiting in the look-aside).
+    #[inline(always)]
+    pub(crate) fn is_live(&self, g: usize) -> bool {
+        g < self.ngran && (self.busy[g / 64] & !self.la[g / 64]) & (1 << (g % 64)) != 0
+    }
+
+    /// Marks the busy block at `g` as waiting in the look-aside (`on`) or live again.
+    #[inline(always)]
+    pub(crate) fn set_la(&mut self, g: usize, on: bool) {
+        if on {
+            self.la[g / 64] |= 1 << (g % 64);
+        } else {
+            self.la[g / 64] &= !(1 << (g % 64));
+        }
+    }
+
     fn set_busy(&mut self, g: usize, on: bool) {
         if on {
             self.busy[g / 64] |= 1 << (g % 64);
@@ -141,6 +166,7 @@ impl Inner {
 
     /// Whether a live block of `n` granules at `g` ends where something begins: the next
     /// block, a free range, or the end of the grid (the header consistency check).
+    #[inline(always)]
     pub(crate) fn ends_cleanly(&self, g: usize, n: usize) -> bool {
         let e = g + n;
         e == self.ngran || (e < self.ngran && (self.is_busy(e) || self.free_at(e).is_some()))

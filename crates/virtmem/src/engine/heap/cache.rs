@@ -30,9 +30,8 @@ const WAYS: usize = 4;
 /// Slots cached per class.
 pub(crate) const K: usize = 16;
 
-/// A cached slot: its block pointer and the address of its page's state byte for it (so
-/// handing it out needs no lookup).
-pub(crate) type Item = (usize, usize);
+/// A cached slot: its block pointer.
+pub(crate) type Item = usize;
 
 struct Block {
     n: [u8; LFH_CLASSES],
@@ -149,31 +148,56 @@ fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
 }
 
 /// Pops a cached slot of class `c` of `heap`.
-#[inline]
+#[inline(always)]
 pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
-    TLS.try_with(|t| {
-        // SAFETY: this thread's cache; no reference to it outlives this closure.
-        let t = unsafe { &mut *t.get() };
-        let w = &mut t.ways[heap.slot & (WAYS - 1)];
-        if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
-            return None;
-        }
-        // SAFETY: a way with a heap has a block (set in `claim`).
-        let b = unsafe { &mut *w.block };
-        let n = b.n[c] as usize;
-        if n == 0 {
-            return None;
-        }
-        b.n[c] = (n - 1) as u8;
-        Some(b.items[c][n - 1])
-    })
-    .ok()
-    .flatten()
+    // SAFETY: this thread's cache; no other reference to it is live.
+    let t = unsafe { &mut *tls()? };
+    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
+        return None;
+    }
+    // SAFETY: a way with a heap has a block (set in `claim`).
+    let b = unsafe { &mut *w.block };
+    let n = *b.n.get(c)? as usize;
+    if n == 0 || n > K {
+        return None;
+    }
+    b.n[c] = (n - 1) as u8;
+    Some(b.items[c][n - 1])
+}
+
+/// Caches the free slot `p` of class `c` if this thread's way for `heap` is current and the
+/// class's stack has room (the fast path: a store and a byte); `false` changes nothing.
+#[inline(always)]
+pub(crate) fn try_push(heap: &Heap, c: usize, p: Item) -> bool {
+    let Some(t) = tls() else { return false };
+    // SAFETY: this thread's cache; no other reference to it is live.
+    let t = unsafe { &mut *t };
+    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() || c >= LFH_CLASSES {
+        return false;
+    }
+    // SAFETY: a way with a heap has a block (set in `claim`).
+    let b = unsafe { &mut *w.block };
+    let n = b.n[c] as usize;
+    if n >= K {
+        return false;
+    }
+    b.items[c][n] = p;
+    b.n[c] = (n + 1) as u8;
+    true
+}
+
+/// This thread's cache, or `None` while the thread-local is being torn down.
+#[inline(always)]
+fn tls() -> Option<*mut Tls> {
+    TLS.try_with(|t| t.get()).ok()
 }
 
 /// Caches the free slot `p` of class `c`; when the stack is full, half of it goes back to the
 /// pages first. Without a cache (thread exiting) the slot goes straight back.
-#[inline]
+#[cold]
+#[inline(never)]
 pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
     let gen = heap.generation();
     let done = TLS

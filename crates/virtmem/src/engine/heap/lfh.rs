@@ -3,10 +3,15 @@
 //! into equal slots (an 8-byte header, then the block). All control state is out of band, in
 //! the page's descriptor:
 //!
-//! * `state[i]`: 1 while slot `i` is a live block, 0 otherwise — exact, so a freed, interior or
-//!   foreign pointer is refused before any list is touched (H34). Set and cleared with plain
-//!   atomic stores (no read-modify-write on the fast path); two threads freeing *the same*
-//!   block at the same instant is the one misuse this cannot always catch.
+//! * whether slot `i` is a live block is its 8-byte header: the requested size encoded with
+//!   the heap's key and the block address while live, 0 otherwise (`Heap::is_live_slot`). The
+//!   key has bit 17 set, so 0 — a freed slot, or one never handed out — decodes to a size of at
+//!   least 2^17 for every 16-aligned address and is never taken for a live block: exact, so a
+//!   freed, interior or foreign pointer is refused before any list is touched (H34). Keeping
+//!   the state in the block's own cache line (rather than in a shared per-page array) is what
+//!   lets two threads free neighbouring slots without bouncing a line between them. Two
+//!   threads freeing *the same* block at the same instant is the one misuse this cannot always
+//!   catch.
 //! * `free`: a bitmap of the slots that are in no thread's cache, and their count, under the
 //!   class's spin lock. Thread caches (`cache.rs`) take and give back slots in batches.
 //!
@@ -17,7 +22,7 @@ use super::map::{GranuleMap, Tag};
 use crate::os::linux::metaheap::{meta_vec, MetaVec};
 use crate::rules::heap::{slot_size, GRANULE, LFH_CLASSES};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Bytes of one front-end page (one allocation granule).
 pub(crate) const PAGE: usize = 0x10000;
@@ -40,8 +45,13 @@ pub(crate) struct Page {
     pub nslots: AtomicUsize,
     /// `ceil(2^32 / (slot / 16))`: slot index by multiplication.
     magic: AtomicU64,
-    /// Live (1) or not (0), per slot.
-    pub state: [AtomicU8; MAX_SLOTS],
+    /// Bytes from the first slot's pointer to the end of the last slot.
+    limit: AtomicUsize,
+    /// Slot-start test without division (`rules::heap::divisibility`): inverse, shift, limit.
+    div: (AtomicU64, AtomicU32, AtomicU64),
+    /// The class's requests (`rules::heap::class_range`): lowest, and highest − lowest.
+    req_lo: AtomicUsize,
+    req_span: AtomicUsize,
     /// Under the class lock.
     lists: UnsafeCell<PageLists>,
 }
@@ -67,7 +77,10 @@ impl Page {
             class: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
             magic: AtomicU64::new(0),
-            state: [const { AtomicU8::new(0) }; MAX_SLOTS],
+            limit: AtomicUsize::new(0),
+            div: (AtomicU64::new(0), AtomicU32::new(0), AtomicU64::new(0)),
+            req_lo: AtomicUsize::new(0),
+            req_span: AtomicUsize::new(0),
             lists: UnsafeCell::new(PageLists {
                 free: [0; MAX_SLOTS / 64],
                 nfree: 0,
@@ -86,9 +99,14 @@ impl Page {
         self.class.store(class, Ordering::Relaxed);
         self.nslots.store(n, Ordering::Relaxed);
         self.magic.store((1u64 << 32).div_ceil(k), Ordering::Relaxed);
-        for st in &self.state[..n] {
-            st.store(0, Ordering::Relaxed);
-        }
+        self.limit.store(n * s, Ordering::Relaxed);
+        let (inv, sh, lim) = crate::rules::heap::divisibility(s as u64);
+        self.div.0.store(inv, Ordering::Relaxed);
+        self.div.1.store(sh, Ordering::Relaxed);
+        self.div.2.store(lim, Ordering::Relaxed);
+        let (lo, hi) = crate::rules::heap::class_range(class);
+        self.req_lo.store(lo, Ordering::Relaxed);
+        self.req_span.store(hi - lo, Ordering::Relaxed);
         // SAFETY: not yet published: nobody else reaches the lists.
         let l = unsafe { &mut *self.lists.get() };
         l.free = [0; MAX_SLOTS / 64];
@@ -113,6 +131,24 @@ impl Page {
         let k = (slot_size(self.class.load(Ordering::Relaxed)) / GRANULE) as u64;
         let i = (q * self.magic.load(Ordering::Relaxed)) >> 32;
         (i * k == q && (i as usize) < self.nslots.load(Ordering::Relaxed)).then_some(i as usize)
+    }
+
+    /// Whether `p` is exactly a slot's block pointer ([`Page::slot_of`] without the index:
+    /// a subtraction, a multiplication and a rotation).
+    #[inline(always)]
+    pub(crate) fn is_slot(&self, p: usize) -> bool {
+        let off = p.wrapping_sub(self.base.load(Ordering::Relaxed)).wrapping_sub(FIRST);
+        let x = (off as u64)
+            .wrapping_mul(self.div.0.load(Ordering::Relaxed))
+            .rotate_right(self.div.1.load(Ordering::Relaxed));
+        off < self.limit.load(Ordering::Relaxed) && x <= self.div.2.load(Ordering::Relaxed)
+    }
+
+    /// Whether `req` is a request of the page's class (`class_of(req) == class`, by range).
+    #[inline(always)]
+    pub(crate) fn fits(&self, req: usize) -> bool {
+        req.wrapping_sub(self.req_lo.load(Ordering::Relaxed))
+            <= self.req_span.load(Ordering::Relaxed)
     }
 
     /// Block pointer of slot `i`.
@@ -188,9 +224,9 @@ impl Front {
         });
     }
 
-    /// Takes up to `out.len()` free slots of class `c` (block pointer, state byte address);
-    /// returns how many. The slots stay "not live" (state 0) until handed out.
-    pub(crate) fn take(&self, c: usize, out: &mut [(usize, usize)]) -> usize {
+    /// Takes up to `out.len()` free slots of class `c` (block pointers); returns how many. The
+    /// slots stay "not live" (header 0) until handed out.
+    pub(crate) fn take(&self, c: usize, out: &mut [usize]) -> usize {
         self.classes[c].with(|cs| {
             let mut n = 0;
             while n < out.len() {
@@ -207,7 +243,7 @@ impl Front {
                     l.free[w] &= !(1 << b);
                     l.nfree -= 1;
                     let i = w * 64 + b;
-                    out[n] = (page.slot_ptr(i), page.state[i].as_ptr() as usize);
+                    out[n] = page.slot_ptr(i);
                     n += 1;
                 }
                 if l.nfree == 0 {
@@ -228,14 +264,14 @@ impl Front {
         gen: &AtomicU64,
         want_gen: u64,
         c: usize,
-        slots: &[(usize, usize)],
+        slots: &[usize],
         map: &GranuleMap,
     ) {
         self.classes[c].with(|cs| {
             if gen.load(Ordering::Relaxed) != want_gen {
                 return;
             }
-            for &(p, _) in slots {
+            for &p in slots {
                 let Some((Tag::Page, d)) = map.get(p) else { continue };
                 // SAFETY: descriptors live forever.
                 let page = unsafe { &*(d as *const Page) };

@@ -83,8 +83,22 @@ struct Arena {
     pages: [*const Page; ARENA_PAGES],
 }
 
+/// Largest block (in granules) a look-aside keeps.
+const LA_MAX: usize = rules::LFH_MAX_SLOT / rules::GRANULE;
+/// Blocks a look-aside keeps per size.
+const LA_DEPTH: usize = 32;
+
 /// A heap's back-end state (under its lock).
 struct State {
+    /// Heaps without a front end (HEAP_NO_SERIALIZE or fixed-size: `rules::lfh_eligible` is
+    /// false) keep freed small back-end blocks here, by size in granules, for reuse without
+    /// touching the free ranges — Windows' look-aside lists. Each block stays busy in its
+    /// segment with its look-aside bit set (`backend.rs`), so it is not live for HeapFree /
+    /// HeapSize / HeapReAlloc / HeapValidate; HeapWalk, HeapSummary, HeapValidate(NULL),
+    /// HeapCompact and a request that finds no free range drain it first
+    /// ([`Heaps::drain_lookaside`]), so they see exactly the live blocks and coalesced free
+    /// ranges.
+    la: [MetaVec<(*const Segment, usize)>; LA_MAX + 1],
     segments: MetaVec<*const Segment>,
     arenas: MetaVec<Arena>,
     large: MetaVec<*const Large>,
@@ -117,12 +131,22 @@ impl Heap {
         self.front.give_back(self.id(), &self.gen, gen, c, slots, map);
     }
 
+    #[inline]
     fn encode(&self, p: usize, req: usize) -> u64 {
         (req as u64) ^ self.key.load(Ordering::Relaxed) ^ (p as u64).rotate_left(17)
     }
 
+    #[inline]
     fn decode(&self, p: usize, word: u64) -> usize {
         (word ^ self.key.load(Ordering::Relaxed) ^ (p as u64).rotate_left(17)) as usize
+    }
+
+    /// The requested size of the front-end slot `p` of class `class`, if it is live: its header
+    /// decodes to a size of that class (a free slot's header is 0, which never does: `lfh.rs`).
+    #[inline]
+    fn live_slot(&self, p: usize, class: usize, word: u64) -> Option<usize> {
+        let req = self.decode(p, word);
+        (class_of(req) == Some(class)).then_some(req)
     }
 }
 
@@ -197,7 +221,8 @@ fn random_key() -> u64 {
     if n != 8 {
         k = (&k as *const u64 as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
     }
-    k | 1
+    // Bit 17: a zero header never decodes to a live slot's size (`lfh.rs`).
+    k | 1 | 1 << 17
 }
 
 fn nomem(_: Error) -> Error {
@@ -209,6 +234,7 @@ static NATIVE: std::sync::OnceLock<&'static Heaps<'static, crate::os::linux::Lin
 
 impl Heaps<'static, crate::os::linux::LinuxOs> {
     /// The heaps of this process's real address space.
+    #[inline(always)]
     pub(crate) fn native() -> &'static Heaps<'static, crate::os::linux::LinuxOs> {
         NATIVE.get_or_init(|| Heaps::new(Space::native()))
     }
@@ -275,6 +301,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 segments: meta_vec(),
                 arenas: meta_vec(),
                 large: meta_vec(),
+                la: std::array::from_fn(|_| meta_vec()),
                 last_segment: 0,
                 max: 0,
                 spare: None,
@@ -333,6 +360,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         st.segments.push(seg);
         st.arenas.clear();
         st.large.clear();
+        for l in st.la.iter_mut() {
+            l.clear();
+        }
         st.last_segment = plan.reserve;
         st.max = if plan.growable { 0 } else { plan.reserve };
         st.spare = None;
@@ -449,6 +479,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         st.segments.clear();
         st.arenas.clear();
         st.large.clear();
+        for l in st.la.iter_mut() {
+            l.clear();
+        }
         heap.lock.unlock();
         self.registry.with(|r| {
             r.live.retain(|&x| !std::ptr::eq(x, heap));
@@ -556,15 +589,12 @@ impl<'s, O: Os> Heaps<'s, O> {
             return None;
         }
         let i = page.slot_of(p)?;
-        if page.state[i].load(Ordering::Acquire) != 1 {
-            return None;
-        }
-        let req = heap.decode(p, self.space.heap_load(p - 8));
-        (class_of(req) == Some(page.class.load(Ordering::Relaxed))).then_some(Block::Slot {
-            page,
-            i,
-            req,
-        })
+        let req = heap.live_slot(
+            p,
+            page.class.load(Ordering::Relaxed),
+            self.space.heap_load(p - 8),
+        )?;
+        Some(Block::Slot { page, i, req })
     }
 
     /// Resolves a back-end or large pointer (heap lock held).
@@ -580,7 +610,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 // SAFETY: the owner's lock is held by the caller.
                 let i = unsafe { seg.inner() };
                 let g = i.granule_of(p)?;
-                if !i.is_busy(g) {
+                if !i.is_live(g) {
                     return None;
                 }
                 let req = heap.decode(p, self.space.heap_load(p - 8));
@@ -603,6 +633,30 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- allocation -------------------------------------------------------------------
 
+    /// HeapAlloc's fast path: a block from this thread's cache of an active front-end class,
+    /// or `None` (nothing changed; the caller goes on with [`Heaps::alloc`]).
+    #[inline(always)]
+    pub fn alloc_front(&self, h: usize, flags: u32, req: usize) -> Option<usize> {
+        let heap = self.lookup(h).ok()?;
+        let c = class_of(req)?;
+        if !heap.front.is_active(c) {
+            if heap.flags() & rules::NO_SERIALIZE != 0 {
+                return self.la_alloc_unserialized(heap, flags, req);
+            }
+            return None;
+        }
+        if !heap.cached {
+            return None;
+        }
+        let p = cache::pop(heap, c)?;
+        // The header makes the slot live (`lfh.rs`).
+        self.space.heap_store(p - 8, heap.encode(p, req));
+        if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
+            self.space.heap_zero(p, req);
+        }
+        Some(p)
+    }
+
     /// HeapAlloc (H13–H28).
     #[inline]
     pub fn alloc(&self, h: usize, flags: u32, req: usize) -> Result<usize> {
@@ -618,15 +672,12 @@ impl<'s, O: Os> Heaps<'s, O> {
         self.alloc_slow(heap, h, fl, req)
     }
 
-    #[inline]
     fn front_alloc(&self, heap: &Heap, h: usize, c: usize, req: usize, fl: u32) -> Option<usize> {
-        let (p, state) = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
+        let p = match heap.cached.then(|| cache::pop(heap, c)).flatten() {
             Some(x) => x,
             None => self.refill(heap, h, c)?,
         };
-        // SAFETY: `state` is the address of the slot's state byte in its page descriptor,
-        // which lives forever (`lfh::Front::take`).
-        unsafe { &*(state as *const std::sync::atomic::AtomicU8) }.store(1, Ordering::Release);
+        // The header makes the slot live (`lfh.rs`).
         self.space.heap_store(p - 8, heap.encode(p, req));
         if fl & rules::ZERO_MEMORY != 0 {
             self.space.heap_zero(p, req);
@@ -636,7 +687,7 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     /// Takes a batch of free slots of class `c`, adding a page if there are none.
     fn refill(&self, heap: &Heap, h: usize, c: usize) -> Option<cache::Item> {
-        let mut buf = [(0usize, 0usize); cache::K / 2];
+        let mut buf = [0usize; cache::K / 2];
         let want = if heap.cached { buf.len() } else { 1 };
         for _ in 0..4 {
             let n = heap.front.take(c, &mut buf[..want]);
@@ -688,6 +739,101 @@ impl<'s, O: Os> Heaps<'s, O> {
         Ok(())
     }
 
+    /// Whether the heap keeps look-asides (no front end: `State::la`).
+    #[inline]
+    fn has_lookaside(heap: &Heap) -> bool {
+        !rules::lfh_eligible(heap.flags())
+    }
+
+    /// A look-aside block of `n` granules, live again (its header is the caller's to write).
+    #[inline(always)]
+    fn la_take(st: &mut State, n: usize) -> Option<usize> {
+        let (seg, g) = st.la.get_mut(n)?.pop()?;
+        // SAFETY: descriptors live forever; the heap's lock is held (or its
+        // HEAP_NO_SERIALIZE caller's promise) and no other reference to the lists is live.
+        let i = unsafe { (*seg).inner() };
+        i.set_la(g, false);
+        Some(i.ptr_of(g))
+    }
+
+    /// Keeps the freed live block `[g, g + n)` of `seg` in the look-aside, if there is room.
+    #[inline(always)]
+    fn la_put(st: &mut State, seg: &Segment, g: usize, n: usize) -> bool {
+        match st.la.get_mut(n) {
+            Some(l) if l.len() < LA_DEPTH => {
+                // Never grows past LA_DEPTH: one allocation per size, on first use.
+                if l.capacity() == 0 && l.try_reserve_exact(LA_DEPTH).is_err() {
+                    return false;
+                }
+                l.push((seg, g));
+                // SAFETY: as in `la_take`.
+                unsafe { seg.inner() }.set_la(g, true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives every look-aside block back to its segment's free ranges (coalescing); whether
+    /// there was any. Heap lock held (or the HEAP_NO_SERIALIZE caller's promise).
+    fn drain_lookaside(st: &mut State) -> bool {
+        let mut any = false;
+        for (n, l) in st.la.iter_mut().enumerate() {
+            for &(seg, g) in l.iter() {
+                // SAFETY: descriptors live forever; lock held as above.
+                let i = unsafe { (*seg).inner() };
+                i.set_la(g, false);
+                i.give(g, n, true);
+                any = true;
+            }
+            l.clear();
+        }
+        any
+    }
+
+    /// The look-aside fast path of HeapAlloc on a heap created with HEAP_NO_SERIALIZE (whose
+    /// callers promise not to call it concurrently, H11: no lock).
+    #[inline(always)]
+    fn la_alloc_unserialized(&self, heap: &Heap, flags: u32, req: usize) -> Option<usize> {
+        // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
+        let st = unsafe { &mut *heap.st.get() };
+        let p = Self::la_take(st, granules(req)?)?;
+        self.space.heap_store(p - 8, heap.encode(p, req));
+        if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
+            self.space.heap_zero(p, req);
+        }
+        Some(p)
+    }
+
+    /// The look-aside fast path of HeapFree on a heap created with HEAP_NO_SERIALIZE: the
+    /// same checks as [`Heaps::resolve_locked`] (live block start, header consistent with
+    /// where the next block begins), then a push; `false` changes nothing.
+    #[inline(always)]
+    fn la_free_unserialized(&self, heap: &Heap, d: usize, p: usize) -> bool {
+        // SAFETY: descriptors live forever.
+        let seg = unsafe { &*(d as *const Segment) };
+        if seg.owner.load(Ordering::Acquire) != heap.id() {
+            return false;
+        }
+        // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
+        let st = unsafe { &mut *heap.st.get() };
+        let n = {
+            // SAFETY: as above; this borrow ends before `la_put` takes its own.
+            let i = unsafe { seg.inner() };
+            let Some(g) = i.granule_of(p) else {
+                return false;
+            };
+            if !i.is_live(g) {
+                return false;
+            }
+            match granules(heap.decode(p, self.space.heap_load(p - 8))) {
+                Some(n) if n <= LA_MAX && i.ends_cleanly(g, n) => (g, n),
+                _ => return false,
+            }
+        };
+        Self::la_put(st, seg, n.0, n.1)
+    }
+
     fn alloc_slow(&self, heap: &Heap, h: usize, fl: u32, req: usize) -> Result<usize> {
         let growable = heap.flags() & rules::GROWABLE != 0;
         rules::request_fits(req, growable)?;
@@ -704,18 +850,28 @@ impl<'s, O: Os> Heaps<'s, O> {
             return self.alloc_large(heap, st, req);
         }
         let n = granules(req).ok_or(Error::NotEnoughMemory("too large"))?;
+        if let Some(p) = Self::la_take(st, n) {
+            self.space.heap_store(p - 8, heap.encode(p, req));
+            return Ok(p);
+        }
         let mut found = None;
-        for &s in st.segments.iter() {
-            // SAFETY: descriptors live forever.
-            let seg = unsafe { &*s };
-            // SAFETY: heap lock held.
-            let i = unsafe { seg.inner() };
-            if let Some(g) = i.take(n) {
-                if self.ensure_commit(heap, i, g + n).is_ok() {
-                    found = Some(i.ptr_of(g));
-                    break;
+        for round in 0..2 {
+            for &s in st.segments.iter() {
+                // SAFETY: descriptors live forever.
+                let seg = unsafe { &*s };
+                // SAFETY: heap lock held.
+                let i = unsafe { seg.inner() };
+                if let Some(g) = i.take(n) {
+                    if self.ensure_commit(heap, i, g + n).is_ok() {
+                        found = Some(i.ptr_of(g));
+                        break;
+                    }
+                    i.give(g, n, true);
                 }
-                i.give(g, n, true);
+            }
+            // No free range fits: give the look-aside's blocks back (they coalesce) and retry.
+            if found.is_some() || round == 1 || !Self::drain_lookaside(st) {
+                break;
             }
         }
         let p = match found {
@@ -815,6 +971,34 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- free, size, validate ---------------------------------------------------------
 
+    /// HeapFree's fast path: frees `p` and returns `true` if it is a live front-end slot of
+    /// heap `h`; otherwise changes nothing and returns `false`, and the caller goes on with
+    /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
+    /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
+    #[inline(always)]
+    pub fn free_front(&self, h: usize, p: usize) -> bool {
+        let Ok(heap) = self.lookup(h) else {
+            return false;
+        };
+        let d = match self.map.get(p) {
+            Some((Tag::Page, d)) => d,
+            Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
+                return self.la_free_unserialized(heap, d, p);
+            }
+            _ => return false,
+        };
+        // SAFETY: descriptors live forever.
+        let page = unsafe { &*(d as *const Page) };
+        if page.owner.load(Ordering::Acquire) != heap.id()
+            || !page.is_slot(p)
+            || !page.fits(heap.decode(p, self.space.heap_load(p - 8)))
+        {
+            return false;
+        }
+        self.free_slot(heap, page, p);
+        true
+    }
+
     /// HeapFree (H32–H36).
     #[inline]
     pub fn free(&self, h: usize, flags: u32, p: usize) -> Result<()> {
@@ -824,8 +1008,8 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
         match self.map.get(p) {
             Some((Tag::Page, d)) => match self.resolve_slot(heap, p, d) {
-                Some(Block::Slot { page, i, .. }) => {
-                    self.free_slot(heap, page, i, p);
+                Some(Block::Slot { page, .. }) => {
+                    self.free_slot(heap, page, p);
                     Ok(())
                 }
                 _ => Err(self.bad(p)),
@@ -850,15 +1034,24 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
     }
 
-    #[inline]
-    fn free_slot(&self, heap: &Heap, page: &Page, i: usize, p: usize) {
-        page.state[i].store(0, Ordering::Release);
+    #[inline(always)]
+    fn free_slot(&self, heap: &Heap, page: &Page, p: usize) {
+        // A zero header: the slot is no longer live (`lfh.rs`).
+        self.space.heap_store(p - 8, 0);
         let c = page.class.load(Ordering::Relaxed);
-        let item = (p, page.state[i].as_ptr() as usize);
+        if !(heap.cached && cache::try_push(heap, c, p)) {
+            Self::free_slot_slow(heap, c, p);
+        }
+    }
+
+    /// A freed slot the thread's cache does not take at once.
+    #[cold]
+    #[inline(never)]
+    fn free_slot_slow(heap: &Heap, c: usize, p: usize) {
         if heap.cached {
-            cache::push(heap, c, item);
+            cache::push(heap, c, p);
         } else {
-            heap.give_back(heap.generation(), c, &[item]);
+            heap.give_back(heap.generation(), c, &[p]);
         }
     }
 
@@ -867,11 +1060,13 @@ impl<'s, O: Os> Heaps<'s, O> {
         match b {
             Block::Slot { page, i, .. } => {
                 let p = page.slot_ptr(i);
-                self.free_slot(heap, page, i, p)
+                self.free_slot(heap, page, p)
             }
             Block::Seg { seg, g, n, .. } => {
-                // SAFETY: heap lock held.
-                unsafe { seg.inner() }.give(g, n, true);
+                if !(Self::has_lookaside(heap) && Self::la_put(st, seg, g, n)) {
+                    // SAFETY: heap lock held.
+                    unsafe { seg.inner() }.give(g, n, true);
+                }
             }
             Block::Large { large, .. } => {
                 let base = large.base.load(Ordering::Relaxed);
@@ -1001,7 +1196,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     fn realloc_in_place(
         &self,
         heap: &Heap,
-        _st: &mut State,
+        st: &mut State,
         b: Block,
         p: usize,
         req: usize,
@@ -1013,14 +1208,19 @@ impl<'s, O: Os> Heaps<'s, O> {
                     return None;
                 }
                 let m = granules(req)?;
+                // SAFETY: heap lock held; the borrow ends before the look-aside is drained.
+                let grown = m > n && unsafe { seg.inner() }.grow(g, n, m);
+                if m > n && !grown && !(Self::drain_lookaside(st) && {
+                    // SAFETY: heap lock held.
+                    unsafe { seg.inner() }.grow(g, n, m)
+                }) {
+                    return None;
+                }
                 // SAFETY: heap lock held.
                 let i = unsafe { seg.inner() };
                 if m <= n {
                     i.give(g + m, n - m, false);
                 } else {
-                    if !i.grow(g, n, m) {
-                        return None;
-                    }
                     if self.ensure_commit(heap, i, g + m).is_err() {
                         i.ungrow(g, n, m);
                         return None;
@@ -1052,6 +1252,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// Sums and checks every block (HeapValidate(NULL), HeapSummary).
     fn summary_of(&self, heap: &Heap, h: usize, flags: u32) -> Result<Summary> {
         self.locked(heap, h, flags, |st| {
+            Self::drain_lookaside(st);
             let mut s = Summary {
                 intact: true,
                 ..Summary::default()
@@ -1085,14 +1286,12 @@ impl<'s, O: Os> Heaps<'s, O> {
                     let page = unsafe { &*pg };
                     let class = page.class.load(Ordering::Relaxed);
                     for i in 0..page.nslots.load(Ordering::Relaxed) {
-                        if page.state[i].load(Ordering::Acquire) == 1 {
-                            let p = page.slot_ptr(i);
-                            let req = heap.decode(p, self.space.heap_load(p - 8));
-                            if class_of(req) == Some(class) {
-                                s.allocated += req;
-                            } else {
-                                s.intact = false;
-                            }
+                        let p = page.slot_ptr(i);
+                        let word = self.space.heap_load(p - 8);
+                        match heap.live_slot(p, class, word) {
+                            Some(req) => s.allocated += req,
+                            // A free slot's header is always 0: anything else is damage.
+                            None => s.intact &= word == 0,
                         }
                     }
                 }
@@ -1127,6 +1326,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             cache::flush_heap(heap);
         }
         self.locked(heap, h, flags, |st| {
+            Self::drain_lookaside(st);
             let page = self.space.page();
             if let Some((b, _)) = st.spare.take() {
                 let _ = self.space.release(b);

@@ -196,9 +196,9 @@ impl<O: Os> Heaps<'_, O> {
             };
             if first < n {
                 let p = page.slot_ptr(first);
-                let busy = page.state[first].load(Ordering::Acquire) == 1;
-                return Some(if busy {
-                    let req = heap.decode(p, self.space.heap_load(p - 8));
+                let class = page.class.load(Ordering::Relaxed);
+                let live = heap.live_slot(p, class, self.space.heap_load(p - 8));
+                return Some(if let Some(req) = live {
                     WalkEntry {
                         data: p,
                         size: req.min(u32::MAX as usize),
@@ -239,6 +239,7 @@ impl<O: Os> Heaps<'_, O> {
     pub fn walk(&self, h: usize, cur: &WalkEntry) -> Result<Option<WalkEntry>> {
         let heap = self.lookup(h)?;
         self.locked(heap, h, 0, |st| {
+            Self::drain_lookaside(st);
             let idx_of = |k: usize| k.min(63) as u8;
             let nreg = st.segments.len() + st.arenas.len();
             let first_after = |k: usize| -> Option<WalkEntry> {
