@@ -3,6 +3,8 @@
 //! Bounded by count, never by time. See `tests/fuzz_harness/mod.rs` for what is checked.
 //!
 //! Knobs (environment): `VIRTMEM_FUZZ_INPUTS` (generated inputs, default 400),
+//! `VIRTMEM_FUZZ_HEAP_INPUTS` (generated inputs in heap mode — prefixed with `HEAP_MAGIC`, so
+//! most calls are heap and Global/Local calls — default 30; each costs several full HeapWalks per step),
 //! `VIRTMEM_FUZZ_CORPUS` (another corpus directory, or one input file to replay),
 //! `VIRTMEM_FUZZ_TRACE=1` (print every call),
 //! `VIRTMEM_FUZZ_SEED` (default fixed), `VIRTMEM_FUZZ_SAVE=DIR` (also write the generated
@@ -13,7 +15,7 @@
 
 mod fuzz_harness;
 
-use fuzz_harness::{run_input, Rng, Stats};
+use fuzz_harness::{run_input, Rng, Stats, HEAP_MAGIC};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,12 +66,21 @@ fn corpus_and_generated_inputs_keep_every_invariant() {
 
     // Generated inputs.
     let n = env_num("VIRTMEM_FUZZ_INPUTS", 400);
+    let heap_n = env_num("VIRTMEM_FUZZ_HEAP_INPUTS", 30);
     let seed = env_num("VIRTMEM_FUZZ_SEED", 0x0005_EED7);
     let save = std::env::var_os("VIRTMEM_FUZZ_SAVE").map(PathBuf::from);
     let mut rng = Rng(seed);
-    for i in 0..n {
-        let len = 64 + (rng.next() % 640) as usize;
-        let data = rng.input(len);
+    let mut heap_rng = Rng(seed ^ 0x4EA9);
+    for i in 0..n + heap_n {
+        let data = if i < n {
+            let len = 64 + (rng.next() % 640) as usize;
+            rng.input(len)
+        } else {
+            let len = 64 + (heap_rng.next() % 640) as usize;
+            let mut d = HEAP_MAGIC.to_vec();
+            d.extend(heap_rng.input(len));
+            d
+        };
         if let Some(dir) = &save {
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(dir.join(format!("gen-{seed:x}-{i:05}")), &data).unwrap();
@@ -89,10 +100,11 @@ fn corpus_and_generated_inputs_keep_every_invariant() {
         }
     }
     eprintln!(
-        "fuzz replay: {} corpus inputs ({} calls), {} generated inputs; {} calls in all ({} succeeded, {} failed as they should; {} section calls and view accesses succeeded, {} views in placeholders), {:.1} s",
+        "fuzz replay: {} corpus inputs ({} calls), {} generated inputs (+{} in heap mode); {} calls in all ({} succeeded, {} failed as they should; {} section calls and view accesses succeeded, {} views in placeholders), {:.1} s",
         files.len(),
         corpus.calls,
         n,
+        heap_n,
         total.calls,
         total.successes,
         total.failed_calls,

@@ -26,13 +26,22 @@
 //!    committed, protected and unmapped; views are MEM_MAPPED (and nothing else is), their
 //!    pages are mapped `MAP_SHARED` except copy-on-write ones (`p`), the data written through
 //!    one view of a section reads back through every other shared view of it, a handle the
-//!    input holds always closes, and every section is gone (its memfd closed) at the end.
+//!    input holds always closes, and every section is gone (its memfd closed) at the end;
+//! 8. **heaps** (`heap.rs`, `docs/heap-spec.md`): HeapCreate … HeapWalk and Global*/Local*
+//!    with hostile heaps, pointers, handles and sizes (selector 19, or most steps of an input
+//!    that starts with `HEAP_MAGIC`): every block keeps its contents and HeapSize, blocks never
+//!    overlap, a full walk of every heap reports exactly the live blocks, refused calls change
+//!    nothing and give the spec's codes, the heaps' reservations (learned from their walks)
+//!    are the only allocations heap calls make.
 //!
 //! Each input starts from and returns to the same state: what it allocated is released, its
 //! views unmapped and its handles closed, its AWE pages freed, foreign locks undone, canaries
 //! restored.
 
 #![allow(dead_code)]
+
+mod heap;
+pub use heap::HEAP_MAGIC;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::c_void;
@@ -159,6 +168,9 @@ fn env() -> &'static Env {
         // A guard-page violation must not end the process: continue (the guard is consumed).
         // SAFETY: the handler only uses atomics and memory it owns.
         unsafe { virtmem::set_guard_page_handler(Some(Box::new(|_| true))) };
+        // HEAP_GENERATE_EXCEPTIONS failures call the hook (counted, continued) instead of
+        // aborting the process.
+        heap::install_hook();
         let arena = find_arena();
         let mut canaries = Vec::new();
         for _ in 0..2 {
@@ -530,6 +542,8 @@ struct Harness<'e> {
     outbuf: Vec<u64>,
     /// Sections: handles, views, what was written through them.
     sec: Sections,
+    /// Heaps, their blocks, Global/Local handles (`heap.rs`).
+    hm: heap::HeapModel,
 }
 
 /// What the harness knows of the sections of one input.
@@ -577,6 +591,7 @@ pub fn run_input(data: &[u8]) -> Stats {
         foreign_locked: Vec::new(),
         outbuf: vec![0u64; 1024],
         sec: Sections::default(),
+        hm: heap::HeapModel::default(),
     };
     for &c in &env.canaries {
         for i in 0..CANARY_PAGES {
@@ -587,13 +602,27 @@ pub fn run_input(data: &[u8]) -> Stats {
     virtmem::set_write_watch_mode(WatchKind::Kernel);
     let stack_var = 0u64;
     let stack = &stack_var as *const u64 as usize;
-    let mut b = Bytes::new(data);
+    // Inputs that start with HEAP_MAGIC make heap and Global/Local calls most of the time.
+    let heap_mode = data.starts_with(HEAP_MAGIC);
+    let mut b = Bytes::new(if heap_mode {
+        &data[HEAP_MAGIC.len()..]
+    } else {
+        data
+    });
+    // The heaps' reservations (the process heap's, the handle table) are learned first: they
+    // are the heaps', not the input's.
+    let start = state();
+    h.heap_begin(&start);
     let start = state();
     h.check_bookkeeping(&start);
     let mut before = start;
     for _ in 0..MAX_CALLS {
         if b.done() {
             break;
+        }
+        if heap_mode && b.u8() % 8 != 0 {
+            before = h.heap_step(&mut b, stack, before);
+            continue;
         }
         before = h.step(&mut b, stack, before);
     }
@@ -622,11 +651,24 @@ impl Harness<'_> {
         self.env.baseline.contains(&id)
     }
 
+    /// Whether `[addr, addr+size)` (at least a page) touches a heap's reservation: freeing,
+    /// decommitting, reprotecting or resetting a heap's memory behind its back is the caller's
+    /// bug (as on Windows), not a case. Hostile addresses still reach them (one past the end
+    /// of an allocation is often the next one, a heap segment); such calls are not made.
+    fn heap_range(&self, st: &State, addr: usize, size: usize) -> bool {
+        let end = addr.saturating_add(size.max(P));
+        let i = st.allocs.partition_point(|a| a.0 + a.1 <= addr);
+        st.allocs[i..]
+            .iter()
+            .take_while(|a| a.0 < end)
+            .any(|a| self.hm.owned.contains_key(&a.2))
+    }
+
     /// Our allocations (not the baseline's), for picking.
     fn mine<'s>(&self, st: &'s State) -> Vec<&'s (usize, usize, u64)> {
         st.allocs
             .iter()
-            .filter(|a| !self.is_baseline(a.2))
+            .filter(|a| !self.is_baseline(a.2) && !self.hm.owned.contains_key(&a.2))
             .collect()
     }
 
@@ -866,7 +908,7 @@ impl Harness<'_> {
                     .push(format!("write-watch mode signal={}", self.signal_mode));
                 None
             }
-            _ => self.op_alloc(b, &before, stack, &mut effects),
+            _ => return self.heap_step(b, stack, before),
         };
         let Some(out) = out else {
             return before;
@@ -919,6 +961,9 @@ impl Harness<'_> {
         let prot = self.prot(b);
         let flavor = b.u8() % 5;
         if t & MEM_COMMIT != 0 && !self.commit_is_safe(st, addr, size) {
+            return None;
+        }
+        if addr != 0 && self.heap_range(st, addr, size) {
             return None;
         }
         if !self.watch_is_safe(t, size) {
@@ -1002,6 +1047,9 @@ impl Harness<'_> {
             return None;
         }
         if !self.watch_is_safe(t, size) {
+            return None;
+        }
+        if addr != 0 && self.heap_range(st, addr, size) {
             return None;
         }
         let from_app = b.u8() % 3 == 0;
@@ -1109,6 +1157,9 @@ impl Harness<'_> {
         } else {
             null_mut()
         };
+        if self.heap_range(st, addr, size) {
+            return None;
+        }
         let (ok, code) = self.call(
             format!("VirtualFree(ex={ex}, {addr:#x}, {size:#x}, {t:#x})"),
             || {
@@ -1177,6 +1228,9 @@ impl Harness<'_> {
                     _ => return None,
                 }
             }
+        }
+        if self.heap_range(st, addr, size) {
+            return None;
         }
         let pre = query(addr);
         let (ok, code) = self.call(
@@ -1621,7 +1675,11 @@ impl Harness<'_> {
     ) -> Option<Outcome> {
         let addr = self.addr(b, st, stack);
         let size = self.size(b, addr, st);
-        match b.u8() % 5 {
+        let what = b.u8() % 5;
+        if what < 3 && self.heap_range(st, addr, size) {
+            return None;
+        }
+        match what {
             0 | 1 => {
                 let offer = b.u8() % 2 == 0;
                 let mut r = 0;
@@ -3164,6 +3222,8 @@ impl Harness<'_> {
     }
 
     fn finish(&mut self) {
+        // Heaps first: destroy the input's heaps, free its blocks and handles.
+        self.heap_finish();
         // Release everything this input made, free its frames, undo its foreign locks.
         let st = state();
         if !self.frames.is_empty() {
