@@ -1,5 +1,5 @@
 //! Heap bugs the fuzz harness (`tests/fuzz_harness/heap.rs`) found, each reduced to a plain
-//! sequence of calls. Tests that need an engine fix are `#[ignore]`d with the reason.
+//! sequence of calls; each failed before its fix.
 
 use std::sync::Mutex;
 use virtmem::win32::*;
@@ -15,12 +15,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// fails with ERROR_NOT_LOCKED, and another thread can use it.
 ///
 /// Found by `fuzz_replay` (a heap-mode input holding HeapLock on a heap it then destroyed; a
-/// later input's HeapUnlock on its own fresh heap returned TRUE). Cause: `Heaps::destroy`
+/// later input's HeapUnlock on its own fresh heap returned TRUE). Cause (fixed): `Heaps::destroy`
 /// (`engine/heap/mod.rs`) recycles the heap descriptor with its recursive lock still owned by
 /// the caller at the caller's HeapLock depth; HeapCreate reuses the descriptor, so the new heap
 /// starts locked by that thread (another thread's HeapLock on it would wait forever).
 #[test]
-#[ignore = "engine bug: HeapDestroy recycles a heap descriptor whose lock the caller still holds (fix in engine/heap/mod.rs destroy)"]
 fn destroying_a_locked_heap_leaves_no_lock_behind() {
     let _g = serial();
     for _ in 0..4 {

@@ -50,13 +50,6 @@ pub(super) fn install_hook() {
     set_heap_exception_hook(Some(hook));
 }
 
-/// `VIRTMEM_FUZZ_KNOWN=1`: also make the requests that meet known engine bugs
-/// (`tests/heap_fuzz_findings.rs`).
-fn known() -> bool {
-    static K: OnceLock<bool> = OnceLock::new();
-    *K.get_or_init(|| std::env::var_os("VIRTMEM_FUZZ_KNOWN").is_some())
-}
-
 fn raised() -> u64 {
     RAISED.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -487,11 +480,6 @@ impl Harness<'_> {
 
     fn h_destroy(&mut self, b: &mut Bytes) -> Option<(bool, Option<usize>)> {
         let h = self.pick_heap(b);
-        // KNOWN engine bug: destroying a heap this thread holds locked leaves the lock held in
-        // the next heap created (heap_fuzz_findings.rs).
-        if h != self.hm.ph && self.hm.heaps.get(&h).is_some_and(|r| r.locks > 0) && !known() {
-            return None;
-        }
         let (ok, code) = self.hcall(format!("HeapDestroy({h:#x})"), || {
             // SAFETY: HeapDestroy looks handles up (H50).
             unsafe { HeapDestroy(h as HANDLE) }

@@ -113,6 +113,18 @@ impl HeapMutex {
         self.owner.load(Ordering::Relaxed) == me()
     }
 
+    /// Releases every level this thread holds (HeapDestroy of a heap its caller locked with
+    /// HeapLock: the descriptor is reused by a later HeapCreate, which must find it unlocked).
+    /// Nothing if this thread does not hold it.
+    pub(crate) fn unlock_all(&self) {
+        if !self.held_by_me() {
+            return;
+        }
+        // SAFETY: we hold the lock.
+        unsafe { *self.depth.get() = 1 };
+        self.unlock();
+    }
+
     /// Releases one level; `false` (nothing changed) if this thread does not hold it (H57).
     pub(crate) fn unlock(&self) -> bool {
         if !self.held_by_me() {

@@ -482,7 +482,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         for l in st.la.iter_mut() {
             l.clear();
         }
-        heap.lock.unlock();
+        // Every level: the caller may have locked the heap with HeapLock before destroying it,
+        // and the descriptor goes back to the registry for the next HeapCreate.
+        heap.lock.unlock_all();
         self.registry.with(|r| {
             r.live.retain(|&x| !std::ptr::eq(x, heap));
             r.spare_heaps.push(heap);
