@@ -479,7 +479,7 @@ impl std::fmt::Debug for SimSpace {
 /// written through the simulated contents). Handles and pointers are the simulated
 /// process's addresses; every value is checked against the heaps' tables, so any value is
 /// safe to pass. The handle table keeps the 64-bit layout (16-byte entries, `h % 16 == 8`)
-/// even in a 32-bit simulated process [ours].
+/// even in a 32-bit simulated process (our decision).
 impl SimSpace {
     fn globals(&self) -> &Globals<'_, SimOs> {
         self.globals.get_or_init(|| {

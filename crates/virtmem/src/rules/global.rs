@@ -280,7 +280,7 @@ pub const fn handle_failure(api: Api, t: Target) -> Reply<()> {
 
 /// GlobalFree / LocalFree on anything but NULL, a live handle or a fixed block (G18): the
 /// error (the call returns the value itself). A moveable block's *data* pointer is refused
-/// [ours]: freeing it would leave its handle pointing at freed memory.
+/// (our decision): freeing it would leave its handle pointing at freed memory.
 pub const fn free_failure(t: Target) -> u32 {
     match t {
         Target::Garbage => NOACCESS,
@@ -321,7 +321,7 @@ pub enum ReallocPlan {
 }
 
 /// GlobalReAlloc / LocalReAlloc of `t` to `n` bytes with `flags` (G19, G20). The error codes
-/// of refusals nobody measured are [ours]: ERROR_INVALID_PARAMETER for DISCARDABLE without
+/// of refusals nobody measured are (our decision): ERROR_INVALID_PARAMETER for DISCARDABLE without
 /// MODIFY, for a size-0 resize without MOVEABLE of a moveable block and for discarding a
 /// locked block.
 pub const fn realloc_plan(api: Api, t: Target, n: usize, flags: u32) -> ReallocPlan {

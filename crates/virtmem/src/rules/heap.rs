@@ -175,7 +175,7 @@ pub const fn effective_flags(heap: u32, call: u32) -> u32 {
 }
 
 /// Whether a heap may run the low-fragmentation front end: serialized and growable (H11, H72;
-/// fixed heaps [ours]).
+/// fixed heaps (our decision)).
 pub const fn lfh_eligible(flags: u32) -> bool {
     flags & NO_SERIALIZE == 0 && flags & GROWABLE != 0
 }

@@ -13,8 +13,8 @@
 //! garbage pointer leaves the last error alone; …) and never crash: every value is checked
 //! against the handle table and the process heap's own tables first. Where x64 Windows
 //! crashes (GlobalHandle / GlobalFree of a freed handle or fixed pointer) the x86 answers are
-//! given [ours]. The data pointer of a moveable block passed to GlobalFree / GlobalReAlloc is
-//! refused with ERROR_INVALID_HANDLE [ours] (freeing it would leave the handle dangling).
+//! given (our decision). The data pointer of a moveable block passed to GlobalFree / GlobalReAlloc is
+//! refused with ERROR_INVALID_HANDLE (our decision) (freeing it would leave the handle dangling).
 //!
 //! `GlobalDiscard` / `LocalDiscard` are macros in Windows' headers (and in `virtmem.h`); here
 //! they are also Rust functions with the same meaning, not C exports.

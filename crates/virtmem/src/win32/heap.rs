@@ -1,7 +1,7 @@
 //! The heap functions (`docs/heap-spec.md`): HeapCreate … GetProcessHeaps, with windows-sys
 //! 0.61 names and signatures, on the engine's heaps (`engine/heap/`).
 //!
-//! **HEAP_GENERATE_EXCEPTIONS on Linux** (H16 [ours]): there is no structured exception
+//! **HEAP_GENERATE_EXCEPTIONS on Linux** (H16 (our decision)): there is no structured exception
 //! handling, so an allocation failure on such a heap or call "raises" STATUS_NO_MEMORY
 //! (0xC0000017) like this: the hook installed with [`set_heap_exception_hook`] is called with
 //! the status and the requested size; if it returns `true` ("continue execution"), the call
@@ -10,7 +10,7 @@
 //! `virtmem: unhandled exception STATUS_NO_MEMORY (0xC0000017) in <function>` to standard
 //! error — like an unhandled SEH exception. Nothing ever unwinds through the caller's frames.
 //!
-//! **Bad pointers** (H31, H34, H43 [ours]): a pointer that is not a live block of the heap is
+//! **Bad pointers** (H31, H34, H43 (our decision)): a pointer that is not a live block of the heap is
 //! refused and changes nothing: FALSE / NULL / `(SIZE_T)-1` with ERROR_INVALID_PARAMETER, or
 //! ERROR_NOACCESS if nothing is mapped there. After
 //! `HeapSetInformation(NULL, HeapEnableTerminationOnCorruption, NULL, 0)` (H73) such a pointer
@@ -266,7 +266,7 @@ pub unsafe extern "system" fn HeapLock(hheap: HANDLE) -> BOOL {
 }
 
 /// Releases one level of the heap's lock; ERROR_NOT_LOCKED if this thread does not hold it
-/// (H57 [ours]).
+/// (H57 (our decision)).
 #[no_mangle]
 pub unsafe extern "system" fn HeapUnlock(hheap: HANDLE) -> BOOL {
     win32_call(FALSE, || heaps().unlock(hheap as usize).map(|()| TRUE))

@@ -201,7 +201,7 @@ pub struct Summary {
     pub committed: usize,
     /// Reserved bytes.
     pub reserved: usize,
-    /// The fixed maximum, or the reserved bytes of a growable heap (H68 [ours]).
+    /// The fixed maximum, or the reserved bytes of a growable heap (H68 (our decision)).
     pub max_reserve: usize,
     /// Whether every block header is intact.
     pub intact: bool,
@@ -568,7 +568,7 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- pointers ---------------------------------------------------------------------
 
-    /// The error for a pointer that is not a live block (H34, H43 [ours]): ERROR_NOACCESS if
+    /// The error for a pointer that is not a live block (H34, H43 (our decision)): ERROR_NOACCESS if
     /// nothing is mapped there, else ERROR_INVALID_PARAMETER.
     fn bad(&self, p: usize) -> Error {
         if self.space.find(p).is_none()
@@ -1319,7 +1319,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         self.summary_of(heap, h, flags)
     }
 
-    /// HeapCompact (H48 [ours]): gives this thread's cached slots back, decommits empty
+    /// HeapCompact (H48 (our decision)): gives this thread's cached slots back, decommits empty
     /// front-end pages and free segment tails, releases empty extra segments and the spare
     /// large reservation; returns the largest committed free block.
     pub fn compact(&self, h: usize, flags: u32) -> Result<usize> {
