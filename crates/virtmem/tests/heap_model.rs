@@ -113,13 +113,32 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Runs `ops` on heap `h` with the model `m` (blocks this caller owns). `exact_walk`: the
-/// model holds every live block of the heap.
-fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
+/// How `run` shares its heap: `None`, the caller is the heap's only user (its model holds every
+/// live block: HeapWalk must list exactly those); `Some(gate)`, other threads use the heap at
+/// the same time, each through the same gate.
+///
+/// The gate exists for the double-free probe (a second HeapFree of a block just freed must be
+/// refused). On a shared heap the freed block is at once free for *every* thread: a back-end
+/// block goes back to the free ranges, a large block's reservation is kept for the next large
+/// block, and another thread's HeapAlloc / HeapReAlloc may be handed exactly that address
+/// before the probe runs. The probe then frees the other thread's live block — rightly
+/// accepted, but the other thread later finds its block freed ("realloc failed" / HeapFree
+/// FALSE with ERROR_INVALID_PARAMETER), handed out twice, or overwritten
+/// (`a_freed_block_may_go_to_another_thread_at_once`). So every call that can hand out a block
+/// holds the gate shared, and a free that is probed holds it exclusively from the free to the
+/// probe: nothing can be handed out in between, and a probe accepted is a real double free.
+/// Frees that are not probed (every other one) and everything else stay fully concurrent.
+type Gate = std::sync::RwLock<()>;
+
+/// Runs `ops` on heap `h` with the model `m` (blocks this caller owns); `shared`: see [`Gate`].
+fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, shared: Option<&Gate>) {
+    let exact_walk = shared.is_none();
+    let hand_out = || shared.map(|g| g.read().unwrap_or_else(|e| e.into_inner()));
     unsafe {
         for o in ops {
             match *o {
                 Op::Alloc(n, zero) => {
+                    let _g = hand_out();
                     let p = HeapAlloc(h, if zero { HEAP_ZERO_MEMORY } else { 0 }, n) as usize;
                     assert_ne!(p, 0);
                     assert_eq!(p % 16, 0);
@@ -135,6 +154,7 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
                 }
                 Op::Realloc(i, n, f) if !m.is_empty() => {
                     let (&p, &(old, s)) = m.iter().nth(i % m.len()).unwrap();
+                    let _g = hand_out();
                     let q = HeapReAlloc(h, f, p as *const c_void, n) as usize;
                     if q == 0 {
                         assert_ne!(f & HEAP_REALLOC_IN_PLACE_ONLY, 0, "realloc failed");
@@ -159,16 +179,24 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, exact_walk: bool) {
                     let p = *m.keys().nth(i % m.len()).unwrap();
                     let (n, s) = m.remove(&p).unwrap();
                     check(p, n, s);
+                    // Every other free on a shared heap is probed (see `Gate`).
+                    let probe = shared.is_none() || i % 2 == 0;
+                    let _g = match shared {
+                        Some(g) if probe => Some(g.write().unwrap_or_else(|e| e.into_inner())),
+                        _ => None,
+                    };
                     assert_eq!(HeapFree(h, 0, p as *const c_void), TRUE);
-                    SetLastError(0xdeadbeef);
-                    // Freed: refused, nothing changes.
-                    if HeapFree(h, 0, p as *const c_void) == FALSE {
-                        assert!(matches!(
-                            GetLastError(),
-                            ERROR_INVALID_PARAMETER | ERROR_NOACCESS
-                        ));
-                    } else {
-                        panic!("double free accepted");
+                    if probe {
+                        SetLastError(0xdeadbeef);
+                        // Freed: refused, nothing changes.
+                        if HeapFree(h, 0, p as *const c_void) == FALSE {
+                            assert!(matches!(
+                                GetLastError(),
+                                ERROR_INVALID_PARAMETER | ERROR_NOACCESS
+                            ));
+                        } else {
+                            panic!("double free accepted");
+                        }
                     }
                 }
                 Op::Size(i) if !m.is_empty() => {
@@ -212,7 +240,7 @@ proptest! {
             let h = HeapCreate(if ns { HEAP_NO_SERIALIZE } else { 0 }, 0, 0);
             let mut m = Model::new();
             let mut seed = 0;
-            run(h, &ops, &mut m, &mut seed, true);
+            run(h, &ops, &mut m, &mut seed, None);
             let mut s = HEAP_SUMMARY { cb: std::mem::size_of::<HEAP_SUMMARY>() as u32, ..Default::default() };
             prop_assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
             prop_assert_eq!(s.cbAllocated, m.values().map(|v| v.0).sum::<usize>());
@@ -231,12 +259,13 @@ proptest! {
             }
             let (tx, rx) = std::sync::mpsc::channel::<Model>();
             let rx = Arc::new(std::sync::Mutex::new(rx));
+            let gate = Arc::new(Gate::new(()));
             let ts: Vec<_> = ops.into_iter().enumerate().map(|(k, ops)| {
-                let (tx, rx) = (tx.clone(), rx.clone());
+                let (tx, rx, gate) = (tx.clone(), rx.clone(), gate.clone());
                 std::thread::spawn(move || {
                     let mut m = Model::new();
                     let mut seed = (k as u8) * 61;
-                    run(h as HANDLE, &ops, &mut m, &mut seed, false);
+                    run(h as HANDLE, &ops, &mut m, &mut seed, Some(&gate));
                     // Hand the blocks to another thread, which checks and frees them.
                     tx.send(m).unwrap();
                     let theirs = rx.lock().unwrap().recv().unwrap();
@@ -250,6 +279,38 @@ proptest! {
             prop_assert_eq!(HeapValidate(h as HANDLE, 0, std::ptr::null()), TRUE);
             prop_assert!(walk_busy(h as HANDLE).is_empty());
             prop_assert_eq!(HeapDestroy(h as HANDLE), TRUE);
+        }
+    }
+}
+
+/// Why `threads_share_a_heap` gates its double-free probe (`Gate`): on a shared heap, a block
+/// one thread frees may be handed to another thread by its very next HeapAlloc (a back-end
+/// block from the coalesced free ranges, a large block from the kept reservation), and a
+/// second HeapFree of the old pointer by the first thread then frees the *other* thread's live
+/// block — correctly accepted. An ungated probe turns this into "double free accepted" on one
+/// thread and a freed / reused / overwritten block on the other. Deterministic: run in order,
+/// with the threads' calls strictly one after another, many times.
+#[test]
+fn a_freed_block_may_go_to_another_thread_at_once() {
+    for _ in 0..50 {
+        // SAFETY: a heap of our own; every pointer passed is one it handed out.
+        unsafe {
+            let h = HeapCreate(0, 0, 0) as usize;
+            for n in [46usize, 1081, 3000, 0x10_0000] {
+                let p = HeapAlloc(h as HANDLE, 0, n) as usize;
+                assert_ne!(p, 0);
+                assert_eq!(HeapFree(h as HANDLE, 0, p as *const c_void), TRUE);
+                let q = std::thread::spawn(move || HeapAlloc(h as HANDLE, 0, n) as usize)
+                    .join()
+                    .unwrap();
+                assert_eq!(q, p, "{n}: the freed block goes to the other thread");
+                // The "double free" of p is the other thread's block: accepted, and freed.
+                assert_eq!(HeapFree(h as HANDLE, 0, p as *const c_void), TRUE);
+                assert_eq!(HeapFree(h as HANDLE, 0, q as *const c_void), FALSE);
+            }
+            assert_eq!(HeapValidate(h as HANDLE, 0, std::ptr::null()), TRUE);
+            assert!(walk_busy(h as HANDLE).is_empty());
+            assert_eq!(HeapDestroy(h as HANDLE), TRUE);
         }
     }
 }
