@@ -572,7 +572,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         flags: u32,
         f: impl FnOnce(&mut State) -> Result<R>,
     ) -> Result<R> {
-        let serialize = rules::effective_flags(heap.flags(), flags) & rules::NO_SERIALIZE == 0;
+        // One thread in the process: nothing to exclude (`lock::single_threaded`).
+        let serialize = rules::effective_flags(heap.flags(), flags) & rules::NO_SERIALIZE == 0
+            && !lock::single_threaded();
         struct Unlock<'a>(Option<&'a HeapMutex>);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
