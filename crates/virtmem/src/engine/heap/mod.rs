@@ -1029,11 +1029,12 @@ impl<'s, O: Os> Heaps<'s, O> {
     // ----- free, size, validate ---------------------------------------------------------
 
     /// HeapFree's fast path: frees `p` and returns `true` if it is a live front-end slot of
-    /// heap `h`; otherwise changes nothing and returns `false`, and the caller goes on with
+    /// heap `h`, a look-aside block of a HEAP_NO_SERIALIZE heap or a live large block (under
+    /// the heap lock, as `flags` asks); otherwise changes nothing and returns `false`, and the caller goes on with
     /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
     /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
     #[inline(always)]
-    pub fn free_front(&self, h: usize, p: usize) -> bool {
+    pub fn free_front(&self, h: usize, flags: u32, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
             return false;
         };
@@ -1042,6 +1043,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
                 return self.la_free_unserialized(heap, d, p);
             }
+            Some((Tag::Large, d)) => return self.free_large_front(heap, h, flags, d, p),
             _ => return false,
         };
         // SAFETY: descriptors live forever.
@@ -1054,6 +1056,23 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
         self.free_slot(heap, page, p);
         true
+    }
+
+    /// [`Heaps::free_front`] for a large block: the table entry already read, the heap lock
+    /// (unless HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false`
+    /// changes nothing.
+    #[inline(never)]
+    fn free_large_front(&self, heap: &Heap, h: usize, flags: u32, d: usize, p: usize) -> bool {
+        self.locked(heap, h, flags, |st| {
+            Ok(match self.resolve_locked(heap, p, Tag::Large, d) {
+                Some(b) => {
+                    self.free_block(heap, st, b);
+                    true
+                }
+                None => false,
+            })
+        })
+        .unwrap_or(false)
     }
 
     /// HeapFree (H32–H36).
