@@ -563,3 +563,77 @@ fn cases_37_to_43_information_and_lfh() {
         assert_eq!(le(), ERROR_INVALID_PARAMETER);
     }
 }
+
+/// The spare large reservation keeps its descriptor and map entries (issue 16 item 3): a
+/// freed large block's pointer is refused afterwards, the next block of the same size reuses
+/// the reservation, the walk lists exactly the live large blocks in allocation order (H62),
+/// VirtualQuery of the spare is truthful, and HeapCompact / HeapDestroy release it. A
+/// destroyed heap's handle is refused even right after this thread used it (the per-thread
+/// handle entry).
+#[test]
+fn spare_large_reservation_and_handle_entry() {
+    unsafe {
+        let h = HeapCreate(0, 0, 0);
+        let p = HeapAlloc(h, 0, 1 << 20);
+        assert!(!p.is_null());
+        assert_eq!(HeapFree(h, 0, p), TRUE);
+        // Double free and every other use of the freed pointer are refused.
+        assert_eq!(HeapFree(h, 0, p), FALSE);
+        assert_eq!(HeapSize(h, 0, p), usize::MAX);
+        assert_eq!(HeapValidate(h, 0, p), FALSE);
+        // The spare is still a committed private reservation, as VirtualQuery says.
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(p, &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.State, MEM_COMMIT);
+        assert_eq!(m.Type, MEM_PRIVATE);
+        let base = m.AllocationBase as usize;
+        assert_eq!(walk(h).len(), 3);
+        // Reuse: same block pointer, live again.
+        let q = HeapAlloc(h, 0, (1 << 20) - 100);
+        assert_eq!(q, p);
+        assert_eq!(HeapSize(h, 0, q), (1 << 20) - 100);
+        // Three blocks; free the middle one: the walk keeps allocation order.
+        let r = HeapAlloc(h, 0, 2 << 20);
+        let s = HeapAlloc(h, 0, 3 << 20);
+        assert_eq!(HeapFree(h, 0, r), TRUE);
+        let e = walk(h);
+        let large: Vec<_> = e.iter().filter(|x| x.iRegionIndex == 64).collect();
+        assert_eq!(large.len(), 2);
+        assert_eq!((large[0].lpData, large[1].lpData), (q, s));
+        assert_eq!(HeapFree(h, 0, r), FALSE);
+        assert_eq!(HeapFree(h, 0, q), TRUE);
+        assert_eq!(HeapFree(h, 0, s), TRUE);
+        assert_eq!(HeapFree(h, 0, q), FALSE);
+        // HeapCompact releases the spare; the freed pointers stay refused.
+        HeapCompact(h, 0);
+        VirtualQuery(base as *const c_void, &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.State, MEM_FREE);
+        assert_eq!(HeapFree(h, 0, q), FALSE);
+        // A spare left at HeapDestroy is released with the heap.
+        let t = HeapAlloc(h, 0, 1 << 20);
+        assert_eq!(HeapFree(h, 0, t), TRUE);
+        VirtualQuery(t, &mut m, std::mem::size_of_val(&m));
+        let tb = m.AllocationBase;
+        assert_eq!(m.State, MEM_COMMIT);
+        assert_eq!(HeapDestroy(h), TRUE);
+        VirtualQuery(tb, &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.State, MEM_FREE);
+        // The destroyed heap's handle, just used by this thread, is refused.
+        assert!(HeapAlloc(h, 0, 64).is_null());
+        assert_eq!(HeapFree(h, 0, t), FALSE);
+        assert_eq!(HeapDestroy(h), FALSE);
+        // Two heaps used alternately each get their own blocks.
+        let a = HeapCreate(HEAP_NO_SERIALIZE, 0x10000, 0x10000);
+        let b = HeapCreate(HEAP_NO_SERIALIZE, 0x10000, 0x10000);
+        let pa = HeapAlloc(a, 0, 64);
+        let pb = HeapAlloc(b, 0, 64);
+        assert_eq!(HeapFree(a, 0, pb), FALSE);
+        assert_eq!(HeapFree(b, 0, pa), FALSE);
+        assert_eq!(HeapFree(a, 0, pa), TRUE);
+        assert_eq!(HeapFree(b, 0, pb), TRUE);
+        assert_eq!(HeapDestroy(a), TRUE);
+        assert!(HeapAlloc(a, 0, 64).is_null());
+        assert!(!HeapAlloc(b, 0, 64).is_null());
+        assert_eq!(HeapDestroy(b), TRUE);
+    }
+}

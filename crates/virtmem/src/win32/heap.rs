@@ -202,7 +202,7 @@ pub unsafe extern "system" fn HeapFree(
     // The front end's fast path (a live small block): no panic barrier beyond the C ABI's own
     // (a panic cannot unwind out of an `extern "system"` function: the process aborts), as in
     // HeapAlloc. Anything else goes through `win32_call`.
-    if heaps().free_front(hheap as usize, lpmem as usize) {
+    if heaps().free_front(hheap as usize, dwflags, lpmem as usize) {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)

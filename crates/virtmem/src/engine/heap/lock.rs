@@ -9,7 +9,7 @@
 //!   only for a few list operations and never across a syscall.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 thread_local! {
     static ME: u8 = const { 0 };
@@ -19,6 +19,37 @@ thread_local! {
 #[inline]
 pub(crate) fn me() -> usize {
     ME.with(|m| m as *const u8 as usize)
+}
+
+/// glibc's `__libc_single_threaded` (2.32+), found once with `dlsym`: 0 not looked up yet,
+/// 1 unavailable, else its address.
+static SINGLE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this process has had only one thread so far (glibc's `__libc_single_threaded`;
+/// `false` where that is unavailable). While it is true, the calling thread is the only one
+/// that can reach a heap, so the heap lock has nothing to exclude (H54 is about other
+/// threads; the lock is recursive for this one): [`super::Heaps`]'s back-end calls skip it,
+/// as glibc's malloc skips its arena lock. The flag only turns false in `pthread_create`,
+/// called by this same thread, which publishes everything done so far to the new thread.
+#[inline]
+pub(crate) fn single_threaded() -> bool {
+    let p = SINGLE.load(Ordering::Relaxed);
+    if p > 1 {
+        // SAFETY: the address of glibc's `char __libc_single_threaded`, which lives for the
+        // process; read as an atomic byte (same size and alignment).
+        return unsafe { &*(p as *const AtomicU8) }.load(Ordering::Relaxed) != 0;
+    }
+    p == 0 && single_threaded_init()
+}
+
+#[cold]
+#[inline(never)]
+fn single_threaded_init() -> bool {
+    // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches every loaded object.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr()) };
+    let v = if p.is_null() { 1 } else { p as usize };
+    SINGLE.store(v, Ordering::Relaxed);
+    v > 1 && single_threaded()
 }
 
 fn futex_wait(word: &AtomicU32, val: u32) {

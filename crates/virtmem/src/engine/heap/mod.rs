@@ -106,8 +106,12 @@ struct State {
     last_segment: usize,
     /// A fixed heap's reservation, 0 for growable heaps.
     max: usize,
-    /// A released large block's reservation kept for the next one: `(base, size)`.
-    spare: Option<(usize, usize)>,
+    /// A released large block's reservation kept for the next one, with its descriptor: the
+    /// descriptor's owner is 0 (so the freed pointer resolves to nothing: a double free is
+    /// refused), but its base, size and granule-map entries stay, so the next large block of
+    /// a fitting size takes it without the registry lock or any map store. HeapCompact and
+    /// HeapDestroy release it ([`Heaps::drop_spare`]).
+    spare: Option<&'static Large>,
 }
 
 impl Heap {
@@ -162,6 +166,15 @@ struct Registry {
 
 // SAFETY: the pointers are descriptors that live forever.
 unsafe impl Send for Registry {}
+
+thread_local! {
+    /// This thread's last non-process heap found from a handle: `(Heaps address, handle,
+    /// heap descriptor)`. A hit is checked against the descriptor's current handle, so a
+    /// destroyed heap is never reached through it ([`Heaps::lookup`]). `Heaps` values are
+    /// leaked, so their addresses are never reused.
+    static LAST_HEAP: std::cell::Cell<(usize, usize, usize)> =
+        const { std::cell::Cell::new((0, 0, 0)) };
+}
 
 /// The heaps of one address space.
 pub struct Heaps<'s, O: Os> {
@@ -333,6 +346,16 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
     }
 
+    /// Releases the heap's spare large reservation (heap lock held) and clears its map
+    /// entries; returns its descriptor for the registry's pool.
+    fn drop_spare(&self, st: &mut State) -> Option<&'static Large> {
+        let l = st.spare.take()?;
+        let b = l.base.load(Ordering::Relaxed);
+        self.map.set(b, b + l.size.load(Ordering::Relaxed), Tag::Large, 0);
+        let _ = self.space.release(b);
+        Some(l)
+    }
+
     // ----- creation, lookup, destruction ------------------------------------------------
 
     /// HeapCreate (H1–H9): the new heap's handle.
@@ -394,12 +417,37 @@ impl<'s, O: Os> Heaps<'s, O> {
     }
 
     /// The live heap whose handle is `h` (H50: by lookup, never by dereference).
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, h: usize) -> Result<&'static Heap> {
         if h != 0 && h == self.process.load(Ordering::Relaxed) {
             // SAFETY: set with the handle; descriptors live forever.
             return Ok(unsafe { &*self.process_heap.load(Ordering::Relaxed) });
         }
+        let me = self as *const Self as usize;
+        let (k, kh, d) = LAST_HEAP.get();
+        if k == me && kh == h && h != 0 {
+            // SAFETY: `d` was a heap descriptor of this `Heaps`; descriptors live forever.
+            let heap = unsafe { &*(d as *const Heap) };
+            // A heap's handle is its first segment's base, unique among live heaps of this
+            // address space, and 0 once destroyed: if the descriptor still has handle `h`, it
+            // is the live heap `h`, whether or not it was destroyed and reused meanwhile.
+            if heap.handle.load(Ordering::Acquire) == h {
+                return Ok(heap);
+            }
+        }
+        self.lookup_slow(h)
+    }
+
+    /// [`Heaps::lookup`] past the per-thread entry: through the granule map, then remembered.
+    #[cold]
+    #[inline(never)]
+    fn lookup_slow(&self, h: usize) -> Result<&'static Heap> {
+        let heap = self.lookup_map(h)?;
+        LAST_HEAP.set((self as *const Self as usize, h, heap.id()));
+        Ok(heap)
+    }
+
+    fn lookup_map(&self, h: usize) -> Result<&'static Heap> {
         if let Some((Tag::Segment, d)) = self.map.get(h) {
             // SAFETY: descriptors live forever.
             let seg = unsafe { &*(d as *const Segment) };
@@ -473,8 +521,8 @@ impl<'s, O: Os> Heaps<'s, O> {
             let _ = self.space.release(b);
             larges.push(l);
         }
-        if let Some((b, _)) = st.spare.take() {
-            let _ = self.space.release(b);
+        if let Some(l) = self.drop_spare(st) {
+            larges.push(l);
         }
         st.segments.clear();
         st.arenas.clear();
@@ -524,7 +572,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         flags: u32,
         f: impl FnOnce(&mut State) -> Result<R>,
     ) -> Result<R> {
-        let serialize = rules::effective_flags(heap.flags(), flags) & rules::NO_SERIALIZE == 0;
+        // One thread in the process: nothing to exclude (`lock::single_threaded`).
+        let serialize = rules::effective_flags(heap.flags(), flags) & rules::NO_SERIALIZE == 0
+            && !lock::single_threaded();
         struct Unlock<'a>(Option<&'a HeapMutex>);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
@@ -950,21 +1000,26 @@ impl<'s, O: Os> Heaps<'s, O> {
         let page = self.space.page();
         let size = rules::round_up(rules::LARGE_OFFSET + req, page)
             .ok_or(Error::NotEnoughMemory("too large"))?;
-        let (base, size) = match st.spare {
-            Some((b, s)) if s >= size && s <= size * 2 => {
+        let large = match st.spare {
+            // The spare's descriptor and map entries are still in place: only its owner and
+            // sizes change.
+            Some(l) if (size..=size * 2).contains(&l.size.load(Ordering::Relaxed)) => {
                 st.spare = None;
-                (b, s)
+                let s = l.size.load(Ordering::Relaxed);
+                l.assign(heap.id(), heap.generation(), l.base.load(Ordering::Relaxed), s, req);
+                l
             }
-            _ => (
-                self.space
+            _ => {
+                let base = self
+                    .space
                     .reserve(Placement::Anywhere, size, true, Self::prot(heap.flags()), false)
-                    .map_err(nomem)?,
-                size,
-            ),
+                    .map_err(nomem)?;
+                let large = self.new_large();
+                large.assign(heap.id(), heap.generation(), base, size, req);
+                self.map.set(base, base + size, Tag::Large, large as *const Large as usize);
+                large
+            }
         };
-        let large = self.new_large();
-        large.assign(heap.id(), heap.generation(), base, size, req);
-        self.map.set(base, base + size, Tag::Large, large as *const Large as usize);
         st.large.push(large);
         let p = large.ptr();
         self.space.heap_store(p - 8, heap.encode(p, req));
@@ -974,11 +1029,12 @@ impl<'s, O: Os> Heaps<'s, O> {
     // ----- free, size, validate ---------------------------------------------------------
 
     /// HeapFree's fast path: frees `p` and returns `true` if it is a live front-end slot of
-    /// heap `h`; otherwise changes nothing and returns `false`, and the caller goes on with
+    /// heap `h`, a look-aside block of a HEAP_NO_SERIALIZE heap or a live large block (under
+    /// the heap lock, as `flags` asks); otherwise changes nothing and returns `false`, and the caller goes on with
     /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
     /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
     #[inline(always)]
-    pub fn free_front(&self, h: usize, p: usize) -> bool {
+    pub fn free_front(&self, h: usize, flags: u32, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
             return false;
         };
@@ -987,6 +1043,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
                 return self.la_free_unserialized(heap, d, p);
             }
+            Some((Tag::Large, d)) => return self.free_large_front(heap, h, flags, d, p),
             _ => return false,
         };
         // SAFETY: descriptors live forever.
@@ -999,6 +1056,23 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
         self.free_slot(heap, page, p);
         true
+    }
+
+    /// [`Heaps::free_front`] for a large block: the table entry already read, the heap lock
+    /// (unless HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false`
+    /// changes nothing.
+    #[inline(never)]
+    fn free_large_front(&self, heap: &Heap, h: usize, flags: u32, d: usize, p: usize) -> bool {
+        self.locked(heap, h, flags, |st| {
+            Ok(match self.resolve_locked(heap, p, Tag::Large, d) {
+                Some(b) => {
+                    self.free_block(heap, st, b);
+                    true
+                }
+                None => false,
+            })
+        })
+        .unwrap_or(false)
     }
 
     /// HeapFree (H32–H36).
@@ -1073,20 +1147,26 @@ impl<'s, O: Os> Heaps<'s, O> {
             Block::Large { large, .. } => {
                 let base = large.base.load(Ordering::Relaxed);
                 let size = large.size.load(Ordering::Relaxed);
-                self.map.set(base, base + size, Tag::Large, 0);
+                // Not live any more: the owner check of `resolve_locked` refuses the pointer.
                 large.owner.store(0, Ordering::Release);
-                st.large.retain(|&l| !std::ptr::eq(l, large));
-                // One fully committed reservation is kept for the next large block;
-                // HeapCompact and HeapDestroy release it.
+                // Allocation order is kept (H62); the last block (the usual case) is O(1).
+                if st.large.last().is_some_and(|&l| std::ptr::eq(l, large)) {
+                    st.large.pop();
+                } else if let Some(k) = st.large.iter().position(|&l| std::ptr::eq(l, large)) {
+                    st.large.remove(k);
+                }
+                // One fully committed reservation is kept for the next large block, with its
+                // descriptor and map entries; HeapCompact and HeapDestroy release it.
                 if st.spare.is_none()
                     && large.commit.load(Ordering::Relaxed) == size
                     && size <= 16 << 20
                 {
-                    st.spare = Some((base, size));
+                    st.spare = Some(large);
                 } else {
+                    self.map.set(base, base + size, Tag::Large, 0);
                     let _ = self.space.release(base);
+                    self.registry.with(|r| r.spare_large.push(large));
                 }
-                self.registry.with(|r| r.spare_large.push(large));
             }
         }
     }
@@ -1330,8 +1410,8 @@ impl<'s, O: Os> Heaps<'s, O> {
         self.locked(heap, h, flags, |st| {
             Self::drain_lookaside(st);
             let page = self.space.page();
-            if let Some((b, _)) = st.spare.take() {
-                let _ = self.space.release(b);
+            if let Some(l) = self.drop_spare(st) {
+                self.registry.with(|r| r.spare_large.push(l));
             }
             let mut empty = meta_vec::<*const Page>();
             for c in 0..rules::LFH_CLASSES {
@@ -1437,8 +1517,8 @@ impl<'s, O: Os> Heaps<'s, O> {
                 let l = unsafe { &*l };
                 out.push((l.base.load(Ordering::Relaxed), l.size.load(Ordering::Relaxed)));
             }
-            if let Some(s) = st.spare {
-                out.push(s);
+            if let Some(l) = st.spare {
+                out.push((l.base.load(Ordering::Relaxed), l.size.load(Ordering::Relaxed)));
             }
             Ok(out)
         })
