@@ -57,8 +57,10 @@ fn case_1_2_3_6_creation_enumeration_destruction() {
         let ia = buf.iter().position(|&x| x == a).unwrap();
         let ib = buf.iter().position(|&x| x == b).unwrap();
         assert!(ia < ib);
+        // The count of every heap, stored or not (other tests of this binary create and
+        // destroy heaps meanwhile: a and b and the process heap are there at least).
         let mut one = [null_mut(); 1];
-        assert_eq!(GetProcessHeaps(1, one.as_mut_ptr()), n);
+        assert!(GetProcessHeaps(1, one.as_mut_ptr()) >= 3);
         assert_eq!(one[0], ph);
         assert_eq!(HeapDestroy(b), TRUE);
         assert_eq!(HeapDestroy(a), TRUE);
