@@ -103,6 +103,14 @@ pub struct Reply<T> {
 }
 
 impl<T> Reply<T> {
+    /// The same reply with its value converted (the last-error effect kept).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        Reply {
+            value: f(self.value),
+            last_error: self.last_error,
+        }
+    }
+
     /// `value`, last error untouched.
     pub const fn ok(value: T) -> Reply<T> {
         Reply {

@@ -60,11 +60,9 @@ fn b(v: bool) -> BOOL {
 #[no_mangle]
 pub unsafe extern "system" fn GlobalAlloc(uflags: GLOBAL_ALLOC_FLAGS, dwbytes: usize) -> HGLOBAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().alloc(Api::Global, uflags, dwbytes);
-        Reply {
-            value: r.value as HGLOBAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .alloc(Api::Global, uflags, dwbytes)
+            .map(|v| v as HGLOBAL)
     })
 }
 
@@ -72,11 +70,9 @@ pub unsafe extern "system" fn GlobalAlloc(uflags: GLOBAL_ALLOC_FLAGS, dwbytes: u
 #[no_mangle]
 pub unsafe extern "system" fn GlobalReAlloc(hmem: HGLOBAL, dwbytes: usize, uflags: u32) -> HGLOBAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().realloc(Api::Global, hmem as usize, dwbytes, uflags);
-        Reply {
-            value: r.value as HGLOBAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .realloc(Api::Global, hmem as usize, dwbytes, uflags)
+            .map(|v| v as HGLOBAL)
     })
 }
 
@@ -84,11 +80,9 @@ pub unsafe extern "system" fn GlobalReAlloc(hmem: HGLOBAL, dwbytes: usize, uflag
 #[no_mangle]
 pub unsafe extern "system" fn GlobalFree(hmem: HGLOBAL) -> HGLOBAL {
     answer(hmem, || {
-        let r = globals().free(Api::Global, hmem as usize);
-        Reply {
-            value: r.value as HGLOBAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .free(Api::Global, hmem as usize)
+            .map(|v| v as HGLOBAL)
     })
 }
 
@@ -97,11 +91,9 @@ pub unsafe extern "system" fn GlobalFree(hmem: HGLOBAL) -> HGLOBAL {
 #[no_mangle]
 pub unsafe extern "system" fn GlobalLock(hmem: HGLOBAL) -> *mut c_void {
     answer(core::ptr::null_mut(), || {
-        let r = globals().lock(Api::Global, hmem as usize);
-        Reply {
-            value: r.value as *mut c_void,
-            last_error: r.last_error,
-        }
+        globals()
+            .lock(Api::Global, hmem as usize)
+            .map(|v| v as *mut c_void)
     })
 }
 
@@ -109,13 +101,7 @@ pub unsafe extern "system" fn GlobalLock(hmem: HGLOBAL) -> *mut c_void {
 /// when it reaches 0 (G13).
 #[no_mangle]
 pub unsafe extern "system" fn GlobalUnlock(hmem: HGLOBAL) -> BOOL {
-    answer(TRUE, || {
-        let r = globals().unlock(Api::Global, hmem as usize);
-        Reply {
-            value: b(r.value),
-            last_error: r.last_error,
-        }
-    })
+    answer(TRUE, || globals().unlock(Api::Global, hmem as usize).map(b))
 }
 
 /// The requested size of a block (a handle or a moveable block's data pointer); 0 for a
@@ -138,11 +124,9 @@ pub unsafe extern "system" fn GlobalFlags(hmem: HGLOBAL) -> u32 {
 #[no_mangle]
 pub unsafe extern "system" fn GlobalHandle(pmem: *const c_void) -> HGLOBAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().handle(Api::Global, pmem as usize);
-        Reply {
-            value: r.value as HGLOBAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .handle(Api::Global, pmem as usize)
+            .map(|v| v as HGLOBAL)
     })
 }
 
@@ -150,11 +134,9 @@ pub unsafe extern "system" fn GlobalHandle(pmem: *const c_void) -> HGLOBAL {
 #[no_mangle]
 pub unsafe extern "system" fn LocalAlloc(uflags: LOCAL_ALLOC_FLAGS, ubytes: usize) -> HLOCAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().alloc(Api::Local, uflags, ubytes);
-        Reply {
-            value: r.value as HLOCAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .alloc(Api::Local, uflags, ubytes)
+            .map(|v| v as HLOCAL)
     })
 }
 
@@ -163,11 +145,9 @@ pub unsafe extern "system" fn LocalAlloc(uflags: LOCAL_ALLOC_FLAGS, ubytes: usiz
 #[no_mangle]
 pub unsafe extern "system" fn LocalReAlloc(hmem: HLOCAL, ubytes: usize, uflags: u32) -> HLOCAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().realloc(Api::Local, hmem as usize, ubytes, uflags);
-        Reply {
-            value: r.value as HLOCAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .realloc(Api::Local, hmem as usize, ubytes, uflags)
+            .map(|v| v as HLOCAL)
     })
 }
 
@@ -175,11 +155,9 @@ pub unsafe extern "system" fn LocalReAlloc(hmem: HLOCAL, ubytes: usize, uflags: 
 #[no_mangle]
 pub unsafe extern "system" fn LocalFree(hmem: HLOCAL) -> HLOCAL {
     answer(hmem, || {
-        let r = globals().free(Api::Local, hmem as usize);
-        Reply {
-            value: r.value as HLOCAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .free(Api::Local, hmem as usize)
+            .map(|v| v as HLOCAL)
     })
 }
 
@@ -187,11 +165,9 @@ pub unsafe extern "system" fn LocalFree(hmem: HLOCAL) -> HLOCAL {
 #[no_mangle]
 pub unsafe extern "system" fn LocalLock(hmem: HLOCAL) -> *mut c_void {
     answer(core::ptr::null_mut(), || {
-        let r = globals().lock(Api::Local, hmem as usize);
-        Reply {
-            value: r.value as *mut c_void,
-            last_error: r.last_error,
-        }
+        globals()
+            .lock(Api::Local, hmem as usize)
+            .map(|v| v as *mut c_void)
     })
 }
 
@@ -199,13 +175,7 @@ pub unsafe extern "system" fn LocalLock(hmem: HLOCAL) -> *mut c_void {
 /// (G13, G20).
 #[no_mangle]
 pub unsafe extern "system" fn LocalUnlock(hmem: HLOCAL) -> BOOL {
-    answer(FALSE, || {
-        let r = globals().unlock(Api::Local, hmem as usize);
-        Reply {
-            value: b(r.value),
-            last_error: r.last_error,
-        }
-    })
+    answer(FALSE, || globals().unlock(Api::Local, hmem as usize).map(b))
 }
 
 /// The requested size of a block (G16).
@@ -226,11 +196,9 @@ pub unsafe extern "system" fn LocalFlags(hmem: HLOCAL) -> u32 {
 #[no_mangle]
 pub unsafe extern "system" fn LocalHandle(pmem: *const c_void) -> HLOCAL {
     answer(core::ptr::null_mut(), || {
-        let r = globals().handle(Api::Local, pmem as usize);
-        Reply {
-            value: r.value as HLOCAL,
-            last_error: r.last_error,
-        }
+        globals()
+            .handle(Api::Local, pmem as usize)
+            .map(|v| v as HLOCAL)
     })
 }
 

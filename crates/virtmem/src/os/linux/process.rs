@@ -248,23 +248,45 @@ impl HostProcess {
     }
 }
 
-/// `process_vm_readv` of `len` bytes at `addr` in process `pid` into `buf`, resumed after
-/// partial transfers until the kernel refuses a page: the bytes copied and the refusal.
-fn read_from(pid: i32, addr: usize, buf: *mut u8, len: usize) -> (usize, Option<Errno>) {
+/// Which way [`vm_copy`] copies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// `process_vm_readv`: from the remote range into the local one.
+    Read,
+    /// `process_vm_writev`: from the local range into the remote one.
+    Write,
+}
+
+/// `process_vm_readv` / `process_vm_writev` of `len` bytes between `local` (this process) and
+/// `remote` (in process `pid`), resumed after partial transfers and EINTR until the kernel
+/// refuses a page: the bytes copied and the refusal. Never faults: the kernel checks both
+/// ranges.
+///
+/// # Safety
+///
+/// For [`Way::Read`], `local` is `len` bytes the caller lets the call write; for
+/// [`Way::Write`], `local` is `len` readable bytes, and when `pid` is this process, writing
+/// `[remote, remote+len)` must not break what the program relies on.
+unsafe fn vm_copy(pid: i32, way: Way, local: usize, remote: usize, len: usize) -> (usize, Option<Errno>) {
     let mut done = 0;
     while done < len {
-        let local = libc::iovec {
-            iov_base: buf.wrapping_add(done).cast::<c_void>(),
+        let l = libc::iovec {
+            iov_base: local.wrapping_add(done) as *mut c_void,
             iov_len: len - done,
         };
-        let remote = libc::iovec {
-            iov_base: (addr.wrapping_add(done)) as *mut c_void,
+        let r = libc::iovec {
+            iov_base: remote.wrapping_add(done) as *mut c_void,
             iov_len: len - done,
         };
-        // SAFETY: the kernel copies into `buf` (the caller's writable buffer of `len` bytes)
-        // and reports an unreadable source or unwritable destination instead of faulting;
-        // no Rust reference to either side exists (libc: the call is not among rustix's).
-        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        // SAFETY: the kernel copies between the two ranges, checking both, and reports a
+        // refusal instead of faulting; no Rust reference covers either side; the caller's
+        // contract covers what is written (libc: these calls are not among rustix's).
+        let n = unsafe {
+            match way {
+                Way::Read => libc::process_vm_readv(pid, &l, 1, &r, 1, 0),
+                Way::Write => libc::process_vm_writev(pid, &l, 1, &r, 1, 0),
+            }
+        };
         if n < 0 {
             let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT);
             if e == libc::EINTR {
@@ -280,6 +302,14 @@ fn read_from(pid: i32, addr: usize, buf: *mut u8, len: usize) -> (usize, Option<
     (done, None)
 }
 
+/// `process_vm_readv` of `len` bytes at `addr` in process `pid` into `buf`, resumed after
+/// partial transfers until the kernel refuses a page: the bytes copied and the refusal.
+fn read_from(pid: i32, addr: usize, buf: *mut u8, len: usize) -> (usize, Option<Errno>) {
+    // SAFETY: the kernel writes `buf` only where it is writable memory of this process (an
+    // unwritable one is refused, never faulted on); callers pass their own buffer for it.
+    unsafe { vm_copy(pid, Way::Read, buf as usize, addr, len) }
+}
+
 /// `process_vm_writev` into this process: `len` bytes from `src` to `addr`, without ever
 /// faulting (an unwritable page ends the copy). Returns the bytes written and the refusal.
 ///
@@ -289,32 +319,8 @@ fn read_from(pid: i32, addr: usize, buf: *mut u8, len: usize) -> (usize, Option<
 /// process's memory); `src` is valid for reads of `len` bytes.
 pub(crate) unsafe fn write_own(addr: usize, src: *const u8, len: usize) -> (usize, Option<Errno>) {
     let pid = rustix::process::getpid().as_raw_nonzero().get();
-    let mut done = 0;
-    while done < len {
-        let local = libc::iovec {
-            iov_base: src.wrapping_add(done) as *mut c_void,
-            iov_len: len - done,
-        };
-        let remote = libc::iovec {
-            iov_base: addr.wrapping_add(done) as *mut c_void,
-            iov_len: len - done,
-        };
-        // SAFETY: the kernel copies between two ranges of this process, checking both, and
-        // reports a refusal instead of faulting; the caller vouches for the destination.
-        let n = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT);
-            if e == libc::EINTR {
-                continue;
-            }
-            return (done, Some(Errno::from_raw_os_error(e)));
-        }
-        if n == 0 {
-            return (done, Some(Errno::FAULT));
-        }
-        done += n as usize;
-    }
-    (done, None)
+    // SAFETY: the caller's contract.
+    unsafe { vm_copy(pid, Way::Write, src as usize, addr, len) }
 }
 
 /// `process_vm_readv` from this process (never faults): the bytes copied and the refusal.
