@@ -279,17 +279,8 @@ impl LinuxOs {
         lowest: usize,
         highest_end: usize,
     ) -> Result<usize, OsError> {
-        // As `map_top_down`: a range taken between the search and the mmap is searched again.
-        let none = err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace);
-        crate::os::retry::bounded(none, || {
-            let Some(base) = procmaps::lowest_free_range(len, align, lowest, highest_end) else {
-                return Some(Err(none));
-            };
-            match self.mmap(base, len, prot, true) {
-                Ok(p) => Some(Ok(p)),
-                Err(Errno::EXIST) => None,
-                Err(e) => Some(Err(self.map_error(e, len, prot))),
-            }
+        self.map_searched(len, prot, || {
+            procmaps::lowest_free_range(len, align, lowest, highest_end)
         })
     }
 
@@ -302,11 +293,23 @@ impl LinuxOs {
         lowest: usize,
         highest_end: usize,
     ) -> Result<usize, OsError> {
-        // Another thread may take the range between the search and the mmap: search again
-        // (bounded, `crate::os::retry`; then out of address space, 8).
+        self.map_searched(len, prot, || {
+            procmaps::highest_free_range(len, align, lowest, highest_end)
+        })
+    }
+
+    /// Maps `len` bytes at the free range `search` finds. Another thread may take the range
+    /// between the search and the mmap: search again (bounded, `crate::os::retry`; then out of
+    /// address space, 8).
+    fn map_searched(
+        &self,
+        len: usize,
+        prot: HostProt,
+        search: impl Fn() -> Option<usize>,
+    ) -> Result<usize, OsError> {
         let none = err(Syscall::Map, Errno::NOMEM, OsErrorKind::OutOfAddressSpace);
         crate::os::retry::bounded(none, || {
-            let Some(base) = procmaps::highest_free_range(len, align, lowest, highest_end) else {
+            let Some(base) = search() else {
                 return Some(Err(none));
             };
             match self.mmap(base, len, prot, true) {
