@@ -324,7 +324,9 @@ pub struct AllocFlavor {
     pub from_app: bool,
 }
 
-const KNOWN_ALLOC_BITS: u32 = MEM_COMMIT
+/// The allocation-type bits VirtualAlloc (and NtAllocateVirtualMemory) know; the placeholder
+/// bits come only with the 2 / Ex functions.
+pub(crate) const KNOWN_ALLOC_BITS: u32 = MEM_COMMIT
     | MEM_RESERVE
     | MEM_RESET
     | MEM_RESET_UNDO

@@ -4,23 +4,12 @@
 
 use super::super::consts::*;
 use super::super::types::*;
-use super::{nt_call, probe, probe_bytes, process, read_inout, Need, NtResult};
+use super::{nt_call, probe, probe_bytes, process, read_inout, write_range, Need, NtResult};
 use crate::engine::{MappedName, Space, State};
 use crate::error::Error;
-use crate::rules::requests::{validate_alloc2, validate_range, AllocFlavor};
+use crate::rules::requests::{validate_alloc2, validate_range, AllocFlavor, KNOWN_ALLOC_BITS};
 use crate::rules::{AllocRequest, ExtendedParameter, Protection};
 use core::ffi::c_void;
-
-/// The allocation-type bits NtAllocateVirtualMemory knows (the placeholder bits only with
-/// the Ex function).
-const ALLOC_BITS: u32 = MEM_COMMIT
-    | MEM_RESERVE
-    | MEM_RESET
-    | MEM_RESET_UNDO
-    | MEM_TOP_DOWN
-    | MEM_WRITE_WATCH
-    | MEM_PHYSICAL
-    | MEM_LARGE_PAGES;
 
 /// The exclusive end `ZeroBits` allows (case 126): 0 → no limit; 1–21 → the address must
 /// fit in `32 − ZeroBits` bits; 22–31 → STATUS_INVALID_PARAMETER_3; from 32 on (64-bit) the
@@ -79,7 +68,7 @@ unsafe fn allocate(
     type_status: NTSTATUS,
     placeholders: bool,
 ) -> NtResult {
-    let known = ALLOC_BITS
+    let known = KNOWN_ALLOC_BITS
         | if placeholders {
             MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER
         } else {
@@ -134,10 +123,7 @@ unsafe fn allocate(
         .virtual_alloc2(addr, len, t, protect, params, AllocFlavor::default())
         .map_err(alloc_status)?;
     // SAFETY: probed for writing above.
-    unsafe {
-        base.write_unaligned(got as *mut c_void);
-        size.write_unaligned(request_size(&req));
-    }
+    unsafe { write_range(base, size, got, request_size(&req)) };
     Ok(STATUS_SUCCESS)
 }
 
@@ -295,10 +281,7 @@ pub unsafe extern "system" fn NtFreeVirtualMemory(
             e => e.nt_status(),
         })?;
         // SAFETY: probed for writing above.
-        unsafe {
-            baseaddress.write_unaligned(out_base as *mut c_void);
-            regionsize.write_unaligned(out_size);
-        }
+        unsafe { write_range(baseaddress, regionsize, out_base, out_size) };
         Ok(STATUS_SUCCESS)
     })
 }
@@ -333,8 +316,7 @@ pub unsafe extern "system" fn NtProtectVirtualMemory(
                 // SAFETY: all three probed for writing.
                 unsafe {
                     oldaccessprotection.write_unaligned(old);
-                    baseaddress.write_unaligned(s as *mut c_void);
-                    numberofbytestoprotect.write_unaligned(e - s);
+                    write_range(baseaddress, numberofbytestoprotect, s, e - s);
                 }
                 Ok(STATUS_SUCCESS)
             }
@@ -406,7 +388,7 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
                 unsafe {
                     (buf as *mut MEMORY_BASIC_INFORMATION)
                         .write_unaligned(super::super::memory::to_mbi(&info));
-                    super::memory_return_length(returnlength, n)?;
+                    super::write_count(returnlength, n)?;
                 }
                 Ok(STATUS_SUCCESS)
             }
@@ -453,7 +435,7 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
                         buf as *mut u8,
                         n,
                     );
-                    super::memory_return_length(returnlength, n)?;
+                    super::write_count(returnlength, n)?;
                 }
                 Ok(STATUS_SUCCESS)
             }
@@ -472,12 +454,12 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
                 }
                 if len < head {
                     // SAFETY: forwarded caller contract.
-                    unsafe { super::memory_return_length(returnlength, need)? };
+                    unsafe { super::write_count(returnlength, need)? };
                     return Err(STATUS_INFO_LENGTH_MISMATCH);
                 }
                 if len < need {
                     // SAFETY: forwarded caller contract.
-                    unsafe { super::memory_return_length(returnlength, need)? };
+                    unsafe { super::write_count(returnlength, need)? };
                     return Err(STATUS_BUFFER_OVERFLOW);
                 }
                 probe_bytes(buf, need, true)?;
@@ -492,7 +474,7 @@ pub unsafe extern "system" fn NtQueryVirtualMemory(
                         MaximumLength: (bytes + 2) as u16,
                         Buffer: text_at as *mut u16,
                     });
-                    super::memory_return_length(returnlength, need)?;
+                    super::write_count(returnlength, need)?;
                 }
                 Ok(STATUS_SUCCESS)
             }
@@ -547,10 +529,7 @@ pub unsafe extern "system" fn NtLockVirtualMemory(
         let was = space.all_locked(s, e);
         space.virtual_lock(addr, len).map_err(|e| e.nt_status())?;
         // SAFETY: probed for writing by lock_args.
-        unsafe {
-            baseaddress.write_unaligned(s as *mut c_void);
-            regionsize.write_unaligned(e - s);
-        }
+        unsafe { write_range(baseaddress, regionsize, s, e - s) };
         Ok(if was {
             STATUS_WAS_LOCKED
         } else {
@@ -576,10 +555,7 @@ pub unsafe extern "system" fn NtUnlockVirtualMemory(
             .virtual_unlock(addr, len)
             .map_err(|e| e.nt_status())?;
         // SAFETY: probed for writing by lock_args.
-        unsafe {
-            baseaddress.write_unaligned(s as *mut c_void);
-            regionsize.write_unaligned(e - s);
-        }
+        unsafe { write_range(baseaddress, regionsize, s, e - s) };
         Ok(STATUS_SUCCESS)
     })
 }

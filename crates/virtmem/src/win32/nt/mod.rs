@@ -36,6 +36,7 @@ pub use working_set::*;
 use super::consts::*;
 pub(crate) use super::process::Need;
 use crate::engine::Space;
+use core::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The result of an NT function's body: a status either way (`Err` for the early returns).
@@ -108,12 +109,28 @@ pub fn flush_process_write_buffers_mechanism() -> &'static str {
     crate::os::linux::barrier::mechanism()
 }
 
-/// Writes `n` through the optional `*ReturnLength` of NtQueryVirtualMemory.
+/// Writes a rounded range back through the in/out `*BaseAddress` and `*RegionSize` (or
+/// `*ViewSize`, `*NumberOfBytesToProtect`) of a successful call.
+///
+/// # Safety
+///
+/// Both pointers were probed writable.
+unsafe fn write_range(base: *mut *mut c_void, size: *mut usize, start: usize, len: usize) {
+    // SAFETY: the caller probed both.
+    unsafe {
+        base.write_unaligned(start as *mut c_void);
+        size.write_unaligned(len);
+    }
+}
+
+/// Writes `n` through an optional out count (NtQueryVirtualMemory's `*ReturnLength`,
+/// NtRead/WriteVirtualMemory's byte counts): nothing when NULL, STATUS_ACCESS_VIOLATION when
+/// not writable.
 ///
 /// # Safety
 ///
 /// `ret` is NULL or the caller's pointer to a `usize` (probed here).
-unsafe fn memory_return_length(ret: *mut usize, n: usize) -> core::result::Result<(), NTSTATUS> {
+unsafe fn write_count(ret: *mut usize, n: usize) -> core::result::Result<(), NTSTATUS> {
     if !ret.is_null() {
         probe(ret, true)?;
         // SAFETY: probed writable.

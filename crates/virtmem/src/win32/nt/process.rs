@@ -3,7 +3,7 @@
 
 use super::super::consts::*;
 use super::super::process::resolve;
-use super::{nt_call, probe, Need, NtResult};
+use super::{nt_call, Need, NtResult};
 use crate::engine::{Space, Target};
 use crate::error::Error;
 use crate::rules::process::partial_copy_count;
@@ -30,20 +30,6 @@ fn outcome(done: usize, r: crate::error::Result<()>) -> (NTSTATUS, usize) {
         ),
         Err(e) => (e.nt_status(), 0),
     }
-}
-
-/// Writes the count through the optional out pointer.
-///
-/// # Safety
-///
-/// `out` is NULL or the caller's pointer to a `SIZE_T` (probed here).
-unsafe fn report(out: *mut usize, n: usize) -> core::result::Result<(), NTSTATUS> {
-    if !out.is_null() {
-        probe(out, true)?;
-        // SAFETY: probed writable.
-        unsafe { out.write_unaligned(n) };
-    }
-    Ok(())
 }
 
 /// Copies `numberofbytestoread` bytes at `baseaddress` in the process (PROCESS_VM_READ) into
@@ -76,7 +62,7 @@ pub unsafe extern "system" fn NtReadVirtualMemory(
         };
         let (status, n) = outcome(done, r);
         // SAFETY: the caller's contract for the count pointer.
-        unsafe { report(numberofbytesread, n)? };
+        unsafe { super::write_count(numberofbytesread, n)? };
         Ok(status)
     })
 }
@@ -113,7 +99,7 @@ pub unsafe extern "system" fn NtWriteVirtualMemory(
         };
         let (status, n) = outcome(done, r);
         // SAFETY: the caller's contract for the count pointer.
-        unsafe { report(numberofbyteswritten, n)? };
+        unsafe { super::write_count(numberofbyteswritten, n)? };
         Ok(status)
     })
 }

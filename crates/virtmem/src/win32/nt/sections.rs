@@ -3,7 +3,7 @@
 use super::super::consts::*;
 use super::super::types::*;
 use super::memory::zero_bits_end;
-use super::{nt_call, probe, probe_bytes, process, read_inout, Need, NtResult};
+use super::{nt_call, probe, probe_bytes, process, read_inout, write_range, Need, NtResult};
 use crate::engine::{MapRequest, SameFile, SectionSource, Space};
 use crate::error::Error;
 use crate::os::linux::names::parse_name_w;
@@ -60,10 +60,7 @@ unsafe fn map_and_report(req: MapRequest, base: *mut *mut c_void, size: *mut usi
     })?;
     let view = space.region_info(got).ok().flatten().map_or(0, |r| r.size);
     // SAFETY: probed by the caller.
-    unsafe {
-        base.write_unaligned(got as *mut c_void);
-        size.write_unaligned(view);
-    }
+    unsafe { write_range(base, size, got, view) };
     Ok(STATUS_SUCCESS)
 }
 

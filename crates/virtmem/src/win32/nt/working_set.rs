@@ -82,14 +82,14 @@ pub(super) unsafe fn query_working_set(buf: usize, len: usize, ret: *mut usize) 
     unsafe { (buf as *mut usize).write_unaligned(pages.len()) };
     if len < need {
         // SAFETY: forwarded caller contract.
-        unsafe { super::memory_return_length(ret, need)? };
+        unsafe { super::write_count(ret, need)? };
         return Err(STATUS_INFO_LENGTH_MISMATCH);
     }
     probe_bytes(buf, need, true)?;
     // SAFETY: `need` bytes probed writable: the count and one word per page.
     unsafe {
         core::ptr::copy_nonoverlapping(pages.as_ptr(), (buf as *mut usize).add(1), pages.len());
-        super::memory_return_length(ret, need)?;
+        super::write_count(ret, need)?;
     }
     Ok(STATUS_SUCCESS)
 }
@@ -125,7 +125,7 @@ pub(super) unsafe fn query_working_set_ex(buf: usize, len: usize, ret: *mut usiz
         };
     }
     // SAFETY: forwarded caller contract.
-    unsafe { super::memory_return_length(ret, n * entry)? };
+    unsafe { super::write_count(ret, n * entry)? };
     Ok(STATUS_SUCCESS)
 }
 
