@@ -12,6 +12,18 @@ use virtmem::{
     UniqueView, ViewAccess,
 };
 
+/// Tests that assert a released address is free run alone (placement reuses the last released
+/// slot, so another test's new view could take it); the others share.
+static ORDER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ORDER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ORDER.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Unwraps `r`, or ends the test when this build lacks the backend it needs.
 macro_rules! or_skip {
     ($r:expr, $what:expr) => {
@@ -67,6 +79,8 @@ fn temp_file(tag: &str) -> (TempPath, std::fs::File) {
 
 #[test]
 fn dropping_a_view_unmaps_it() {
+    // Asserts that a released address is free: alone, or another test may map there.
+    let _g = alone();
     let s = Section::new(3 * 4096).unwrap();
     let v = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
     let base = v.as_ptr() as usize;
@@ -88,6 +102,7 @@ fn dropping_a_view_unmaps_it() {
 
 #[test]
 fn a_view_keeps_its_section_alive() {
+    let _g = shared();
     let s = Section::new(65536).unwrap();
     let v = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
     v.write(1000, b"still here").unwrap();
@@ -115,6 +130,7 @@ fn a_view_keeps_its_section_alive() {
 
 #[test]
 fn views_of_one_section_share_pages() {
+    let _g = shared();
     let s = Section::new(2 * 65536).unwrap();
     assert_eq!(s.size(), 2 * 65536);
     assert_eq!(s.protection(), SectionProtect::ReadWrite);
@@ -168,6 +184,7 @@ fn views_of_one_section_share_pages() {
 
 #[test]
 fn threads_write_one_page_through_two_views() {
+    let _g = shared();
     let s = Section::new(4096).unwrap();
     let a = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
     let b = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
@@ -192,6 +209,7 @@ fn threads_write_one_page_through_two_views() {
 
 #[test]
 fn copy_on_write_views_keep_their_writes() {
+    let _g = shared();
     let s = Section::new(4 * 4096).unwrap();
     let w = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
     let c = s.map(0, 0, ViewAccess::CopyOnWrite).unwrap();
@@ -225,6 +243,7 @@ fn copy_on_write_views_keep_their_writes() {
 
 #[test]
 fn a_section_never_closes_a_reused_handle() {
+    let _g = shared();
     let s = Section::new(4096).unwrap();
     let h = s.raw_handle();
     // Someone closes the handle behind the section's back (the unsafe face allows it)...
@@ -244,6 +263,7 @@ fn a_section_never_closes_a_reused_handle() {
 
 #[test]
 fn a_view_never_touches_a_reused_range() {
+    let _g = shared();
     let s = Section::new(65536).unwrap();
     let v = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
     let base = v.as_ptr();
@@ -274,6 +294,7 @@ fn a_view_never_touches_a_reused_range() {
 
 #[test]
 fn sec_reserve_views_commit_for_everyone() {
+    let _g = shared();
     let s = SectionOptions::new(1 << 20).reserve(true).create().unwrap();
     assert!(s.is_reserve());
     let a = s.map(0, 0, ViewAccess::ReadWrite).unwrap();
@@ -305,6 +326,7 @@ fn sec_reserve_views_commit_for_everyone() {
 
 #[test]
 fn growable_view_grows_its_committed_prefix() {
+    let _g = shared();
     let g = GrowableView::new(1 << 24).unwrap();
     assert_eq!((g.capacity(), g.committed_len()), (1 << 24, 0));
     assert!(matches!(g.read(0, &mut [0]), Err(Error::NoAccess(_))));
@@ -339,6 +361,8 @@ fn growable_view_grows_its_committed_prefix() {
 
 #[test]
 fn unique_views_lend_slices() {
+    // Asserts that a released address is free: alone, or another test may map there.
+    let _g = alone();
     let mut u = UniqueView::new(8192).unwrap();
     assert_eq!(u.len(), 8192);
     u.as_mut_slice(0, 8192).unwrap().fill(0xAB);
@@ -372,6 +396,7 @@ fn unique_views_lend_slices() {
 
 #[test]
 fn names_are_checked_before_anything_else() {
+    let _g = shared();
     for bad in ["", "Local\\", "\0x"] {
         assert!(
             matches!(
@@ -393,6 +418,7 @@ fn names_are_checked_before_anything_else() {
 
 #[test]
 fn named_sections_share_and_their_name_goes_with_the_last_handle() {
+    let _g = shared();
     let name = unique_name("named");
     let (a, existed) = or_skip!(Section::create_named(&name, 10_000), "named sections");
     assert!(!existed);
@@ -434,6 +460,7 @@ fn named_sections_share_and_their_name_goes_with_the_last_handle() {
 
 #[test]
 fn named_growable_views() {
+    let _g = shared();
     let name = unique_name("growable");
     let (w, existed) = or_skip!(GrowableView::named(&name, 1 << 20), "named sections");
     assert!(!existed);
@@ -452,6 +479,7 @@ fn named_growable_views() {
 /// it).
 #[test]
 fn child_of_named_sections_work_across_processes() {
+    let _g = shared();
     let Ok(name) = std::env::var("VIRTMEM_SAFE_SECTIONS_CHILD") else {
         return;
     };
@@ -471,6 +499,7 @@ fn child_of_named_sections_work_across_processes() {
 
 #[test]
 fn named_sections_work_across_processes() {
+    let _g = shared();
     let name = unique_name("processes");
     let (g, _) = or_skip!(GrowableView::named(&name, 1 << 20), "named sections");
     g.commit(4096).unwrap();
@@ -498,6 +527,7 @@ fn named_sections_work_across_processes() {
 
 #[test]
 fn file_sections_map_the_file() {
+    let _g = shared();
     use std::io::{Read, Seek, Write};
     let (path, mut f) = temp_file("map");
     f.write_all(&[b'a'; 5000]).unwrap();
@@ -548,6 +578,8 @@ fn file_sections_map_the_file() {
 
 #[test]
 fn growable_file_grows_and_is_truncated_when_closed() {
+    // Asserts that a released address is free: alone, or another test may map there.
+    let _g = alone();
     use std::io::Write;
     let (path, mut f) = temp_file("grow");
     f.write_all(b"header\n").unwrap();
@@ -624,6 +656,7 @@ fn growable_file_grows_and_is_truncated_when_closed() {
 
 #[test]
 fn large_page_sections_are_all_or_nothing() {
+    let _g = shared();
     let lp = virtmem::system_info().large_page_minimum;
     if lp == 0 {
         return;
