@@ -5,6 +5,18 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 use virtmem::win32::*;
 
+/// Tests that assert a released address is free run alone (placement reuses the last released
+/// slot, so another test's new allocation could take it); the others share.
+static ORDER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ORDER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ORDER.write().unwrap_or_else(|e| e.into_inner())
+}
+
 const A: usize = 0x8000 * 8;
 
 fn le() -> u32 {
@@ -40,6 +52,7 @@ fn alloc_extent(base: usize) -> usize {
 
 #[test]
 fn case_1_2_3_6_creation_enumeration_destruction() {
+    let _order = shared();
     unsafe {
         let ph = GetProcessHeap();
         assert!(!ph.is_null());
@@ -82,6 +95,7 @@ fn case_1_2_3_6_creation_enumeration_destruction() {
 
 #[test]
 fn case_4_fixed_heap_reservations() {
+    let _order = shared();
     unsafe {
         for n in (0x100..=0xFF00usize).step_by(0x700) {
             let h = HeapCreate(0, n, n);
@@ -98,6 +112,8 @@ fn case_4_fixed_heap_reservations() {
 
 #[test]
 fn case_5_growable_segments() {
+    // Asserts that a released address is free: alone, or another test may allocate there.
+    let _order = alone();
     unsafe {
         for init in [0usize, 0x80000, 0x150000] {
             let h = HeapCreate(HEAP_NO_SERIALIZE, init, 0);
@@ -134,6 +150,7 @@ fn case_5_growable_segments() {
 
 #[test]
 fn cases_8_to_16_border_cases() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let ph = GetProcessHeap();
@@ -181,6 +198,7 @@ fn cases_8_to_16_border_cases() {
 
 #[test]
 fn cases_17_to_21_large_and_summary() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let p = HeapAlloc(h, 0, 5 * A + 1); // 17
@@ -227,6 +245,7 @@ fn cases_17_to_21_large_and_summary() {
 
 #[test]
 fn cases_22_to_28_alignment_zeroing_layout() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let mut or = 0; // 22
@@ -301,6 +320,7 @@ fn cases_22_to_28_alignment_zeroing_layout() {
 
 #[test]
 fn cases_29_to_32_fixed_heaps() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, A, A); // 29
         let p = HeapAlloc(h, 0, A - 0xC00);
@@ -351,6 +371,7 @@ fn cases_29_to_32_fixed_heaps() {
 
 #[test]
 fn cases_33_to_35_walk() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let e = walk(h); // 33
@@ -442,6 +463,7 @@ fn cases_33_to_35_walk() {
 
 #[test]
 fn cases_37_to_43_information_and_lfh() {
+    let _order = shared();
     unsafe {
         let mut len = 0usize;
         let mut v = 0u32;
@@ -574,6 +596,8 @@ fn cases_37_to_43_information_and_lfh() {
 /// handle entry).
 #[test]
 fn spare_large_reservation_and_handle_entry() {
+    // Asserts that a released address is free: alone, or another test may allocate there.
+    let _order = alone();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let p = HeapAlloc(h, 0, 1 << 20);

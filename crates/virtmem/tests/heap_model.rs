@@ -16,6 +16,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use virtmem::win32::*;
 
+/// Tests that assert a released address is free run alone (placement reuses the last released
+/// slot, so another test's new allocation could take it); the others share.
+static ORDER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ORDER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ORDER.write().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Counting;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
@@ -236,6 +248,7 @@ proptest! {
 
     #[test]
     fn one_heap_matches_the_model(ops in proptest::collection::vec(op(), 1..160), ns in any::<bool>()) {
+        let _order = shared();
         unsafe {
             let h = HeapCreate(if ns { HEAP_NO_SERIALIZE } else { 0 }, 0, 0);
             let mut m = Model::new();
@@ -250,6 +263,7 @@ proptest! {
 
     #[test]
     fn threads_share_a_heap(ops in proptest::collection::vec(proptest::collection::vec(op(), 1..120), 2..4)) {
+        let _order = shared();
         unsafe {
             let h = HeapCreate(0, 0, 0) as usize;
             // Make a few classes hot so the front end and its caches are in play.
@@ -292,6 +306,7 @@ proptest! {
 /// with the threads' calls strictly one after another, many times.
 #[test]
 fn a_freed_block_may_go_to_another_thread_at_once() {
+    let _order = shared();
     for _ in 0..50 {
         // SAFETY: a heap of our own; every pointer passed is one it handed out.
         unsafe {
@@ -317,6 +332,7 @@ fn a_freed_block_may_go_to_another_thread_at_once() {
 
 #[test]
 fn hostile_pointers_are_refused_and_change_nothing() {
+    let _order = shared();
     unsafe {
         let ph = GetProcessHeap();
         for h in [
@@ -407,6 +423,8 @@ fn stat_addr() -> usize {
 
 #[test]
 fn virtual_query_shows_segments_and_destroy_releases_everything() {
+    // Asserts that a released address is free: alone, or another test may allocate there.
+    let _order = alone();
     unsafe {
         for (flags, prot) in [
             (0, PAGE_READWRITE),
@@ -449,6 +467,7 @@ fn virtual_query_shows_segments_and_destroy_releases_everything() {
 
 #[test]
 fn compact_gives_memory_back() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0);
         let ps: Vec<_> = (0..200)
@@ -475,6 +494,7 @@ fn compact_gives_memory_back() {
 
 #[test]
 fn locking_excludes_back_end_but_not_the_front_end() {
+    let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0) as usize;
         SetLastError(0);
@@ -542,6 +562,7 @@ static HOOKED: AtomicU32 = AtomicU32::new(0);
 
 #[test]
 fn generate_exceptions_calls_the_hook() {
+    let _order = shared();
     fn hook(status: u32, size: usize) -> bool {
         assert_eq!(size, 0x20000);
         HOOKED.store(status, Ordering::SeqCst);
@@ -560,6 +581,7 @@ fn generate_exceptions_calls_the_hook() {
 
 #[test]
 fn unhandled_exception_aborts_naming_the_status() {
+    let _order = shared();
     unsafe {
         let pid = libc::fork();
         if pid == 0 {
@@ -580,6 +602,7 @@ fn unhandled_exception_aborts_naming_the_status() {
 
 #[test]
 fn the_process_heap_survives_fork() {
+    let _order = shared();
     unsafe {
         let ph = GetProcessHeap();
         let ps: Vec<_> = (0..0x20).map(|_| HeapAlloc(ph, 0, 48)).collect();
@@ -633,6 +656,7 @@ fn the_process_heap_survives_fork() {
 
 #[test]
 fn hot_path_takes_nothing_from_the_process_heap() {
+    let _order = shared();
     unsafe {
         let ph = GetProcessHeap();
         let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0x100000);

@@ -17,6 +17,18 @@ use core::ffi::c_void;
 use std::ptr::{null, null_mut};
 use virtmem::win32::*;
 
+/// Tests that assert a released address is free run alone (placement reuses the last released
+/// slot, so another test's new allocation could take it); the others share.
+static ORDER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ORDER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ORDER.write().unwrap_or_else(|e| e.into_inner())
+}
+
 const P: usize = 0x1000;
 const G: usize = 0x10000;
 const CP: HANDLE = CURRENT_PROCESS;
@@ -726,6 +738,8 @@ const T_NT_CASES: &[Row] = &[
 
 #[test]
 fn t_nt_cases() {
+    // Case 60 asserts that a released page is free: alone, or another test may allocate there.
+    let _order = alone();
     let mut failed = Vec::new();
     for (case, what, check) in T_NT_CASES {
         if let Err(e) = check() {
@@ -737,6 +751,7 @@ fn t_nt_cases() {
 
 #[test]
 fn out_parameters_are_written_back_rounded() {
+    let _order = shared();
     // Reserve at an unaligned address: the base rounds down to 64 KiB, the size up to pages.
     let probe = new_alloc(4 * G, MEM_RESERVE, RW);
     release(probe);
@@ -757,6 +772,7 @@ fn out_parameters_are_written_back_rounded() {
 
 #[test]
 fn bad_pointers_are_access_violations() {
+    let _order = shared();
     let mut s = P;
     let mut b: *mut c_void = null_mut();
     // SAFETY: NULL pointers are what is tested; the functions probe them.
@@ -839,6 +855,7 @@ fn bad_pointers_are_access_violations() {
 
 #[test]
 fn nt_functions_leave_the_last_error_alone() {
+    let _order = shared();
     SetLastError(0xdead_beef);
     assert_eq!(alloc(0, 0, MEM_RESERVE, RW).0, STATUS_INVALID_PARAMETER);
     assert_eq!(protect(0, P, 0).0, STATUS_INVALID_PAGE_PROTECTION);
@@ -847,6 +864,7 @@ fn nt_functions_leave_the_last_error_alone() {
 
 #[test]
 fn other_process_handles_are_not_supported_and_null_is_invalid() {
+    let _order = shared();
     let mut mbi = MEMORY_BASIC_INFORMATION::default();
     // SAFETY: a valid buffer.
     let mut st = |h: HANDLE| unsafe {
@@ -870,6 +888,7 @@ fn other_process_handles_are_not_supported_and_null_is_invalid() {
 
 #[test]
 fn rtl_nt_status_to_dos_error_rules() {
+    let _order = shared();
     assert_eq!(RtlNtStatusToDosError(STATUS_SUCCESS), 0);
     assert_eq!(
         RtlNtStatusToDosError(STATUS_GUARD_PAGE_VIOLATION),
@@ -903,6 +922,7 @@ fn rtl_nt_status_to_dos_error_rules() {
 
 #[test]
 fn every_error_round_trips_through_its_status() {
+    let _order = shared();
     use virtmem::Error as E;
     let all = [
         E::InvalidParameter(""),
@@ -996,6 +1016,7 @@ fn lock(
 
 #[test]
 fn lock_and_unlock() {
+    let _order = shared();
     let p = new_alloc(4 * P, RC, RW);
     assert_eq!(
         lock(NtUnlockVirtualMemory, p, P, MAP_PROCESS).0,
@@ -1099,6 +1120,7 @@ fn temp_file(name: &str, len: usize) -> (std::path::PathBuf, HANDLE) {
 
 #[test]
 fn sections_through_the_nt_calls() {
+    let _order = shared();
     let (st, h) = create_section(0x3000, null_mut(), RW);
     assert_eq!(st, STATUS_SUCCESS);
     let (st, v, s) = map(h, 0, 0, RW);
@@ -1181,6 +1203,7 @@ fn sections_through_the_nt_calls() {
 
 #[test]
 fn named_sections_and_open_if() {
+    let _order = shared();
     let name: Vec<u16> = format!("\\BaseNamedObjects\\virtmem-nt-{}", std::process::id())
         .encode_utf16()
         .collect();
@@ -1261,6 +1284,7 @@ fn named_sections_and_open_if() {
 
 #[test]
 fn are_mapped_files_the_same() {
+    let _order = shared();
     let (path1, f1) = temp_file("a", 0x2000);
     let (path2, f2) = temp_file("b", 0x2000);
     let (st, s1) = create_section(0, f1, RW);
@@ -1386,6 +1410,7 @@ fn share_count(f: usize) -> usize {
 
 #[test]
 fn working_set_ex_bits() {
+    let _order = shared();
     let p = new_alloc(4 * P, RC, RW);
     // SAFETY: committed read-write; page 1 is touched, page 2 is not.
     unsafe { std::ptr::write_volatile((p + P) as *mut u8, 1) };
@@ -1431,6 +1456,7 @@ fn working_set_ex_bits() {
 
 #[test]
 fn query_working_set_lists_valid_pages_and_reports_bad_length() {
+    let _order = shared();
     let p = new_alloc(2 * P, RC, RW);
     // SAFETY: committed read-write.
     unsafe { std::ptr::write_volatile(p as *mut u8, 1) };
@@ -1478,6 +1504,7 @@ fn query_working_set_lists_valid_pages_and_reports_bad_length() {
 
 #[test]
 fn flush_process_write_buffers_with_threads() {
+    let _order = shared();
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     let stop = Arc::new(AtomicBool::new(false));

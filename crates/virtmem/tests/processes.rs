@@ -10,6 +10,18 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use virtmem::win32::*;
 
+/// Tests that assert a released address is free run alone (placement reuses the last released
+/// slot, so another test's new allocation could take it); the others share.
+static ORDER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ORDER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ORDER.write().unwrap_or_else(|e| e.into_inner())
+}
+
 const CHILD_ENV: &str = "VIRTMEM_PROCESSES_CHILD";
 const NOBODY_ENV: &str = "VIRTMEM_PROCESSES_NOBODY";
 
@@ -31,6 +43,7 @@ fn pattern(i: usize) -> u8 {
 /// * `rx`: one PAGE_EXECUTE_READ page of 0xC3.
 #[test]
 fn child_main() {
+    let _order = shared();
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
@@ -191,6 +204,7 @@ fn vq_err(h: HANDLE, addr: usize) -> u32 {
 
 #[test]
 fn read_and_write_another_process() {
+    let _order = shared();
     let kid = Kid::spawn();
     let p = page();
     let h = kid.open(PROCESS_ALL_ACCESS);
@@ -255,6 +269,7 @@ fn read_and_write_another_process() {
 
 #[test]
 fn a_bad_local_buffer_is_no_access() {
+    let _order = shared();
     let kid = Kid::spawn();
     let h = kid.open(PROCESS_ALL_ACCESS);
     let p = page();
@@ -284,6 +299,7 @@ fn a_bad_local_buffer_is_no_access() {
 
 #[test]
 fn access_rights_are_checked() {
+    let _order = shared();
     let kid = Kid::spawn();
     unsafe {
         let limited = kid.open(PROCESS_QUERY_LIMITED_INFORMATION);
@@ -322,6 +338,7 @@ fn access_rights_are_checked() {
 
 #[test]
 fn unknown_pids_and_closed_handles() {
+    let _order = shared();
     unsafe {
         SetLastError(0);
         assert!(OpenProcess(PROCESS_ALL_ACCESS, FALSE, 0).is_null());
@@ -367,6 +384,7 @@ fn unknown_pids_and_closed_handles() {
 
 #[test]
 fn an_exited_process_is_access_denied() {
+    let _order = shared();
     let mut kid = Kid::spawn();
     let h = kid.open(PROCESS_ALL_ACCESS);
     drop(kid.child.stdin.take());
@@ -411,6 +429,8 @@ fn protect_of(perms: &str) -> u32 {
 
 #[test]
 fn virtual_query_ex_matches_the_childs_maps() {
+    // Asserts that a released address is free: alone, or another test may allocate there.
+    let _order = alone();
     let kid = Kid::spawn();
     let h = kid.open(PROCESS_QUERY_INFORMATION);
     let maps = maps_of(kid.pid);
@@ -474,6 +494,7 @@ fn virtual_query_ex_matches_the_childs_maps() {
 
 #[test]
 fn changing_another_address_space_is_not_supported() {
+    let _order = shared();
     let kid = Kid::spawn();
     let p = page();
     unsafe {
@@ -564,6 +585,7 @@ fn changing_another_address_space_is_not_supported() {
 
 #[test]
 fn a_handle_to_our_own_pid_is_this_process() {
+    let _order = shared();
     let p = page();
     unsafe {
         let me = OpenProcess(PROCESS_ALL_ACCESS, FALSE, GetCurrentProcessId());
@@ -653,6 +675,7 @@ fn a_handle_to_our_own_pid_is_this_process() {
 
 #[test]
 fn duplicate_handle_of_process_handles() {
+    let _order = shared();
     let kid = Kid::spawn();
     unsafe {
         let h = kid.open(PROCESS_VM_READ | PROCESS_QUERY_LIMITED_INFORMATION);
@@ -711,6 +734,7 @@ fn duplicate_handle_of_process_handles() {
 /// still opens, else with a code saying what went wrong.
 #[test]
 fn nobody_main() {
+    let _order = shared();
     if std::env::var_os(NOBODY_ENV).is_none() {
         return;
     }
@@ -751,6 +775,7 @@ fn nobody_main() {
 
 #[test]
 fn a_process_we_may_not_trace_is_access_denied() {
+    let _order = shared();
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root, to drop to uid nobody in a child");
         return;
@@ -770,6 +795,7 @@ fn a_process_we_may_not_trace_is_access_denied() {
 
 #[test]
 fn the_safe_process_type() {
+    let _order = shared();
     let kid = Kid::spawn();
     let p = page();
     let child = virtmem::Process::open(kid.pid, PROCESS_ALL_ACCESS).unwrap();
@@ -826,6 +852,7 @@ fn the_safe_process_type() {
 
 #[test]
 fn safe_code_cannot_write_this_process() {
+    let _order = shared();
     let mut v = [1u8; 64];
     let addr = v.as_ptr() as usize;
     let cur = virtmem::Process::current();
@@ -853,6 +880,7 @@ fn safe_code_cannot_write_this_process() {
 
 #[test]
 fn nt_read_and_write_virtual_memory() {
+    let _order = shared();
     let kid = Kid::spawn();
     let p = page();
     let h = kid.open(PROCESS_ALL_ACCESS);
@@ -952,6 +980,7 @@ fn nt_read_and_write_virtual_memory() {
 
 #[test]
 fn nt_copies_within_this_process() {
+    let _order = shared();
     let p = page();
     unsafe {
         let a = VirtualAlloc(
@@ -990,6 +1019,7 @@ fn nt_copies_within_this_process() {
 
 #[test]
 fn nt_query_virtual_memory_of_another_process() {
+    let _order = shared();
     let kid = Kid::spawn();
     let h = kid.open(PROCESS_QUERY_INFORMATION);
     unsafe {
