@@ -47,7 +47,7 @@ mod watch;
 
 // Heaps (issue 16): HeapCreate/HeapAlloc/... on this engine's reserve and commit.
 pub mod heap;
-pub use heap::{Heaps, WalkEntry as HeapWalkEntry};
+pub use heap::{FreeStep, Heaps, WalkEntry as HeapWalkEntry, ALLOC_GENERAL, ALLOC_LOOKASIDE};
 // Global and Local memory (issue 16 item 2) on the process heap.
 pub mod global;
 pub use global::Globals;

@@ -19,7 +19,7 @@
 
 use super::last_error::{win32_call, SetLastError};
 use super::types::{HEAP_OPTIMIZE_RESOURCES_INFORMATION, HEAP_SUMMARY, PROCESS_HEAP_ENTRY};
-use crate::engine::{HeapWalkEntry, Heaps};
+use crate::engine::{FreeStep, HeapWalkEntry, Heaps, ALLOC_GENERAL, ALLOC_LOOKASIDE};
 use crate::error::Error;
 use crate::vocab::consts::*;
 use core::ffi::c_void;
@@ -141,15 +141,32 @@ pub unsafe extern "system" fn HeapAlloc(
 ) -> *mut c_void {
     // The front end's fast path (a cached small block); no panic barrier beyond the C ABI's
     // own (a panic cannot unwind out of an `extern "system"` function: the process aborts).
-    match heaps().alloc_front(hheap as usize, dwflags, dwbytes) {
-        Some(p) => p as *mut c_void,
-        None => heap_alloc_slow(hheap, dwflags, dwbytes),
+    // Every other path is a tail call, so this function needs no stack frame.
+    let Some(hs) = Heaps::native_ready() else {
+        return heap_alloc_slow(hheap, dwflags, dwbytes);
+    };
+    match hs.alloc_front(hheap as usize, dwflags, dwbytes) {
+        ALLOC_GENERAL => heap_alloc_slow(hheap, dwflags, dwbytes),
+        ALLOC_LOOKASIDE => heap_alloc_lookaside(hheap, dwflags, dwbytes),
+        p => p as *mut c_void,
+    }
+}
+
+#[inline(never)]
+extern "C" fn heap_alloc_lookaside(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    dwbytes: usize,
+) -> *mut c_void {
+    match heaps().alloc_lookaside_front(hheap as usize, dwflags, dwbytes) {
+        0 => heap_alloc_slow(hheap, dwflags, dwbytes),
+        p => p as *mut c_void,
     }
 }
 
 #[cold]
 #[inline(never)]
-fn heap_alloc_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, dwbytes: usize) -> *mut c_void {
+extern "C" fn heap_alloc_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, dwbytes: usize) -> *mut c_void {
     match heaps().alloc(hheap as usize, dwflags, dwbytes) {
         Ok(p) => p as *mut c_void,
         Err(e) => {
@@ -201,8 +218,50 @@ pub unsafe extern "system" fn HeapFree(
     }
     // The front end's fast path (a live small block): no panic barrier beyond the C ABI's own
     // (a panic cannot unwind out of an `extern "system"` function: the process aborts), as in
-    // HeapAlloc. Anything else goes through `win32_call`.
-    if heaps().free_front(hheap as usize, dwflags, lpmem as usize) {
+    // HeapAlloc. Every other path is a tail call; refusals end in `win32_call`.
+    let Some(hs) = Heaps::native_ready() else {
+        return heap_free_slow(hheap, dwflags, lpmem);
+    };
+    match hs.free_front(hheap as usize, lpmem as usize) {
+        FreeStep::Done => TRUE,
+        FreeStep::General => heap_free_slow(hheap, dwflags, lpmem),
+        FreeStep::Overflow(d) => heap_free_overflow(d, lpmem),
+        FreeStep::Large(d) => heap_free_large(hheap, dwflags, lpmem, d),
+        FreeStep::Lookaside(d) => heap_free_lookaside(hheap, dwflags, lpmem, d),
+    }
+}
+
+#[cold]
+#[inline(never)]
+extern "C" fn heap_free_overflow(d: usize, lpmem: *const c_void) -> BOOL {
+    heaps().free_overflow(d, lpmem as usize);
+    // Opaque, so the caller's call stays a tail call (a known constant result would be
+    // folded into the caller, which would then need a frame to return it).
+    std::hint::black_box(TRUE)
+}
+
+#[cold]
+#[inline(never)]
+extern "C" fn heap_free_large(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    lpmem: *const c_void,
+    d: usize,
+) -> BOOL {
+    if heaps().free_large_front(hheap as usize, dwflags, d, lpmem as usize) {
+        return TRUE;
+    }
+    heap_free_slow(hheap, dwflags, lpmem)
+}
+
+#[inline(never)]
+extern "C" fn heap_free_lookaside(
+    hheap: HANDLE,
+    dwflags: HEAP_FLAGS,
+    lpmem: *const c_void,
+    d: usize,
+) -> BOOL {
+    if heaps().free_lookaside_front(hheap as usize, d, lpmem as usize) {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)
@@ -210,7 +269,7 @@ pub unsafe extern "system" fn HeapFree(
 
 #[cold]
 #[inline(never)]
-fn heap_free_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> BOOL {
+extern "C" fn heap_free_slow(hheap: HANDLE, dwflags: HEAP_FLAGS, lpmem: *const c_void) -> BOOL {
     win32_call(FALSE, || {
         heaps()
             .free(hheap as usize, dwflags, lpmem as usize)

@@ -20,7 +20,6 @@ use super::Heap;
 use crate::os::linux::metaheap::Meta;
 use crate::rules::heap::LFH_CLASSES;
 use allocator_api2::alloc::{Allocator, Layout};
-use std::cell::UnsafeCell;
 use std::ptr::null;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
@@ -45,17 +44,26 @@ struct Way {
     block: *mut Block,
 }
 
-struct Tls {
+/// A thread's heap state (`tls.rs` says where it lives). All zero is its initial value.
+pub(crate) struct Tls {
     ways: [Way; WAYS],
     registered: bool,
+    /// The thread's last non-process heap found from a handle: `(Heaps address, handle, heap
+    /// descriptor)` (`Heaps::lookup`).
+    pub(crate) last_heap: (usize, usize, usize),
 }
 
-thread_local! {
-    static TLS: UnsafeCell<Tls> = const {
-        UnsafeCell::new(Tls {
-            ways: [Way { heap: null(), gen: 0, block: std::ptr::null_mut() }; WAYS],
-            registered: false,
-        })
+impl Tls {
+    /// The initial value (all zero).
+    #[allow(dead_code)]
+    pub(crate) const EMPTY: Tls = Tls {
+        ways: [Way {
+            heap: null(),
+            gen: 0,
+            block: std::ptr::null_mut(),
+        }; WAYS],
+        registered: false,
+        last_heap: (0, 0, 0),
     };
 }
 
@@ -63,10 +71,10 @@ static KEY_ONCE: Once = Once::new();
 static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 
 unsafe extern "C" fn thread_exit(_: *mut libc::c_void) {
-    let _ = TLS.try_with(|t| {
+    let _ = tls().map(|t| {
         // SAFETY: this thread's own cache; no other reference to it is live (destructors run
         // outside any heap call of this thread).
-        let t = unsafe { &mut *t.get() };
+        let t = unsafe { &mut *t };
         for w in &mut t.ways {
             flush(w);
             if !w.block.is_null() {
@@ -190,8 +198,8 @@ pub(crate) fn try_push(heap: &Heap, c: usize, p: Item) -> bool {
 
 /// This thread's cache, or `None` while the thread-local is being torn down.
 #[inline(always)]
-fn tls() -> Option<*mut Tls> {
-    TLS.try_with(|t| t.get()).ok()
+pub(crate) fn tls() -> Option<*mut Tls> {
+    super::tls::get()
 }
 
 /// Caches the free slot `p` of class `c`; when the stack is full, half of it goes back to the
@@ -200,10 +208,10 @@ fn tls() -> Option<*mut Tls> {
 #[inline(never)]
 pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
     let gen = heap.generation();
-    let done = TLS
-        .try_with(|t| {
+    let done = tls()
+        .map(|t| {
             // SAFETY: this thread's cache; no reference to it outlives this closure.
-            let t = unsafe { &mut *t.get() };
+            let t = unsafe { &mut *t };
             let w = &mut t.ways[heap.slot & (WAYS - 1)];
             let b = if std::ptr::eq(w.heap, heap) && w.gen == gen {
                 // SAFETY: a way with a heap has a block.
@@ -232,10 +240,10 @@ pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
 /// Caches several free slots of class `c` (a refill's surplus); what does not fit goes back.
 pub(crate) fn fill(heap: &Heap, c: usize, slots: &[Item]) {
     let gen = heap.generation();
-    let rest = TLS
-        .try_with(|t| {
+    let rest = tls()
+        .map(|t| {
             // SAFETY: this thread's cache.
-            let t = unsafe { &mut *t.get() };
+            let t = unsafe { &mut *t };
             let Some(b) = claim(t, heap, gen) else { return 0 };
             let n = b.n[c] as usize;
             let take = slots.len().min(K - n);
@@ -251,9 +259,9 @@ pub(crate) fn fill(heap: &Heap, c: usize, slots: &[Item]) {
 
 /// Gives back everything this thread caches for `heap` (HeapCompact, HeapDestroy).
 pub(crate) fn flush_heap(heap: &Heap) {
-    let _ = TLS.try_with(|t| {
+    let _ = tls().map(|t| {
         // SAFETY: this thread's cache.
-        let t = unsafe { &mut *t.get() };
+        let t = unsafe { &mut *t };
         let w = &mut t.ways[heap.slot & (WAYS - 1)];
         if std::ptr::eq(w.heap, heap) {
             flush(w);

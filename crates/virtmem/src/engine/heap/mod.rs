@@ -28,6 +28,7 @@ mod large;
 mod lfh;
 mod lock;
 mod map;
+mod tls;
 mod walk;
 
 pub use walk::WalkEntry;
@@ -167,14 +168,6 @@ struct Registry {
 // SAFETY: the pointers are descriptors that live forever.
 unsafe impl Send for Registry {}
 
-thread_local! {
-    /// This thread's last non-process heap found from a handle: `(Heaps address, handle,
-    /// heap descriptor)`. A hit is checked against the descriptor's current handle, so a
-    /// destroyed heap is never reached through it ([`Heaps::lookup`]). `Heaps` values are
-    /// leaked, so their addresses are never reused.
-    static LAST_HEAP: std::cell::Cell<(usize, usize, usize)> =
-        const { std::cell::Cell::new((0, 0, 0)) };
-}
 
 /// The heaps of one address space.
 pub struct Heaps<'s, O: Os> {
@@ -242,14 +235,60 @@ fn nomem(_: Error) -> Error {
     Error::NotEnoughMemory("the heap cannot grow")
 }
 
+/// What HeapFree's fast path ([`Heaps::free_front`]) did, or which out-of-line path finishes
+/// the call (nothing changed yet, except for `Overflow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeStep {
+    /// Freed.
+    Done,
+    /// Not decided here: [`Heaps::free`] frees the block or says why it is refused.
+    General,
+    /// A large block (its map entry): [`Heaps::free_large_front`].
+    Large(usize),
+    /// A block of a HEAP_NO_SERIALIZE heap's segment (its map entry):
+    /// [`Heaps::free_lookaside_front`].
+    Lookaside(usize),
+    /// A freed front-end slot of the page (its map entry) that this thread's cache had no
+    /// room for: [`Heaps::free_overflow`] finishes it (the slot is already not live).
+    Overflow(usize),
+}
+
+/// [`Heaps::alloc_front`]: go on with [`Heaps::alloc`].
+pub const ALLOC_GENERAL: usize = 0;
+/// [`Heaps::alloc_front`]: go on with [`Heaps::alloc_lookaside_front`].
+pub const ALLOC_LOOKASIDE: usize = 8;
+
 static NATIVE: std::sync::OnceLock<&'static Heaps<'static, crate::os::linux::LinuxOs>> =
     std::sync::OnceLock::new();
+/// [`NATIVE`]'s value once set: one load on the fast paths instead of the `OnceLock`'s two.
+static NATIVE_PTR: std::sync::atomic::AtomicPtr<Heaps<'static, crate::os::linux::LinuxOs>> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 impl Heaps<'static, crate::os::linux::LinuxOs> {
     /// The heaps of this process's real address space.
     #[inline(always)]
     pub(crate) fn native() -> &'static Heaps<'static, crate::os::linux::LinuxOs> {
-        NATIVE.get_or_init(|| Heaps::new(Space::native()))
+        let p = NATIVE_PTR.load(Ordering::Acquire);
+        if p.is_null() {
+            return Self::native_init();
+        }
+        // SAFETY: only the leaked, never-freed value of `NATIVE` is stored.
+        unsafe { &*p }
+    }
+
+    /// The native heaps if they exist already (the fast paths make no calls).
+    #[inline(always)]
+    pub(crate) fn native_ready() -> Option<&'static Heaps<'static, crate::os::linux::LinuxOs>> {
+        // SAFETY: only the leaked, never-freed value of `NATIVE` is stored.
+        unsafe { NATIVE_PTR.load(Ordering::Acquire).as_ref() }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn native_init() -> &'static Heaps<'static, crate::os::linux::LinuxOs> {
+        let h = *NATIVE.get_or_init(|| Heaps::new(Space::native()));
+        NATIVE_PTR.store(h as *const Self as *mut Self, Ordering::Release);
+        h
     }
 }
 
@@ -419,23 +458,31 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// The live heap whose handle is `h` (H50: by lookup, never by dereference).
     #[inline(always)]
     fn lookup(&self, h: usize) -> Result<&'static Heap> {
+        match self.lookup_fast(h) {
+            Some(heap) => Ok(heap),
+            None => self.lookup_slow(h),
+        }
+    }
+
+    /// [`Heaps::lookup`] without its slow path (the fast paths make no calls): the process
+    /// heap or this thread's last heap, else `None`.
+    #[inline(always)]
+    fn lookup_fast(&self, h: usize) -> Option<&'static Heap> {
         if h != 0 && h == self.process.load(Ordering::Relaxed) {
             // SAFETY: set with the handle; descriptors live forever.
-            return Ok(unsafe { &*self.process_heap.load(Ordering::Relaxed) });
+            return Some(unsafe { &*self.process_heap.load(Ordering::Relaxed) });
         }
-        let me = self as *const Self as usize;
-        let (k, kh, d) = LAST_HEAP.get();
-        if k == me && kh == h && h != 0 {
+        // SAFETY: this thread's own block; the copy is read at once.
+        let (k, kh, d) = cache::tls().map_or((0, 0, 0), |t| unsafe { (*t).last_heap });
+        if k == self as *const Self as usize && kh == h && h != 0 {
             // SAFETY: `d` was a heap descriptor of this `Heaps`; descriptors live forever.
             let heap = unsafe { &*(d as *const Heap) };
-            // A heap's handle is its first segment's base, unique among live heaps of this
-            // address space, and 0 once destroyed: if the descriptor still has handle `h`, it
-            // is the live heap `h`, whether or not it was destroyed and reused meanwhile.
+            // As in `lookup`: the descriptor still has handle `h` only while it is heap `h`.
             if heap.handle.load(Ordering::Acquire) == h {
-                return Ok(heap);
+                return Some(heap);
             }
         }
-        self.lookup_slow(h)
+        None
     }
 
     /// [`Heaps::lookup`] past the per-thread entry: through the granule map, then remembered.
@@ -443,7 +490,10 @@ impl<'s, O: Os> Heaps<'s, O> {
     #[inline(never)]
     fn lookup_slow(&self, h: usize) -> Result<&'static Heap> {
         let heap = self.lookup_map(h)?;
-        LAST_HEAP.set((self as *const Self as usize, h, heap.id()));
+        if let Some(t) = cache::tls() {
+            // SAFETY: this thread's own block; no other reference to it is live.
+            unsafe { (*t).last_heap = (self as *const Self as usize, h, heap.id()) };
+        }
         Ok(heap)
     }
 
@@ -685,28 +735,44 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- allocation -------------------------------------------------------------------
 
-    /// HeapAlloc's fast path: a block from this thread's cache of an active front-end class,
-    /// or `None` (nothing changed; the caller goes on with [`Heaps::alloc`]).
+    /// HeapAlloc's fast path: a block from this thread's cache of an active front-end class
+    /// (its address), or [`ALLOC_GENERAL`] / [`ALLOC_LOOKASIDE`]: nothing changed, the caller
+    /// goes on with [`Heaps::alloc`] or [`Heaps::alloc_lookaside_front`] (tail calls: no call
+    /// is made here).
     #[inline(always)]
-    pub fn alloc_front(&self, h: usize, flags: u32, req: usize) -> Option<usize> {
-        let heap = self.lookup(h).ok()?;
-        let c = class_of(req)?;
+    pub fn alloc_front(&self, h: usize, flags: u32, req: usize) -> usize {
+        let Some(heap) = self.lookup_fast(h) else {
+            return ALLOC_GENERAL;
+        };
+        let Some(c) = class_of(req) else {
+            return ALLOC_GENERAL;
+        };
         if !heap.front.is_active(c) {
             if heap.flags() & rules::NO_SERIALIZE != 0 {
-                return self.la_alloc_unserialized(heap, flags, req);
+                return ALLOC_LOOKASIDE;
             }
-            return None;
+            return ALLOC_GENERAL;
         }
-        if !heap.cached {
-            return None;
+        if !heap.cached || rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0
+        {
+            return ALLOC_GENERAL;
         }
-        let p = cache::pop(heap, c)?;
+        let Some(p) = cache::pop(heap, c) else {
+            return ALLOC_GENERAL;
+        };
         // The header makes the slot live (`lfh.rs`).
         self.space.heap_store(p - 8, heap.encode(p, req));
-        if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
-            self.space.heap_zero(p, req);
+        p
+    }
+
+    /// Finishes [`ALLOC_LOOKASIDE`]: a block from a HEAP_NO_SERIALIZE heap's look-asides, or
+    /// 0 (nothing changed; the caller goes on with [`Heaps::alloc`]).
+    #[inline(never)]
+    pub fn alloc_lookaside_front(&self, h: usize, flags: u32, req: usize) -> usize {
+        match self.lookup(h) {
+            Ok(heap) => self.la_alloc_unserialized(heap, flags, req).unwrap_or(0),
+            Err(_) => 0,
         }
-        Some(p)
     }
 
     /// HeapAlloc (H13–H28).
@@ -1028,41 +1094,76 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     // ----- free, size, validate ---------------------------------------------------------
 
-    /// HeapFree's fast path: frees `p` and returns `true` if it is a live front-end slot of
-    /// heap `h`, a look-aside block of a HEAP_NO_SERIALIZE heap or a live large block (under
-    /// the heap lock, as `flags` asks); otherwise changes nothing and returns `false`, and the caller goes on with
-    /// [`Heaps::free`] (which also tells why a pointer is refused). One table load finds the
-    /// page; its owner, the slot geometry and the header (`lfh.rs`) decide.
+    /// HeapFree's fast path: frees `p` if it is a live front-end slot of heap `h` that this
+    /// thread's cache takes at once ([`FreeStep::Done`]); otherwise changes nothing and names
+    /// the out-of-line path that finishes the call. One table load finds the page; its owner,
+    /// the slot geometry and the header (`lfh.rs`) decide. No call is made here, so the caller
+    /// (`HeapFree`) needs no stack frame and reaches every other path by a tail call.
     #[inline(always)]
-    pub fn free_front(&self, h: usize, flags: u32, p: usize) -> bool {
-        let Ok(heap) = self.lookup(h) else {
-            return false;
+    pub fn free_front(&self, h: usize, p: usize) -> FreeStep {
+        let Some(heap) = self.lookup_fast(h) else {
+            return FreeStep::General;
         };
-        let d = match self.map.get(p) {
-            Some((Tag::Page, d)) => d,
-            Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
-                return self.la_free_unserialized(heap, d, p);
-            }
-            Some((Tag::Large, d)) => return self.free_large_front(heap, h, flags, d, p),
-            _ => return false,
+        let Some(d) = self.map.page(p) else {
+            return Self::free_step_other(heap, self.map.get(p));
         };
         // SAFETY: descriptors live forever.
         let page = unsafe { &*(d as *const Page) };
-        if page.owner.load(Ordering::Acquire) != heap.id()
-            || !page.is_slot(p)
-            || !page.fits(heap.decode(p, self.space.heap_load(p - 8)))
+        let req = heap.decode(p, self.space.heap_load(p - 8));
+        if page.owner.load(Ordering::Acquire) != heap.id() || !page.is_slot(p) || !page.fits(req)
         {
-            return false;
+            return FreeStep::General;
         }
-        self.free_slot(heap, page, p);
-        true
+        // A zero header: the slot is no longer live (`lfh.rs`).
+        self.space.heap_store(p - 8, 0);
+        let c = page.class.load(Ordering::Relaxed);
+        if heap.cached && cache::try_push(heap, c, p) {
+            FreeStep::Done
+        } else {
+            FreeStep::Overflow(d)
+        }
     }
 
-    /// [`Heaps::free_front`] for a large block: the table entry already read, the heap lock
-    /// (unless HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false`
-    /// changes nothing.
+    /// [`Heaps::free_front`] for a block that is not a front-end slot.
+    #[inline(always)]
+    fn free_step_other(heap: &Heap, entry: Option<(Tag, usize)>) -> FreeStep {
+        match entry {
+            Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
+                FreeStep::Lookaside(d)
+            }
+            Some((Tag::Large, d)) => FreeStep::Large(d),
+            _ => FreeStep::General,
+        }
+    }
+
+    /// Finishes [`FreeStep::Overflow`]: the slot `p` of page `d` (already not live) goes to
+    /// this thread's cache after half of it went back, or straight back to its page.
+    #[cold]
     #[inline(never)]
-    fn free_large_front(&self, heap: &Heap, h: usize, flags: u32, d: usize, p: usize) -> bool {
+    pub fn free_overflow(&self, d: usize, p: usize) {
+        // SAFETY: descriptors live forever; `free_front` found this page's owner to be a heap
+        // descriptor, which lives forever too (a concurrent HeapDestroy of the heap being
+        // freed into is the caller's race, as on Windows; the slot then goes to a generation
+        // that no longer exists and is dropped).
+        let page = unsafe { &*(d as *const Page) };
+        let owner = page.owner.load(Ordering::Acquire);
+        if owner == 0 {
+            return;
+        }
+        // SAFETY: as above.
+        let heap = unsafe { &*(owner as *const Heap) };
+        Self::free_slot_slow(heap, page.class.load(Ordering::Relaxed), p);
+    }
+
+    /// Finishes [`FreeStep::Large`] for a large block (map entry `d`): the heap lock (unless
+    /// HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false` changes
+    /// nothing (the general path then reports why).
+    #[cold]
+    #[inline(never)]
+    pub fn free_large_front(&self, h: usize, flags: u32, d: usize, p: usize) -> bool {
+        let Ok(heap) = self.lookup(h) else {
+            return false;
+        };
         self.locked(heap, h, flags, |st| {
             Ok(match self.resolve_locked(heap, p, Tag::Large, d) {
                 Some(b) => {
@@ -1073,6 +1174,16 @@ impl<'s, O: Os> Heaps<'s, O> {
             })
         })
         .unwrap_or(false)
+    }
+
+    /// Finishes [`FreeStep::Lookaside`]: a block of segment `d` of a HEAP_NO_SERIALIZE heap
+    /// goes to the look-asides without a lock; `false` changes nothing.
+    #[inline(never)]
+    pub fn free_lookaside_front(&self, h: usize, d: usize, p: usize) -> bool {
+        match self.lookup(h) {
+            Ok(heap) => self.la_free_unserialized(heap, d, p),
+            Err(_) => false,
+        }
     }
 
     /// HeapFree (H32–H36).
