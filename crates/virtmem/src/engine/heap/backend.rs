@@ -6,7 +6,9 @@
 //! * `busy`: one bit per granule, set where a live block starts — exact, so a pointer that is
 //!   not a live block's start is refused before anything changes (H34);
 //! * `free`: the free ranges, sorted by start and always coalesced (a freed block merges with
-//!   free neighbours at once);
+//!   free neighbours at once), and `fstart`, one bit per granule set where a free range
+//!   starts (so "does a block or a free range begin at granule `e`?", the header check, is
+//!   one load, not a search);
 //! * `la`: one bit per granule, set where a freed block waits in the heap's look-aside
 //!   (`Heap` heaps without a front end keep small freed blocks per size for reuse, as Windows'
 //!   look-aside lists did). Such a block keeps its busy bit (so nothing coalesces into it) but
@@ -54,6 +56,8 @@ pub(crate) struct Inner {
     pub ngran: usize,
     busy: MetaVec<u64>,
     la: MetaVec<u64>,
+    /// One bit per granule: a free range starts there (kept with `free`).
+    fstart: MetaVec<u64>,
     /// Free ranges `(granule, count)`, sorted, coalesced.
     pub free: MetaVec<(usize, usize)>,
 }
@@ -72,6 +76,7 @@ impl Segment {
                 ngran: 0,
                 busy: meta_vec(),
                 la: meta_vec(),
+                fstart: meta_vec(),
                 free: meta_vec(),
             }),
         }
@@ -89,8 +94,11 @@ impl Segment {
         i.busy.resize(i.ngran.div_ceil(64) + 1, 0);
         i.la.clear();
         i.la.resize(i.ngran.div_ceil(64) + 1, 0);
+        i.fstart.clear();
+        i.fstart.resize(i.ngran.div_ceil(64) + 1, 0);
         i.free.clear();
         i.free.push((0, i.ngran));
+        i.set_fstart(0, true);
         self.base.store(base, Ordering::Relaxed);
         self.gen.store(gen, Ordering::Relaxed);
         self.owner.store(owner, Ordering::Release);
@@ -129,12 +137,6 @@ impl Inner {
         (off % GRANULE == 0 && off / GRANULE < self.ngran).then_some(off / GRANULE)
     }
 
-    /// Whether a live block starts at granule `g`.
-    #[inline]
-    pub(crate) fn is_busy(&self, g: usize) -> bool {
-        g < self.ngran && self.busy[g / 64] & (1 << (g % 64)) != 0
-    }
-
     /// Whether a live block starts at granule `g` (busy, and not waiting in the look-aside).
     #[inline(always)]
     pub(crate) fn is_live(&self, g: usize) -> bool {
@@ -159,27 +161,53 @@ impl Inner {
         }
     }
 
+    #[inline]
+    fn set_fstart(&mut self, g: usize, on: bool) {
+        if on {
+            self.fstart[g / 64] |= 1 << (g % 64);
+        } else {
+            self.fstart[g / 64] &= !(1 << (g % 64));
+        }
+    }
+
     /// Index of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
+        if g >= self.ngran || self.fstart[g / 64] & (1 << (g % 64)) == 0 {
+            return None;
+        }
         self.free.binary_search_by_key(&g, |r| r.0).ok()
     }
 
     /// Whether a live block of `n` granules at `g` ends where something begins: the next
-    /// block, a free range, or the end of the grid (the header consistency check).
+    /// block, a free range, or the end of the grid (the header consistency check): one load.
     #[inline(always)]
     pub(crate) fn ends_cleanly(&self, g: usize, n: usize) -> bool {
-        let e = g + n;
-        e == self.ngran || (e < self.ngran && (self.is_busy(e) || self.free_at(e).is_some()))
+        let e = g.wrapping_add(n);
+        e == self.ngran
+            || (e < self.ngran
+                && (self.busy[e / 64] | self.fstart[e / 64]) & (1 << (e % 64)) != 0)
+    }
+
+    /// Whether `fstart` marks exactly the starts of the free ranges (HeapValidate).
+    pub(crate) fn starts_consistent(&self) -> bool {
+        let marked: usize = self.fstart.iter().map(|w| w.count_ones() as usize).sum();
+        marked == self.free.len()
+            && self
+                .free
+                .iter()
+                .all(|r| r.0 < self.ngran && self.fstart[r.0 / 64] & (1 << (r.0 % 64)) != 0)
     }
 
     /// Takes `n` granules first-fit; the busy bit of the result is set.
     pub(crate) fn take(&mut self, n: usize) -> Option<usize> {
         let i = self.free.iter().position(|r| r.1 >= n)?;
         let (g, len) = self.free[i];
+        self.set_fstart(g, false);
         if len == n {
             self.free.remove(i);
         } else {
             self.free[i] = (g + n, len - n);
+            self.set_fstart(g + n, true);
         }
         self.set_busy(g, true);
         Some(g)
@@ -201,10 +229,18 @@ impl Inner {
             (true, true) => {
                 self.free[i - 1].1 += n + self.free[i].1;
                 self.free.remove(i);
+                self.set_fstart(g + n, false);
             }
             (true, false) => self.free[i - 1].1 += n,
-            (false, true) => self.free[i] = (g, n + self.free[i].1),
-            (false, false) => self.free.insert(i, (g, n)),
+            (false, true) => {
+                self.free[i] = (g, n + self.free[i].1);
+                self.set_fstart(g + n, false);
+                self.set_fstart(g, true);
+            }
+            (false, false) => {
+                self.free.insert(i, (g, n));
+                self.set_fstart(g, true);
+            }
         }
     }
 
@@ -219,10 +255,12 @@ impl Inner {
         if len < extra {
             return false;
         }
+        self.set_fstart(s, false);
         if len == extra {
             self.free.remove(i);
         } else {
             self.free[i] = (s + extra, len - extra);
+            self.set_fstart(s + extra, true);
         }
         true
     }

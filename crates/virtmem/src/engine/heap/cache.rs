@@ -47,6 +47,9 @@ struct Way {
 /// A thread's heap state (`tls.rs` says where it lives). All zero is its initial value.
 pub(crate) struct Tls {
     ways: [Way; WAYS],
+    /// The process heap's way (never shared with another heap's; the process heap is never
+    /// destroyed, so its generation never changes and the fast paths need not compare it).
+    process: Way,
     registered: bool,
     /// The thread's last non-process heap found from a handle: `(Heaps address, handle, heap
     /// descriptor)` (`Heaps::lookup`).
@@ -62,6 +65,11 @@ impl Tls {
             gen: 0,
             block: std::ptr::null_mut(),
         }; WAYS],
+        process: Way {
+            heap: null(),
+            gen: 0,
+            block: std::ptr::null_mut(),
+        },
         registered: false,
         last_heap: (0, 0, 0),
     };
@@ -75,7 +83,7 @@ unsafe extern "C" fn thread_exit(_: *mut libc::c_void) {
         // SAFETY: this thread's own cache; no other reference to it is live (destructors run
         // outside any heap call of this thread).
         let t = unsafe { &mut *t };
-        for w in &mut t.ways {
+        for w in t.ways.iter_mut().chain(std::iter::once(&mut t.process)) {
             flush(w);
             if !w.block.is_null() {
                 // SAFETY: allocated in `claim` with this layout.
@@ -131,7 +139,7 @@ fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
     if !t.registered {
         register(t);
     }
-    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    let w = way_of(t, heap);
     if !std::ptr::eq(w.heap, heap) || w.gen != gen {
         let stale_same_heap = std::ptr::eq(w.heap, heap);
         if stale_same_heap {
@@ -155,12 +163,62 @@ fn claim<'t>(t: &'t mut Tls, heap: &Heap, gen: u64) -> Option<&'t mut Block> {
     unsafe { w.block.as_mut() }
 }
 
+/// The way `heap` uses in this thread's cache.
+#[inline(always)]
+fn way_of<'t>(t: &'t mut Tls, heap: &Heap) -> &'t mut Way {
+    if heap.is_process() {
+        &mut t.process
+    } else {
+        &mut t.ways[heap.slot & (WAYS - 1)]
+    }
+}
+
+/// [`pop`] for the process heap `heap` (the caller knows it is): no generation compare.
+#[inline(always)]
+pub(crate) fn pop_process(heap: &Heap, c: usize) -> Option<Item> {
+    // SAFETY: this thread's cache; no other reference to it is live.
+    let t = unsafe { &mut *tls()? };
+    let w = &mut t.process;
+    if !std::ptr::eq(w.heap, heap) {
+        return None;
+    }
+    // SAFETY: a way with a heap has a block (set in `claim`).
+    let b = unsafe { &mut *w.block };
+    let n = *b.n.get(c)? as usize;
+    if n == 0 || n > K {
+        return None;
+    }
+    b.n[c] = (n - 1) as u8;
+    Some(b.items[c][n - 1])
+}
+
+/// [`try_push`] for the process heap `heap` (the caller knows it is).
+#[inline(always)]
+pub(crate) fn try_push_process(heap: &Heap, c: usize, p: Item) -> bool {
+    let Some(t) = tls() else { return false };
+    // SAFETY: this thread's cache; no other reference to it is live.
+    let t = unsafe { &mut *t };
+    let w = &mut t.process;
+    if !std::ptr::eq(w.heap, heap) || c >= LFH_CLASSES {
+        return false;
+    }
+    // SAFETY: a way with a heap has a block (set in `claim`).
+    let b = unsafe { &mut *w.block };
+    let n = b.n[c] as usize;
+    if n >= K {
+        return false;
+    }
+    b.items[c][n] = p;
+    b.n[c] = (n + 1) as u8;
+    true
+}
+
 /// Pops a cached slot of class `c` of `heap`.
 #[inline(always)]
 pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *tls()? };
-    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    let w = way_of(t, heap);
     if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
         return None;
     }
@@ -181,7 +239,7 @@ pub(crate) fn try_push(heap: &Heap, c: usize, p: Item) -> bool {
     let Some(t) = tls() else { return false };
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *t };
-    let w = &mut t.ways[heap.slot & (WAYS - 1)];
+    let w = way_of(t, heap);
     if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() || c >= LFH_CLASSES {
         return false;
     }
@@ -212,7 +270,7 @@ pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
         .map(|t| {
             // SAFETY: this thread's cache; no reference to it outlives this closure.
             let t = unsafe { &mut *t };
-            let w = &mut t.ways[heap.slot & (WAYS - 1)];
+            let w = way_of(t, heap);
             let b = if std::ptr::eq(w.heap, heap) && w.gen == gen {
                 // SAFETY: a way with a heap has a block.
                 unsafe { &mut *w.block }
@@ -262,7 +320,7 @@ pub(crate) fn flush_heap(heap: &Heap) {
     let _ = tls().map(|t| {
         // SAFETY: this thread's cache.
         let t = unsafe { &mut *t };
-        let w = &mut t.ways[heap.slot & (WAYS - 1)];
+        let w = way_of(t, heap);
         if std::ptr::eq(w.heap, heap) {
             flush(w);
         }

@@ -69,6 +69,9 @@ pub(crate) struct Heap {
     front: Front,
     map: *const GranuleMap,
     cached: bool,
+    /// Whether this is a process heap (set once; a process heap is never destroyed, so its
+    /// descriptor is never reused).
+    process: std::sync::atomic::AtomicBool,
     st: UnsafeCell<State>,
 }
 
@@ -116,6 +119,12 @@ struct State {
 }
 
 impl Heap {
+    /// Whether this is its address space's process heap.
+    #[inline(always)]
+    pub(crate) fn is_process(&self) -> bool {
+        self.process.load(Ordering::Relaxed)
+    }
+
     fn generation(&self) -> u64 {
         self.gen.load(Ordering::Relaxed)
     }
@@ -349,6 +358,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             front: Front::new(),
             map: &self.map,
             cached: self.space.os().real_memory(),
+            process: std::sync::atomic::AtomicBool::new(false),
             st: UnsafeCell::new(State {
                 segments: meta_vec(),
                 arenas: meta_vec(),
@@ -443,6 +453,8 @@ impl<'s, O: Os> Heaps<'s, O> {
         self.process_once.call_once(|| {
             if let Ok(h) = self.create(0, 0, 0) {
                 if let Ok(heap) = self.lookup(h) {
+                    // Before the handle is published: no thread caches it in another way.
+                    heap.process.store(true, Ordering::Relaxed);
                     self.process_heap
                         .store(heap as *const Heap as *mut Heap, Ordering::Relaxed);
                     self.process.store(h, Ordering::Release);
@@ -741,6 +753,11 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// is made here).
     #[inline(always)]
     pub fn alloc_front(&self, h: usize, flags: u32, req: usize) -> usize {
+        if h != 0 && h == self.process.load(Ordering::Relaxed) {
+            // SAFETY: set with the handle; descriptors live forever.
+            let heap = unsafe { &*self.process_heap.load(Ordering::Relaxed) };
+            return self.alloc_front_process(heap, flags, req);
+        }
         let Some(heap) = self.lookup_fast(h) else {
             return ALLOC_GENERAL;
         };
@@ -758,6 +775,26 @@ impl<'s, O: Os> Heaps<'s, O> {
             return ALLOC_GENERAL;
         }
         let Some(p) = cache::pop(heap, c) else {
+            return ALLOC_GENERAL;
+        };
+        // The header makes the slot live (`lfh.rs`).
+        self.space.heap_store(p - 8, heap.encode(p, req));
+        p
+    }
+
+    /// [`Heaps::alloc_front`] on the process heap: its own way of the thread cache (no
+    /// generation: never destroyed), and no test of the class being active: only active
+    /// classes have pages, so a cached slot means an active class (the process heap's classes
+    /// never become inactive; only HeapDestroy resets them).
+    #[inline(always)]
+    fn alloc_front_process(&self, heap: &Heap, flags: u32, req: usize) -> usize {
+        let Some(c) = class_of(req) else {
+            return ALLOC_GENERAL;
+        };
+        if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
+            return ALLOC_GENERAL;
+        }
+        let Some(p) = cache::pop_process(heap, c) else {
             return ALLOC_GENERAL;
         };
         // The header makes the slot live (`lfh.rs`).
@@ -1101,8 +1138,15 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// (`HeapFree`) needs no stack frame and reaches every other path by a tail call.
     #[inline(always)]
     pub fn free_front(&self, h: usize, p: usize) -> FreeStep {
-        let Some(heap) = self.lookup_fast(h) else {
-            return FreeStep::General;
+        let process = h != 0 && h == self.process.load(Ordering::Relaxed);
+        let heap = if process {
+            // SAFETY: set with the handle; descriptors live forever.
+            unsafe { &*self.process_heap.load(Ordering::Relaxed) }
+        } else {
+            match self.lookup_fast(h) {
+                Some(heap) => heap,
+                None => return FreeStep::General,
+            }
         };
         let Some(d) = self.map.page(p) else {
             return Self::free_step_other(heap, self.map.get(p));
@@ -1117,7 +1161,12 @@ impl<'s, O: Os> Heaps<'s, O> {
         // A zero header: the slot is no longer live (`lfh.rs`).
         self.space.heap_store(p - 8, 0);
         let c = page.class.load(Ordering::Relaxed);
-        if heap.cached && cache::try_push(heap, c, p) {
+        let cached = if process {
+            cache::try_push_process(heap, c, p)
+        } else {
+            heap.cached && cache::try_push(heap, c, p)
+        };
+        if cached {
             FreeStep::Done
         } else {
             FreeStep::Overflow(d)
@@ -1455,6 +1504,8 @@ impl<'s, O: Os> Heaps<'s, O> {
                 let i = unsafe { (*sp).inner() };
                 s.committed += i.commit;
                 s.reserved += i.reserve;
+                // The out-of-band index of free-range starts agrees with the ranges.
+                s.intact &= i.starts_consistent();
                 let mut g = 0;
                 while let Some(b) = i.next_busy(g) {
                     let p = i.ptr_of(b);
