@@ -31,27 +31,32 @@ pub(crate) const MAX_SLOTS: usize = PAGE / GRANULE;
 /// Offset of slot 0's block pointer from the page base (its header is 8 bytes before).
 pub(crate) const FIRST: usize = GRANULE;
 
-/// A front-end page's descriptor (pooled, never freed).
+/// A front-end page's descriptor (pooled, never freed). What HeapFree's fast path reads
+/// (owner, geometry, class range) is the first cache line.
+#[repr(C, align(64))]
 pub(crate) struct Page {
     /// The owning heap (its descriptor's address), 0 when unassigned.
     pub owner: AtomicUsize,
-    /// The owner's generation when assigned.
-    pub gen: AtomicU64,
     /// The page's address.
     pub base: AtomicUsize,
     /// Its size class.
     pub class: AtomicUsize,
+    /// Bytes from the first slot's pointer to the end of the last slot (low 32 bits), and
+    /// the rotation of the slot-start test (high 32 bits).
+    limit_rot: AtomicU64,
+    /// Slot-start test without division (`rules::heap::divisibility`): the odd factor's
+    /// inverse and the limit.
+    div_inv: AtomicU64,
+    div_lim: AtomicU64,
+    /// The class's requests (`rules::heap::class_range`): lowest, and highest − lowest.
+    req_lo: AtomicUsize,
+    req_span: AtomicUsize,
+    /// The owner's generation when assigned.
+    pub gen: AtomicU64,
     /// Number of slots.
     pub nslots: AtomicUsize,
     /// `ceil(2^32 / (slot / 16))`: slot index by multiplication.
     magic: AtomicU64,
-    /// Bytes from the first slot's pointer to the end of the last slot.
-    limit: AtomicUsize,
-    /// Slot-start test without division (`rules::heap::divisibility`): inverse, shift, limit.
-    div: (AtomicU64, AtomicU32, AtomicU64),
-    /// The class's requests (`rules::heap::class_range`): lowest, and highest − lowest.
-    req_lo: AtomicUsize,
-    req_span: AtomicUsize,
     /// Under the class lock.
     lists: UnsafeCell<PageLists>,
 }
@@ -77,8 +82,9 @@ impl Page {
             class: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
             magic: AtomicU64::new(0),
-            limit: AtomicUsize::new(0),
-            div: (AtomicU64::new(0), AtomicU32::new(0), AtomicU64::new(0)),
+            limit_rot: AtomicU64::new(0),
+            div_inv: AtomicU64::new(0),
+            div_lim: AtomicU64::new(0),
             req_lo: AtomicUsize::new(0),
             req_span: AtomicUsize::new(0),
             lists: UnsafeCell::new(PageLists {
@@ -99,11 +105,11 @@ impl Page {
         self.class.store(class, Ordering::Relaxed);
         self.nslots.store(n, Ordering::Relaxed);
         self.magic.store((1u64 << 32).div_ceil(k), Ordering::Relaxed);
-        self.limit.store(n * s, Ordering::Relaxed);
         let (inv, sh, lim) = crate::rules::heap::divisibility(s as u64);
-        self.div.0.store(inv, Ordering::Relaxed);
-        self.div.1.store(sh, Ordering::Relaxed);
-        self.div.2.store(lim, Ordering::Relaxed);
+        self.limit_rot
+            .store((n * s) as u64 | (sh as u64) << 32, Ordering::Relaxed);
+        self.div_inv.store(inv, Ordering::Relaxed);
+        self.div_lim.store(lim, Ordering::Relaxed);
         let (lo, hi) = crate::rules::heap::class_range(class);
         self.req_lo.store(lo, Ordering::Relaxed);
         self.req_span.store(hi - lo, Ordering::Relaxed);
@@ -138,10 +144,11 @@ impl Page {
     #[inline(always)]
     pub(crate) fn is_slot(&self, p: usize) -> bool {
         let off = p.wrapping_sub(self.base.load(Ordering::Relaxed)).wrapping_sub(FIRST);
+        let lr = self.limit_rot.load(Ordering::Relaxed);
         let x = (off as u64)
-            .wrapping_mul(self.div.0.load(Ordering::Relaxed))
-            .rotate_right(self.div.1.load(Ordering::Relaxed));
-        off < self.limit.load(Ordering::Relaxed) && x <= self.div.2.load(Ordering::Relaxed)
+            .wrapping_mul(self.div_inv.load(Ordering::Relaxed))
+            .rotate_right((lr >> 32) as u32);
+        (off as u64) < lr & 0xFFFF_FFFF && x <= self.div_lim.load(Ordering::Relaxed)
     }
 
     /// Whether `req` is a request of the page's class (`class_of(req) == class`, by range).
