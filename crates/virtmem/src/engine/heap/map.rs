@@ -73,7 +73,28 @@ impl GranuleMap {
             return None;
         }
         // SAFETY: leaves are never freed; index in range.
-        let e = unsafe { (*leaf)[l].load(Ordering::Acquire) };
+        Self::decode(unsafe { (*leaf)[l].load(Ordering::Acquire) })
+    }
+
+    /// The raw entry for `addr` (descriptor address | tag, 0 if none): HeapFree's fast path
+    /// tests the tag itself ([`GranuleMap::decode`] gives the rest).
+    #[inline(always)]
+    pub(crate) fn entry(&self, addr: usize) -> usize {
+        let Some((t, l)) = Self::split(addr) else {
+            return 0;
+        };
+        // SAFETY: `top` lives as long as the table; index in range.
+        let leaf = unsafe { (*self.top)[t].load(Ordering::Acquire) };
+        if leaf.is_null() {
+            return 0;
+        }
+        // SAFETY: leaves are never freed; index in range.
+        unsafe { (*leaf)[l].load(Ordering::Acquire) }
+    }
+
+    /// A raw entry as `(tag, descriptor address)`.
+    #[inline(always)]
+    pub(crate) fn decode(e: usize) -> Option<(Tag, usize)> {
         let tag = match e & 3 {
             1 => Tag::Segment,
             2 => Tag::Page,
@@ -81,21 +102,6 @@ impl GranuleMap {
             _ => return None,
         };
         Some((tag, e & !3))
-    }
-
-    /// The front-end page descriptor for `addr`, if its entry is one (HeapFree's fast path:
-    /// one compare instead of [`GranuleMap::get`]'s match).
-    #[inline(always)]
-    pub(crate) fn page(&self, addr: usize) -> Option<usize> {
-        let (t, l) = Self::split(addr)?;
-        // SAFETY: `top` lives as long as the table; index in range.
-        let leaf = unsafe { (*self.top)[t].load(Ordering::Acquire) };
-        if leaf.is_null() {
-            return None;
-        }
-        // SAFETY: leaves are never freed; index in range.
-        let e = unsafe { (*leaf)[l].load(Ordering::Acquire) };
-        (e & 3 == Tag::Page as usize).then_some(e & !3)
     }
 
     /// Points every granule of `[start, end)` (granule-aligned start) at `desc` with `tag`, or

@@ -769,15 +769,16 @@ impl<'s, O: Os> Heaps<'s, O> {
         let Some(heap) = self.lookup_fast(h) else {
             return ALLOC_GENERAL;
         };
+        // A HEAP_NO_SERIALIZE heap never has a front end (`rules::lfh_eligible`).
+        if heap.flags() & rules::NO_SERIALIZE != 0 {
+            return ALLOC_LOOKASIDE;
+        }
         let Some(c) = class_of(req) else {
             return ALLOC_GENERAL;
         };
-        if !heap.front.is_active(c) {
-            if heap.flags() & rules::NO_SERIALIZE != 0 {
-                return ALLOC_LOOKASIDE;
-            }
-            return ALLOC_GENERAL;
-        }
+        // No test of the class being active: a slot in this thread's way of the heap's
+        // current generation comes from a page of an active class (classes become inactive
+        // only when HeapDestroy ends the generation).
         if !heap.cached || rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0
         {
             return ALLOC_GENERAL;
@@ -1156,9 +1157,11 @@ impl<'s, O: Os> Heaps<'s, O> {
                 None => return FreeStep::General,
             }
         };
-        let Some(d) = self.map.page(p) else {
-            return Self::free_step_other(heap, self.map.get(p));
-        };
+        let e = self.map.entry(p);
+        if e & 3 != Tag::Page as usize {
+            return Self::free_step_other(heap, GranuleMap::decode(e));
+        }
+        let d = e & !3;
         // SAFETY: descriptors live forever.
         let page = unsafe { &*(d as *const Page) };
         let req = heap.decode(p, self.space.heap_load(p - 8));
