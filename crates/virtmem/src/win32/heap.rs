@@ -227,7 +227,7 @@ pub unsafe extern "system" fn HeapFree(
         FreeStep::General => heap_free_slow(hheap, dwflags, lpmem),
         FreeStep::Overflow(d) => heap_free_overflow(d, lpmem),
         FreeStep::Large(d) => heap_free_large(hheap, dwflags, lpmem, d),
-        FreeStep::Lookaside(d) => heap_free_lookaside(hheap, dwflags, lpmem, d),
+        FreeStep::Other(e) => heap_free_other(hheap, dwflags, lpmem, e),
     }
 }
 
@@ -240,7 +240,6 @@ extern "C" fn heap_free_overflow(d: usize, lpmem: *const c_void) -> BOOL {
     std::hint::black_box(TRUE)
 }
 
-#[cold]
 #[inline(never)]
 extern "C" fn heap_free_large(
     hheap: HANDLE,
@@ -255,13 +254,13 @@ extern "C" fn heap_free_large(
 }
 
 #[inline(never)]
-extern "C" fn heap_free_lookaside(
+extern "C" fn heap_free_other(
     hheap: HANDLE,
     dwflags: HEAP_FLAGS,
     lpmem: *const c_void,
-    d: usize,
+    e: usize,
 ) -> BOOL {
-    if heaps().free_lookaside_front(hheap as usize, d, lpmem as usize) {
+    if heaps().free_other(hheap as usize, e, lpmem as usize) {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)

@@ -260,11 +260,10 @@ pub enum FreeStep {
     Done,
     /// Not decided here: [`Heaps::free`] frees the block or says why it is refused.
     General,
-    /// A large block (its map entry): [`Heaps::free_large_front`].
+    /// A large block (its descriptor): [`Heaps::free_large_front`].
     Large(usize),
-    /// A block of a HEAP_NO_SERIALIZE heap's segment (its map entry):
-    /// [`Heaps::free_lookaside_front`].
-    Lookaside(usize),
+    /// Any other block (its raw granule-map entry): [`Heaps::free_other`].
+    Other(usize),
     /// A freed front-end slot of the page (its map entry) that this thread's cache had no
     /// room for: [`Heaps::free_overflow`] finishes it (the slot is already not live).
     Overflow(usize),
@@ -1159,7 +1158,10 @@ impl<'s, O: Os> Heaps<'s, O> {
         };
         let e = self.map.entry(p);
         if e & 3 != Tag::Page as usize {
-            return Self::free_step_other(heap, GranuleMap::decode(e));
+            if e & 3 == Tag::Large as usize {
+                return FreeStep::Large(e & !3);
+            }
+            return FreeStep::Other(e);
         }
         let d = e & !3;
         // SAFETY: descriptors live forever.
@@ -1184,15 +1186,19 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
     }
 
-    /// [`Heaps::free_front`] for a block that is not a front-end slot.
+    /// Finishes [`FreeStep::Other`]: a block of a HEAP_NO_SERIALIZE heap's segment goes to
+    /// its look-asides (no lock); `false` changes nothing (the general path then frees the
+    /// block or reports why it is refused).
     #[inline(always)]
-    fn free_step_other(heap: &Heap, entry: Option<(Tag, usize)>) -> FreeStep {
-        match entry {
-            Some((Tag::Segment, d)) if heap.flags() & rules::NO_SERIALIZE != 0 => {
-                FreeStep::Lookaside(d)
-            }
-            Some((Tag::Large, d)) => FreeStep::Large(d),
-            _ => FreeStep::General,
+    pub fn free_other(&self, h: usize, e: usize, p: usize) -> bool {
+        match GranuleMap::decode(e) {
+            Some((Tag::Segment, d)) => match self.lookup(h) {
+                Ok(heap) if heap.flags() & rules::NO_SERIALIZE != 0 => {
+                    self.la_free_unserialized(heap, d, p)
+                }
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -1215,10 +1221,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         Self::free_slot_slow(heap, page.class.load(Ordering::Relaxed), p);
     }
 
-    /// Finishes [`FreeStep::Large`] for a large block (map entry `d`): the heap lock (unless
+    /// Finishes [`FreeStep::Large`], a large block (map entry `d`): the heap lock (unless
     /// HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false` changes
     /// nothing (the general path then reports why).
-    #[cold]
     #[inline(never)]
     pub fn free_large_front(&self, h: usize, flags: u32, d: usize, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
@@ -1234,16 +1239,6 @@ impl<'s, O: Os> Heaps<'s, O> {
             })
         })
         .unwrap_or(false)
-    }
-
-    /// Finishes [`FreeStep::Lookaside`]: a block of segment `d` of a HEAP_NO_SERIALIZE heap
-    /// goes to the look-asides without a lock; `false` changes nothing.
-    #[inline(never)]
-    pub fn free_lookaside_front(&self, h: usize, d: usize, p: usize) -> bool {
-        match self.lookup(h) {
-            Ok(heap) => self.la_free_unserialized(heap, d, p),
-            Err(_) => false,
-        }
     }
 
     /// HeapFree (H32–H36).
