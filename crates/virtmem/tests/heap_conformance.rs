@@ -663,3 +663,57 @@ fn spare_large_reservation_and_handle_entry() {
         assert_eq!(HeapDestroy(b), TRUE);
     }
 }
+
+#[test]
+fn lookaside_blocks_are_not_live() {
+    // A freed small block of a heap without a front end waits in the look-aside (its header
+    // marks it); every use of its pointer is refused until HeapAlloc hands it out again, and
+    // the heap-wide passes see it as free space.
+    let _order = shared();
+    for (options, max) in [
+        (HEAP_NO_SERIALIZE, 1 << 20),
+        (0, 1 << 20),
+        (HEAP_NO_SERIALIZE, 0),
+    ] {
+        unsafe {
+            let h = HeapCreate(options, 0, max);
+            assert!(!h.is_null());
+            let keep = HeapAlloc(h, 0, 40);
+            let p = HeapAlloc(h, 0, 100);
+            let after = HeapAlloc(h, 0, 40);
+            assert!(!p.is_null() && !keep.is_null() && !after.is_null());
+            assert_eq!(HeapFree(h, 0, p), TRUE);
+            SetLastError(0);
+            assert_eq!(
+                HeapFree(h, 0, p),
+                FALSE,
+                "double free, options {options:#x} max {max}"
+            );
+            assert_eq!(le(), ERROR_INVALID_PARAMETER);
+            assert_eq!(HeapSize(h, 0, p), usize::MAX);
+            assert_eq!(HeapValidate(h, 0, p), FALSE);
+            assert!(HeapReAlloc(h, 0, p, 50).is_null());
+            // Interior and neighbouring pointers are refused as before.
+            assert_eq!(HeapFree(h, 0, (p as usize + 16) as *const c_void), FALSE);
+            // The whole heap is intact, and the walk shows the block's space as free.
+            assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+            let busy = walk(h)
+                .iter()
+                .filter(|e| u32::from(e.wFlags) & PROCESS_HEAP_ENTRY_BUSY != 0)
+                .count();
+            assert_eq!(busy, 2);
+            // The same size gets the block back, live with its new size.
+            let q = HeapAlloc(h, 0, 100);
+            assert!(!q.is_null());
+            assert_eq!(HeapSize(h, 0, q), 100);
+            assert_eq!(HeapFree(h, 0, q), TRUE);
+            // Freed again, then drained by the walk: a double free is still refused.
+            let _ = walk(h);
+            assert_eq!(HeapFree(h, 0, q), FALSE);
+            assert_eq!(HeapFree(h, 0, keep), TRUE);
+            assert_eq!(HeapFree(h, 0, after), TRUE);
+            assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+            assert_eq!(HeapDestroy(h), TRUE);
+        }
+    }
+}

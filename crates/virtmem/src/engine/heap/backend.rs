@@ -9,11 +9,11 @@
 //!   free neighbours at once), and `fstart`, one bit per granule set where a free range
 //!   starts (so "does a block or a free range begin at granule `e`?", the header check, is
 //!   one load, not a search);
-//! * `la`: one bit per granule, set where a freed block waits in the heap's look-aside
-//!   (`Heap` heaps without a front end keep small freed blocks per size for reuse, as Windows'
-//!   look-aside lists did). Such a block keeps its busy bit (so nothing coalesces into it) but
-//!   is not live: [`Inner::is_live`] is "busy and not look-aside". Every pass that reads the
-//!   free ranges or enumerates blocks first drains the look-aside (`Heaps::drain_lookaside`);
+//! * a freed block waiting in the heap's look-aside (heaps without a front end keep small
+//!   freed blocks per size for reuse, as Windows' look-aside lists did) keeps its busy bit (so
+//!   nothing coalesces into it); its header says it is not live (`lookaside.rs`). Every pass
+//!   that reads the free ranges or enumerates blocks first drains the look-aside
+//!   (`Heaps::drain_lookaside`);
 //! * `commit`: the committed prefix of the reservation (commit on demand; HeapCompact gives
 //!   back the free tail).
 //!
@@ -55,7 +55,6 @@ pub(crate) struct Inner {
     /// Number of granules.
     pub ngran: usize,
     busy: MetaVec<u64>,
-    la: MetaVec<u64>,
     /// One bit per granule: a free range starts there (kept with `free`).
     fstart: MetaVec<u64>,
     /// Free ranges `(granule, count)`, sorted, coalesced.
@@ -75,7 +74,6 @@ impl Segment {
                 commit: 0,
                 ngran: 0,
                 busy: meta_vec(),
-                la: meta_vec(),
                 fstart: meta_vec(),
                 free: meta_vec(),
             }),
@@ -92,8 +90,6 @@ impl Segment {
         i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
         i.busy.clear();
         i.busy.resize(i.ngran.div_ceil(64) + 1, 0);
-        i.la.clear();
-        i.la.resize(i.ngran.div_ceil(64) + 1, 0);
         i.fstart.clear();
         i.fstart.resize(i.ngran.div_ceil(64) + 1, 0);
         i.free.clear();
@@ -137,20 +133,11 @@ impl Inner {
         (off % GRANULE == 0 && off / GRANULE < self.ngran).then_some(off / GRANULE)
     }
 
-    /// Whether a live block starts at granule `g` (busy, and not waiting in the look-aside).
+    /// Whether a block starts at granule `g` (live, or waiting in the look-aside: its header
+    /// tells which).
     #[inline(always)]
-    pub(crate) fn is_live(&self, g: usize) -> bool {
-        g < self.ngran && (self.busy[g / 64] & !self.la[g / 64]) & (1 << (g % 64)) != 0
-    }
-
-    /// Marks the busy block at `g` as waiting in the look-aside (`on`) or live again.
-    #[inline(always)]
-    pub(crate) fn set_la(&mut self, g: usize, on: bool) {
-        if on {
-            self.la[g / 64] |= 1 << (g % 64);
-        } else {
-            self.la[g / 64] &= !(1 << (g % 64));
-        }
+    pub(crate) fn is_busy(&self, g: usize) -> bool {
+        g < self.ngran && self.busy[g / 64] & (1 << (g % 64)) != 0
     }
 
     fn set_busy(&mut self, g: usize, on: bool) {

@@ -27,6 +27,7 @@ mod cache;
 mod large;
 mod lfh;
 mod lock;
+mod lookaside;
 mod map;
 mod tls;
 mod walk;
@@ -43,6 +44,7 @@ use backend::Segment;
 use large::Large;
 use lfh::{Front, Page};
 use lock::{HeapMutex, Spin};
+use lookaside::Lookaside;
 use map::{GranuleMap, Tag};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -89,22 +91,11 @@ struct Arena {
     pages: [*const Page; ARENA_PAGES],
 }
 
-/// Largest block (in granules) a look-aside keeps.
-const LA_MAX: usize = rules::LFH_MAX_SLOT / rules::GRANULE;
-/// Blocks a look-aside keeps per size.
-const LA_DEPTH: usize = 32;
 
 /// A heap's back-end state (under its lock).
 struct State {
-    /// Heaps without a front end (HEAP_NO_SERIALIZE or fixed-size: `rules::lfh_eligible` is
-    /// false) keep freed small back-end blocks here, by size in granules, for reuse without
-    /// touching the free ranges — Windows' look-aside lists. Each block stays busy in its
-    /// segment with its look-aside bit set (`backend.rs`), so it is not live for HeapFree /
-    /// HeapSize / HeapReAlloc / HeapValidate; HeapWalk, HeapSummary, HeapValidate(NULL),
-    /// HeapCompact and a request that finds no free range drain it first
-    /// ([`Heaps::drain_lookaside`]), so they see exactly the live blocks and coalesced free
-    /// ranges.
-    la: [MetaVec<(*const Segment, usize)>; LA_MAX + 1],
+    /// Heaps without a front end keep small freed back-end blocks here (`lookaside.rs`).
+    la: Lookaside,
     segments: MetaVec<*const Segment>,
     arenas: MetaVec<Arena>,
     large: MetaVec<*const Large>,
@@ -370,7 +361,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 segments: meta_vec(),
                 arenas: meta_vec(),
                 large: meta_vec(),
-                la: std::array::from_fn(|_| meta_vec()),
+                la: Lookaside::new(),
                 last_segment: 0,
                 max: 0,
                 spare: None,
@@ -439,9 +430,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         st.segments.push(seg);
         st.arenas.clear();
         st.large.clear();
-        for l in st.la.iter_mut() {
-            l.clear();
-        }
+        st.la.clear();
         st.last_segment = plan.reserve;
         st.max = if plan.growable { 0 } else { plan.reserve };
         st.spare = None;
@@ -596,9 +585,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         st.segments.clear();
         st.arenas.clear();
         st.large.clear();
-        for l in st.la.iter_mut() {
-            l.clear();
-        }
+        st.la.clear();
         // Every level: the caller may have locked the heap with HeapLock before destroying it,
         // and the descriptor goes back to the registry for the next HeapCreate.
         heap.lock.unlock_all();
@@ -731,9 +718,11 @@ impl<'s, O: Os> Heaps<'s, O> {
                 // SAFETY: the owner's lock is held by the caller.
                 let i = unsafe { seg.inner() };
                 let g = i.granule_of(p)?;
-                if !i.is_live(g) {
+                if !i.is_busy(g) {
                     return None;
                 }
+                // A block waiting in the look-aside has a header no live block has: its
+                // size decodes to nothing that ends cleanly (`lookaside.rs`).
                 let req = heap.decode(p, self.space.heap_load(p - 8));
                 let n = granules(req)?;
                 i.ends_cleanly(g, n)
@@ -911,47 +900,33 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// A look-aside block of `n` granules, live again (its header is the caller's to write).
     #[inline(always)]
     fn la_take(st: &mut State, n: usize) -> Option<usize> {
-        let (seg, g) = st.la.get_mut(n)?.pop()?;
-        // SAFETY: descriptors live forever; the heap's lock is held (or its
-        // HEAP_NO_SERIALIZE caller's promise) and no other reference to the lists is live.
-        let i = unsafe { (*seg).inner() };
-        i.set_la(g, false);
-        Some(i.ptr_of(g))
+        st.la.take(n)
     }
 
-    /// Keeps the freed live block `[g, g + n)` of `seg` in the look-aside, if there is room.
+    /// Keeps the freed live block `p` (`n` granules) in the look-aside, if there is room: its
+    /// header then says it waits (`lookaside.rs`).
     #[inline(always)]
-    fn la_put(st: &mut State, seg: &Segment, g: usize, n: usize) -> bool {
-        match st.la.get_mut(n) {
-            Some(l) if l.len() < LA_DEPTH => {
-                // Never grows past LA_DEPTH: one allocation per size, on first use.
-                if l.capacity() == 0 && l.try_reserve_exact(LA_DEPTH).is_err() {
-                    return false;
-                }
-                l.push((seg, g));
-                // SAFETY: as in `la_take`.
-                unsafe { seg.inner() }.set_la(g, true);
-                true
-            }
-            _ => false,
+    fn la_put(&self, heap: &Heap, st: &mut State, p: usize, n: usize) -> bool {
+        if !st.la.put(n, p) {
+            return false;
         }
+        self.space
+            .heap_store(p - 8, heap.encode(p, lookaside::WAITING | n));
+        true
     }
 
     /// Gives every look-aside block back to its segment's free ranges (coalescing); whether
     /// there was any. Heap lock held (or the HEAP_NO_SERIALIZE caller's promise).
-    fn drain_lookaside(st: &mut State) -> bool {
-        let mut any = false;
-        for (n, l) in st.la.iter_mut().enumerate() {
-            for &(seg, g) in l.iter() {
+    fn drain_lookaside(&self, st: &mut State) -> bool {
+        st.la.drain(|p, n| {
+            if let Some((Tag::Segment, d)) = self.map.get(p) {
                 // SAFETY: descriptors live forever; lock held as above.
-                let i = unsafe { (*seg).inner() };
-                i.set_la(g, false);
-                i.give(g, n, true);
-                any = true;
+                let i = unsafe { (*(d as *const Segment)).inner() };
+                if let Some(g) = i.granule_of(p) {
+                    i.give(g, n, true);
+                }
             }
-            l.clear();
-        }
-        any
+        })
     }
 
     /// The look-aside fast path of HeapAlloc on a heap created with HEAP_NO_SERIALIZE (whose
@@ -981,20 +956,21 @@ impl<'s, O: Os> Heaps<'s, O> {
         // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
         let st = unsafe { &mut *heap.st.get() };
         let n = {
-            // SAFETY: as above; this borrow ends before `la_put` takes its own.
+            // SAFETY: as above; this borrow ends before `la_put`.
             let i = unsafe { seg.inner() };
             let Some(g) = i.granule_of(p) else {
                 return false;
             };
-            if !i.is_live(g) {
+            if !i.is_busy(g) {
                 return false;
             }
+            // A waiting block's header decodes to no size that ends cleanly.
             match granules(heap.decode(p, self.space.heap_load(p - 8))) {
-                Some(n) if n <= LA_MAX && i.ends_cleanly(g, n) => (g, n),
+                Some(n) if n <= lookaside::LA_MAX && i.ends_cleanly(g, n) => n,
                 _ => return false,
             }
         };
-        Self::la_put(st, seg, n.0, n.1)
+        self.la_put(heap, st, p, n)
     }
 
     fn alloc_slow(&self, heap: &Heap, h: usize, fl: u32, req: usize) -> Result<usize> {
@@ -1033,7 +1009,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 }
             }
             // No free range fits: give the look-aside's blocks back (they coalesce) and retry.
-            if found.is_some() || round == 1 || !Self::drain_lookaside(st) {
+            if found.is_some() || round == 1 || !self.drain_lookaside(st) {
                 break;
             }
         }
@@ -1305,7 +1281,9 @@ impl<'s, O: Os> Heaps<'s, O> {
                 self.free_slot(heap, page, p)
             }
             Block::Seg { seg, g, n, .. } => {
-                if !(Self::has_lookaside(heap) && Self::la_put(st, seg, g, n)) {
+                // SAFETY: heap lock held.
+                let p = unsafe { seg.inner() }.ptr_of(g);
+                if !(Self::has_lookaside(heap) && self.la_put(heap, st, p, n)) {
                     // SAFETY: heap lock held.
                     unsafe { seg.inner() }.give(g, n, true);
                 }
@@ -1458,7 +1436,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 let m = granules(req)?;
                 // SAFETY: heap lock held; the borrow ends before the look-aside is drained.
                 let grown = m > n && unsafe { seg.inner() }.grow(g, n, m);
-                if m > n && !grown && !(Self::drain_lookaside(st) && {
+                if m > n && !grown && !(self.drain_lookaside(st) && {
                     // SAFETY: heap lock held.
                     unsafe { seg.inner() }.grow(g, n, m)
                 }) {
@@ -1500,7 +1478,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// Sums and checks every block (HeapValidate(NULL), HeapSummary).
     fn summary_of(&self, heap: &Heap, h: usize, flags: u32) -> Result<Summary> {
         self.locked(heap, h, flags, |st| {
-            Self::drain_lookaside(st);
+            self.drain_lookaside(st);
             let mut s = Summary {
                 intact: true,
                 ..Summary::default()
@@ -1576,7 +1554,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             cache::flush_heap(heap);
         }
         self.locked(heap, h, flags, |st| {
-            Self::drain_lookaside(st);
+            self.drain_lookaside(st);
             let page = self.space.page();
             if let Some(l) = self.drop_spare(st) {
                 self.registry.with(|r| r.spare_large.push(l));

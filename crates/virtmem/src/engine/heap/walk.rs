@@ -239,7 +239,7 @@ impl<O: Os> Heaps<'_, O> {
     pub fn walk(&self, h: usize, cur: &WalkEntry) -> Result<Option<WalkEntry>> {
         let heap = self.lookup(h)?;
         self.locked(heap, h, 0, |st| {
-            Self::drain_lookaside(st);
+            self.drain_lookaside(st);
             let idx_of = |k: usize| k.min(63) as u8;
             let nreg = st.segments.len() + st.arenas.len();
             let first_after = |k: usize| -> Option<WalkEntry> {
