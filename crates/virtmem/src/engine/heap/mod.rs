@@ -757,9 +757,23 @@ impl<'s, O: Os> Heaps<'s, O> {
         let Some(heap) = self.lookup_fast(h) else {
             return ALLOC_GENERAL;
         };
-        // A HEAP_NO_SERIALIZE heap never has a front end (`rules::lfh_eligible`).
+        // A HEAP_NO_SERIALIZE heap never has a front end (`rules::lfh_eligible`): its
+        // look-asides, inline unless the block must be zeroed (a call).
         if heap.flags() & rules::NO_SERIALIZE != 0 {
-            return ALLOC_LOOKASIDE;
+            if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
+                return ALLOC_LOOKASIDE;
+            }
+            return match granules(req) {
+                // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
+                Some(n) => match unsafe { &mut *heap.st.get() }.la.take(n) {
+                    Some(p) => {
+                        self.space.heap_store(p - 8, heap.encode(p, req));
+                        p
+                    }
+                    None => ALLOC_GENERAL,
+                },
+                None => ALLOC_GENERAL,
+            };
         }
         let Some(c) = class_of(req) else {
             return ALLOC_GENERAL;
