@@ -54,9 +54,9 @@ pub(crate) struct Inner {
     pub commit: usize,
     /// Number of granules.
     pub ngran: usize,
-    busy: MetaVec<u64>,
-    /// One bit per granule: a free range starts there (kept with `free`).
-    fstart: MetaVec<u64>,
+    /// Per 64 granules: the busy bits, then the free-range start bits (one cache line holds
+    /// both words the header check reads).
+    bits: MetaVec<[u64; 2]>,
     /// Free ranges `(granule, count)`, sorted, coalesced.
     pub free: MetaVec<(usize, usize)>,
 }
@@ -73,8 +73,7 @@ impl Segment {
                 reserve: 0,
                 commit: 0,
                 ngran: 0,
-                busy: meta_vec(),
-                fstart: meta_vec(),
+                bits: meta_vec(),
                 free: meta_vec(),
             }),
         }
@@ -88,10 +87,8 @@ impl Segment {
         i.reserve = reserve;
         i.commit = commit;
         i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
-        i.busy.clear();
-        i.busy.resize(i.ngran.div_ceil(64) + 1, 0);
-        i.fstart.clear();
-        i.fstart.resize(i.ngran.div_ceil(64) + 1, 0);
+        i.bits.clear();
+        i.bits.resize(i.ngran.div_ceil(64) + 1, [0; 2]);
         i.free.clear();
         i.free.push((0, i.ngran));
         i.set_fstart(0, true);
@@ -137,29 +134,29 @@ impl Inner {
     /// tells which).
     #[inline(always)]
     pub(crate) fn is_busy(&self, g: usize) -> bool {
-        g < self.ngran && self.busy[g / 64] & (1 << (g % 64)) != 0
+        g < self.ngran && self.bits[g / 64][0] & (1 << (g % 64)) != 0
     }
 
     fn set_busy(&mut self, g: usize, on: bool) {
         if on {
-            self.busy[g / 64] |= 1 << (g % 64);
+            self.bits[g / 64][0] |= 1 << (g % 64);
         } else {
-            self.busy[g / 64] &= !(1 << (g % 64));
+            self.bits[g / 64][0] &= !(1 << (g % 64));
         }
     }
 
     #[inline]
     fn set_fstart(&mut self, g: usize, on: bool) {
         if on {
-            self.fstart[g / 64] |= 1 << (g % 64);
+            self.bits[g / 64][1] |= 1 << (g % 64);
         } else {
-            self.fstart[g / 64] &= !(1 << (g % 64));
+            self.bits[g / 64][1] &= !(1 << (g % 64));
         }
     }
 
     /// Index of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
-        if g >= self.ngran || self.fstart[g / 64] & (1 << (g % 64)) == 0 {
+        if g >= self.ngran || self.bits[g / 64][1] & (1 << (g % 64)) == 0 {
             return None;
         }
         self.free.binary_search_by_key(&g, |r| r.0).ok()
@@ -172,17 +169,17 @@ impl Inner {
         let e = g.wrapping_add(n);
         e == self.ngran
             || (e < self.ngran
-                && (self.busy[e / 64] | self.fstart[e / 64]) & (1 << (e % 64)) != 0)
+                && (self.bits[e / 64][0] | self.bits[e / 64][1]) & (1 << (e % 64)) != 0)
     }
 
     /// Whether `fstart` marks exactly the starts of the free ranges (HeapValidate).
     pub(crate) fn starts_consistent(&self) -> bool {
-        let marked: usize = self.fstart.iter().map(|w| w.count_ones() as usize).sum();
+        let marked: usize = self.bits.iter().map(|w| w[1].count_ones() as usize).sum();
         marked == self.free.len()
             && self
                 .free
                 .iter()
-                .all(|r| r.0 < self.ngran && self.fstart[r.0 / 64] & (1 << (r.0 % 64)) != 0)
+                .all(|r| r.0 < self.ngran && self.bits[r.0 / 64][1] & (1 << (r.0 % 64)) != 0)
     }
 
     /// Takes `n` granules first-fit; the busy bit of the result is set.
@@ -265,20 +262,20 @@ impl Inner {
     /// First live block starting at or after granule `g`.
     pub(crate) fn next_busy(&self, g: usize) -> Option<usize> {
         let mut w = g / 64;
-        if w >= self.busy.len() {
+        if w >= self.bits.len() {
             return None;
         }
-        let mut bits = self.busy[w] & (!0u64 << (g % 64));
+        let mut bits = self.bits[w][0] & (!0u64 << (g % 64));
         loop {
             if bits != 0 {
                 let b = w * 64 + bits.trailing_zeros() as usize;
                 return (b < self.ngran).then_some(b);
             }
             w += 1;
-            if w >= self.busy.len() {
+            if w >= self.bits.len() {
                 return None;
             }
-            bits = self.busy[w];
+            bits = self.bits[w][0];
         }
     }
 
