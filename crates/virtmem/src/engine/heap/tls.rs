@@ -23,15 +23,16 @@ mod imp {
     use super::{Tls, TLS_BYTES};
 
     // The block: `TLS_BYTES` zero bytes of thread-local storage, aligned for `Tls`. The name
-    // is hidden (never exported from a shared library) and carries the layout version.
+    // is hidden (never exported from a shared library) and carries the crate's version, so
+    // two versions of virtmem linked into one program each have their own block.
     core::arch::global_asm!(
         ".pushsection .tbss,\"awT\",@nobits",
         ".balign 64",
-        ".globl virtmem_heap_tls_v1",
-        ".hidden virtmem_heap_tls_v1",
-        ".type virtmem_heap_tls_v1,@object",
-        ".size virtmem_heap_tls_v1, {size}",
-        "virtmem_heap_tls_v1:",
+        concat!(".globl \"virtmem_heap_tls_", env!("CARGO_PKG_VERSION"), "\""),
+        concat!(".hidden \"virtmem_heap_tls_", env!("CARGO_PKG_VERSION"), "\""),
+        concat!(".type \"virtmem_heap_tls_", env!("CARGO_PKG_VERSION"), "\",@object"),
+        concat!(".size \"virtmem_heap_tls_", env!("CARGO_PKG_VERSION"), "\", {size}"),
+        concat!("\"virtmem_heap_tls_", env!("CARGO_PKG_VERSION"), "\":"),
         ".zero {size}",
         ".popsection",
         size = const TLS_BYTES,
@@ -46,10 +47,14 @@ mod imp {
         // SAFETY: reads the block's offset from the GOT (an initial-exec TLS relocation the
         // linker and loader resolve) and adds the thread pointer, which `%fs:0` holds on
         // x86-64 (the ABI's self-pointer). Nothing is written; the result is the address of
-        // this thread's `virtmem_heap_tls_v1`, valid for the thread's lifetime.
+        // this thread's block, valid for the thread's lifetime.
         unsafe {
             core::arch::asm!(
-                "mov {p}, qword ptr [rip + virtmem_heap_tls_v1@GOTTPOFF]",
+                concat!(
+                    "mov {p}, qword ptr [rip + \"virtmem_heap_tls_",
+                    env!("CARGO_PKG_VERSION"),
+                    "\"@GOTTPOFF]"
+                ),
                 "add {p}, qword ptr fs:[0]",
                 p = out(reg) p,
                 options(pure, readonly, nostack),
