@@ -26,6 +26,11 @@ use crate::rules::heap::{GRANULE, SEGMENT_HEADER};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// Unused pairs at the start of a segment's bit table: its first words, the ones every small
+/// heap uses, then sit in the second cache line of the table's (often 4 KiB-aligned) block,
+/// not at a 4 KiB boundary with every other page-aligned structure's first line.
+const BITS_SKIP: usize = 4;
+
 /// A back-end segment's descriptor (pooled, never freed).
 pub(crate) struct Segment {
     /// The owning heap's descriptor address (0: unassigned).
@@ -88,7 +93,7 @@ impl Segment {
         i.commit = commit;
         i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
         i.bits.clear();
-        i.bits.resize(i.ngran.div_ceil(64) + 1, [0; 2]);
+        i.bits.resize(BITS_SKIP + i.ngran.div_ceil(64) + 1, [0; 2]);
         i.free.clear();
         i.free.push((0, i.ngran));
         i.set_fstart(0, true);
@@ -134,29 +139,29 @@ impl Inner {
     /// tells which).
     #[inline(always)]
     pub(crate) fn is_busy(&self, g: usize) -> bool {
-        g < self.ngran && self.bits[g / 64][0] & (1 << (g % 64)) != 0
+        g < self.ngran && self.bits[BITS_SKIP + g / 64][0] & (1 << (g % 64)) != 0
     }
 
     fn set_busy(&mut self, g: usize, on: bool) {
         if on {
-            self.bits[g / 64][0] |= 1 << (g % 64);
+            self.bits[BITS_SKIP + g / 64][0] |= 1 << (g % 64);
         } else {
-            self.bits[g / 64][0] &= !(1 << (g % 64));
+            self.bits[BITS_SKIP + g / 64][0] &= !(1 << (g % 64));
         }
     }
 
     #[inline]
     fn set_fstart(&mut self, g: usize, on: bool) {
         if on {
-            self.bits[g / 64][1] |= 1 << (g % 64);
+            self.bits[BITS_SKIP + g / 64][1] |= 1 << (g % 64);
         } else {
-            self.bits[g / 64][1] &= !(1 << (g % 64));
+            self.bits[BITS_SKIP + g / 64][1] &= !(1 << (g % 64));
         }
     }
 
     /// Index of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
-        if g >= self.ngran || self.bits[g / 64][1] & (1 << (g % 64)) == 0 {
+        if g >= self.ngran || self.bits[BITS_SKIP + g / 64][1] & (1 << (g % 64)) == 0 {
             return None;
         }
         self.free.binary_search_by_key(&g, |r| r.0).ok()
@@ -169,7 +174,10 @@ impl Inner {
         let e = g.wrapping_add(n);
         e == self.ngran
             || (e < self.ngran
-                && (self.bits[e / 64][0] | self.bits[e / 64][1]) & (1 << (e % 64)) != 0)
+                && {
+                    let w = self.bits[BITS_SKIP + e / 64];
+                    (w[0] | w[1]) & (1 << (e % 64)) != 0
+                })
     }
 
     /// Whether `fstart` marks exactly the starts of the free ranges (HeapValidate).
@@ -179,7 +187,7 @@ impl Inner {
             && self
                 .free
                 .iter()
-                .all(|r| r.0 < self.ngran && self.bits[r.0 / 64][1] & (1 << (r.0 % 64)) != 0)
+                .all(|r| r.0 < self.ngran && self.bits[BITS_SKIP + r.0 / 64][1] & (1 << (r.0 % 64)) != 0)
     }
 
     /// Takes `n` granules first-fit; the busy bit of the result is set.
@@ -262,20 +270,20 @@ impl Inner {
     /// First live block starting at or after granule `g`.
     pub(crate) fn next_busy(&self, g: usize) -> Option<usize> {
         let mut w = g / 64;
-        if w >= self.bits.len() {
+        if BITS_SKIP + w >= self.bits.len() {
             return None;
         }
-        let mut bits = self.bits[w][0] & (!0u64 << (g % 64));
+        let mut bits = self.bits[BITS_SKIP + w][0] & (!0u64 << (g % 64));
         loop {
             if bits != 0 {
                 let b = w * 64 + bits.trailing_zeros() as usize;
                 return (b < self.ngran).then_some(b);
             }
             w += 1;
-            if w >= self.bits.len() {
+            if BITS_SKIP + w >= self.bits.len() {
                 return None;
             }
-            bits = self.bits[w][0];
+            bits = self.bits[BITS_SKIP + w][0];
         }
     }
 
