@@ -346,3 +346,107 @@ fn heap_demo_runs_through_the_c_symbols() {
     assert!(passed >= 40, "{stdout}");
     assert!(stdout.contains("9 busy blocks"), "{stdout}");
 }
+
+/// The heap's thread state is an initial-exec TLS block (`engine/heap/tls.rs`): a program
+/// that never linked virtmem `dlopen`s libvirtmem.so and four threads allocate and free on
+/// the process heap and a HEAP_NO_SERIALIZE heap each, through `dlsym`ed functions.
+#[test]
+fn the_shared_library_works_when_dlopened() {
+    let Some(cc) = c_compiler_or_skip("dlopen") else {
+        return;
+    };
+    let dir = scratch("dlopen");
+    let src = dir.join("heap_dlopen.c");
+    std::fs::write(&src, DLOPEN_PROGRAM).unwrap();
+    let exe = dir.join("heap_dlopen");
+    let mut cmd = std::process::Command::new(&cc);
+    cmd.args(FLAGS)
+        .arg("-pthread")
+        .arg(&src)
+        .arg("-ldl")
+        .arg("-o")
+        .arg(&exe);
+    compile(cmd);
+    let lib = lib_dir().join("libvirtmem.so");
+    let out = std::process::Command::new(&exe).arg(&lib).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "exit status {}", out.status);
+    assert_eq!(summary(&stdout), (4, 0), "{stdout}");
+}
+
+const DLOPEN_PROGRAM: &str = r#"
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void *(*get_heap_t)(void);
+typedef void *(*create_t)(unsigned, size_t, size_t);
+typedef int (*destroy_t)(void *);
+typedef void *(*alloc_t)(void *, unsigned, size_t);
+typedef int (*free_t)(void *, unsigned, void *);
+typedef size_t (*size_t_fn)(void *, unsigned, const void *);
+
+static get_heap_t GetProcessHeap_;
+static create_t HeapCreate_;
+static destroy_t HeapDestroy_;
+static alloc_t HeapAlloc_;
+static free_t HeapFree_;
+static size_t_fn HeapSize_;
+
+static void *worker(void *arg) {
+    uintptr_t id = (uintptr_t)arg;
+    void *ph = GetProcessHeap_();
+    void *own = HeapCreate_(0x1 /* HEAP_NO_SERIALIZE */, 0, 1 << 20);
+    if (!ph || !own) return (void *)1;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = 16 + (size_t)((round * 7 + id) % 240);
+        unsigned char *a = HeapAlloc_(ph, 0, n);
+        unsigned char *b = HeapAlloc_(own, 0, n);
+        if (!a || !b) return (void *)2;
+        memset(a, (int)id, n);
+        memset(b, (int)id, n);
+        if (HeapSize_(ph, 0, a) != n || HeapSize_(own, 0, b) != n) return (void *)3;
+        if (a[n - 1] != (unsigned char)id || b[0] != (unsigned char)id) return (void *)4;
+        if (!HeapFree_(ph, 0, a) || !HeapFree_(own, 0, b)) return (void *)5;
+        /* A double free on this thread's own heap only: on the shared process heap another
+           thread may already have been given the block again, and would lose it. */
+        if (HeapFree_(own, 0, b)) return (void *)6;
+    }
+    return HeapDestroy_(own) ? NULL : (void *)7;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        printf("dlopen: %s\n", dlerror());
+        return 1;
+    }
+    GetProcessHeap_ = (get_heap_t)dlsym(lib, "GetProcessHeap");
+    HeapCreate_ = (create_t)dlsym(lib, "HeapCreate");
+    HeapDestroy_ = (destroy_t)dlsym(lib, "HeapDestroy");
+    HeapAlloc_ = (alloc_t)dlsym(lib, "HeapAlloc");
+    HeapFree_ = (free_t)dlsym(lib, "HeapFree");
+    HeapSize_ = (size_t_fn)dlsym(lib, "HeapSize");
+    if (!GetProcessHeap_ || !HeapCreate_ || !HeapDestroy_ || !HeapAlloc_ || !HeapFree_ || !HeapSize_)
+        return 1;
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, worker, (void *)(i + 1));
+    int passed = 0, failed = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        if (r) {
+            printf("thread %d failed at step %d\n", i, (int)(uintptr_t)r);
+            failed++;
+        } else {
+            passed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
+"#;
