@@ -182,23 +182,49 @@ fn way_of<'t>(t: &'t mut Tls, heap: &Heap) -> &'t mut Way {
     }
 }
 
+impl Block {
+    /// Pops a slot of class `c`.
+    #[inline(always)]
+    fn pop(&mut self, c: usize) -> Option<Item> {
+        let s = self.classes.get_mut(c)?;
+        if s.n == 0 || s.n > K {
+            return None;
+        }
+        s.n -= 1;
+        Some(s.items[s.n])
+    }
+
+    /// Pushes slot `p` of class `c` if its stack has room.
+    #[inline(always)]
+    fn try_push(&mut self, c: usize, p: Item) -> bool {
+        match self.classes.get_mut(c) {
+            Some(s) if s.n < K => {
+                s.items[s.n] = p;
+                s.n += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The block of way `w` if it caches `heap`, of generation `gen` (`None`: the process heap,
+/// whose generation never changes).
+#[inline(always)]
+fn current<'t>(w: &'t mut Way, heap: &Heap, gen: Option<u64>) -> Option<&'t mut Block> {
+    if !std::ptr::eq(w.heap, heap) || gen.is_some_and(|g| g != w.gen) {
+        return None;
+    }
+    // SAFETY: a way with a heap has a block (set in `claim`), this thread's own.
+    Some(unsafe { &mut *w.block })
+}
+
 /// [`pop`] for the process heap `heap` (the caller knows it is): no generation compare.
 #[inline(always)]
 pub(crate) fn pop_process(heap: &Heap, c: usize) -> Option<Item> {
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *tls()? };
-    let w = &mut t.process;
-    if !std::ptr::eq(w.heap, heap) {
-        return None;
-    }
-    // SAFETY: a way with a heap has a block (set in `claim`).
-    let b = unsafe { &mut *w.block };
-    let n = b.classes.get(c)?.n;
-    if n == 0 || n > K {
-        return None;
-    }
-    b.classes[c].n = n - 1;
-    Some(b.classes[c].items[n - 1])
+    current(&mut t.process, heap, None)?.pop(c)
 }
 
 /// [`try_push`] for the process heap `heap` (the caller knows it is).
@@ -207,19 +233,7 @@ pub(crate) fn try_push_process(heap: &Heap, c: usize, p: Item) -> bool {
     let Some(t) = tls() else { return false };
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *t };
-    let w = &mut t.process;
-    if !std::ptr::eq(w.heap, heap) || c >= LFH_CLASSES {
-        return false;
-    }
-    // SAFETY: a way with a heap has a block (set in `claim`).
-    let b = unsafe { &mut *w.block };
-    let n = b.classes[c].n;
-    if n >= K {
-        return false;
-    }
-    b.classes[c].items[n] = p;
-    b.classes[c].n = n + 1;
-    true
+    current(&mut t.process, heap, None).is_some_and(|b| b.try_push(c, p))
 }
 
 /// Pops a cached slot of class `c` of `heap`.
@@ -227,40 +241,19 @@ pub(crate) fn try_push_process(heap: &Heap, c: usize, p: Item) -> bool {
 pub(crate) fn pop(heap: &Heap, c: usize) -> Option<Item> {
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *tls()? };
-    let w = way_of(t, heap);
-    if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() {
-        return None;
-    }
-    // SAFETY: a way with a heap has a block (set in `claim`).
-    let b = unsafe { &mut *w.block };
-    let n = b.classes.get(c)?.n;
-    if n == 0 || n > K {
-        return None;
-    }
-    b.classes[c].n = n - 1;
-    Some(b.classes[c].items[n - 1])
+    let gen = heap.generation();
+    current(way_of(t, heap), heap, Some(gen))?.pop(c)
 }
 
 /// Caches the free slot `p` of class `c` if this thread's way for `heap` is current and the
-/// class's stack has room (the fast path: a store and a byte); `false` changes nothing.
+/// class's stack has room (the fast path: a store and a count); `false` changes nothing.
 #[inline(always)]
 pub(crate) fn try_push(heap: &Heap, c: usize, p: Item) -> bool {
     let Some(t) = tls() else { return false };
     // SAFETY: this thread's cache; no other reference to it is live.
     let t = unsafe { &mut *t };
-    let w = way_of(t, heap);
-    if !std::ptr::eq(w.heap, heap) || w.gen != heap.generation() || c >= LFH_CLASSES {
-        return false;
-    }
-    // SAFETY: a way with a heap has a block (set in `claim`).
-    let b = unsafe { &mut *w.block };
-    let n = b.classes[c].n;
-    if n >= K {
-        return false;
-    }
-    b.classes[c].items[n] = p;
-    b.classes[c].n = n + 1;
-    true
+    let gen = heap.generation();
+    current(way_of(t, heap), heap, Some(gen)).is_some_and(|b| b.try_push(c, p))
 }
 
 /// This thread's cache, or `None` while the thread-local is being torn down.
