@@ -260,7 +260,8 @@ extern "C" fn heap_free_other(
     lpmem: *const c_void,
     e: usize,
 ) -> BOOL {
-    if heaps().free_other(hheap as usize, e, lpmem as usize) {
+    // The heaps exist: HeapFree found them.
+    if Heaps::native_ready().is_some_and(|hs| hs.free_other(hheap as usize, e, lpmem as usize)) {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)

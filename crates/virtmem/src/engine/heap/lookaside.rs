@@ -57,18 +57,23 @@ impl Lookaside {
         s.items.get(len).copied()
     }
 
+    /// Whether the table exists ([`Lookaside::put`] needs it).
+    #[inline(always)]
+    pub(crate) fn ready(&self) -> bool {
+        !self.table.is_null()
+    }
+
     /// Keeps block `p` of `n` granules if its list has room; `false` changes nothing (also
-    /// when `n` is too large or the table cannot be allocated).
+    /// when `n` is too large or there is no table yet: [`Lookaside::allocate`]).
     #[inline(always)]
     pub(crate) fn put(&mut self, n: usize, p: usize) -> bool {
-        if n > LA_MAX {
+        // SAFETY: the table is ours (allocated in `allocate`, never freed) or null.
+        let Some(t) = (unsafe { self.table.as_mut() }) else {
             return false;
-        }
-        if self.table.is_null() && !self.allocate() {
+        };
+        let Some(s) = t.get_mut(n) else {
             return false;
-        }
-        // SAFETY: allocated above or before; never freed.
-        let s = unsafe { &mut (*self.table)[n] };
+        };
         if s.len >= LA_DEPTH {
             return false;
         }
@@ -77,9 +82,10 @@ impl Lookaside {
         true
     }
 
+    /// Makes the table; whether it exists.
     #[cold]
     #[inline(never)]
-    fn allocate(&mut self) -> bool {
+    pub(crate) fn allocate(&mut self) -> bool {
         match Meta.allocate_zeroed(Layout::new::<Table>()) {
             Ok(b) => {
                 self.table = b.as_ptr().cast();

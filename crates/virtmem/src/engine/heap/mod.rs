@@ -921,6 +921,9 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// header then says it waits (`lookaside.rs`).
     #[inline(always)]
     fn la_put(&self, heap: &Heap, st: &mut State, p: usize, n: usize) -> bool {
+        if !st.la.ready() && !st.la.allocate() {
+            return false;
+        }
         if !st.la.put(n, p) {
             return false;
         }
@@ -984,7 +987,14 @@ impl<'s, O: Os> Heaps<'s, O> {
                 _ => return false,
             }
         };
-        self.la_put(heap, st, p, n)
+        // No allocation on this path: a heap's first look-aside block goes through the
+        // general path, which makes the table.
+        if !st.la.ready() || !st.la.put(n, p) {
+            return false;
+        }
+        self.space
+            .heap_store(p - 8, heap.encode(p, lookaside::WAITING | n));
+        true
     }
 
     fn alloc_slow(&self, heap: &Heap, h: usize, fl: u32, req: usize) -> Result<usize> {
@@ -1181,9 +1191,11 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// block or reports why it is refused).
     #[inline(always)]
     pub fn free_other(&self, h: usize, e: usize, p: usize) -> bool {
+        // (A heap this thread has not used through its handle yet takes the general path,
+        // which remembers it: no call here.)
         match GranuleMap::decode(e) {
-            Some((Tag::Segment, d)) => match self.lookup(h) {
-                Ok(heap) if heap.flags() & rules::NO_SERIALIZE != 0 => {
+            Some((Tag::Segment, d)) => match self.lookup_fast(h) {
+                Some(heap) if heap.flags() & rules::NO_SERIALIZE != 0 => {
                     self.la_free_unserialized(heap, d, p)
                 }
                 _ => false,
