@@ -588,6 +588,69 @@ fn cases_37_to_43_information_and_lfh() {
     }
 }
 
+/// A large block taken from the spare reservation (HeapAlloc's large fast path) is a fresh
+/// block: HEAP_ZERO_MEMORY zeroes what the freed block left there, the size is the new
+/// request, and a fixed-size heap never takes that path (its blocks stay in its segment).
+#[test]
+fn spare_reuse_zeroes_and_sizes() {
+    unsafe {
+        let h = HeapCreate(0, 0, 0);
+        let p = HeapAlloc(h, 0, 1 << 20) as *mut u8;
+        assert!(!p.is_null());
+        std::ptr::write_bytes(p, 0xAB, 1 << 20);
+        assert_eq!(HeapFree(h, 0, p.cast()), TRUE);
+        let q = HeapAlloc(h, HEAP_ZERO_MEMORY, (1 << 20) - 16) as *mut u8;
+        assert_eq!(q, p, "the spare is reused");
+        assert_eq!(HeapSize(h, 0, q.cast()), (1 << 20) - 16);
+        assert!(std::slice::from_raw_parts(q, (1 << 20) - 16)
+            .iter()
+            .all(|&b| b == 0));
+        std::ptr::write_bytes(q, 0xCD, 64);
+        assert_eq!(HeapFree(h, 0, q.cast()), TRUE);
+        // Without HEAP_ZERO_MEMORY the reused block keeps its bytes (Windows does not
+        // promise zeroes), and a request far smaller than the spare does not take it.
+        let r = HeapAlloc(h, 0, 1 << 20) as *mut u8;
+        assert_eq!(r, p);
+        assert_eq!(*r, 0xCD);
+        let s = HeapAlloc(h, 0, 3 << 20) as *mut u8;
+        assert_ne!(s, p);
+        assert_eq!(HeapFree(h, 0, r.cast()), TRUE);
+        // The smallest large block (LARGE_THRESHOLD) reuses a 1 MiB spare.
+        let t = HeapAlloc(h, 0, 0xFF000) as *mut u8;
+        assert_eq!(t, p);
+        // A 3 MiB spare is reused by a 2 MiB block, not by a 1 MiB one (less than half).
+        assert_eq!(HeapFree(h, 0, s.cast()), TRUE);
+        let u = HeapAlloc(h, 0, 1 << 20) as *mut u8;
+        assert!(!u.is_null());
+        assert_ne!(u, s, "less than half of the spare does not reuse it");
+        let v = HeapAlloc(h, 0, 2 << 20) as *mut u8;
+        assert_eq!(v, s, "two thirds of the spare reuse it");
+        assert_eq!(HeapSize(h, 0, v.cast()), 2 << 20);
+        for x in [t, u, v] {
+            assert_eq!(HeapFree(h, 0, x.cast()), TRUE);
+        }
+        assert_eq!(HeapDestroy(h), TRUE);
+        // A fixed-size heap refuses a large block (HeapCreate: "slightly less than 1,024 KB"
+        // on 64-bit) and serves the largest one it takes from its own segment.
+        let f = HeapCreate(0, 0, 4 << 20);
+        assert!(HeapAlloc(f, 0, 1 << 20).is_null());
+        let a = HeapAlloc(f, 0, 0xFE000);
+        assert!(!a.is_null());
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(a, &mut m, std::mem::size_of_val(&m));
+        let fb = m.AllocationBase;
+        assert_eq!(HeapFree(f, 0, a), TRUE);
+        let b = HeapAlloc(f, 0, 0xFE000);
+        VirtualQuery(b, &mut m, std::mem::size_of_val(&m));
+        assert_eq!(
+            m.AllocationBase, fb,
+            "the fixed heap's block stays in its segment"
+        );
+        assert_eq!(HeapFree(f, 0, b), TRUE);
+        assert_eq!(HeapDestroy(f), TRUE);
+    }
+}
+
 /// The spare large reservation keeps its descriptor and map entries (issue 16 item 3): a
 /// freed large block's pointer is refused afterwards, the next block of the same size reuses
 /// the reservation, the walk lists exactly the live large blocks in allocation order (H62),

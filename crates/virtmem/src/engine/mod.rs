@@ -47,7 +47,9 @@ mod watch;
 
 // Heaps (issue 16): HeapCreate/HeapAlloc/... on this engine's reserve and commit.
 pub mod heap;
-pub use heap::{FreeStep, Heaps, WalkEntry as HeapWalkEntry, ALLOC_GENERAL, ALLOC_LOOKASIDE};
+pub use heap::{
+    FreeStep, Heaps, WalkEntry as HeapWalkEntry, ALLOC_GENERAL, ALLOC_LARGE, ALLOC_LOOKASIDE,
+};
 // Global and Local memory (issue 16 item 2) on the process heap.
 pub mod global;
 pub use global::Globals;

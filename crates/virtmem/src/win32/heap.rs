@@ -19,7 +19,7 @@
 
 use super::last_error::{win32_call, SetLastError};
 use super::types::{HEAP_OPTIMIZE_RESOURCES_INFORMATION, HEAP_SUMMARY, PROCESS_HEAP_ENTRY};
-use crate::engine::{FreeStep, HeapWalkEntry, Heaps, ALLOC_GENERAL, ALLOC_LOOKASIDE};
+use crate::engine::{FreeStep, HeapWalkEntry, Heaps, ALLOC_GENERAL, ALLOC_LARGE, ALLOC_LOOKASIDE};
 use crate::error::Error;
 use crate::vocab::consts::*;
 use core::ffi::c_void;
@@ -148,6 +148,17 @@ pub unsafe extern "system" fn HeapAlloc(
     match hs.alloc_front(hheap as usize, dwflags, dwbytes) {
         ALLOC_GENERAL => heap_alloc_slow(hheap, dwflags, dwbytes),
         ALLOC_LOOKASIDE => heap_alloc_lookaside(hheap, dwflags, dwbytes),
+        ALLOC_LARGE => heap_alloc_large(hheap, dwflags, dwbytes),
+        p => p as *mut c_void,
+    }
+}
+
+#[inline(never)]
+extern "C" fn heap_alloc_large(hheap: HANDLE, dwflags: HEAP_FLAGS, dwbytes: usize) -> *mut c_void {
+    match Heaps::native_ready().map_or(0, |hs| {
+        hs.alloc_large_front(hheap as usize, dwflags, dwbytes)
+    }) {
+        0 => heap_alloc_slow(hheap, dwflags, dwbytes),
         p => p as *mut c_void,
     }
 }

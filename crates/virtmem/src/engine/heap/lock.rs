@@ -106,6 +106,7 @@ impl HeapMutex {
     }
 
     /// Takes the lock (again, if this thread holds it).
+    #[inline]
     pub(crate) fn lock(&self) {
         let me = me();
         if self.owner.load(Ordering::Relaxed) == me {
@@ -117,6 +118,18 @@ impl HeapMutex {
             .word
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
+        {
+            self.wait();
+        }
+        self.owner.store(me, Ordering::Relaxed);
+        // SAFETY: we hold the lock.
+        unsafe { *self.depth.get() = 1 };
+    }
+
+    /// Waits for the lock held by another thread, then takes it.
+    #[cold]
+    #[inline(never)]
+    fn wait(&self) {
         {
             let mut spins = 0;
             loop {
@@ -139,9 +152,6 @@ impl HeapMutex {
                 futex_wait(&self.word, 2);
             }
         }
-        self.owner.store(me, Ordering::Relaxed);
-        // SAFETY: we hold the lock.
-        unsafe { *self.depth.get() = 1 };
     }
 
     /// Whether this thread holds the lock.
@@ -162,6 +172,7 @@ impl HeapMutex {
     }
 
     /// Releases one level; `false` (nothing changed) if this thread does not hold it (H57).
+    #[inline]
     pub(crate) fn unlock(&self) -> bool {
         if !self.held_by_me() {
             return false;

@@ -264,6 +264,8 @@ pub enum FreeStep {
 pub const ALLOC_GENERAL: usize = 0;
 /// [`Heaps::alloc_front`]: go on with [`Heaps::alloc_lookaside_front`].
 pub const ALLOC_LOOKASIDE: usize = 8;
+/// [`Heaps::alloc_front`]: go on with [`Heaps::alloc_large_front`].
+pub const ALLOC_LARGE: usize = 16;
 
 static NATIVE: std::sync::OnceLock<&'static Heaps<'static, crate::os::linux::LinuxOs>> =
     std::sync::OnceLock::new();
@@ -776,7 +778,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             };
         }
         let Some(c) = class_of(req) else {
-            return ALLOC_GENERAL;
+            return Self::beyond_front(req);
         };
         // No test of the class being active: a slot in this thread's way of the heap's
         // current generation comes from a page of an active class (classes become inactive
@@ -800,7 +802,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     #[inline(always)]
     fn alloc_front_process(&self, heap: &Heap, flags: u32, req: usize) -> usize {
         let Some(c) = class_of(req) else {
-            return ALLOC_GENERAL;
+            return Self::beyond_front(req);
         };
         if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
             return ALLOC_GENERAL;
@@ -811,6 +813,16 @@ impl<'s, O: Os> Heaps<'s, O> {
         // The header makes the slot live (`lfh.rs`).
         self.space.heap_store(p - 8, heap.encode(p, req));
         p
+    }
+
+    /// Where HeapAlloc goes on with a request the front end does not serve.
+    #[inline(always)]
+    fn beyond_front(req: usize) -> usize {
+        if req >= rules::LARGE_THRESHOLD {
+            ALLOC_LARGE
+        } else {
+            ALLOC_GENERAL
+        }
     }
 
     /// Finishes [`ALLOC_LOOKASIDE`]: a block from a HEAP_NO_SERIALIZE heap's look-asides, or
@@ -1108,33 +1120,66 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     /// A large block in its own reservation (H22).
     fn alloc_large(&self, heap: &Heap, st: &mut State, req: usize) -> Result<usize> {
-        let page = self.space.page();
-        let size = rules::round_up(rules::LARGE_OFFSET + req, page)
+        if let Some(p) = self.take_spare(heap, st, req) {
+            return Ok(p);
+        }
+        let size = rules::round_up(rules::LARGE_OFFSET + req, self.space.page())
             .ok_or(Error::NotEnoughMemory("too large"))?;
-        let large = match st.spare {
-            // The spare's descriptor and map entries are still in place: only its owner and
-            // sizes change.
-            Some(l) if (size..=size * 2).contains(&l.size.load(Ordering::Relaxed)) => {
-                st.spare = None;
-                let s = l.size.load(Ordering::Relaxed);
-                l.assign(heap.id(), heap.generation(), l.base.load(Ordering::Relaxed), s, req);
-                l
-            }
-            _ => {
-                let base = self
-                    .space
-                    .reserve(Placement::Anywhere, size, true, Self::prot(heap.flags()), false)
-                    .map_err(nomem)?;
-                let large = self.new_large();
-                large.assign(heap.id(), heap.generation(), base, size, req);
-                self.map.set(base, base + size, Tag::Large, large as *const Large as usize);
-                large
-            }
-        };
+        let base = self
+            .space
+            .reserve(Placement::Anywhere, size, true, Self::prot(heap.flags()), false)
+            .map_err(nomem)?;
+        let large = self.new_large();
+        large.assign(heap.id(), heap.generation(), base, size, req);
+        self.map.set(base, base + size, Tag::Large, large as *const Large as usize);
+        Ok(self.large_live(heap, st, large, req))
+    }
+
+    /// A large block of `req` bytes in the heap's spare reservation, if it fits (heap lock
+    /// held): the spare's descriptor and map entries are still in place, only its owner and
+    /// sizes change.
+    #[inline(always)]
+    fn take_spare(&self, heap: &Heap, st: &mut State, req: usize) -> Option<usize> {
+        let l = st.spare?;
+        let size = rules::round_up(rules::LARGE_OFFSET + req, self.space.page())?;
+        let s = l.size.load(Ordering::Relaxed);
+        if !(size..=size * 2).contains(&s) {
+            return None;
+        }
+        st.spare = None;
+        l.assign(heap.id(), heap.generation(), l.base.load(Ordering::Relaxed), s, req);
+        Some(self.large_live(heap, st, l, req))
+    }
+
+    /// Lists the assigned large block and writes its header: its pointer.
+    #[inline(always)]
+    fn large_live(&self, heap: &Heap, st: &mut State, large: &'static Large, req: usize) -> usize {
         st.large.push(large);
         let p = large.ptr();
         self.space.heap_store(p - 8, heap.encode(p, req));
-        Ok(p)
+        p
+    }
+
+    /// HeapAlloc's path for a large block ([`ALLOC_LARGE`]): the heap's spare reservation if
+    /// it fits, under the heap lock as the call's flags ask; else 0 (nothing changed; the
+    /// caller goes on with [`Heaps::alloc`]), also for a heap this thread has not used
+    /// through its handle yet, a fixed-size heap or HEAP_ZERO_MEMORY.
+    #[inline(never)]
+    pub fn alloc_large_front(&self, h: usize, flags: u32, req: usize) -> usize {
+        let Some(heap) = self.lookup_fast(h) else {
+            return 0;
+        };
+        let fl = rules::effective_flags(heap.flags(), flags);
+        if fl & rules::ZERO_MEMORY != 0
+            || heap.flags() & rules::GROWABLE == 0
+            || rules::request_fits(req, true).is_err()
+        {
+            return 0;
+        }
+        self.locked(heap, h, fl, |st| Ok(self.take_spare(heap, st, req)))
+            .ok()
+            .flatten()
+            .unwrap_or(0)
     }
 
     // ----- free, size, validate ---------------------------------------------------------
