@@ -98,6 +98,7 @@ enum Op {
     Size(usize),
     Validate,
     Walk,
+    Compact,
 }
 
 fn size() -> impl Strategy<Value = usize> {
@@ -122,6 +123,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Size),
         1 => Just(Op::Validate),
         1 => Just(Op::Walk),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -216,6 +218,12 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, shared: Option<&Gate
                     assert_eq!(HeapSize(h, 0, p as *const c_void), n);
                 }
                 Op::Validate => assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE),
+                Op::Compact => {
+                    HeapCompact(h, 0);
+                    if exact_walk {
+                        assert_compacted(h);
+                    }
+                }
                 Op::Walk if exact_walk => {
                     let w = walk_busy(h);
                     let want: BTreeMap<usize, usize> =
@@ -235,6 +243,66 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, shared: Option<&Gate
             check(p, n, s);
         }
     }
+}
+
+/// After HeapCompact (the caller alone on the heap): the walk is in address order within
+/// each region, and no whole page inside a back-end free block is committed beyond a
+/// segment's first MIN_COMMIT bytes (the "committed ≤ live + one granularity": what
+/// stays committed is what live blocks and headers touch). Every uncommitted range the walk
+/// reports is reserved memory, as VirtualQuery says.
+fn assert_compacted(h: HANDLE) {
+    const MIN_COMMIT: usize = 0x2000;
+    let page = 4096;
+    let state = |a: usize| {
+        // SAFETY: a query fills the struct.
+        let mut m: MEMORY_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid out-pointer.
+        unsafe { VirtualQuery(a as *const c_void, &mut m, std::mem::size_of_val(&m)) };
+        m.State
+    };
+    // SAFETY: a zeroed entry filled by HeapWalk.
+    let mut e: PROCESS_HEAP_ENTRY = unsafe { std::mem::zeroed() };
+    let (mut segment_base, mut last) = (None, 0usize);
+    // SAFETY: walking a live heap.
+    while unsafe { HeapWalk(h, &mut e) } == TRUE {
+        let (d, n, o) = (e.lpData as usize, e.cbData as usize, e.cbOverhead as usize);
+        let f = e.wFlags as u32;
+        if f & PROCESS_HEAP_REGION != 0 {
+            // Back-end segments report their header as cbData; arenas 0.
+            segment_base = (n != 0).then_some(d);
+            last = d;
+            continue;
+        }
+        if e.iRegionIndex == 64 {
+            continue;
+        }
+        assert!(d > last, "walk out of order: {d:#x} after {last:#x}");
+        last = d;
+        let Some(base) = segment_base else { continue };
+        if f & PROCESS_HEAP_UNCOMMITTED_RANGE != 0 {
+            for a in (d..d + n).step_by(page) {
+                assert_eq!(
+                    state(a),
+                    MEM_RESERVE,
+                    "uncommitted range {d:#x}+{n:#x} at {a:#x}"
+                );
+            }
+        } else if f == 0 {
+            let (s, t) = (d - 16, d + n + 2 * o);
+            let from = s.max(base + MIN_COMMIT).div_ceil(page) * page;
+            let mut a = from;
+            while a + page <= t {
+                assert_eq!(
+                    state(a),
+                    MEM_RESERVE,
+                    "free block {d:#x}+{n:#x}: page {a:#x} committed"
+                );
+                a += page;
+            }
+        }
+    }
+    // SAFETY: no arguments.
+    assert_eq!(GetLastError(), ERROR_NO_MORE_ITEMS);
 }
 
 fn check_zero(p: usize, n: usize) {
@@ -489,6 +557,95 @@ fn compact_gives_memory_back() {
         assert!(s.cbCommitted < before);
         assert!(s.cbCommitted <= 0x10000, "{:#x}", s.cbCommitted);
         HeapDestroy(h);
+    }
+}
+
+/// HeapCompact decommits the whole pages of free blocks between live ones (holes, as Windows'
+/// uncommitted ranges inside a segment), not only a segment's free tail: committed bytes then
+/// exceed the live bytes by at most the pages live blocks touch and each segment's first
+/// MIN_COMMIT bytes. The live blocks keep their contents, the walk shows the holes, and
+/// blocks placed over holes later are committed again.
+#[test]
+fn compact_decommits_holes_between_live_blocks() {
+    let _order = shared();
+    unsafe {
+        // HEAP_NO_SERIALIZE: no front end, every block on the back end.
+        let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+        let ps: Vec<usize> = (0..400).map(|_| HeapAlloc(h, 0, 5000) as usize).collect();
+        let mut seed = 0u8;
+        let mut live = Model::new();
+        for (k, &p) in ps.iter().enumerate() {
+            assert_ne!(p, 0);
+            if k % 8 == 0 {
+                seed = seed.wrapping_add(1);
+                fill(p, 5000, seed);
+                live.insert(p, (5000, seed));
+            } else {
+                assert_eq!(HeapFree(h, 0, p as *const c_void), TRUE);
+            }
+        }
+        let mut s = HEAP_SUMMARY {
+            cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+            ..Default::default()
+        };
+        assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
+        let before = s.cbCommitted;
+        let largest = HeapCompact(h, 0);
+        assert!(largest > 0 && largest < 8 * 5024, "{largest:#x}");
+        assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
+        let segments = {
+            let mut e: PROCESS_HEAP_ENTRY = std::mem::zeroed();
+            let mut n = 0;
+            while HeapWalk(h, &mut e) == TRUE {
+                n += (e.wFlags as u32 & PROCESS_HEAP_REGION != 0) as usize;
+            }
+            n
+        };
+        let bound = s.cbAllocated + live.len() * 2 * 4096 + segments * 0x2000;
+        assert!(
+            s.cbCommitted <= bound,
+            "committed {:#x} > bound {bound:#x} (before {before:#x})",
+            s.cbCommitted
+        );
+        assert!(
+            s.cbCommitted * 3 < before,
+            "{:#x} vs {before:#x}",
+            s.cbCommitted
+        );
+        assert_compacted(h);
+        assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE);
+        for (&p, &(n, sd)) in live.iter() {
+            check(p, n, sd);
+        }
+        // A second compaction changes nothing.
+        assert_eq!(HeapCompact(h, 0), largest);
+        // New blocks land in the holes (first fit) and are fully usable.
+        let qs: Vec<usize> = (0..300).map(|_| HeapAlloc(h, 0, 5000) as usize).collect();
+        for &q in &qs {
+            assert_ne!(q, 0);
+            seed = seed.wrapping_add(1);
+            fill(q, 5000, seed);
+            live.insert(q, (5000, seed));
+        }
+        assert!(
+            qs.iter().any(|&q| q < *ps.iter().max().unwrap()),
+            "holes reused"
+        );
+        assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE);
+        for (&p, &(n, sd)) in live.iter() {
+            check(p, n, sd);
+        }
+        let w = walk_busy(h);
+        assert_eq!(w.len(), live.len());
+        // Grow in place into a hole (the block after the first live one is free).
+        let p0 = ps[0];
+        let q = HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p0 as *const c_void, 5000 * 3);
+        if !q.is_null() {
+            assert_eq!(q as usize, p0);
+            std::ptr::write_bytes(q as *mut u8, 7, 5000 * 3);
+        }
+        assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE);
+        assert_eq!(HeapDestroy(h), TRUE);
     }
 }
 

@@ -15,12 +15,14 @@
 //!   that reads the free ranges or enumerates blocks first drains the look-aside
 //!   (`Heaps::drain_lookaside`);
 //! * `commit`: the committed prefix of the reservation (commit on demand; HeapCompact gives
-//!   back the free tail).
+//!   back the free tail), and `holes`: whole pages inside free ranges below it that
+//!   HeapCompact decommitted (`holes.rs`).
 //!
 //! The header holds the requested size, encoded with the heap's key and the block address;
 //! it is trusted only after the busy bit says a block starts there, and only if the size it
 //! decodes to ends exactly where the next block or free range begins.
 
+use super::holes::Holes;
 use crate::os::linux::metaheap::{meta_vec, MetaVec};
 use crate::rules::heap::{GRANULE, SEGMENT_HEADER};
 use std::cell::UnsafeCell;
@@ -64,6 +66,8 @@ pub(crate) struct Inner {
     bits: MetaVec<[u64; 2]>,
     /// Free ranges `(granule, count)`, sorted, coalesced.
     pub free: MetaVec<(usize, usize)>,
+    /// Decommitted pages inside free ranges.
+    pub holes: Holes,
 }
 
 impl Segment {
@@ -80,6 +84,7 @@ impl Segment {
                 ngran: 0,
                 bits: meta_vec(),
                 free: meta_vec(),
+                holes: Holes::new(),
             }),
         }
     }
@@ -96,6 +101,7 @@ impl Segment {
         i.bits.resize(BITS_SKIP + i.ngran.div_ceil(64) + 1, [0; 2]);
         i.free.clear();
         i.free.push((0, i.ngran));
+        i.holes.clear();
         i.set_fstart(0, true);
         self.base.store(base, Ordering::Relaxed);
         self.gen.store(gen, Ordering::Relaxed);
@@ -260,6 +266,47 @@ impl Inner {
     /// Gives back a grown block's extra granules (undo of [`Inner::grow`]).
     pub(crate) fn ungrow(&mut self, g: usize, n: usize, m: usize) {
         self.give(g + n, m - n, false);
+    }
+
+    /// Bytes committed: the prefix less its holes.
+    pub(crate) fn committed(&self) -> usize {
+        self.commit - self.holes.bytes()
+    }
+
+    /// The whole pages inside free ranges, at or above offset `floor` and below the
+    /// committed prefix, that are not holes yet (what HeapCompact decommits).
+    pub(crate) fn decommit_plan(&self, floor: usize, page: usize) -> MetaVec<(usize, usize)> {
+        let mut out = meta_vec();
+        for &(g, n) in self.free.iter() {
+            let s = crate::rules::heap::round_up(self.end_offset(g), page)
+                .unwrap_or(usize::MAX)
+                .max(floor);
+            let e = (self.end_offset(g + n) / page * page).min(self.commit);
+            if s < e {
+                out.extend(self.holes.gaps(s, e).iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Whether every hole is page-aligned, below the committed prefix and inside one free
+    /// range, and their byte count is right (HeapValidate).
+    pub(crate) fn holes_consistent(&self, page: usize) -> bool {
+        let mut total = 0;
+        let ok = self.holes.spans().iter().all(|&(s, e)| {
+            total += e - s;
+            let k = self.free.partition_point(|r| self.end_offset(r.0) <= s);
+            s % page == 0
+                && e % page == 0
+                && s < e
+                && e <= self.commit
+                && k > 0
+                && {
+                    let (g, n) = self.free[k - 1];
+                    self.end_offset(g) <= s && e <= self.end_offset(g + n)
+                }
+        });
+        ok && total == self.holes.bytes()
     }
 
     /// Bytes from the base to the end of granule range `[.., e)`.

@@ -24,6 +24,7 @@
 mod access;
 mod backend;
 mod cache;
+mod holes;
 mod large;
 mod lfh;
 mod lock;
@@ -1037,7 +1038,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 // SAFETY: heap lock held.
                 let i = unsafe { seg.inner() };
                 if let Some(g) = i.take(n) {
-                    if self.ensure_commit(heap, i, g + n).is_ok() {
+                    if self.ensure_commit(heap, i, g, g + n).is_ok() {
                         found = Some(i.ptr_of(g));
                         break;
                     }
@@ -1076,19 +1077,43 @@ impl<'s, O: Os> Heaps<'s, O> {
         Ok(p)
     }
 
-    /// Commits a segment up to the end of granule range `[.., e)` (heap lock held).
-    fn ensure_commit(&self, heap: &Heap, i: &mut backend::Inner, e: usize) -> Result<()> {
-        let need = i.end_offset(e);
-        if need <= i.commit {
-            return Ok(());
+    /// Commits what granules `[g, e)` of a segment need (heap lock held): the holes
+    /// HeapCompact left in them, then the prefix up to their end. All or nothing: a failed
+    /// commit leaves the holes and the prefix as they were.
+    fn ensure_commit(&self, heap: &Heap, i: &mut backend::Inner, g: usize, e: usize) -> Result<()> {
+        let prot = Self::prot(heap.flags());
+        let page = self.space.page();
+        let (a, b) = (i.end_offset(g) / page * page, i.end_offset(e));
+        let b = rules::round_up(b, page).unwrap_or(usize::MAX);
+        let mut filled = 0;
+        if !i.holes.is_empty() {
+            for (s, t) in i.holes.within(a, b) {
+                if let Err(err) = self.space.commit(i.base + s, i.base + t, prot) {
+                    // Undo: the holes filled so far become holes again.
+                    for (s, t) in i.holes.within(a, b).take(filled) {
+                        let _ = self.space.decommit(i.base + s, i.base + t);
+                    }
+                    return Err(nomem(err));
+                }
+                filled += 1;
+            }
         }
-        let to = rules::round_up(need, 0x10000)
-            .unwrap_or(usize::MAX)
-            .min(i.reserve);
-        self.space
-            .commit(i.base + i.commit, i.base + to, Self::prot(heap.flags()))
-            .map_err(nomem)?;
-        i.commit = to;
+        let need = i.end_offset(e);
+        if need > i.commit {
+            let to = rules::round_up(need, 0x10000)
+                .unwrap_or(usize::MAX)
+                .min(i.reserve);
+            if let Err(err) = self.space.commit(i.base + i.commit, i.base + to, prot) {
+                for (s, t) in i.holes.within(a, b).take(filled) {
+                    let _ = self.space.decommit(i.base + s, i.base + t);
+                }
+                return Err(nomem(err));
+            }
+            i.commit = to;
+        }
+        if filled > 0 {
+            i.holes.fill(a, b);
+        }
         Ok(())
     }
 
@@ -1106,7 +1131,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         // SAFETY: heap lock held; the segment is ours.
         let i = unsafe { seg.inner() };
         let g = i.take(n).expect("a new segment fits the block");
-        if let Err(e) = self.ensure_commit(heap, i, g + n) {
+        if let Err(e) = self.ensure_commit(heap, i, g, g + n) {
             let _ = self.space.release(base);
             seg.owner.store(0, Ordering::Relaxed);
             self.registry.with(|r| r.spare_segments.push(seg));
@@ -1518,7 +1543,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 if m <= n {
                     i.give(g + m, n - m, false);
                 } else {
-                    if self.ensure_commit(heap, i, g + m).is_err() {
+                    if self.ensure_commit(heap, i, g + n, g + m).is_err() {
                         i.ungrow(g, n, m);
                         return None;
                     }
@@ -1557,10 +1582,11 @@ impl<'s, O: Os> Heaps<'s, O> {
             for &sp in st.segments.iter() {
                 // SAFETY: descriptors live forever; heap lock held.
                 let i = unsafe { (*sp).inner() };
-                s.committed += i.commit;
+                s.committed += i.committed();
                 s.reserved += i.reserve;
-                // The out-of-band index of free-range starts agrees with the ranges.
-                s.intact &= i.starts_consistent();
+                // The out-of-band index of free-range starts agrees with the ranges, and the
+                // holes lie inside them.
+                s.intact &= i.starts_consistent() && i.holes_consistent(self.space.page());
                 let mut g = 0;
                 while let Some(b) = i.next_busy(g) {
                     let p = i.ptr_of(b);
@@ -1681,14 +1707,26 @@ impl<'s, O: Os> Heaps<'s, O> {
                     if keep < i.commit && self.space.decommit(i.base + keep, i.base + i.commit).is_ok()
                     {
                         i.commit = keep;
+                        i.holes.truncate(keep);
                     }
                 }
-                for &(g, n) in i.free.iter() {
-                    let s = i.header_of(g);
-                    let e = i.header_of(g + n).min(i.base + i.commit);
-                    if e > s {
-                        largest = largest.max(e - s);
+                // Whole pages inside the other free ranges become holes (as Windows leaves
+                // uncommitted ranges inside a segment): the first MIN_COMMIT bytes stay, as
+                // they do at the tail.
+                for &(s, e) in i.decommit_plan(rules::MIN_COMMIT, page).iter() {
+                    if self.space.decommit(i.base + s, i.base + e).is_ok() {
+                        i.holes.add(s, e);
                     }
+                }
+                // The largest committed free block: free ranges cut at their holes.
+                for &(g, n) in i.free.iter() {
+                    let (s, e) = (i.end_offset(g), i.end_offset(g + n).min(i.commit));
+                    let mut at = s;
+                    for (hs, he) in i.holes.within(s, e) {
+                        largest = largest.max(hs - at);
+                        at = he;
+                    }
+                    largest = largest.max(e.saturating_sub(at));
                 }
                 k += 1;
             }

@@ -1,6 +1,6 @@
 //! HeapWalk (H58–H66): the heap's items in a fixed order — each region (the back-end
 //! segments, then the front-end arenas) followed by its blocks and uncommitted ranges in
-//! address order, then the large blocks (iRegionIndex 64) in allocation order. The walk keeps
+//! address order (a segment's holes, `holes.rs`, are uncommitted ranges between free blocks), then the large blocks (iRegionIndex 64) in allocation order. The walk keeps
 //! no state: the next item is the first one after the entry the caller passes back (H66: found
 //! by address, so a heap changed between calls never yields an item twice).
 
@@ -88,8 +88,8 @@ impl<O: Os> Heaps<'_, O> {
                     size: SEGMENT_HEADER,
                     region_index: idx,
                     flags: REGION,
-                    committed: i.commit,
-                    uncommitted: unc,
+                    committed: i.committed(),
+                    uncommitted: i.reserve - i.committed(),
                     first_block: i.base + SEGMENT_HEADER + 16,
                     last_block: i.base + i.commit + uncommitted_entry(0, unc, 0).size,
                     ..WalkEntry::default()
@@ -112,54 +112,118 @@ impl<O: Os> Heaps<'_, O> {
         }
     }
 
-    /// The first item of a segment whose key (header address; the commit end for the
-    /// uncommitted range) is above `after`.
-    fn seg_next(&self, heap: &Heap, i: &Inner, after: usize, idx: u8) -> Option<WalkEntry> {
+    /// The first item of a segment whose key is above `after`: a block's or free block's
+    /// header address, a hole's start (page-aligned: never a header address), the commit end
+    /// for the uncommitted tail. A free range with holes is reported as free blocks
+    /// between uncommitted ranges.
+    fn seg_next(&self, heap: &Heap, i: &Inner, mut after: usize, idx: u8) -> Option<WalkEntry> {
+        loop {
+            match self.seg_item(heap, i, after, idx) {
+                // A free piece too short to report (under 16 bytes before a hole): skipped.
+                Err(key) => after = key,
+                Ok(item) => return item,
+            }
+        }
+    }
+
+    /// [`Heaps::seg_next`]'s step: the item, or `Err(key)` for a free piece to skip.
+    fn seg_item(
+        &self,
+        heap: &Heap,
+        i: &Inner,
+        after: usize,
+        idx: u8,
+    ) -> std::result::Result<Option<WalkEntry>, usize> {
         let h0 = i.header_of(0);
         let g0 = if after < h0 { 0 } else { (after - h0) / 16 + 1 };
         let cend = i.base + i.commit;
-        let busy = i.next_busy(g0);
-        let free = i.next_free(g0).filter(|f| i.header_of(f.0) < cend);
-        let pick_busy = match (busy, free) {
-            (Some(b), Some(f)) => b < f.0,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => {
-                return (i.commit < i.reserve && cend > after)
-                    .then(|| uncommitted_entry(cend, i.reserve - i.commit, idx));
+        // The first granule whose header is at or above `a`.
+        let gran_at = |a: usize| (a.max(h0) - h0).div_ceil(16);
+        let busy = i.next_busy(g0).map(|g| (i.header_of(g), g));
+        let free = i
+            .next_free(g0)
+            .map(|f| (i.header_of(f.0), f.0))
+            .filter(|f| f.0 < cend);
+        let holes = i.holes.spans();
+        let hole = holes
+            .get(holes.partition_point(|h| i.base + h.0 <= after))
+            .map(|&(s, e)| (i.base + s, i.base + e));
+        // A free block right after a hole, if its free range goes on past the hole.
+        let piece = holes
+            .get(holes.partition_point(|h| i.header_of(gran_at(i.base + h.1)) <= after))
+            .and_then(|&(_, e)| {
+                let g = gran_at(i.base + e);
+                let k = i.free.partition_point(|r| r.0 <= g);
+                let (fs, fnum) = *i.free.get(k.checked_sub(1)?)?;
+                (g < fs + fnum && i.header_of(g) < cend).then(|| (i.header_of(g), g))
+            });
+        let first_free = [free, piece].into_iter().flatten().min();
+        let mut best: Option<(usize, u8)> = None;
+        for (key, kind) in [
+            (busy.map(|b| b.0), 0),
+            (first_free.map(|f| f.0), 1),
+            (hole.map(|h| h.0), 2),
+        ] {
+            if let Some(key) = key {
+                if best.is_none_or(|b| key < b.0) {
+                    best = Some((key, kind));
+                }
             }
-        };
-        if pick_busy {
-            let g = busy?;
-            let p = i.ptr_of(g);
-            let req = heap.decode(p, self.space.heap_load(p - 8));
-            let n = crate::rules::heap::granules(req).unwrap_or(1);
-            Some(WalkEntry {
-                data: p,
-                size: req.min(u32::MAX as usize),
-                overhead: (n * 16).saturating_sub(req + 8).min(255) as u8,
-                region_index: idx,
-                flags: BUSY,
-                ..WalkEntry::default()
-            })
-        } else {
-            let (g, n) = free?;
-            let s = i.header_of(g);
-            let e = i.header_of(g + n).min(cend);
-            let data = s + 16;
-            let (size, overhead) = if e >= data + 0x40 {
-                (e - data - 0x40, 0x20)
-            } else {
-                (e.saturating_sub(data), 0)
-            };
-            Some(WalkEntry {
-                data,
-                size,
-                overhead,
-                region_index: idx,
-                flags: 0,
-                ..WalkEntry::default()
-            })
+        }
+        match best.map(|b| b.1) {
+            None => Ok((i.commit < i.reserve && cend > after)
+                .then(|| uncommitted_entry(cend, i.reserve - i.commit, idx))),
+            Some(0) => {
+                let Some((_, g)) = busy else { return Ok(None) };
+                let p = i.ptr_of(g);
+                let req = heap.decode(p, self.space.heap_load(p - 8));
+                let n = crate::rules::heap::granules(req).unwrap_or(1);
+                Ok(Some(WalkEntry {
+                    data: p,
+                    size: req.min(u32::MAX as usize),
+                    overhead: (n * 16).saturating_sub(req + 8).min(255) as u8,
+                    region_index: idx,
+                    flags: BUSY,
+                    ..WalkEntry::default()
+                }))
+            }
+            Some(1) => {
+                let Some((s, g)) = first_free else { return Ok(None) };
+                // The free block ends at its range's end, the commit end or the next hole.
+                let k = i.free.partition_point(|r| r.0 <= g);
+                let (fs, fnum) = i.free[k - 1];
+                let mut e = i.header_of(fs + fnum).min(cend);
+                if let Some(&(hs, _)) = holes.get(holes.partition_point(|h| i.base + h.0 <= s)) {
+                    e = e.min(i.base + hs);
+                }
+                let data = s + 16;
+                if e < data {
+                    return Err(s);
+                }
+                let (size, overhead) = if e >= data + 0x40 {
+                    (e - data - 0x40, 0x20)
+                } else {
+                    (e.saturating_sub(data), 0)
+                };
+                Ok(Some(WalkEntry {
+                    data,
+                    size,
+                    overhead,
+                    region_index: idx,
+                    flags: 0,
+                    ..WalkEntry::default()
+                }))
+            }
+            _ => {
+                let Some((s, e)) = hole else { return Ok(None) };
+                Ok(Some(WalkEntry {
+                    data: s,
+                    size: e - s,
+                    region_index: idx,
+                    flags: UNCOMMITTED,
+                    ..WalkEntry::default()
+                }))
+            }
         }
     }
 
@@ -275,7 +339,13 @@ impl<O: Os> Heaps<'_, O> {
                     let after = if cur.flags & REGION != 0 {
                         i.base
                     } else if cur.flags & UNCOMMITTED != 0 {
-                        usize::MAX
+                        // A hole inside the committed prefix, or the uncommitted tail (the
+                        // segment's last item).
+                        if cur.data < i.base + i.commit {
+                            cur.data
+                        } else {
+                            usize::MAX
+                        }
                     } else if cur.flags & BUSY != 0 {
                         cur.data - 8
                     } else {
