@@ -780,3 +780,72 @@ fn lookaside_blocks_are_not_live() {
         }
     }
 }
+
+/// HeapFree on a HEAP_NO_SERIALIZE heap checks a block of its first segment without the
+/// granule map, and one of a later segment through it: both go to the look-aside and are
+/// handed out again; pointers of another heap, interior pointers, the grid's edges and a
+/// destroyed heap's blocks are refused and change nothing.
+#[test]
+fn unserialized_frees_across_segments_and_heaps() {
+    let _order = shared();
+    unsafe {
+        let h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+        let other = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+        let theirs = HeapAlloc(other, 0, 64);
+        let first = HeapAlloc(h, 0, 64);
+        let mut m: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+        VirtualQuery(first, &mut m, std::mem::size_of_val(&m));
+        let seg0 = m.AllocationBase as usize;
+        assert_eq!(seg0, h as usize, "the handle is the first segment's base");
+        // Fill until a block lands in a second segment.
+        let mut blocks = vec![];
+        let later = loop {
+            let p = HeapAlloc(h, 0, 4000);
+            assert!(!p.is_null());
+            VirtualQuery(p, &mut m, std::mem::size_of_val(&m));
+            if m.AllocationBase as usize != seg0 {
+                break p;
+            }
+            blocks.push(p);
+        };
+        // A small block of the later segment, then frees in both segments.
+        let small = HeapAlloc(h, 0, 64);
+        VirtualQuery(small, &mut m, std::mem::size_of_val(&m));
+        let small_seg = m.AllocationBase as usize;
+        for p in [first, small] {
+            assert_eq!(HeapFree(h, 0, p), TRUE);
+            SetLastError(0);
+            assert_eq!(HeapFree(h, 0, p), FALSE, "double free");
+            assert_eq!(le(), ERROR_INVALID_PARAMETER);
+        }
+        // Another heap's block, interior pointers, the segment's header and first granule.
+        assert_eq!(HeapFree(h, 0, theirs), FALSE);
+        assert_eq!(HeapFree(other, 0, later), FALSE);
+        assert_eq!(
+            HeapFree(h, 0, (later as usize + 16) as *const c_void),
+            FALSE
+        );
+        assert_eq!(HeapFree(h, 0, (later as usize + 8) as *const c_void), FALSE);
+        assert_eq!(HeapFree(h, 0, (seg0 + 0x10) as *const c_void), FALSE);
+        assert_eq!(HeapFree(h, 0, (seg0 + 0x800) as *const c_void), FALSE);
+        assert_eq!(HeapSize(other, 0, theirs), 64);
+        assert_eq!(HeapSize(h, 0, later), 4000);
+        // The look-aside hands the freed blocks back (most recent first), each in its segment
+        // (HeapValidate would drain it first).
+        let a = HeapAlloc(h, 0, 64);
+        let b = HeapAlloc(h, 0, 64);
+        assert_eq!((a, b), (small, first));
+        assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+        VirtualQuery(a, &mut m, std::mem::size_of_val(&m));
+        assert_eq!(m.AllocationBase as usize, small_seg);
+        for p in blocks.into_iter().chain([later, a, b]) {
+            assert_eq!(HeapFree(h, 0, p), TRUE);
+        }
+        assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+        assert_eq!(HeapDestroy(h), TRUE);
+        // The destroyed heap's handle and pointers are refused.
+        assert_eq!(HeapFree(h, 0, first), FALSE);
+        assert_eq!(HeapFree(other, 0, theirs), TRUE);
+        assert_eq!(HeapDestroy(other), TRUE);
+    }
+}

@@ -238,7 +238,7 @@ pub unsafe extern "system" fn HeapFree(
         FreeStep::General => heap_free_slow(hheap, dwflags, lpmem),
         FreeStep::Overflow(d) => heap_free_overflow(d, lpmem),
         FreeStep::Large(d) => heap_free_large(hheap, dwflags, lpmem, d),
-        FreeStep::Other(e) => heap_free_other(hheap, dwflags, lpmem, e),
+        FreeStep::Unserialized(d) => heap_free_unserialized(hheap, dwflags, lpmem, d),
     }
 }
 
@@ -265,14 +265,16 @@ extern "C" fn heap_free_large(
 }
 
 #[inline(never)]
-extern "C" fn heap_free_other(
+extern "C" fn heap_free_unserialized(
     hheap: HANDLE,
     dwflags: HEAP_FLAGS,
     lpmem: *const c_void,
-    e: usize,
+    d: usize,
 ) -> BOOL {
-    // The heaps exist: HeapFree found them.
-    if Heaps::native_ready().is_some_and(|hs| hs.free_other(hheap as usize, e, lpmem as usize)) {
+    // SAFETY: `d` is what HeapFree's `free_front` returned for this handle (the heaps exist:
+    // HeapFree found them); the heap is HEAP_NO_SERIALIZE, so its caller promises exclusive
+    // use for the call.
+    if Heaps::native_ready().is_some_and(|hs| unsafe { hs.free_unserialized(d, lpmem as usize) }) {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)

@@ -121,7 +121,68 @@ impl Segment {
     }
 }
 
+/// A segment's block-start tests through a raw view of its bit table, kept in the heap's
+/// descriptor for its first segment (a HEAP_NO_SERIALIZE heap's free then reaches the bits in
+/// one load, not through the segment's descriptor).
+#[derive(Clone, Copy)]
+pub(crate) struct BitsView {
+    /// The segment's first block pointer.
+    pub origin: usize,
+    /// Its granule count.
+    pub ngran: usize,
+    /// Its bit table's first used pair.
+    pub words: *const [u64; 2],
+}
+
+impl BitsView {
+    /// The granule whose block pointer is `p`, if `p` is one.
+    #[inline(always)]
+    pub(crate) fn granule_of(&self, p: usize) -> Option<usize> {
+        let off = p.wrapping_sub(self.origin);
+        (off % GRANULE == 0 && off / GRANULE < self.ngran).then_some(off / GRANULE)
+    }
+
+    /// [`Inner::is_busy`] of granule `g < ngran`, then [`Inner::ends_cleanly`] of `n`
+    /// granules from it.
+    ///
+    /// # Safety
+    ///
+    /// The segment is still assigned as it was when the view was taken (its table is not
+    /// reallocated), and no one changes its bits during the call (the heap lock, or the
+    /// HEAP_NO_SERIALIZE caller's promise).
+    #[inline(always)]
+    pub(crate) unsafe fn busy_and_ends(&self, g: usize, n: impl FnOnce() -> Option<usize>) -> Option<usize> {
+        debug_assert!(g < self.ngran);
+        // SAFETY: `g < ngran`, and the table holds `ngran.div_ceil(64) + 1` pairs after
+        // `words` (`Segment::assign`); live per the contract.
+        let w = unsafe { *self.words.add(g / 64) };
+        if w[0] & (1 << (g % 64)) == 0 {
+            return None;
+        }
+        let n = n()?;
+        let e = g.checked_add(n)?;
+        if e == self.ngran {
+            return Some(n);
+        }
+        if e > self.ngran {
+            return None;
+        }
+        // SAFETY: as above, `e < ngran`.
+        let w = unsafe { *self.words.add(e / 64) };
+        ((w[0] | w[1]) & (1 << (e % 64)) != 0).then_some(n)
+    }
+}
+
 impl Inner {
+    /// The raw view of the block-start tests ([`BitsView`]).
+    pub(crate) fn bits_view(&self) -> BitsView {
+        BitsView {
+            origin: self.ptr_of(0),
+            ngran: self.ngran,
+            words: self.bits[BITS_SKIP..].as_ptr(),
+        }
+    }
+
     /// Address of granule `g`'s header.
     #[inline]
     pub(crate) fn header_of(&self, g: usize) -> usize {

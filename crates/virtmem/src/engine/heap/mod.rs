@@ -75,6 +75,11 @@ pub(crate) struct Heap {
     /// descriptor is never reused).
     process: std::sync::atomic::AtomicBool,
     map: *const GranuleMap,
+    /// The first segment's granule count and bit table ([`backend::BitsView`]; the handle is
+    /// its base): fixed for the heap's life, so a HEAP_NO_SERIALIZE heap's free checks a
+    /// block there without the map or the segment's descriptor.
+    seg0_ngran: AtomicUsize,
+    seg0_words: AtomicUsize,
     lock: HeapMutex,
     front: Front,
     st: UnsafeCell<State>,
@@ -254,8 +259,9 @@ pub enum FreeStep {
     General,
     /// A large block (its descriptor): [`Heaps::free_large_front`].
     Large(usize),
-    /// Any other block (its raw granule-map entry): [`Heaps::free_other`].
-    Other(usize),
+    /// A block of a HEAP_NO_SERIALIZE heap (the heap's descriptor):
+    /// [`Heaps::free_unserialized`].
+    Unserialized(usize),
     /// A freed front-end slot of the page (its map entry) that this thread's cache had no
     /// room for: [`Heaps::free_overflow`] finishes it (the slot is already not live).
     Overflow(usize),
@@ -350,6 +356,8 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
         leak(Heap {
             handle: AtomicUsize::new(0),
+            seg0_ngran: AtomicUsize::new(0),
+            seg0_words: AtomicUsize::new(0),
             gen: AtomicU64::new(0),
             slot: spare.1,
             flags: AtomicU32::new(0),
@@ -431,6 +439,10 @@ impl<'s, O: Os> Heaps<'s, O> {
         seg.assign(heap.id(), gen, base, plan.reserve, plan.commit);
         st.segments.clear();
         st.segments.push(seg);
+        // SAFETY: not published yet.
+        let view = unsafe { seg.inner() }.bits_view();
+        heap.seg0_ngran.store(view.ngran, Ordering::Relaxed);
+        heap.seg0_words.store(view.words as usize, Ordering::Relaxed);
         st.arenas.clear();
         st.large.clear();
         st.la.clear();
@@ -483,6 +495,12 @@ impl<'s, O: Os> Heaps<'s, O> {
             // SAFETY: set with the handle; descriptors live forever.
             return Some(unsafe { &*self.process_heap.load(Ordering::Relaxed) });
         }
+        self.lookup_last(h)
+    }
+
+    /// [`Heaps::lookup_fast`] past the process heap: this thread's last heap, else `None`.
+    #[inline(always)]
+    fn lookup_last(&self, h: usize) -> Option<&'static Heap> {
         // SAFETY: this thread's own block; the copy is read at once.
         let (k, kh, d) = cache::tls().map_or((0, 0, 0), |t| unsafe { (*t).last_heap });
         if k == self as *const Self as usize && kh == h && h != 0 {
@@ -757,7 +775,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             let heap = unsafe { &*self.process_heap.load(Ordering::Relaxed) };
             return self.alloc_front_process(heap, flags, req);
         }
-        let Some(heap) = self.lookup_fast(h) else {
+        let Some(heap) = self.lookup_last(h) else {
             return ALLOC_GENERAL;
         };
         // A HEAP_NO_SERIALIZE heap never has a front end (`rules::lfh_eligible`): its
@@ -973,33 +991,30 @@ impl<'s, O: Os> Heaps<'s, O> {
         Some(p)
     }
 
-    /// The look-aside fast path of HeapFree on a heap created with HEAP_NO_SERIALIZE: the
-    /// same checks as [`Heaps::resolve_locked`] (live block start, header consistent with
-    /// where the next block begins), then a push; `false` changes nothing.
+    /// The look-aside fast path of HeapFree on a heap created with HEAP_NO_SERIALIZE, for a
+    /// block of the segment `bits` views: the same checks as [`Heaps::resolve_locked`] (live
+    /// block start, header consistent with where the next block begins), then a push;
+    /// `false` changes nothing.
+    ///
+    /// # Safety
+    ///
+    /// `bits` views a segment of `heap` (as [`backend::BitsView::busy_and_ends`] requires),
+    /// and the caller is the heap's only user for the call.
     #[inline(always)]
-    fn la_free_unserialized(&self, heap: &Heap, d: usize, p: usize) -> bool {
-        // SAFETY: descriptors live forever.
-        let seg = unsafe { &*(d as *const Segment) };
-        if seg.owner.load(Ordering::Acquire) != heap.id() {
+    unsafe fn la_free_unserialized(&self, heap: &Heap, bits: backend::BitsView, p: usize) -> bool {
+        let Some(g) = bits.granule_of(p) else {
             return false;
-        }
-        // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
-        let st = unsafe { &mut *heap.st.get() };
-        let n = {
-            // SAFETY: as above; this borrow ends before `la_put`.
-            let i = unsafe { seg.inner() };
-            let Some(g) = i.granule_of(p) else {
-                return false;
-            };
-            if !i.is_busy(g) {
-                return false;
-            }
-            // A waiting block's header decodes to no size that ends cleanly.
-            match granules(heap.decode(p, self.space.heap_load(p - 8))) {
-                Some(n) if n <= lookaside::LA_MAX && i.ends_cleanly(g, n) => n,
-                _ => return false,
-            }
         };
+        // A waiting block's header decodes to no size that ends cleanly.
+        let n = || {
+            granules(heap.decode(p, self.space.heap_load(p - 8))).filter(|&n| n <= lookaside::LA_MAX)
+        };
+        // SAFETY: per the contract.
+        let Some(n) = (unsafe { bits.busy_and_ends(g, n) }) else {
+            return false;
+        };
+        // SAFETY: the caller's promise: the heap's state is its alone for the call.
+        let st = unsafe { &mut *heap.st.get() };
         // No allocation on this path: a heap's first look-aside block goes through the
         // general path, which makes the table.
         if !st.la.ready() || !st.la.put(n, p) {
@@ -1221,7 +1236,11 @@ impl<'s, O: Os> Heaps<'s, O> {
             // SAFETY: set with the handle; descriptors live forever.
             unsafe { &*self.process_heap.load(Ordering::Relaxed) }
         } else {
-            match self.lookup_fast(h) {
+            match self.lookup_last(h) {
+                // A HEAP_NO_SERIALIZE heap has no front end: its look-asides.
+                Some(heap) if heap.flags() & rules::NO_SERIALIZE != 0 => {
+                    return FreeStep::Unserialized(heap.id())
+                }
                 Some(heap) => heap,
                 None => return FreeStep::General,
             }
@@ -1231,7 +1250,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             if e & 3 == Tag::Large as usize {
                 return FreeStep::Large(e & !3);
             }
-            return FreeStep::Other(e);
+            return FreeStep::General;
         }
         let d = e & !3;
         // SAFETY: descriptors live forever.
@@ -1256,22 +1275,44 @@ impl<'s, O: Os> Heaps<'s, O> {
         }
     }
 
-    /// Finishes [`FreeStep::Other`]: a block of a HEAP_NO_SERIALIZE heap's segment goes to
-    /// its look-asides (no lock); `false` changes nothing (the general path then frees the
-    /// block or reports why it is refused).
+    /// Finishes [`FreeStep::Unserialized`]: a block of the HEAP_NO_SERIALIZE heap `d`'s
+    /// segments goes to its look-asides (no lock; the first segment found without the map);
+    /// `false` changes nothing (the general path then frees the block or reports why it is
+    /// refused).
+    ///
+    /// # Safety
+    ///
+    /// `d` is the payload of a [`FreeStep::Unserialized`] that [`Heaps::free_front`] of this
+    /// `Heaps` returned for this call's heap handle, and the caller is that heap's only user
+    /// for the call (its HEAP_NO_SERIALIZE promise).
     #[inline(always)]
-    pub fn free_other(&self, h: usize, e: usize, p: usize) -> bool {
-        // (A heap this thread has not used through its handle yet takes the general path,
-        // which remembers it: no call here.)
-        match GranuleMap::decode(e) {
-            Some((Tag::Segment, d)) => match self.lookup_fast(h) {
-                Some(heap) if heap.flags() & rules::NO_SERIALIZE != 0 => {
-                    self.la_free_unserialized(heap, d, p)
-                }
-                _ => false,
-            },
-            _ => false,
-        }
+    pub unsafe fn free_unserialized(&self, d: usize, p: usize) -> bool {
+        // SAFETY: per the contract, a heap descriptor (they live forever).
+        let heap = unsafe { &*(d as *const Heap) };
+        let h = heap.handle.load(Ordering::Relaxed);
+        let seg0 = backend::BitsView {
+            origin: h + rules::SEGMENT_HEADER + 16,
+            ngran: heap.seg0_ngran.load(Ordering::Relaxed),
+            words: heap.seg0_words.load(Ordering::Relaxed) as *const [u64; 2],
+        };
+        let bits = if seg0.granule_of(p).is_some() {
+            seg0
+        } else {
+            let Some((Tag::Segment, sd)) = GranuleMap::decode(self.map.entry(p)) else {
+                return false;
+            };
+            // SAFETY: descriptors live forever.
+            let seg = unsafe { &*(sd as *const Segment) };
+            if seg.owner.load(Ordering::Acquire) != heap.id() {
+                return false;
+            }
+            // SAFETY: the heap's segment; its caller is its only user for the call.
+            unsafe { seg.inner() }.bits_view()
+        };
+        // SAFETY: a segment of the heap, viewed as assigned (the first one's view was taken
+        // at creation and its table is never reallocated while the heap lives); the caller's
+        // promise.
+        unsafe { self.la_free_unserialized(heap, bits, p) }
     }
 
     /// Finishes [`FreeStep::Overflow`]: the slot `p` of page `d` (already not live) goes to
