@@ -245,7 +245,8 @@ pub unsafe extern "system" fn HeapFree(
 #[cold]
 #[inline(never)]
 extern "C" fn heap_free_overflow(d: usize, lpmem: *const c_void) -> BOOL {
-    heaps().free_overflow(d, lpmem as usize);
+    // SAFETY: `d` is what HeapFree's `free_front` returned for this pointer.
+    unsafe { heaps().free_overflow(d, lpmem as usize) };
     // Opaque, so the caller's call stays a tail call (a known constant result would be
     // folded into the caller, which would then need a frame to return it).
     std::hint::black_box(TRUE)
@@ -258,7 +259,8 @@ extern "C" fn heap_free_large(
     lpmem: *const c_void,
     d: usize,
 ) -> BOOL {
-    if heaps().free_large_front(hheap as usize, dwflags, d, lpmem as usize) {
+    // SAFETY: `d` is what HeapFree's `free_front` returned for this pointer.
+    if unsafe { heaps().free_large_front(hheap as usize, dwflags, d, lpmem as usize) } {
         return TRUE;
     }
     heap_free_slow(hheap, dwflags, lpmem)

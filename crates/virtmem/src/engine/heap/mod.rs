@@ -1317,9 +1317,14 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     /// Finishes [`FreeStep::Overflow`]: the slot `p` of page `d` (already not live) goes to
     /// this thread's cache after half of it went back, or straight back to its page.
+    ///
+    /// # Safety
+    ///
+    /// `d` is the payload of a [`FreeStep::Overflow`] that [`Heaps::free_front`] of this
+    /// `Heaps` returned for slot `p` in this call.
     #[cold]
     #[inline(never)]
-    pub fn free_overflow(&self, d: usize, p: usize) {
+    pub unsafe fn free_overflow(&self, d: usize, p: usize) {
         // SAFETY: descriptors live forever; `free_front` found this page's owner to be a heap
         // descriptor, which lives forever too (a concurrent HeapDestroy of the heap being
         // freed into is the caller's race, as on Windows; the slot then goes to a generation
@@ -1337,8 +1342,13 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// Finishes [`FreeStep::Large`], a large block (map entry `d`): the heap lock (unless
     /// HEAP_NO_SERIALIZE), the same checks and work as [`Heaps::free`]; `false` changes
     /// nothing (the general path then reports why).
+    ///
+    /// # Safety
+    ///
+    /// `d` is the payload of a [`FreeStep::Large`] that [`Heaps::free_front`] of this `Heaps`
+    /// returned for `p` in this call.
     #[inline(never)]
-    pub fn free_large_front(&self, h: usize, flags: u32, d: usize, p: usize) -> bool {
+    pub unsafe fn free_large_front(&self, h: usize, flags: u32, d: usize, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
             return false;
         };
