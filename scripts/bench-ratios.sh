@@ -67,6 +67,7 @@ pairs=(
     # Heaps (issue 16, benches/heap.rs): against glibc malloc/free in the same run.
     heap16:1.0:virtmem:malloc heap64:1.0:virtmem:malloc heap256:1.0:virtmem:malloc
     heap64_2t:1.0:virtmem:malloc heap1m:1.2:virtmem:malloc heap64_fixed:1.0:virtmem:malloc
+    heap_fragmented:-:virtmem:malloc
 )
 
 # Splits a pair into the globals g (group), goal, side, ref and row (the row's name).

@@ -5,7 +5,10 @@
 //! * `heap16`, `heap64`, `heap256`: HeapAlloc + HeapFree on the process heap (goal ≤ 1.0×);
 //! * `heap64_2t`: the same on two threads at once (scaling against malloc's);
 //! * `heap1m`: 1 MiB blocks (large blocks: own reservation; goal ≤ 1.2×);
-//! * `heap64_fixed`: a fixed-size HEAP_NO_SERIALIZE private heap (goal < 1.0×).
+//! * `heap64_fixed`: a fixed-size HEAP_NO_SERIALIZE private heap (goal < 1.0×);
+//! * `heap_fragmented`: a 20,000-byte block in a HEAP_NO_SERIALIZE heap whose back end holds
+//!   10^5 small free ranges (first fit is a tree descent, not a scan), against malloc after
+//!   the same pattern (no goal: reported to catch a cost that grows with fragmentation).
 //!
 //! Every cycle writes one byte of the block, so neither side can skip the allocation.
 mod common;
@@ -145,12 +148,76 @@ fn fixed(c: &mut Criterion) {
     run_group(c, "heap64_fixed", 200_000, sides);
 }
 
+/// Leaves every other of `2n` small blocks live (sizes 32, 48, 64 in turn): `n` free gaps.
+fn fragment(n: usize, alloc: impl Fn(usize) -> usize, free: impl Fn(usize)) -> Vec<usize> {
+    let ps: Vec<usize> = (0..2 * n).map(|k| alloc(32 + (k % 3) * 16)).collect();
+    let mut live = vec![];
+    for (k, &p) in ps.iter().enumerate() {
+        if k % 2 == 1 {
+            free(p);
+        } else {
+            live.push(p);
+        }
+    }
+    live
+}
+
+fn fragmented(c: &mut Criterion) {
+    if !selected("heap_fragmented") {
+        return;
+    }
+    const N: usize = 100_000;
+    // SAFETY: a private heap used by this thread only; every block is freed once.
+    let h = unsafe { HeapCreate(HEAP_NO_SERIALIZE, 0, 0) } as usize;
+    let live_h = fragment(
+        N,
+        // SAFETY: as above.
+        |n| unsafe { HeapAlloc(h as HANDLE, 0, n) } as usize,
+        // SAFETY: as above.
+        |p| {
+            // SAFETY: as above.
+            unsafe { HeapFree(h as HANDLE, 0, p as *const _) };
+        },
+    );
+    // HeapValidate(NULL) gives the look-aside's blocks back to the free ranges.
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { HeapValidate(h as HANDLE, 0, std::ptr::null()) },
+        TRUE
+    );
+    let live_m = fragment(
+        N,
+        // SAFETY: malloc/free of blocks freed once.
+        |n| unsafe { libc::malloc(n) } as usize,
+        // SAFETY: as above.
+        |p| unsafe { libc::free(p as *mut _) },
+    );
+    let sides: Vec<(&str, Side<'_>)> = vec![
+        (
+            "virtmem",
+            Box::new(move |iters| timed(iters, || heap_cycle(h as HANDLE, 0, 20_000))),
+        ),
+        (
+            "malloc",
+            Box::new(|iters| timed(iters, || malloc_cycle(20_000))),
+        ),
+    ];
+    run_group(c, "heap_fragmented", 20_000, sides);
+    for p in live_m {
+        // SAFETY: each block once.
+        unsafe { libc::free(p as *mut _) };
+    }
+    drop(live_h);
+    // SAFETY: nothing uses the heap any more.
+    unsafe { HeapDestroy(h as HANDLE) };
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(30);
-    targets = small, two_threads, large, fixed
+    targets = small, two_threads, large, fixed, fragmented
 }
 criterion_main!(benches);

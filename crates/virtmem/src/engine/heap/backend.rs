@@ -23,6 +23,7 @@
 //! decodes to ends exactly where the next block or free range begins.
 
 use super::holes::Holes;
+use super::ranges::FreeRanges;
 use crate::os::linux::metaheap::{meta_vec, MetaVec};
 use crate::rules::heap::{GRANULE, SEGMENT_HEADER};
 use std::cell::UnsafeCell;
@@ -64,8 +65,8 @@ pub(crate) struct Inner {
     /// Per 64 granules: the busy bits, then the free-range start bits (one cache line holds
     /// both words the header check reads).
     bits: MetaVec<[u64; 2]>,
-    /// Free ranges `(granule, count)`, sorted, coalesced.
-    pub free: MetaVec<(usize, usize)>,
+    /// Free ranges `(granule, count)`, coalesced (`ranges.rs`).
+    pub free: FreeRanges,
     /// Decommitted pages inside free ranges.
     pub holes: Holes,
 }
@@ -83,7 +84,7 @@ impl Segment {
                 commit: 0,
                 ngran: 0,
                 bits: meta_vec(),
-                free: meta_vec(),
+                free: FreeRanges::new(),
                 holes: Holes::new(),
             }),
         }
@@ -100,7 +101,7 @@ impl Segment {
         i.bits.clear();
         i.bits.resize(BITS_SKIP + i.ngran.div_ceil(64) + 1, [0; 2]);
         i.free.clear();
-        i.free.push((0, i.ngran));
+        i.free.insert(0, i.ngran);
         i.holes.clear();
         i.set_fstart(0, true);
         self.base.store(base, Ordering::Relaxed);
@@ -226,12 +227,12 @@ impl Inner {
         }
     }
 
-    /// Index of the free range starting at `g`, if any.
+    /// The length of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
         if g >= self.ngran || self.bits[BITS_SKIP + g / 64][1] & (1 << (g % 64)) == 0 {
             return None;
         }
-        self.free.binary_search_by_key(&g, |r| r.0).ok()
+        self.free.get(g)
     }
 
     /// Whether a live block of `n` granules at `g` ends where something begins: the next
@@ -250,23 +251,29 @@ impl Inner {
     /// Whether `fstart` marks exactly the starts of the free ranges (HeapValidate).
     pub(crate) fn starts_consistent(&self) -> bool {
         let marked: usize = self.bits.iter().map(|w| w[1].count_ones() as usize).sum();
+        let mut end = 0;
         marked == self.free.len()
-            && self
-                .free
-                .iter()
-                .all(|r| r.0 < self.ngran && self.bits[BITS_SKIP + r.0 / 64][1] & (1 << (r.0 % 64)) != 0)
+            && self.free.iter().all(|r| {
+                // In order, disjoint, not touching (coalesced), inside the grid, marked.
+                let ok = r.0 >= end
+                    && (r.0 > end || end == 0)
+                    && r.1 > 0
+                    && r.0 + r.1 <= self.ngran
+                    && self.bits[BITS_SKIP + r.0 / 64][1] & (1 << (r.0 % 64)) != 0;
+                end = r.0 + r.1;
+                ok
+            })
     }
 
     /// Takes `n` granules first-fit; the busy bit of the result is set.
     pub(crate) fn take(&mut self, n: usize) -> Option<usize> {
-        let i = self.free.iter().position(|r| r.1 >= n)?;
-        let (g, len) = self.free[i];
+        let (g, len) = self.free.first_fit(n)?;
         self.set_fstart(g, false);
-        if len == n {
-            self.free.remove(i);
-        } else {
-            self.free[i] = (g + n, len - n);
+        if len > n {
+            self.free.reshape(g, g + n, len - n);
             self.set_fstart(g + n, true);
+        } else {
+            self.free.remove(g);
         }
         self.set_busy(g, true);
         Some(g)
@@ -281,23 +288,27 @@ impl Inner {
         if n == 0 {
             return;
         }
-        let i = self.free.partition_point(|r| r.0 < g);
-        let merge_prev = i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == g;
-        let merge_next = i < self.free.len() && self.free[i].0 == g + n;
-        match (merge_prev, merge_next) {
-            (true, true) => {
-                self.free[i - 1].1 += n + self.free[i].1;
-                self.free.remove(i);
+        let prev = g
+            .checked_sub(1)
+            .and_then(|b| self.free.at_or_before(b))
+            .filter(|r| r.0 + r.1 == g);
+        let next = self.free_at(g + n);
+        match (prev, next) {
+            (Some((ps, pl)), Some(nl)) => {
+                self.free.remove(g + n);
+                self.free.set_len(ps, pl + n + nl);
                 self.set_fstart(g + n, false);
             }
-            (true, false) => self.free[i - 1].1 += n,
-            (false, true) => {
-                self.free[i] = (g, n + self.free[i].1);
+            (Some((ps, pl)), None) => {
+                self.free.set_len(ps, pl + n);
+            }
+            (None, Some(nl)) => {
+                self.free.reshape(g + n, g, n + nl);
                 self.set_fstart(g + n, false);
                 self.set_fstart(g, true);
             }
-            (false, false) => {
-                self.free.insert(i, (g, n));
+            (None, None) => {
+                self.free.insert(g, n);
                 self.set_fstart(g, true);
             }
         }
@@ -306,20 +317,20 @@ impl Inner {
     /// Grows the block `[g, g + n)` to `m > n` granules in place if the free range right
     /// after it is large enough.
     pub(crate) fn grow(&mut self, g: usize, n: usize, m: usize) -> bool {
-        let Some(i) = self.free_at(g + n) else {
+        let s = g + n;
+        let Some(len) = self.free_at(s) else {
             return false;
         };
-        let (s, len) = self.free[i];
         let extra = m - n;
         if len < extra {
             return false;
         }
         self.set_fstart(s, false);
-        if len == extra {
-            self.free.remove(i);
-        } else {
-            self.free[i] = (s + extra, len - extra);
+        if len > extra {
+            self.free.reshape(s, s + extra, len - extra);
             self.set_fstart(s + extra, true);
+        } else {
+            self.free.remove(s);
         }
         true
     }
@@ -338,7 +349,7 @@ impl Inner {
     /// committed prefix, that are not holes yet (what HeapCompact decommits).
     pub(crate) fn decommit_plan(&self, floor: usize, page: usize) -> MetaVec<(usize, usize)> {
         let mut out = meta_vec();
-        for &(g, n) in self.free.iter() {
+        for (g, n) in self.free.iter() {
             let s = crate::rules::heap::round_up(self.end_offset(g), page)
                 .unwrap_or(usize::MAX)
                 .max(floor);
@@ -356,16 +367,14 @@ impl Inner {
         let mut total = 0;
         let ok = self.holes.spans().iter().all(|&(s, e)| {
             total += e - s;
-            let k = self.free.partition_point(|r| self.end_offset(r.0) <= s);
+            let r = self
+                .free
+                .at_or_before(s.saturating_sub(self.end_offset(0)) / GRANULE);
             s % page == 0
                 && e % page == 0
                 && s < e
                 && e <= self.commit
-                && k > 0
-                && {
-                    let (g, n) = self.free[k - 1];
-                    self.end_offset(g) <= s && e <= self.end_offset(g + n)
-                }
+                && r.is_some_and(|(g, n)| self.end_offset(g) <= s && e <= self.end_offset(g + n))
         });
         ok && total == self.holes.bytes()
     }
@@ -397,12 +406,11 @@ impl Inner {
 
     /// First free range starting at or after granule `g`.
     pub(crate) fn next_free(&self, g: usize) -> Option<(usize, usize)> {
-        let i = self.free.partition_point(|r| r.0 < g);
-        self.free.get(i).copied()
+        self.free.at_or_after(g)
     }
 
     /// The free range reaching the end of the grid, if any (the tail HeapCompact trims).
     pub(crate) fn free_tail(&self) -> Option<(usize, usize)> {
-        self.free.last().copied().filter(|r| r.0 + r.1 == self.ngran)
+        self.free.last().filter(|r| r.0 + r.1 == self.ngran)
     }
 }

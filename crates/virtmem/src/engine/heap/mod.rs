@@ -30,6 +30,7 @@ mod lfh;
 mod lock;
 mod lookaside;
 mod map;
+mod ranges;
 mod tls;
 mod walk;
 
@@ -1743,7 +1744,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 let seg = unsafe { &*st.segments[k] };
                 // SAFETY: heap lock held.
                 let i = unsafe { seg.inner() };
-                if k > 0 && i.free.len() == 1 && i.free[0] == (0, i.ngran) {
+                if k > 0 && i.free.len() == 1 && i.free.get(0) == Some(i.ngran) {
                     self.map.set(i.base, i.base + i.reserve, Tag::Segment, 0);
                     seg.owner.store(0, Ordering::Release);
                     let _ = self.space.release(i.base);
@@ -1770,7 +1771,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                     }
                 }
                 // The largest committed free block: free ranges cut at their holes.
-                for &(g, n) in i.free.iter() {
+                for (g, n) in i.free.iter() {
                     let (s, e) = (i.end_offset(g), i.end_offset(g + n).min(i.commit));
                     let mut at = s;
                     for (hs, he) in i.holes.within(s, e) {

@@ -153,8 +153,7 @@ impl<O: Os> Heaps<'_, O> {
             .get(holes.partition_point(|h| i.header_of(gran_at(i.base + h.1)) <= after))
             .and_then(|&(_, e)| {
                 let g = gran_at(i.base + e);
-                let k = i.free.partition_point(|r| r.0 <= g);
-                let (fs, fnum) = *i.free.get(k.checked_sub(1)?)?;
+                let (fs, fnum) = i.free.at_or_before(g)?;
                 (g < fs + fnum && i.header_of(g) < cend).then(|| (i.header_of(g), g))
             });
         let first_free = [free, piece].into_iter().flatten().min();
@@ -190,8 +189,9 @@ impl<O: Os> Heaps<'_, O> {
             Some(1) => {
                 let Some((s, g)) = first_free else { return Ok(None) };
                 // The free block ends at its range's end, the commit end or the next hole.
-                let k = i.free.partition_point(|r| r.0 <= g);
-                let (fs, fnum) = i.free[k - 1];
+                let Some((fs, fnum)) = i.free.at_or_before(g) else {
+                    return Ok(None);
+                };
                 let mut e = i.header_of(fs + fnum).min(cend);
                 if let Some(&(hs, _)) = holes.get(holes.partition_point(|h| i.base + h.0 <= s)) {
                     e = e.min(i.base + hs);
