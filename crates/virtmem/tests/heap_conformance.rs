@@ -842,6 +842,18 @@ fn unserialized_frees_across_segments_and_heaps() {
             assert_eq!(HeapFree(h, 0, p), TRUE);
         }
         assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+        // A large block of the HEAP_NO_SERIALIZE heap: freed once, its reservation reused.
+        let big = HeapAlloc(h, 0, 1 << 20);
+        assert!(!big.is_null());
+        assert_eq!(HeapFree(other, 0, big), FALSE, "another heap's large block");
+        assert_eq!(HeapFree(h, 0, big), TRUE);
+        assert_eq!(HeapFree(h, 0, big), FALSE, "double free of a large block");
+        assert_eq!(HeapSize(h, 0, big), usize::MAX);
+        let again = HeapAlloc(h, HEAP_ZERO_MEMORY, 1 << 20);
+        assert_eq!(again, big, "the spare reservation");
+        assert_eq!(*(again as *const u8), 0);
+        assert_eq!(HeapSize(h, 0, again), 1 << 20);
+        assert_eq!(HeapFree(h, 0, again), TRUE);
         assert_eq!(HeapDestroy(h), TRUE);
         // The destroyed heap's handle and pointers are refused.
         assert_eq!(HeapFree(h, 0, first), FALSE);

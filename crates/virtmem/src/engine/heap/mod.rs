@@ -785,6 +785,9 @@ impl<'s, O: Os> Heaps<'s, O> {
             if rules::effective_flags(heap.flags(), flags) & rules::ZERO_MEMORY != 0 {
                 return ALLOC_LOOKASIDE;
             }
+            if req >= rules::LARGE_THRESHOLD {
+                return ALLOC_LARGE;
+            }
             return match granules(req) {
                 // SAFETY: a HEAP_NO_SERIALIZE heap's state is its caller's alone for the call.
                 Some(n) => match unsafe { &mut *heap.st.get() }.la.take(n) {
@@ -1299,8 +1302,11 @@ impl<'s, O: Os> Heaps<'s, O> {
         let bits = if seg0.granule_of(p).is_some() {
             seg0
         } else {
-            let Some((Tag::Segment, sd)) = GranuleMap::decode(self.map.entry(p)) else {
-                return false;
+            let sd = match GranuleMap::decode(self.map.entry(p)) {
+                Some((Tag::Segment, sd)) => sd,
+                // SAFETY: the entry of `p` says a large block's descriptor.
+                Some((Tag::Large, ld)) => return unsafe { self.free_large_front(h, 0, ld, p) },
+                _ => return false,
             };
             // SAFETY: descriptors live forever.
             let seg = unsafe { &*(sd as *const Segment) };
@@ -1346,8 +1352,9 @@ impl<'s, O: Os> Heaps<'s, O> {
     ///
     /// # Safety
     ///
-    /// `d` is the payload of a [`FreeStep::Large`] that [`Heaps::free_front`] of this `Heaps`
-    /// returned for `p` in this call.
+    /// `d` is the descriptor address of a large block's granule-map entry that this call
+    /// read for `p` (the payload of a [`FreeStep::Large`] that [`Heaps::free_front`] of this
+    /// `Heaps` returned for `p`, for instance).
     #[inline(never)]
     pub unsafe fn free_large_front(&self, h: usize, flags: u32, d: usize, p: usize) -> bool {
         let Ok(heap) = self.lookup(h) else {
