@@ -75,16 +75,19 @@ pub(crate) struct Heap {
     /// Whether this is a process heap (set once; a process heap is never destroyed, so its
     /// descriptor is never reused).
     process: std::sync::atomic::AtomicBool,
-    map: *const GranuleMap,
     /// The first segment's granule count and bit table ([`backend::BitsView`]; the handle is
     /// its base): fixed for the heap's life, so a HEAP_NO_SERIALIZE heap's free checks a
     /// block there without the map or the segment's descriptor.
     seg0_ngran: AtomicUsize,
     seg0_words: AtomicUsize,
+    map: *const GranuleMap,
     lock: HeapMutex,
     front: Front,
     st: UnsafeCell<State>,
 }
+
+// The fast paths read only the first cache line (handle, key, flags, the seg0 view).
+const _: () = assert!(std::mem::offset_of!(Heap, seg0_words) + 8 <= 64);
 
 // SAFETY: `st` is reached only under `lock` (or by a HEAP_NO_SERIALIZE caller, who promises
 // exclusive use); everything else is atomic or immutable.
