@@ -6,7 +6,14 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A large block's descriptor (pooled, never freed). Written under the owning heap's lock.
+///
+/// Its fields sit 128 bytes into a 256-aligned block: never at the 4 KiB offset of a large
+/// block's header (`base + 0x38`) or first bytes (`base + 0x40`), which HeapAlloc and the
+/// caller have just written when HeapFree reads the descriptor (a load at the same 4 KiB
+/// offset as a pending store waits for it).
+#[repr(C, align(256))]
 pub(crate) struct Large {
+    _pad: [u8; 128],
     /// The owning heap's descriptor address (0: unassigned).
     pub owner: AtomicUsize,
     /// Its generation when assigned.
@@ -25,6 +32,7 @@ impl Large {
     /// An unassigned descriptor.
     pub(crate) fn new() -> Large {
         Large {
+            _pad: [0; 128],
             owner: AtomicUsize::new(0),
             gen: AtomicU64::new(0),
             base: AtomicUsize::new(0),
