@@ -49,6 +49,7 @@ mod watch;
 pub mod heap;
 pub use heap::{
     FreeStep, Heaps, WalkEntry as HeapWalkEntry, ALLOC_GENERAL, ALLOC_LARGE, ALLOC_LOOKASIDE,
+    UNSERIALIZED_FREED, UNSERIALIZED_GENERAL,
 };
 // Global and Local memory (issue 16 item 2) on the process heap.
 pub mod global;

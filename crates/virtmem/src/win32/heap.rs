@@ -19,7 +19,10 @@
 
 use super::last_error::{win32_call, SetLastError};
 use super::types::{HEAP_OPTIMIZE_RESOURCES_INFORMATION, HEAP_SUMMARY, PROCESS_HEAP_ENTRY};
-use crate::engine::{FreeStep, HeapWalkEntry, Heaps, ALLOC_GENERAL, ALLOC_LARGE, ALLOC_LOOKASIDE};
+use crate::engine::{
+    FreeStep, HeapWalkEntry, Heaps, ALLOC_GENERAL, ALLOC_LARGE, ALLOC_LOOKASIDE,
+    UNSERIALIZED_FREED, UNSERIALIZED_GENERAL,
+};
 use crate::error::Error;
 use crate::vocab::consts::*;
 use core::ffi::c_void;
@@ -273,13 +276,17 @@ extern "C" fn heap_free_unserialized(
     lpmem: *const c_void,
     d: usize,
 ) -> BOOL {
-    // SAFETY: `d` is what HeapFree's `free_front` returned for this handle (the heaps exist:
-    // HeapFree found them); the heap is HEAP_NO_SERIALIZE, so its caller promises exclusive
-    // use for the call.
-    if Heaps::native_ready().is_some_and(|hs| unsafe { hs.free_unserialized(d, lpmem as usize) }) {
-        return TRUE;
+    // The heaps exist: HeapFree found them. Every other path is a tail call (no frame).
+    let Some(hs) = Heaps::native_ready() else {
+        return heap_free_slow(hheap, dwflags, lpmem);
+    };
+    // SAFETY: `d` is what HeapFree's `free_front` returned for this handle; the heap is
+    // HEAP_NO_SERIALIZE, so its caller promises exclusive use for the call.
+    match unsafe { hs.free_unserialized(d, lpmem as usize) } {
+        UNSERIALIZED_FREED => TRUE,
+        UNSERIALIZED_GENERAL => heap_free_slow(hheap, dwflags, lpmem),
+        large => heap_free_large(hheap, dwflags, lpmem, large),
     }
-    heap_free_slow(hheap, dwflags, lpmem)
 }
 
 #[cold]

@@ -271,6 +271,11 @@ pub enum FreeStep {
     Overflow(usize),
 }
 
+/// [`Heaps::free_unserialized`]: freed.
+pub const UNSERIALIZED_FREED: usize = 0;
+/// [`Heaps::free_unserialized`]: nothing changed, go on with [`Heaps::free`].
+pub const UNSERIALIZED_GENERAL: usize = 1;
+
 /// [`Heaps::alloc_front`]: go on with [`Heaps::alloc`].
 pub const ALLOC_GENERAL: usize = 0;
 /// [`Heaps::alloc_front`]: go on with [`Heaps::alloc_lookaside_front`].
@@ -1006,12 +1011,16 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// # Safety
     ///
     /// `bits` views a segment of `heap` (as [`backend::BitsView::busy_and_ends`] requires),
-    /// and the caller is the heap's only user for the call.
+    /// `g` is its granule of `p` (`bits.granule_of(p)`), and the caller is the heap's only
+    /// user for the call.
     #[inline(always)]
-    unsafe fn la_free_unserialized(&self, heap: &Heap, bits: backend::BitsView, p: usize) -> bool {
-        let Some(g) = bits.granule_of(p) else {
-            return false;
-        };
+    unsafe fn la_free_unserialized(
+        &self,
+        heap: &Heap,
+        bits: backend::BitsView,
+        g: usize,
+        p: usize,
+    ) -> bool {
         // A waiting block's header decodes to no size that ends cleanly.
         let n = || {
             granules(heap.decode(p, self.space.heap_load(p - 8))).filter(|&n| n <= lookaside::LA_MAX)
@@ -1283,9 +1292,10 @@ impl<'s, O: Os> Heaps<'s, O> {
     }
 
     /// Finishes [`FreeStep::Unserialized`]: a block of the HEAP_NO_SERIALIZE heap `d`'s
-    /// segments goes to its look-asides (no lock; the first segment found without the map);
-    /// `false` changes nothing (the general path then frees the block or reports why it is
-    /// refused).
+    /// segments goes to its look-asides (no lock; the first segment found without the map).
+    /// Returns [`UNSERIALIZED_FREED`], [`UNSERIALIZED_GENERAL`] (nothing changed: the general
+    /// path frees the block or reports why it is refused), or a large block's descriptor
+    /// (finish with [`Heaps::free_large_front`]).
     ///
     /// # Safety
     ///
@@ -1293,7 +1303,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// `Heaps` returned for this call's heap handle, and the caller is that heap's only user
     /// for the call (its HEAP_NO_SERIALIZE promise).
     #[inline(always)]
-    pub unsafe fn free_unserialized(&self, d: usize, p: usize) -> bool {
+    pub unsafe fn free_unserialized(&self, d: usize, p: usize) -> usize {
         // SAFETY: per the contract, a heap descriptor (they live forever).
         let heap = unsafe { &*(d as *const Heap) };
         let h = heap.handle.load(Ordering::Relaxed);
@@ -1302,27 +1312,35 @@ impl<'s, O: Os> Heaps<'s, O> {
             ngran: heap.seg0_ngran.load(Ordering::Relaxed),
             words: heap.seg0_words.load(Ordering::Relaxed) as *const [u64; 2],
         };
-        let bits = if seg0.granule_of(p).is_some() {
-            seg0
-        } else {
-            let sd = match GranuleMap::decode(self.map.entry(p)) {
-                Some((Tag::Segment, sd)) => sd,
-                // SAFETY: the entry of `p` says a large block's descriptor.
-                Some((Tag::Large, ld)) => return unsafe { self.free_large_front(h, 0, ld, p) },
-                _ => return false,
-            };
-            // SAFETY: descriptors live forever.
-            let seg = unsafe { &*(sd as *const Segment) };
-            if seg.owner.load(Ordering::Acquire) != heap.id() {
-                return false;
+        let (bits, g) = match seg0.granule_of(p) {
+            Some(g) => (seg0, g),
+            None => {
+                let sd = match GranuleMap::decode(self.map.entry(p)) {
+                    Some((Tag::Segment, sd)) => sd,
+                    Some((Tag::Large, ld)) => return ld,
+                    _ => return UNSERIALIZED_GENERAL,
+                };
+                // SAFETY: descriptors live forever.
+                let seg = unsafe { &*(sd as *const Segment) };
+                if seg.owner.load(Ordering::Acquire) != heap.id() {
+                    return UNSERIALIZED_GENERAL;
+                }
+                // SAFETY: the heap's segment; its caller is its only user for the call.
+                let bits = unsafe { seg.inner() }.bits_view();
+                let Some(g) = bits.granule_of(p) else {
+                    return UNSERIALIZED_GENERAL;
+                };
+                (bits, g)
             }
-            // SAFETY: the heap's segment; its caller is its only user for the call.
-            unsafe { seg.inner() }.bits_view()
         };
         // SAFETY: a segment of the heap, viewed as assigned (the first one's view was taken
-        // at creation and its table is never reallocated while the heap lives); the caller's
-        // promise.
-        unsafe { self.la_free_unserialized(heap, bits, p) }
+        // at creation and its table is never reallocated while the heap lives), `g` its
+        // granule of `p`; the caller's promise.
+        if unsafe { self.la_free_unserialized(heap, bits, g, p) } {
+            UNSERIALIZED_FREED
+        } else {
+            UNSERIALIZED_GENERAL
+        }
     }
 
     /// Finishes [`FreeStep::Overflow`]: the slot `p` of page `d` (already not live) goes to
