@@ -241,7 +241,7 @@ pub unsafe extern "system" fn HeapFree(
         FreeStep::General => heap_free_slow(hheap, dwflags, lpmem),
         FreeStep::Overflow(d) => heap_free_overflow(d, lpmem),
         FreeStep::Large(d) => heap_free_large(hheap, dwflags, lpmem, d),
-        FreeStep::Unserialized(d) => heap_free_unserialized(hheap, dwflags, lpmem, d),
+        FreeStep::Unserialized(d) => heap_free_unserialized(hheap, dwflags, lpmem, d, hs),
     }
 }
 
@@ -275,11 +275,9 @@ extern "C" fn heap_free_unserialized(
     dwflags: HEAP_FLAGS,
     lpmem: *const c_void,
     d: usize,
+    hs: &'static Heaps<'static, crate::os::linux::LinuxOs>,
 ) -> BOOL {
-    // The heaps exist: HeapFree found them. Every other path is a tail call (no frame).
-    let Some(hs) = Heaps::native_ready() else {
-        return heap_free_slow(hheap, dwflags, lpmem);
-    };
+    // Every path but the look-aside push is a tail call (no frame).
     // SAFETY: `d` is what HeapFree's `free_front` returned for this handle; the heap is
     // HEAP_NO_SERIALIZE, so its caller promises exclusive use for the call.
     match unsafe { hs.free_unserialized(d, lpmem as usize) } {

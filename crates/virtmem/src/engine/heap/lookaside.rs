@@ -25,11 +25,14 @@ pub(crate) const LA_DEPTH: usize = 31;
 /// request reaches it (`rules::heap` caps requests far below), so it never reads as live.
 pub(crate) const WAITING: usize = 1 << 62;
 
+/// One size's list: word 0 is the length, words `1..=len` the blocks (the top at `len`), so
+/// an index is `len & 31`, never out of bounds (no check on the fast paths).
 #[repr(C)]
 struct Stack {
-    len: usize,
-    items: [usize; LA_DEPTH],
+    words: [usize; LA_DEPTH + 1],
 }
+
+const _: () = assert!((LA_DEPTH + 1).is_power_of_two());
 
 type Table = [Stack; LA_MAX + 1];
 
@@ -51,10 +54,13 @@ impl Lookaside {
     pub(crate) fn take(&mut self, n: usize) -> Option<usize> {
         // SAFETY: the table is ours (allocated in `put`, never freed) or null.
         let t = unsafe { self.table.as_mut()? };
-        let s = t.get_mut(n)?;
-        let len = s.len.checked_sub(1)?;
-        s.len = len;
-        s.items.get(len).copied()
+        let s = &mut t.get_mut(n)?.words;
+        let len = s[0];
+        if len == 0 {
+            return None;
+        }
+        s[0] = len - 1;
+        Some(s[len & LA_DEPTH])
     }
 
     /// Whether the table exists ([`Lookaside::put`] needs it).
@@ -74,11 +80,13 @@ impl Lookaside {
         let Some(s) = t.get_mut(n) else {
             return false;
         };
-        if s.len >= LA_DEPTH {
+        let s = &mut s.words;
+        let len = s[0];
+        if len >= LA_DEPTH {
             return false;
         }
-        s.items[s.len] = p;
-        s.len += 1;
+        s[(len + 1) & LA_DEPTH] = p;
+        s[0] = len + 1;
         true
     }
 
@@ -103,11 +111,12 @@ impl Lookaside {
         };
         let mut any = false;
         for (n, s) in t.iter_mut().enumerate() {
-            for &p in &s.items[..s.len] {
+            let len = s.words[0].min(LA_DEPTH);
+            for &p in &s.words[1..=len] {
                 f(p, n);
                 any = true;
             }
-            s.len = 0;
+            s.words[0] = 0;
         }
         any
     }
@@ -116,7 +125,7 @@ impl Lookaside {
     pub(crate) fn clear(&mut self) {
         // SAFETY: as in `take`.
         if let Some(t) = unsafe { self.table.as_mut() } {
-            t.iter_mut().for_each(|s| s.len = 0);
+            t.iter_mut().for_each(|s| s.words[0] = 0);
         }
     }
 }
