@@ -838,3 +838,72 @@ fn hot_path_takes_nothing_from_the_process_heap() {
         let _ = null_mut::<u8>();
     }
 }
+
+/// HeapCompact's holes on a simulated process with 16 KiB pages: holes are whole simulated
+/// pages inside free blocks, VirtualQuery shows them reserved inside the segment, the walk
+/// reports them as uncommitted ranges (in address order), and blocks placed over them later
+/// are committed again and keep what is written.
+#[test]
+fn simulated_holes_follow_the_page_size() {
+    use virtmem::sim::{HeapWalkEntry, SimSpace};
+    let layout = virtmem::Layout {
+        page_size: 0x4000,
+        ..virtmem::Layout::WIN64
+    };
+    let s = SimSpace::new(layout);
+    let h = s.heap_create(HEAP_NO_SERIALIZE, 0, 0).unwrap();
+    let ps: Vec<usize> = (0..60).map(|_| s.heap_alloc(h, 0, 9000).unwrap()).collect();
+    for (k, &p) in ps.iter().enumerate() {
+        if k % 6 != 0 {
+            s.heap_free(h, 0, p).unwrap();
+        } else {
+            s.write(p, &[k as u8; 9000]).unwrap();
+        }
+    }
+    let before = s.heap_summary(h).unwrap();
+    assert!(s.heap_compact(h, 0).unwrap() > 0);
+    let after = s.heap_summary(h).unwrap();
+    assert!(
+        after.committed < before.committed / 2,
+        "{after:?} vs {before:?}"
+    );
+    assert_eq!(after.committed % 0x4000, 0);
+    // The walk: address order, holes 16 KiB-aligned and reserved.
+    let (mut cur, mut last, mut holes) = (HeapWalkEntry::default(), 0, 0);
+    while let Some(e) = s.heap_walk(h, &cur).unwrap() {
+        if e.flags & 0x1 == 0 && e.region_index != 64 {
+            assert!(e.data > last, "{:#x} after {last:#x}", e.data);
+            last = e.data;
+        }
+        if e.flags == 0x2 && e.data < ps[ps.len() - 1] {
+            let q = s.query(e.data).unwrap();
+            assert_eq!(q.state, virtmem::State::Reserve);
+            let segs = s.heap_reservations(h).unwrap();
+            let &(b, n) = segs.iter().find(|&&(b, _)| b == q.allocation_base).unwrap();
+            assert_eq!(e.data % 0x4000, 0);
+            // A segment's uncommitted tail is reported less its last 4 KiB (H60); a hole
+            // inside the committed part is whole pages.
+            if e.data + e.size + 0x1000 != b + n {
+                holes += 1;
+                assert_eq!(e.size % 0x4000, 0);
+                assert_eq!(q.region_size, e.size);
+            }
+        }
+        cur = e;
+    }
+    assert!(holes >= 5, "{holes} holes");
+    assert!(s.heap_validate(h, 0, 0).unwrap());
+    for (k, &p) in ps.iter().enumerate().filter(|(k, _)| k % 6 == 0) {
+        let mut b = vec![0u8; 9000];
+        s.read(p, &mut b).unwrap();
+        assert!(b.iter().all(|&x| x == k as u8));
+    }
+    // Blocks over the holes: committed again, writable.
+    let qs: Vec<usize> = (0..40).map(|_| s.heap_alloc(h, 0, 9000).unwrap()).collect();
+    for &q in &qs {
+        s.write(q, &[0x5A; 9000]).unwrap();
+    }
+    assert!(qs.iter().any(|&q| q < ps[ps.len() - 1]));
+    assert!(s.heap_validate(h, 0, 0).unwrap());
+    s.heap_destroy(h).unwrap();
+}
