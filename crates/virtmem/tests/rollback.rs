@@ -2031,3 +2031,67 @@ fn awe_protect_whose_rollback_fails_takes_the_frame_out() {
     assert_eq!(s.free_physical_pages(&f), (3, Ok(())), "{what}: free");
     cleanup(&s);
 }
+
+/// A heap block placed over HeapCompact's holes commits them first, all or nothing: with the
+/// commit failing, HeapAlloc fails with ERROR_NOT_ENOUGH_MEMORY and the heap is as it was —
+/// the same walk (the block's granules back in their free range, the holes still listed),
+/// the same summary, the holes still reserved — and with the fault gone it succeeds. (A
+/// block lies in one free range, whose holes are one span: one commit at most, or the
+/// committed prefix's extension for a block at the end.)
+#[test]
+fn heap_block_over_holes_is_all_or_nothing() {
+    use virtmem::engine::heap::Heaps;
+    use virtmem::engine::HeapWalkEntry;
+    let _g = serial();
+    let space = new_space(FailingOs::new(unsafe { LinuxOs::new() }));
+    let hs = Heaps::new(&space);
+    let h = hs.create(HEAP_NO_SERIALIZE, 0, 0).unwrap();
+    // Blocks of 5,000 bytes with one kept in eight: free runs of seven blocks between them.
+    let ps: Vec<usize> = (0..64).map(|_| hs.alloc(h, 0, 5000).unwrap()).collect();
+    for (k, &p) in ps.iter().enumerate() {
+        if k % 8 != 0 {
+            hs.free(h, 0, p).unwrap();
+        }
+    }
+    hs.compact(h, 0).unwrap();
+    let walk = |hs: &Heaps<'_, FailingOs<LinuxOs>>| {
+        let (mut out, mut cur) = (Vec::new(), HeapWalkEntry::default());
+        while let Some(e) = hs.walk(h, &cur).unwrap() {
+            out.push(e);
+            cur = e;
+        }
+        out
+    };
+    let before = walk(hs);
+    let holes: Vec<(usize, usize)> = before
+        .iter()
+        .filter(|e| e.flags == 0x2 && e.data < ps[63])
+        .map(|e| (e.data, e.size))
+        .collect();
+    assert!(holes.len() >= 2, "{holes:?}");
+    let committed = hs.summary(h, 0).unwrap().committed;
+    space.os().arm(Fault {
+        call: Syscall::Protect,
+        after: 0,
+        errno: ENOMEM,
+        kind: OsErrorKind::CommitLimit,
+        once: false,
+    });
+    // Seven blocks' worth: the first free range that fits, over its hole.
+    let e = hs.alloc(h, 0, 7 * 5000).expect_err("the commit fails");
+    space.os().disarm();
+    assert_eq!(e.win32_code(), ERROR_NOT_ENOUGH_MEMORY, "{e}");
+    assert_eq!(walk(hs), before);
+    assert_eq!(hs.summary(h, 0).unwrap().committed, committed);
+    for &(s, n) in &holes {
+        // (A segment's uncommitted tail is reported less its last page: H60.)
+        let q = space.query(s).unwrap();
+        assert_eq!(q.state, State::Reserve, "hole {s:#x}");
+        assert!(q.region_size == n || q.region_size == n + P, "hole {s:#x}");
+    }
+    let p = hs.alloc(h, 0, 7 * 5000).unwrap();
+    // SAFETY: a live block of the heap, of that size.
+    unsafe { std::ptr::write_bytes(p as *mut u8, 0xA5, 7 * 5000) };
+    assert!(hs.validate(h, 0, 0).unwrap());
+    hs.destroy(h).unwrap();
+}

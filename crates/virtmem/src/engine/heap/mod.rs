@@ -1116,14 +1116,18 @@ impl<'s, O: Os> Heaps<'s, O> {
         let page = self.space.page();
         let (a, b) = (i.end_offset(g) / page * page, i.end_offset(e));
         let b = rules::round_up(b, page).unwrap_or(usize::MAX);
+        // Undo of a failure: the first `filled` holes, committed by this call, become holes
+        // again (the list is changed only once everything succeeded).
+        let unfill = |i: &backend::Inner, filled: usize| {
+            for (s, t) in i.holes.within(a, b).take(filled) {
+                let _ = self.space.decommit(i.base + s, i.base + t);
+            }
+        };
         let mut filled = 0;
         if !i.holes.is_empty() {
             for (s, t) in i.holes.within(a, b) {
                 if let Err(err) = self.space.commit(i.base + s, i.base + t, prot) {
-                    // Undo: the holes filled so far become holes again.
-                    for (s, t) in i.holes.within(a, b).take(filled) {
-                        let _ = self.space.decommit(i.base + s, i.base + t);
-                    }
+                    unfill(i, filled);
                     return Err(nomem(err));
                 }
                 filled += 1;
@@ -1135,9 +1139,7 @@ impl<'s, O: Os> Heaps<'s, O> {
                 .unwrap_or(usize::MAX)
                 .min(i.reserve);
             if let Err(err) = self.space.commit(i.base + i.commit, i.base + to, prot) {
-                for (s, t) in i.holes.within(a, b).take(filled) {
-                    let _ = self.space.decommit(i.base + s, i.base + t);
-                }
+                unfill(i, filled);
                 return Err(nomem(err));
             }
             i.commit = to;
