@@ -78,6 +78,24 @@ fn uncommitted_entry(at: usize, len: usize, idx: u8) -> WalkEntry {
     }
 }
 
+/// A segment's next walk item: a block (its granule), a free block (its header address and
+/// granule), a hole (its span).
+enum Next {
+    Busy(usize),
+    Free(usize, usize),
+    Hole(usize, usize),
+}
+
+impl Next {
+    /// Where the item sits in the walk's order.
+    fn key(&self, i: &Inner) -> usize {
+        match *self {
+            Next::Busy(g) => i.header_of(g),
+            Next::Free(s, _) | Next::Hole(s, _) => s,
+        }
+    }
+}
+
 impl<O: Os> Heaps<'_, O> {
     fn region_entry(&self, r: &Region<'_>, idx: u8) -> WalkEntry {
         match r {
@@ -139,59 +157,46 @@ impl<O: Os> Heaps<'_, O> {
         let cend = i.base + i.commit;
         // The first granule whose header is at or above `a`.
         let gran_at = |a: usize| (a.max(h0) - h0).div_ceil(16);
-        let busy = i.next_busy(g0).map(|g| (i.header_of(g), g));
+        let busy = i.next_busy(g0).map(Next::Busy);
         let free = i
             .next_free(g0)
-            .map(|f| (i.header_of(f.0), f.0))
-            .filter(|f| f.0 < cend);
+            .map(|f| Next::Free(i.header_of(f.0), f.0))
+            .filter(|f| f.key(i) < cend);
         let holes = i.holes.spans();
         let hole = holes
             .get(holes.partition_point(|h| i.base + h.0 <= after))
-            .map(|&(s, e)| (i.base + s, i.base + e));
+            .map(|&(s, e)| Next::Hole(i.base + s, i.base + e));
         // A free block right after a hole, if its free range goes on past the hole.
         let piece = holes
             .get(holes.partition_point(|h| i.header_of(gran_at(i.base + h.1)) <= after))
             .and_then(|&(_, e)| {
                 let g = gran_at(i.base + e);
                 let (fs, fnum) = i.free.at_or_before(g)?;
-                (g < fs + fnum && i.header_of(g) < cend).then(|| (i.header_of(g), g))
+                (g < fs + fnum && i.header_of(g) < cend).then(|| Next::Free(i.header_of(g), g))
             });
-        let first_free = [free, piece].into_iter().flatten().min();
-        let mut best: Option<(usize, u8)> = None;
-        for (key, kind) in [
-            (busy.map(|b| b.0), 0),
-            (first_free.map(|f| f.0), 1),
-            (hole.map(|h| h.0), 2),
-        ] {
-            if let Some(key) = key {
-                if best.is_none_or(|b| key < b.0) {
-                    best = Some((key, kind));
-                }
-            }
-        }
-        match best.map(|b| b.1) {
-            None => Ok((i.commit < i.reserve && cend > after)
-                .then(|| uncommitted_entry(cend, i.reserve - i.commit, idx))),
-            Some(0) => {
-                let Some((_, g)) = busy else { return Ok(None) };
+        let next = [busy, free, piece, hole]
+            .into_iter()
+            .flatten()
+            .min_by_key(|n| n.key(i));
+        Ok(match next {
+            None => (i.commit < i.reserve && cend > after)
+                .then(|| uncommitted_entry(cend, i.reserve - i.commit, idx)),
+            Some(Next::Busy(g)) => {
                 let p = i.ptr_of(g);
                 let req = heap.decode(p, self.space.heap_load(p - 8));
                 let n = crate::rules::heap::granules(req).unwrap_or(1);
-                Ok(Some(WalkEntry {
+                Some(WalkEntry {
                     data: p,
                     size: req.min(u32::MAX as usize),
                     overhead: (n * 16).saturating_sub(req + 8).min(255) as u8,
                     region_index: idx,
                     flags: BUSY,
                     ..WalkEntry::default()
-                }))
+                })
             }
-            Some(1) => {
-                let Some((s, g)) = first_free else { return Ok(None) };
+            Some(Next::Free(s, g)) => {
                 // The free block ends at its range's end, the commit end or the next hole.
-                let Some((fs, fnum)) = i.free.at_or_before(g) else {
-                    return Ok(None);
-                };
+                let (fs, fnum) = i.free.at_or_before(g).unwrap_or((g, 0));
                 let mut e = i.header_of(fs + fnum).min(cend);
                 if let Some(&(hs, _)) = holes.get(holes.partition_point(|h| i.base + h.0 <= s)) {
                     e = e.min(i.base + hs);
@@ -203,28 +208,25 @@ impl<O: Os> Heaps<'_, O> {
                 let (size, overhead) = if e >= data + 0x40 {
                     (e - data - 0x40, 0x20)
                 } else {
-                    (e.saturating_sub(data), 0)
+                    (e - data, 0)
                 };
-                Ok(Some(WalkEntry {
+                Some(WalkEntry {
                     data,
                     size,
                     overhead,
                     region_index: idx,
                     flags: 0,
                     ..WalkEntry::default()
-                }))
+                })
             }
-            _ => {
-                let Some((s, e)) = hole else { return Ok(None) };
-                Ok(Some(WalkEntry {
-                    data: s,
-                    size: e - s,
-                    region_index: idx,
-                    flags: UNCOMMITTED,
-                    ..WalkEntry::default()
-                }))
-            }
-        }
+            Some(Next::Hole(s, e)) => Some(WalkEntry {
+                data: s,
+                size: e - s,
+                region_index: idx,
+                flags: UNCOMMITTED,
+                ..WalkEntry::default()
+            }),
+        })
     }
 
     /// The first item of an arena whose key `(address, 1)` is above `after`.
