@@ -262,7 +262,8 @@ extern "C" fn heap_free_large(
     lpmem: *const c_void,
     d: usize,
 ) -> BOOL {
-    // SAFETY: `d` is what HeapFree's `free_front` returned for this pointer.
+    // SAFETY: `d` is the large-block descriptor of this pointer's granule-map entry, as
+    // `free_front` or `free_unserialized` returned it in this call.
     if unsafe { heaps().free_large_front(hheap as usize, dwflags, d, lpmem as usize) } {
         return TRUE;
     }
