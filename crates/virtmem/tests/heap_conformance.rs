@@ -861,3 +861,56 @@ fn unserialized_frees_across_segments_and_heaps() {
         assert_eq!(HeapDestroy(other), TRUE);
     }
 }
+
+/// HeapFree of pointers in a front-end page that are not slots — the page's first bytes,
+/// whose 8 bytes before lie in the previous granule (unmapped, or a decommitted page), and
+/// misaligned ones — is refused without reading there (a fuzz finding: the header was read
+/// before the slot test). Also after HeapCompact decommitted an emptied page before it.
+#[test]
+fn front_end_page_starts_and_misaligned_pointers_are_refused() {
+    let _order = shared();
+    unsafe {
+        let h = HeapCreate(0, 0, 0);
+        // Two classes active: two front-end pages, in the same arena.
+        let a: Vec<_> = (0..40).map(|_| HeapAlloc(h, 0, 24)).collect();
+        let b: Vec<_> = (0..40).map(|_| HeapAlloc(h, 0, 200)).collect();
+        let pages: Vec<usize> = a
+            .iter()
+            .chain(&b)
+            .map(|&p| p as usize & !0xFFFF)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(pages.len() >= 2, "{pages:x?}");
+        let probe = |pages: &[usize]| {
+            for &pg in pages {
+                for off in [0usize, 1, 4, 7, 8, 9, 15] {
+                    let q = (pg + off) as *const c_void;
+                    SetLastError(0);
+                    assert_eq!(HeapFree(h, 0, q), FALSE, "{:#x}", pg + off);
+                    assert_eq!(le(), ERROR_INVALID_PARAMETER);
+                    assert_eq!(HeapSize(h, 0, q), usize::MAX);
+                }
+            }
+            // Misaligned pointers into a live block.
+            for &p in a.iter().take(3) {
+                for off in [1usize, 4, 8] {
+                    assert_eq!(HeapFree(h, 0, (p as usize + off) as *const c_void), FALSE);
+                }
+            }
+        };
+        probe(&pages);
+        // Empty the first class's page and compact: the page before the second one may now
+        // be decommitted.
+        for &p in &a[3..] {
+            assert_eq!(HeapFree(h, 0, p), TRUE);
+        }
+        HeapCompact(h, 0);
+        probe(&pages);
+        assert_eq!(HeapValidate(h, 0, null_mut()), TRUE);
+        for &p in a.iter().take(3).chain(&b) {
+            assert_eq!(HeapFree(h, 0, p), TRUE);
+        }
+        assert_eq!(HeapDestroy(h), TRUE);
+    }
+}

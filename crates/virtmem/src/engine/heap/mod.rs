@@ -1273,9 +1273,13 @@ impl<'s, O: Os> Heaps<'s, O> {
         let d = e & !3;
         // SAFETY: descriptors live forever.
         let page = unsafe { &*(d as *const Page) };
-        let req = heap.decode(p, self.space.heap_load(p - 8));
-        if page.owner.load(Ordering::Acquire) != heap.id() || !page.is_slot(p) || !page.fits(req)
-        {
+        // The header is read only once `p` is known to be a slot of the page (16-aligned,
+        // past the page's own header): any other pointer of the granule may have its 8 bytes
+        // before it in the previous, possibly unmapped, granule, or be misaligned.
+        if page.owner.load(Ordering::Acquire) != heap.id() || !page.is_slot(p) {
+            return FreeStep::General;
+        }
+        if !page.fits(heap.decode(p, self.space.heap_load(p - 8))) {
             return FreeStep::General;
         }
         // A zero header: the slot is no longer live (`lfh.rs`).
