@@ -4,7 +4,7 @@
 //!
 //! Knobs (environment): `VIRTMEM_FUZZ_INPUTS` (generated inputs, default 400),
 //! `VIRTMEM_FUZZ_HEAP_INPUTS` (generated inputs in heap mode — prefixed with `HEAP_MAGIC`, so
-//! most calls are heap and Global/Local calls — default 30; each costs several full HeapWalks per step),
+//! most calls are heap and Global/Local calls — default 120; each costs several full HeapWalks per step),
 //! `VIRTMEM_FUZZ_CORPUS` (another corpus directory, or one input file to replay),
 //! `VIRTMEM_FUZZ_TRACE=1` (print every call),
 //! `VIRTMEM_FUZZ_SEED` (default fixed), `VIRTMEM_FUZZ_SAVE=DIR` (also write the generated
@@ -66,7 +66,7 @@ fn corpus_and_generated_inputs_keep_every_invariant() {
 
     // Generated inputs.
     let n = env_num("VIRTMEM_FUZZ_INPUTS", 400);
-    let heap_n = env_num("VIRTMEM_FUZZ_HEAP_INPUTS", 30);
+    let heap_n = env_num("VIRTMEM_FUZZ_HEAP_INPUTS", 120);
     let seed = env_num("VIRTMEM_FUZZ_SEED", 0x0005_EED7);
     let save = std::env::var_os("VIRTMEM_FUZZ_SAVE").map(PathBuf::from);
     let mut rng = Rng(seed);
