@@ -130,27 +130,25 @@ impl HeapMutex {
     #[cold]
     #[inline(never)]
     fn wait(&self) {
-        {
-            let mut spins = 0;
-            loop {
-                if spins < 100 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                    if self.word.load(Ordering::Relaxed) == 0
-                        && self
-                            .word
-                            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        break;
-                    }
-                    continue;
+        let mut spins = 0;
+        loop {
+            if spins < 100 {
+                spins += 1;
+                std::hint::spin_loop();
+                if self.word.load(Ordering::Relaxed) == 0
+                    && self
+                        .word
+                        .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
                 }
-                if self.word.swap(2, Ordering::Acquire) == 0 {
-                    break;
-                }
-                futex_wait(&self.word, 2);
+                continue;
             }
+            if self.word.swap(2, Ordering::Acquire) == 0 {
+                return;
+            }
+            futex_wait(&self.word, 2);
         }
     }
 

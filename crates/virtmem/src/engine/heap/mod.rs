@@ -1031,9 +1031,9 @@ impl<'s, O: Os> Heaps<'s, O> {
         };
         // SAFETY: the caller's promise: the heap's state is its alone for the call.
         let st = unsafe { &mut *heap.st.get() };
-        // No allocation on this path: a heap's first look-aside block goes through the
-        // general path, which makes the table.
-        if !st.la.ready() || !st.la.put(n, p) {
+        // No allocation on this path: without a table `put` refuses, and the heap's first
+        // look-aside block goes through the general path, which makes the table.
+        if !st.la.put(n, p) {
             return false;
         }
         self.space
@@ -1114,8 +1114,9 @@ impl<'s, O: Os> Heaps<'s, O> {
     fn ensure_commit(&self, heap: &Heap, i: &mut backend::Inner, g: usize, e: usize) -> Result<()> {
         let prot = Self::prot(heap.flags());
         let page = self.space.page();
-        let (a, b) = (i.end_offset(g) / page * page, i.end_offset(e));
-        let b = rules::round_up(b, page).unwrap_or(usize::MAX);
+        let need = i.end_offset(e);
+        let a = i.end_offset(g) / page * page;
+        let b = rules::round_up(need, page).unwrap_or(usize::MAX);
         // Undo of a failure: the first `filled` holes, committed by this call, become holes
         // again (the list is changed only once everything succeeded).
         let unfill = |i: &backend::Inner, filled: usize| {
@@ -1133,7 +1134,6 @@ impl<'s, O: Os> Heaps<'s, O> {
                 filled += 1;
             }
         }
-        let need = i.end_offset(e);
         if need > i.commit {
             let to = rules::round_up(need, 0x10000)
                 .unwrap_or(usize::MAX)
