@@ -73,7 +73,8 @@
 //!    never overlap on the page state, a handler nested in its own thread's operation
 //!    neither deadlocks nor releases the lock, no deadlock between two operations and a
 //!    handler, and operations on two allocations taken in address order (VirtualLock) do not
-//!    deadlock.
+//!    deadlock. A quick operation (VirtualProtect's fast path: the handler lock alone, one
+//!    attempt, else the general operation) never overlaps an operation or a handler either.
 
 #![allow(unexpected_cfgs)]
 #![cfg(loom)]
@@ -820,6 +821,20 @@ impl Alloc {
         drop(op);
     }
 
+    /// `Allocation::begin_quick` (VirtualProtect's fast path): one attempt at the handler lock
+    /// alone, no mutex; if anyone holds it, the general operation instead.
+    fn quick(&self, tid: u32) {
+        if self.busy.compare_exchange(0, tid, Acquire, Relaxed).is_ok() {
+            self.state.with_mut(|s| unsafe { *s += 100 });
+            self.state.with_mut(|s| unsafe { *s += 100 });
+            self.busy.store(0, Release);
+        } else {
+            self.operation(tid, || {
+                self.state.with_mut(|s| unsafe { *s += 198 });
+            });
+        }
+    }
+
     /// `Allocation::handler_lock` / `handler_unlock` around the handler's work.
     fn handler(&self, tid: u32) {
         let locked = loop {
@@ -865,6 +880,38 @@ fn handler_lock_excludes_operations_and_handlers() {
         t1.join().unwrap();
         t2.join().unwrap();
         assert_eq!(a.state.with(|s| unsafe { *s }), 2 + 10 + 10 + 2);
+        assert_eq!(a.busy.load(Relaxed), 0);
+    });
+}
+
+#[test]
+fn quick_operations_exclude_operations_and_handlers() {
+    // Against an operation during which its own thread faults.
+    model(|| {
+        let a = Arc::new(Alloc::new());
+        let t1 = {
+            let a = a.clone();
+            thread::spawn(move || a.quick(1))
+        };
+        a.operation(3, || a.handler(3));
+        t1.join().unwrap();
+        assert_eq!(a.state.with(|s| unsafe { *s }), 200 + 2 + 10);
+        assert_eq!(a.busy.load(Relaxed), 0);
+    });
+}
+
+#[test]
+fn quick_operations_exclude_handlers() {
+    // Against a fault on another thread.
+    model(|| {
+        let a = Arc::new(Alloc::new());
+        let t1 = {
+            let a = a.clone();
+            thread::spawn(move || a.quick(1))
+        };
+        a.handler(3);
+        t1.join().unwrap();
+        assert_eq!(a.state.with(|s| unsafe { *s }), 200 + 10);
         assert_eq!(a.busy.load(Relaxed), 0);
     });
 }

@@ -493,7 +493,7 @@ impl<O: Os> Space<O> {
     /// published one, so its protections are put back.
     #[cold]
     #[inline(never)]
-    fn undo_protect(
+    pub(crate) fn undo_protect(
         &self,
         a: &Allocation,
         lo: usize,

@@ -129,9 +129,10 @@ pub(crate) fn gettid() -> u32 {
     unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
 
-/// Held while an operation changes an allocation: the operation lock and the handler lock.
+/// Held while an operation changes an allocation: the operation lock and the handler lock
+/// (or the handler lock alone, for a quick operation: [`Allocation::begin_quick`]).
 pub(crate) struct OpGuard<'a> {
-    _op: MutexGuard<'a, ()>,
+    _op: Option<MutexGuard<'a, ()>>,
     busy: &'a AtomicU32,
 }
 
@@ -238,6 +239,23 @@ impl Allocation {
         self.enter(self.op.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Starts a quick change: takes the handler lock alone, without waiting (`None` if
+    /// anyone holds it, or if the allocation was released: the caller takes the general
+    /// path). Every operation holds the handler lock for its whole duration, so holding it
+    /// excludes them all, and the fault handler; an operation that takes the operation lock
+    /// meanwhile spins on the handler lock until this one ends. So a quick operation must be
+    /// short and never wait for a lock that the holder of an operation lock may hold: it
+    /// makes a few system calls and takes only leaf locks (the retire list, the metadata
+    /// heap). VirtualProtect's common case, without the operation mutex's two atomic
+    /// instructions.
+    #[inline]
+    pub(crate) fn begin_quick(&self) -> Option<OpGuard<'_>> {
+        self.busy
+            .compare_exchange(0, my_tid(), Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        self.counted_entry(None)
+    }
+
     /// [`Allocation::begin`] without waiting for the operation lock: `None` if another
     /// thread holds it (or the allocation was released). Used by the fork machinery while it
     /// holds the index lock, where waiting could deadlock.
@@ -258,9 +276,16 @@ impl Allocation {
             .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            // Only a fault handler can hold it (we hold `op`): it is a few syscalls long.
+            // Only a fault handler or a quick operation can hold it (we hold `op`): each is a
+            // few syscalls long.
             std::hint::spin_loop();
         }
+        self.counted_entry(Some(op))
+    }
+
+    /// With the handler lock just taken: counts the operation; the guard, if still live.
+    #[inline]
+    fn counted_entry<'a>(&'a self, op: Option<MutexGuard<'a, ()>>) -> Option<OpGuard<'a>> {
         // Under the handler lock, which every writer of `generation` holds: no locked
         // instruction needed.
         self.generation
@@ -356,6 +381,18 @@ impl Allocation {
         }
         // SAFETY: publications are serialized: every caller holds the operation guard, or
         // publishes before the allocation is shared (this function's contract).
+        unsafe { self.runs.publish(table) };
+    }
+
+    /// [`Allocation::publish`] of a table whose committed pages are the current one's (a
+    /// protection change): the commit charge stays as it is. Same contract as `publish`.
+    #[inline]
+    pub(crate) fn publish_protections(&self, table: RunTable) {
+        debug_assert_eq!(
+            super::commit::committed_pages(&table) * self.page_size,
+            self.committed_bytes()
+        );
+        // SAFETY: as in `publish` (same contract).
         unsafe { self.runs.publish(table) };
     }
 

@@ -3,7 +3,7 @@
 use super::{AllocKind, Space};
 use crate::error::{Error, Result};
 use crate::os::{HostProt, KernelRegion, Os};
-use crate::rules::plan::plan_protect;
+use crate::rules::plan::{kernel_prot, plan_protect};
 use crate::rules::protection::{host_prot, win32_from_host};
 use crate::rules::requests::validate_range;
 use crate::rules::runs::PageState;
@@ -20,6 +20,11 @@ impl<O: Os> Space<O> {
                 "copy-on-write protections are not allowed on private memory",
             ));
         }
+        if !protection.guard && !protection.is_writecopy() {
+            if let Some(r) = self.protect_fast(start, end, protection.page_value()) {
+                return r;
+            }
+        }
         // An allocation released while we waited for its lock: look again (bounded,
         // `crate::os::retry`; if it keeps changing, 487 as for a range leaving its allocation).
         crate::os::retry::bounded(
@@ -30,6 +35,77 @@ impl<O: Os> Space<O> {
                 super::BeginAt::Lost => None,
             },
         )
+    }
+
+    /// VirtualProtect's common case for the Win32 face, before any other check: `new` is a
+    /// plain protection value (no modifier, no PAGE_GUARD, not copy-on-write), the range is
+    /// valid and lies in one run of an ordinary allocation (see [`Space::protect_fast`]).
+    /// `None`: anything else, to be decided by the general path, which gives every error.
+    #[inline]
+    pub(crate) fn protect_quick(&self, addr: usize, size: usize, new: u32) -> Option<Result<u32>> {
+        use crate::vocab::consts::{
+            PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_NOACCESS, PAGE_READONLY,
+            PAGE_READWRITE,
+        };
+        const PLAIN: u32 = PAGE_NOACCESS
+            | PAGE_READONLY
+            | PAGE_READWRITE
+            | PAGE_EXECUTE
+            | PAGE_EXECUTE_READ
+            | PAGE_EXECUTE_READWRITE;
+        if new & PLAIN != new || !new.is_power_of_two() {
+            return None;
+        }
+        let (start, end) = validate_range(&self.layout, addr, size).ok()?;
+        self.protect_fast(start, end, new)
+    }
+
+    /// VirtualProtect of pages `[start, end)` to the plain value `page`, when they lie in one
+    /// run of an ordinary allocation without write watch or guard pages (so with one kernel
+    /// protection) whose table is small, and are committed: one `mprotect` and a new table
+    /// built directly, under the handler lock alone ([`super::Allocation::begin_quick`]). The
+    /// code a protection toggle runs between its system calls is what it costs beside
+    /// `mprotect`, so this path is kept short. `None`: not that case (or the allocation is
+    /// busy or went away); the general path decides.
+    #[inline]
+    fn protect_fast(&self, start: usize, end: usize, page: u32) -> Option<Result<u32>> {
+        let pin = super::snapshot::pin();
+        let super::directory::Lookup::In(a) = self.index.lookup(&pin, start) else {
+            return None;
+        };
+        if a.kind != AllocKind::Normal || a.watch.is_some() || end > a.end() {
+            return None;
+        }
+        if !super::owner::admits(a.id) {
+            return None;
+        }
+        // SAFETY: as in `begin_at`: the pin keeps `a` alive until its guard is held; then the
+        // guard keeps it live, so in the index, whose reference keeps it alive.
+        let a: &super::Allocation = unsafe { &*(a as *const super::Allocation) };
+        let guard = a.begin_quick()?;
+        drop(pin);
+        // Guard pages may have been set since the check above: read under the guard.
+        if a.fault_driven() {
+            return None;
+        }
+        let (s, e) = self.pages_of(a, start, end);
+        let set = |st: PageState| st.committed.then_some(PageState { protect: page, ..st });
+        let (was, table) = a.read_held(&guard, |t| t.with_in_run(s, e, set))?;
+        let old = was.protect | a.modifiers;
+        let Some(table) = table else {
+            // The pages have this protection already: nothing to publish.
+            return Some(Ok(old));
+        };
+        let now = PageState { protect: page, ..was };
+        if kernel_prot(was, false) != kernel_prot(now, false) {
+            if let Err(err) = self.os.protect(start, end - start, host_prot(page)) {
+                // The rollback takes only leaf locks: allowed under the quick guard.
+                return Some(Err(self.undo_protect(a, s, e, false, err)));
+            }
+        }
+        // A protection change leaves the committed pages as they are: no commit accounting.
+        a.publish_protections(table);
+        Some(Ok(old))
     }
 
     /// VirtualProtect of `[start, end)` starting in `a`, whose operation lock is held.

@@ -23,6 +23,7 @@ pub struct ProtSpan {
 /// The kernel protection a page in `state` has. Guard pages are inaccessible until touched;
 /// with signal-driven write watch (`armed`), a clean writable page lacks write permission so
 /// that its first write faults and is recorded.
+#[inline]
 pub fn kernel_prot(state: PageState, armed: bool) -> HostProt {
     if !state.committed {
         return HostProt::NONE;

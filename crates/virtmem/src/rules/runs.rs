@@ -215,6 +215,69 @@ impl RunTable {
         self.runs_in(0, self.pages)
     }
 
+    /// [`RunTable::with`] for a small table (at most three runs, before and after) and pages
+    /// `[start, end)` inside one run: the common VirtualProtect (one run split in three, or
+    /// three merged back into one) in a few dozen instructions, no general pass. `f` gives the
+    /// run's new state, or `None` to refuse. Returns `None` if the table or the result is not
+    /// small, the range spans several runs, or `f` refused; else the run's old state and the
+    /// new table (`None` if nothing changes).
+    #[inline]
+    pub fn with_in_run(
+        &self,
+        start: usize,
+        end: usize,
+        f: impl FnOnce(PageState) -> Option<PageState>,
+    ) -> Option<(PageState, Option<RunTable>)> {
+        let Starts::Inline { len, items, .. } = &self.starts else {
+            return None;
+        };
+        let n = (*len as usize).min(INLINE);
+        let mut i = 0;
+        while i + 1 < n && items[i + 1].0 <= start {
+            i += 1;
+        }
+        let (rs, old) = items[i];
+        let re = if i + 1 < n { items[i + 1].0 } else { self.pages };
+        if end > re || start >= end {
+            return None;
+        }
+        let new = f(old)?;
+        if new == old {
+            return Some((old, None));
+        }
+        // The pieces in order, each merged into the one before if equal (runs stay maximal).
+        let mut out = [(0, PageState::RESERVED); INLINE];
+        let mut k = 0;
+        let mut put = |at: usize, st: PageState| {
+            if k > 0 && out[k - 1].1 == st {
+                return true;
+            }
+            if k == INLINE {
+                return false;
+            }
+            out[k] = (at, st);
+            k += 1;
+            true
+        };
+        let fits = items[..i].iter().all(|&(s, st)| put(s, st))
+            && (rs == start || put(rs, old))
+            && put(start, new)
+            && (end == re || put(end, old))
+            && items[i + 1..n].iter().all(|&(s, st)| put(s, st));
+        if !fits {
+            return None;
+        }
+        let table = RunTable {
+            starts: Starts::Inline {
+                len: k as u32,
+                hint: k as u32,
+                items: out,
+            },
+            pages: self.pages,
+        };
+        Some((old, Some(table)))
+    }
+
     /// A new table where every page of `[start, end)` has state `f(old state)`; runs are kept
     /// maximal. Costs O(runs).
     pub fn with(&self, start: usize, end: usize, f: impl Fn(PageState) -> PageState) -> RunTable {
@@ -334,5 +397,77 @@ mod tests {
         assert_eq!(t.run_count(), 1);
         let t = t.with(1 << 20, (1 << 20) + 1, |_| PageState::committed(4));
         assert_eq!(t.run_count(), 3);
+    }
+
+    /// `with_in_run` agrees with `with` on every small table of six pages (built from up to
+    /// three runs of three states), every range and every new state, and declines only where
+    /// it says it does: the range spans runs, or the table or the result has too many runs.
+    #[test]
+    fn with_in_run_agrees_with_with_exhaustively() {
+        let states = [
+            PageState::committed(4),
+            PageState::committed(2),
+            PageState {
+                locked: true,
+                ..PageState::committed(4)
+            },
+        ];
+        const N: usize = 6;
+        let mut tables = vec![];
+        for a in 0..3 {
+            for b in 0..3 {
+                for c in 0..3 {
+                    for cut1 in 1..N {
+                        for cut2 in cut1..N {
+                            let t = RunTable::new(N, states[a])
+                                .with(cut1, N, |_| states[b])
+                                .with(cut2, N, |_| states[c]);
+                            tables.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        // Tables of four runs or more (on the heap): always declined.
+        tables.push(
+            RunTable::new(N, states[0])
+                .with(1, 2, |_| states[1])
+                .with(3, 4, |_| states[1]),
+        );
+        let (mut took, mut declined) = (0, 0);
+        for t in &tables {
+            for s in 0..N {
+                for e in s + 1..=N {
+                    for &new in &states {
+                        let expect = t.with(s, e, |_| new);
+                        let run = t.run_at(s);
+                        match t.with_in_run(s, e, |_| Some(new)) {
+                            Some((old, None)) => {
+                                assert_eq!(old, run.state);
+                                assert_eq!(expect, *t);
+                                took += 1;
+                            }
+                            Some((old, Some(table))) => {
+                                assert_eq!(old, run.state);
+                                assert_eq!(table, expect, "{t:?} [{s}, {e}) -> {new:?}");
+                                took += 1;
+                            }
+                            None => {
+                                assert!(
+                                    e > run.end
+                                        || t.run_count() > INLINE
+                                        || expect.run_count() > INLINE,
+                                    "declined {t:?} [{s}, {e}) -> {new:?}"
+                                );
+                                declined += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(took > 1000 && declined > 100, "{took} {declined}");
+        // `f` refusing is a decline.
+        assert!(tables[0].with_in_run(0, 1, |_| None).is_none());
     }
 }

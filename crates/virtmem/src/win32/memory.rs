@@ -261,6 +261,16 @@ pub unsafe extern "system" fn VirtualFreeEx(
 
 fn protect(addr: *const c_void, size: usize, new: u32, old: *mut u32) -> BOOL {
     win32_call(FALSE, || {
+        if !old.is_null() {
+            // The common case first (a plain value on one run of an allocation), in as few
+            // instructions as possible; anything else, errors included, takes the checks below.
+            if let Some(r) = Space::native().protect_quick(addr as usize, size, new) {
+                // SAFETY: checked non-NULL; the caller passes a writable u32. Windows reports
+                // PAGE_NOACCESS on failure (case 35).
+                unsafe { old.write_unaligned(*r.as_ref().unwrap_or(&PAGE_NOACCESS)) };
+                return r.map(|_| TRUE);
+            }
+        }
         // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
         let p = crate::rules::Protection::parse_for_views(new, false)?;
         if p.is_writecopy() && !Space::native().is_view(addr as usize) {

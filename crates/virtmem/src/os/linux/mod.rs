@@ -392,6 +392,7 @@ unsafe impl Os for LinuxOs {
         })
     }
 
+    #[inline(always)]
     fn protect(&self, addr: usize, len: usize, prot: HostProt) -> Result<(), OsError> {
         // SAFETY: changes protections only; the engine calls it on its own allocations or, for
         // VirtualProtect on foreign memory, on the range the caller named (as Windows does).
