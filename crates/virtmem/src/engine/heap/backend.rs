@@ -143,11 +143,8 @@ impl BitsView {
         (off % GRANULE == 0 && off / GRANULE < self.ngran).then_some(off / GRANULE)
     }
 
-    /// [`Inner::is_busy`] of granule `g < ngran`, then the length of its block read from the
-    /// bits alone — up to the next block or free-range start, or the segment's end — if it is
-    /// at most `max` granules (`max <= 64`): two words at most, and no header, so a caller that
-    /// checks the header beside it does not make its own work wait for that header (which
-    /// HeapAlloc has usually just written).
+    /// [`Inner::is_busy`] of granule `g < ngran`, then [`Inner::ends_cleanly`] of `n`
+    /// granules from it.
     ///
     /// # Safety
     ///
@@ -155,35 +152,25 @@ impl BitsView {
     /// reallocated), and no one changes its bits during the call (the heap lock, or the
     /// HEAP_NO_SERIALIZE caller's promise).
     #[inline(always)]
-    pub(crate) unsafe fn busy_len(&self, g: usize, max: usize) -> Option<usize> {
-        debug_assert!(g < self.ngran && max <= 64);
+    pub(crate) unsafe fn busy_and_ends(&self, g: usize, n: impl FnOnce() -> Option<usize>) -> Option<usize> {
+        debug_assert!(g < self.ngran);
         // SAFETY: `g < ngran`, and the table holds `ngran.div_ceil(64) + 1` pairs after
         // `words` (`Segment::assign`); live per the contract.
         let w = unsafe { *self.words.add(g / 64) };
         if w[0] & (1 << (g % 64)) == 0 {
             return None;
         }
-        let s = g + 1;
-        let e = if s >= self.ngran {
-            self.ngran
-        } else {
-            let i = s / 64;
-            // SAFETY: `i <= (ngran - 1) / 64`, inside the table as above.
-            let w = unsafe { *self.words.add(i) };
-            let lo = (w[0] | w[1]) >> (s % 64);
-            if lo != 0 {
-                s + lo.trailing_zeros() as usize
-            } else {
-                // SAFETY: `i + 1 <= ngran.div_ceil(64)`: still inside the table.
-                let w = unsafe { *self.words.add(i + 1) };
-                match w[0] | w[1] {
-                    0 => usize::MAX,
-                    hi => 64 * (i + 1) + hi.trailing_zeros() as usize,
-                }
-            }
-        };
-        let n = e.min(self.ngran) - g;
-        (n <= max).then_some(n)
+        let n = n()?;
+        let e = g.checked_add(n)?;
+        if e == self.ngran {
+            return Some(n);
+        }
+        if e > self.ngran {
+            return None;
+        }
+        // SAFETY: as above, `e < ngran`.
+        let w = unsafe { *self.words.add(e / 64) };
+        ((w[0] | w[1]) & (1 << (e % 64)) != 0).then_some(n)
     }
 }
 

@@ -1010,7 +1010,7 @@ impl<'s, O: Os> Heaps<'s, O> {
     ///
     /// # Safety
     ///
-    /// `bits` views a segment of `heap` (as [`backend::BitsView::busy_len`] requires),
+    /// `bits` views a segment of `heap` (as [`backend::BitsView::busy_and_ends`] requires),
     /// `g` is its granule of `p` (`bits.granule_of(p)`), and the caller is the heap's only
     /// user for the call.
     #[inline(always)]
@@ -1021,17 +1021,14 @@ impl<'s, O: Os> Heaps<'s, O> {
         g: usize,
         p: usize,
     ) -> bool {
+        // A waiting block's header decodes to no size that ends cleanly.
+        let n = || {
+            granules(heap.decode(p, self.space.heap_load(p - 8))).filter(|&n| n <= lookaside::LA_MAX)
+        };
         // SAFETY: per the contract.
-        let Some(n) = (unsafe { bits.busy_len(g, lookaside::LA_MAX) }) else {
+        let Some(n) = (unsafe { bits.busy_and_ends(g, n) }) else {
             return false;
         };
-        // The header must give that length too (a waiting block's decodes to no size, a
-        // stale or foreign pointer's to anything). Checked beside the bits, not before them:
-        // the look-aside update below then does not wait for the header HeapAlloc has
-        // usually just written.
-        if granules(heap.decode(p, self.space.heap_load(p - 8))) != Some(n) {
-            return false;
-        }
         // SAFETY: the caller's promise: the heap's state is its alone for the call.
         let st = unsafe { &mut *heap.st.get() };
         // No allocation on this path: without a table `put` refuses, and the heap's first
