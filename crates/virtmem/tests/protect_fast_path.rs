@@ -273,3 +273,78 @@ fn what_the_fast_path_declines_is_still_answered() {
         TRUE
     );
 }
+
+/// The fast path remembers the allocation a thread changed last: once that allocation is
+/// released, the address is free (487, nothing changed), and a new allocation made there is
+/// the one changed; a remembered allocation of a dropped simulated space never answers for
+/// another space.
+#[test]
+fn a_remembered_allocation_never_outlives_its_place() {
+    // SAFETY: allocations of our own, released here.
+    unsafe {
+        let a = VirtualAlloc(null(), 4 * P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) as usize;
+        assert_ne!(a, 0);
+        let mut old = 0;
+        assert_eq!(
+            VirtualProtect(a as *const c_void, P, PAGE_READONLY, &mut old),
+            TRUE
+        );
+        assert_eq!(VirtualFree(a as *mut c_void, 0, MEM_RELEASE), TRUE);
+        old = 0x77;
+        assert_eq!(
+            VirtualProtect(a as *const c_void, P, PAGE_READWRITE, &mut old),
+            FALSE
+        );
+        assert_eq!(
+            (GetLastError(), old),
+            (ERROR_INVALID_ADDRESS, PAGE_NOACCESS)
+        );
+        let b = VirtualAlloc(
+            a as *const c_void,
+            4 * P,
+            MEM_RESERVE | MEM_COMMIT,
+            PAGE_EXECUTE_READ,
+        ) as usize;
+        assert_eq!(b, a, "the same place again");
+        assert_eq!(
+            VirtualProtect(b as *const c_void, P, PAGE_READWRITE, &mut old),
+            TRUE
+        );
+        assert_eq!(old, PAGE_EXECUTE_READ, "the new allocation's protection");
+        assert_eq!(query(b).Protect, PAGE_READWRITE);
+        assert_eq!(query(b + P).Protect, PAGE_EXECUTE_READ);
+        // Released by another thread while this one remembers it.
+        let addr = b;
+        std::thread::spawn(move || {
+            assert_eq!(VirtualFree(addr as *mut c_void, 0, MEM_RELEASE), TRUE);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            VirtualProtect(b as *const c_void, P, PAGE_READONLY, &mut old),
+            FALSE
+        );
+        assert_eq!(GetLastError(), ERROR_INVALID_ADDRESS);
+    }
+    // Simulated spaces: the same layout gives the same addresses.
+    let first = {
+        let s = virtmem::sim::SimSpace::new(virtmem::Layout::WIN64);
+        let a = s
+            .virtual_alloc(0, 4 * P, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, false)
+            .unwrap();
+        assert_eq!(
+            s.virtual_protect(a, P, PAGE_READONLY).unwrap(),
+            PAGE_READWRITE
+        );
+        a
+    };
+    let s = virtmem::sim::SimSpace::new(virtmem::Layout::WIN64);
+    let a = s
+        .virtual_alloc(0, 4 * P, MEM_RESERVE | MEM_COMMIT, PAGE_EXECUTE, false)
+        .unwrap();
+    assert_eq!(a, first);
+    assert_eq!(
+        s.virtual_protect(a, P, PAGE_READONLY).unwrap(),
+        PAGE_EXECUTE
+    );
+}

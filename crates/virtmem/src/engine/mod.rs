@@ -37,6 +37,7 @@ mod process;
 mod protect;
 mod query;
 mod radix;
+mod recent;
 mod rangeset;
 mod runs_cell;
 mod simulate;
@@ -133,6 +134,8 @@ pub struct Space<O: Os = LinuxOs> {
     handles: handles::Handles,
     /// Named sections of this space (while a handle lives).
     names: section::Names,
+    /// A process-unique number (`recent.rs` tags a thread's remembered allocation with it).
+    uid: u64,
 }
 
 static NATIVE: OnceLock<Space<LinuxOs>> = OnceLock::new();
@@ -173,6 +176,7 @@ impl<O: Os> Space<O> {
             awe: Mutex::new(awe::Awe::default()),
             handles: handles::Handles::default(),
             names: section::Names::default(),
+            uid: recent::new_space_uid(),
             watch_mode: AtomicU8::new(u8::from(crate::os::linux::sysfacts::env_is(
                 c"VIRTMEM_WRITE_WATCH",
                 &[b"signal", b"fallback"],

@@ -41,7 +41,7 @@ impl<O: Os> Space<O> {
     /// plain protection value (no modifier, no PAGE_GUARD, not copy-on-write), the range is
     /// valid and lies in one run of an ordinary allocation (see [`Space::protect_fast`]).
     /// `None`: anything else, to be decided by the general path, which gives every error.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn protect_quick(&self, addr: usize, size: usize, new: u32) -> Option<Result<u32>> {
         use crate::vocab::consts::{
             PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_NOACCESS, PAGE_READONLY,
@@ -67,11 +67,14 @@ impl<O: Os> Space<O> {
     /// code a protection toggle runs between its system calls is what it costs beside
     /// `mprotect`, so this path is kept short. `None`: not that case (or the allocation is
     /// busy or went away); the general path decides.
-    #[inline]
+    #[inline(always)]
     fn protect_fast(&self, start: usize, end: usize, page: u32) -> Option<Result<u32>> {
-        let pin = super::snapshot::pin();
-        let super::directory::Lookup::In(a) = self.index.lookup(&pin, start) else {
-            return None;
+        // The allocation this thread changed last, if `start` is in it (no lookup, no pin);
+        // else the index's, remembered for next time.
+        // SAFETY: this call remembers no other allocation after this point.
+        let a = match unsafe { super::recent::find(self.uid, start) } {
+            Some(a) if a.is_live() => a,
+            _ => self.remember_at(start)?,
         };
         if a.kind != AllocKind::Normal || a.watch.is_some() || end > a.end() {
             return None;
@@ -79,11 +82,8 @@ impl<O: Os> Space<O> {
         if !super::owner::admits(a.id) {
             return None;
         }
-        // SAFETY: as in `begin_at`: the pin keeps `a` alive until its guard is held; then the
-        // guard keeps it live, so in the index, whose reference keeps it alive.
-        let a: &super::Allocation = unsafe { &*(a as *const super::Allocation) };
+        // Live while its guard is held: in the index, covering `[a.base, a.end())`.
         let guard = a.begin_quick()?;
-        drop(pin);
         // Guard pages may have been set since the check above: read under the guard.
         if a.fault_driven() {
             return None;
@@ -106,6 +106,25 @@ impl<O: Os> Space<O> {
         // A protection change leaves the committed pages as they are: no commit accounting.
         a.publish_protections(table);
         Some(Ok(old))
+    }
+
+    /// The ordinary allocation containing `addr`, looked up in the index and made this
+    /// thread's remembered one (`recent.rs`); the reference is valid until the thread
+    /// remembers another.
+    #[inline(never)]
+    fn remember_at(&self, addr: usize) -> Option<&super::Allocation> {
+        let pin = super::snapshot::pin();
+        let super::directory::Lookup::In(a) = self.index.lookup(&pin, addr) else {
+            return None;
+        };
+        if a.kind != AllocKind::Normal || a.watch.is_some() {
+            return None;
+        }
+        super::recent::remember(self.uid, self.index.counted(&pin, a));
+        drop(pin);
+        // SAFETY: the entry just made holds a reference; the caller uses the result only
+        // until the thread remembers another allocation.
+        unsafe { super::recent::find(self.uid, addr) }
     }
 
     /// VirtualProtect of `[start, end)` starting in `a`, whose operation lock is held.

@@ -259,18 +259,44 @@ pub unsafe extern "system" fn VirtualFreeEx(
     })
 }
 
+/// VirtualProtect and its variants: the common case first (a plain value on one run of an
+/// allocation), in as few instructions as possible and inlined into each exported function,
+/// so that the system call sits one frame below it (the kernel refills the return stack
+/// buffer on its way back: every return to a frame made before the call mispredicts). It
+/// runs outside the panic barrier, as HeapAlloc's fast path does: it has no panicking
+/// operation but index checks its own logic keeps in bounds (a panic could not unwind out
+/// of an `extern "system"` function anyway: the process would abort). Anything else,
+/// errors included, takes [`protect_general`].
+#[inline(always)]
 fn protect(addr: *const c_void, size: usize, new: u32, old: *mut u32) -> BOOL {
-    win32_call(FALSE, || {
-        if !old.is_null() {
-            // The common case first (a plain value on one run of an allocation), in as few
-            // instructions as possible; anything else, errors included, takes the checks below.
-            if let Some(r) = Space::native().protect_quick(addr as usize, size, new) {
-                // SAFETY: checked non-NULL; the caller passes a writable u32. Windows reports
-                // PAGE_NOACCESS on failure (case 35).
-                unsafe { old.write_unaligned(*r.as_ref().unwrap_or(&PAGE_NOACCESS)) };
-                return r.map(|_| TRUE);
+    if !old.is_null() {
+        match Space::native().protect_quick(addr as usize, size, new) {
+            Some(Ok(prev)) => {
+                // SAFETY: checked non-NULL; the caller passes a writable u32.
+                unsafe { old.write_unaligned(prev) };
+                return TRUE;
             }
+            Some(Err(e)) => return protect_failed(old, e),
+            None => {}
         }
+    }
+    protect_general(addr, size, new, old)
+}
+
+/// The fast path's `mprotect` failed (and was rolled back): PAGE_NOACCESS in `*old` (case
+/// 35) and the error as the last error.
+#[cold]
+#[inline(never)]
+fn protect_failed(old: *mut u32, e: Error) -> BOOL {
+    // SAFETY: the caller checked it non-NULL; a writable u32.
+    unsafe { old.write_unaligned(PAGE_NOACCESS) };
+    win32_call(FALSE, || Err(e))
+}
+
+/// VirtualProtect past its fast path: every check, in Windows' order.
+#[inline(never)]
+fn protect_general(addr: *const c_void, size: usize, new: u32, old: *mut u32) -> BOOL {
+    win32_call(FALSE, || {
         // Check order [I: ReactOS]: the protection value, then the output pointer, then pages.
         let p = crate::rules::Protection::parse_for_views(new, false)?;
         if p.is_writecopy() && !Space::native().is_view(addr as usize) {
