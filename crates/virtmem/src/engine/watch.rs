@@ -97,6 +97,13 @@ impl<O: Os> Space<O> {
                     .collect()
             });
             self.sync(a, ps, pe);
+            if reset && latched.is_empty() && a.watch == Some(WatchKind::Kernel) {
+                // Nothing latched: the list is exactly what the kernel reports, so one scan
+                // reports and cleans it (at most `max` pages; later written pages stay
+                // written), instead of a scan to find the cut and a second one to clean.
+                let fresh = self.kernel_scan(a, ps, pe, true, max)?;
+                return Ok(fresh.into_iter().map(|i| a.base + i * p).collect());
+            }
             let now = self.written_now(a, ps, pe, max)?;
             let pages = merge_first(&now, &latched, max);
             if !reset || pages.is_empty() {
