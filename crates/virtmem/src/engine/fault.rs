@@ -702,6 +702,33 @@ pub(crate) fn fork_complete<'a>(
     t.publish(v);
 }
 
+/// In a forked child, once the fork machinery has released every lock: unlists the
+/// allocations that no longer own their pages. Such an entry is a release (or split) that
+/// another thread of the parent was making when it forked: that thread does not exist here,
+/// so the allocation's operation and handler locks stay taken for ever, and the next `fork`'s
+/// prepare — which waits for every listed allocation — would wait for them. Its pages are not
+/// ours any more either way.
+pub(crate) fn fork_child_prune() {
+    let Some(t) = TABLE.get() else { return };
+    let _w = TABLE_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v = t.read(|v| v.clone());
+    let mut dead = crate::os::linux::metaheap::MetaVec::new_in(crate::os::linux::metaheap::Meta);
+    v.for_each(|a| {
+        if !a.is_live() {
+            dead.push(a.base);
+        }
+    });
+    if dead.is_empty() {
+        return;
+    }
+    for base in dead {
+        if let Some((rest, _)) = v.remove(base) {
+            v = rest;
+        }
+    }
+    t.publish(v);
+}
+
 /// In a forked child: the inherited /proc/self/maps descriptor describes the parent's address
 /// space; open the child's own for the handler and close the parent's. Async-signal-safe
 /// (`open`, `close`, atomics); keeps errno.

@@ -24,7 +24,9 @@
 //!   (readers in other threads no longer exist), the `/proc/self/maps` descriptor of the
 //!   signal handler, the userfaultfd (the parent's is dropped and the child opens its own:
 //!   see below), and the AWE store (copied into a memfd of the child's own, window pages
-//!   mapped again from it).
+//!   mapped again from it); and it unlists from the fault table the allocations that no
+//!   longer own their pages (a release another thread was making: that thread's locks stay
+//!   taken in the child, and the child's next `fork` would wait for them for ever).
 //!
 //! **Kernel write watch across `fork`.** The child's ranges are not registered on any
 //! userfaultfd, and `fork` drops the write-protect bits of their page table entries, so every
@@ -353,6 +355,7 @@ extern "C" fn child() {
         drop(held.pipe.take());
         drop(held);
     }
+    fault::fork_child_prune();
     if let Some(heaps) = super::heap::native_if_any() {
         heaps.fork_release();
     }
