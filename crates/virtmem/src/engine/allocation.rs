@@ -413,6 +413,12 @@ impl Allocation {
         }
     }
 
+    /// Whether an operation (or the fault handler) holds the allocation now (its handler lock
+    /// is taken): for the fork machinery, which must not fork while another thread does.
+    pub(crate) fn in_operation(&self) -> bool {
+        self.busy.load(Ordering::Acquire) != 0
+    }
+
     /// Whether the allocation still owns its pages. The signal handler reads it after taking
     /// the handler lock.
     pub(crate) fn is_live(&self) -> bool {

@@ -10,7 +10,9 @@
 //!      then the handler spin lock), in address order (the order multi-allocation calls use);
 //!   2. the index's write lock (allocations that appeared meanwhile are taken with
 //!      [`Allocation::try_begin`]; if one is busy, everything is released and prepare starts
-//!      over, since its holder may be waiting for the index);
+//!      over, since its holder may be waiting for the index; likewise if, once the fault
+//!      table's lock is held, an allocation it lists that we do not hold is in an operation:
+//!      a release begun after the listing, waiting for that lock);
 //!   3. `foreign_locks`, 4. the AWE table, 5. the AWE page store, 6. the fault table's write
 //!      lock (then allocations a reserving call inserted but has not yet listed for the
 //!      handler are listed, as that call would), 7. the userfaultfd, 8. the snapshot retire
@@ -280,6 +282,21 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
             None
         };
         let table = fault::fork_lock();
+        // A release that began after the listing above has left the index but may still be
+        // listed for the handler, waiting for the table's lock we now hold, its allocation's
+        // locks taken: the child would inherit them taken (and its next `fork` wait for them
+        // for ever). Let go of everything and start over: that release then finishes.
+        let mut held_now: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
+        held_now.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));
+        held_now.sort_unstable();
+        let releasing = fault::listed()
+            .iter()
+            .any(|a| held_now.binary_search(&Arc::as_ptr(a)).is_err() && a.in_operation());
+        if releasing {
+            drop((table, pipe, store, awe, foreign, index, ops));
+            std::thread::yield_now();
+            continue;
+        }
         fault::fork_complete(&table, index.from(0).map(|(_, a)| a));
         let uffd = watch::fork_lock();
         let retired = snapshot::fork_lock();
