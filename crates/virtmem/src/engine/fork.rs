@@ -216,6 +216,14 @@ fn carry_watch(space: &Space<LinuxOs>, ops: &[HeldOp]) -> MetaVec<watch::Carried
     out
 }
 
+/// The allocations of `ops`, sorted (for `binary_search`).
+fn held_pointers(ops: &[HeldOp]) -> MetaVec<*const Allocation> {
+    let mut out: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
+    out.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));
+    out.sort_unstable();
+    out
+}
+
 /// Takes every lock, in the order of the module documentation.
 fn lock_all(space: &'static Space<LinuxOs>) -> Held {
     loop {
@@ -245,9 +253,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         ops.extend(listed.into_iter().filter_map(|a| hold(a, false)));
         let index = space.index.write();
         // Take the allocations inserted meanwhile.
-        let mut have: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
-        have.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));
-        have.sort_unstable();
+        let have = held_pointers(&ops);
         {
             let mut complete = true;
             for (_, a) in index.from(0) {
@@ -286,9 +292,7 @@ fn lock_all(space: &'static Space<LinuxOs>) -> Held {
         // listed for the handler, waiting for the table's lock we now hold, its allocation's
         // locks taken: the child would inherit them taken (and its next `fork` wait for them
         // for ever). Let go of everything and start over: that release then finishes.
-        let mut held_now: MetaVec<*const Allocation> = MetaVec::new_in(Meta);
-        held_now.extend(ops.iter().map(|h| Arc::as_ptr(&h._alloc)));
-        held_now.sort_unstable();
+        let held_now = held_pointers(&ops);
         let releasing = fault::listed()
             .iter()
             .any(|a| held_now.binary_search(&Arc::as_ptr(a)).is_err() && a.in_operation());

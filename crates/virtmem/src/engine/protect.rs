@@ -13,6 +13,22 @@ impl<O: Os> Space<O> {
     /// VirtualProtect: gives every page touched by `[addr, addr+size)` the protection
     /// `new_protect` and returns the first page's previous protection.
     pub fn virtual_protect(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
+        self.virtual_protect_with(addr, size, new_protect, true)
+    }
+
+    /// [`Space::virtual_protect`] for a caller whose own fast path ([`Space::protect_quick`])
+    /// has declined already: the same checks and answers, without trying it again.
+    pub(crate) fn virtual_protect_general(&self, addr: usize, size: usize, new_protect: u32) -> Result<u32> {
+        self.virtual_protect_with(addr, size, new_protect, false)
+    }
+
+    fn virtual_protect_with(
+        &self,
+        addr: usize,
+        size: usize,
+        new_protect: u32,
+        try_fast: bool,
+    ) -> Result<u32> {
         let protection = Protection::parse_for_views(new_protect, false)?;
         let (start, end) = validate_range(&self.layout, addr, size)?;
         if protection.is_writecopy() && !self.is_view(start) {
@@ -20,7 +36,7 @@ impl<O: Os> Space<O> {
                 "copy-on-write protections are not allowed on private memory",
             ));
         }
-        if !protection.guard && !protection.is_writecopy() {
+        if try_fast && !protection.guard && !protection.is_writecopy() {
             if let Some(r) = self.protect_fast(start, end, protection.page_value()) {
                 return r;
             }
@@ -76,10 +92,9 @@ impl<O: Os> Space<O> {
             Some(a) if a.is_live() => a,
             _ => self.remember_at(start)?,
         };
-        if a.kind != AllocKind::Normal || a.watch.is_some() || end > a.end() {
-            return None;
-        }
-        if !super::owner::admits(a.id) {
+        // Only ordinary allocations without write watch are remembered (`remember_at`).
+        debug_assert!(a.kind == AllocKind::Normal && a.watch.is_none());
+        if end > a.end() || !super::owner::admits(a.id) {
             return None;
         }
         // Live while its guard is held: in the index, covering `[a.base, a.end())`.

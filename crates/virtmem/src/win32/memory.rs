@@ -307,7 +307,7 @@ fn protect_general(addr: *const c_void, size: usize, new: u32, old: *mut u32) ->
         if old.is_null() {
             return Err(Error::NoAccess("lpflOldProtect is NULL"));
         }
-        match Space::native().virtual_protect(addr as usize, size, new) {
+        match Space::native().virtual_protect_general(addr as usize, size, new) {
             Ok(prev) => {
                 // SAFETY: checked non-NULL; the caller passes a writable u32.
                 unsafe { old.write_unaligned(prev) };
