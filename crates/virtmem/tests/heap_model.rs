@@ -907,3 +907,86 @@ fn simulated_holes_follow_the_page_size() {
     assert!(s.heap_validate(h, 0, 0).unwrap());
     s.heap_destroy(h).unwrap();
 }
+
+/// Heaps without a front end keep every freed small block in their look-asides (a full list
+/// moves to a chunk of its own), so freeing and reallocating many blocks of one size is O(1)
+/// per call — but waiting blocks never make the heap commit more: before the back end
+/// commits, it gives them back (they coalesce) and looks again. A fixed heap still runs out
+/// exactly where its maximum says.
+#[test]
+fn many_waiting_blocks_come_back_and_never_grow_the_commit() {
+    let _order = shared();
+    unsafe {
+        for (flags, max) in [
+            (HEAP_NO_SERIALIZE, 0),
+            (HEAP_NO_SERIALIZE, 0x10_0000),
+            (0, 0x10_0000),
+        ] {
+            let h = HeapCreate(flags, 0, max);
+            let summary = |h| {
+                let mut s = HEAP_SUMMARY {
+                    cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+                    ..Default::default()
+                };
+                assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
+                s
+            };
+            // 5,000 blocks of 64 bytes, all freed: they wait (far more than one list holds).
+            let mut live = Model::new();
+            let ps: Vec<usize> = (0..5000).map(|_| HeapAlloc(h, 0, 64) as usize).collect();
+            for (k, &p) in ps.iter().enumerate() {
+                assert_ne!(p, 0);
+                fill(p, 64, k as u8);
+            }
+            let committed = summary(h).cbCommitted;
+            for &p in ps.iter().rev() {
+                assert_eq!(HeapFree(h, 0, p as *const c_void), TRUE);
+                // A waiting block is refused as freed.
+                assert_eq!(HeapSize(h, 0, p as *const c_void), usize::MAX);
+            }
+            assert_eq!(
+                HeapFree(h, 0, ps[17] as *const c_void),
+                FALSE,
+                "double free"
+            );
+            // Reallocated LIFO: the same blocks, none lost or handed out twice.
+            let qs: Vec<usize> = (0..5000).map(|_| HeapAlloc(h, 0, 64) as usize).collect();
+            let mut a = ps.clone();
+            let mut b = qs.clone();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b);
+            for &q in &qs {
+                HeapFree(h, 0, q as *const c_void);
+            }
+            // Blocks of another size: served from the coalesced waiting blocks, not new commit.
+            for k in 0..3000usize {
+                let p = HeapAlloc(h, 0, 80 + k % 3 * 16) as usize;
+                assert_ne!(p, 0);
+                fill(p, 80, k as u8);
+                live.insert(p, (80, k as u8));
+            }
+            let s = summary(h);
+            assert!(
+                s.cbCommitted <= committed + 0x10000,
+                "{:#x} committed, {committed:#x} before",
+                s.cbCommitted
+            );
+            assert_eq!(HeapValidate(h, 0, std::ptr::null()), TRUE);
+            assert_eq!(walk_busy(h).len(), live.len());
+            for (&p, &(n, sd)) in live.iter() {
+                check(p, n, sd);
+                HeapFree(h, 0, p as *const c_void);
+            }
+            if max != 0 {
+                // Everything freed (and waiting again): a block of most of the fixed heap
+                // fits only if the waiting blocks coalesce.
+                let big = HeapAlloc(h, 0, max - 0x10000);
+                assert!(!big.is_null(), "look-asides drained for a large block");
+                assert!(HeapAlloc(h, 0, 0x10000).is_null(), "the fixed heap is full");
+                assert_eq!(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+            }
+            assert_eq!(HeapDestroy(h), TRUE);
+        }
+    }
+}

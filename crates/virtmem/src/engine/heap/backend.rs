@@ -340,6 +340,12 @@ impl Inner {
         self.give(g + n, m - n, false);
     }
 
+    /// Whether granules `[g, e)` are committed (below the prefix, in no hole).
+    pub(crate) fn is_committed(&self, g: usize, e: usize) -> bool {
+        let (a, b) = (self.end_offset(g), self.end_offset(e));
+        b <= self.commit && self.holes.within(a, b).next().is_none()
+    }
+
     /// Bytes committed: the prefix less its holes.
     pub(crate) fn committed(&self) -> usize {
         self.commit - self.holes.bytes()

@@ -12,7 +12,14 @@
 //!
 //! The lists are fixed-size stacks of block pointers in one table per heap, taken from the
 //! metadata heap on the first freed block (heaps with a front end never need one): a push
-//! and a pop are a length and an item, with no pointer to chase but the table's. In front of
+//! and a pop are a length and an item, with no pointer to chase but the table's. A full
+//! stack is not a limit: the general path ([`Lookaside::put_any`]) moves its blocks to a
+//! chunk of their own (metadata heap) and starts it again, and an empty stack is refilled
+//! from its size's last chunk ([`Lookaside::take_any`]), so freeing and reallocating many
+//! blocks of one size stays O(1) per call (one general-path call per [`LA_DEPTH`] blocks).
+//! What the look-asides hold is bounded by the heap's policy instead: the back end drains
+//! them before it commits more memory (`Heaps::alloc_locked`), so waiting blocks never make
+//! the heap grow. In front of
 //! them, the most recently freed block waits in a slot of its own, with its size: a pop of
 //! that size takes it, and the next push moves it to its list. With HeapAlloc and HeapFree
 //! alternating — each reading what the other has just stored — the pointer HeapAlloc hands
@@ -43,6 +50,16 @@ const _: () = assert!((LA_DEPTH + 1).is_power_of_two());
 
 type Table = [Stack; LA_MAX + 1];
 
+/// A full stack's blocks, moved out of the table (one size's chunks form a list).
+#[repr(C)]
+struct Chunk {
+    next: *mut Chunk,
+    items: [usize; LA_DEPTH],
+}
+
+/// Per size, its last spilled chunk (null: none).
+type Spill = [*mut Chunk; LA_MAX + 1];
+
 /// A heap's look-asides (under its lock, or its HEAP_NO_SERIALIZE caller's promise).
 pub(crate) struct Lookaside {
     /// The most recently freed block (0: none), not in any list.
@@ -50,6 +67,10 @@ pub(crate) struct Lookaside {
     /// Its size in granules.
     recent_n: usize,
     table: *mut Table,
+    /// The chunks of full stacks (allocated with the table).
+    spill: *mut Spill,
+    /// Number of chunks in `spill`.
+    chunks: usize,
 }
 
 impl Lookaside {
@@ -59,6 +80,8 @@ impl Lookaside {
             recent: 0,
             recent_n: 0,
             table: std::ptr::null_mut(),
+            spill: std::ptr::null_mut(),
+            chunks: 0,
         }
     }
 
@@ -79,12 +102,6 @@ impl Lookaside {
         }
         s[0] = len - 1;
         Some(s[len & LA_DEPTH])
-    }
-
-    /// Whether the table exists ([`Lookaside::put`] needs it).
-    #[inline(always)]
-    pub(crate) fn ready(&self) -> bool {
-        !self.table.is_null()
     }
 
     /// Keeps block `p` of `n` granules if its list has room; `false` changes nothing (also
@@ -122,17 +139,121 @@ impl Lookaside {
         true
     }
 
+    /// [`Lookaside::take`], refilling an empty stack from its size's last chunk (the
+    /// general path's).
+    pub(crate) fn take_any(&mut self, n: usize) -> Option<usize> {
+        if let Some(p) = self.take(n) {
+            return Some(p);
+        }
+        // SAFETY: the spill table is ours (allocated with the table) or null; its chunks are
+        // ours (allocated in `spill`, freed only here and in `forget_chunks`).
+        let head = unsafe { self.spill.as_mut()? }.get_mut(n)?;
+        let c = std::mem::replace(head, std::ptr::null_mut());
+        if c.is_null() {
+            return None;
+        }
+        // SAFETY: as above; `take` found the table and this size's stack empty.
+        unsafe {
+            *head = (*c).next;
+            let s = &mut (*self.table)[n].words;
+            s[1..].copy_from_slice(&(*c).items);
+            s[0] = LA_DEPTH;
+            Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>());
+        }
+        self.chunks -= 1;
+        self.take(n)
+    }
+
+    /// [`Lookaside::put`], moving a full stack to a chunk first (the general path's);
+    /// `false` changes nothing (`n` too large, or no memory for a table or a chunk).
+    pub(crate) fn put_any(&mut self, n: usize, p: usize) -> bool {
+        if self.table.is_null() && !self.allocate() {
+            return false;
+        }
+        if n > LA_MAX {
+            return false;
+        }
+        if self.put(n, p) {
+            return true;
+        }
+        // Only the recent block's full stack refuses (`put` moves it there).
+        self.spill_full(self.recent_n) && self.put(n, p)
+    }
+
+    /// Moves size `n`'s stack to a new chunk if it is full; whether it has room now.
+    #[cold]
+    fn spill_full(&mut self, n: usize) -> bool {
+        // SAFETY: callers checked that the table exists and `n <= LA_MAX`.
+        let s = unsafe { &mut (*self.table)[n].words };
+        if s[0] < LA_DEPTH {
+            return true;
+        }
+        let Ok(b) = Meta.allocate(Layout::new::<Chunk>()) else {
+            return false;
+        };
+        let c: *mut Chunk = b.as_ptr().cast();
+        // SAFETY: a fresh chunk; the spill table exists with the table.
+        unsafe {
+            let head = &mut (*self.spill)[n];
+            c.write(Chunk {
+                next: *head,
+                items: s[1..].try_into().expect("LA_DEPTH items"),
+            });
+            *head = c;
+        }
+        s[0] = 0;
+        self.chunks += 1;
+        true
+    }
+
+    /// Whether any block waits (the back end's drain policy; scans the table).
+    pub(crate) fn holds_any(&self) -> bool {
+        // SAFETY: as in `take`.
+        self.recent != 0
+            || self.chunks > 0
+            || unsafe { self.table.as_ref() }.is_some_and(|t| t.iter().any(|s| s.words[0] > 0))
+    }
+
     /// Makes the table; whether it exists.
     #[cold]
     #[inline(never)]
     pub(crate) fn allocate(&mut self) -> bool {
-        match Meta.allocate_zeroed(Layout::new::<Table>()) {
-            Ok(b) => {
+        let Ok(b) = Meta.allocate_zeroed(Layout::new::<Table>()) else {
+            return false;
+        };
+        match Meta.allocate_zeroed(Layout::new::<Spill>()) {
+            Ok(sp) => {
+                self.spill = sp.as_ptr().cast();
                 self.table = b.as_ptr().cast();
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                // SAFETY: allocated just above with this layout.
+                unsafe { Meta.deallocate(b.cast(), Layout::new::<Table>()) };
+                false
+            }
         }
+    }
+
+    /// Frees every chunk, giving each block to `f(pointer, granules)`.
+    fn forget_chunks(&mut self, mut f: impl FnMut(usize, usize)) {
+        // SAFETY: as in `take_any`.
+        let Some(sp) = (unsafe { self.spill.as_mut() }) else {
+            return;
+        };
+        for (n, head) in sp.iter_mut().enumerate() {
+            let mut c = std::mem::replace(head, std::ptr::null_mut());
+            while !c.is_null() {
+                // SAFETY: our chunk, unlinked; freed once.
+                unsafe {
+                    (*c).items.iter().for_each(|&p| f(p, n));
+                    let next = (*c).next;
+                    Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>());
+                    c = next;
+                }
+            }
+        }
+        self.chunks = 0;
     }
 
     /// Empties every list, giving each block to `f(pointer, granules)`; whether there was any.
@@ -155,6 +276,8 @@ impl Lookaside {
             }
             s.words[0] = 0;
         }
+        any |= self.chunks > 0;
+        self.forget_chunks(&mut f);
         any
     }
 
@@ -165,6 +288,7 @@ impl Lookaside {
         if let Some(t) = unsafe { self.table.as_mut() } {
             t.iter_mut().for_each(|s| s.words[0] = 0);
         }
+        self.forget_chunks(|_, _| ());
     }
 }
 
@@ -222,5 +346,49 @@ mod tests {
         assert!(la.put(4, 0x3_0000) && la.put(4, 0x3_0010));
         la.clear();
         assert_eq!((la.take(4), la.take(4)), (None, None));
+    }
+
+    #[test]
+    fn full_stacks_spill_to_chunks_and_come_back() {
+        let mut la = Lookaside::new();
+        assert_eq!(la.take_any(3), None);
+        assert!(!la.holds_any());
+        assert!(!la.put_any(LA_MAX + 1, 0x1000), "too large: refused");
+        // Far more blocks of one size than a stack holds, with another size between them.
+        let many: Vec<usize> = (1..=1000).map(|i| i * 0x100).collect();
+        for (k, &p) in many.iter().enumerate() {
+            assert!(la.put_any(3, p));
+            if k % 100 == 0 {
+                assert!(la.put_any(7, p + 0x10));
+            }
+        }
+        assert!(la.holds_any());
+        assert!(la.chunks > 0);
+        // Last in, first out across chunks; the fast `take` alone stops where a stack ends.
+        for &p in many.iter().rev() {
+            assert_eq!(la.take_any(3), Some(p));
+        }
+        assert_eq!(la.take_any(3), None);
+        assert_eq!(la.chunks, 0, "every chunk came back and was freed");
+        let mut sevens = vec![];
+        while let Some(p) = la.take_any(7) {
+            sevens.push(p);
+        }
+        assert_eq!(sevens.len(), 10);
+        assert!(!la.holds_any());
+        // Drain and clear see chunked blocks too.
+        for &p in &many {
+            assert!(la.put_any(2, p));
+        }
+        let mut seen = vec![];
+        assert!(la.drain(|p, n| seen.push((p, n))));
+        seen.sort();
+        assert_eq!(seen, many.iter().map(|&p| (p, 2)).collect::<Vec<_>>());
+        assert_eq!((la.chunks, la.holds_any()), (0, false));
+        for &p in &many {
+            assert!(la.put_any(2, p));
+        }
+        la.clear();
+        assert_eq!((la.chunks, la.holds_any(), la.take_any(2)), (0, false, None));
     }
 }

@@ -957,17 +957,14 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// A look-aside block of `n` granules, live again (its header is the caller's to write).
     #[inline(always)]
     fn la_take(st: &mut State, n: usize) -> Option<usize> {
-        st.la.take(n)
+        st.la.take_any(n)
     }
 
     /// Keeps the freed live block `p` (`n` granules) in the look-aside, if there is room: its
     /// header then says it waits (`lookaside.rs`).
     #[inline(always)]
     fn la_put(&self, heap: &Heap, st: &mut State, p: usize, n: usize) -> bool {
-        if !st.la.ready() && !st.la.allocate() {
-            return false;
-        }
-        if !st.la.put(n, p) {
+        if !st.la.put_any(n, p) {
             return false;
         }
         self.space
@@ -1069,6 +1066,12 @@ impl<'s, O: Os> Heaps<'s, O> {
                 // SAFETY: heap lock held.
                 let i = unsafe { seg.inner() };
                 if let Some(g) = i.take(n) {
+                    // Blocks waiting in the look-aside never make the heap commit more:
+                    // they go back first (they coalesce), and the search starts again.
+                    if round == 0 && !i.is_committed(g, g + n) && st.la.holds_any() {
+                        i.give(g, n, true);
+                        break;
+                    }
                     if self.ensure_commit(heap, i, g, g + n).is_ok() {
                         found = Some(i.ptr_of(g));
                         break;
