@@ -50,15 +50,21 @@ const _: () = assert!((LA_DEPTH + 1).is_power_of_two());
 
 type Table = [Stack; LA_MAX + 1];
 
-/// A full stack's blocks, moved out of the table (one size's chunks form a list).
+/// Largest block (in granules, 16 KiB) a look-aside keeps at all: sizes above [`LA_MAX`] have
+/// no stack and wait in chunks only, on the general path.
+pub(crate) const LA_BIG: usize = 1024;
+
+/// Blocks moved out of the table, or blocks of a size above [`LA_MAX`] (one size's chunks form
+/// a list; only the first chunk of a size above `LA_MAX` may be partly full).
 #[repr(C)]
 struct Chunk {
     next: *mut Chunk,
+    len: usize,
     items: [usize; LA_DEPTH],
 }
 
-/// Per size, its last spilled chunk (null: none).
-type Spill = [*mut Chunk; LA_MAX + 1];
+/// Per size, its first chunk (null: none).
+type Spill = [*mut Chunk; LA_BIG + 1];
 
 /// A heap's look-asides (under its lock, or its HEAP_NO_SERIALIZE caller's promise).
 pub(crate) struct Lookaside {
@@ -67,7 +73,7 @@ pub(crate) struct Lookaside {
     /// Its size in granules.
     recent_n: usize,
     table: *mut Table,
-    /// The chunks of full stacks (allocated with the table).
+    /// The chunks of each size (allocated on the first chunk).
     spill: *mut Spill,
     /// Number of chunks in `spill`.
     chunks: usize,
@@ -139,38 +145,70 @@ impl Lookaside {
         true
     }
 
-    /// [`Lookaside::take`], refilling an empty stack from its size's last chunk (the
-    /// general path's).
+    /// [`Lookaside::take`], refilling an empty stack from its size's first chunk, and sizes
+    /// above [`LA_MAX`] (the general path's).
     pub(crate) fn take_any(&mut self, n: usize) -> Option<usize> {
-        if let Some(p) = self.take(n) {
-            return Some(p);
+        if n <= LA_MAX {
+            if let Some(p) = self.take(n) {
+                return Some(p);
+            }
         }
-        // SAFETY: the spill table is ours (allocated with the table) or null; its chunks are
-        // ours (allocated in `spill`, freed only here and in `forget_chunks`).
+        // SAFETY: the spill table is ours (allocated in `ensure_spill`, never freed) or null;
+        // its chunks are ours (allocated in `new_chunk`, freed only here and in
+        // `forget_chunks`).
         let head = unsafe { self.spill.as_mut()? }.get_mut(n)?;
-        let c = std::mem::replace(head, std::ptr::null_mut());
+        let c = *head;
         if c.is_null() {
             return None;
         }
-        // SAFETY: as above; `take` found the table and this size's stack empty.
-        unsafe {
-            *head = (*c).next;
-            let s = &mut (*self.table)[n].words;
-            s[1..].copy_from_slice(&(*c).items);
-            s[0] = LA_DEPTH;
-            Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>());
+        // SAFETY: as above.
+        let chunk = unsafe { &mut *c };
+        let p = if n <= LA_MAX {
+            // `take` found this size's stack empty: the whole chunk goes back to it.
+            // SAFETY: a chunk of a size up to LA_MAX exists only with the table.
+            let s = unsafe { &mut (*self.table)[n].words };
+            s[1..].copy_from_slice(&chunk.items);
+            s[0] = LA_DEPTH - 1;
+            chunk.len = 0;
+            s[LA_DEPTH]
+        } else {
+            chunk.len -= 1;
+            chunk.items[chunk.len]
+        };
+        if chunk.len == 0 {
+            *head = chunk.next;
+            // SAFETY: our chunk, unlinked; freed once.
+            unsafe { Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>()) };
+            self.chunks -= 1;
         }
-        self.chunks -= 1;
-        self.take(n)
+        Some(p)
     }
 
-    /// [`Lookaside::put`], moving a full stack to a chunk first (the general path's);
-    /// `false` changes nothing (`n` too large, or no memory for a table or a chunk).
+    /// [`Lookaside::put`], moving a full stack to a chunk first, and sizes above [`LA_MAX`]
+    /// (the general path's); `false` changes nothing (`n` above [`LA_BIG`], or no memory for
+    /// a table or a chunk).
     pub(crate) fn put_any(&mut self, n: usize, p: usize) -> bool {
-        if self.table.is_null() && !self.allocate() {
+        if n > LA_BIG || !self.ensure_spill() {
             return false;
         }
         if n > LA_MAX {
+            // SAFETY: `ensure_spill` made the spill table; its chunks are ours.
+            let head = unsafe { &mut (*self.spill)[n] };
+            // SAFETY: as above.
+            if head.is_null() || unsafe { (**head).len } == LA_DEPTH {
+                let Some(c) = Self::new_chunk(*head) else {
+                    return false;
+                };
+                *head = c;
+                self.chunks += 1;
+            }
+            // SAFETY: as above; the chunk has room.
+            let chunk = unsafe { &mut **head };
+            chunk.items[chunk.len] = p;
+            chunk.len += 1;
+            return true;
+        }
+        if self.table.is_null() && !self.allocate() {
             return false;
         }
         if self.put(n, p) {
@@ -180,27 +218,36 @@ impl Lookaside {
         self.spill_full(self.recent_n) && self.put(n, p)
     }
 
+    /// An empty chunk linked before `next`.
+    fn new_chunk(next: *mut Chunk) -> Option<*mut Chunk> {
+        let c: *mut Chunk = Meta.allocate(Layout::new::<Chunk>()).ok()?.as_ptr().cast();
+        // SAFETY: a fresh block of the chunk's layout.
+        unsafe {
+            c.write(Chunk {
+                next,
+                len: 0,
+                items: [0; LA_DEPTH],
+            })
+        };
+        Some(c)
+    }
+
     /// Moves size `n`'s stack to a new chunk if it is full; whether it has room now.
     #[cold]
     fn spill_full(&mut self, n: usize) -> bool {
-        // SAFETY: callers checked that the table exists and `n <= LA_MAX`.
-        let s = unsafe { &mut (*self.table)[n].words };
+        // SAFETY: callers made the table and the spill table, and `n <= LA_MAX`.
+        let (s, head) = unsafe { (&mut (*self.table)[n].words, &mut (*self.spill)[n]) };
         if s[0] < LA_DEPTH {
             return true;
         }
-        let Ok(b) = Meta.allocate(Layout::new::<Chunk>()) else {
+        let Some(c) = Self::new_chunk(*head) else {
             return false;
         };
-        let c: *mut Chunk = b.as_ptr().cast();
-        // SAFETY: a fresh chunk; the spill table exists with the table.
-        unsafe {
-            let head = &mut (*self.spill)[n];
-            c.write(Chunk {
-                next: *head,
-                items: s[1..].try_into().expect("LA_DEPTH items"),
-            });
-            *head = c;
-        }
+        // SAFETY: our fresh chunk.
+        let chunk = unsafe { &mut *c };
+        chunk.items.copy_from_slice(&s[1..]);
+        chunk.len = LA_DEPTH;
+        *head = c;
         s[0] = 0;
         self.chunks += 1;
         true
@@ -218,25 +265,34 @@ impl Lookaside {
     #[cold]
     #[inline(never)]
     pub(crate) fn allocate(&mut self) -> bool {
-        let Ok(b) = Meta.allocate_zeroed(Layout::new::<Table>()) else {
+        if !self.ensure_spill() {
             return false;
-        };
-        match Meta.allocate_zeroed(Layout::new::<Spill>()) {
-            Ok(sp) => {
-                self.spill = sp.as_ptr().cast();
+        }
+        match Meta.allocate_zeroed(Layout::new::<Table>()) {
+            Ok(b) => {
                 self.table = b.as_ptr().cast();
                 true
             }
-            Err(_) => {
-                // SAFETY: allocated just above with this layout.
-                unsafe { Meta.deallocate(b.cast(), Layout::new::<Table>()) };
-                false
+            Err(_) => false,
+        }
+    }
+
+    /// Makes the spill table if there is none; whether it exists.
+    fn ensure_spill(&mut self) -> bool {
+        if self.spill.is_null() {
+            match Meta.allocate_zeroed(Layout::new::<Spill>()) {
+                Ok(b) => self.spill = b.as_ptr().cast(),
+                Err(_) => return false,
             }
         }
+        true
     }
 
     /// Frees every chunk, giving each block to `f(pointer, granules)`.
     fn forget_chunks(&mut self, mut f: impl FnMut(usize, usize)) {
+        if self.chunks == 0 {
+            return;
+        }
         // SAFETY: as in `take_any`.
         let Some(sp) = (unsafe { self.spill.as_mut() }) else {
             return;
@@ -246,8 +302,9 @@ impl Lookaside {
             while !c.is_null() {
                 // SAFETY: our chunk, unlinked; freed once.
                 unsafe {
-                    (*c).items.iter().for_each(|&p| f(p, n));
-                    let next = (*c).next;
+                    let chunk = &*c;
+                    chunk.items[..chunk.len].iter().for_each(|&p| f(p, n));
+                    let next = chunk.next;
                     Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>());
                     c = next;
                 }
@@ -258,23 +315,22 @@ impl Lookaside {
 
     /// Empties every list, giving each block to `f(pointer, granules)`; whether there was any.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(usize, usize)) -> bool {
-        // SAFETY: as in `take`.
-        let Some(t) = (unsafe { self.table.as_mut() }) else {
-            return false;
-        };
         let mut any = false;
         if self.recent != 0 {
             f(self.recent, self.recent_n);
             self.recent = 0;
             any = true;
         }
-        for (n, s) in t.iter_mut().enumerate() {
-            let len = s.words[0].min(LA_DEPTH);
-            for &p in &s.words[1..=len] {
-                f(p, n);
-                any = true;
+        // SAFETY: as in `take`.
+        if let Some(t) = unsafe { self.table.as_mut() } {
+            for (n, s) in t.iter_mut().enumerate() {
+                let len = s.words[0].min(LA_DEPTH);
+                for &p in &s.words[1..=len] {
+                    f(p, n);
+                    any = true;
+                }
+                s.words[0] = 0;
             }
-            s.words[0] = 0;
         }
         any |= self.chunks > 0;
         self.forget_chunks(&mut f);
@@ -353,7 +409,6 @@ mod tests {
         let mut la = Lookaside::new();
         assert_eq!(la.take_any(3), None);
         assert!(!la.holds_any());
-        assert!(!la.put_any(LA_MAX + 1, 0x1000), "too large: refused");
         // Far more blocks of one size than a stack holds, with another size between them.
         let many: Vec<usize> = (1..=1000).map(|i| i * 0x100).collect();
         for (k, &p) in many.iter().enumerate() {
@@ -390,5 +445,29 @@ mod tests {
         }
         la.clear();
         assert_eq!((la.chunks, la.holds_any(), la.take_any(2)), (0, false, None));
+    }
+
+    #[test]
+    fn sizes_above_the_stacks_wait_in_chunks() {
+        let mut la = Lookaside::new();
+        assert!(!la.put_any(LA_BIG + 1, 0x1000), "too large: refused");
+        assert_eq!(la.take_any(LA_MAX + 1), None);
+        let many: Vec<usize> = (1..=100).map(|i| i * 0x1000).collect();
+        for &p in &many {
+            assert!(la.put_any(LA_MAX + 1, p));
+            assert!(la.put_any(LA_BIG, p + 0x10));
+        }
+        assert!(la.table.is_null(), "no stack table for large sizes");
+        assert!(la.holds_any());
+        assert_eq!(la.take(LA_MAX + 1), None, "the fast path never sees them");
+        for &p in many.iter().rev() {
+            assert_eq!(la.take_any(LA_MAX + 1), Some(p));
+        }
+        assert_eq!(la.take_any(LA_MAX + 1), None);
+        let mut seen = vec![];
+        assert!(la.drain(|p, n| seen.push((p, n))));
+        seen.sort();
+        assert_eq!(seen, many.iter().map(|&p| (p + 0x10, LA_BIG)).collect::<Vec<_>>());
+        assert_eq!((la.chunks, la.holds_any()), (0, false));
     }
 }

@@ -948,10 +948,13 @@ impl<'s, O: Os> Heaps<'s, O> {
         Ok(())
     }
 
-    /// Whether the heap keeps look-asides (no front end: `State::la`).
+    /// Whether the heap keeps freed back-end blocks of `n` granules in its look-asides
+    /// (`State::la`): every size on a heap without a front end; on a heap with one, the sizes
+    /// above the front end's classes (so a class's allocations still all reach the back end
+    /// and count towards its activation).
     #[inline]
-    fn has_lookaside(heap: &Heap) -> bool {
-        !rules::lfh_eligible(heap.flags())
+    fn has_lookaside(heap: &Heap, n: usize) -> bool {
+        n > lookaside::LA_MAX || !rules::lfh_eligible(heap.flags())
     }
 
     /// A look-aside block of `n` granules, live again (its header is the caller's to write).
@@ -1468,7 +1471,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             Block::Seg { seg, g, n, .. } => {
                 // SAFETY: heap lock held.
                 let p = unsafe { seg.inner() }.ptr_of(g);
-                if !(Self::has_lookaside(heap) && self.la_put(heap, st, p, n)) {
+                if !(Self::has_lookaside(heap, n) && self.la_put(heap, st, p, n)) {
                     // SAFETY: heap lock held.
                     unsafe { seg.inner() }.give(g, n, true);
                 }
