@@ -6,6 +6,11 @@
 //! * `heap64_2t`: the same on two threads at once (scaling against malloc's);
 //! * `heap1m`: 1 MiB blocks (large blocks: own reservation; goal ≤ 1.2×);
 //! * `heap64_fixed`: a fixed-size HEAP_NO_SERIALIZE private heap (goal < 1.0×);
+//! * `heap_batch_proc`, `heap_batch_fixed`, `heap_batch_mid`: batches — 10,000 blocks
+//!   allocated, written, then freed in a random order, one batch per iteration: 1–256 bytes on
+//!   the process heap and on a fixed HEAP_NO_SERIALIZE heap, 1–4,000 bytes on the process heap
+//!   (no stated goal: what a real program's many live blocks cost, beside the alternating
+//!   alloc/free of the groups above, which never leaves the fast paths);
 //! * `heap_fragmented`: a 20,000-byte block in a HEAP_NO_SERIALIZE heap whose back end holds
 //!   10^5 small free ranges (first fit is a tree descent, not a scan), against malloc after
 //!   the same pattern (no goal: reported to catch a cost that grows with fragmentation).
@@ -212,12 +217,106 @@ fn fragmented(c: &mut Criterion) {
     unsafe { HeapDestroy(h as HANDLE) };
 }
 
+/// 10,000 request sizes in `1..=max` and a free order (a fixed pseudo-random sequence).
+fn batch_plan(max: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move |k: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % k as u64) as usize
+    };
+    let sizes: Vec<usize> = (0..10_000).map(|_| 1 + rnd(max)).collect();
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rnd(i + 1));
+    }
+    (sizes, order)
+}
+
+/// One batch: every size allocated and written, then every block freed in `order`.
+fn batch(
+    sizes: &[usize],
+    order: &[usize],
+    slots: &mut [usize],
+    alloc: impl Fn(usize) -> usize,
+    free: impl Fn(usize),
+) {
+    for (slot, &n) in slots.iter_mut().zip(sizes) {
+        let p = alloc(n);
+        assert_ne!(p, 0);
+        // SAFETY: a fresh block of at least one byte.
+        unsafe { (p as *mut u8).write_volatile(1) };
+        *slot = p;
+    }
+    for &k in order {
+        free(slots[k]);
+    }
+}
+
+fn batches(c: &mut Criterion) {
+    // SAFETY: a private heap used by this thread only (destroyed below).
+    let fixed = unsafe { HeapCreate(HEAP_NO_SERIALIZE, 0, 16 << 20) } as usize;
+    for (group, h, max) in [
+        ("heap_batch_proc", ph() as usize, 256),
+        ("heap_batch_fixed", fixed, 256),
+        ("heap_batch_mid", ph() as usize, 4000),
+    ] {
+        if !selected(group) {
+            continue;
+        }
+        let (sizes, order) = batch_plan(max);
+        let (s1, o1, s2, o2) = (sizes.clone(), order.clone(), sizes, order);
+        let sides: Vec<(&str, Side<'_>)> = vec![
+            (
+                "virtmem",
+                Box::new(move |iters| {
+                    let mut slots = vec![0; s1.len()];
+                    timed(iters, || {
+                        batch(
+                            &s1,
+                            &o1,
+                            &mut slots,
+                            // SAFETY: a valid heap; each block is freed once.
+                            |n| unsafe { HeapAlloc(h as HANDLE, 0, n) } as usize,
+                            // SAFETY: as above.
+                            |p| unsafe {
+                                HeapFree(h as HANDLE, 0, p as *const _);
+                            },
+                        )
+                    })
+                }),
+            ),
+            (
+                "malloc",
+                Box::new(move |iters| {
+                    let mut slots = vec![0; s2.len()];
+                    timed(iters, || {
+                        batch(
+                            &s2,
+                            &o2,
+                            &mut slots,
+                            // SAFETY: malloc/free of blocks freed once.
+                            |n| unsafe { libc::malloc(n) } as usize,
+                            // SAFETY: as above.
+                            |p| unsafe { libc::free(p as *mut _) },
+                        )
+                    })
+                }),
+            ),
+        ];
+        run_group(c, group, 40, sides);
+    }
+    // SAFETY: nothing uses the heap any more.
+    unsafe { HeapDestroy(fixed as HANDLE) };
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(30);
-    targets = small, two_threads, large, fixed, fragmented
+    targets = small, two_threads, large, fixed, batches, fragmented
 }
 criterion_main!(benches);
