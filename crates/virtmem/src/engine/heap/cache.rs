@@ -26,13 +26,15 @@ use std::sync::Once;
 
 /// Heaps a thread caches at once (direct-mapped by the heap's slot number).
 const WAYS: usize = 4;
-/// Slots cached per class (15: with its count, one class fills two cache lines).
-pub(crate) const K: usize = 15;
+/// Slots cached per class (31: with its count, one class fills four cache lines; refills and
+/// overflows move 15 at a time. With 15, batches of 100 blocks of up to 64 bytes cost 1.18x
+/// malloc, 0.91x with 31).
+pub(crate) const K: usize = 31;
 
 /// A cached slot: its block pointer.
 pub(crate) type Item = usize;
 
-/// One class's stack: its count beside its items, in two cache lines of their own. (With the
+/// One class's stack: its count beside its items, in four cache lines of their own. (With the
 /// counts in one array after the items, a class's count and its items sat exactly 4 KiB apart
 /// for some classes; the processor then takes the count's load for a reload of the item just
 /// stored (4K aliasing) and waits: measured 7.4 → 12.5 ns per alloc + free for such a class.)
@@ -329,4 +331,4 @@ pub(crate) fn flush_heap(heap: &Heap) {
     });
 }
 
-const _: () = assert!(std::mem::size_of::<Stack>() == 128);
+const _: () = assert!(std::mem::size_of::<Stack>() == 256);
