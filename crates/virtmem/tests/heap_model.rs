@@ -990,3 +990,71 @@ fn many_waiting_blocks_come_back_and_never_grow_the_commit() {
         }
     }
 }
+
+/// Front-end slots freed in bulk travel between thread caches and their class in whole
+/// batches (`lfh.rs`): another thread's allocations get them back, each once, and HeapCompact
+/// returns them to their pages first, so emptied pages are still given back.
+#[test]
+fn bulk_frees_come_back_through_batches_and_compact_empties_pages() {
+    let _order = shared();
+    unsafe {
+        let h = HeapCreate(0, 0, 0) as usize;
+        let summary = |h: usize| {
+            let mut s = HEAP_SUMMARY {
+                cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+                ..Default::default()
+            };
+            assert_eq!(HeapSummary(h as HANDLE, 0, &mut s), TRUE);
+            s
+        };
+        let base = summary(h).cbCommitted;
+        let ps: Vec<usize> = (0..6000)
+            .map(|k| HeapAlloc(h as HANDLE, 0, 40 + k % 2 * 16) as usize)
+            .collect();
+        for (k, &p) in ps.iter().enumerate() {
+            assert_ne!(p, 0);
+            fill(p, 40, k as u8);
+        }
+        // Freed on another thread: its cache overflows into the classes' batches.
+        let theirs = ps.clone();
+        std::thread::spawn(move || {
+            for &p in &theirs {
+                assert_eq!(HeapFree(h as HANDLE, 0, p as *const c_void), TRUE);
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            HeapFree(h as HANDLE, 0, ps[100] as *const c_void),
+            FALSE,
+            "double free"
+        );
+        // Allocated again here: every block once, all of them the freed ones.
+        let mut qs: Vec<usize> = (0..6000)
+            .map(|k| HeapAlloc(h as HANDLE, 0, 40 + k % 2 * 16) as usize)
+            .collect();
+        for (k, &q) in qs.iter().enumerate() {
+            fill(q, 40, !(k as u8));
+        }
+        for (k, &q) in qs.iter().enumerate() {
+            check(q, 40, !(k as u8));
+        }
+        assert_eq!(walk_busy(h as HANDLE).len(), 6000);
+        assert_eq!(HeapValidate(h as HANDLE, 0, std::ptr::null()), TRUE);
+        qs.sort();
+        qs.dedup();
+        assert!(qs.len() == 6000, "every block handed out once");
+        // All freed on this thread (batches again), then compacted: the pages go back.
+        for &q in &qs {
+            assert_eq!(HeapFree(h as HANDLE, 0, q as *const c_void), TRUE);
+        }
+        let before = summary(h).cbCommitted;
+        HeapCompact(h as HANDLE, 0);
+        let after = summary(h).cbCommitted;
+        assert!(
+            after <= base + 0x10000 && after < before,
+            "{after:#x} committed after HeapCompact, {before:#x} before, {base:#x} at creation"
+        );
+        assert_eq!(HeapDestroy(h as HANDLE), TRUE);
+    }
+}

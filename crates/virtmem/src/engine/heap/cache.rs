@@ -16,6 +16,7 @@
 //!
 //! Only heaps on real memory use caches (`Heap::cached`).
 
+use super::lfh::BATCH;
 use super::Heap;
 use crate::os::linux::metaheap::Meta;
 use crate::rules::heap::LFH_CLASSES;
@@ -286,8 +287,9 @@ pub(crate) fn push(heap: &Heap, c: usize, p: Item) {
             };
             let mut n = b.classes[c].n;
             if n == K {
-                heap.give_back(gen, c, &b.classes[c].items[K / 2..]);
-                n = K / 2;
+                // One batch back (the class keeps it whole: `lfh.rs`).
+                heap.give_back(gen, c, &b.classes[c].items[K - BATCH..]);
+                n = K - BATCH;
             }
             b.classes[c].items[n] = p;
             b.classes[c].n = n + 1;

@@ -896,7 +896,7 @@ impl<'s, O: Os> Heaps<'s, O> {
 
     /// Takes a batch of free slots of class `c`, adding a page if there are none.
     fn refill(&self, heap: &Heap, h: usize, c: usize) -> Option<cache::Item> {
-        let mut buf = [0usize; cache::K / 2];
+        let mut buf = [0usize; lfh::BATCH];
         let want = if heap.cached { buf.len() } else { 1 };
         for _ in 0..4 {
             let n = heap.front.take(c, &mut buf[..want]);
@@ -1750,7 +1750,7 @@ impl<'s, O: Os> Heaps<'s, O> {
             }
             let mut empty = meta_vec::<*const Page>();
             for c in 0..rules::LFH_CLASSES {
-                heap.front.take_empty_pages(c, &mut empty);
+                heap.front.take_empty_pages(heap.id(), &self.map, c, &mut empty);
             }
             for &pg in empty.iter() {
                 // SAFETY: descriptors live forever.
