@@ -67,7 +67,8 @@ pairs=(
     # Heaps (issue 16, benches/heap.rs): against glibc malloc/free in the same run.
     heap16:1.0:virtmem:malloc heap64:1.0:virtmem:malloc heap256:1.0:virtmem:malloc
     heap64_2t:1.0:virtmem:malloc heap1m:1.2:virtmem:malloc heap64_fixed:1.0:virtmem:malloc
-    heap_fragmented:-:virtmem:malloc
+    heap_batch_proc:-:virtmem:malloc heap_batch_fixed:-:virtmem:malloc
+    heap_batch_mid:-:virtmem:malloc heap_fragmented:-:virtmem:malloc
 )
 
 # Splits a pair into the globals g (group), goal, side, ref and row (the row's name).

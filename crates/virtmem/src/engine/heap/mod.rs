@@ -978,7 +978,12 @@ impl<'s, O: Os> Heaps<'s, O> {
     /// Gives every look-aside block back to its segment's free ranges (coalescing); whether
     /// there was any. Heap lock held (or the HEAP_NO_SERIALIZE caller's promise).
     fn drain_lookaside(&self, st: &mut State) -> bool {
-        st.la.drain(|p, n| {
+        // In address order: neighbours coalesce at once, and the free ranges' tree nodes are
+        // made in address order, as frees without look-asides would make them (a tree built
+        // in the look-asides' size order was measured 20 % slower to search:
+        // `heap_fragmented`). Without memory for the list, in the look-asides' order.
+        let mut all = meta_vec::<(usize, usize)>();
+        let give = |p: usize, n: usize| {
             if let Some((Tag::Segment, d)) = self.map.get(p) {
                 // SAFETY: descriptors live forever; lock held as above.
                 let i = unsafe { (*(d as *const Segment)).inner() };
@@ -986,7 +991,19 @@ impl<'s, O: Os> Heaps<'s, O> {
                     i.give(g, n, true);
                 }
             }
-        })
+        };
+        let any = st.la.drain(|p, n| {
+            if all.try_reserve(1).is_ok() {
+                all.push((p, n));
+            } else {
+                give(p, n);
+            }
+        });
+        all.sort_unstable();
+        for &(p, n) in all.iter() {
+            give(p, n);
+        }
+        any
     }
 
     /// The look-aside fast path of HeapAlloc on a heap created with HEAP_NO_SERIALIZE (whose
