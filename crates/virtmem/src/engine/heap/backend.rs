@@ -100,6 +100,9 @@ impl Segment {
         i.ngran = (reserve - SEGMENT_HEADER - 8) / GRANULE;
         i.bits.clear();
         i.bits.resize(BITS_SKIP + i.ngran.div_ceil(64) + 1, [0; 2]);
+        // A sentinel: the grid's end reads as a block start, so "the block ends where
+        // something begins" needs no test of its own for the last block (`BitsView`).
+        i.bits[BITS_SKIP + i.ngran / 64][0] |= 1 << (i.ngran % 64);
         i.free.clear();
         i.free.insert(0, i.ngran);
         i.holes.clear();
@@ -144,13 +147,13 @@ impl BitsView {
     }
 
     /// [`Inner::is_busy`] of granule `g < ngran`, then [`Inner::ends_cleanly`] of `n`
-    /// granules from it.
+    /// granules from it, for `n <= 64`.
     ///
     /// # Safety
     ///
     /// The segment is still assigned as it was when the view was taken (its table is not
-    /// reallocated), and no one changes its bits during the call (the heap lock, or the
-    /// HEAP_NO_SERIALIZE caller's promise).
+    /// reallocated), no one changes its bits during the call (the heap lock, or the
+    /// HEAP_NO_SERIALIZE caller's promise), and `n` returns at most 64.
     #[inline(always)]
     pub(crate) unsafe fn busy_and_ends(&self, g: usize, n: impl FnOnce() -> Option<usize>) -> Option<usize> {
         debug_assert!(g < self.ngran);
@@ -161,14 +164,11 @@ impl BitsView {
             return None;
         }
         let n = n()?;
-        let e = g.checked_add(n)?;
-        if e == self.ngran {
-            return Some(n);
-        }
-        if e > self.ngran {
-            return None;
-        }
-        // SAFETY: as above, `e < ngran`.
+        debug_assert!(n <= 64);
+        // `e < ngran + 64`: inside the table. The grid's end has the sentinel bit
+        // (`Segment::assign`) and nothing past it is set, so an end past the grid is refused.
+        let e = g + n;
+        // SAFETY: as above, `e / 64 <= ngran.div_ceil(64)`.
         let w = unsafe { *self.words.add(e / 64) };
         ((w[0] | w[1]) & (1 << (e % 64)) != 0).then_some(n)
     }
@@ -418,5 +418,57 @@ impl Inner {
     /// The free range reaching the end of the grid, if any (the tail HeapCompact trims).
     pub(crate) fn free_tail(&self) -> Option<(usize, usize)> {
         self.free.last().filter(|r| r.0 + r.1 == self.ngran)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The raw view's end test against the descriptor's: a block ending at the grid's end
+    /// (the sentinel) is accepted, a size reaching past it or stopping inside the next block
+    /// is refused, and the sentinel is invisible to the descriptor's own queries.
+    #[test]
+    fn the_views_end_test_matches_the_descriptors() {
+        let seg = Segment::new();
+        // No memory is touched: the descriptor only does arithmetic on the base.
+        let reserve = SEGMENT_HEADER + 8 + 200 * GRANULE;
+        seg.assign(1, 1, 0x10_0000, reserve, reserve);
+        // SAFETY: this test's own descriptor.
+        let i = unsafe { seg.inner() };
+        assert_eq!(i.ngran, 200);
+        // Blocks of 3 granules until the grid is full; the last one takes the remainder.
+        let mut blocks = vec![];
+        while let Some(g) = i.take(3) {
+            blocks.push((g, 3));
+        }
+        let rest = i.ngran - blocks.iter().map(|b| b.1).sum::<usize>();
+        if rest > 0 {
+            blocks.push((i.take(rest).expect("the remainder"), rest));
+        }
+        let (last, ln) = *blocks.last().unwrap();
+        assert_eq!(last + ln, i.ngran, "the last block ends at the grid's end");
+        assert_eq!(i.next_busy(last + 1), None, "the sentinel is not a block");
+        assert!(!i.is_busy(i.ngran));
+        let v = i.bits_view();
+        for &(g, n) in &blocks {
+            for claim in 1..=64 {
+                // SAFETY: the view of this descriptor, unchanged during the call; claim <= 64.
+                let got = unsafe { v.busy_and_ends(g, || Some(claim)) };
+                assert_eq!(got.is_some(), i.ends_cleanly(g, claim), "block {g} claiming {claim}");
+                let e = g + claim;
+                assert_eq!(got.is_some(), e == i.ngran || (e < i.ngran && i.is_busy(e)));
+                assert!(claim != n || got == Some(n));
+            }
+        }
+        // A freed block is not busy; its neighbours still end where they did.
+        let (g, n) = blocks[10];
+        i.give(g, n, true);
+        // SAFETY: as above.
+        assert_eq!(unsafe { v.busy_and_ends(g, || Some(n)) }, None);
+        let (pg, pn) = blocks[9];
+        // SAFETY: as above.
+        assert_eq!(unsafe { v.busy_and_ends(pg, || Some(pn)) }, Some(pn), "ends at a free range");
+        assert!(i.starts_consistent());
     }
 }

@@ -1038,10 +1038,13 @@ impl<'s, O: Os> Heaps<'s, O> {
         g: usize,
         p: usize,
     ) -> bool {
-        // A waiting block's header decodes to no size that ends cleanly.
+        // A waiting block's header decodes to no size that ends cleanly; a look-aside size is
+        // at most LA_MAX = 64 granules (`busy_and_ends`' bound).
         let n = || {
-            granules(heap.decode(p, self.space.heap_load(p - 8))).filter(|&n| n <= lookaside::LA_MAX)
+            let req = heap.decode(p, self.space.heap_load(p - 8));
+            (req <= rules::LFH_MAX_REQUEST).then(|| (req.max(rules::GRANULE) + 8 + 15) / 16)
         };
+        const _: () = assert!(lookaside::LA_MAX == 64 && rules::LFH_MAX_REQUEST + 8 + 15 < 65 * 16);
         // SAFETY: per the contract.
         let Some(n) = (unsafe { bits.busy_and_ends(g, n) }) else {
             return false;
