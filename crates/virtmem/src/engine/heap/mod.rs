@@ -1042,7 +1042,7 @@ impl<'s, O: Os> Heaps<'s, O> {
         // at most LA_MAX = 64 granules (`busy_and_ends`' bound).
         let n = || {
             let req = heap.decode(p, self.space.heap_load(p - 8));
-            (req <= rules::LFH_MAX_REQUEST).then(|| (req.max(rules::GRANULE) + 8 + 15) / 16)
+            (req <= rules::LFH_MAX_REQUEST).then(|| (req.max(rules::GRANULE) + rules::BLOCK_HEADER).div_ceil(rules::GRANULE))
         };
         const _: () = assert!(lookaside::LA_MAX == 64 && rules::LFH_MAX_REQUEST + 8 + 15 < 65 * 16);
         // SAFETY: per the contract.
