@@ -254,6 +254,19 @@ fn batch(
     }
 }
 
+/// One side of a batch group: each iteration is one [`batch`].
+fn batch_side<'a>(
+    sizes: Vec<usize>,
+    order: Vec<usize>,
+    alloc: impl Fn(usize) -> usize + 'a,
+    free: impl Fn(usize) + 'a,
+) -> Side<'a> {
+    Box::new(move |iters| {
+        let mut slots = vec![0; sizes.len()];
+        timed(iters, || batch(&sizes, &order, &mut slots, &alloc, &free))
+    })
+}
+
 fn batches(c: &mut Criterion) {
     // SAFETY: a private heap used by this thread only (destroyed below).
     let fixed = unsafe { HeapCreate(HEAP_NO_SERIALIZE, 0, 16 << 20) } as usize;
@@ -266,43 +279,30 @@ fn batches(c: &mut Criterion) {
             continue;
         }
         let (sizes, order) = batch_plan(max);
-        let (s1, o1, s2, o2) = (sizes.clone(), order.clone(), sizes, order);
         let sides: Vec<(&str, Side<'_>)> = vec![
             (
                 "virtmem",
-                Box::new(move |iters| {
-                    let mut slots = vec![0; s1.len()];
-                    timed(iters, || {
-                        batch(
-                            &s1,
-                            &o1,
-                            &mut slots,
-                            // SAFETY: a valid heap; each block is freed once.
-                            |n| unsafe { HeapAlloc(h as HANDLE, 0, n) } as usize,
-                            // SAFETY: as above.
-                            |p| unsafe {
-                                HeapFree(h as HANDLE, 0, p as *const _);
-                            },
-                        )
-                    })
-                }),
+                batch_side(
+                    sizes.clone(),
+                    order.clone(),
+                    // SAFETY: a valid heap; each block is freed once.
+                    move |n| unsafe { HeapAlloc(h as HANDLE, 0, n) } as usize,
+                    // SAFETY: as above.
+                    move |p| unsafe {
+                        HeapFree(h as HANDLE, 0, p as *const _);
+                    },
+                ),
             ),
             (
                 "malloc",
-                Box::new(move |iters| {
-                    let mut slots = vec![0; s2.len()];
-                    timed(iters, || {
-                        batch(
-                            &s2,
-                            &o2,
-                            &mut slots,
-                            // SAFETY: malloc/free of blocks freed once.
-                            |n| unsafe { libc::malloc(n) } as usize,
-                            // SAFETY: as above.
-                            |p| unsafe { libc::free(p as *mut _) },
-                        )
-                    })
-                }),
+                batch_side(
+                    sizes,
+                    order,
+                    // SAFETY: malloc/free of blocks freed once.
+                    |n| unsafe { libc::malloc(n) } as usize,
+                    // SAFETY: as above.
+                    |p| unsafe { libc::free(p as *mut _) },
+                ),
             ),
         ];
         run_group(c, group, 40, sides);

@@ -72,6 +72,17 @@ fn check(p: usize, n: usize, seed: u8) {
     }
 }
 
+/// HeapSummary of `h` (which must succeed).
+fn summary(h: HANDLE) -> HEAP_SUMMARY {
+    let mut s = HEAP_SUMMARY {
+        cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
+        ..Default::default()
+    };
+    // SAFETY: a valid heap handle and summary.
+    assert_eq!(unsafe { HeapSummary(h, 0, &mut s) }, TRUE);
+    s
+}
+
 fn walk_busy(h: HANDLE) -> BTreeMap<usize, usize> {
     let mut out = BTreeMap::new();
     // SAFETY: a zeroed entry filled by HeapWalk.
@@ -923,14 +934,6 @@ fn many_waiting_blocks_come_back_and_never_grow_the_commit() {
             (0, 0x10_0000),
         ] {
             let h = HeapCreate(flags, 0, max);
-            let summary = |h| {
-                let mut s = HEAP_SUMMARY {
-                    cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
-                    ..Default::default()
-                };
-                assert_eq!(HeapSummary(h, 0, &mut s), TRUE);
-                s
-            };
             // 5,000 blocks of 64 bytes, all freed: they wait (far more than one list holds).
             let mut live = Model::new();
             let ps: Vec<usize> = (0..5000).map(|_| HeapAlloc(h, 0, 64) as usize).collect();
@@ -999,15 +1002,7 @@ fn bulk_frees_come_back_through_batches_and_compact_empties_pages() {
     let _order = shared();
     unsafe {
         let h = HeapCreate(0, 0, 0) as usize;
-        let summary = |h: usize| {
-            let mut s = HEAP_SUMMARY {
-                cb: std::mem::size_of::<HEAP_SUMMARY>() as u32,
-                ..Default::default()
-            };
-            assert_eq!(HeapSummary(h as HANDLE, 0, &mut s), TRUE);
-            s
-        };
-        let base = summary(h).cbCommitted;
+        let base = summary(h as HANDLE).cbCommitted;
         let ps: Vec<usize> = (0..6000)
             .map(|k| HeapAlloc(h as HANDLE, 0, 40 + k % 2 * 16) as usize)
             .collect();
@@ -1048,9 +1043,9 @@ fn bulk_frees_come_back_through_batches_and_compact_empties_pages() {
         for &q in &qs {
             assert_eq!(HeapFree(h as HANDLE, 0, q as *const c_void), TRUE);
         }
-        let before = summary(h).cbCommitted;
+        let before = summary(h as HANDLE).cbCommitted;
         HeapCompact(h as HANDLE, 0);
-        let after = summary(h).cbCommitted;
+        let after = summary(h as HANDLE).cbCommitted;
         assert!(
             after <= base + 0x10000 && after < before,
             "{after:#x} committed after HeapCompact, {before:#x} before, {base:#x} at creation"
