@@ -110,6 +110,9 @@ enum Op {
     Validate,
     Walk,
     Compact,
+    /// `count` blocks of one size, then all but every `keep`-th freed at once (more than a
+    /// look-aside list, a thread cache or a class batch holds: spills and batches).
+    Burst(usize, usize, usize),
 }
 
 fn size() -> impl Strategy<Value = usize> {
@@ -135,6 +138,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Validate),
         1 => Just(Op::Walk),
         1 => Just(Op::Compact),
+        1 => (prop_oneof![3 => 0usize..1100, 1 => 1000usize..17_000], 32usize..160, 2usize..9)
+            .prop_map(|(n, c, k)| Op::Burst(n, c, k)),
     ]
 }
 
@@ -224,6 +229,41 @@ fn run(h: HANDLE, ops: &[Op], m: &mut Model, seed: &mut u8, shared: Option<&Gate
                         }
                     }
                 }
+                Op::Burst(n, count, keep) => {
+                    let ps: Vec<usize> = {
+                        let _g = hand_out();
+                        (0..count).map(|_| HeapAlloc(h, 0, n) as usize).collect()
+                    };
+                    let mut sorted = ps.clone();
+                    sorted.sort_unstable();
+                    for w in sorted.windows(2) {
+                        assert!(
+                            w[1] >= w[0] + n.max(1),
+                            "burst blocks overlap at {:#x}",
+                            w[1]
+                        );
+                    }
+                    assert!(
+                        ps.iter().all(|p| !m.contains_key(p)),
+                        "a live block handed out again"
+                    );
+                    for (k, &p) in ps.iter().enumerate() {
+                        assert_ne!(p, 0);
+                        *seed = seed.wrapping_add(1);
+                        fill(p, n, *seed);
+                        if k % keep == 0 {
+                            assert!(
+                                m.insert(p, (n, *seed)).is_none(),
+                                "pointer handed out twice"
+                            );
+                        }
+                    }
+                    for (k, &p) in ps.iter().enumerate().rev() {
+                        if k % keep != 0 {
+                            assert_eq!(HeapFree(h, 0, p as *const c_void), TRUE);
+                        }
+                    }
+                }
                 Op::Size(i) if !m.is_empty() => {
                     let (&p, &(n, _)) = m.iter().nth(i % m.len()).unwrap();
                     assert_eq!(HeapSize(h, 0, p as *const c_void), n);
@@ -279,9 +319,11 @@ fn assert_compacted(h: HANDLE) {
         let (d, n, o) = (e.lpData as usize, e.cbData as usize, e.cbOverhead as usize);
         let f = e.wFlags as u32;
         if f & PROCESS_HEAP_REGION != 0 {
-            // Back-end segments report their header as cbData; arenas 0.
+            // Back-end segments report their header as cbData; arenas 0. An arena's first
+            // entry may start at its base (its first page, emptied and decommitted: an
+            // uncommitted range), a segment's only past its header.
             segment_base = (n != 0).then_some(d);
-            last = d;
+            last = d - 1;
             continue;
         }
         if e.iRegionIndex == 64 {
