@@ -65,6 +65,9 @@ pub(crate) struct Inner {
     /// Per 64 granules: the busy bits, then the free-range start bits (one cache line holds
     /// both words the header check reads).
     bits: MetaVec<[u64; 2]>,
+    /// One bit per granule, set at the last granule of each free range (so a freed block
+    /// learns whether a free range ends right before it without a search).
+    fend: MetaVec<u64>,
     /// Free ranges `(granule, count)`, coalesced (`ranges.rs`).
     pub free: FreeRanges,
     /// Decommitted pages inside free ranges.
@@ -84,6 +87,7 @@ impl Segment {
                 commit: 0,
                 ngran: 0,
                 bits: meta_vec(),
+                fend: meta_vec(),
                 free: FreeRanges::new(),
                 holes: Holes::new(),
             }),
@@ -103,10 +107,13 @@ impl Segment {
         // A sentinel: the grid's end reads as a block start, so "the block ends where
         // something begins" needs no test of its own for the last block (`BitsView`).
         i.bits[BITS_SKIP + i.ngran / 64][0] |= 1 << (i.ngran % 64);
+        i.fend.clear();
+        i.fend.resize(i.ngran.div_ceil(64), 0);
         i.free.clear();
         i.free.insert(0, i.ngran);
         i.holes.clear();
         i.set_fstart(0, true);
+        i.set_fend(i.ngran - 1, true);
         self.base.store(base, Ordering::Relaxed);
         self.gen.store(gen, Ordering::Relaxed);
         self.owner.store(owner, Ordering::Release);
@@ -227,6 +234,27 @@ impl Inner {
         }
     }
 
+    #[inline]
+    fn set_fend(&mut self, g: usize, on: bool) {
+        if on {
+            self.fend[g / 64] |= 1 << (g % 64);
+        } else {
+            self.fend[g / 64] &= !(1 << (g % 64));
+        }
+    }
+
+    /// Whether a free range ends at granule `g` (its last granule).
+    #[inline]
+    fn ends_free(&self, g: usize) -> bool {
+        g < self.ngran && self.fend[g / 64] & (1 << (g % 64)) != 0
+    }
+
+    /// Whether a free range starts at granule `g`.
+    #[inline]
+    fn starts_free(&self, g: usize) -> bool {
+        g < self.ngran && self.bits[BITS_SKIP + g / 64][1] & (1 << (g % 64)) != 0
+    }
+
     /// The length of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
         if g >= self.ngran || self.bits[BITS_SKIP + g / 64][1] & (1 << (g % 64)) == 0 {
@@ -248,18 +276,22 @@ impl Inner {
                 })
     }
 
-    /// Whether `fstart` marks exactly the starts of the free ranges (HeapValidate).
+    /// Whether `fstart` and `fend` mark exactly the starts and ends of the free ranges
+    /// (HeapValidate).
     pub(crate) fn starts_consistent(&self) -> bool {
         let marked: usize = self.bits.iter().map(|w| w[1].count_ones() as usize).sum();
+        let ends: usize = self.fend.iter().map(|w| w.count_ones() as usize).sum();
         let mut end = 0;
         marked == self.free.len()
+            && ends == self.free.len()
             && self.free.iter().all(|r| {
                 // In order, disjoint, not touching (coalesced), inside the grid, marked.
                 let ok = r.0 >= end
                     && (r.0 > end || end == 0)
                     && r.1 > 0
                     && r.0 + r.1 <= self.ngran
-                    && self.bits[BITS_SKIP + r.0 / 64][1] & (1 << (r.0 % 64)) != 0;
+                    && self.starts_free(r.0)
+                    && self.ends_free(r.0 + r.1 - 1);
                 end = r.0 + r.1;
                 ok
             })
@@ -267,13 +299,12 @@ impl Inner {
 
     /// Takes `n` granules first-fit; the busy bit of the result is set.
     pub(crate) fn take(&mut self, n: usize) -> Option<usize> {
-        let (g, len) = self.free.first_fit(n)?;
+        let (g, len) = self.free.take_first_fit(n)?;
         self.set_fstart(g, false);
         if len > n {
-            self.free.reshape(g, g + n, len - n);
             self.set_fstart(g + n, true);
         } else {
-            self.free.remove(g);
+            self.set_fend(g + len - 1, false);
         }
         self.set_busy(g, true);
         Some(g)
@@ -288,28 +319,31 @@ impl Inner {
         if n == 0 {
             return;
         }
-        let prev = g
-            .checked_sub(1)
-            .and_then(|b| self.free.at_or_before(b))
-            .filter(|r| r.0 + r.1 == g);
-        let next = self.free_at(g + n);
+        // The bits say which neighbours are free; each case is then one change of the tree
+        // (two when the block joins both).
+        let prev = g > 0 && self.ends_free(g - 1);
+        let next = self.starts_free(g + n);
         match (prev, next) {
-            (Some((ps, pl)), Some(nl)) => {
-                self.free.remove(g + n);
-                self.free.set_len(ps, pl + n + nl);
+            (true, true) => {
+                let nl = self.free.remove(g + n).expect("a free range starts there");
+                self.free.update_at_or_before(g - 1, |s, l| (s, l + n + nl));
                 self.set_fstart(g + n, false);
+                self.set_fend(g - 1, false);
             }
-            (Some((ps, pl)), None) => {
-                self.free.set_len(ps, pl + n);
+            (true, false) => {
+                self.free.update_at_or_before(g - 1, |s, l| (s, l + n));
+                self.set_fend(g - 1, false);
+                self.set_fend(g + n - 1, true);
             }
-            (None, Some(nl)) => {
-                self.free.reshape(g + n, g, n + nl);
+            (false, true) => {
+                self.free.update(g + n, |nl| (g, n + nl));
                 self.set_fstart(g + n, false);
                 self.set_fstart(g, true);
             }
-            (None, None) => {
+            (false, false) => {
                 self.free.insert(g, n);
                 self.set_fstart(g, true);
+                self.set_fend(g + n - 1, true);
             }
         }
     }
@@ -331,6 +365,7 @@ impl Inner {
             self.set_fstart(s + extra, true);
         } else {
             self.free.remove(s);
+            self.set_fend(s + len - 1, false);
         }
         true
     }

@@ -161,12 +161,6 @@ impl FreeRanges {
         len
     }
 
-    /// Changes the length of the range starting at `start` (to a length that keeps it
-    /// disjoint from the others); whether there is one.
-    pub(crate) fn set_len(&mut self, start: usize, len: usize) -> bool {
-        self.reshape(start, start, len)
-    }
-
     /// Replaces the range starting at `start` by `[to, to + len)`, which must stay between
     /// its neighbours (so the tree's order holds: the node changes in place, no rebalancing);
     /// whether there is one. Carving a block off the front of a range, or a freed block
@@ -194,6 +188,91 @@ impl FreeRanges {
             self.fix(t);
         }
         found
+    }
+
+    /// Takes `n` granules off the front of the lowest range of at least `n` (first fit), in
+    /// one descent; removes the range if it has exactly `n`. Returns the range as it was.
+    pub(crate) fn take_first_fit(&mut self, n: usize) -> Option<(usize, usize)> {
+        if self.max_of(self.root) < n {
+            return None;
+        }
+        let (g, len) = self.carve_in(self.root, n);
+        if len == n {
+            self.remove(g);
+        }
+        Some((g, len))
+    }
+
+    /// [`FreeRanges::take_first_fit`] below `t` (whose subtree has a fit): the first fit as
+    /// it was, carved in place unless it is exactly `n` long; `max` fixed on the way back.
+    fn carve_in(&mut self, t: u32, n: usize) -> (usize, usize) {
+        let node = self.nodes[t as usize];
+        let r = if self.max_of(node.left) >= n {
+            self.carve_in(node.left, n)
+        } else if node.len >= n {
+            if node.len > n {
+                // The start moves up inside the range: the order holds.
+                self.nodes[t as usize].start = node.start + n;
+                self.nodes[t as usize].len = node.len - n;
+            }
+            (node.start, node.len)
+        } else {
+            self.carve_in(node.right, n)
+        };
+        self.fix(t);
+        r
+    }
+
+    /// Changes the range with the greatest start `<= g` to `f(start, len)`, which must stay
+    /// between its neighbours, in one descent. Returns the range as it was.
+    pub(crate) fn update_at_or_before(
+        &mut self,
+        g: usize,
+        f: impl FnOnce(usize, usize) -> (usize, usize),
+    ) -> Option<(usize, usize)> {
+        self.update_in(self.root, g, &mut Some(f))
+    }
+
+    fn update_in<F: FnOnce(usize, usize) -> (usize, usize)>(
+        &mut self,
+        t: u32,
+        g: usize,
+        f: &mut Option<F>,
+    ) -> Option<(usize, usize)> {
+        if t == NIL {
+            return None;
+        }
+        let node = self.nodes[t as usize];
+        let r = if node.start <= g {
+            // This node, unless its right subtree has a greater start <= g.
+            self.update_in(node.right, g, f).or_else(|| {
+                let (s1, l1) = (f.take().expect("applied once"))(node.start, node.len);
+                self.nodes[t as usize].start = s1;
+                self.nodes[t as usize].len = l1;
+                Some((node.start, node.len))
+            })
+        } else {
+            self.update_in(node.left, g, f)
+        };
+        if r.is_some() {
+            self.fix(t);
+        }
+        r
+    }
+
+    /// Changes the range starting exactly at `start` to `f(len)` (a new start and length that
+    /// keep it between its neighbours), in one descent. Returns its old length.
+    pub(crate) fn update(&mut self, start: usize, f: impl FnOnce(usize) -> (usize, usize)) -> Option<usize> {
+        let mut old = None;
+        self.update_at_or_before(start, |s, l| {
+            if s == start {
+                old = Some(l);
+                f(l)
+            } else {
+                (s, l)
+            }
+        });
+        old
     }
 
     /// The length of the range starting at `start`.
@@ -239,7 +318,9 @@ impl FreeRanges {
         best
     }
 
-    /// The lowest range of at least `n` granules (first fit).
+    /// The lowest range of at least `n` granules (first fit), unchanged (the tests' check of
+    /// [`FreeRanges::take_first_fit`]).
+    #[cfg(test)]
     pub(crate) fn first_fit(&self, n: usize) -> Option<(usize, usize)> {
         let mut t = self.root;
         if self.max_of(t) < n {
@@ -299,8 +380,11 @@ mod tests {
         };
         for step in 0..20_000 {
             let g = rnd(4000) as usize * 4;
-            if rnd(3) > 0 && !m.contains_key(&g) {
-                let len = 1 + rnd(3) as usize;
+            let len = 1 + rnd(3) as usize;
+            // Ranges stay disjoint, as a segment's are (the in-place changes rely on it).
+            let fits = m.range(..=g).next_back().is_none_or(|(&a, &b)| a + b <= g)
+                && m.range(g..).next().is_none_or(|(&a, _)| a >= g + len);
+            if rnd(3) > 0 && fits {
                 f.insert(g, len);
                 m.insert(g, len);
             } else if rnd(4) == 0 && m.contains_key(&g) && !m.contains_key(&(g + 1)) {
@@ -327,6 +411,50 @@ mod tests {
                 m.iter().find(|r| *r.1 >= n).map(|(&a, &b)| (a, b))
             );
             assert_eq!(f.last(), m.iter().next_back().map(|(&a, &b)| (a, b)));
+            match rnd(4) {
+                0 => {
+                    // First fit carved in one descent.
+                    let want = m.iter().find(|r| *r.1 >= n).map(|(&a, &b)| (a, b));
+                    assert_eq!(f.take_first_fit(n), want);
+                    if let Some((a, b)) = want {
+                        m.remove(&a);
+                        if b > n {
+                            m.insert(a + n, b - n);
+                        }
+                    }
+                }
+                1 => {
+                    // The range at or before `q` grows by one where there is room.
+                    let before = m.range(..=q).next_back().map(|(&a, &b)| (a, b));
+                    let room = |a: usize, b: usize| m.range(a + 1..).next().is_none_or(|r| *r.0 > a + b + 1);
+                    let got = f.update_at_or_before(q, |a, b| if room(a, b) { (a, b + 1) } else { (a, b) });
+                    assert_eq!(got, before);
+                    if let Some((a, b)) = before {
+                        if room(a, b) {
+                            m.insert(a, b + 1);
+                        }
+                    }
+                }
+                2 => {
+                    // The range starting exactly at `q`, if any, loses its first granule.
+                    let at = m.get(&q).copied();
+                    let got = f.update(q, |b| if b > 1 { (q + 1, b - 1) } else { (q, b) });
+                    assert_eq!(got, at);
+                    if let Some(b) = at {
+                        if b > 1 {
+                            m.remove(&q);
+                            m.insert(q + 1, b - 1);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            assert_eq!(f.len(), m.len());
+            assert_eq!(
+                f.first_fit(n),
+                m.iter().find(|r| *r.1 >= n).map(|(&a, &b)| (a, b)),
+                "max kept right"
+            );
             if step % 1000 == 0 {
                 assert!(f.iter().eq(m.iter().map(|(&a, &b)| (a, b))));
             }
