@@ -257,23 +257,19 @@ impl Inner {
 
     /// The length of the free range starting at `g`, if any.
     fn free_at(&self, g: usize) -> Option<usize> {
-        if g >= self.ngran || self.bits[BITS_SKIP + g / 64][1] & (1 << (g % 64)) == 0 {
-            return None;
-        }
-        self.free.get(g)
+        self.starts_free(g).then(|| self.free.get(g)).flatten()
     }
 
     /// Whether a live block of `n` granules at `g` ends where something begins: the next
-    /// block, a free range, or the end of the grid (the header consistency check): one load.
+    /// block, a free range, or the end of the grid (its sentinel bit, `Segment::assign`) —
+    /// the header consistency check: one load.
     #[inline(always)]
     pub(crate) fn ends_cleanly(&self, g: usize, n: usize) -> bool {
         let e = g.wrapping_add(n);
-        e == self.ngran
-            || (e < self.ngran
-                && {
-                    let w = self.bits[BITS_SKIP + e / 64];
-                    (w[0] | w[1]) & (1 << (e % 64)) != 0
-                })
+        e <= self.ngran && {
+            let w = self.bits[BITS_SKIP + e / 64];
+            (w[0] | w[1]) & (1 << (e % 64)) != 0
+        }
     }
 
     /// Whether `fstart` and `fend` mark exactly the starts and ends of the free ranges

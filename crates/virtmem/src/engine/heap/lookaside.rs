@@ -177,8 +177,8 @@ impl Lookaside {
         };
         if chunk.len == 0 {
             *head = chunk.next;
-            // SAFETY: our chunk, unlinked; freed once.
-            unsafe { Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>()) };
+            // SAFETY: our chunk, unlinked just above.
+            unsafe { Self::free_chunk(c) };
             self.chunks -= 1;
         }
         Some(p)
@@ -232,6 +232,16 @@ impl Lookaside {
         Some(c)
     }
 
+    /// Gives chunk `c` back to the metadata heap.
+    ///
+    /// # Safety
+    ///
+    /// `c` came from [`Lookaside::new_chunk`], is linked nowhere and is not used again.
+    unsafe fn free_chunk(c: *mut Chunk) {
+        // SAFETY: per the contract, a live block of the chunk's layout.
+        unsafe { Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>()) };
+    }
+
     /// Moves size `n`'s stack to a new chunk if it is full; whether it has room now.
     #[cold]
     fn spill_full(&mut self, n: usize) -> bool {
@@ -264,7 +274,7 @@ impl Lookaside {
     /// Makes the table; whether it exists.
     #[cold]
     #[inline(never)]
-    pub(crate) fn allocate(&mut self) -> bool {
+    fn allocate(&mut self) -> bool {
         if !self.ensure_spill() {
             return false;
         }
@@ -301,13 +311,14 @@ impl Lookaside {
             let mut c = std::mem::replace(head, std::ptr::null_mut());
             while !c.is_null() {
                 // SAFETY: our chunk, unlinked; freed once.
-                unsafe {
+                let next = unsafe {
                     let chunk = &*c;
                     chunk.items[..chunk.len].iter().for_each(|&p| f(p, n));
                     let next = chunk.next;
-                    Meta.deallocate(std::ptr::NonNull::new_unchecked(c.cast()), Layout::new::<Chunk>());
-                    c = next;
-                }
+                    Self::free_chunk(c);
+                    next
+                };
+                c = next;
             }
         }
         self.chunks = 0;
